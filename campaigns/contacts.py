@@ -1,0 +1,311 @@
+"""Validation and normalisation of one contact record.
+
+The CSV import and the JSON HTTP API both hand a plain mapping to :func:`validate_contact`, which
+reports every problem of the record at once so a user can fix a row in one go.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+import zoneinfo
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import email_validator
+import phonenumbers
+
+STANDARD_FIELDS = ("external_id", "name", "phone", "email", "locale", "timezone")
+# The JSON API nests free properties under this key; it is therefore never a property name itself.
+PROPERTIES_KEY = "properties"
+
+MAX_EXTERNAL_ID_LENGTH = 255
+MAX_NAME_LENGTH = 255
+MAX_PROPERTY_KEY_LENGTH = 64
+# Values quoted back in error messages are shortened so one huge cell cannot flood a report.
+_MAX_QUOTED_LENGTH = 60
+
+# language (2-3 letters), optional Script (4 letters), optional REGION (2 letters or 3 digits);
+# "_" is accepted as a separator because POSIX locales ("pt_BR") are what people often have.
+_LOCALE_RE = re.compile(r"([A-Za-z]{2,3})(?:[-_]([A-Za-z]{4}))?(?:[-_]([A-Za-z]{2}|[0-9]{3}))?")
+
+
+@dataclass(frozen=True)
+class ContactInput:
+    """A validated, normalised contact."""
+
+    external_id: str
+    name: str | None = None
+    phone: str | None = None  # E.164, e.g. "+4930123456"
+    email: str | None = None  # as normalised by email-validator
+    locale: str | None = None  # BCP 47, e.g. "pt-BR"
+    timezone: str | None = None  # IANA name, e.g. "Europe/Berlin"
+    properties: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+
+@dataclass(frozen=True)
+class _Invalid:
+    """A rejected value and the sentence that explains why."""
+
+    message: str
+
+
+# Checks the stripped, non-empty text of one field: the normalised value or why it is invalid.
+_Check = Callable[[str], str | _Invalid]
+
+
+class ContactValidationError(ValueError):
+    """One or more fields of a contact are invalid; ``errors`` lists them all."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = list(errors)
+        super().__init__("; ".join(f"{error.field}: {error.message}" for error in self.errors))
+
+
+def validate_contact(raw: Mapping[str, object], *, default_region: str | None = None) -> ContactInput:
+    """Validate and normalise one contact record.
+
+    ``raw`` holds the standard fields, free properties as a nested mapping under "properties"
+    and/or as any other key (CSV columns). ``default_region`` (e.g. "DE") is used to read phone
+    numbers written without a country code. Raises ContactValidationError listing every problem.
+    """
+    region = _check_region(default_region)
+    errors: list[FieldError] = []
+
+    external_id = _collect(raw, errors, "external_id", _check_external_id)
+    if external_id is None and not any(error.field == "external_id" for error in errors):
+        errors.append(FieldError("external_id", "is required"))
+    name = _collect(raw, errors, "name", _check_name)
+    phone = _collect(raw, errors, "phone", lambda text: _check_phone(text, region))
+    email = _collect(raw, errors, "email", _check_email)
+    # Only ask for a channel when none was given at all; a rejected phone has its own error.
+    if phone is None and email is None and not any(error.field in ("phone", "email") for error in errors):
+        errors.append(FieldError("contact", "needs a phone number or an email address"))
+    locale = _collect(raw, errors, "locale", _check_locale)
+    timezone = _collect(raw, errors, "timezone", _check_timezone)
+    properties = _properties(raw, errors)
+
+    # external_id is None only alongside an error; the second test narrows its type.
+    if errors or external_id is None:
+        raise ContactValidationError(errors)
+    return ContactInput(
+        external_id=external_id,
+        name=name,
+        phone=phone,
+        email=email,
+        locale=locale,
+        timezone=timezone,
+        properties=properties,
+    )
+
+
+def _collect(raw: Mapping[str, object], errors: list[FieldError], name: str, check: _Check) -> str | None:
+    """Run ``check`` on a present text field; None (with the error recorded) when invalid or absent."""
+    text = _text_field(raw, name, errors)
+    if text is None:
+        return None
+    checked = check(text)
+    if isinstance(checked, _Invalid):
+        errors.append(FieldError(name, checked.message))
+        return None
+    return checked
+
+
+def _quote(value: str) -> str:
+    """A value as shown inside a message: shortened and with control characters escaped."""
+    if len(value) > _MAX_QUOTED_LENGTH:
+        value = value[: _MAX_QUOTED_LENGTH - 1] + "…"
+    # A raw line break inside a message would break the one-line-per-problem import report.
+    shown = "".join(repr(char)[1:-1] if unicodedata.category(char) == "Cc" else char for char in value)
+    return f"'{shown}'"
+
+
+def _describe_type(value: object) -> str:
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return type(value).__name__
+
+
+def _has_surrogates(text: str) -> bool:
+    # Lone surrogates come from undecodable bytes; they cannot be stored or encoded as UTF-8.
+    return any("\ud800" <= char <= "\udfff" for char in text)
+
+
+def _text_field(raw: Mapping[str, object], name: str, errors: list[FieldError]) -> str | None:
+    """The stripped text of a standard field, None when absent or blank; records type errors."""
+    value = raw.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        # e.g. {"phone": 4915112345678} from JSON: a number would lose a leading 0 or "+".
+        errors.append(FieldError(name, f"must be text (a string), not {_describe_type(value)}"))
+        return None
+    if _has_surrogates(value):
+        errors.append(FieldError(name, "contains characters that are not valid text"))
+        return None
+    text = value.strip()
+    return text or None
+
+
+def _check_external_id(text: str) -> str | _Invalid:
+    if len(text) > MAX_EXTERNAL_ID_LENGTH:
+        return _Invalid(f"is too long ({len(text)} characters; at most {MAX_EXTERNAL_ID_LENGTH})")
+    if any(unicodedata.category(char) == "Cc" for char in text):
+        return _Invalid(f"{_quote(text)} contains control characters (such as line breaks or tabs)")
+    return text
+
+
+def _check_name(text: str) -> str | _Invalid:
+    if len(text) > MAX_NAME_LENGTH:
+        return _Invalid(f"is too long ({len(text)} characters; at most {MAX_NAME_LENGTH})")
+    return text
+
+
+def _check_region(default_region: str | None) -> str | None:
+    # A bad region is a mistake of the caller (one command-line option), not of a record, so it
+    # is reported once as a plain ValueError instead of once per contact.
+    if default_region is None:
+        return None
+    region = default_region.strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"{default_region!r} is not a region code for phone numbers (e.g. DE, US, GB)")
+    return region
+
+
+def _check_phone(text: str, region: str | None) -> str | _Invalid:
+    invalid = _Invalid(f"{_quote(text)} is not a valid phone number")
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        if region is None and exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
+            return _Invalid(
+                f"{_quote(text)} has no country code: write it as +<country code> <number> "
+                "or set a default region (--default-region)"
+            )
+        return invalid
+    if not phonenumbers.is_valid_number(number):
+        return invalid
+    if number.extension:
+        # E.164 has no extensions and an extension cannot receive a text message; dropping it
+        # silently would store a different number than the one given.
+        return _Invalid(f"{_quote(text)} has an extension; give a number that can receive SMS")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _check_email(text: str) -> str | _Invalid:
+    try:
+        result = email_validator.validate_email(text, check_deliverability=False)
+    except email_validator.EmailNotValidError as exc:
+        return _Invalid(f"{_quote(text)} is not a valid email address ({exc})")
+    return str(result.normalized)
+
+
+def _check_locale(text: str) -> str | _Invalid:
+    match = _LOCALE_RE.fullmatch(text)
+    if match is None:
+        return _Invalid(f"{_quote(text)} is not a locale; use a language code such as en, pt-BR or zh-Hans")
+    language, script, region = match.groups()
+    parts = [language.lower()]
+    if script:
+        parts.append(script.title())
+    if region:
+        parts.append(region.upper())
+    return "-".join(parts)
+
+
+@functools.cache
+def _timezones_by_folded_name() -> dict[str, str]:
+    """Every IANA zone name, keyed case-insensitively (reading the tz database is slow)."""
+    names = zoneinfo.available_timezones() | {"UTC"}
+    return {name.casefold(): name for name in names}
+
+
+def _check_timezone(text: str) -> str | _Invalid:
+    # "europe/berlin" is unambiguous, so accept any case and store the canonical spelling.
+    name = _timezones_by_folded_name().get(text.casefold())
+    if name is None:
+        return _Invalid(f"{_quote(text)} is not an IANA time zone (e.g. Europe/Berlin)")
+    return name
+
+
+def _property_value(key: str, value: object) -> str | _Invalid | None:
+    """Property value as stripped text; None when empty (empty values are dropped)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        text = "true" if value else "false"  # JSON spelling, not Python's "True"
+    elif isinstance(value, str | int | float):
+        text = str(value)
+    else:
+        return _Invalid(f"{_quote(key)} must be text or a number, not {_describe_type(value)}")
+    if _has_surrogates(text):
+        return _Invalid(f"{_quote(key)} contains characters that are not valid text")
+    return text.strip() or None
+
+
+def _raw_properties(raw: Mapping[str, object], errors: list[FieldError]) -> list[tuple[object, object]]:
+    """(key, value) pairs from the nested "properties" mapping and from non-standard keys."""
+    pairs: list[tuple[object, object]] = []
+    nested = raw.get(PROPERTIES_KEY)
+    if isinstance(nested, Mapping):
+        pairs.extend(nested.items())
+    elif nested is not None:
+        errors.append(
+            FieldError(
+                PROPERTIES_KEY,
+                f"must be an object of names and values, not {_describe_type(nested)} "
+                "(a CSV column cannot be called 'properties')",
+            )
+        )
+    pairs.extend((key, value) for key, value in raw.items() if key not in (*STANDARD_FIELDS, PROPERTIES_KEY))
+    return pairs
+
+
+def _properties(raw: Mapping[str, object], errors: list[FieldError]) -> dict[str, str]:
+    properties: dict[str, str] = {}
+    for raw_key, raw_value in _raw_properties(raw, errors):
+        if not isinstance(raw_key, str) or _has_surrogates(raw_key):
+            errors.append(FieldError(PROPERTIES_KEY, f"property names must be text, not {raw_key!r}"))
+            continue
+        key = raw_key.strip()
+        if not key:
+            errors.append(FieldError(PROPERTIES_KEY, "a property has no name"))
+            continue
+        if len(key) > MAX_PROPERTY_KEY_LENGTH:
+            errors.append(
+                FieldError(
+                    PROPERTIES_KEY,
+                    f"property name {_quote(key)} is too long (at most {MAX_PROPERTY_KEY_LENGTH} characters)",
+                )
+            )
+            continue
+        # Compared without case so that a "Phone" column is not silently stored as a property.
+        if key.casefold() in (*STANDARD_FIELDS, PROPERTIES_KEY):
+            errors.append(FieldError(PROPERTIES_KEY, f"{_quote(key)} is a reserved field name and cannot be a property"))
+            continue
+        value = _property_value(key, raw_value)
+        if isinstance(value, _Invalid):
+            errors.append(FieldError(PROPERTIES_KEY, value.message))
+        elif value is not None:
+            if key in properties and properties[key] != value:
+                errors.append(
+                    FieldError(PROPERTIES_KEY, f"{_quote(key)} is given twice with different values")
+                )
+                continue
+            properties[key] = value
+    return properties

@@ -1,0 +1,1 @@
+"""The JSON HTTP API (`/api/v1/...`) for admins' systems: bearer keys, JSON in and out."""

@@ -1,0 +1,214 @@
+"""Settings: read once from the environment (and `.env`), parsed strictly, secrets never printed.
+
+Every variable is listed in `config.example.env`. A bad value stops startup with an error naming the variable;
+nothing here guesses.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+DEFAULT_DATABASE_URL = "sqlite:///./nps.db"
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    public_base_url: str = "http://localhost:8000"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+
+    slack_bot_token: str | None = field(default=None, repr=False)
+    slack_signing_secret: str | None = field(default=None, repr=False)
+    slack_app_token: str | None = field(default=None, repr=False)
+    slack_api_url: str = "https://slack.com/api/"
+    slack_alert_channel: str | None = None
+    slack_kudos_channel: str | None = None
+    slack_digest_channel: str | None = None
+    slack_admin_users: tuple[str, ...] = ()
+
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = field(default=None, repr=False)
+    twilio_messaging_service_sid: str | None = None
+    twilio_from_number: str | None = None
+    twilio_api_url: str = "https://api.twilio.com"
+
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_starttls: bool = True
+    smtp_ssl: bool = False
+    email_from: str | None = None
+
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    min_days_between_surveys: int = 90
+    tick_seconds: int = 15
+    timezone: str = "UTC"
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_bot_token and (self.slack_signing_secret or self.slack_app_token))
+
+    @property
+    def twilio_enabled(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+    @property
+    def smtp_enabled(self) -> bool:
+        return bool(self.smtp_host)
+
+    def describe(self) -> dict[str, str]:
+        """Non-secret values, for `nps doctor` and the startup log."""
+        hidden = {f.name for f in fields(self) if not f.repr}
+        return {
+            f.name: ("(set)" if getattr(self, f.name) else "(not set)") if f.name in hidden else str(getattr(self, f.name))
+            for f in fields(self)
+        }
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
+    """Build Settings from `environ` (default: os.environ) over the values of `env_file`, if it exists."""
+    values: dict[str, str] = {}
+    if env_file is not None and Path(env_file).is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+    return parse_settings(values)
+
+
+def parse_settings(env: Mapping[str, str]) -> Settings:
+    r = _Reader(env)
+    settings = Settings(
+        database_url=r.database_url("DATABASE_URL", DEFAULT_DATABASE_URL),
+        public_base_url=r.url("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/"),
+        host=r.text("HOST") or "127.0.0.1",
+        port=r.integer("PORT", 8000, low=1, high=65535),
+        log_level=r.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+        slack_bot_token=r.text("SLACK_BOT_TOKEN"),
+        slack_signing_secret=r.text("SLACK_SIGNING_SECRET"),
+        slack_app_token=r.text("SLACK_APP_TOKEN"),
+        slack_api_url=_with_trailing_slash(r.url("SLACK_API_URL", "https://slack.com/api/")),
+        slack_alert_channel=r.text("SLACK_ALERT_CHANNEL"),
+        slack_kudos_channel=r.text("SLACK_KUDOS_CHANNEL"),
+        slack_digest_channel=r.text("SLACK_DIGEST_CHANNEL"),
+        slack_admin_users=r.csv("SLACK_ADMIN_USERS"),
+        twilio_account_sid=r.text("TWILIO_ACCOUNT_SID"),
+        twilio_auth_token=r.text("TWILIO_AUTH_TOKEN"),
+        twilio_messaging_service_sid=r.text("TWILIO_MESSAGING_SERVICE_SID"),
+        twilio_from_number=r.text("TWILIO_FROM_NUMBER"),
+        twilio_api_url=r.url("TWILIO_API_URL", "https://api.twilio.com").rstrip("/"),
+        smtp_host=r.text("SMTP_HOST"),
+        smtp_port=r.integer("SMTP_PORT", 587, low=1, high=65535),
+        smtp_username=r.text("SMTP_USERNAME"),
+        smtp_password=r.text("SMTP_PASSWORD"),
+        smtp_starttls=r.boolean("SMTP_STARTTLS", True),
+        smtp_ssl=r.boolean("SMTP_SSL", False),
+        email_from=r.text("EMAIL_FROM"),
+        api_keys=r.csv("NPS_API_KEYS"),
+        min_days_between_surveys=r.integer("NPS_MIN_DAYS_BETWEEN_SURVEYS", 90, low=0, high=3650),
+        tick_seconds=r.integer("NPS_TICK_SECONDS", 15, low=1, high=3600),
+        timezone=r.timezone("NPS_TIMEZONE", "UTC"),
+    )
+    _check_combinations(settings)
+    return settings
+
+
+def _check_combinations(s: Settings) -> None:
+    if s.slack_bot_token and not (s.slack_signing_secret or s.slack_app_token):
+        raise SettingsError("SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN is not")
+    if bool(s.twilio_account_sid) != bool(s.twilio_auth_token):
+        raise SettingsError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN must be set together")
+    if s.twilio_enabled and not (s.twilio_messaging_service_sid or s.twilio_from_number):
+        raise SettingsError("Twilio needs TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER")
+    if s.smtp_enabled and not s.email_from:
+        raise SettingsError("SMTP_HOST is set but EMAIL_FROM is not")
+    if s.smtp_ssl and s.smtp_starttls and s.smtp_enabled:
+        raise SettingsError("SMTP_SSL and SMTP_STARTTLS exclude each other; set SMTP_STARTTLS=false with SMTP_SSL")
+
+
+def _with_trailing_slash(url: str) -> str:
+    return url if url.endswith("/") else url + "/"
+
+
+class _Reader:
+    """Reads one variable at a time; every error names the variable and never echoes a secret."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def text(self, name: str) -> str | None:
+        value = self.env.get(name, "").strip()
+        return value or None
+
+    def csv(self, name: str) -> tuple[str, ...]:
+        return tuple(part.strip() for part in (self.text(name) or "").split(",") if part.strip())
+
+    def integer(self, name: str, default: int, *, low: int, high: int) -> int:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+    def choice(self, name: str, default: str, options: tuple[str, ...]) -> str:
+        raw = (self.text(name) or default).upper()
+        if raw not in options:
+            raise SettingsError(f"{name} must be one of {', '.join(options)}, got {raw!r}")
+        return raw
+
+    def url(self, name: str, default: str) -> str:
+        raw = self.text(name) or default
+        parts = urlsplit(raw)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SettingsError(f"{name} must be an http(s) URL such as https://example.com, got {raw!r}")
+        return raw
+
+    def database_url(self, name: str, default: str) -> str:
+        raw = self.text(name) or default
+        try:
+            url = make_url(raw)
+        except ArgumentError:
+            # Not echoed: a database URL may carry a password.
+            raise SettingsError(f"{name} is not a SQLAlchemy database URL (e.g. {DEFAULT_DATABASE_URL})") from None
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise SettingsError(f"{name} must point at SQLite or PostgreSQL, got {url.get_backend_name()!r}")
+        return raw
+
+    def timezone(self, name: str, default: str) -> str:
+        raw = self.text(name) or default
+        try:
+            ZoneInfo(raw)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise SettingsError(f"{name} must be an IANA time zone such as Europe/Berlin, got {raw!r}") from None
+        return raw

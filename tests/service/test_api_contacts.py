@@ -1,0 +1,93 @@
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from storage.db import Database
+from storage.tables import AuditEntry, Contact
+
+ANA = {
+    "external_id": "crm-1",
+    "name": "Ana Lima",
+    "phone": "+49 151 12345678",
+    "email": "Ana@Example.com",
+    "locale": "pt_BR",
+    "timezone": "America/Sao_Paulo",
+    "properties": {"plan": "pro", "seats": 12},
+}
+
+
+def test_it_requires_an_api_key(client: TestClient, db: Database) -> None:
+    response = client.post("/api/v1/contacts", json=ANA)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert client.post("/api/v1/contacts", json=ANA, headers={"Authorization": "Bearer nope"}).status_code == 401
+    with db.transaction() as session:
+        assert session.scalars(select(Contact)).all() == []
+
+
+def test_it_creates_then_updates_a_contact(client: TestClient, auth: dict[str, str], db: Database) -> None:
+    created = client.post("/api/v1/contacts", json=ANA, headers=auth)
+    assert created.status_code == 201
+    body = created.json()
+    assert body["phone"] == "+4915112345678"
+    assert body["locale"] == "pt-BR"
+    assert body["properties"] == {"plan": "pro", "seats": "12"}
+
+    updated = client.post(
+        "/api/v1/contacts", json={"external_id": "crm-1", "properties": {"region": "EU"}}, headers=auth
+    )
+    assert updated.status_code == 200
+    assert updated.json()["id"] == body["id"]
+    assert updated.json()["properties"] == {"plan": "pro", "seats": "12", "region": "EU"}
+    with db.transaction() as session:
+        actions = session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
+        assert actions == ["contact.created", "contact.updated"]
+        assert session.scalar(select(AuditEntry.actor)) == "api:env"
+
+
+def test_field_errors_get_422_naming_each_field(client: TestClient, auth: dict[str, str], db: Database) -> None:
+    response = client.post(
+        "/api/v1/contacts",
+        json={"external_id": "x", "phone": "+1 555", "timezone": "Mars/Olympus"},
+        headers=auth,
+    )
+    assert response.status_code == 422
+    fields = {tuple(error["loc"]) for error in response.json()["detail"]}
+    assert fields == {("body", "phone"), ("body", "timezone")}
+    with db.transaction() as session:
+        assert session.scalars(select(Contact)).all() == []
+
+
+def test_odd_json_is_a_422_not_a_500(client: TestClient, auth: dict[str, str]) -> None:
+    for body in ({"external_id": 12}, {"phone": "+4915112345678"}, {"external_id": "x", "properties": [1]}, [1, 2]):
+        assert client.post("/api/v1/contacts", json=body, headers=auth).status_code == 422
+    assert client.post("/api/v1/contacts", content=b"\xff{not json", headers=auth).status_code == 422
+
+
+def test_national_numbers_use_the_default_region(client: TestClient, auth: dict[str, str]) -> None:
+    response = client.post(
+        "/api/v1/contacts",
+        json={"external_id": "us-1", "phone": "(415) 555-2671", "default_region": "US"},
+        headers=auth,
+    )
+    assert response.status_code == 201
+    assert response.json()["phone"] == "+14155552671"
+
+
+def test_keys_made_with_the_cli_are_accepted(client: TestClient, db: Database) -> None:
+    from storage.apikeys import create_api_key
+
+    with db.transaction() as session:
+        _, key = create_api_key("crm", session=session)
+    response = client.post("/api/v1/contacts", json=ANA, headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 201
+
+
+def test_healthz_checks_the_database(client: TestClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}
+
+
+def test_the_openapi_schema_lists_the_api(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/api/v1/contacts" in paths

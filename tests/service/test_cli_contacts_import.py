@@ -1,0 +1,106 @@
+"""`nps contacts import`: good rows import, bad rows are reported by line, nothing half-written."""
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from service.cli import cli
+from storage.db import Database
+from storage.tables import AuditEntry, Contact
+
+HEADER = "external_id,name,phone,email,locale,timezone,plan,region\n"
+
+
+def run_import(database_url: str, path: Path, *args: str) -> tuple[int, str, str]:
+    runner = CliRunner()
+    result = runner.invoke(
+        cli,
+        ["--env-file", "/nonexistent", "contacts", "import", str(path), *args],
+        env={"DATABASE_URL": database_url},
+    )
+    return result.exit_code, result.stdout, result.stderr
+
+
+def contacts(db: Database) -> dict[str, Contact]:
+    with db.transaction() as session:
+        return {c.external_id: c for c in session.scalars(select(Contact))}
+
+
+def test_good_rows_import_and_bad_rows_are_reported_by_line(
+    database_url: str, db: Database, tmp_path: Path
+) -> None:
+    rows = [
+        HEADER,
+        "c1,Ana Lima,+4915112345678,ana@example.com,de,Europe/Berlin,pro,EU\n",  # line 2
+        "c2,Bo,+1 555,,en,America/New_York,pro,US\n",  # line 3: bad phone
+        "c3,Cy,,cy@example.com,fr,Mars/Olympus,free,EU\n",  # line 4: bad zone
+        "c1,Ana Again,+4915112345678,,de,Europe/Berlin,pro,EU\n",  # line 5: duplicate id
+        "c4,Dee,+33612345678,,fr,Europe/Paris,enterprise,EU\n",  # line 6
+    ]
+    data = "".join(rows).encode() + "c5,Andr\xe9,+33612345679,,fr,Europe/Paris,pro,EU\n".encode("cp1252")
+    path = tmp_path / "contacts.csv"
+    path.write_bytes(data)
+
+    code, out, err = run_import(database_url, path)
+
+    assert code == 1
+    assert f"{path}:3: phone" in err
+    assert f"{path}:4: timezone" in err
+    assert f"{path}:5: duplicate external_id 'c1'" in err
+    assert f"{path}:7: " in err and "UTF-8" in err
+    assert "imported 2 contacts (2 new, 0 updated); 4 rows rejected" in out
+    stored = contacts(db)
+    assert set(stored) == {"c1", "c4"}
+    assert stored["c1"].name == "Ana Lima"
+    assert stored["c1"].properties == {"plan": "pro", "region": "EU"}
+    assert stored["c4"].phone == "+33612345678"
+
+
+def test_a_clean_file_exits_zero_and_upserts(database_url: str, db: Database, tmp_path: Path) -> None:
+    path = tmp_path / "contacts.csv"
+    path.write_text("\ufeffexternal_id;name;phone;plan\nc1;Ana;+4915112345678;pro\n", encoding="utf-8")
+    assert run_import(database_url, path)[0] == 0
+    path.write_text("external_id;name;phone;plan\nc1;Ana Lima;+4915112345678;enterprise\n", encoding="utf-8")
+    code, out, _ = run_import(database_url, path)
+    assert code == 0
+    assert "imported 1 contacts (0 new, 1 updated)" in out
+    assert contacts(db)["c1"].properties == {"plan": "enterprise"}
+    with db.transaction() as session:
+        assert session.scalars(select(AuditEntry.action)).all() == ["contacts.import", "contacts.import"]
+
+
+def test_national_numbers_need_the_default_region(database_url: str, db: Database, tmp_path: Path) -> None:
+    path = tmp_path / "contacts.csv"
+    path.write_text("external_id,phone\nc1,030 1234567\n")
+    code, _, err = run_import(database_url, path)
+    assert code == 1 and ":2: phone" in err
+    assert run_import(database_url, path, "--default-region", "DE")[0] == 0
+    assert contacts(db)["c1"].phone == "+49301234567"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"", "empty"), (b"name,phone\nAna,+4915112345678\n", "external_id")],
+)
+def test_an_unusable_file_is_refused_whole(
+    database_url: str, db: Database, tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "contacts.csv"
+    path.write_bytes(content)
+    code, _, err = run_import(database_url, path)
+    assert code == 1
+    assert message in err
+    assert "Traceback" not in err
+    assert contacts(db) == {}
+
+
+def test_batches_are_written_whole(database_url: str, db: Database, tmp_path: Path) -> None:
+    lines = [f"c{i},+4915112345{i:03d}\n" for i in range(25)]
+    path = tmp_path / "contacts.csv"
+    path.write_text("external_id,phone\n" + "".join(lines))
+    code, out, _ = run_import(database_url, path, "--batch-size", "10")
+    assert code == 0
+    assert "imported 25 contacts" in out
+    assert len(contacts(db)) == 25

@@ -1,0 +1,82 @@
+from pathlib import Path
+
+import pytest
+
+from service.settings import Settings, SettingsError, load_settings, parse_settings
+
+
+def test_defaults_match_the_contract() -> None:
+    s = parse_settings({})
+    assert s.database_url == "sqlite:///./nps.db"
+    assert s.public_base_url == "http://localhost:8000"
+    assert (s.host, s.port) == ("127.0.0.1", 8000)
+    assert s.slack_api_url == "https://slack.com/api/"
+    assert s.twilio_api_url == "https://api.twilio.com"
+    assert (s.min_days_between_surveys, s.tick_seconds, s.timezone) == (90, 15, "UTC")
+    assert not (s.slack_enabled or s.twilio_enabled or s.smtp_enabled)
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"SMTP_STARTTLS": "maybe"}, "SMTP_STARTTLS"),
+        ({"PORT": "eighty"}, "PORT"),
+        ({"PORT": "70000"}, "PORT"),
+        ({"PUBLIC_BASE_URL": "localhost:8000"}, "PUBLIC_BASE_URL"),
+        ({"SLACK_API_URL": "ftp://x"}, "SLACK_API_URL"),
+        ({"DATABASE_URL": "not a url"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL"),
+        ({"NPS_TIMEZONE": "Mars/Olympus"}, "NPS_TIMEZONE"),
+        ({"NPS_TICK_SECONDS": "0"}, "NPS_TICK_SECONDS"),
+        ({"TWILIO_ACCOUNT_SID": "AC123"}, "TWILIO_AUTH_TOKEN"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET"),
+        ({"SMTP_HOST": "mail.example.com"}, "EMAIL_FROM"),
+    ],
+)
+def test_a_bad_value_is_an_error_naming_the_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        parse_settings(env)
+
+
+def test_secrets_are_never_echoed() -> None:
+    with pytest.raises(SettingsError) as error:
+        parse_settings({"DATABASE_URL": "postgresql+psycopg://u:hunter2@/db?x=%zz", "PORT": "x"})
+    assert "hunter2" not in str(error.value)
+    settings = parse_settings(
+        {"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "s3cret-token", "TWILIO_FROM_NUMBER": "+15005550006"}
+    )
+    assert "s3cret-token" not in repr(settings)
+    assert "s3cret-token" not in str(settings.describe())
+
+
+def test_booleans_lists_and_trailing_slashes() -> None:
+    s = parse_settings(
+        {
+            "SMTP_STARTTLS": "False",
+            "SLACK_ADMIN_USERS": "U1, U2,,",
+            "SLACK_API_URL": "http://127.0.0.1:9000/api",
+            "PUBLIC_BASE_URL": "https://nps.example.com/",
+        }
+    )
+    assert s.smtp_starttls is False
+    assert s.slack_admin_users == ("U1", "U2")
+    assert s.slack_api_url == "http://127.0.0.1:9000/api/"
+    assert s.public_base_url == "https://nps.example.com"
+
+
+def test_the_environment_wins_over_the_env_file(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("PORT=9000\nNPS_TIMEZONE=Europe/Berlin\n")
+    s = load_settings({"PORT": "9100"}, env_file=env_file)
+    assert (s.port, s.timezone) == (9100, "Europe/Berlin")
+
+
+def test_every_variable_is_documented_in_the_example_file() -> None:
+    example = (Path(__file__).parents[2] / "config.example.env").read_text()
+    documented = {line.split("=")[0].lstrip("# ").strip() for line in example.splitlines() if "=" in line}
+    source = (Path(__file__).parents[2] / "service" / "settings.py").read_text()
+    import re
+
+    read = set(re.findall(r'r\.\w+\("([A-Z_]+)"', source))
+    assert read <= documented, f"undocumented: {sorted(read - documented)}"
+    assert isinstance(parse_settings({}), Settings)

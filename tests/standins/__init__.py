@@ -1,0 +1,1 @@
+"""Local protocol stand-ins (Slack Web API, Twilio REST, SMTP) and request builders for tests."""

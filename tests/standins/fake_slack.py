@@ -1,0 +1,317 @@
+"""A local Slack Web API: a threaded HTTP server answering like slack.com/api for `WebClient(base_url=...)`.
+
+Modelled on bolt-python's tests/mock_web_api_server, with state (posted messages, uploads), recording
+and fault injection (429 with Retry-After, 500, latency, canned error bodies).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tests.standins._server import IncomingRequest, RecordedRequest, Reply, StandinHTTPServer, parse_body
+
+TEAM_ID = "T123"
+BOT_USER_ID = "U0BOT00001"
+BOT_ID = "B0BOT00001"
+APP_ID = "A0APP00001"
+JSON_FIELDS = ("blocks", "attachments", "view", "files", "metadata")
+"""Fields slack_sdk sends as JSON strings inside form bodies; recorded bodies hold them parsed."""
+
+Payload = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Fault:
+    status: int
+    retry_after: int
+    body: Payload | None
+
+
+@dataclass
+class _Upload:
+    filename: str
+    length: int
+    data: bytes | None = None
+
+
+def _error(code: str) -> Payload:
+    return {"ok": False, "error": code}
+
+
+def dm_channel_id(user_id: str) -> str:
+    """The stable direct-message channel id this fake gives a user ("D" + 10 chars)."""
+    return "D" + hashlib.sha1(user_id.encode()).hexdigest()[:10].upper()
+
+
+class FakeSlack(StandinHTTPServer):
+    """Slack Web API stand-in; use `WebClient(token="xoxb-...", base_url=fake.url)`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._methods: dict[str, Callable[[Payload, str], Payload]] = {
+            "auth.test": self._auth_test,
+            "chat.postMessage": self._chat_post_message,
+            "chat.update": self._chat_update,
+            "chat.postEphemeral": self._chat_post_ephemeral,
+            "conversations.open": self._conversations_open,
+            "views.open": self._views_open,
+            "views.publish": self._views_publish,
+            "users.info": self._users_info,
+            "files.getUploadURLExternal": self._files_get_upload_url,
+            "files.completeUploadExternal": self._files_complete_upload,
+        }
+        self._ts_micros = int(time.time()) * 1_000_000  # kept across reset(): ts stay increasing
+        self._ids = itertools.count(1)
+        self._init_state()
+
+    def _init_state(self) -> None:
+        self._faults: defaultdict[str, deque[_Fault]] = defaultdict(deque)
+        self._latency: dict[str, float] = {}
+        self._messages: dict[tuple[str, str], Payload] = {}
+        self._uploads: dict[str, _Upload] = {}
+        self._users: dict[str, Payload] = {}
+
+    @property
+    def url(self) -> str:
+        """Base URL for `WebClient(base_url=...)`: "http://127.0.0.1:PORT/api/"."""
+        return f"{self.base_url}/api/"
+
+    # test controls -------------------------------------------------------------------------------
+    def fail_next(
+        self, method: str, status: int = 429, times: int = 1, retry_after: int = 1, body: Payload | None = None
+    ) -> None:
+        """Answer the next `times` calls of `method` with a failure instead of running them.
+
+        429 -> `{"ok": false, "error": "ratelimited"}` + `Retry-After: retry_after` (an integer: slack_sdk
+        parses it with int()); 500 -> HTTP 500; any status with `body` -> that JSON body (e.g. status=200,
+        body={"ok": False, "error": "channel_not_found"}).
+        """
+        with self._cond:
+            self._faults[method].extend(_Fault(status, retry_after, body) for _ in range(times))
+
+    def set_latency(self, method: str, seconds: float) -> None:
+        """Delay every answer to `method` ("*" for all methods) by `seconds`."""
+        with self._cond:
+            self._latency[method] = seconds
+
+    def add_user(self, user_id: str, **fields: Any) -> None:
+        """Override fields of the user `users.info` returns (keys of `profile` go in `profile=`)."""
+        with self._cond:
+            self._users[user_id] = fields
+
+    def reset(self) -> None:
+        """Forget requests, messages, uploads, users, faults and latency."""
+        with self._cond:
+            super().reset()
+            self._init_state()
+
+    # assertions ----------------------------------------------------------------------------------
+    def calls(self, method: str) -> list[Payload]:
+        """Parsed bodies of every call of `method` (failed attempts included)."""
+        return [r.body for r in self.requests(method)]
+
+    def successful(self, method: str) -> list[Payload]:
+        """Parsed bodies of the calls of `method` answered with HTTP 200 and ok=true."""
+        return [r.body for r in self._select(method, successful=True)]
+
+    def count(self, method: str) -> int:
+        """How many times `method` was called (attempts, failed ones included)."""
+        return len(self.requests(method))
+
+    def wait_for(self, method: str, n: int = 1, timeout: float = 5, successful: bool = False) -> list[Payload]:
+        """Block until `method` was called `n` times (or succeeded n times); return all bodies so far.
+
+        Raises AssertionError on timeout.
+        """
+        return [r.body for r in self._wait(method, n, timeout, successful)]
+
+    def message(self, channel: str, ts: str) -> Payload | None:
+        """The current state of a message this fake posted (after any chat.update), or None."""
+        with self._cond:
+            return self._messages.get((channel, ts))
+
+    def uploads(self) -> dict[str, bytes]:
+        """Bytes received by the upload URLs, by file id."""
+        with self._cond:
+            return {fid: u.data for fid, u in self._uploads.items() if u.data is not None}
+
+    # HTTP ------------------------------------------------------------------------------------------
+    def answer(self, request: IncomingRequest) -> Reply:
+        """Route /api/<method> and /upload/<file_id>."""
+        if request.path.startswith("/upload/"):
+            return self._answer_upload(request)
+        method = request.path.removeprefix("/api/")
+        body = self._decode_json_fields({**request.query, **parse_body(request.headers, request.raw)})
+        with self._cond:
+            delay = self._latency.get(method, self._latency.get("*", 0.0))
+            status, payload, headers = self._run(method, request, body)
+            ok = status == 200 and bool(payload.get("ok"))
+            self._record(method, request, body, status, ok)
+        return Reply.json(status, payload, headers, delay)
+
+    def _run(self, method: str, request: IncomingRequest, body: Payload) -> tuple[int, Payload, dict[str, str]]:
+        if self._faults[method]:
+            fault = self._faults[method].popleft()
+            if fault.status == 429:
+                headers = {"Retry-After": str(fault.retry_after)}
+                return 429, fault.body or _error("ratelimited"), headers
+            return fault.status, fault.body or _error("fatal_error" if fault.status >= 500 else "invalid_request"), {}
+        if method not in self._methods:
+            return 200, _error("unknown_method"), {}
+        auth = request.headers.get("authorization", "")
+        token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else body.get("token", "")
+        if not token:
+            return 200, _error("not_authed"), {}
+        if not token.startswith(("xoxb-", "xoxp-")):
+            return 200, _error("invalid_auth"), {}
+        return 200, self._methods[method](body, token), {}
+
+    def _answer_upload(self, request: IncomingRequest) -> Reply:
+        file_id = request.path.removeprefix("/upload/")
+        with self._cond:
+            upload = self._uploads.get(file_id)
+            if upload is not None:
+                upload.data = request.raw
+            status = 200 if upload is not None else 404
+            self._record(request.path, request, {}, status, upload is not None)
+        text = f"OK - {len(request.raw)}" if upload is not None else "Not Found"
+        return Reply(status, text.encode(), {"Content-Type": "text/plain; charset=utf-8"})
+
+    @staticmethod
+    def _decode_json_fields(body: Payload) -> Payload:
+        for name in JSON_FIELDS:
+            value = body.get(name)
+            if isinstance(value, str) and value[:1] in ("[", "{"):
+                body[name] = json.loads(value)
+        return body
+
+    def _next_ts(self) -> str:
+        self._ts_micros += 100
+        return f"{self._ts_micros // 1_000_000}.{self._ts_micros % 1_000_000:06d}"
+
+    def _next_id(self, prefix: str) -> str:
+        return f"{prefix}{next(self._ids):010d}"
+
+    # Web API methods (called with the lock held) ------------------------------------------------------
+    def _auth_test(self, body: Payload, token: str) -> Payload:
+        result = {"ok": True, "url": "https://test.slack.com/", "team": "Test Team", "team_id": TEAM_ID}
+        if token.startswith("xoxb-"):
+            return {**result, "user": "npsbot", "user_id": BOT_USER_ID, "bot_id": BOT_ID}
+        return {**result, "user": "installer", "user_id": "U0USER0001", "is_enterprise_install": False}
+
+    def _chat_post_message(self, body: Payload, token: str) -> Payload:
+        channel = str(body.get("channel") or "")
+        if not channel:
+            return _error("channel_not_found")
+        if not (body.get("text") or body.get("blocks") or body.get("attachments")):
+            return _error("no_text")
+        channel_id = dm_channel_id(channel) if channel[0] in "UW" else channel
+        ts = self._next_ts()
+        message = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "app_id": APP_ID}
+        message.update(team=TEAM_ID, text=body.get("text", ""), ts=ts)
+        for name in ("blocks", "attachments", "thread_ts", "metadata"):
+            if body.get(name):
+                message[name] = body[name]
+        self._messages[(channel_id, ts)] = message
+        return {"ok": True, "channel": channel_id, "ts": ts, "message": message}
+
+    def _chat_update(self, body: Payload, token: str) -> Payload:
+        key = (str(body.get("channel", "")), str(body.get("ts", "")))
+        message = self._messages.get(key)
+        if message is None:
+            return _error("message_not_found")
+        for name in ("text", "blocks", "attachments", "metadata"):
+            if name in body:
+                message[name] = body[name]
+        message["edited"] = {"user": BOT_USER_ID, "ts": self._next_ts()}
+        return {"ok": True, "channel": key[0], "ts": key[1], "text": message["text"], "message": message}
+
+    def _chat_post_ephemeral(self, body: Payload, token: str) -> Payload:
+        if not body.get("channel"):
+            return _error("channel_not_found")
+        if not body.get("user"):
+            return _error("user_not_in_channel")
+        return {"ok": True, "message_ts": self._next_ts()}
+
+    def _conversations_open(self, body: Payload, token: str) -> Payload:
+        if body.get("channel"):
+            return {"ok": True, "channel": {"id": body["channel"]}, "already_open": True}
+        users = body.get("users") or ""
+        user_ids = users if isinstance(users, list) else [u for u in str(users).split(",") if u]
+        if not user_ids:
+            return _error("users_list_not_supplied")
+        channel_id = dm_channel_id(",".join(sorted(user_ids)))
+        if len(user_ids) > 1:
+            channel_id = "G" + channel_id[1:]
+        return {"ok": True, "no_op": False, "already_open": False, "channel": {"id": channel_id}}
+
+    def _view(self, view: Any, default_type: str) -> Payload:
+        view = dict(view) if isinstance(view, dict) else {}
+        view_id = self._next_id("V")
+        view.update(id=view_id, team_id=TEAM_ID, app_id=APP_ID, bot_id=BOT_ID, hash=f"{view_id}.hash")
+        view.setdefault("type", default_type)
+        view.setdefault("state", {"values": {}})
+        return view
+
+    def _views_open(self, body: Payload, token: str) -> Payload:
+        if not body.get("trigger_id") or not body.get("view"):
+            return _error("invalid_arguments")
+        return {"ok": True, "view": self._view(body["view"], "modal")}
+
+    def _views_publish(self, body: Payload, token: str) -> Payload:
+        if not body.get("user_id") or not body.get("view"):
+            return _error("invalid_arguments")
+        return {"ok": True, "view": self._view(body["view"], "home")}
+
+    def _users_info(self, body: Payload, token: str) -> Payload:
+        user_id = str(body.get("user") or "")
+        if not user_id:
+            return _error("user_not_found")
+        overrides = dict(self._users.get(user_id, {}))
+        name = f"user.{user_id.lower()}"
+        profile = {"display_name": name, "real_name": f"User {user_id}", "email": f"{name}@example.com"}
+        profile.update(overrides.pop("profile", {}))
+        user = {
+            "id": user_id,
+            "team_id": TEAM_ID,
+            "name": name,
+            "real_name": profile["real_name"],
+            "deleted": False,
+            "is_bot": False,
+            "tz": "America/New_York",
+            "tz_label": "Eastern Standard Time",
+            "tz_offset": -18000,
+            "profile": profile,
+        }
+        user.update(overrides)
+        return {"ok": True, "user": user}
+
+    def _files_get_upload_url(self, body: Payload, token: str) -> Payload:
+        if not body.get("filename") or not body.get("length"):
+            return _error("invalid_arguments")
+        file_id = self._next_id("F")
+        self._uploads[file_id] = _Upload(filename=str(body["filename"]), length=int(body["length"]))
+        return {"ok": True, "upload_url": f"{self.base_url}/upload/{file_id}", "file_id": file_id}
+
+    def _files_complete_upload(self, body: Payload, token: str) -> Payload:
+        files = body.get("files")
+        if not isinstance(files, list) or not files:
+            return _error("invalid_arguments")
+        if any(f.get("id") not in self._uploads for f in files):
+            return _error("file_not_found")
+        result = []
+        for f in files:
+            upload = self._uploads[f["id"]]
+            title = f.get("title") or upload.filename
+            result.append({"id": f["id"], "title": title, "name": upload.filename, "size": upload.length})
+        return {"ok": True, "files": result}
+
+
+__all__ = ["FakeSlack", "RecordedRequest", "dm_channel_id"]

@@ -1,0 +1,266 @@
+"""A local Twilio REST API (Messages resource) for the official client with `client.api.base_url = fake.url`.
+
+Answers `POST/GET /2010-04-01/Accounts/{AccountSid}/Messages.json` and `GET .../Messages/{Sid}.json` with
+Twilio's JSON shapes and error codes, records every request, and injects failures and latency.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+
+from tests.standins._server import IncomingRequest, RecordedRequest, Reply, StandinHTTPServer, parse_body
+
+API_VERSION = "2010-04-01"
+DEFAULT_ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+DEFAULT_AUTH_TOKEN = "test-auth-token-0123456789abcdef"
+SEND = "messages.create"
+"""`RecordedRequest.method` of a send; fetches are "messages.fetch", listings "messages.list"."""
+
+ERRORS: dict[int, tuple[int, str]] = {
+    20003: (401, "Authenticate"),
+    20404: (404, "The requested resource was not found"),
+    20429: (429, "Too Many Requests"),
+    20500: (500, "Internal Server Error"),
+    20503: (503, "Service Unavailable"),
+    21211: (400, "Invalid 'To' Phone Number"),
+    21408: (400, "Permission to send an SMS has not been enabled for the region indicated by the 'To' number"),
+    21602: (400, "Message body is required."),
+    21603: (400, "A 'From' phone number is required."),
+    21604: (400, "A 'To' phone number is required."),
+    21610: (400, "Attempt to send to unsubscribed recipient"),
+    21612: (400, "The 'To' phone number is not currently reachable via SMS"),
+    21614: (400, "'To' number is not a valid mobile number"),
+}
+"""Twilio error code -> (HTTP status, message)."""
+_HTTP_ALIASES = {429: 20429, 500: 20500, 503: 20503}
+_PATH = re.compile(rf"/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages(?:/(?P<sid>[^/]+))?\.json")
+_E164 = re.compile(r"(whatsapp:)?\+[1-9]\d{6,14}")
+
+
+def error_reply(code: int) -> tuple[int, dict[str, Any]]:
+    """Twilio's error JSON for `code` (429/500/503 mean 20429/20500/20503) and its HTTP status."""
+    code = _HTTP_ALIASES.get(code, code)
+    status, message = ERRORS.get(code, (400, f"Twilio error {code}"))
+    more_info = f"https://www.twilio.com/docs/errors/{code}"
+    return status, {"code": code, "message": message, "more_info": more_info, "status": status}
+
+
+def num_segments(body: str) -> int:
+    """SMS segment count: 160/153 chars for ASCII (approximating GSM-7), 70/67 otherwise (UCS-2)."""
+    single, multi = (160, 153) if body.isascii() else (70, 67)
+    return 1 if len(body) <= single else -(-len(body) // multi)
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """A successful send as the fake stored it (status reflects `set_status`)."""
+
+    sid: str
+    to: str
+    from_: str | None
+    body: str
+    status_callback: str | None
+    messaging_service_sid: str | None
+    status: str
+    error_code: int | None
+
+
+@dataclass(frozen=True)
+class _Fault:
+    code: int
+    to: str | None
+
+
+class FakeTwilio(StandinHTTPServer):
+    """Twilio Messages API stand-in checking HTTP Basic auth against `account_sid:auth_token`."""
+
+    def __init__(self, account_sid: str = DEFAULT_ACCOUNT_SID, auth_token: str = DEFAULT_AUTH_TOKEN) -> None:
+        super().__init__()
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self._init_state()
+
+    def _init_state(self) -> None:
+        self._stored: dict[str, dict[str, Any]] = {}
+        self._callbacks: dict[str, str | None] = {}
+        self._faults: list[_Fault] = []
+        self._permanent: dict[str, int] = {}
+        self._latency = 0.0
+
+    @property
+    def url(self) -> str:
+        """Value for `client.api.base_url`: "http://127.0.0.1:PORT" (no trailing slash)."""
+        return self.base_url
+
+    # test controls -------------------------------------------------------------------------------
+    def fail_next(self, code: int = 21610, times: int = 1, to: str | None = None) -> None:
+        """Fail the next `times` sends (to anyone, or only those to `to`) with Twilio error `code`."""
+        with self._cond:
+            self._faults.extend(_Fault(code, to) for _ in range(times))
+
+    def fail_to(self, number: str, code: int = 21610) -> None:
+        """Fail every send to `number` with `code` until reset()."""
+        with self._cond:
+            self._permanent[number] = code
+
+    def set_latency(self, seconds: float) -> None:
+        """Delay every send's answer by `seconds` (concurrent sends are delayed in parallel)."""
+        with self._cond:
+            self._latency = seconds
+
+    def set_status(self, sid: str, status: str, error_code: int | None = None) -> None:
+        """Move a stored message to `status` (e.g. "delivered", "undelivered" with 30003)."""
+        with self._cond:
+            resource = self._stored[sid]
+            resource.update(status=status, error_code=error_code, date_updated=_now())
+
+    def reset(self) -> None:
+        """Forget requests, messages, faults and latency."""
+        with self._cond:
+            super().reset()
+            self._init_state()
+
+    # assertions ----------------------------------------------------------------------------------
+    def messages(self) -> list[SentMessage]:
+        """Successful sends, oldest first."""
+        with self._cond:
+            return [_sent(r, self._callbacks[sid]) for sid, r in self._stored.items()]
+
+    def count(self, successful: bool = False) -> int:
+        """How many sends were attempted (or, with successful=True, accepted)."""
+        return len(self._select(SEND, successful))
+
+    def wait_for(self, n: int = 1, timeout: float = 5, successful: bool = False) -> list[dict[str, Any]]:
+        """Block until `n` sends were attempted (or accepted); return all their form bodies so far.
+
+        Raises AssertionError on timeout.
+        """
+        return [r.body for r in self._wait(SEND, n, timeout, successful)]
+
+    # HTTP ------------------------------------------------------------------------------------------
+    def answer(self, request: IncomingRequest) -> Reply:
+        """Authenticate, then route to create / fetch / list."""
+        match = _PATH.fullmatch(request.path)
+        body = parse_body(request.headers, request.raw)
+        sid = match["sid"] if match else None
+        if match is None:
+            method = request.path
+        elif request.http_method == "POST" and sid is None:
+            method = SEND
+        else:
+            method = "messages.fetch" if sid else "messages.list"
+        with self._cond:
+            if not self._authorized(request.headers.get("authorization", "")):
+                status, payload = error_reply(20003)
+                payload["detail"] = "Your AccountSid or AuthToken was incorrect."
+            elif match is None or match["account"] != self.account_sid:
+                status, payload = error_reply(20404)
+            elif method == SEND:
+                status, payload = self._create(body)
+            elif sid:
+                status, payload = (200, self._stored[sid]) if sid in self._stored else error_reply(20404)
+            else:
+                status, payload = 200, self._list(request.path, request.query)
+            self._record(method, request, body, status, 200 <= status < 300)
+            delay = self._latency if method == SEND else 0.0
+        headers = {"WWW-Authenticate": 'Basic realm="Twilio API"'} if status == 401 else {}
+        return Reply.json(status, payload, headers, delay)
+
+    def _authorized(self, header: str) -> bool:
+        expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        return header == f"Basic {expected}"
+
+    def _create(self, form: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        to, sender, service = form.get("To"), form.get("From"), form.get("MessagingServiceSid")
+        if not to:
+            return error_reply(21604)
+        if not _E164.fullmatch(to):
+            return error_reply(21211)
+        if not (sender or service):
+            return error_reply(21603)
+        if not (form.get("Body") or form.get("MediaUrl")):
+            return error_reply(21602)
+        if to in self._permanent:
+            return error_reply(self._permanent[to])
+        fault = next((f for f in self._faults if f.to is None or f.to == to), None)
+        if fault is not None:
+            self._faults.remove(fault)
+            return error_reply(fault.code)
+        resource = self._resource(form)
+        self._stored[resource["sid"]] = resource
+        self._callbacks[resource["sid"]] = form.get("StatusCallback")
+        return 201, resource
+
+    def _resource(self, form: dict[str, Any]) -> dict[str, Any]:
+        sid = "SM" + uuid.uuid4().hex
+        body = str(form.get("Body", ""))
+        uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}.json"
+        now = _now()
+        return {
+            "account_sid": self.account_sid,
+            "api_version": API_VERSION,
+            "body": body,
+            "date_created": now,
+            "date_sent": None,
+            "date_updated": now,
+            "direction": "outbound-api",
+            "error_code": None,
+            "error_message": None,
+            "from": form.get("From"),
+            "messaging_service_sid": form.get("MessagingServiceSid"),
+            "num_media": "0",
+            "num_segments": str(num_segments(body)),
+            "price": None,
+            "price_unit": "USD",
+            "sid": sid,
+            "status": "accepted" if form.get("MessagingServiceSid") else "queued",
+            "subresource_uris": {"media": uri.replace(".json", "/Media.json")},
+            "to": form["To"],
+            "uri": uri,
+        }
+
+    def _list(self, path: str, query: dict[str, str]) -> dict[str, Any]:
+        page_size = int(query.get("PageSize", 50))
+        found = [
+            r
+            for r in reversed(self._stored.values())  # Twilio lists newest first
+            if query.get("To") in (None, r["to"]) and query.get("From") in (None, r["from"])
+        ][:page_size]
+        uri = f"{path}?PageSize={page_size}&Page=0"
+        return {
+            "messages": found,
+            "end": max(len(found) - 1, 0),
+            "first_page_uri": uri,
+            "next_page_uri": None,
+            "page": 0,
+            "page_size": page_size,
+            "previous_page_uri": None,
+            "start": 0,
+            "uri": uri,
+        }
+
+
+def _now() -> str:
+    return format_datetime(datetime.now(UTC))
+
+
+def _sent(resource: dict[str, Any], status_callback: str | None) -> SentMessage:
+    return SentMessage(
+        sid=resource["sid"],
+        to=resource["to"],
+        from_=resource["from"],
+        body=resource["body"],
+        status_callback=status_callback,
+        messaging_service_sid=resource["messaging_service_sid"],
+        status=resource["status"],
+        error_code=resource["error_code"],
+    )
+
+
+__all__ = ["DEFAULT_ACCOUNT_SID", "DEFAULT_AUTH_TOKEN", "FakeTwilio", "RecordedRequest", "SentMessage"]
