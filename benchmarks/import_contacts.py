@@ -14,11 +14,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from campaigns.contacts import validate_contact  # noqa: E402
-from campaigns.contacts_csv import CsvRow, read_contacts_csv  # noqa: E402
-from campaigns.contacts_import import import_contacts  # noqa: E402
-from storage.contacts import upsert_contacts  # noqa: E402
-from storage.db import Database, upgrade  # noqa: E402
+from campaigns.contacts import validate_contact
+from campaigns.contacts_csv import CsvRow, read_contacts_csv
+from campaigns.contacts_import import import_contacts
+from storage.contacts import upsert_contacts
+from storage.db import Database, upgrade
 
 ROWS = 100_000
 NAIVE_ROWS = 3_000
@@ -66,7 +66,9 @@ def main() -> None:
     assert report.ok and report.created == ROWS, report.problems[:3]
     ours = ROWS / elapsed
     print(f"import {ROWS} rows: {elapsed:.1f} s ({ours:,.0f} rows/s)")
-    print(f"budget ratio (time / {BUDGET_SECONDS:.0f} s): {elapsed / BUDGET_SECONDS:.2f}  (target < 1, well under)")
+    print(
+        f"budget ratio (time / {BUDGET_SECONDS:.0f} s): {elapsed / BUDGET_SECONDS:.2f}  (target < 1, well under)"
+    )
     print(f"naive one-row-per-transaction: {naive:,.0f} rows/s; speed-up ratio: {ours / naive:.1f}x")
 
 

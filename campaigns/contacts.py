@@ -69,6 +69,18 @@ class ContactValidationError(ValueError):
         super().__init__("; ".join(f"{error.field}: {error.message}" for error in self.errors))
 
 
+NO_CHANNEL_MESSAGE = "needs a phone number or an email address"
+
+
+def lacks_channel(contact: ContactInput) -> bool:
+    """True when the record gives no way to reach the person.
+
+    That is only an error for a new contact: an update may leave both out and keep the stored ones, which is
+    why this is not part of :func:`validate_contact` (it cannot know what is stored).
+    """
+    return contact.phone is None and contact.email is None
+
+
 def validate_contact(raw: Mapping[str, object], *, default_region: str | None = None) -> ContactInput:
     """Validate and normalise one contact record.
 
@@ -85,9 +97,6 @@ def validate_contact(raw: Mapping[str, object], *, default_region: str | None = 
     name = _collect(raw, errors, "name", _check_name)
     phone = _collect(raw, errors, "phone", lambda text: _check_phone(text, region))
     email = _collect(raw, errors, "email", _check_email)
-    # Only ask for a channel when none was given at all; a rejected phone has its own error.
-    if phone is None and email is None and not any(error.field in ("phone", "email") for error in errors):
-        errors.append(FieldError("contact", "needs a phone number or an email address"))
     locale = _collect(raw, errors, "locale", _check_locale)
     timezone = _collect(raw, errors, "timezone", _check_timezone)
     properties = _properties(raw, errors)
@@ -296,7 +305,9 @@ def _properties(raw: Mapping[str, object], errors: list[FieldError]) -> dict[str
             continue
         # Compared without case so that a "Phone" column is not silently stored as a property.
         if key.casefold() in (*STANDARD_FIELDS, PROPERTIES_KEY):
-            errors.append(FieldError(PROPERTIES_KEY, f"{_quote(key)} is a reserved field name and cannot be a property"))
+            errors.append(
+                FieldError(PROPERTIES_KEY, f"{_quote(key)} is a reserved field name and cannot be a property")
+            )
             continue
         value = _property_value(key, raw_value)
         if isinstance(value, _Invalid):

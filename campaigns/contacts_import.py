@@ -5,10 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from campaigns.contacts import ContactInput, ContactValidationError, validate_contact
+from campaigns.contacts import (
+    NO_CHANNEL_MESSAGE,
+    ContactInput,
+    ContactValidationError,
+    lacks_channel,
+    validate_contact,
+)
 from campaigns.contacts_csv import CsvRow, RowProblem, read_contacts_csv
 from storage.audit import record_audit
-from storage.contacts import upsert_contacts
+from storage.contacts import existing_external_ids, upsert_contacts
 from storage.db import Database
 
 DEFAULT_BATCH_SIZE = 1000
@@ -44,7 +50,7 @@ def import_contacts(
     Each batch is one transaction: a batch is written whole or not at all.
     """
     report = ImportReport()
-    batch: list[ContactInput] = []
+    batch: list[tuple[int, ContactInput]] = []
     line = 0
     for item in read_contacts_csv(data):
         line = item.line
@@ -53,7 +59,7 @@ def import_contacts(
             continue
         contact = _validate(item, default_region, report)
         if contact is not None:
-            batch.append(contact)
+            batch.append((item.line, contact))
         if len(batch) >= batch_size:
             _write(batch, db, report)
             batch = []
@@ -63,6 +69,7 @@ def import_contacts(
         _write(batch, db, report)
     if on_progress is not None:
         on_progress(line)
+    report.problems.sort(key=lambda problem: problem.line)
     with db.transaction() as session:
         record_audit(
             session=session,
@@ -84,8 +91,16 @@ def _validate(row: CsvRow, default_region: str | None, report: ImportReport) -> 
         return None
 
 
-def _write(batch: list[ContactInput], db: Database, report: ImportReport) -> None:
+def _write(batch: list[tuple[int, ContactInput]], db: Database, report: ImportReport) -> None:
     with db.transaction() as session:
-        result = upsert_contacts(batch, session=session)
+        unreachable = [contact.external_id for _, contact in batch if lacks_channel(contact)]
+        known = existing_external_ids(unreachable, session=session)
+        writable = []
+        for line, contact in batch:
+            if lacks_channel(contact) and contact.external_id not in known:
+                report.problems.append(RowProblem(line=line, reason=f"new contact {NO_CHANNEL_MESSAGE}"))
+            else:
+                writable.append(contact)
+        result = upsert_contacts(writable, session=session)
     report.created += result.created
     report.updated += result.updated

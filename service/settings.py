@@ -78,7 +78,9 @@ class Settings:
         """Non-secret values, for `nps doctor` and the startup log."""
         hidden = {f.name for f in fields(self) if not f.repr}
         return {
-            f.name: ("(set)" if getattr(self, f.name) else "(not set)") if f.name in hidden else str(getattr(self, f.name))
+            f.name: ("(set)" if getattr(self, f.name) else "(not set)")
+            if f.name in hidden
+            else str(getattr(self, f.name))
             for f in fields(self)
         }
 
@@ -131,7 +133,9 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
 
 def _check_combinations(s: Settings) -> None:
     if s.slack_bot_token and not (s.slack_signing_secret or s.slack_app_token):
-        raise SettingsError("SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN is not")
+        raise SettingsError(
+            "SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN is not"
+        )
     if bool(s.twilio_account_sid) != bool(s.twilio_auth_token):
         raise SettingsError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN must be set together")
     if s.twilio_enabled and not (s.twilio_messaging_service_sid or s.twilio_from_number):
@@ -139,7 +143,9 @@ def _check_combinations(s: Settings) -> None:
     if s.smtp_enabled and not s.email_from:
         raise SettingsError("SMTP_HOST is set but EMAIL_FROM is not")
     if s.smtp_ssl and s.smtp_starttls and s.smtp_enabled:
-        raise SettingsError("SMTP_SSL and SMTP_STARTTLS exclude each other; set SMTP_STARTTLS=false with SMTP_SSL")
+        raise SettingsError(
+            "SMTP_SSL and SMTP_STARTTLS exclude each other; set SMTP_STARTTLS=false with SMTP_SSL"
+        )
 
 
 def _with_trailing_slash(url: str) -> str:
@@ -200,7 +206,9 @@ class _Reader:
             url = make_url(raw)
         except ArgumentError:
             # Not echoed: a database URL may carry a password.
-            raise SettingsError(f"{name} is not a SQLAlchemy database URL (e.g. {DEFAULT_DATABASE_URL})") from None
+            raise SettingsError(
+                f"{name} is not a SQLAlchemy database URL (e.g. {DEFAULT_DATABASE_URL})"
+            ) from None
         if url.get_backend_name() not in ("sqlite", "postgresql"):
             raise SettingsError(f"{name} must point at SQLite or PostgreSQL, got {url.get_backend_name()!r}")
         return raw
@@ -210,5 +218,7 @@ class _Reader:
         try:
             ZoneInfo(raw)
         except (ZoneInfoNotFoundError, ValueError):
-            raise SettingsError(f"{name} must be an IANA time zone such as Europe/Berlin, got {raw!r}") from None
+            raise SettingsError(
+                f"{name} must be an IANA time zone such as Europe/Berlin, got {raw!r}"
+            ) from None
         return raw

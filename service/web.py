@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from service.api import contacts
@@ -24,5 +27,19 @@ def create_app(container: Container) -> FastAPI:
             return JSONResponse({"status": "ok", "database": "ok"})
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
 
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.include_router(contacts.router, prefix="/api/v1")
     return app
+
+
+async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 shape without echoing the input back.
+
+    The default handler repeats each bad value, which leaks personal data into client logs and fails outright
+    (a 500) on a body that is not UTF-8.
+    """
+    return JSONResponse({"detail": [_field_error(e) for e in error.errors()]}, status_code=422)
+
+
+def _field_error(error: Any) -> dict[str, Any]:
+    return {"loc": list(error["loc"]), "msg": str(error["msg"]), "type": str(error["type"])}

@@ -49,6 +49,13 @@ def upsert_contact(item: ContactInput, *, session: Session) -> tuple[Contact, bo
     return contact, result.created == 1
 
 
+def existing_external_ids(external_ids: Sequence[str], *, session: Session) -> set[str]:
+    """Those of `external_ids` that already belong to a stored contact."""
+    if not external_ids:
+        return set()
+    return set(session.scalars(select(Contact.external_id).where(Contact.external_id.in_(external_ids))))
+
+
 def get_contact_by_external_id(external_id: str, *, session: Session) -> Contact | None:
     return session.scalar(select(Contact).where(Contact.external_id == external_id))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Enum, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -43,7 +43,7 @@ def _enum(cls: type[StrEnum]) -> Enum:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JsonDict}
+    type_annotation_map: ClassVar = {datetime: UTCDateTime(), dict[str, Any]: JsonDict}
 
 
 class Timestamps:
@@ -203,7 +203,9 @@ class SlackAlert(Timestamps, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(24))
-    response_id: Mapped[int | None] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"), index=True)
+    response_id: Mapped[int | None] = mapped_column(
+        ForeignKey("responses.id", ondelete="CASCADE"), index=True
+    )
     follow_up_id: Mapped[int | None] = mapped_column(ForeignKey("follow_ups.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(32))
     ts: Mapped[str | None] = mapped_column(String(32))

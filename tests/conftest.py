@@ -13,10 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-
-from fastapi.testclient import TestClient
 
 from service.container import Container, build_container
 from service.settings import Settings

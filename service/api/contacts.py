@@ -9,11 +9,17 @@ from fastapi import APIRouter, Depends, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
-from campaigns.contacts import ContactValidationError, validate_contact
+from campaigns.contacts import (
+    NO_CHANNEL_MESSAGE,
+    ContactValidationError,
+    FieldError,
+    lacks_channel,
+    validate_contact,
+)
 from service.api.auth import Actor, get_container
 from service.container import Container
 from storage.audit import record_audit
-from storage.contacts import upsert_contact
+from storage.contacts import existing_external_ids, upsert_contact
 from storage.tables import Contact
 
 router = APIRouter(tags=["contacts"])
@@ -71,10 +77,16 @@ def upsert_contact_route(
 ) -> ContactOut:
     """Create or update a contact by `external_id`: 201 when created, 200 when updated."""
     try:
-        item = validate_contact(body.model_dump(exclude={"default_region"}), default_region=body.default_region)
+        item = validate_contact(
+            body.model_dump(exclude={"default_region"}), default_region=body.default_region
+        )
     except ContactValidationError as error:
         raise field_errors(error) from None
     with container.db.transaction() as session:
+        if lacks_channel(item) and not existing_external_ids([item.external_id], session=session):
+            raise field_errors(
+                ContactValidationError([FieldError("phone", f"a new contact {NO_CHANNEL_MESSAGE}")])
+            )
         contact, created = upsert_contact(item, session=session)
         record_audit(
             session=session,

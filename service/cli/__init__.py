@@ -9,7 +9,9 @@ from service.cli.context import CliContext
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--env-file", default=".env", show_default=True, help="Settings file read before the environment.")
+@click.option(
+    "--env-file", default=".env", show_default=True, help="Settings file read before the environment."
+)
 @click.version_option(package_name="nps-bot", prog_name="nps")
 @click.pass_context
 def cli(ctx: click.Context, env_file: str) -> None:

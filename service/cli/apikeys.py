@@ -21,7 +21,9 @@ def create_command(ctx: CliContext, name: str) -> None:
     """Create a key called NAME and print it once; only its hash is stored."""
     with ctx.container.db.transaction() as session:
         row, key = create_api_key(name, session=session)
-        record_audit(session=session, actor="cli", action="apikey.created", entity_type="api_key", entity_id=row.id)
+        record_audit(
+            session=session, actor="cli", action="apikey.created", entity_type="api_key", entity_id=row.id
+        )
     click.echo(key)
     click.echo(f"Stored as {row.prefix}… ({name}). Keep it now: it cannot be shown again.", err=True)
 

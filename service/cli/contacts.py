@@ -44,7 +44,9 @@ def import_command(ctx: CliContext, file: Path, default_region: str | None, batc
         sys.exit(1)
 
 
-def _import_with_progress(data: bytes, *, db: Database, default_region: str | None, batch_size: int) -> ImportReport:
+def _import_with_progress(
+    data: bytes, *, db: Database, default_region: str | None, batch_size: int
+) -> ImportReport:
     total_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
     columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=True) as progress:

@@ -9,6 +9,7 @@ from campaigns.contacts import (
     ContactInput,
     ContactValidationError,
     FieldError,
+    lacks_channel,
     validate_contact,
 )
 
@@ -58,7 +59,9 @@ def test_standard_fields_are_the_documented_columns() -> None:
 
 
 def test_optional_fields_that_are_empty_or_missing_become_none() -> None:
-    contact = validate_contact({"external_id": "c1", "email": EMAIL, "name": "  ", "locale": "", "phone": None})
+    contact = validate_contact(
+        {"external_id": "c1", "email": EMAIL, "name": "  ", "locale": "", "phone": None}
+    )
     assert contact.name is None
     assert contact.locale is None
     assert contact.phone is None
@@ -186,17 +189,18 @@ def test_invalid_email_is_rejected_with_the_value_in_the_message(value: str) -> 
 # --- contact channel ----------------------------------------------------------------------------------------
 
 
-def test_a_phone_or_an_email_is_required() -> None:
-    assert only_error({"external_id": "c1", "name": "Ada"}) == FieldError(
-        "contact", "needs a phone number or an email address"
-    )
+def test_a_record_without_phone_or_email_is_valid_but_lacks_a_channel() -> None:
+    # Updates may omit both and keep the stored values; only a new contact must have one (see the import).
+    contact = validate_contact({"external_id": "c1", "name": "Ada"})
+    assert lacks_channel(contact)
+    assert not lacks_channel(validate_contact({"external_id": "c1", "email": "ada@example.com"}))
 
 
 def test_a_phone_alone_is_enough() -> None:
     assert validate_contact({"external_id": "c1", "phone": "+49 30 1234567"}).email is None
 
 
-def test_a_rejected_phone_is_not_reported_twice_as_a_missing_channel() -> None:
+def test_a_rejected_phone_is_reported_once() -> None:
     assert [error.field for error in errors_of({"external_id": "c1", "phone": "+1 555"})] == ["phone"]
 
 
@@ -266,7 +270,9 @@ def test_nested_properties_from_json_are_converted_to_text() -> None:
 
 
 def test_nested_and_column_properties_are_merged() -> None:
-    contact = validate_contact({"external_id": "c1", "email": EMAIL, "plan": "pro", "properties": {"role": "cto"}})
+    contact = validate_contact(
+        {"external_id": "c1", "email": EMAIL, "plan": "pro", "properties": {"role": "cto"}}
+    )
     assert contact.properties == {"plan": "pro", "role": "cto"}
 
 
@@ -304,7 +310,9 @@ def test_property_given_twice_with_different_values_is_rejected() -> None:
 
 @pytest.mark.parametrize("value", [["a"], {"nested": "x"}])
 def test_structured_property_values_are_rejected(value: object) -> None:
-    assert only_error({"external_id": "c1", "email": EMAIL, "properties": {"tags": value}}).field == "properties"
+    assert (
+        only_error({"external_id": "c1", "email": EMAIL, "properties": {"tags": value}}).field == "properties"
+    )
 
 
 def test_properties_that_are_not_an_object_are_rejected() -> None:
@@ -358,7 +366,9 @@ scalars = st.one_of(st.text(), st.integers(), st.none(), st.booleans(), st.float
 keys = st.one_of(st.sampled_from((*STANDARD_FIELDS, "properties")), st.text(max_size=70))
 plausible_text = st.one_of(
     st.text(),
-    st.sampled_from(["+49 30 1234567", "030 1234567", "+1 555", "ada@example.com", "pt_BR", "UTC", "Europe/Berlin"]),
+    st.sampled_from(
+        ["+49 30 1234567", "030 1234567", "+1 555", "ada@example.com", "pt_BR", "UTC", "Europe/Berlin"]
+    ),
     st.text(alphabet="+0123456789 ()-.extＯ０１２", max_size=30),
     st.emails(),
 )
@@ -382,7 +392,6 @@ def test_any_mapping_either_validates_or_raises_contact_validation_error(
         assert all(isinstance(item, FieldError) and item.message for item in error.errors)
     else:
         assert contact.external_id
-        assert contact.phone is not None or contact.email is not None
         assert all(key and value for key, value in contact.properties.items())
 
 

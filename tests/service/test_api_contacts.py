@@ -19,7 +19,9 @@ def test_it_requires_an_api_key(client: TestClient, db: Database) -> None:
     response = client.post("/api/v1/contacts", json=ANA)
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
-    assert client.post("/api/v1/contacts", json=ANA, headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert (
+        client.post("/api/v1/contacts", json=ANA, headers={"Authorization": "Bearer nope"}).status_code == 401
+    )
     with db.transaction() as session:
         assert session.scalars(select(Contact)).all() == []
 
@@ -44,7 +46,9 @@ def test_it_creates_then_updates_a_contact(client: TestClient, auth: dict[str, s
         assert session.scalar(select(AuditEntry.actor)) == "api:env"
 
 
-def test_field_errors_get_422_naming_each_field(client: TestClient, auth: dict[str, str], db: Database) -> None:
+def test_field_errors_get_422_naming_each_field(
+    client: TestClient, auth: dict[str, str], db: Database
+) -> None:
     response = client.post(
         "/api/v1/contacts",
         json={"external_id": "x", "phone": "+1 555", "timezone": "Mars/Olympus"},
@@ -57,8 +61,25 @@ def test_field_errors_get_422_naming_each_field(client: TestClient, auth: dict[s
         assert session.scalars(select(Contact)).all() == []
 
 
+def test_a_new_contact_without_phone_or_email_is_refused(
+    client: TestClient, auth: dict[str, str], db: Database
+) -> None:
+    response = client.post("/api/v1/contacts", json={"external_id": "x", "name": "Nobody"}, headers=auth)
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "phone"]
+    assert "needs a phone number or an email address" in error["msg"]
+    with db.transaction() as session:
+        assert session.scalars(select(Contact)).all() == []
+
+
 def test_odd_json_is_a_422_not_a_500(client: TestClient, auth: dict[str, str]) -> None:
-    for body in ({"external_id": 12}, {"phone": "+4915112345678"}, {"external_id": "x", "properties": [1]}, [1, 2]):
+    for body in (
+        {"external_id": 12},
+        {"phone": "+4915112345678"},
+        {"external_id": "x", "properties": [1]},
+        [1, 2],
+    ):
         assert client.post("/api/v1/contacts", json=body, headers=auth).status_code == 422
     assert client.post("/api/v1/contacts", content=b"\xff{not json", headers=auth).status_code == 422
 

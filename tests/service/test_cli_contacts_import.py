@@ -104,3 +104,19 @@ def test_batches_are_written_whole(database_url: str, db: Database, tmp_path: Pa
     assert code == 0
     assert "imported 25 contacts" in out
     assert len(contacts(db)) == 25
+
+
+def test_a_new_contact_needs_a_channel_but_an_update_may_omit_it(
+    database_url: str, db: Database, tmp_path: Path
+) -> None:
+    path = tmp_path / "contacts.csv"
+    path.write_text("external_id,name,phone\nc1,Ana,+4915112345678\n")
+    assert run_import(database_url, path)[0] == 0
+    path.write_text("external_id,name,phone\nc1,Ana Lima,\nc2,Bo,\n")
+    code, out, err = run_import(database_url, path)
+    assert code == 1
+    assert f"{path}:3: new contact needs a phone number or an email address" in err
+    assert "imported 1 contacts (0 new, 1 updated); 1 rows rejected" in out
+    stored = contacts(db)
+    assert set(stored) == {"c1"}
+    assert (stored["c1"].name, stored["c1"].phone) == ("Ana Lima", "+4915112345678")

@@ -18,7 +18,9 @@ def free_port() -> int:
 
 def nps(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     executable = Path(sys.executable).parent / "nps"
-    return subprocess.run([str(executable), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [str(executable), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_db_upgrade_then_serve_answers_healthz(tmp_path: Path) -> None:

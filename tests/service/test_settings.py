@@ -43,7 +43,11 @@ def test_secrets_are_never_echoed() -> None:
         parse_settings({"DATABASE_URL": "postgresql+psycopg://u:hunter2@/db?x=%zz", "PORT": "x"})
     assert "hunter2" not in str(error.value)
     settings = parse_settings(
-        {"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "s3cret-token", "TWILIO_FROM_NUMBER": "+15005550006"}
+        {
+            "TWILIO_ACCOUNT_SID": "AC1",
+            "TWILIO_AUTH_TOKEN": "s3cret-token",
+            "TWILIO_FROM_NUMBER": "+15005550006",
+        }
     )
     assert "s3cret-token" not in repr(settings)
     assert "s3cret-token" not in str(settings.describe())

@@ -15,7 +15,9 @@ def test_new_contacts_are_created(db: Database) -> None:
     with db.transaction() as session:
         result = upsert_contacts(
             [
-                ContactInput(external_id="c1", name="Ana", phone="+4915112345678", properties={"plan": "pro"}),
+                ContactInput(
+                    external_id="c1", name="Ana", phone="+4915112345678", properties={"plan": "pro"}
+                ),
                 ContactInput(external_id="c2", email="bo@example.com", timezone="Europe/Paris"),
             ],
             session=session,
@@ -30,7 +32,9 @@ def test_new_contacts_are_created(db: Database) -> None:
 
 def test_an_existing_external_id_is_updated_not_duplicated(db: Database) -> None:
     with db.transaction() as session:
-        upsert_contacts([ContactInput(external_id="c1", name="Ana", properties={"plan": "pro"})], session=session)
+        upsert_contacts(
+            [ContactInput(external_id="c1", name="Ana", properties={"plan": "pro"})], session=session
+        )
     with db.transaction() as session:
         result = upsert_contacts(
             [ContactInput(external_id="c1", name="Ana Lima", properties={"region": "EU"})], session=session
@@ -46,7 +50,9 @@ def test_an_existing_external_id_is_updated_not_duplicated(db: Database) -> None
 
 def test_empty_fields_keep_what_is_stored(db: Database) -> None:
     with db.transaction() as session:
-        upsert_contacts([ContactInput(external_id="c1", phone="+4915112345678", locale="de")], session=session)
+        upsert_contacts(
+            [ContactInput(external_id="c1", phone="+4915112345678", locale="de")], session=session
+        )
     with db.transaction() as session:
         upsert_contacts([ContactInput(external_id="c1", email="ana@example.com")], session=session)
     with db.transaction() as session:
