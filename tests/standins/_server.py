@@ -82,8 +82,9 @@ def parse_body(headers: dict[str, str], raw: bytes) -> dict[str, Any]:
         parts: dict[str, Any] = {}
         for part in message.iter_parts():
             name = part.get_param("name", header="content-disposition")
-            payload = part.get_payload(decode=True) or b""
-            parts[str(name)] = payload if part.get_filename() else payload.decode()
+            payload = part.get_payload(decode=True)
+            data = payload if isinstance(payload, bytes) else b""
+            parts[str(name)] = data if part.get_filename() else data.decode()
         return parts
     return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
 
@@ -117,7 +118,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_DELETE = _serve
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet: pytest output is for test failures."""
 
 
@@ -184,7 +185,7 @@ class StandinHTTPServer:
 
     @property
     def base_url(self) -> str:
-        """"http://127.0.0.1:PORT", no trailing slash."""
+        """The server's root URL, "http://127.0.0.1:PORT" (no trailing slash)."""
         return f"http://{HOST}:{self.port}"
 
     def answer(self, request: IncomingRequest) -> Reply:

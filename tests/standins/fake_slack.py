@@ -2,6 +2,13 @@
 
 Modelled on bolt-python's tests/mock_web_api_server, with state (posted messages, uploads), recording
 and fault injection (429 with Retry-After, 500, latency, canned error bodies).
+
+App code: `WebClient(token="xoxb-...", base_url=fake.url)` where `fake.url` is "http://127.0.0.1:PORT/api/"
+(the SLACK_API_URL format; slack_sdk adds a missing trailing "/"). Tokens must start with xoxb- or xoxp-.
+Routes: /api/<method> (the methods in `FakeSlack._methods`, others answer ok=false "unknown_method"),
+/upload/<file_id> (the `upload_url` files.getUploadURLExternal hands out, so `files_upload_v2` stays local) and
+/response/<name> (`fake.response_url()`, to put in slash-command and interaction bodies instead of
+hooks.slack.com). The server is threaded and latency is slept outside the lock, so concurrent calls overlap.
 """
 
 from __future__ import annotations
@@ -21,6 +28,10 @@ TEAM_ID = "T123"
 BOT_USER_ID = "U0BOT00001"
 BOT_ID = "B0BOT00001"
 APP_ID = "A0APP00001"
+RESPONSE_URL = "response_url"
+"""`RecordedRequest.method` of POSTs to a `response_url()`."""
+RESPONSE_URL_USES = 5
+"""Slack accepts up to 5 posts per response_url; later ones get 404 "used_url" here."""
 JSON_FIELDS = ("blocks", "attachments", "view", "files", "metadata")
 """Fields slack_sdk sends as JSON strings inside form bodies; recorded bodies hold them parsed."""
 
@@ -85,7 +96,12 @@ class FakeSlack(StandinHTTPServer):
 
     # test controls -------------------------------------------------------------------------------
     def fail_next(
-        self, method: str, status: int = 429, times: int = 1, retry_after: int = 1, body: Payload | None = None
+        self,
+        method: str,
+        status: int = 429,
+        times: int = 1,
+        retry_after: int = 1,
+        body: Payload | None = None,
     ) -> None:
         """Answer the next `times` calls of `method` with a failure instead of running them.
 
@@ -95,6 +111,13 @@ class FakeSlack(StandinHTTPServer):
         """
         with self._cond:
             self._faults[method].extend(_Fault(status, retry_after, body) for _ in range(times))
+
+    def response_url(self, name: str = "default") -> str:
+        """A local response_url: POSTs to it are recorded as method "response_url" (JSON bodies parsed).
+
+        `fail_next("response_url", 500)` and `set_latency("response_url", s)` apply to it too.
+        """
+        return f"{self.base_url}/response/{name}"
 
     def set_latency(self, method: str, seconds: float) -> None:
         """Delay every answer to `method` ("*" for all methods) by `seconds`."""
@@ -125,7 +148,9 @@ class FakeSlack(StandinHTTPServer):
         """How many times `method` was called (attempts, failed ones included)."""
         return len(self.requests(method))
 
-    def wait_for(self, method: str, n: int = 1, timeout: float = 5, successful: bool = False) -> list[Payload]:
+    def wait_for(
+        self, method: str, n: int = 1, timeout: float = 5, successful: bool = False
+    ) -> list[Payload]:
         """Block until `method` was called `n` times (or succeeded n times); return all bodies so far.
 
         Raises AssertionError on timeout.
@@ -144,25 +169,39 @@ class FakeSlack(StandinHTTPServer):
 
     # HTTP ------------------------------------------------------------------------------------------
     def answer(self, request: IncomingRequest) -> Reply:
-        """Route /api/<method> and /upload/<file_id>."""
+        """Route /api/<method>, /upload/<file_id> and /response/<name>."""
         if request.path.startswith("/upload/"):
             return self._answer_upload(request)
+        if request.path.startswith("/response/"):
+            return self._answer_response_url(request)
         method = request.path.removeprefix("/api/")
         body = self._decode_json_fields({**request.query, **parse_body(request.headers, request.raw)})
         with self._cond:
-            delay = self._latency.get(method, self._latency.get("*", 0.0))
+            delay = self._delay(method)
             status, payload, headers = self._run(method, request, body)
             ok = status == 200 and bool(payload.get("ok"))
             self._record(method, request, body, status, ok)
         return Reply.json(status, payload, headers, delay)
 
-    def _run(self, method: str, request: IncomingRequest, body: Payload) -> tuple[int, Payload, dict[str, str]]:
-        if self._faults[method]:
-            fault = self._faults[method].popleft()
-            if fault.status == 429:
-                headers = {"Retry-After": str(fault.retry_after)}
-                return 429, fault.body or _error("ratelimited"), headers
-            return fault.status, fault.body or _error("fatal_error" if fault.status >= 500 else "invalid_request"), {}
+    def _delay(self, method: str) -> float:
+        return self._latency.get(method, self._latency.get("*", 0.0))
+
+    def _fault(self, method: str) -> tuple[int, Payload, dict[str, str]] | None:
+        """The next injected failure of `method` as (status, body, headers), consumed; None if there is none."""
+        if not self._faults[method]:
+            return None
+        fault = self._faults[method].popleft()
+        if fault.status == 429:
+            return 429, fault.body or _error("ratelimited"), {"Retry-After": str(fault.retry_after)}
+        error = "fatal_error" if fault.status >= 500 else "invalid_request"
+        return fault.status, fault.body or _error(error), {}
+
+    def _run(
+        self, method: str, request: IncomingRequest, body: Payload
+    ) -> tuple[int, Payload, dict[str, str]]:
+        fault = self._fault(method)
+        if fault is not None:
+            return fault
         if method not in self._methods:
             return 200, _error("unknown_method"), {}
         auth = request.headers.get("authorization", "")
@@ -183,6 +222,22 @@ class FakeSlack(StandinHTTPServer):
             self._record(request.path, request, {}, status, upload is not None)
         text = f"OK - {len(request.raw)}" if upload is not None else "Not Found"
         return Reply(status, text.encode(), {"Content-Type": "text/plain; charset=utf-8"})
+
+    def _answer_response_url(self, request: IncomingRequest) -> Reply:
+        body = parse_body(request.headers, request.raw)
+        with self._cond:
+            delay = self._delay(RESPONSE_URL)
+            fault = self._fault(RESPONSE_URL)
+            used = sum(1 for r in self._select(RESPONSE_URL, successful=True) if r.path == request.path)
+            if fault is not None:
+                status, headers, text = fault[0], fault[2], str(fault[1].get("error"))
+            elif used >= RESPONSE_URL_USES:
+                status, headers, text = 404, {}, "used_url"
+            else:
+                status, headers, text = 200, {}, "ok"
+            self._record(RESPONSE_URL, request, body, status, status == 200)
+        headers = {"Content-Type": "text/html", **headers}
+        return Reply(status, text.encode(), headers, delay)
 
     @staticmethod
     def _decode_json_fields(body: Payload) -> Payload:
@@ -314,4 +369,4 @@ class FakeSlack(StandinHTTPServer):
         return {"ok": True, "files": result}
 
 
-__all__ = ["FakeSlack", "RecordedRequest", "dm_channel_id"]
+__all__ = ["RESPONSE_URL", "FakeSlack", "RecordedRequest", "dm_channel_id"]

@@ -1,7 +1,23 @@
 """A local Twilio REST API (Messages resource) for the official client with `client.api.base_url = fake.url`.
 
 Answers `POST/GET /2010-04-01/Accounts/{AccountSid}/Messages.json` and `GET .../Messages/{Sid}.json` with
-Twilio's JSON shapes and error codes, records every request, and injects failures and latency.
+Twilio's JSON shapes and error codes, checks HTTP Basic auth, records every request, and injects failures
+and latency.
+
+Pointing twilio-python 9.x at it (checked against twilio/base/domain.py and client_base.py): every Messages
+call builds its URL as `client.api.base_url.strip("/") + "/2010-04-01/Accounts/..."` at request time, so
+
+    client = Client(account_sid, auth_token)
+    client.api.base_url = "http://127.0.0.1:PORT"   # TWILIO_API_URL, no path, no trailing slash needed
+    client.edge = client.region = None               # see below
+    client.messages.create(to=..., from_=..., body=..., status_callback=...)
+
+works for the sync client and for `Client(..., http_client=AsyncTwilioHttpClient())` + `create_async`.
+`ClientBase.get_hostname` rewrites the host of every URL when an edge or region is set (constructor arguments
+or the TWILIO_EDGE / TWILIO_REGION environment variables), turning 127.0.0.1 into nonsense: clear both.
+Only the `api` domain (api.twilio.com) is redirected; other domains (lookups, verify...) keep their hosts.
+`FakeTwilio.client()` does all of this. Errors come back as `TwilioRestException` with `.status` (HTTP) and
+`.code` (Twilio's code: 21610, 21211, 21614, 20003 bad credentials, 20404, 20429 for 429, 20500 for 500).
 """
 
 from __future__ import annotations
@@ -13,6 +29,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
+
+from twilio.http import HttpClient
+from twilio.rest import Client
 
 from tests.standins._server import IncomingRequest, RecordedRequest, Reply, StandinHTTPServer, parse_body
 
@@ -29,7 +48,10 @@ ERRORS: dict[int, tuple[int, str]] = {
     20500: (500, "Internal Server Error"),
     20503: (503, "Service Unavailable"),
     21211: (400, "Invalid 'To' Phone Number"),
-    21408: (400, "Permission to send an SMS has not been enabled for the region indicated by the 'To' number"),
+    21408: (
+        400,
+        "Permission to send an SMS has not been enabled for the region indicated by the 'To' number",
+    ),
     21602: (400, "Message body is required."),
     21603: (400, "A 'From' phone number is required."),
     21604: (400, "A 'To' phone number is required."),
@@ -97,6 +119,13 @@ class FakeTwilio(StandinHTTPServer):
     def url(self) -> str:
         """Value for `client.api.base_url`: "http://127.0.0.1:PORT" (no trailing slash)."""
         return self.base_url
+
+    def client(self, auth_token: str | None = None, http_client: HttpClient | None = None) -> Client:
+        """The official client aimed at this fake, as app code should build it (edge/region cleared)."""
+        client = Client(self.account_sid, auth_token or self.auth_token, http_client=http_client)
+        client.api.base_url = self.url
+        client.edge = client.region = None
+        return client
 
     # test controls -------------------------------------------------------------------------------
     def fail_next(self, code: int = 21610, times: int = 1, to: str | None = None) -> None:

@@ -88,7 +88,7 @@ def block_actions_body(
         if value is not None:
             action["value"] = value
     default_message = {"type": "message", "bot_id": BOT_ID, "text": "", "ts": message_ts, "blocks": []}
-    payload = {
+    payload: dict[str, Any] = {
         "type": "block_actions",
         "user": _user(user_id, team_id),
         "api_app_id": API_APP_ID,
@@ -134,7 +134,7 @@ def view_submission_body(
         "app_id": API_APP_ID,
         "bot_id": BOT_ID,
     }
-    payload = {
+    payload: dict[str, Any] = {
         "type": "view_submission",
         "team": {"id": team_id, "domain": "test"},
         "user": _user(user_id, team_id),
@@ -175,4 +175,6 @@ def event_body(
 
 def url_verification_body(challenge: str = "challenge-token") -> str:
     """The JSON Slack sends once to verify an Events API request URL."""
-    return json.dumps({"token": "deprecated-verification-token", "challenge": challenge, "type": "url_verification"})
+    return json.dumps(
+        {"token": "deprecated-verification-token", "challenge": challenge, "type": "url_verification"}
+    )

@@ -1,0 +1,224 @@
+"""FakeSlack driven by the real slack_sdk clients: if these pass, app code using WebClient can trust the fake."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, ServerErrorRetryHandler
+from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook import WebhookClient
+from urllib3 import encode_multipart_formdata
+
+from tests.standins._server import parse_body
+from tests.standins.fake_slack import BOT_USER_ID, RESPONSE_URL, TEAM_ID, FakeSlack, dm_channel_id
+
+TOKEN = "xoxb-test-token"
+SECTION = [{"type": "section", "text": {"type": "mrkdwn", "text": "*NPS* alert"}}]
+MODAL = {"type": "modal", "title": {"type": "plain_text", "text": "Follow up"}, "blocks": []}
+
+
+@pytest.fixture
+def client(fake_slack: FakeSlack) -> WebClient:
+    return WebClient(token=TOKEN, base_url=fake_slack.url)
+
+
+def test_url_is_the_slack_api_url_format(fake_slack: FakeSlack) -> None:
+    assert fake_slack.url == f"http://127.0.0.1:{fake_slack.port}/api/"
+    # slack_sdk adds the trailing slash itself, so SLACK_API_URL may omit it
+    assert WebClient(token=TOKEN, base_url=fake_slack.url.rstrip("/")).auth_test()["ok"]
+
+
+def test_auth_test_answers_as_the_bot(client: WebClient, fake_slack: FakeSlack) -> None:
+    response = client.auth_test()
+    assert response["user_id"] == BOT_USER_ID
+    assert response["team_id"] == TEAM_ID
+    assert fake_slack.requests("auth.test")[0].headers["authorization"] == f"Bearer {TOKEN}"
+
+
+def test_post_message_then_update_it(client: WebClient, fake_slack: FakeSlack) -> None:
+    posted = client.chat_postMessage(channel="C0ALERTS", text="Detractor: 3", blocks=SECTION)
+    assert posted["channel"] == "C0ALERTS"
+    assert fake_slack.calls("chat.postMessage") == [
+        {"channel": "C0ALERTS", "text": "Detractor: 3", "blocks": SECTION}
+    ]
+
+    updated = client.chat_update(channel=posted["channel"], ts=posted["ts"], text="Detractor: 3 (handled)")
+    assert updated["ts"] == posted["ts"]
+    message = fake_slack.message("C0ALERTS", posted["ts"])
+    assert message is not None
+    assert message["text"] == "Detractor: 3 (handled)"
+    assert message["blocks"] == SECTION
+    assert "edited" in message
+
+
+def test_timestamps_increase(client: WebClient) -> None:
+    first = client.chat_postMessage(channel="C1", text="a")["ts"]
+    second = client.chat_postMessage(channel="C1", text="b")["ts"]
+    assert float(second) > float(first)
+
+
+def test_update_of_an_unknown_message_fails(client: WebClient) -> None:
+    with pytest.raises(SlackApiError) as raised:
+        client.chat_update(channel="C1", ts="1.000001", text="x")
+    assert raised.value.response["error"] == "message_not_found"
+
+
+def test_posting_to_a_user_lands_in_the_same_dm_conversations_open_gives(client: WebClient) -> None:
+    opened = client.conversations_open(users=["U0AAA"])
+    posted = client.chat_postMessage(channel="U0AAA", text="hi")
+    assert opened["channel"]["id"] == posted["channel"] == dm_channel_id("U0AAA")
+
+
+def test_post_ephemeral(client: WebClient, fake_slack: FakeSlack) -> None:
+    response = client.chat_postEphemeral(channel="C1", user="U0AAA", text="only you")
+    assert response["message_ts"]
+    assert fake_slack.calls("chat.postEphemeral")[0]["user"] == "U0AAA"
+
+
+def test_views_open_and_publish(client: WebClient, fake_slack: FakeSlack) -> None:
+    modal = client.views_open(trigger_id="1.2.abc", view=MODAL)["view"]
+    assert modal["id"].startswith("V")
+    assert modal["type"] == "modal"
+    home = client.views_publish(user_id="U0AAA", view={"type": "home", "blocks": SECTION})["view"]
+    assert home["type"] == "home"
+    assert fake_slack.calls("views.open")[0]["view"] == MODAL  # JSON fields are recorded parsed
+    assert fake_slack.calls("views.publish")[0]["user_id"] == "U0AAA"
+
+
+def test_users_info_with_overrides(client: WebClient, fake_slack: FakeSlack) -> None:
+    fake_slack.add_user("U0AAA", tz="Europe/Paris", profile={"email": "ana@example.com"})
+    user = client.users_info(user="U0AAA")["user"]
+    assert user["tz"] == "Europe/Paris"
+    assert user["profile"]["email"] == "ana@example.com"
+    assert client.users_info(user="U0BBB")["user"]["profile"]["email"] == "user.u0bbb@example.com"
+
+
+def test_bad_token_and_unknown_method_fail_like_slack(fake_slack: FakeSlack, client: WebClient) -> None:
+    with pytest.raises(SlackApiError) as raised:
+        WebClient(token="not-a-token", base_url=fake_slack.url).auth_test()
+    assert raised.value.response["error"] == "invalid_auth"
+    with pytest.raises(SlackApiError) as raised:
+        client.api_call("chat.scheduleMessage", json={"channel": "C1", "text": "x", "post_at": 1})
+    assert raised.value.response["error"] == "unknown_method"
+
+
+def test_files_upload_v2_runs_its_three_calls_locally(client: WebClient, fake_slack: FakeSlack) -> None:
+    content = b"name,score\nAna,3\n"
+    response = client.files_upload_v2(
+        channel="C0ALERTS", content=content, filename="detractors.csv", title="Detractors"
+    )
+    file_id = response["file"]["id"]
+    assert response["file"]["title"] == "Detractors"
+    assert fake_slack.uploads() == {file_id: content}
+    assert [r.method for r in fake_slack.requests()] == [
+        "files.getUploadURLExternal",
+        f"/upload/{file_id}",
+        "files.completeUploadExternal",
+    ]
+    completed = fake_slack.calls("files.completeUploadExternal")[0]
+    assert completed["channel_id"] == "C0ALERTS"
+    assert completed["files"] == [{"id": file_id, "title": "Detractors"}]
+
+
+def test_429_surfaces_with_retry_after(client: WebClient, fake_slack: FakeSlack) -> None:
+    fake_slack.fail_next("chat.postMessage", 429, retry_after=7)
+    with pytest.raises(SlackApiError) as raised:
+        client.chat_postMessage(channel="C1", text="x")
+    response = raised.value.response
+    assert response.status_code == 429
+    assert response["error"] == "ratelimited"
+    assert response.headers["Retry-After"] == "7"
+
+    assert client.chat_postMessage(channel="C1", text="x")["ok"]  # one fault, consumed
+    assert fake_slack.count("chat.postMessage") == 2
+    assert len(fake_slack.successful("chat.postMessage")) == 1
+
+
+def test_rate_limit_retry_handler_waits_and_succeeds(fake_slack: FakeSlack) -> None:
+    client = WebClient(
+        token=TOKEN, base_url=fake_slack.url, retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=1)]
+    )
+    fake_slack.fail_next("chat.postMessage", 429, retry_after=0)  # the handler adds up to 1 s of jitter
+    assert client.chat_postMessage(channel="C1", text="x")["ok"]
+    assert [r.answered_status for r in fake_slack.requests("chat.postMessage")] == [429, 200]
+
+
+def test_500_fails_and_server_error_retry_handler_recovers(fake_slack: FakeSlack, client: WebClient) -> None:
+    fake_slack.fail_next("chat.postMessage", 500)
+    with pytest.raises(SlackApiError) as raised:
+        client.chat_postMessage(channel="C1", text="x")
+    assert raised.value.response.status_code == 500
+
+    retrying = WebClient(
+        token=TOKEN,
+        base_url=fake_slack.url,
+        retry_handlers=[ServerErrorRetryHandler(1, FixedValueRetryIntervalCalculator(0.01))],
+    )
+    fake_slack.fail_next("chat.postMessage", 500)
+    assert retrying.chat_postMessage(channel="C1", text="x")["ok"]
+
+
+def test_canned_error_body(client: WebClient, fake_slack: FakeSlack) -> None:
+    fake_slack.fail_next("chat.postMessage", 200, body={"ok": False, "error": "channel_not_found"})
+    with pytest.raises(SlackApiError) as raised:
+        client.chat_postMessage(channel="C1", text="x")
+    assert raised.value.response["error"] == "channel_not_found"
+
+
+def test_latency_does_not_serialise_concurrent_calls(client: WebClient, fake_slack: FakeSlack) -> None:
+    fake_slack.set_latency("*", 0.3)
+    started = time.monotonic()
+    with ThreadPoolExecutor(5) as pool:
+        results = list(pool.map(lambda i: client.chat_postMessage(channel="C1", text=str(i)), range(5)))
+    elapsed = time.monotonic() - started
+    assert all(r["ok"] for r in results)
+    assert 0.3 <= elapsed < 1.2  # serialised would be >= 1.5 s
+
+
+def test_async_web_client(fake_slack: FakeSlack) -> None:
+    async def post() -> str:
+        client = AsyncWebClient(token=TOKEN, base_url=fake_slack.url)
+        return str((await client.chat_postMessage(channel="C1", text="async"))["ts"])
+
+    ts = asyncio.run(post())
+    assert fake_slack.message("C1", ts) is not None
+
+
+def test_response_url_records_posts_and_allows_five_uses(fake_slack: FakeSlack) -> None:
+    webhook = WebhookClient(fake_slack.response_url("cmd1"))
+    for i in range(5):
+        response = webhook.send(text=f"reply {i}", response_type="ephemeral")
+        assert (response.status_code, response.body) == (200, "ok")
+    assert webhook.send(text="one too many").status_code == 404
+    assert fake_slack.calls(RESPONSE_URL)[0] == {"text": "reply 0", "response_type": "ephemeral"}
+
+    fake_slack.fail_next(RESPONSE_URL, 500)
+    assert WebhookClient(fake_slack.response_url("cmd2")).send(text="x").status_code == 500
+
+
+def test_wait_for_returns_bodies_or_times_out(client: WebClient, fake_slack: FakeSlack) -> None:
+    client.chat_postMessage(channel="C1", text="x")
+    assert fake_slack.wait_for("chat.postMessage", 1, timeout=1)[0]["text"] == "x"
+    with pytest.raises(AssertionError, match=r"expected 2 chat\.postMessage"):
+        fake_slack.wait_for("chat.postMessage", 2, timeout=0.05)
+
+
+def test_reset_forgets_everything(client: WebClient, fake_slack: FakeSlack) -> None:
+    ts = client.chat_postMessage(channel="C1", text="x")["ts"]
+    fake_slack.fail_next("chat.postMessage", 500)
+    fake_slack.reset()
+    assert fake_slack.requests() == []
+    assert fake_slack.message("C1", ts) is None
+    assert client.chat_postMessage(channel="C1", text="y")["ok"]
+
+
+def test_multipart_bodies_parse() -> None:
+    """Legacy endpoints (files.upload) post multipart: text fields decode, files stay bytes."""
+    raw, content_type = encode_multipart_formdata({"channels": "C1", "file": ("a.csv", b"\x00\x01")})
+    assert parse_body({"content-type": content_type}, raw) == {"channels": "C1", "file": b"\x00\x01"}
