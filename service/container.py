@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 
+from campaigns.channels.base import Transport
+from campaigns.channels.email import SmtpConfig, SmtpEmail
+from campaigns.channels.log import LogTransport
+from campaigns.channels.sms import TwilioConfig, TwilioSms
+from campaigns.clock import Clock, SystemClock
+from campaigns.dispatch import DispatchConfig, Dispatcher
+from campaigns.planner import PlanningRules
 from service.settings import Settings
 from storage.db import Database
+from storage.enums import Channel
 
 log = logging.getLogger(__name__)
 
@@ -15,14 +24,78 @@ log = logging.getLogger(__name__)
 class Container:
     settings: Settings
     db: Database
+    clock: Clock = field(default_factory=SystemClock)
+    transports: dict[Channel, Transport] = field(default_factory=dict)
+
+    @property
+    def planning_rules(self) -> PlanningRules:
+        return PlanningRules(
+            min_days_between_surveys=self.settings.min_days_between_surveys,
+            default_timezone=self.settings.timezone,
+        )
+
+    def dispatch_config(self) -> DispatchConfig:
+        s = self.settings
+        return DispatchConfig(
+            public_base_url=s.public_base_url,
+            rules=self.planning_rules,
+            batch_size=max(100, 4 * s.send_concurrency),
+            concurrency=s.send_concurrency,
+            rate_per_second=float(s.send_rate),
+            claim_timeout=timedelta(seconds=s.claim_timeout_seconds),
+        )
+
+    def new_dispatcher(self, worker_id: str | None = None) -> Dispatcher:
+        return Dispatcher(
+            self.db, self.transports, clock=self.clock, config=self.dispatch_config(), worker_id=worker_id
+        )
 
     def close(self) -> None:
         self.db.dispose()
 
 
-def build_container(settings: Settings, *, db: Database | None = None) -> Container:
-    """Wire everything from settings; tests pass a `db` they already migrated."""
-    return Container(settings=settings, db=db or Database.connect(settings.database_url))
+def build_transports(settings: Settings) -> dict[Channel, Transport]:
+    """The real providers where configured, the log transport otherwise."""
+    sms: Transport = LogTransport(Channel.SMS)
+    if settings.twilio_enabled:
+        assert settings.twilio_account_sid and settings.twilio_auth_token
+        sms = TwilioSms(
+            TwilioConfig(
+                account_sid=settings.twilio_account_sid,
+                auth_token=settings.twilio_auth_token,
+                api_url=settings.twilio_api_url,
+                messaging_service_sid=settings.twilio_messaging_service_sid,
+                from_number=settings.twilio_from_number,
+                status_callback=f"{settings.public_base_url}/twilio/status",
+            )
+        )
+    email: Transport = LogTransport(Channel.EMAIL)
+    if settings.smtp_enabled:
+        assert settings.smtp_host and settings.email_from
+        email = SmtpEmail(
+            SmtpConfig(
+                host=settings.smtp_host,
+                port=settings.smtp_port,
+                sender=settings.email_from,
+                username=settings.smtp_username,
+                password=settings.smtp_password,
+                starttls=settings.smtp_starttls,
+                ssl=settings.smtp_ssl,
+            )
+        )
+    return {Channel.SMS: sms, Channel.EMAIL: email}
+
+
+def build_container(
+    settings: Settings, *, db: Database | None = None, clock: Clock | None = None
+) -> Container:
+    """Wire everything from settings; tests pass a `db` they already migrated and a clock they control."""
+    return Container(
+        settings=settings,
+        db=db or Database.connect(settings.database_url),
+        clock=clock or SystemClock(),
+        transports=build_transports(settings),
+    )
 
 
 def integration_report(settings: Settings) -> list[str]:

@@ -61,6 +61,9 @@ class Settings:
     min_days_between_surveys: int = 90
     tick_seconds: int = 15
     timezone: str = "UTC"
+    send_rate: int = 10
+    send_concurrency: int = 16
+    claim_timeout_seconds: int = 300
 
     @property
     def slack_enabled(self) -> bool:
@@ -126,6 +129,9 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         min_days_between_surveys=r.integer("NPS_MIN_DAYS_BETWEEN_SURVEYS", 90, low=0, high=3650),
         tick_seconds=r.integer("NPS_TICK_SECONDS", 15, low=1, high=3600),
         timezone=r.timezone("NPS_TIMEZONE", "UTC"),
+        send_rate=r.integer("NPS_SEND_RATE", 10, low=1, high=10_000),
+        send_concurrency=r.integer("NPS_SEND_CONCURRENCY", 16, low=1, high=512),
+        claim_timeout_seconds=r.integer("NPS_CLAIM_TIMEOUT_SECONDS", 300, low=5, high=86_400),
     )
     _check_combinations(settings)
     return settings

@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from service.api import contacts
+from service.api import contacts, events
 from service.container import Container
 
 
@@ -29,6 +29,7 @@ def create_app(container: Container) -> FastAPI:
 
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.include_router(contacts.router, prefix="/api/v1")
+    app.include_router(events.router, prefix="/api/v1")
     return app
 
 

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from campaigns.contacts import ContactInput
+from campaigns.contacts import (
+    NO_CHANNEL_MESSAGE,
+    ContactInput,
+    ContactValidationError,
+    FieldError,
+    lacks_channel,
+)
 from storage.tables import Contact
 from storage.types import utcnow
 
@@ -21,7 +28,9 @@ class UpsertResult:
     updated: int
 
 
-def upsert_contacts(inputs: Sequence[ContactInput], *, session: Session) -> UpsertResult:
+def upsert_contacts(
+    inputs: Sequence[ContactInput], *, session: Session, now: datetime | None = None
+) -> UpsertResult:
     """Create or update contacts by external id, in as few statements as a batch allows.
 
     A field left empty keeps the stored value and properties are merged key by key, so that a file carrying only
@@ -34,16 +43,28 @@ def upsert_contacts(inputs: Sequence[ContactInput], *, session: Session) -> Upse
     }
     for external_id, contact in existing.items():
         _apply(contact, by_id[external_id])
-    new_rows = [_new_row(item) for external_id, item in by_id.items() if external_id not in existing]
+    at = now or utcnow()
+    new_rows = [_new_row(item, at) for external_id, item in by_id.items() if external_id not in existing]
     if new_rows:
         session.execute(insert(Contact), new_rows)
     session.flush()
     return UpsertResult(created=len(new_rows), updated=len(existing))
 
 
-def upsert_contact(item: ContactInput, *, session: Session) -> tuple[Contact, bool]:
-    """Upsert one contact; returns it and whether it was created."""
-    result = upsert_contacts([item], session=session)
+def upsert_contact(
+    item: ContactInput, *, session: Session, require_channel: bool = False, now: datetime | None = None
+) -> tuple[Contact, bool]:
+    """Upsert one contact; returns it and whether it was created.
+
+    With `require_channel`, a new contact without phone or email is refused (ContactValidationError).
+    """
+    if (
+        require_channel
+        and lacks_channel(item)
+        and not existing_external_ids([item.external_id], session=session)
+    ):
+        raise ContactValidationError([FieldError("phone", f"a new contact {NO_CHANNEL_MESSAGE}")])
+    result = upsert_contacts([item], session=session, now=now)
     contact = get_contact_by_external_id(item.external_id, session=session)
     assert contact is not None
     return contact, result.created == 1
@@ -69,8 +90,7 @@ def _apply(contact: Contact, item: ContactInput) -> None:
         contact.properties = {**contact.properties, **item.properties}
 
 
-def _new_row(item: ContactInput) -> dict[str, object]:
-    now = utcnow()
+def _new_row(item: ContactInput, now: datetime) -> dict[str, object]:
     row: dict[str, object] = {field: getattr(item, field) for field in _FIELDS}
     row.update(external_id=item.external_id, properties=dict(item.properties), created_at=now, updated_at=now)
     return row

@@ -91,6 +91,8 @@ class Campaign(Timestamps, Base):
     event: Mapped[str | None] = mapped_column(String(100), index=True)
     # The validated definition as applied from the campaign file.
     definition: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # When the relationship planner last scanned the audience; it rescans at most every few minutes.
+    last_planned_at: Mapped[datetime | None]
 
 
 class Invitation(Timestamps, Base):
@@ -100,6 +102,9 @@ class Invitation(Timestamps, Base):
     __table_args__ = (
         Index("ix_invitations_state_due_at", "state", "due_at"),
         Index("ix_invitations_contact_id_created_at", "contact_id", "created_at"),
+        Index("ix_invitations_contact_id_sent_at", "contact_id", "sent_at"),
+        Index("ix_invitations_state_reminder_due_at", "state", "reminder_due_at"),
+        Index("ix_invitations_state_claimed_at", "state", "claimed_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -119,6 +124,52 @@ class Invitation(Timestamps, Base):
     responded_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # One invitation per campaign, contact and cycle ("7:42:r3" or "7:42:e19"): planning twice cannot duplicate.
+    dedupe_key: Mapped[str | None] = mapped_column(String(100), unique=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
+
+
+class Event(Base):
+    """A transactional trigger received through the API (`order_delivered`, `ticket_closed`, ...)."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_contact_id_name_occurred_at", "contact_id", "name", "occurred_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    occurred_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # A replay with the same key returns the stored outcome instead of planning again.
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    outcome: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Skip(Base):
+    """Why a campaign did not survey a contact; one row per campaign, contact and reason, counted."""
+
+    __tablename__ = "skips"
+    __table_args__ = (UniqueConstraint("campaign_id", "contact_id", "reason"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text)
+    first_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_at: Mapped[datetime] = mapped_column(default=utcnow)
+    count: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class Lease(Base):
+    """A named lease with an expiry: keeps the scheduler to one process per deployment."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime]
 
 
 class Message(Timestamps, Base):

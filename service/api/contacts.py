@@ -9,17 +9,11 @@ from fastapi import APIRouter, Depends, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
-from campaigns.contacts import (
-    NO_CHANNEL_MESSAGE,
-    ContactValidationError,
-    FieldError,
-    lacks_channel,
-    validate_contact,
-)
+from campaigns.contacts import ContactInput, ContactValidationError, validate_contact
 from service.api.auth import Actor, get_container
 from service.container import Container
 from storage.audit import record_audit
-from storage.contacts import existing_external_ids, upsert_contact
+from storage.contacts import upsert_contact
 from storage.tables import Contact
 
 router = APIRouter(tags=["contacts"])
@@ -57,11 +51,21 @@ class ContactOut(BaseModel):
         return cls.model_validate(contact, from_attributes=True)
 
 
-def field_errors(error: ContactValidationError) -> RequestValidationError:
+def field_errors(error: ContactValidationError, *location: str) -> RequestValidationError:
     """Our validation errors in FastAPI's own 422 shape, so clients parse one format."""
     return RequestValidationError(
-        [{"loc": ["body", e.field], "msg": e.message, "type": "value_error"} for e in error.errors]
+        [{"loc": ["body", *location, e.field], "msg": e.message, "type": "value_error"} for e in error.errors]
     )
+
+
+def validated_contact(body: ContactIn, *location: str) -> ContactInput:
+    """The normalised contact, or FastAPI's 422 naming each bad field."""
+    try:
+        return validate_contact(
+            body.model_dump(exclude={"default_region"}), default_region=body.default_region
+        )
+    except ContactValidationError as error:
+        raise field_errors(error, *location) from None
 
 
 @router.post(
@@ -76,25 +80,21 @@ def upsert_contact_route(
     container: Annotated[Container, Depends(get_container)],
 ) -> ContactOut:
     """Create or update a contact by `external_id`: 201 when created, 200 when updated."""
+    item = validated_contact(body)
     try:
-        item = validate_contact(
-            body.model_dump(exclude={"default_region"}), default_region=body.default_region
-        )
+        with container.db.transaction() as session:
+            contact, created = upsert_contact(
+                item, session=session, require_channel=True, now=container.clock.now()
+            )
+            record_audit(
+                session=session,
+                actor=actor,
+                action="contact.created" if created else "contact.updated",
+                entity_type="contact",
+                entity_id=contact.id,
+            )
+            out = ContactOut.of(contact)
     except ContactValidationError as error:
         raise field_errors(error) from None
-    with container.db.transaction() as session:
-        if lacks_channel(item) and not existing_external_ids([item.external_id], session=session):
-            raise field_errors(
-                ContactValidationError([FieldError("phone", f"a new contact {NO_CHANNEL_MESSAGE}")])
-            )
-        contact, created = upsert_contact(item, session=session)
-        record_audit(
-            session=session,
-            actor=actor,
-            action="contact.created" if created else "contact.updated",
-            entity_type="contact",
-            entity_id=contact.id,
-        )
-        out = ContactOut.of(contact)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return out

@@ -10,7 +10,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from campaigns.contacts_csv import CsvFileError
 from campaigns.contacts_import import ImportReport, import_contacts
+from campaigns.why import explain
 from service.cli.context import CliContext, pass_context
+from storage.contacts import get_contact_by_external_id
 from storage.db import Database
 
 
@@ -67,6 +69,21 @@ def _print_report(file: Path, report: ImportReport) -> None:
     if report.problems:
         summary += f"; {len(report.problems)} rows rejected"
     click.echo(summary)
+
+
+@contacts_group.command("why")
+@click.argument("external_id")
+@pass_context
+def why_command(ctx: CliContext, external_id: str) -> None:
+    """Explain when a contact was last surveyed, when next, and why campaigns skipped them."""
+    container = ctx.container
+    with container.db.transaction() as session:
+        contact = get_contact_by_external_id(external_id, session=session)
+        if contact is None:
+            raise click.ClickException(f"no contact with external_id {external_id!r}")
+        lines = explain(contact, now=container.clock.now(), rules=container.planning_rules, session=session)
+    for line in lines:
+        click.echo(line)
 
 
 def register(cli: click.Group) -> None:

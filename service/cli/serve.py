@@ -7,6 +7,7 @@ import logging
 import click
 import uvicorn
 
+from campaigns.scheduler import Ticker
 from service.cli.context import CliContext, pass_context
 from service.container import integration_report
 from service.web import create_app
@@ -19,22 +20,35 @@ log = logging.getLogger("nps.serve")
 @click.command("serve")
 @click.option("--host", default=None, help="Overrides HOST.")
 @click.option("--port", type=int, default=None, help="Overrides PORT.")
+@click.option(
+    "--scheduler/--no-scheduler",
+    default=True,
+    show_default=True,
+    help="Run the scheduler (planning, dispatch, reminders). One per deployment; extra ones stand by.",
+)
 @pass_context
-def serve_command(ctx: CliContext, host: str | None, port: int | None) -> None:
-    """Serve the HTTP app: webhooks, survey pages, the API and /healthz."""
+def serve_command(ctx: CliContext, host: str | None, port: int | None, scheduler: bool) -> None:
+    """Serve the HTTP app (webhooks, survey pages, API, /healthz) and the campaign scheduler."""
     settings = ctx.settings
     container = ctx.container
     if current_revision(container.db.engine) != head_revision():
         raise click.ClickException("the database schema is not up to date: run `nps db upgrade` first")
     for line in integration_report(settings):
         log.info(line)
-    uvicorn.run(
-        create_app(container),
-        host=host or settings.host,
-        port=port or settings.port,
-        log_config=None,  # keep our handler, with its masking filter
-        access_log=False,
-    )
+    ticker = Ticker(container) if scheduler else None
+    if ticker is not None:
+        ticker.start()
+    try:
+        uvicorn.run(
+            create_app(container),
+            host=host or settings.host,
+            port=port or settings.port,
+            log_config=None,  # keep our handler, with its masking filter
+            access_log=False,
+        )
+    finally:
+        if ticker is not None:
+            ticker.shutdown()
 
 
 def register(cli: click.Group) -> None:

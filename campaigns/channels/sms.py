@@ -1,0 +1,102 @@
+"""SMS through Twilio's Messages API, with one client per thread (requests sessions are not shared safely)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import requests
+import urllib3
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from campaigns.channels.base import (
+    Outgoing,
+    PermanentSendError,
+    TemporarySendError,
+    UncertainSendError,
+)
+from storage.enums import Channel
+
+# Twilio's clock and ours differ a little; a reconciliation looks this far before the claim.
+_CLOCK_SKEW = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class TwilioConfig:
+    account_sid: str
+    auth_token: str
+    api_url: str = "https://api.twilio.com"
+    messaging_service_sid: str | None = None
+    from_number: str | None = None
+    status_callback: str | None = None  # our public /twilio/status URL
+    timeout: float = 15.0
+
+
+class TwilioSms:
+    channel = Channel.SMS
+    name = "twilio"
+
+    def __init__(self, config: TwilioConfig) -> None:
+        if not (config.messaging_service_sid or config.from_number):
+            raise ValueError("Twilio needs TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER")
+        self.config = config
+        self._local = threading.local()
+
+    def _client(self) -> Client:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            http = TwilioHttpClient(timeout=self.config.timeout)
+            client = Client(self.config.account_sid, self.config.auth_token, http_client=http)
+            client.api.base_url = self.config.api_url.rstrip("/")
+            # TWILIO_EDGE / TWILIO_REGION in the environment would rewrite the host of TWILIO_API_URL.
+            client.edge = client.region = None
+            self._local.client = client
+        return client
+
+    def send(self, message: Outgoing) -> str:
+        sender = (
+            {"messaging_service_sid": self.config.messaging_service_sid}
+            if self.config.messaging_service_sid
+            else {"from_": self.config.from_number}
+        )
+        callback = {"status_callback": self.config.status_callback} if self.config.status_callback else {}
+        try:
+            created = self._client().messages.create(to=message.to, body=message.body, **sender, **callback)
+        except TwilioRestException as error:
+            raise _classify(error) from None
+        except requests.exceptions.RequestException as error:
+            if _never_connected(error):
+                raise TemporarySendError(f"Twilio unreachable: {type(error).__name__}") from None
+            # The request may have reached Twilio before the connection broke.
+            raise UncertainSendError(f"no answer from Twilio: {type(error).__name__}") from None
+        return str(created.sid)
+
+    def find_sent(self, to: str, body: str, since: datetime) -> Sequence[str] | None:
+        """Ask Twilio's message log whether a send we never heard back about went out."""
+        earliest = since - _CLOCK_SKEW
+        found = self._client().messages.list(to=to, date_sent_after=earliest, limit=50)
+        return [
+            str(m.sid)
+            for m in found
+            if m.body == body and (m.date_created is None or m.date_created >= earliest)
+        ]
+
+
+def _never_connected(error: requests.exceptions.RequestException) -> bool:
+    """True when no byte of the request can have reached Twilio (refused or timed out while connecting)."""
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return True
+    reason = error.args[0] if error.args else None
+    return isinstance(getattr(reason, "reason", None), urllib3.exceptions.NewConnectionError)
+
+
+def _classify(error: TwilioRestException) -> PermanentSendError | TemporarySendError:
+    code = str(error.code or error.status)
+    reason = f"Twilio {error.status} error {code}: {error.msg}"
+    if error.status == 429 or error.status >= 500:
+        return TemporarySendError(reason, code)
+    return PermanentSendError(reason, code)

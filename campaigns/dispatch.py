@@ -1,0 +1,497 @@
+"""The dispatcher: claims due invitations from the outbox, sends them, records what happened.
+
+A batch goes through three short transactions with the sending in between, never inside one:
+
+1. claim: one atomic UPDATE ... RETURNING marks due rows as ours (FOR UPDATE SKIP LOCKED on PostgreSQL, so
+   several workers never claim the same row);
+2. prepare: eligibility is checked again, and an outbound message row ("sending") is written *before* the
+   provider is called, so a crash leaves a trace;
+3. record: the provider's answer is stored.
+
+A claim that never finished (a worker killed mid-batch) is reconciled after `claim_timeout`: no trace means it
+was never sent (requeue); a trace is checked against the provider's log (complete it, or requeue); a provider
+without a log (SMTP) puts the invitation up for review instead of risking a second message.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from campaigns import eligibility
+from campaigns.channels.base import (
+    Outgoing,
+    PermanentSendError,
+    SendError,
+    TemporarySendError,
+    Transport,
+    UncertainSendError,
+)
+from campaigns.clock import Clock
+from campaigns.compose import compose
+from campaigns.definitions import CampaignDefinition, definition_from_json
+from campaigns.eligibility import Skip, SkipReason
+from campaigns.planner import PlanningRules
+from campaigns.ratelimit import TokenBucket, backoff_delay
+from campaigns.templates import TemplateProblem
+from campaigns.windows import is_inside, next_send_time, zone_for
+from storage.consents import opt_out_address
+from storage.db import Database
+from storage.enums import CampaignStatus, Channel, Direction, InvitationState
+from storage.facts import contact_facts
+from storage.skips import record_skip
+from storage.tables import Campaign, Contact, Invitation, Message
+
+log = logging.getLogger(__name__)
+
+# Twilio error 21610: the recipient replied STOP to our number; the carrier blocks us for good.
+TWILIO_UNSUBSCRIBED = "21610"
+
+
+class MessageStatus:
+    SENDING = "sending"  # written before the provider is called
+    SENT = "sent"
+    REJECTED = "rejected"  # permanent provider error: this channel will not work for this address
+    FAILED = "failed"  # temporary provider error: retried later
+    UNKNOWN = "unknown"  # no answer: reconciled later
+    NOT_SENT = "not_sent"  # reconciliation found that it never went out
+
+
+@dataclass(frozen=True)
+class DispatchConfig:
+    public_base_url: str = "http://localhost:8000"
+    rules: PlanningRules = field(default_factory=PlanningRules)
+    batch_size: int = 200
+    concurrency: int = 16
+    rate_per_second: float = 10.0
+    claim_timeout: timedelta = timedelta(minutes=5)
+    max_attempts: int = 5
+
+
+@dataclass
+class DispatchStats:
+    claimed: int = 0
+    sent: int = 0
+    rescheduled: int = 0
+    cancelled: int = 0
+    failed: int = 0
+    uncertain: int = 0
+
+    def add(self, other: DispatchStats) -> None:
+        for name in vars(self):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass(frozen=True)
+class _Send:
+    invitation_id: int
+    message_id: int
+    outgoing: Outgoing
+    definition: CampaignDefinition
+    zone_name: str
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    send: _Send
+    provider_id: str | None = None
+    error: SendError | None = None
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: Database,
+        transports: Mapping[Channel, Transport],
+        *,
+        clock: Clock,
+        config: DispatchConfig,
+        worker_id: str | None = None,
+    ) -> None:
+        self.db = db
+        self.transports = transports
+        self.clock = clock
+        self.config = config
+        self.worker_id = worker_id or default_worker_id()
+        self.bucket = TokenBucket(config.rate_per_second)
+        self.pool = ThreadPoolExecutor(config.concurrency, thread_name_prefix="send")
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+    # --- the loop ------------------------------------------------------------------------------------------
+
+    def drain(self, max_batches: int | None = None) -> DispatchStats:
+        """Send until nothing is due (or `max_batches` ran): what a tick of the scheduler or a worker does."""
+        total = DispatchStats()
+        self.recover_stale_claims()
+        batches = 0
+        while max_batches is None or batches < max_batches:
+            stats = self.run_batch()
+            total.add(stats)
+            batches += 1
+            if stats.claimed == 0:
+                break  # a fallback to the next channel is due at once, so only an empty claim ends the drain
+        return total
+
+    def run_batch(self) -> DispatchStats:
+        stats = DispatchStats()
+        ids = self._claim()
+        stats.claimed = len(ids)
+        if not ids:
+            return stats
+        sends = self._prepare(ids, stats)
+        outcomes = list(self.pool.map(self._send, sends))
+        self._record(outcomes, stats)
+        return stats
+
+    # --- 1. claim ------------------------------------------------------------------------------------------
+
+    def _claim(self) -> list[int]:
+        now = self.clock.now()
+        active = select(Campaign.id).where(Campaign.status == CampaignStatus.ACTIVE)
+        due = (
+            select(Invitation.id)
+            .where(
+                Invitation.state == InvitationState.PLANNED,
+                Invitation.due_at <= now,
+                Invitation.campaign_id.in_(active),
+            )
+            .order_by(Invitation.due_at, Invitation.id)
+            .limit(self.config.batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        claim = (
+            update(Invitation)
+            .where(Invitation.id.in_(due.scalar_subquery()))
+            .values(
+                state=InvitationState.CLAIMED,
+                owner=self.worker_id,
+                claimed_at=now,
+                attempts=Invitation.attempts + 1,
+                updated_at=now,
+            )
+            .returning(Invitation.id)
+            .execution_options(synchronize_session=False)
+        )
+        with self.db.transaction() as session:
+            return list(session.scalars(claim))
+
+    # --- 2. prepare ----------------------------------------------------------------------------------------
+
+    def _prepare(self, ids: Sequence[int], stats: DispatchStats) -> list[_Send]:
+        now = self.clock.now()
+        sends = []
+        with self.db.transaction() as session:
+            rows = session.execute(
+                select(Invitation, Contact, Campaign)
+                .join(Contact, Invitation.contact_id == Contact.id)
+                .join(Campaign, Invitation.campaign_id == Campaign.id)
+                .where(Invitation.id.in_(ids))
+                .order_by(Invitation.due_at, Invitation.id)
+            ).all()
+            facts = contact_facts([contact for _, contact, _ in rows], session=session)
+            rejected = _rejected_channels(ids, session=session)
+            definitions: dict[int, CampaignDefinition] = {}
+            for invitation, contact, campaign in rows:
+                definition = definitions.setdefault(campaign.id, definition_from_json(campaign.definition))
+                send = self._prepare_one(
+                    invitation,
+                    contact,
+                    campaign,
+                    definition,
+                    facts[contact.id],
+                    rejected.get(invitation.id, frozenset()),
+                    now=now,
+                    stats=stats,
+                    session=session,
+                )
+                if send is not None:
+                    sends.append(send)
+            session.flush()
+            # Message ids exist only after the flush.
+            return [
+                _Send(p.invitation_id, p.message.id, p.outgoing, p.definition, p.zone_name) for p in sends
+            ]
+
+    def _prepare_one(
+        self,
+        invitation: Invitation,
+        contact: Contact,
+        campaign: Campaign,
+        definition: CampaignDefinition,
+        facts: eligibility.ContactFacts,
+        rejected: frozenset[Channel],
+        *,
+        now: datetime,
+        stats: DispatchStats,
+        session: Session,
+    ) -> _PendingSend | None:
+        """Decide one claimed invitation: cancel it, put it back for later, or stage its message."""
+        zone = zone_for(contact.timezone, definition.timezone, self.config.rules.default_timezone)
+        if now > invitation.due_at + definition.expires_after:
+            stats.cancelled += 1
+            _cancel(invitation, "not sent before it would have expired", now)
+            return None
+        fatigue = eligibility.fatigue_days(
+            definition.min_days_between_surveys, self.config.rules.min_days_between_surveys
+        )
+        skip = eligibility.check(
+            facts, channels=definition.channels, at=now, fatigue=fatigue, exclude=rejected
+        )
+        if skip is not None:
+            record_skip(campaign.id, contact.id, skip, at=now, session=session)
+            stats.cancelled += 1
+            final = InvitationState.UNDELIVERABLE if rejected else InvitationState.CANCELLED
+            _cancel(invitation, f"{skip.reason}: {skip.detail}", now, final)
+            return None
+        if not is_inside(definition.send_window, zone, now):
+            stats.rescheduled += 1
+            _requeue(invitation, next_send_time(definition.send_window, zone, now), now)
+            return None
+        chosen = eligibility.choose_channel(definition.channels, facts, rejected)
+        assert chosen is not None  # check() above returned no skip
+        channel, address = chosen
+        try:
+            outgoing = compose(
+                definition,
+                contact,
+                channel=channel,
+                address=address,
+                token=invitation.token,
+                public_base_url=self.config.public_base_url,
+            )
+        except TemplateProblem as problem:
+            stats.failed += 1
+            invitation.state = InvitationState.FAILED
+            invitation.last_error = f"template error: {problem}"
+            return None
+        message = Message(
+            direction=Direction.OUTBOUND,
+            channel=channel,
+            purpose="invitation",
+            invitation_id=invitation.id,
+            contact_id=contact.id,
+            address=address,
+            body=outgoing.body,
+            status=MessageStatus.SENDING,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(message)
+        invitation.channel = channel
+        return _PendingSend(invitation.id, message, outgoing, definition, zone.key)
+
+    # --- 3. send -------------------------------------------------------------------------------------------
+
+    def _send(self, send: _Send) -> _Outcome:
+        self.bucket.acquire()
+        try:
+            return _Outcome(send, provider_id=self.transports[send.outgoing.channel].send(send.outgoing))
+        except SendError as error:
+            if isinstance(error, TemporarySendError) and error.retry_after:
+                self.bucket.pause_for(error.retry_after)
+            return _Outcome(send, error=error)
+        except Exception as error:  # a bug in an adapter must not lose the batch's bookkeeping
+            log.exception("channel adapter failed unexpectedly")
+            return _Outcome(send, error=UncertainSendError(f"adapter error: {type(error).__name__}"))
+
+    # --- 4. record -----------------------------------------------------------------------------------------
+
+    def _record(self, outcomes: Sequence[_Outcome], stats: DispatchStats) -> None:
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            for outcome in outcomes:
+                invitation = session.get(Invitation, outcome.send.invitation_id)
+                message = session.get(Message, outcome.send.message_id)
+                assert invitation is not None and message is not None
+                if outcome.error is None:
+                    _mark_sent(invitation, message, outcome.provider_id, outcome.send, now)
+                    stats.sent += 1
+                else:
+                    self._record_failure(invitation, message, outcome.error, now, stats, session=session)
+
+    def _record_failure(
+        self,
+        invitation: Invitation,
+        message: Message,
+        error: SendError,
+        now: datetime,
+        stats: DispatchStats,
+        *,
+        session: Session,
+    ) -> None:
+        message.error_code = error.code
+        message.updated_at = now
+        invitation.last_error = str(error)
+        if isinstance(error, UncertainSendError):
+            message.status = MessageStatus.UNKNOWN
+            stats.uncertain += 1  # stays claimed; recover_stale_claims() settles it
+        elif isinstance(error, PermanentSendError):
+            message.status = MessageStatus.REJECTED
+            if error.code == TWILIO_UNSUBSCRIBED:
+                opt_out_address(Channel.SMS, message.address, source="twilio-21610", at=now, session=session)
+            # Requeue at once: the next attempt tries the campaign's next channel, or ends as undeliverable.
+            _requeue(invitation, now, now)
+            stats.rescheduled += 1
+        else:
+            message.status = MessageStatus.FAILED
+            if invitation.attempts >= self.config.max_attempts:
+                invitation.state = InvitationState.FAILED
+                stats.failed += 1
+            else:
+                delay = backoff_delay(invitation.attempts, jitter=random.random())
+                _requeue(invitation, now + timedelta(seconds=delay), now)
+                stats.rescheduled += 1
+
+    # --- reconciliation ------------------------------------------------------------------------------------
+
+    def recover_stale_claims(self) -> int:
+        """Settle claims older than the claim timeout (their worker died); returns how many were settled."""
+        now = self.clock.now()
+        cutoff = now - self.config.claim_timeout
+        with self.db.transaction() as session:
+            stale = session.scalars(
+                select(Invitation)
+                .where(Invitation.state == InvitationState.CLAIMED, Invitation.claimed_at < cutoff)
+                .order_by(Invitation.id)
+                .limit(1000)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for invitation in stale:
+                self._settle(invitation, now, session=session)
+            return len(stale)
+
+    def _settle(self, invitation: Invitation, now: datetime, *, session: Session) -> None:
+        assert invitation.claimed_at is not None
+        traces = session.scalars(
+            select(Message).where(
+                Message.invitation_id == invitation.id,
+                Message.direction == Direction.OUTBOUND,
+                Message.purpose == "invitation",
+                Message.created_at >= invitation.claimed_at,
+                Message.status.in_([MessageStatus.SENDING, MessageStatus.UNKNOWN, MessageStatus.SENT]),
+            )
+        ).all()
+        if not traces:
+            _requeue(invitation, now, now)
+            invitation.last_error = "claim expired before anything was sent; requeued"
+            return
+        trace = traces[-1]
+        if trace.status == MessageStatus.SENT and trace.provider_id:
+            _complete(invitation, trace, trace.provider_id, trace.created_at, session=session)
+            return
+        transport = self.transports.get(trace.channel)
+        found = (
+            transport.find_sent(trace.address, trace.body or "", invitation.claimed_at) if transport else None
+        )
+        if found is None:
+            invitation.state = InvitationState.REVIEW
+            invitation.last_error = (
+                f"the worker stopped while sending by {trace.channel}; the provider keeps no log to check "
+                "whether it went out, so it is held for review instead of risking a second message"
+            )
+        elif found:
+            _complete(invitation, trace, found[0], trace.created_at, session=session)
+            invitation.last_error = "completed from the provider's log after the worker stopped"
+        else:
+            trace.status = MessageStatus.NOT_SENT
+            _requeue(invitation, now, now)
+            invitation.last_error = "the provider never received it; requeued"
+
+
+@dataclass(frozen=True)
+class _PendingSend:
+    """A staged send; its message row gets an id only at the flush."""
+
+    invitation_id: int
+    message: Message
+    outgoing: Outgoing
+    definition: CampaignDefinition
+    zone_name: str
+
+
+def _rejected_channels(invitation_ids: Sequence[int], *, session: Session) -> dict[int, frozenset[Channel]]:
+    """Channels that failed permanently for each invitation: the next attempt skips them."""
+    rows = session.execute(
+        select(Message.invitation_id, Message.channel).where(
+            Message.invitation_id.in_(invitation_ids), Message.status == MessageStatus.REJECTED
+        )
+    )
+    found: dict[int, set[Channel]] = {}
+    for invitation_id, channel in rows:
+        if invitation_id is not None:
+            found.setdefault(invitation_id, set()).add(channel)
+    return {key: frozenset(value) for key, value in found.items()}
+
+
+def _cancel(
+    invitation: Invitation, reason: str, now: datetime, state: InvitationState = InvitationState.CANCELLED
+) -> None:
+    invitation.state = state
+    invitation.last_error = reason
+    invitation.owner = None
+    invitation.updated_at = now
+
+
+def _requeue(invitation: Invitation, due_at: datetime, now: datetime) -> None:
+    invitation.state = InvitationState.PLANNED
+    invitation.due_at = due_at
+    invitation.owner = None
+    invitation.updated_at = now
+
+
+def _mark_sent(
+    invitation: Invitation, message: Message, provider_id: str | None, send: _Send, now: datetime
+) -> None:
+    message.status = MessageStatus.SENT
+    message.provider_id = provider_id
+    message.updated_at = now
+    definition = send.definition
+    invitation.state = InvitationState.SENT
+    invitation.sent_at = now
+    invitation.owner = None
+    invitation.last_error = None
+    invitation.expires_at = now + definition.expires_after
+    invitation.reminder_due_at = _reminder_due(definition, send.zone_name, now)
+
+
+def _complete(
+    invitation: Invitation, message: Message, provider_id: str, sent_at: datetime, *, session: Session
+) -> None:
+    campaign = session.get(Campaign, invitation.campaign_id)
+    contact = session.get(Contact, invitation.contact_id)
+    assert campaign is not None and contact is not None
+    definition = definition_from_json(campaign.definition)
+    zone = zone_for(contact.timezone, definition.timezone, "UTC")
+    send = _Send(
+        invitation.id,
+        message.id,
+        Outgoing(message.channel, message.address, message.body or ""),
+        definition,
+        zone.key,
+    )
+    _mark_sent(invitation, message, provider_id, send, sent_at)
+
+
+def _reminder_due(definition: CampaignDefinition, zone_name: str, sent_at: datetime) -> datetime | None:
+    if definition.remind_after is None or definition.remind_after >= definition.expires_after:
+        return None
+    zone = zone_for(zone_name, None, "UTC")
+    return next_send_time(definition.send_window, zone, sent_at + definition.remind_after)
+
+
+__all__ = ["DispatchConfig", "DispatchStats", "Dispatcher", "MessageStatus", "Skip", "SkipReason"]

@@ -1,0 +1,110 @@
+"""`nps campaigns apply|list|pause|resume`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from campaigns.definitions import CampaignFileError, parse_campaign_file
+from rich.console import Console
+from rich.table import Table
+
+from service.cli.context import CliContext, pass_context
+from storage.audit import record_audit
+from storage.campaigns import apply_definitions, set_status, summaries
+from storage.enums import CampaignStatus
+
+
+@click.group("campaigns")
+def campaigns_group() -> None:
+    """Campaigns: who is surveyed, when, and how."""
+
+
+@campaigns_group.command("apply")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_context
+def apply_command(ctx: CliContext, file: Path) -> None:
+    """Create or update the campaigns of a YAML file (matched by name)."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{file}: not UTF-8 text") from None
+    try:
+        parsed = parse_campaign_file(text)
+    except CampaignFileError as error:
+        raise click.ClickException(f"{file}: invalid campaign file\n{error}") from None
+    for warning in parsed.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    with ctx.container.db.transaction() as session:
+        results = apply_definitions(parsed.campaigns, session=session)
+        for name, outcome in results:
+            if outcome != "unchanged":
+                record_audit(
+                    session=session,
+                    actor="cli",
+                    action=f"campaign.{outcome}",
+                    entity_type="campaign",
+                    entity_id=name,
+                )
+    for name, outcome in results:
+        click.echo(f"{name}: {outcome}")
+
+
+@campaigns_group.command("list")
+@pass_context
+def list_command(ctx: CliContext) -> None:
+    """Campaigns with their status and invitation counts."""
+    with ctx.container.db.transaction() as session:
+        rows = summaries(session=session)
+    if not rows:
+        click.echo("no campaigns yet; define some in a YAML file and run `nps campaigns apply FILE`")
+        return
+    table = Table("name", "kind", "status", "planned", "sent", "responded", "skipped/cancelled", "failed")
+    for row in rows:
+        c = row.counts
+        table.add_row(
+            row.name,
+            row.kind + (f" ({row.event})" if row.event else ""),
+            row.status.value,
+            str(c.get("planned", 0) + c.get("claimed", 0)),
+            str(sum(c.get(s, 0) for s in ("sent", "delivered", "responded", "expired"))),
+            str(row.responses),
+            str(c.get("cancelled", 0)),
+            str(c.get("failed", 0) + c.get("undeliverable", 0) + c.get("review", 0)),
+        )
+    Console(width=140).print(table)
+
+
+def _set_status(ctx: CliContext, name: str, status: CampaignStatus) -> None:
+    with ctx.container.db.transaction() as session:
+        campaign = set_status(name, status, session=session)
+        if campaign is None:
+            raise click.ClickException(f"no campaign named {name!r}; `nps campaigns list` shows them")
+        record_audit(
+            session=session,
+            actor="cli",
+            action=f"campaign.{status.value}",
+            entity_type="campaign",
+            entity_id=name,
+        )
+    click.echo(f"{name}: {status.value}")
+
+
+@campaigns_group.command("pause")
+@click.argument("name")
+@pass_context
+def pause_command(ctx: CliContext, name: str) -> None:
+    """Stop planning and sending for a campaign; queued invitations wait."""
+    _set_status(ctx, name, CampaignStatus.PAUSED)
+
+
+@campaigns_group.command("resume")
+@click.argument("name")
+@pass_context
+def resume_command(ctx: CliContext, name: str) -> None:
+    """Resume a paused campaign."""
+    _set_status(ctx, name, CampaignStatus.ACTIVE)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(campaigns_group)

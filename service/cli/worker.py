@@ -1,0 +1,51 @@
+"""`nps worker`: extra dispatch processes. Start as many as the providers' rate allows; they share the outbox."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+
+import click
+
+from service.cli.context import CliContext, pass_context
+
+log = logging.getLogger("nps.worker")
+
+
+@click.command("worker")
+@click.option("--exit-when-idle", is_flag=True, help="Stop once nothing is due (for batch jobs and tests).")
+@pass_context
+def worker_command(ctx: CliContext, exit_when_idle: bool) -> None:
+    """Send due invitations from the outbox, without the web app or the scheduler.
+
+    Every worker claims its own rows (FOR UPDATE SKIP LOCKED on PostgreSQL), so any number can run at once.
+    On SQLite one process writes at a time: extra workers add little there.
+    """
+    container = ctx.container
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("stopping after the current batch (%s)", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    dispatcher = container.new_dispatcher()
+    log.info("worker %s started", dispatcher.worker_id)
+    try:
+        while not stop.is_set():
+            stats = dispatcher.drain()
+            if stats.claimed:
+                log.info("dispatch: %s", stats)
+                continue  # more may be due already
+            if exit_when_idle:
+                break
+            stop.wait(container.settings.tick_seconds)
+    finally:
+        dispatcher.close()
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(worker_command)

@@ -1,0 +1,315 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from jinja2.sandbox import SandboxedEnvironment
+
+from campaigns.templates import (
+    ENVIRONMENT,
+    MESSAGE_FIELDS,
+    SAMPLE_VARIABLES,
+    SHIPPED_TEXTS,
+    MessageTexts,
+    TemplateProblem,
+    render,
+    resolve_locale,
+    sms_segments,
+    template_syntax_problem,
+    template_variables,
+    texts_for,
+)
+
+URL = "https://nps.example.com/s/abc"
+LONG_NAME = "Maximiliana-Josephina von Wolkenstein-Trostburg"
+LONG_COMPANY = "Internationale Handelsgesellschaft GmbH"
+
+# --- the environment ----------------------------------------------------------------------------------------
+
+
+def test_the_environment_is_a_sandbox_without_autoescaping() -> None:
+    assert isinstance(ENVIRONMENT, SandboxedEnvironment)
+    assert ENVIRONMENT.autoescape is False
+    assert ENVIRONMENT.keep_trailing_newline is False
+
+
+# --- shipped texts ------------------------------------------------------------------------------------------
+
+
+def test_shipped_locales_cover_the_main_languages() -> None:
+    assert {"en", "de", "fr", "es", "pt", "nl", "it"} <= set(SHIPPED_TEXTS)
+
+
+@pytest.mark.parametrize("locale", sorted(SHIPPED_TEXTS))
+def test_shipped_texts_are_complete_and_compile(locale: str) -> None:
+    texts = SHIPPED_TEXTS[locale]
+    for name in MESSAGE_FIELDS:
+        source = getattr(texts, name)
+        assert source, f"{locale}.{name} is missing"
+        assert template_syntax_problem(source) is None
+
+
+@pytest.mark.parametrize("locale", sorted(SHIPPED_TEXTS))
+@pytest.mark.parametrize("name", ["sms", "sms_reminder"])
+def test_shipped_sms_fits_one_gsm_segment_for_typical_names(locale: str, name: str) -> None:
+    text = render(getattr(SHIPPED_TEXTS[locale], name), SAMPLE_VARIABLES)
+    assert sms_segments(text) == (1, "GSM-7"), text
+    assert "Alexandra" in text
+    assert "Example Company" in text
+    assert "STOP" in text
+    assert "10" in text
+
+
+@pytest.mark.parametrize("locale", sorted(SHIPPED_TEXTS))
+@pytest.mark.parametrize("name", ["sms", "sms_reminder"])
+def test_shipped_sms_stays_within_two_segments_for_long_names(locale: str, name: str) -> None:
+    variables = template_variables(LONG_NAME, {"company": LONG_COMPANY}, None, URL)
+    text = render(getattr(SHIPPED_TEXTS[locale], name), variables)
+    count, _ = sms_segments(text)
+    assert count <= 2, text
+    assert LONG_COMPANY in text
+
+
+@pytest.mark.parametrize("locale", sorted(SHIPPED_TEXTS))
+def test_shipped_texts_read_well_without_a_name_or_company(locale: str) -> None:
+    variables = template_variables(None, {}, None, URL)
+    for name in MESSAGE_FIELDS:
+        text = render(getattr(SHIPPED_TEXTS[locale], name), variables)
+        assert text
+        assert "  " not in text
+        assert " ," not in text
+        assert not text.startswith(","), text
+        assert "None" not in text
+
+
+def test_shipped_english_invite_reads_naturally() -> None:
+    text = render(SHIPPED_TEXTS["en"].sms or "", template_variables("Ada Lovelace", {}, "Acme", URL))
+    assert text == (
+        "Hi Ada, how likely are you to recommend Acme to a friend or colleague? Reply 0-10. Reply STOP to opt out."
+    )
+    anonymous = render(SHIPPED_TEXTS["en"].sms or "", template_variables(None, {}, None, URL))
+    assert anonymous.startswith("Hi, how likely are you to recommend us to a friend")
+
+
+# --- locale choice ------------------------------------------------------------------------------------------
+
+CUSTOM_DE = MessageTexts(sms="Hallo {{ first_name }}! Eigene Frage.")
+CUSTOM_PT_BR = MessageTexts(sms="Oi {{ first_name }}!", email_subject="Assunto BR")
+
+
+def test_the_contacts_exact_locale_wins() -> None:
+    locale, texts = texts_for({"de": CUSTOM_DE}, "de", "en")
+    assert locale == "de"
+    assert texts.sms == CUSTOM_DE.sms
+
+
+def test_locale_comparison_ignores_case_and_separator() -> None:
+    assert texts_for({"pt-BR": CUSTOM_PT_BR}, "pt_br", "en")[0] == "pt-BR"
+    assert texts_for({"pt-BR": CUSTOM_PT_BR}, "PT-br", "en")[1].sms == CUSTOM_PT_BR.sms
+
+
+def test_a_regional_locale_falls_back_to_its_language() -> None:
+    locale, texts = texts_for({}, "pt-BR", "en")
+    assert locale == "pt"
+    assert texts == SHIPPED_TEXTS["pt"]
+    assert texts_for({"de": CUSTOM_DE}, "de-AT", "en")[0] == "de"
+
+
+def test_a_language_finds_a_regional_variant_of_it() -> None:
+    assert texts_for({"sv-SE": MessageTexts(sms="Hej")}, "sv-FI", "en")[0] == "sv-SE"
+    assert resolve_locale("pt", ["en", "pt-BR"]) == "pt-BR"
+
+
+def test_unknown_contact_locale_uses_the_campaign_default() -> None:
+    assert texts_for({"de": CUSTOM_DE}, "sv", "de") == ("de", MessageTexts(**_merged(CUSTOM_DE, "de")))
+    assert texts_for({}, None, "fr") == ("fr", SHIPPED_TEXTS["fr"])
+
+
+def test_a_default_without_texts_falls_back_to_english() -> None:
+    assert texts_for({}, "sv", "da") == ("en", SHIPPED_TEXTS["en"])
+    assert texts_for({}, None, "da") == ("en", SHIPPED_TEXTS["en"])
+
+
+def test_missing_fields_come_from_the_shipped_texts_of_the_same_locale() -> None:
+    _, texts = texts_for({"de": CUSTOM_DE}, "de", "en")
+    assert texts.sms == CUSTOM_DE.sms
+    assert texts.email_subject == SHIPPED_TEXTS["de"].email_subject
+    assert texts.sms_reminder == SHIPPED_TEXTS["de"].sms_reminder
+
+
+def test_unshipped_locale_fields_come_from_the_campaign_default_then_shipped() -> None:
+    messages = {
+        "sv": MessageTexts(sms="Hej {{ first_name }}!"),
+        "en": MessageTexts(email_subject="Our own subject"),
+    }
+    locale, texts = texts_for(messages, "sv-SE", "en")
+    assert locale == "sv"
+    assert texts.sms == "Hej {{ first_name }}!"
+    assert texts.email_subject == "Our own subject"
+    assert texts.email_intro == SHIPPED_TEXTS["en"].email_intro
+
+
+def test_every_field_is_always_filled() -> None:
+    _, texts = texts_for({"xx": MessageTexts(sms="x")}, "xx", "yy")
+    assert all(getattr(texts, name) for name in MESSAGE_FIELDS)
+
+
+def _merged(custom: MessageTexts, locale: str) -> dict[str, str | None]:
+    shipped = SHIPPED_TEXTS[locale]
+    return {name: getattr(custom, name) or getattr(shipped, name) for name in MESSAGE_FIELDS}
+
+
+# --- variables ----------------------------------------------------------------------------------------------
+
+
+def test_variables_hold_names_company_url_and_every_property() -> None:
+    variables = template_variables(
+        "  Ada  King Lovelace ", {"plan": "pro", "account manager": "Bob"}, "Acme", URL
+    )
+    assert variables["first_name"] == "Ada"
+    assert variables["name"] == "Ada  King Lovelace"
+    assert variables["company"] == "Acme"
+    assert variables["brand"] == "Acme"
+    assert variables["survey_url"] == URL
+    assert variables["plan"] == "pro"
+    assert variables["properties"] == {"plan": "pro", "account manager": "Bob"}
+
+
+def test_company_property_beats_the_brand() -> None:
+    assert template_variables(None, {"company": " Initech "}, "Acme", URL)["company"] == "Initech"
+    assert template_variables(None, {"company": ""}, "Acme", URL)["company"] == "Acme"
+    assert template_variables(None, {}, None, URL)["company"] == ""
+
+
+def test_built_in_names_win_over_properties_of_the_same_name() -> None:
+    variables = template_variables("Ada", {"first_name": "Eve", "survey_url": "x"}, None, URL)
+    assert variables["first_name"] == "Ada"
+    assert variables["survey_url"] == URL
+    assert variables["properties"] == {"first_name": "Eve", "survey_url": "x"}
+
+
+def test_no_name_gives_empty_names() -> None:
+    variables = template_variables(None, {}, None, URL)
+    assert variables["first_name"] == ""
+    assert variables["name"] == ""
+
+
+# --- rendering ----------------------------------------------------------------------------------------------
+
+
+def test_render_personalises() -> None:
+    variables = template_variables("Ada Lovelace", {"plan": "pro"}, "Acme", URL)
+    assert render("Hi {{ first_name }} from {{ company }} ({{ plan }}): {{ survey_url }}", variables) == (
+        f"Hi Ada from Acme (pro): {URL}"
+    )
+
+
+def test_missing_values_render_empty_and_leave_no_double_spaces() -> None:
+    variables = template_variables(None, {}, None, URL)
+    assert render("Hi {{ first_name }} , your {{ plan }} plan  ", variables) == "Hi, your plan"
+    assert render("{{ plan.tier.name }}|{{ plan.upper() }}|{{ properties.plan }}", variables) == "||"
+
+
+def test_line_breaks_are_kept() -> None:
+    assert render("Hello {{ x }}\n\nSecond paragraph\n", {}) == "Hello\n\nSecond paragraph"
+
+
+def test_non_identifier_property_names_are_reachable_through_properties() -> None:
+    variables = template_variables("Ada", {"account manager": "Bob", "2fa": "on"}, None, URL)
+    assert render("{{ properties['account manager'] }} / {{ properties['2fa'] }}", variables) == "Bob / on"
+    assert render("{{ properties['no such'] }}", variables) == ""
+
+
+def test_filters_and_conditions_work() -> None:
+    variables = template_variables("ada", {"plan": "pro"}, None, URL)
+    source = "{{ first_name|title }}{% if plan == 'pro' %}, Pro customer{% endif %}"
+    assert render(source, variables) == "Ada, Pro customer"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ ''.__class__.__mro__ }}",
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ cycler.__init__.__globals__ }}",
+        "{{ cycler.__init__.__globals__.os.system('touch {marker}') }}",
+        "{{ lipsum.__globals__['os'].system('touch {marker}') }}",
+        "{% if ''.__class__ %}yes{% endif %}",
+        "{% for c in ''.__class__.__mro__ %}{{ c }}{% endfor %}",
+        "{{ '{0.__class__}'.format(first_name) }}",
+        "{{ properties.clear() }}",
+        "{{ self._TemplateReference__context }}",
+    ],
+)
+def test_sandbox_escapes_are_refused_and_never_executed(source: str, tmp_path: Path) -> None:
+    marker = tmp_path / "escaped"
+    with pytest.raises(TemplateProblem) as caught:
+        render(source.replace("{marker}", str(marker)), SAMPLE_VARIABLES)
+    assert caught.value.security
+    assert "sandbox" in caught.value.message
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("{{ missing + 1 }}", "missing value"),
+        ("{{ 1 / 0 }}", "ZeroDivisionError"),
+        ("{{ range(10 ** 9)|list }}", "the template failed"),
+        ("{{ first_name ", "template syntax error on line 1"),
+        ("Hello\n{{ first_name }", "template syntax error on line 2: unexpected '}'"),
+        ("{% if x %}no end", "template syntax error on line 1: Unexpected end of template"),
+    ],
+)
+def test_runtime_and_syntax_errors_become_template_problems(source: str, expected: str) -> None:
+    with pytest.raises(TemplateProblem) as caught:
+        render(source, SAMPLE_VARIABLES)
+    assert expected in caught.value.message
+    assert not caught.value.security
+
+
+def test_template_syntax_problem() -> None:
+    assert template_syntax_problem("Hi {{ first_name }}") is None
+    assert template_syntax_problem("Hi {{ first_name }") == (
+        "template syntax error on line 1: unexpected '}'"
+    )
+
+
+# --- SMS segments -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", (0, "GSM-7")),
+        ("a", (1, "GSM-7")),
+        ("a" * 160, (1, "GSM-7")),
+        ("a" * 161, (2, "GSM-7")),
+        ("a" * 306, (2, "GSM-7")),
+        ("a" * 307, (3, "GSM-7")),
+        ("Grüße aus Köln, ¿qué? à bientôt"[:27], (1, "GSM-7")),  # up to "bient": all in GSM 03.38
+        ("@£$¥èéùìòÇØøÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ¤¡ÄÖÑÜ§¿äöñüà\n\r", (1, "GSM-7")),
+        ("€" * 80, (1, "GSM-7")),  # 160 septets
+        ("€" * 81, (2, "GSM-7")),  # 162 septets
+        ("a" * 159 + "^", (2, "GSM-7")),  # 161 septets
+        ("a" * 158 + "{", (1, "GSM-7")),
+        ("^{}\\[~]|€\f" * 8, (1, "GSM-7")),  # 9 extension characters x 2 x 8 = 144 septets
+        # An escape sequence is never split: the "€" moves whole into the second segment, which overflows.
+        ("a" * 152 + "€" + "a" * 152, (3, "GSM-7")),
+        ("ç" * 70, (1, "UCS-2")),  # lower-case c cedilla is not in GSM 03.38 (only "Ç" is)
+        ("ç" * 71, (2, "UCS-2")),
+        ("ç" * 134, (2, "UCS-2")),
+        ("ç" * 135, (3, "UCS-2")),
+        ("a" * 69 + "á", (1, "UCS-2")),
+        ("a" * 70 + "ê", (2, "UCS-2")),
+        ("😀" * 35, (1, "UCS-2")),  # 70 UTF-16 code units
+        ("😀" * 36, (2, "UCS-2")),
+        ("a" * 69 + "😀", (2, "UCS-2")),
+        # A surrogate pair is never split across segments either.
+        ("ç" * 66 + "😀" + "ç" * 66, (3, "UCS-2")),
+        ("Привет", (1, "UCS-2")),
+        ("\x1b", (1, "UCS-2")),
+    ],
+)
+def test_sms_segments(text: str, expected: tuple[int, str]) -> None:
+    assert sms_segments(text) == expected
