@@ -53,6 +53,8 @@ from campaigns.templates import (
 from storage.enums import CampaignKind, Channel
 
 __all__ = [
+    "EVENT_RE",
+    "NAME_RE",
     "Audience",
     "CampaignDefinition",
     "CampaignFileError",
@@ -63,7 +65,9 @@ __all__ = [
     "definition_from_json",
     "definition_to_json",
     "format_duration",
+    "normalise_locale",
     "parse_campaign_file",
+    "parse_duration",
 ]
 
 T = TypeVar("T")

@@ -76,9 +76,13 @@ class TwilioSms:
         return str(created.sid)
 
     def find_sent(self, to: str, body: str, since: datetime) -> Sequence[str] | None:
-        """Ask Twilio's message log whether a send we never heard back about went out."""
+        """Ask Twilio's message log whether a send we never heard back about went out.
+
+        Filtered here by creation time, not with Twilio's DateSent filter: a message still queued has no
+        date_sent yet and would be missed, and missing it would mean texting the person twice.
+        """
         earliest = since - _CLOCK_SKEW
-        found = self._client().messages.list(to=to, date_sent_after=earliest, limit=50)
+        found = self._client().messages.list(to=to, limit=50)  # newest first
         return [
             str(m.sid)
             for m in found
