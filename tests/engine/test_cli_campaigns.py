@@ -92,7 +92,9 @@ def test_list_pause_and_resume(database_url: str, db: Database, tmp_path: Path) 
     assert missing.exit_code == 1 and "no campaign named 'nope'" in missing.stderr
 
 
-def test_contacts_why_explains_history_and_skips(engine: Container, database_url: str, tmp_path: Path) -> None:
+def test_contacts_why_explains_history_and_skips(
+    engine: Container, database_url: str, tmp_path: Path
+) -> None:
     add_contacts(
         engine,
         [
@@ -117,3 +119,15 @@ def test_contacts_why_explains_history_and_skips(engine: Container, database_url
     assert "quarterly-pulse: not in the audience" in nps(database_url, "contacts", "why", "bo").stdout
     unknown = nps(database_url, "contacts", "why", "zed")
     assert unknown.exit_code == 1 and "no contact with external_id 'zed'" in unknown.stderr
+
+
+def test_the_shipped_example_file_applies(database_url: str, db: Database) -> None:
+    example = Path(__file__).parents[2] / "campaigns.example.yaml"
+    result = nps(database_url, "campaigns", "apply", str(example))
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""  # no warnings either
+    assert result.stdout.splitlines() == [
+        "quarterly-pulse: created",
+        "post-delivery: created",
+        "onboarding-then-quarterly: created",
+    ]

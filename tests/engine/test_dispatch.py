@@ -249,3 +249,12 @@ def test_no_reminder_after_an_opt_out(
 def _all_invitations(engine: Container) -> list[Invitation]:
     with engine.db.transaction() as session:
         return list(session.scalars(select(Invitation)))
+
+
+def test_a_contact_without_a_time_zone_uses_the_campaigns(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio
+) -> None:
+    add_contacts(engine, [{**ANA, "timezone": None}])
+    apply_yaml(engine, CAMPAIGN + "    timezone: America/Los_Angeles\n")
+    plan(engine)
+    assert invitation(engine).due_at == datetime(2026, 11, 23, 17, 0, tzinfo=UTC)  # 09:00 PST

@@ -68,7 +68,9 @@ def test_an_event_plans_a_survey_after_the_delay_and_sends_it_then(
     assert sms["Body"] == "Hi Ana, how was your delivery of the blue kettle? Reply 0-10."
 
 
-def test_the_same_idempotency_key_plans_once(engine: Container, api: TestClient, auth: dict[str, str]) -> None:
+def test_the_same_idempotency_key_plans_once(
+    engine: Container, api: TestClient, auth: dict[str, str]
+) -> None:
     apply_yaml(engine, POST_DELIVERY)
     first = api.post("/api/v1/events", json=event(), headers=auth)
     again = api.post("/api/v1/events", json=event(), headers=auth)
@@ -97,8 +99,12 @@ def test_a_second_event_inside_dedupe_days_is_skipped_with_a_reason(
 def test_the_campaigns_own_fatigue_window_applies(
     engine: Container, api: TestClient, auth: dict[str, str], dispatcher: Dispatcher
 ) -> None:
-    onboarding = POST_DELIVERY.replace("post-delivery", "onboarding").replace("order_delivered", "onboarding_done")
-    apply_yaml(engine, POST_DELIVERY + onboarding.split("campaigns:", 1)[1].replace("delay: 14d", "delay: 0d"))
+    onboarding = POST_DELIVERY.replace("post-delivery", "onboarding").replace(
+        "order_delivered", "onboarding_done"
+    )
+    apply_yaml(
+        engine, POST_DELIVERY + onboarding.split("campaigns:", 1)[1].replace("delay: 14d", "delay: 0d")
+    )
     api.post("/api/v1/events", json=event("a", event="onboarding_done"), headers=auth)
     assert dispatcher.drain().sent == 1  # surveyed today by another campaign
 
@@ -106,13 +112,17 @@ def test_the_campaigns_own_fatigue_window_applies(
         return event(key, occurred_at=(engine.clock.now() - timedelta(days=14)).isoformat())
 
     engine.clock.advance(days=5)  # type: ignore[attr-defined]
-    outcome = api.post("/api/v1/events", json=delivered_two_weeks_ago("b"), headers=auth).json()["campaigns"][0]
+    outcome = api.post("/api/v1/events", json=delivered_two_weeks_ago("b"), headers=auth).json()["campaigns"][
+        0
+    ]
     assert outcome["reason"] == "fatigue"
     assert "at most one survey per 30 days" in outcome["detail"]
 
     # 31 days later the campaign's own 30-day window allows it, though the global rule (90) would not.
     engine.clock.advance(days=26)  # type: ignore[attr-defined]
-    outcome = api.post("/api/v1/events", json=delivered_two_weeks_ago("c"), headers=auth).json()["campaigns"][0]
+    outcome = api.post("/api/v1/events", json=delivered_two_weeks_ago("c"), headers=auth).json()["campaigns"][
+        0
+    ]
     assert outcome["outcome"] == "planned"
 
 
@@ -171,3 +181,25 @@ def test_planned_invitations_wait_while_a_campaign_is_paused(
         set_status("post-delivery", CampaignStatus.ACTIVE, session=session)
     assert dispatcher.drain().sent == 1
     assert count_invitations(engine, Invitation.state == InvitationState.SENT) == 1
+
+
+def test_after_the_event_then_recurring(
+    engine: Container, api: TestClient, auth: dict[str, str], dispatcher: Dispatcher, fake_twilio: FakeTwilio
+) -> None:
+    from tests.engine.conftest import plan
+
+    apply_yaml(
+        engine,
+        POST_DELIVERY.replace("post-delivery", "onboarding")
+        .replace("order_delivered", "onboarding_done")
+        .replace("delay: 14d", "delay: 7d\n    interval_days: 30"),
+    )
+    api.post("/api/v1/events", json=event(event="onboarding_done"), headers=auth)
+    sent_days = []
+    for day in range(80):
+        plan(engine)
+        if dispatcher.drain().sent:
+            sent_days.append(day)
+        engine.clock.advance(days=1)  # type: ignore[attr-defined]
+    assert sent_days == [7, 37, 67]
+    assert fake_twilio.count() == 3

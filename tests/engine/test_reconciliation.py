@@ -39,7 +39,9 @@ def after_the_claim_timeout(engine: Container) -> None:
     engine.clock.advance(engine.dispatch_config().claim_timeout * 2)  # type: ignore[attr-defined]
 
 
-def test_a_fresh_claim_is_left_alone(engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio) -> None:
+def test_a_fresh_claim_is_left_alone(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio
+) -> None:
     crash_after_prepare(engine, dispatcher)
     assert dispatcher.recover_stale_claims() == 0
     assert only_invitation(engine).state is InvitationState.CLAIMED
@@ -49,7 +51,9 @@ def test_a_send_twilio_received_is_completed_not_repeated(
     engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio
 ) -> None:
     [staged] = crash_after_prepare(engine, dispatcher)
-    dispatcher.transports[staged.outgoing.channel].send(staged.outgoing)  # reached Twilio; the answer was lost
+    dispatcher.transports[staged.outgoing.channel].send(
+        staged.outgoing
+    )  # reached Twilio; the answer was lost
     after_the_claim_timeout(engine)
     dispatcher.drain()
     assert fake_twilio.count() == 1

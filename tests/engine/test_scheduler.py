@@ -74,6 +74,12 @@ def test_the_started_scheduler_plans_and_sends_on_its_own(
     try:
         [sms] = fake_twilio.wait_for(1, timeout=15)
         assert sms["To"] == "+4915112345678"
-        assert {job.id for job in ticker.scheduler.get_jobs()} == {"lease", "plan", "dispatch", "reminders", "expiry"}
+        assert {job.id for job in ticker.scheduler.get_jobs()} == {
+            "lease",
+            "plan",
+            "dispatch",
+            "reminders",
+            "expiry",
+        }
     finally:
         ticker.shutdown()
