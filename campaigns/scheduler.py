@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -59,14 +59,14 @@ class Ticker:
         """Register a job under a stable id; it runs only while this process holds the scheduler lease."""
         trigger = trigger or IntervalTrigger(seconds=self.tick.total_seconds(), timezone=UTC)
         guarded = func if job_id == "lease" else self._only_when_leader(job_id, func)
-        self.scheduler.add_job(guarded, trigger, id=job_id, name=job_id, replace_existing=True)
+        # The first run is right away: after a restart, catching up should not wait a tick.
+        self.scheduler.add_job(
+            guarded, trigger, id=job_id, name=job_id, replace_existing=True, next_run_time=datetime.now(UTC)
+        )
 
     def start(self) -> None:
         self.renew_lease()
         self.scheduler.start()
-        # Catch up at once instead of waiting one tick after a restart.
-        for job in self.scheduler.get_jobs():
-            job.modify(next_run_time=self.container.clock.now())
 
     def shutdown(self) -> None:
         self.scheduler.shutdown(wait=True)

@@ -27,3 +27,5 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # APScheduler logs every job run at INFO; our jobs log what they did themselves.
+    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
