@@ -318,6 +318,14 @@ class Dispatcher:
                 invitation = session.get(Invitation, outcome.send.invitation_id)
                 message = session.get(Message, outcome.send.message_id)
                 assert invitation is not None and message is not None
+                if invitation.state is not InvitationState.CLAIMED or invitation.owner != self.worker_id:
+                    # Reconciled by someone else while we were sending (a send slower than the claim timeout).
+                    log.warning(
+                        "invitation %s was settled elsewhere during its send; keeping that", invitation.id
+                    )
+                    message.status = MessageStatus.SENT if outcome.error is None else MessageStatus.FAILED
+                    message.provider_id = outcome.provider_id
+                    continue
                 if outcome.error is None:
                     _mark_sent(invitation, message, outcome.provider_id, outcome.send, now)
                     stats.sent += 1

@@ -39,7 +39,10 @@ class Container:
         return DispatchConfig(
             public_base_url=s.public_base_url,
             rules=self.planning_rules,
-            batch_size=max(100, 4 * s.send_concurrency),
+            # A batch must be sendable well within the claim timeout at the configured rate.
+            batch_size=max(
+                1, min(max(100, 4 * s.send_concurrency), s.send_rate * s.claim_timeout_seconds // 4)
+            ),
             concurrency=s.send_concurrency,
             rate_per_second=float(s.send_rate),
             claim_timeout=timedelta(seconds=s.claim_timeout_seconds),

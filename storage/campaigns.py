@@ -75,11 +75,12 @@ def summaries(*, session: Session) -> list[CampaignSummary]:
         )
     ):
         counts.setdefault(campaign_id, {})[InvitationState(state).value] = count
-    responses = dict(
-        session.execute(select(Response.campaign_id, func.count()).group_by(Response.campaign_id))
-        .tuples()
-        .all()
-    )
+    responses: dict[int | None, int] = {
+        campaign_id: count
+        for campaign_id, count in session.execute(
+            select(Response.campaign_id, func.count()).group_by(Response.campaign_id)
+        )
+    }
     return [
         CampaignSummary(
             name=c.name,
