@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-slow lint bench migrate clean
+.PHONY: run test test-slow lint bench migrate clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ migrate: $(STAMP)
 
 run: migrate
 	$(BIN)/nps serve
+
+# Debian's Chromium, which the browser test drives through Playwright (installed with the dev extras; no
+# `playwright install`). Needs root; .ci/run does the same before `make test`.
+chromium:
+	test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)

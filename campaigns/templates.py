@@ -19,6 +19,8 @@ import jinja2
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from campaigns.catalogue import LOCALES, best_locale, locale_file
+
 __all__ = [
     "ENVIRONMENT",
     "FALLBACK_LOCALE",
@@ -111,144 +113,17 @@ ENVIRONMENT = ImmutableSandboxedEnvironment(
     keep_trailing_newline=False,
 )
 
-_SMS_INVITES = {
-    "en": (
-        "Hi{% if first_name %} {{ first_name }}{% endif %}, how likely are you to recommend "
-        "{{ company or 'us' }} to a friend or colleague? Reply 0-10. Reply STOP to opt out."
-    ),
-    "de": (
-        "Hallo{% if first_name %} {{ first_name }}{% endif %}, wie wahrscheinlich ist es, dass Sie "
-        "{{ company or 'uns' }} einem Freund oder Kollegen empfehlen? Antworten Sie mit 0-10. STOP zum Abmelden."
-    ),
-    "fr": (
-        "Bonjour{% if first_name %} {{ first_name }}{% endif %}, quelle est la probabilité que vous "
-        "{% if company %}recommandiez {{ company }}{% else %}nous recommandiez{% endif %} à un ami ou un "
-        "collègue ? Répondez de 0 à 10. STOP pour vous désabonner."
-    ),
-    "es": (
-        "Hola{% if first_name %} {{ first_name }}{% endif %}, ¿qué probabilidad hay de que "
-        "{% if company %}recomiende {{ company }}{% else %}nos recomiende{% endif %} a un amigo o colega? "
-        "Responda del 0 al 10. STOP para darse de baja."
-    ),
-    "pt": (
-        "{% if first_name %}{{ first_name }}, qual{% else %}Qual{% endif %} a probabilidade de recomendar "
-        "{{ company or 'a nossa empresa' }} a um amigo ou colega? Responda de 0 a 10. STOP para sair."
-    ),
-    "nl": (
-        "Hallo{% if first_name %} {{ first_name }}{% endif %}, hoe waarschijnlijk is het dat u "
-        "{{ company or 'ons' }} aanbeveelt aan een vriend of collega? Antwoord met 0-10. STOP om af te melden."
-    ),
-    "it": (
-        "Ciao{% if first_name %} {{ first_name }}{% endif %}, quanto è probabile che "
-        "{% if company %}consigli {{ company }}{% else %}ci consigli{% endif %} a un amico o collega? "
-        "Rispondi da 0 a 10. STOP per disiscriverti."
-    ),
-}
-
-_SMS_REMINDERS = {
-    "en": (
-        "Hi{% if first_name %} {{ first_name }}{% endif %}, a quick reminder: how likely are you to recommend "
-        "{{ company or 'us' }}? Reply 0-10. Reply STOP to opt out."
-    ),
-    "de": (
-        "Hallo{% if first_name %} {{ first_name }}{% endif %}, kurze Erinnerung: Wie wahrscheinlich ist es, "
-        "dass Sie {{ company or 'uns' }} weiterempfehlen? Antworten Sie mit 0-10. STOP zum Abmelden."
-    ),
-    "fr": (
-        "Bonjour{% if first_name %} {{ first_name }}{% endif %}, petit rappel : recommanderiez-vous "
-        "{{ company or 'nos services' }} ? Répondez de 0 à 10. STOP pour vous désabonner."
-    ),
-    "es": (
-        "Hola{% if first_name %} {{ first_name }}{% endif %}, le recordamos nuestra pregunta: ¿qué probabilidad "
-        "hay de que {% if company %}recomiende {{ company }}{% else %}nos recomiende{% endif %}? "
-        "Responda del 0 al 10. STOP para darse de baja."
-    ),
-    "pt": (
-        "{% if first_name %}{{ first_name }}, um{% else %}Um{% endif %} lembrete: qual a probabilidade de "
-        "recomendar {{ company or 'a nossa empresa' }}? Responda de 0 a 10. STOP para sair."
-    ),
-    "nl": (
-        "Hallo{% if first_name %} {{ first_name }}{% endif %}, een korte herinnering: hoe waarschijnlijk is het "
-        "dat u {{ company or 'ons' }} aanbeveelt? Antwoord met 0-10. STOP om af te melden."
-    ),
-    "it": (
-        "Ciao{% if first_name %} {{ first_name }}{% endif %}, un promemoria: quanto è probabile che "
-        "{% if company %}consigli {{ company }}{% else %}ci consigli{% endif %}? Rispondi da 0 a 10. "
-        "STOP per disiscriverti."
-    ),
-}
-
-_EMAIL_SUBJECTS = {
-    "en": "Would you recommend {{ company or 'us' }}?",
-    "de": "Würden Sie {{ company or 'uns' }} weiterempfehlen?",
-    "fr": "Recommanderiez-vous {% if company %}{{ company }}{% else %}nos services{% endif %} ?",
-    "es": "¿Recomendaría {% if company %}{{ company }}{% else %}nuestros servicios{% endif %}?",
-    "pt": "Recomendaria {% if company %}{{ company }}{% else %}os nossos serviços{% endif %}?",
-    "nl": "Zou u {{ company or 'ons' }} aanbevelen?",
-    "it": "Consiglieresti {% if company %}{{ company }}{% else %}i nostri servizi{% endif %}?",
-}
-
-_EMAIL_INTROS = {
-    "en": (
-        "Hi{% if first_name %} {{ first_name }}{% endif %}, how likely are you to recommend "
-        "{{ company or 'us' }} to a friend or colleague? Click a score below; it only takes a moment."
-    ),
-    "de": (
-        "Hallo{% if first_name %} {{ first_name }}{% endif %}, wie wahrscheinlich ist es, dass Sie "
-        "{{ company or 'uns' }} einem Freund oder Kollegen weiterempfehlen? Klicken Sie einfach auf eine "
-        "Bewertung; es dauert nur einen Moment."
-    ),
-    "fr": (
-        "Bonjour{% if first_name %} {{ first_name }}{% endif %}, quelle est la probabilité que vous "
-        "{% if company %}recommandiez {{ company }}{% else %}nous recommandiez{% endif %} à un ami ou un "
-        "collègue ? Cliquez sur une note ci-dessous, cela ne prend qu'un instant."
-    ),
-    "es": (
-        "Hola{% if first_name %} {{ first_name }}{% endif %}, ¿qué probabilidad hay de que "
-        "{% if company %}recomiende {{ company }}{% else %}nos recomiende{% endif %} a un amigo o colega? "
-        "Haga clic en una puntuación; solo le llevará un momento."
-    ),
-    "pt": (
-        "Olá{% if first_name %} {{ first_name }}{% endif %}, qual a probabilidade de recomendar "
-        "{% if company %}{{ company }}{% else %}os nossos serviços{% endif %} a um amigo ou colega? "
-        "Clique numa nota abaixo; leva só um instante."
-    ),
-    "nl": (
-        "Hallo{% if first_name %} {{ first_name }}{% endif %}, hoe waarschijnlijk is het dat u "
-        "{{ company or 'ons' }} aanbeveelt aan een vriend of collega? Klik hieronder op een score; "
-        "het kost maar even."
-    ),
-    "it": (
-        "Ciao{% if first_name %} {{ first_name }}{% endif %}, quanto è probabile che "
-        "{% if company %}consigli {{ company }}{% else %}ci consigli{% endif %} a un amico o collega? "
-        "Fai clic su un punteggio qui sotto: basta un attimo."
-    ),
-}
-
-_EMAIL_REMINDER_SUBJECTS = {
-    "en": "Reminder: would you recommend {{ company or 'us' }}?",
-    "de": "Erinnerung: Würden Sie {{ company or 'uns' }} weiterempfehlen?",
-    "fr": "Rappel : recommanderiez-vous {% if company %}{{ company }}{% else %}nos services{% endif %} ?",
-    "es": "Recordatorio: ¿recomendaría {% if company %}{{ company }}{% else %}nuestros servicios{% endif %}?",
-    "pt": "Lembrete: recomendaria {% if company %}{{ company }}{% else %}os nossos serviços{% endif %}?",
-    "nl": "Herinnering: zou u {{ company or 'ons' }} aanbevelen?",
-    "it": "Promemoria: consiglieresti {% if company %}{{ company }}{% else %}i nostri servizi{% endif %}?",
-}
-
-# Complete texts for every shipped locale. SMS invites and reminders stay within one GSM-7 segment for typical
-# names: their wording avoids letters outside the GSM alphabet (Spanish "número", Portuguese "você", "Olá"),
-# since a single one switches the whole message to UCS-2 and a 70-character segment. Every SMS says how to
-# answer and how to opt out. STOP is kept
-# in English everywhere because carriers and Twilio act on that keyword whatever the language.
+# The shipped texts of every locale, read from the message catalogue (campaigns/catalogue/<locale>.yaml), where
+# translators edit them. A field the file leaves out or empty is None here and falls back like any other
+# (see texts_for); English is complete. SMS invites and reminders stay within one GSM-7 segment for typical
+# names where the script allows: their wording avoids letters outside the GSM alphabet (Spanish "número",
+# Portuguese "você", "Olá"), since a single one switches the whole message to UCS-2 and 70-character segments.
+# Chinese and Vietnamese are always UCS-2 and are kept within two segments even for long names. Every SMS says
+# how to answer and how to opt out; STOP is kept in English everywhere because carriers and Twilio act on that
+# keyword whatever the language.
 SHIPPED_TEXTS: dict[str, MessageTexts] = {
-    locale: MessageTexts(
-        sms=_SMS_INVITES[locale],
-        sms_reminder=_SMS_REMINDERS[locale],
-        email_subject=_EMAIL_SUBJECTS[locale],
-        email_intro=_EMAIL_INTROS[locale],
-        email_reminder_subject=_EMAIL_REMINDER_SUBJECTS[locale],
-    )
-    for locale in _SMS_INVITES
+    locale: MessageTexts(**{name: locale_file(locale).get(name) for name in MESSAGE_FIELDS})
+    for locale in LOCALES
 }
 
 
@@ -269,16 +144,11 @@ def resolve_locale(wanted: str, available: list[str]) -> str | None:
     """The entry of ``available`` that best serves ``wanted``, or None.
 
     Order: the exact locale ("pt-BR"), then its bare language ("pt"), then another variant of the same language
-    ("pt-PT", the first in ``available`` order), because a Portuguese text is better than a foreign one.
+    ("pt-PT", the first in ``available`` order), because a Portuguese text is better than a foreign one. Chinese
+    goes by script: "zh-TW", "zh-HK" and "zh-Hant-*" prefer "zh-Hant" and other Traditional variants; "zh",
+    "zh-CN" and "zh-SG" prefer "zh-Hans" (see :func:`campaigns.catalogue.best_locale`).
     """
-    by_key = {_locale_key(locale): locale for locale in available}
-    key = _locale_key(wanted)
-    language = locale_language(wanted)
-    if key in by_key:
-        return by_key[key]
-    if language in by_key:
-        return by_key[language]
-    return next((locale for locale in available if locale_language(locale) == language), None)
+    return best_locale(wanted, available)
 
 
 def texts_for(

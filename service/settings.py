@@ -58,6 +58,7 @@ class Settings:
     email_from: str | None = None
 
     api_keys: tuple[str, ...] = field(default=(), repr=False)
+    secret_key: str | None = field(default=None, repr=False)
     min_days_between_surveys: int = 90
     tick_seconds: int = 15
     timezone: str = "UTC"
@@ -126,6 +127,7 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         smtp_ssl=r.boolean("SMTP_SSL", False),
         email_from=r.text("EMAIL_FROM"),
         api_keys=r.csv("NPS_API_KEYS"),
+        secret_key=r.text("NPS_SECRET_KEY"),
         min_days_between_surveys=r.integer("NPS_MIN_DAYS_BETWEEN_SURVEYS", 90, low=0, high=3650),
         tick_seconds=r.integer("NPS_TICK_SECONDS", 15, low=1, high=3600),
         timezone=r.timezone("NPS_TIMEZONE", "UTC"),

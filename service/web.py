@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from service import survey, twilio_webhooks
 from service.api import contacts, events
 from service.container import Container
 
@@ -30,6 +31,9 @@ def create_app(container: Container) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.include_router(contacts.router, prefix="/api/v1")
     app.include_router(events.router, prefix="/api/v1")
+    app.include_router(twilio_webhooks.router)
+    app.include_router(survey.router)
+    app.add_exception_handler(twilio_webhooks.Forbidden, twilio_webhooks.forbidden)
     return app
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -19,6 +19,7 @@ class Outgoing:
     body: str  # the SMS text, or the plain-text part of an email
     subject: str | None = None
     html: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)  # extra email headers (List-Unsubscribe, ...)
 
 
 class SendError(Exception):

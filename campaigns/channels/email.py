@@ -68,6 +68,8 @@ class SmtpEmail:
         email["To"] = message.to
         email["Subject"] = message.subject or ""
         email["Message-ID"] = make_msgid(domain=self.config.sender.rpartition("@")[2].strip(">") or None)
+        for name, value in message.headers.items():
+            email[name] = value
         email.set_content(message.body)
         if message.html:
             email.add_alternative(message.html, subtype="html")

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from jinja2.sandbox import SandboxedEnvironment
 
+from campaigns.catalogue import LOCALES, locale_file
 from campaigns.templates import (
     ENVIRONMENT,
     MESSAGE_FIELDS,
@@ -36,8 +37,19 @@ def test_the_environment_is_a_sandbox_without_autoescaping() -> None:
 # --- shipped texts ------------------------------------------------------------------------------------------
 
 
+# Scripts outside the GSM alphabet: always UCS-2 (70 characters a segment), so these are kept short instead.
+UCS2_LOCALES = {"vi", "zh-Hans", "zh-Hant"}
+
+
 def test_shipped_locales_cover_the_main_languages() -> None:
     assert {"en", "de", "fr", "es", "pt", "nl", "it"} <= set(SHIPPED_TEXTS)
+    assert {"zh-Hans", "zh-Hant", "vi", "fi"} <= set(SHIPPED_TEXTS)
+
+
+def test_shipped_texts_come_from_the_message_catalogue() -> None:
+    assert list(SHIPPED_TEXTS) == list(LOCALES)
+    for locale, texts in SHIPPED_TEXTS.items():
+        assert texts == MessageTexts(**{name: locale_file(locale)[name] for name in MESSAGE_FIELDS})
 
 
 @pytest.mark.parametrize("locale", sorted(SHIPPED_TEXTS))
@@ -53,7 +65,12 @@ def test_shipped_texts_are_complete_and_compile(locale: str) -> None:
 @pytest.mark.parametrize("name", ["sms", "sms_reminder"])
 def test_shipped_sms_fits_one_gsm_segment_for_typical_names(locale: str, name: str) -> None:
     text = render(getattr(SHIPPED_TEXTS[locale], name), SAMPLE_VARIABLES)
-    assert sms_segments(text) == (1, "GSM-7"), text
+    if locale in UCS2_LOCALES:
+        count, encoding = sms_segments(text)
+        assert encoding == "UCS-2"
+        assert count <= 2, text
+    else:
+        assert sms_segments(text) == (1, "GSM-7"), text
     assert "Alexandra" in text
     assert "Example Company" in text
     assert "STOP" in text
@@ -118,6 +135,34 @@ def test_a_regional_locale_falls_back_to_its_language() -> None:
 def test_a_language_finds_a_regional_variant_of_it() -> None:
     assert texts_for({"sv-SE": MessageTexts(sms="Hej")}, "sv-FI", "en")[0] == "sv-SE"
     assert resolve_locale("pt", ["en", "pt-BR"]) == "pt-BR"
+
+
+@pytest.mark.parametrize(
+    ("contact_locale", "expected"),
+    [
+        ("zh", "zh-Hans"),
+        ("zh-CN", "zh-Hans"),
+        ("zh_SG", "zh-Hans"),
+        ("zh-Hans-CN", "zh-Hans"),
+        ("zh-TW", "zh-Hant"),
+        ("zh-HK", "zh-Hant"),
+        ("zh-MO", "zh-Hant"),
+        ("zh-Hant-TW", "zh-Hant"),
+        ("vi-VN", "vi"),
+        ("fi_FI", "fi"),
+    ],
+)
+def test_chinese_contacts_get_texts_in_their_script(contact_locale: str, expected: str) -> None:
+    assert texts_for({}, contact_locale, "en") == (expected, SHIPPED_TEXTS[expected])
+
+
+def test_chinese_variants_are_chosen_by_script() -> None:
+    # Like "pt-BR" -> "pt" before "pt-PT": the script's own locale first, then a sibling in the same script.
+    assert resolve_locale("zh-HK", ["zh-CN", "zh-Hans", "zh-TW", "zh-Hant"]) == "zh-Hant"
+    assert resolve_locale("zh-HK", ["zh-CN", "zh-TW"]) == "zh-TW"
+    assert resolve_locale("zh-SG", ["zh-TW", "zh-CN"]) == "zh-CN"
+    assert resolve_locale("zh-TW", ["zh-CN", "en"]) == "zh-CN"  # same language, other script: still better
+    assert resolve_locale("zh-TW", ["zh", "zh-Hant"]) == "zh-Hant"  # bare "zh" is Simplified
 
 
 def test_unknown_contact_locale_uses_the_campaign_default() -> None:

@@ -1,0 +1,141 @@
+"""The SMS conversation: score -> "what is the main reason?" -> comment -> thank-you, plus STOP/START/HELP.
+
+`handle_inbound` is called once per inbound message (after it was stored) and returns the reply text to send
+back, or None to stay silent. The rules:
+
+- STOP and the other opt-out words opt the number out at once and for good; START/YES/UNSTOP opt back in;
+  HELP/INFO say who we are and how to stop. These work for any number, surveyed or not.
+- A reply goes to the newest invitation texted to that number. A number we never surveyed gets a polite
+  generic answer.
+- A score records the response (a reply after expiry is kept and marked late) and asks for the reason; a second
+  short score reply ("I meant 8") before the comment replaces the first.
+- After the score, the next message that is not a score is the comment, and we thank them.
+- Anything else gets one clarification per invitation, then silence, so that two bots never loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from campaigns.catalogue import text
+from campaigns.definitions import definition_from_json
+from campaigns.replies import Help, OptIn, OptOut, Score, parse_reply
+from campaigns.responses import latest_sms_invitation, record_comment, record_score, response_for
+from campaigns.templates import template_variables
+from storage.consents import set_consent
+from storage.enums import Channel, ConsentStatus, Direction
+from storage.tables import Campaign, Contact, Invitation, Message
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    purpose: str  # stored with the outbound message: "conversation" or "clarification"
+    invitation_id: int | None = None
+
+
+@dataclass(frozen=True)
+class InboundSms:
+    from_number: str
+    body: str
+    message_id: int  # our stored row
+
+
+def handle_inbound(sms: InboundSms, *, now: datetime, session: Session) -> Answer | None:
+    invitation = latest_sms_invitation(sms.from_number, session=session)
+    contact = session.get(Contact, invitation.contact_id) if invitation else _contact_by_phone(sms, session)
+    locale = (contact.locale if contact else None) or _campaign_locale(invitation, session)
+    variables = _variables(invitation, contact, session)
+    reply = parse_reply(sms.body, locale)
+
+    if isinstance(reply, OptOut):
+        set_consent(
+            Channel.SMS,
+            sms.from_number,
+            ConsentStatus.OPTED_OUT,
+            source=f"sms:{reply.keyword}",
+            at=now,
+            session=session,
+        )
+        return Answer(text(locale, "opted_out", **variables), "conversation")
+    if isinstance(reply, OptIn):
+        set_consent(
+            Channel.SMS,
+            sms.from_number,
+            ConsentStatus.OPTED_IN,
+            source=f"sms:{reply.keyword}",
+            at=now,
+            session=session,
+        )
+        return Answer(text(locale, "opted_in", **variables), "conversation")
+    if isinstance(reply, Help):
+        return Answer(text(locale, "help", **variables), "conversation")
+    if invitation is None:
+        return Answer(text(locale, "unknown_number", **variables), "conversation")
+    _link(sms, invitation, session)
+
+    response = response_for(invitation, session=session)
+    if isinstance(reply, Score) and (response is None or _replaces_score(sms.body, response.comment)):
+        response, _ = record_score(invitation, reply.value, channel=Channel.SMS, now=now, session=session)
+        key = "thank_you_late" if response.late else "ask_comment"
+        return Answer(text(locale, key, **variables), "conversation", invitation.id)
+    if response is not None and response.comment is None:
+        record_comment(response, sms.body, now=now)
+        return Answer(text(locale, "thank_you", **variables), "conversation", invitation.id)
+    if response is not None:
+        return None  # answered and commented: keep what they send, say nothing more
+    if _clarified(invitation, session):
+        return None
+    return Answer(text(locale, "clarify", **variables), "clarification", invitation.id)
+
+
+def _replaces_score(body: str, comment: str | None) -> bool:
+    """After a score, a short reply with a number ("8", "I meant 8") corrects it; a longer one with a number in
+    it ("2 agents were rude to me") is the comment."""
+    return comment is None and len(body.split()) <= 3
+
+
+def _contact_by_phone(sms: InboundSms, session: Session) -> Contact | None:
+    return session.scalar(select(Contact).where(Contact.phone == sms.from_number).limit(1))
+
+
+def _campaign_locale(invitation: Invitation | None, session: Session) -> str:
+    if invitation is None:
+        return "en"
+    campaign = session.get(Campaign, invitation.campaign_id)
+    return definition_from_json(campaign.definition).locale if campaign else "en"
+
+
+def _variables(invitation: Invitation | None, contact: Contact | None, session: Session) -> dict[str, object]:
+    brand = None
+    if invitation is not None:
+        campaign = session.get(Campaign, invitation.campaign_id)
+        brand = definition_from_json(campaign.definition).brand if campaign else None
+    name = contact.name if contact else None
+    properties = contact.properties if contact else {}
+    return template_variables(name, properties, brand, "")
+
+
+def _link(sms: InboundSms, invitation: Invitation, session: Session) -> None:
+    """Tie the stored inbound message to the invitation and contact it answers."""
+    message = session.get(Message, sms.message_id)
+    if message is not None:
+        message.invitation_id, message.contact_id = invitation.id, invitation.contact_id
+
+
+def _clarified(invitation: Invitation, session: Session) -> bool:
+    """Whether this invitation already got its one clarification."""
+    count = session.scalar(
+        select(func.count())
+        .select_from(Message)
+        .where(
+            Message.invitation_id == invitation.id,
+            Message.direction == Direction.OUTBOUND,
+            Message.purpose == "clarification",
+        )
+    )
+    return bool(count)
