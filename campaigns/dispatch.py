@@ -105,6 +105,7 @@ class _Outcome:
     send: _Send
     provider_id: str | None = None
     error: SendError | None = None
+    expired: bool = False  # not sent: the claim was too old to start
 
 
 def default_worker_id() -> str:
@@ -137,7 +138,10 @@ class Dispatcher:
     def drain(self, max_batches: int | None = None) -> DispatchStats:
         """Send until nothing is due (or `max_batches` ran): what a tick of the scheduler or a worker does."""
         total = DispatchStats()
-        self.recover_stale_claims()
+        try:
+            self.recover_stale_claims()
+        except Exception:  # reconciliation trouble must not stop the sending of everything else
+            log.exception("reconciling stale claims failed; retrying at the next run")
         batches = 0
         while max_batches is None or batches < max_batches:
             stats = self.run_batch()
@@ -149,12 +153,16 @@ class Dispatcher:
 
     def run_batch(self) -> DispatchStats:
         stats = DispatchStats()
+        claimed_at = self.clock.now()
         ids = self._claim()
         stats.claimed = len(ids)
         if not ids:
             return stats
         sends = self._prepare(ids, stats)
-        outcomes = list(self.pool.map(self._send, sends))
+        # From claim_timeout on, another worker may settle these claims and send them itself: no send of this
+        # batch starts after half of it (the other half is for the sends already under way).
+        send_by = claimed_at + self.config.claim_timeout / 2
+        outcomes = list(self.pool.map(lambda send: self._send(send, send_by), sends))
         self._record(outcomes, stats)
         return stats
 
@@ -297,8 +305,10 @@ class Dispatcher:
 
     # --- 3. send -------------------------------------------------------------------------------------------
 
-    def _send(self, send: _Send) -> _Outcome:
+    def _send(self, send: _Send, send_by: datetime | None = None) -> _Outcome:
         self.bucket.acquire()
+        if send_by is not None and self.clock.now() > send_by:
+            return _Outcome(send, expired=True)
         try:
             return _Outcome(send, provider_id=self.transports[send.outgoing.channel].send(send.outgoing))
         except SendError as error:
@@ -313,11 +323,26 @@ class Dispatcher:
 
     def _record(self, outcomes: Sequence[_Outcome], stats: DispatchStats) -> None:
         now = self.clock.now()
-        with self.db.transaction() as session:
+        with self.db.transaction() as session, session.no_autoflush:
+            # Two queries for the batch instead of two per send; the updates go out in one flush at commit.
+            invitation_ids = [o.send.invitation_id for o in outcomes]
+            message_ids = [o.send.message_id for o in outcomes]
+            invitations = {
+                i.id: i for i in session.scalars(select(Invitation).where(Invitation.id.in_(invitation_ids)))
+            }
+            messages = {m.id: m for m in session.scalars(select(Message).where(Message.id.in_(message_ids)))}
             for outcome in outcomes:
-                invitation = session.get(Invitation, outcome.send.invitation_id)
-                message = session.get(Message, outcome.send.message_id)
+                invitation = invitations.get(outcome.send.invitation_id)
+                message = messages.get(outcome.send.message_id)
                 assert invitation is not None and message is not None
+                if outcome.expired:
+                    message.status, message.updated_at = MessageStatus.NOT_SENT, now
+                    if invitation.state is InvitationState.CLAIMED and invitation.owner == self.worker_id:
+                        _requeue(invitation, now, now)
+                        invitation.attempts -= 1  # never tried
+                        invitation.last_error = "the claim grew too old before sending; requeued unsent"
+                        stats.rescheduled += 1
+                    continue
                 if invitation.state is not InvitationState.CLAIMED or invitation.owner != self.worker_id:
                     # Reconciled by someone else while we were sending (a send slower than the claim timeout).
                     log.warning(
@@ -386,13 +411,15 @@ class Dispatcher:
     def _settle(self, invitation: Invitation, now: datetime, *, session: Session) -> None:
         assert invitation.claimed_at is not None
         traces = session.scalars(
-            select(Message).where(
+            select(Message)
+            .where(
                 Message.invitation_id == invitation.id,
                 Message.direction == Direction.OUTBOUND,
                 Message.purpose == "invitation",
                 Message.created_at >= invitation.claimed_at,
                 Message.status.in_([MessageStatus.SENDING, MessageStatus.UNKNOWN, MessageStatus.SENT]),
             )
+            .order_by(Message.id)
         ).all()
         if not traces:
             _requeue(invitation, now, now)
@@ -403,9 +430,21 @@ class Dispatcher:
             _complete(invitation, trace, trace.provider_id, trace.created_at, session=session)
             return
         transport = self.transports.get(trace.channel)
-        found = (
-            transport.find_sent(trace.address, trace.body or "", invitation.claimed_at) if transport else None
-        )
+        try:
+            found = (
+                transport.find_sent(trace.address, trace.body or "", invitation.claimed_at)
+                if transport
+                else None
+            )
+        except (
+            Exception
+        ) as error:  # the provider's log is unavailable: decide at a later run, send nothing now
+            log.warning(
+                "cannot check invitation %s against the provider log yet: %s",
+                invitation.id,
+                type(error).__name__,
+            )
+            return
         if found is None:
             invitation.state = InvitationState.REVIEW
             invitation.last_error = (

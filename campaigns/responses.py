@@ -8,8 +8,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
+from campaigns import followups
 from campaigns.nps import categorize
 from storage.enums import Channel, Direction, InvitationState
 from storage.tables import Contact, Invitation, Message, Response
@@ -84,10 +85,16 @@ def record_score(
     invitation.responded_at = invitation.responded_at or now
     invitation.updated_at = now
     session.flush()
+    followups.on_score(response, now=now, session=session)
     return response, created
 
 
-def record_comment(response: Response, comment: str, *, now: datetime) -> None:
+def record_comment(
+    response: Response, comment: str, *, now: datetime, session: Session | None = None
+) -> None:
     response.comment = comment.strip()[:5000]
     response.commented_at = now
     response.updated_at = now
+    target = session or object_session(response)
+    if target is not None:
+        followups.on_comment(response, now=now, session=target)

@@ -29,3 +29,5 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level)
     # APScheduler logs every job run at INFO; our jobs log what they did themselves.
     logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
+    # The Twilio client logs every request and response at INFO (numbers included).
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)

@@ -133,7 +133,7 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         timezone=r.timezone("NPS_TIMEZONE", "UTC"),
         send_rate=r.integer("NPS_SEND_RATE", 10, low=1, high=10_000),
         send_concurrency=r.integer("NPS_SEND_CONCURRENCY", 16, low=1, high=512),
-        claim_timeout_seconds=r.integer("NPS_CLAIM_TIMEOUT_SECONDS", 300, low=5, high=86_400),
+        claim_timeout_seconds=r.integer("NPS_CLAIM_TIMEOUT_SECONDS", 300, low=90, high=86_400),
     )
     _check_combinations(settings)
     return settings

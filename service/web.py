@@ -8,7 +8,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from service import survey, twilio_webhooks
+from bot.app import create_slack_app
+from service import slack_route, survey, twilio_webhooks
 from service.api import contacts, events
 from service.container import Container
 
@@ -20,6 +21,7 @@ def create_app(container: Container) -> FastAPI:
         version="0.1.0",
     )
     app.state.container = container
+    app.state.slack_app = create_slack_app(container) if container.settings.slack_enabled else None
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> JSONResponse:
@@ -33,6 +35,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(events.router, prefix="/api/v1")
     app.include_router(twilio_webhooks.router)
     app.include_router(survey.router)
+    app.include_router(slack_route.router)
     app.add_exception_handler(twilio_webhooks.Forbidden, twilio_webhooks.forbidden)
     return app
 

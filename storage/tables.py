@@ -240,6 +240,8 @@ class FollowUp(Timestamps, Base):
     acknowledged_at: Mapped[datetime | None]
     reminded_at: Mapped[datetime | None]
     escalated_at: Mapped[datetime | None]
+    # When the "nobody acknowledged this detractor" escalation went out (escalated_at is for overdue).
+    unacknowledged_escalated_at: Mapped[datetime | None]
     resolved_by: Mapped[str | None] = mapped_column(String(32))
     resolved_at: Mapped[datetime | None]
     outcome_note: Mapped[str | None] = mapped_column(Text)

@@ -36,7 +36,12 @@ def worker_command(ctx: CliContext, exit_when_idle: bool) -> None:
     log.info("worker %s started", dispatcher.worker_id)
     try:
         while not stop.is_set():
-            stats = dispatcher.drain()
+            try:
+                stats = dispatcher.drain()
+            except Exception:  # e.g. the database restarting: try again after a tick rather than exit
+                log.exception("dispatch failed; retrying in %s s", container.settings.tick_seconds)
+                stop.wait(container.settings.tick_seconds)
+                continue
             if stats.claimed:
                 log.info("dispatch: %s", stats)
                 continue  # more may be due already

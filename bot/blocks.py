@@ -1,0 +1,216 @@
+"""Block Kit for the alert messages: what a manager sees in the alert channel and in DMs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from campaigns.privacy import mask_email, mask_phone
+
+Block = dict[str, Any]
+
+ACK = "alert_acknowledge"
+ASSIGN = "alert_assign"
+RESOLVE = "alert_resolve"
+RESOLVE_VIEW = "resolve_follow_up"
+KEY_PROPERTIES = 6  # properties shown on an alert; the rest are in `/nps contact`
+
+
+@dataclass(frozen=True)
+class Case:
+    """Everything an alert shows, loaded by the poster."""
+
+    follow_up_id: int | None
+    score: int
+    category: str
+    comment: str | None
+    contact_name: str | None
+    contact_external_id: str | None
+    phone: str | None
+    email: str | None
+    campaign: str | None
+    channel: str
+    properties: dict[str, Any]
+    previous_scores: list[tuple[datetime, int]]
+    answered_at: datetime
+    status: str | None = None  # open | acknowledged | resolved
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    assignee: str | None = None
+    assigned_by: str | None = None
+    due_at: datetime | None = None
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
+    outcome_note: str | None = None
+    contact_method: str | None = None
+
+
+def _when(at: datetime | None) -> str:
+    if at is None:
+        return "-"
+    return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} {{time}}|{at:%Y-%m-%d %H:%M} UTC>"
+
+
+def _who(case: Case) -> str:
+    name = case.contact_name or case.contact_external_id or "Unknown contact"
+    reach = " · ".join(
+        x
+        for x in (
+            mask_phone(case.phone) if case.phone else None,
+            mask_email(case.email) if case.email else None,
+        )
+        if x
+    )
+    return f"*{name}*" + (f" ({reach})" if reach else "")
+
+
+def headline(case: Case) -> str:
+    label = {"detractor": "Detractor", "passive": "Passive", "promoter": "Promoter"}[case.category]
+    return f"{label} {case.score}/10 from {case.contact_name or case.contact_external_id or 'a customer'}"
+
+
+def alert_blocks(case: Case, *, with_actions: bool = True) -> list[Block]:
+    comment = f">{case.comment}" if case.comment else "_No comment yet._"
+    fields = [
+        {"type": "mrkdwn", "text": f"*Score*\n{case.score}/10 ({case.category})"},
+        {"type": "mrkdwn", "text": f"*Contact*\n{_who(case)}"},
+        {"type": "mrkdwn", "text": f"*Campaign*\n{case.campaign or '-'} via {case.channel}"},
+        {"type": "mrkdwn", "text": f"*Answered*\n{_when(case.answered_at)}"},
+    ]
+    blocks: list[Block] = [
+        {"type": "header", "text": {"type": "plain_text", "text": headline(case)[:150]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": comment[:2900]}},
+        {"type": "section", "fields": fields},
+    ]
+    shown = list(case.properties.items())[:KEY_PROPERTIES]
+    if shown:
+        text = "  ".join(f"*{key}:* {value}" for key, value in shown)
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": text[:2900]}]})
+    if case.previous_scores:
+        history = ", ".join(f"{score} ({at:%Y-%m-%d})" for at, score in case.previous_scores[:8])
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Previous scores: {history}"}]}
+        )
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": status_line(case)}]})
+    if with_actions and case.follow_up_id is not None and case.status != "resolved":
+        blocks.append(_actions(case))
+    return blocks
+
+
+def status_line(case: Case) -> str:
+    parts = []
+    if case.status == "resolved":
+        parts.append(f":white_check_mark: Resolved by <@{case.resolved_by}> {_when(case.resolved_at)}")
+        if case.contact_method:
+            parts.append(f"contacted by {case.contact_method}")
+        if case.outcome_note:
+            parts.append(f"outcome: {case.outcome_note}")
+        return " · ".join(parts)[:2900]
+    if case.acknowledged_by:
+        parts.append(f":eyes: Acknowledged by <@{case.acknowledged_by}> {_when(case.acknowledged_at)}")
+    if case.assignee:
+        parts.append(f":bust_in_silhouette: Assigned to <@{case.assignee}> by <@{case.assigned_by}>")
+    if case.due_at:
+        parts.append(f"due {_when(case.due_at)}")
+    return " · ".join(parts) if parts else ":red_circle: Open, nobody has picked it up yet"
+
+
+def _actions(case: Case) -> Block:
+    value = str(case.follow_up_id)
+    elements: list[Block] = []
+    if not case.acknowledged_by:
+        elements.append(
+            {
+                "type": "button",
+                "action_id": ACK,
+                "value": value,
+                "text": {"type": "plain_text", "text": "Acknowledge"},
+            }
+        )
+    assign: Block = {
+        "type": "users_select",
+        "action_id": ASSIGN,
+        "placeholder": {"type": "plain_text", "text": "Assign..."},
+    }
+    if case.assignee:
+        assign["initial_user"] = case.assignee
+    elements.append(assign)
+    elements.append(
+        {
+            "type": "button",
+            "action_id": RESOLVE,
+            "value": value,
+            "style": "primary",
+            "text": {"type": "plain_text", "text": "Resolve..."},
+        }
+    )
+    return {"type": "actions", "block_id": f"follow_up:{value}", "elements": elements}
+
+
+CONTACT_METHODS = ("phone call", "email", "SMS", "meeting", "other")
+
+
+def resolve_modal(follow_up_id: int, channel: str | None, ts: str | None) -> Block:
+    return {
+        "type": "modal",
+        "callback_id": RESOLVE_VIEW,
+        "private_metadata": f"{follow_up_id}|{channel or ''}|{ts or ''}",
+        "title": {"type": "plain_text", "text": "Resolve follow-up"},
+        "submit": {"type": "plain_text", "text": "Resolve"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "outcome",
+                "label": {"type": "plain_text", "text": "Outcome"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "note",
+                    "multiline": True,
+                    "min_length": 3,
+                },
+            },
+            {
+                "type": "input",
+                "block_id": "method",
+                "label": {"type": "plain_text", "text": "How was the customer contacted?"},
+                "element": {
+                    "type": "static_select",
+                    "action_id": "choice",
+                    "options": [
+                        {"text": {"type": "plain_text", "text": m}, "value": m} for m in CONTACT_METHODS
+                    ],
+                },
+            },
+        ],
+    }
+
+
+def kudos_blocks(case: Case) -> list[Block]:
+    comment = f">{case.comment}" if case.comment else ""
+    text = f":tada: *{case.score}/10* from {_who(case)} ({case.campaign or '-'})\n{comment}"
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}}]
+
+
+def dm_blocks(kind: str, case: Case, permalink_hint: str) -> list[Block]:
+    intro = {
+        "assigned": f"You were assigned a follow-up by <@{case.assigned_by}>, due {_when(case.due_at)}.",
+        "reminder": f"Reminder: this follow-up is due {_when(case.due_at)}.",
+    }.get(kind, "")
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"{intro} {permalink_hint}".strip()}},
+        *alert_blocks(case, with_actions=False),
+    ]
+
+
+def escalation_blocks(kind: str, case: Case) -> list[Block]:
+    text = {
+        "overdue": f":rotating_light: Overdue follow-up (due {_when(case.due_at)})"
+        + (f", assigned to <@{case.assignee}>" if case.assignee else ", unassigned"),
+        "unacknowledged": ":rotating_light: Nobody has acknowledged this detractor yet",
+    }[kind]
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+        *alert_blocks(case, with_actions=False),
+    ]

@@ -1,0 +1,53 @@
+"""Loading what an alert shows about a response and its follow-up."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.blocks import Case
+from storage.tables import Campaign, Contact, FollowUp, Response
+
+
+def load_case(response_id: int, *, session: Session) -> Case | None:
+    response = session.get(Response, response_id)
+    if response is None:
+        return None
+    contact = session.get(Contact, response.contact_id) if response.contact_id else None
+    campaign = session.get(Campaign, response.campaign_id) if response.campaign_id else None
+    follow_up = session.scalar(select(FollowUp).where(FollowUp.response_id == response.id))
+    previous = (
+        session.execute(
+            select(Response.answered_at, Response.score)
+            .where(Response.contact_id == response.contact_id, Response.id != response.id)
+            .order_by(Response.answered_at.desc())
+            .limit(8)
+        ).all()
+        if response.contact_id
+        else []
+    )
+    return Case(
+        follow_up_id=follow_up.id if follow_up else None,
+        score=response.score,
+        category=response.category,
+        comment=response.comment,
+        contact_name=contact.name if contact else None,
+        contact_external_id=contact.external_id if contact else None,
+        phone=contact.phone if contact else None,
+        email=contact.email if contact else None,
+        campaign=campaign.name if campaign else None,
+        channel=response.channel.value,
+        properties=dict(response.contact_snapshot),
+        previous_scores=[(at, score) for at, score in previous],
+        answered_at=response.answered_at,
+        status=follow_up.status.value if follow_up else None,
+        acknowledged_by=follow_up.acknowledged_by if follow_up else None,
+        acknowledged_at=follow_up.acknowledged_at if follow_up else None,
+        assignee=follow_up.assignee if follow_up else None,
+        assigned_by=follow_up.assigned_by if follow_up else None,
+        due_at=follow_up.due_at if follow_up else None,
+        resolved_by=follow_up.resolved_by if follow_up else None,
+        resolved_at=follow_up.resolved_at if follow_up else None,
+        outcome_note=follow_up.outcome_note if follow_up else None,
+        contact_method=follow_up.contact_method if follow_up else None,
+    )

@@ -1,0 +1,472 @@
+"""Read-only NPS queries behind `/nps`: score, trend, segment comparison and comments.
+
+Counting happens in SQL (GROUP BY category) so that a period of 100,000 answers costs a few index scans, not
+100,000 Python objects. Property filters compare values the way campaign audiences do (stripped, without
+case): the distinct stored values in the period are read first, matched in Python, and the matching ones
+go back into the query as an IN list, which behaves the same on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from bot.grammar import NO_FILTERS, Filters, Granularity, Period, add_months, local_midnight
+from campaigns import nps as npsmath
+from campaigns.nps import DEFAULT_LOW_SAMPLE_THRESHOLD, Category, Change, Tally
+from storage.enums import Channel, InvitationState
+from storage.tables import Campaign, Contact, Invitation, Response
+
+NONE_LABEL = "(none)"
+MAX_BUCKETS = 120  # ten years by month, two years by week: more would not read as a chart
+FAILED_STATES = (InvitationState.FAILED, InvitationState.UNDELIVERABLE)
+
+
+class QueryError(ValueError):
+    """A query that cannot be answered as asked; the message is meant for the person who asked."""
+
+
+class UnknownCampaign(QueryError):
+    def __init__(self, name: str, known: Sequence[str]) -> None:
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = (
+            f"; did you mean `{close[0]}`?" if close else ("; `/nps campaigns` lists them" if known else "")
+        )
+        super().__init__(f"there is no campaign called `{name}`{hint}")
+        self.name, self.suggestion = name, close[0] if close else None
+
+
+# --- results ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScoreReport:
+    period: Period
+    tally: Tally
+    nps: int | None
+    margin: float | None
+    low_sample: bool
+    sent: int  # invitations sent in the period
+    delivered: int  # of those, the ones that reached the person
+    previous: ScoreReport | None = None
+    change: Change | None = None  # against `previous`, None when either period has no answers
+
+    @property
+    def responses(self) -> int:
+        return self.tally.responses
+
+    @property
+    def response_rate(self) -> float | None:
+        """Responses per delivered invitation."""
+        return npsmath.response_rate(self.responses, self.delivered)
+
+    @property
+    def response_rate_sent(self) -> float | None:
+        return npsmath.response_rate(self.responses, self.sent)
+
+    @property
+    def significant(self) -> bool:
+        """Whether the change against the previous period is significant at 95%."""
+        return self.change is not None and self.change.significant
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    start: datetime  # the bucket's start (Monday or the 1st, local midnight) in UTC
+    end: datetime
+    tally: Tally
+    nps: int | None
+    margin: float | None
+
+    @property
+    def responses(self) -> int:
+        return self.tally.responses
+
+
+@dataclass(frozen=True)
+class SegmentReport:
+    value: str
+    tally: Tally
+    nps: int | None
+    margin: float | None
+    low_sample: bool = False
+
+    @property
+    def responses(self) -> int:
+        return self.tally.responses
+
+
+@dataclass(frozen=True)
+class CommentItem:
+    answered_at: datetime
+    score: int
+    comment: str
+    contact_name: str | None
+    campaign: str | None
+    channel: Channel
+    response_id: int = 0
+
+    @property
+    def category(self) -> Category:
+        return npsmath.categorize(self.score)
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[CommentItem]
+    total: int
+    page: int
+    page_size: int = 5
+
+    @property
+    def has_more(self) -> bool:
+        return self.page * self.page_size < self.total
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+# --- filters ---------------------------------------------------------------------------------------------
+
+
+def _fold(value: object) -> str:
+    """Comparable text of a property value, as campaign audiences compare them; "" when missing."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value).strip().casefold()
+
+
+def _check_key(key: str) -> str:
+    # SQLite builds a JSON path '$."key"' from the name; a double quote in it would break the path.
+    if not key or '"' in key:
+        raise QueryError(f"`{key}` cannot be a property name")
+    return key
+
+
+@dataclass
+class _Scope:
+    """Filters resolved against the database: the campaign id once, property values per period."""
+
+    session: Session
+    filters: Filters
+    campaign_id: int | None = None
+    _values: dict[tuple[Any, ...], list[list[Any]]] = field(default_factory=dict)
+
+    @classmethod
+    def resolve(cls, session: Session, filters: Filters) -> _Scope:
+        scope = cls(session, filters)
+        if filters.campaign is not None:
+            scope.campaign_id = _campaign_id(session, filters.campaign)
+        return scope
+
+    def responses(self, period: Period) -> list[ColumnElement[bool]]:
+        """Conditions on Response for the period and filters; properties are the snapshot at answer time."""
+        conditions = [
+            # Naming every category lets SQLite answer from the (category, answered_at) index alone,
+            # 20x faster than reading each row found through the answered_at index.
+            Response.category.in_([category.value for category in Category]),
+            Response.answered_at >= period.start,
+            Response.answered_at < period.end,
+        ]
+        if self.campaign_id is not None:
+            conditions.append(Response.campaign_id == self.campaign_id)
+        if self.filters.channel is not None:
+            conditions.append(Response.channel == self.filters.channel)
+        if self.filters.properties:
+            exprs = [
+                Response.contact_snapshot[_check_key(key)].as_string() for key, _ in self.filters.properties
+            ]
+            conditions += self._matching(exprs, select(*exprs).where(*conditions), ("responses", period))
+        return conditions
+
+    def invitations(self, period: Period) -> list[ColumnElement[bool]]:
+        """Conditions on Invitation for invitations sent in the period under the filters.
+
+        Invitations keep no snapshot, so property filters use the contact's current properties.
+        """
+        conditions = [Invitation.sent_at >= period.start, Invitation.sent_at < period.end]
+        if self.campaign_id is not None:
+            conditions.append(Invitation.campaign_id == self.campaign_id)
+        if self.filters.channel is not None:
+            conditions.append(Invitation.channel == self.filters.channel)
+        if self.filters.properties:
+            exprs = [Contact.properties[_check_key(key)].as_string() for key, _ in self.filters.properties]
+            matching = self._matching(exprs, select(*exprs), ("contacts",))
+            conditions.append(Invitation.contact_id.in_(select(Contact.id).where(*matching)))
+        return conditions
+
+    def _matching(
+        self, exprs: list[ColumnElement[Any]], candidates: Select[Any], cache_key: tuple[Any, ...]
+    ) -> list[ColumnElement[bool]]:
+        """`expr IN (stored values that match)` per property filter, from one DISTINCT read of the values."""
+        if cache_key not in self._values:
+            wanted = [_fold(value) for _, value in self.filters.properties]
+            found: list[set[Any]] = [set() for _ in wanted]
+            for row in self.session.execute(candidates.distinct()):
+                for index, stored in enumerate(row):
+                    if stored is not None and _fold(stored) == wanted[index]:
+                        found[index].add(stored)
+            self._values[cache_key] = [sorted(values, key=str) for values in found]
+        return [expr.in_(values) for expr, values in zip(exprs, self._values[cache_key], strict=True)]
+
+
+def _campaign_id(session: Session, name: str) -> int:
+    rows = session.execute(select(Campaign.id, Campaign.name)).all()
+    for wanted in (lambda n: n == name, lambda n: n.casefold() == name.strip().casefold()):
+        for campaign_id, campaign_name in rows:
+            if wanted(campaign_name):
+                return int(campaign_id)
+    raise UnknownCampaign(name, sorted(campaign_name for _, campaign_name in rows))
+
+
+def _tally(session: Session, conditions: list[ColumnElement[bool]]) -> Tally:
+    rows = session.execute(
+        select(Response.category, func.count()).where(*conditions).group_by(Response.category)
+    ).all()
+    counts = {category: int(count) for category, count in rows}
+    return Tally(
+        promoters=counts.get(Category.PROMOTER.value, 0),
+        passives=counts.get(Category.PASSIVE.value, 0),
+        detractors=counts.get(Category.DETRACTOR.value, 0),
+    )
+
+
+def _tally_from(counts: Counter[str]) -> Tally:
+    return Tally(
+        promoters=counts[Category.PROMOTER.value],
+        passives=counts[Category.PASSIVE.value],
+        detractors=counts[Category.DETRACTOR.value],
+    )
+
+
+# --- score -----------------------------------------------------------------------------------------------
+
+
+def score(
+    *,
+    session: Session,
+    period: Period,
+    filters: Filters = NO_FILTERS,
+    low_sample: int = DEFAULT_LOW_SAMPLE_THRESHOLD,
+    with_previous: bool = True,
+) -> ScoreReport:
+    """NPS, margin, counts and response rate for the period, with the previous period and the change."""
+    scope = _Scope.resolve(session, filters)
+    report = _score(scope, period, low_sample)
+    if not with_previous:
+        return report
+    previous = _score(scope, period.previous(), low_sample)
+    return replace(report, previous=previous, change=npsmath.compare(report.tally, previous.tally))
+
+
+def _score(scope: _Scope, period: Period, low_sample: int) -> ScoreReport:
+    tally = _tally(scope.session, scope.responses(period))
+    sent, delivered = _invitation_counts(scope, period)
+    return ScoreReport(
+        period=period,
+        tally=tally,
+        nps=npsmath.nps(tally),
+        margin=npsmath.margin_of_error(tally),
+        low_sample=npsmath.is_low_sample(tally, low_sample),
+        sent=sent,
+        delivered=delivered,
+    )
+
+
+def _invitation_counts(scope: _Scope, period: Period) -> tuple[int, int]:
+    """(sent, delivered) for invitations sent in the period.
+
+    Delivered: confirmed by the carrier, or answered (which proves it arrived), or an email the mail server
+    accepted and nobody reported as failed (email has no delivery receipts).
+    """
+    conditions = scope.invitations(period)
+    delivered = or_(
+        Invitation.delivered_at.is_not(None),
+        Invitation.responded_at.is_not(None),
+        and_(Invitation.channel == Channel.EMAIL, Invitation.state.not_in(FAILED_STATES)),
+    )
+    stmt = (
+        select(func.count(), func.coalesce(func.sum(case((delivered, 1), else_=0)), 0))
+        .select_from(Invitation)
+        .where(*conditions)
+    )
+    sent, delivered_count = scope.session.execute(stmt).one()
+    return int(sent), int(delivered_count)
+
+
+# --- trend -----------------------------------------------------------------------------------------------
+
+
+def buckets(period: Period, granularity: Granularity, tz: tzinfo) -> list[datetime]:
+    """Bucket starts (local Monday or 1st of the month, midnight, in UTC) covering the period, plus its end."""
+    first = period.start.astimezone(tz).date()
+    weekly = granularity == "weekly"
+    first_day = first - timedelta(days=first.weekday()) if weekly else first.replace(day=1)
+    origin = local_midnight(first_day, tz)
+    starts = [origin]
+    while starts[-1] < period.end:
+        if len(starts) > MAX_BUCKETS:
+            unit = "weeks" if weekly else "months"
+            raise QueryError(
+                f"that period spans more than {MAX_BUCKETS} {unit}; choose a shorter period or `monthly`"
+            )
+        n = len(starts)
+        starts.append(
+            local_midnight(first_day + timedelta(weeks=n), tz) if weekly else add_months(origin, n, tz)
+        )
+    return starts
+
+
+def trend(
+    *,
+    session: Session,
+    period: Period,
+    filters: Filters = NO_FILTERS,
+    granularity: Granularity = "weekly",
+    tz: tzinfo | None = None,
+) -> list[TrendPoint]:
+    """One point per week (starting Monday) or month in `tz` (default: the period's), oldest first.
+
+    The first and last buckets count only the part inside the period.
+    """
+    zone = tz or period.tz
+    edges = buckets(period, granularity, zone)
+    scope = _Scope.resolve(session, filters)
+    if len(edges) < 2:
+        return []
+    # One pass: a CASE maps each answer to its bucket; portable where date_trunc/strftime are not.
+    bucket = case(
+        *((Response.answered_at < edge, index) for index, edge in enumerate(edges[1:-1])),
+        else_=len(edges) - 2,
+    )
+    rows = session.execute(
+        select(bucket, Response.category, func.count())
+        .where(*scope.responses(period))
+        .group_by(bucket, Response.category)
+    ).all()
+    counts: list[Counter[str]] = [Counter() for _ in edges[:-1]]
+    for index, category, count in rows:
+        counts[int(index)][category] += int(count)
+    points = []
+    for start, end, counter in zip(edges, edges[1:], counts, strict=False):
+        tally = _tally_from(counter)
+        points.append(TrendPoint(start, end, tally, npsmath.nps(tally), npsmath.margin_of_error(tally)))
+    return points
+
+
+# --- compare ---------------------------------------------------------------------------------------------
+
+
+def compare(
+    *,
+    session: Session,
+    property: str,
+    period: Period,
+    filters: Filters = NO_FILTERS,
+    low_sample: int = DEFAULT_LOW_SAMPLE_THRESHOLD,
+) -> list[SegmentReport]:
+    """NPS per value of a contact property (as it was when they answered), best first.
+
+    Values that differ only in case or surrounding spaces are one segment, shown in their most common
+    spelling; answers without the property form the "(none)" segment.
+    """
+    scope = _Scope.resolve(session, filters)
+    expr = Response.contact_snapshot[_check_key(property)].as_string()
+    rows = session.execute(
+        select(expr, Response.category, func.count())
+        .where(*scope.responses(period))
+        .group_by(expr, Response.category)
+    ).all()
+    tallies: dict[str, Counter[str]] = {}
+    spellings: dict[str, Counter[str]] = {}
+    for value, category, count in rows:
+        folded = _fold(value)
+        tallies.setdefault(folded, Counter())[category] += int(count)
+        spellings.setdefault(folded, Counter())[str(value).strip() if folded else NONE_LABEL] += int(count)
+    segments = []
+    for folded, counter in tallies.items():
+        tally = _tally_from(counter)
+        segments.append(
+            SegmentReport(
+                value=spellings[folded].most_common(1)[0][0],
+                tally=tally,
+                nps=npsmath.nps(tally),
+                margin=npsmath.margin_of_error(tally),
+                low_sample=npsmath.is_low_sample(tally, low_sample),
+            )
+        )
+    segments.sort(key=lambda s: (-(s.nps if s.nps is not None else -101), -s.responses, s.value.casefold()))
+    return segments
+
+
+# --- comments --------------------------------------------------------------------------------------------
+
+
+def _like_pattern(keyword: str) -> str:
+    escaped = keyword.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def comments(
+    *,
+    session: Session,
+    category: Category | None = None,
+    keyword: str | None = None,
+    period: Period,
+    filters: Filters = NO_FILTERS,
+    page: int = 1,
+    page_size: int = 5,
+) -> Page:
+    """Answers with a comment, newest first, one page at a time (pages count from 1).
+
+    The keyword matches anywhere in the comment without case (on SQLite, case folding covers ASCII only).
+    """
+    if page < 1 or page_size < 1:
+        raise QueryError("pages count from 1")
+    scope = _Scope.resolve(session, filters)
+    conditions = [*scope.responses(period), Response.comment.is_not(None), func.trim(Response.comment) != ""]
+    if category is not None:
+        conditions.append(Response.category == category.value)
+    if keyword and keyword.strip():
+        conditions.append(Response.comment.ilike(_like_pattern(keyword.strip()), escape="\\"))
+    total = session.scalar(select(func.count()).select_from(Response).where(*conditions)) or 0
+    rows = session.execute(
+        select(
+            Response.id,
+            Response.answered_at,
+            Response.score,
+            Response.comment,
+            Contact.name,
+            Campaign.name,
+            Response.channel,
+        )
+        .outerjoin(Contact, Contact.id == Response.contact_id)
+        .outerjoin(Campaign, Campaign.id == Response.campaign_id)
+        .where(*conditions)
+        .order_by(Response.answered_at.desc(), Response.id.desc())
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    ).all()
+    items = [
+        CommentItem(
+            answered_at=answered_at,
+            score=int(score_value),
+            comment=comment or "",
+            contact_name=contact_name,
+            campaign=campaign_name,
+            channel=channel,
+            response_id=int(response_id),
+        )
+        for response_id, answered_at, score_value, comment, contact_name, campaign_name, channel in rows
+    ]
+    return Page(items=items, total=int(total), page=page, page_size=page_size)
