@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from campaigns.dispatch import Dispatcher, default_worker_id
@@ -54,15 +56,43 @@ class Ticker:
         self.add_job("dispatch", self.dispatch)
         self.add_job("reminders", self.remind)
         self.add_job("expiry", self.expire, IntervalTrigger(minutes=1, timezone=UTC))
+        if container.settings.slack_enabled:
+            self._add_slack_jobs()
+
+    def _add_slack_jobs(self) -> None:
+        from bot.app import alert_poster  # Slack is optional: imported only when configured
+        from bot.followup_jobs import check_follow_ups
+
+        self.poster = alert_poster(self.container)
+        self.add_job("slack_alerts", self.poster.run)
+        self.add_job(
+            "follow_ups",
+            lambda: check_follow_ups(self.container.db, now=self.container.clock.now()),
+            IntervalTrigger(minutes=1, timezone=UTC),
+        )
+        if self.container.settings.slack_digest_channel:
+            zone = ZoneInfo(self.container.settings.timezone)
+            self.add_job("digest", self.post_digest, CronTrigger(day_of_week="mon", hour=9, timezone=zone))
+
+    def post_digest(self) -> None:
+        from bot.app import slack_client
+        from bot.digest import digest_blocks
+
+        settings = self.container.settings
+        with self.container.db.transaction() as session:
+            blocks = digest_blocks(session=session, now=self.container.clock.now(), tz=ZoneInfo(settings.timezone))
+        slack_client(self.container).chat_postMessage(
+            channel=settings.slack_digest_channel, text="Weekly NPS digest", blocks=blocks
+        )
 
     def add_job(self, job_id: str, func: Callable[[], Any], trigger: BaseTrigger | None = None) -> None:
         """Register a job under a stable id; it runs only while this process holds the scheduler lease."""
         trigger = trigger or IntervalTrigger(seconds=self.tick.total_seconds(), timezone=UTC)
         guarded = func if job_id == "lease" else self._only_when_leader(job_id, func)
-        # The first run is right away: after a restart, catching up should not wait a tick.
-        self.scheduler.add_job(
-            guarded, trigger, id=job_id, name=job_id, replace_existing=True, next_run_time=datetime.now(UTC)
-        )
+        # Interval jobs run right away too: after a restart, catching up should not wait a tick.
+        first = datetime.now(UTC) if isinstance(trigger, IntervalTrigger) else None
+        options = {"next_run_time": first} if first else {}
+        self.scheduler.add_job(guarded, trigger, id=job_id, name=job_id, replace_existing=True, **options)
 
     def start(self) -> None:
         self.renew_lease()

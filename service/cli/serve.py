@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import click
 import uvicorn
@@ -38,17 +39,33 @@ def serve_command(ctx: CliContext, host: str | None, port: int | None, scheduler
     ticker = Ticker(container) if scheduler else None
     if ticker is not None:
         ticker.start()
+    app = create_app(container)
+    socket_mode = _socket_mode(app.state.slack_app, settings.slack_app_token)
     try:
         uvicorn.run(
-            create_app(container),
+            app,
             host=host or settings.host,
             port=port or settings.port,
             log_config=None,  # keep our handler, with its masking filter
             access_log=False,
         )
     finally:
+        if socket_mode is not None:
+            socket_mode.close()
         if ticker is not None:
             ticker.shutdown()
+
+
+def _socket_mode(slack_app: Any, app_token: str | None) -> Any:
+    """With SLACK_APP_TOKEN, Slack talks to us over a WebSocket we open: no public URL needed (local use)."""
+    if slack_app is None or not app_token:
+        return None
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    handler = SocketModeHandler(slack_app, app_token)
+    handler.connect()
+    log.info("Slack: connected in Socket Mode")
+    return handler
 
 
 def register(cli: click.Group) -> None:

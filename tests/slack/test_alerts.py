@@ -1,0 +1,203 @@
+"""The inner loop end to end: a detractor's SMS becomes one alert; Assign, Resolve and deadlines act on it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from bot import blocks
+from bot.alerts import AlertPoster
+from bot.followup_jobs import check_follow_ups
+from campaigns.dispatch import Dispatcher
+from service.container import Container
+from storage.enums import AlertState, FollowUpStatus
+from storage.tables import AuditEntry, FollowUp, SlackAlert
+from tests.engine.conftest import FROM_NUMBER, PUBLIC_URL, add_contacts, apply_yaml, plan
+from tests.slack.conftest import AGENT, ALERTS, MANAGER, post_to_slack_events
+from tests.standins.fake_slack import FakeSlack, dm_channel_id
+from tests.standins.fake_twilio import DEFAULT_AUTH_TOKEN, FakeTwilio
+from tests.standins.slack_signing import block_actions_body, view_submission_body
+from tests.standins.twilio_webhooks import inbound_sms_params, post_signed
+
+CAMPAIGN = """
+campaigns:
+  - name: pulse
+    kind: relationship
+    interval_days: 1
+    channels: [sms]
+    brand: Acme
+    send_window: {days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "23:59"}
+"""
+
+
+def customer(n: int) -> dict[str, Any]:
+    return {"external_id": f"c{n}", "name": f"Customer {n}", "phone": f"+49151123456{n:02d}", "properties": {"plan": "pro"}}
+
+
+def sms(app: TestClient, sender: str, body: str) -> None:
+    response = post_signed(app, f"{PUBLIC_URL}/twilio/sms", inbound_sms_params(sender, FROM_NUMBER, body), DEFAULT_AUTH_TOKEN)
+    assert response.status_code == 200
+
+
+def surveyed(engine: Container, dispatcher: Dispatcher, count: int = 1) -> None:
+    add_contacts(engine, [customer(n) for n in range(count)])
+    apply_yaml(engine, CAMPAIGN)
+    plan(engine)
+    assert dispatcher.drain().sent == count
+
+
+def follow_up_id(engine: Container) -> int:
+    with engine.db.transaction() as session:
+        return session.scalars(select(FollowUp.id)).one()
+
+
+def all_text(payload: dict[str, Any]) -> str:
+    return json.dumps(payload.get("blocks", []), ensure_ascii=False)
+
+
+def test_a_detractor_sms_raises_one_alert_that_assign_and_resolve_update_in_place(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, fake_slack: FakeSlack, app: TestClient,
+    poster: AlertPoster,
+) -> None:
+    surveyed(engine, dispatcher)
+    sms(app, customer(0)["phone"], "3")
+    assert poster.run() == 0  # waiting a little for the comment
+    sms(app, customer(0)["phone"], "nobody called me back")
+    assert poster.run() == 1
+    assert poster.run() == 0
+
+    [alert] = fake_slack.successful("chat.postMessage")
+    assert alert["channel"] == ALERTS
+    text = all_text(alert)
+    assert "Detractor 3/10 from Customer 0" in text
+    assert "nobody called me back" in text
+    assert "+4••••••••••00" in text and "+4915112345600" not in text  # masked
+    assert "pulse via sms" in text and "plan:* pro" in text
+    action_ids = [e["action_id"] for b in alert["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert action_ids == [blocks.ACK, blocks.ASSIGN, blocks.RESOLVE]
+
+    fid = follow_up_id(engine)
+    click = block_actions_body(
+        blocks.ASSIGN, block_id=f"follow_up:{fid}", selected_user=AGENT, user_id=MANAGER, channel_id=ALERTS
+    )
+    assert post_to_slack_events(app, click).status_code == 200
+    [update] = fake_slack.wait_for("chat.update", 1, successful=True)
+    assert update["ts"] == alert_ts(engine) and f"Assigned to <@{AGENT}> by <@{MANAGER}>" in all_text(update)
+    dm = fake_slack.wait_for("chat.postMessage", 2, successful=True)[1]
+    assert dm["channel"] == dm_channel_id(AGENT)
+    assert "You were assigned a follow-up" in all_text(dm)
+
+    # A double click changes nothing and posts nothing.
+    post_to_slack_events(app, click)
+    poster.run()
+    assert fake_slack.count("chat.postMessage") == 2
+
+    resolve_click = block_actions_body(blocks.RESOLVE, value=str(fid), user_id=AGENT, channel_id=ALERTS)
+    assert post_to_slack_events(app, resolve_click).status_code == 200
+    [opened] = fake_slack.wait_for("views.open", 1)
+    assert opened["view"]["callback_id"] == blocks.RESOLVE_VIEW
+    values = {
+        "outcome": {"note": {"type": "plain_text_input", "value": "Called her, refund issued"}},
+        "method": {"choice": {"type": "static_select", "selected_option": {"value": "phone call"}}},
+    }
+    submit = view_submission_body(blocks.RESOLVE_VIEW, values, private_metadata=opened["view"]["private_metadata"], user_id=AGENT)
+    assert post_to_slack_events(app, submit).status_code == 200
+    updates = fake_slack.wait_for("chat.update", 2, successful=True)
+    assert "Resolved by" in all_text(updates[-1]) and "refund issued" in all_text(updates[-1])
+    with engine.db.transaction() as session:
+        follow_up = session.get(FollowUp, fid)
+        assert follow_up is not None and follow_up.status is FollowUpStatus.RESOLVED
+        assert (follow_up.contact_method, follow_up.outcome_note) == ("phone call", "Called her, refund issued")
+        actions = session.scalars(select(AuditEntry.action).where(AuditEntry.entity_type == "follow_up")).all()
+    assert actions == ["follow_up.assigned", "follow_up.resolved"]
+
+
+def alert_ts(engine: Container) -> str | None:
+    with engine.db.transaction() as session:
+        return session.scalars(select(SlackAlert.ts).where(SlackAlert.kind == "detractor")).one()
+
+
+def test_an_overdue_follow_up_escalates_once(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, fake_slack: FakeSlack, app: TestClient,
+    poster: AlertPoster,
+) -> None:
+    surveyed(engine, dispatcher)
+    sms(app, customer(0)["phone"], "2")
+    sms(app, customer(0)["phone"], "terrible")
+    poster.run()
+    fid = follow_up_id(engine)
+    post_to_slack_events(app, block_actions_body(blocks.ACK, value=str(fid), user_id=MANAGER, channel_id=ALERTS))
+    fake_slack.wait_for("chat.update", 1, successful=True)
+
+    engine.clock.advance(hours=47)  # type: ignore[attr-defined]
+    assert check_follow_ups(engine.db, now=engine.clock.now()) == 0
+    engine.clock.advance(hours=2)  # type: ignore[attr-defined]
+    assert check_follow_ups(engine.db, now=engine.clock.now()) == 1
+    assert check_follow_ups(engine.db, now=engine.clock.now()) == 0
+    poster.run()
+    escalation = fake_slack.successful("chat.postMessage")[-1]
+    assert escalation["channel"] == ALERTS and "Overdue follow-up" in all_text(escalation)
+
+
+def test_an_unacknowledged_detractor_escalates(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, fake_slack: FakeSlack, app: TestClient,
+    poster: AlertPoster,
+) -> None:
+    surveyed(engine, dispatcher)
+    sms(app, customer(0)["phone"], "0")
+    engine.clock.advance(hours=5)  # type: ignore[attr-defined]
+    assert check_follow_ups(engine.db, now=engine.clock.now()) == 1
+    poster.run()
+    texts = [all_text(m) for m in fake_slack.successful("chat.postMessage")]
+    assert len(texts) == 2 and "Nobody has acknowledged" in texts[1]
+
+
+def test_slack_down_with_429_then_500_every_alert_arrives_once_in_order(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, fake_slack: FakeSlack, app: TestClient,
+    poster: AlertPoster,
+) -> None:
+    surveyed(engine, dispatcher, count=4)
+    for n in range(4):
+        sms(app, customer(n)["phone"], str(n))
+        sms(app, customer(n)["phone"], f"comment {n}")
+    fake_slack.fail_next("chat.postMessage", status=429, times=2, retry_after=30)
+    fake_slack.fail_next("chat.postMessage", status=500, times=3)
+    for _ in range(30):
+        poster.run()
+        engine.clock.advance(minutes=5)  # type: ignore[attr-defined]
+    posted = fake_slack.successful("chat.postMessage")
+    assert [f"Customer {n}" in all_text(p) for n, p in enumerate(posted)] == [True] * 4
+    assert len(posted) == 4
+    with engine.db.transaction() as session:
+        assert set(session.scalars(select(SlackAlert.state))) == {AlertState.POSTED}
+
+
+def test_a_comment_after_the_alert_updates_it(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, fake_slack: FakeSlack, app: TestClient,
+    poster: AlertPoster,
+) -> None:
+    surveyed(engine, dispatcher)
+    sms(app, customer(0)["phone"], "4")
+    engine.clock.advance(minutes=11)  # type: ignore[attr-defined]
+    assert poster.run() == 1
+    assert "No comment yet" in all_text(fake_slack.successful("chat.postMessage")[0])
+    sms(app, customer(0)["phone"], "late reason")
+    poster.run()
+    [update] = fake_slack.successful("chat.update")
+    assert "late reason" in all_text(update)
+    assert fake_slack.count("chat.postMessage") == 1
+
+
+def test_promoters_go_to_the_kudos_channel(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, fake_slack: FakeSlack, app: TestClient,
+    poster: AlertPoster,
+) -> None:
+    surveyed(engine, dispatcher)
+    sms(app, customer(0)["phone"], "10")
+    sms(app, customer(0)["phone"], "love it")
+    poster.run()
+    [kudos] = fake_slack.successful("chat.postMessage")
+    assert kudos["channel"] == "C0KUDOS" and "love it" in all_text(kudos)
