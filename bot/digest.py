@@ -18,9 +18,7 @@ from storage.tables import FollowUp, Response
 
 # Words too common to be a theme, in the languages we ship most.
 STOPWORDS = set(
-    "the a an and or but of to in on for with is was were it this that i we you they my our your me us very so "
-    "not no yes be been are have has had at as by from just really too also all more most some any can could would "
-    "der die das und ist nicht ein eine zu mit el la los las y de que en es por un una le les et est pas des du".split()
+    ["the", "a", "an", "and", "or", "but", "of", "to", "in", "on", "for", "with", "is", "was", "were", "it", "this", "that", "i", "we", "you", "they", "my", "our", "your", "me", "us", "very", "so", "not", "no", "yes", "be", "been", "are", "have", "has", "had", "at", "as", "by", "from", "just", "really", "too", "also", "all", "more", "most", "some", "any", "can", "could", "would", "der", "die", "das", "und", "ist", "nicht", "ein", "eine", "zu", "mit", "el", "la", "los", "las", "y", "de", "que", "en", "es", "por", "un", "una", "le", "les", "et", "est", "pas", "des", "du"]
 )
 THEMES = 5
 
@@ -44,7 +42,9 @@ def digest_blocks(*, session: Session, now: datetime, tz: ZoneInfo) -> list[dict
     comments = list(
         session.scalars(
             select(Response.comment).where(
-                Response.answered_at >= period.start, Response.answered_at < period.end, Response.comment.is_not(None)
+                Response.answered_at >= period.start,
+                Response.answered_at < period.end,
+                Response.comment.is_not(None),
             )
         )
     )
@@ -52,19 +52,30 @@ def digest_blocks(*, session: Session, now: datetime, tz: ZoneInfo) -> list[dict
     if found:
         text = "*Top comment themes:* " + ", ".join(f"{word} ({n})" for word, n in found)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
-    closed = session.scalar(
-        select(func.count()).select_from(FollowUp).where(
-            FollowUp.status == FollowUpStatus.RESOLVED, FollowUp.resolved_at >= period.start
+    closed = (
+        session.scalar(
+            select(func.count())
+            .select_from(FollowUp)
+            .where(FollowUp.status == FollowUpStatus.RESOLVED, FollowUp.resolved_at >= period.start)
         )
-    ) or 0
-    on_time = session.scalar(
-        select(func.count()).select_from(FollowUp).where(
-            FollowUp.status == FollowUpStatus.RESOLVED,
-            FollowUp.resolved_at >= period.start,
-            FollowUp.resolved_at <= FollowUp.due_at,
+        or 0
+    )
+    on_time = (
+        session.scalar(
+            select(func.count())
+            .select_from(FollowUp)
+            .where(
+                FollowUp.status == FollowUpStatus.RESOLVED,
+                FollowUp.resolved_at >= period.start,
+                FollowUp.resolved_at <= FollowUp.due_at,
+            )
         )
-    ) or 0
+        or 0
+    )
     blocks.append(
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"*Follow-ups closed:* {closed} ({on_time} on time)"}}
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": f"*Follow-ups closed:* {closed} ({on_time} on time)"},
+        }
     )
     return blocks

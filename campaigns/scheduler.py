@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
@@ -67,7 +67,11 @@ class Ticker:
         self.add_job("slack_alerts", self.poster.run)
         self.add_job(
             "follow_ups",
-            lambda: check_follow_ups(self.container.db, now=self.container.clock.now()),
+            lambda: check_follow_ups(
+                self.container.db,
+                now=self.container.clock.now(),
+                unacknowledged_after=timedelta(hours=self.container.settings.escalate_unacknowledged_hours),
+            ),
             IntervalTrigger(minutes=1, timezone=UTC),
         )
         if self.container.settings.slack_digest_channel:
@@ -80,7 +84,9 @@ class Ticker:
 
         settings = self.container.settings
         with self.container.db.transaction() as session:
-            blocks = digest_blocks(session=session, now=self.container.clock.now(), tz=ZoneInfo(settings.timezone))
+            blocks = digest_blocks(
+                session=session, now=self.container.clock.now(), tz=ZoneInfo(settings.timezone)
+            )
         slack_client(self.container).chat_postMessage(
             channel=settings.slack_digest_channel, text="Weekly NPS digest", blocks=blocks
         )

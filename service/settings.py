@@ -65,6 +65,7 @@ class Settings:
     send_rate: int = 10
     send_concurrency: int = 16
     claim_timeout_seconds: int = 300
+    escalate_unacknowledged_hours: int = 4
 
     @property
     def slack_enabled(self) -> bool:
@@ -133,6 +134,7 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         timezone=r.timezone("NPS_TIMEZONE", "UTC"),
         send_rate=r.integer("NPS_SEND_RATE", 10, low=1, high=10_000),
         send_concurrency=r.integer("NPS_SEND_CONCURRENCY", 16, low=1, high=512),
+        escalate_unacknowledged_hours=r.integer("NPS_ESCALATE_UNACKNOWLEDGED_HOURS", 4, low=1, high=720),
         claim_timeout_seconds=r.integer("NPS_CLAIM_TIMEOUT_SECONDS", 300, low=90, high=86_400),
     )
     _check_combinations(settings)

@@ -34,11 +34,18 @@ campaigns:
 
 
 def customer(n: int) -> dict[str, Any]:
-    return {"external_id": f"c{n}", "name": f"Customer {n}", "phone": f"+49151123456{n:02d}", "properties": {"plan": "pro"}}
+    return {
+        "external_id": f"c{n}",
+        "name": f"Customer {n}",
+        "phone": f"+49151123456{n:02d}",
+        "properties": {"plan": "pro"},
+    }
 
 
 def sms(app: TestClient, sender: str, body: str) -> None:
-    response = post_signed(app, f"{PUBLIC_URL}/twilio/sms", inbound_sms_params(sender, FROM_NUMBER, body), DEFAULT_AUTH_TOKEN)
+    response = post_signed(
+        app, f"{PUBLIC_URL}/twilio/sms", inbound_sms_params(sender, FROM_NUMBER, body), DEFAULT_AUTH_TOKEN
+    )
     assert response.status_code == 200
 
 
@@ -59,7 +66,11 @@ def all_text(payload: dict[str, Any]) -> str:
 
 
 def test_a_detractor_sms_raises_one_alert_that_assign_and_resolve_update_in_place(
-    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, fake_slack: FakeSlack, app: TestClient,
+    engine: Container,
+    dispatcher: Dispatcher,
+    fake_twilio: FakeTwilio,
+    fake_slack: FakeSlack,
+    app: TestClient,
     poster: AlertPoster,
 ) -> None:
     surveyed(engine, dispatcher)
@@ -103,15 +114,22 @@ def test_a_detractor_sms_raises_one_alert_that_assign_and_resolve_update_in_plac
         "outcome": {"note": {"type": "plain_text_input", "value": "Called her, refund issued"}},
         "method": {"choice": {"type": "static_select", "selected_option": {"value": "phone call"}}},
     }
-    submit = view_submission_body(blocks.RESOLVE_VIEW, values, private_metadata=opened["view"]["private_metadata"], user_id=AGENT)
+    submit = view_submission_body(
+        blocks.RESOLVE_VIEW, values, private_metadata=opened["view"]["private_metadata"], user_id=AGENT
+    )
     assert post_to_slack_events(app, submit).status_code == 200
     updates = fake_slack.wait_for("chat.update", 2, successful=True)
     assert "Resolved by" in all_text(updates[-1]) and "refund issued" in all_text(updates[-1])
     with engine.db.transaction() as session:
         follow_up = session.get(FollowUp, fid)
         assert follow_up is not None and follow_up.status is FollowUpStatus.RESOLVED
-        assert (follow_up.contact_method, follow_up.outcome_note) == ("phone call", "Called her, refund issued")
-        actions = session.scalars(select(AuditEntry.action).where(AuditEntry.entity_type == "follow_up")).all()
+        assert (follow_up.contact_method, follow_up.outcome_note) == (
+            "phone call",
+            "Called her, refund issued",
+        )
+        actions = session.scalars(
+            select(AuditEntry.action).where(AuditEntry.entity_type == "follow_up")
+        ).all()
     assert actions == ["follow_up.assigned", "follow_up.resolved"]
 
 
@@ -121,7 +139,11 @@ def alert_ts(engine: Container) -> str | None:
 
 
 def test_an_overdue_follow_up_escalates_once(
-    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, fake_slack: FakeSlack, app: TestClient,
+    engine: Container,
+    dispatcher: Dispatcher,
+    fake_twilio: FakeTwilio,
+    fake_slack: FakeSlack,
+    app: TestClient,
     poster: AlertPoster,
 ) -> None:
     surveyed(engine, dispatcher)
@@ -129,7 +151,9 @@ def test_an_overdue_follow_up_escalates_once(
     sms(app, customer(0)["phone"], "terrible")
     poster.run()
     fid = follow_up_id(engine)
-    post_to_slack_events(app, block_actions_body(blocks.ACK, value=str(fid), user_id=MANAGER, channel_id=ALERTS))
+    post_to_slack_events(
+        app, block_actions_body(blocks.ACK, value=str(fid), user_id=MANAGER, channel_id=ALERTS)
+    )
     fake_slack.wait_for("chat.update", 1, successful=True)
 
     engine.clock.advance(hours=47)  # type: ignore[attr-defined]
@@ -143,7 +167,11 @@ def test_an_overdue_follow_up_escalates_once(
 
 
 def test_an_unacknowledged_detractor_escalates(
-    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, fake_slack: FakeSlack, app: TestClient,
+    engine: Container,
+    dispatcher: Dispatcher,
+    fake_twilio: FakeTwilio,
+    fake_slack: FakeSlack,
+    app: TestClient,
     poster: AlertPoster,
 ) -> None:
     surveyed(engine, dispatcher)
@@ -156,7 +184,11 @@ def test_an_unacknowledged_detractor_escalates(
 
 
 def test_slack_down_with_429_then_500_every_alert_arrives_once_in_order(
-    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, fake_slack: FakeSlack, app: TestClient,
+    engine: Container,
+    dispatcher: Dispatcher,
+    fake_twilio: FakeTwilio,
+    fake_slack: FakeSlack,
+    app: TestClient,
     poster: AlertPoster,
 ) -> None:
     surveyed(engine, dispatcher, count=4)
@@ -176,7 +208,11 @@ def test_slack_down_with_429_then_500_every_alert_arrives_once_in_order(
 
 
 def test_a_comment_after_the_alert_updates_it(
-    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, fake_slack: FakeSlack, app: TestClient,
+    engine: Container,
+    dispatcher: Dispatcher,
+    fake_twilio: FakeTwilio,
+    fake_slack: FakeSlack,
+    app: TestClient,
     poster: AlertPoster,
 ) -> None:
     surveyed(engine, dispatcher)
@@ -192,7 +228,11 @@ def test_a_comment_after_the_alert_updates_it(
 
 
 def test_promoters_go_to_the_kudos_channel(
-    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, fake_slack: FakeSlack, app: TestClient,
+    engine: Container,
+    dispatcher: Dispatcher,
+    fake_twilio: FakeTwilio,
+    fake_slack: FakeSlack,
+    app: TestClient,
     poster: AlertPoster,
 ) -> None:
     surveyed(engine, dispatcher)
