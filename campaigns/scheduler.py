@@ -83,6 +83,8 @@ class Ticker:
         from bot.digest import digest_blocks
 
         settings = self.container.settings
+        if not settings.slack_digest_channel:
+            return
         with self.container.db.transaction() as session:
             blocks = digest_blocks(
                 session=session, now=self.container.clock.now(), tz=ZoneInfo(settings.timezone)
