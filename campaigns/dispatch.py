@@ -287,19 +287,7 @@ class Dispatcher:
             invitation.state = InvitationState.FAILED
             invitation.last_error = f"template error: {problem}"
             return None
-        message = Message(
-            direction=Direction.OUTBOUND,
-            channel=channel,
-            purpose="invitation",
-            invitation_id=invitation.id,
-            contact_id=contact.id,
-            address=address,
-            body=outgoing.body,
-            status=MessageStatus.SENDING,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(message)
+        message = stage_message(invitation, outgoing, purpose="invitation", now=now, session=session)
         invitation.channel = channel
         return _PendingSend(invitation.id, message, outgoing, definition, zone.key)
 
@@ -469,6 +457,26 @@ class _PendingSend:
     outgoing: Outgoing
     definition: CampaignDefinition
     zone_name: str
+
+
+def stage_message(
+    invitation: Invitation, outgoing: Outgoing, *, purpose: str, now: datetime, session: Session
+) -> Message:
+    """The outbound message row, written before the provider is called so that a crash leaves a trace."""
+    message = Message(
+        direction=Direction.OUTBOUND,
+        channel=outgoing.channel,
+        purpose=purpose,
+        invitation_id=invitation.id,
+        contact_id=invitation.contact_id,
+        address=outgoing.to,
+        body=outgoing.body,
+        status=MessageStatus.SENDING,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(message)
+    return message
 
 
 def _rejected_channels(invitation_ids: Sequence[int], *, session: Session) -> dict[int, frozenset[Channel]]:

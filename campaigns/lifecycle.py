@@ -15,10 +15,10 @@ from campaigns import eligibility
 from campaigns.channels.base import Outgoing, SendError
 from campaigns.compose import compose
 from campaigns.definitions import definition_from_json
-from campaigns.dispatch import Dispatcher, MessageStatus
+from campaigns.dispatch import Dispatcher, MessageStatus, stage_message
 from campaigns.templates import TemplateProblem
 from campaigns.windows import is_inside, next_send_time, zone_for
-from storage.enums import CampaignStatus, Direction, InvitationState
+from storage.enums import CampaignStatus, InvitationState
 from storage.facts import contact_facts
 from storage.tables import Campaign, Contact, Invitation, Message
 
@@ -100,19 +100,7 @@ def send_reminders(dispatcher: Dispatcher, batch_size: int = 200) -> ReminderSta
                 log.warning("reminder for invitation %s not rendered: %s", invitation.id, problem)
                 stats.skipped += 1
                 continue
-            message = Message(
-                direction=Direction.OUTBOUND,
-                channel=invitation.channel,
-                purpose="reminder",
-                invitation_id=invitation.id,
-                contact_id=contact.id,
-                address=address,
-                body=outgoing.body,
-                status=MessageStatus.SENDING,
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(message)
+            message = stage_message(invitation, outgoing, purpose="reminder", now=now, session=session)
             jobs.append((message, outgoing))
         session.flush()
         staged = [(message.id, outgoing) for message, outgoing in jobs]
