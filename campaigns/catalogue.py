@@ -11,6 +11,9 @@ script: "zh-TW", "zh-HK", "zh-MO" and "zh-Hant-*" -> "zh-Hant"; "zh", "zh-CN", "
 "zh-Hans"; then another variant of the same language; then English. Texts fall back per key
 (:func:`catalogue`): a key missing in the chosen locale comes from its less specific locales, then from English.
 
+A campaign file can override any key per locale (``messages: {de: {page_thanks: ...}}``); what a respondent of a
+campaign sees is looked up with :func:`campaigns.texts.campaign_text`, which falls back to these files.
+
 This module imports nothing from :mod:`campaigns.templates` at import time, because that module builds its
 ``SHIPPED_TEXTS`` from these files.
 """
@@ -37,6 +40,7 @@ __all__ = [
     "locale_chain",
     "locale_file",
     "resolve",
+    "shipped_text",
     "text",
 ]
 
@@ -195,14 +199,35 @@ def resolve(locale: str | None) -> str:
 @functools.lru_cache(maxsize=512)
 def catalogue(locale: str | None) -> Mapping[str, str]:
     """Every key's text for ``locale``, each from the most specific shipped file that has it, else English."""
-    chosen = resolve(locale)
-    shipped = {_key(shipped): shipped for shipped in LOCALES}
-    chain = [shipped[entry] for entry in locale_chain(chosen) if entry in shipped]  # most specific first
-    layers = [FALLBACK_LOCALE, *reversed(dict.fromkeys(chain))]
+    return MappingProxyType({**locale_file(FALLBACK_LOCALE), **_own_texts(resolve(locale))})
+
+
+@functools.cache
+def _own_texts(shipped_locale: str) -> Mapping[str, str]:
+    """The keys the files of a shipped locale and its less specific shipped locales give; no English fallback."""
+    shipped = {_key(locale): locale for locale in LOCALES}
+    chain = [
+        shipped[entry] for entry in locale_chain(shipped_locale) if entry in shipped
+    ]  # most specific first
     merged: dict[str, str] = {}
-    for layer in layers:
+    for layer in reversed(dict.fromkeys(chain)):
         merged.update(locale_file(layer))
     return MappingProxyType(merged)
+
+
+def shipped_text(locale: str | None, key: str) -> str | None:
+    """The source (not rendered) of ``key`` as the shipped files give it for ``locale``, or None.
+
+    Unlike :func:`catalogue`, nothing falls back to English: the locale is matched like :func:`resolve` does
+    ("pt-BR" -> "pt"), but a locale no file serves ("sv") gives None, and so does a key the chosen locale's
+    files leave out or empty. English locales ("en", "en-GB") give the English text. This is one layer of the
+    campaign fallback chain (:func:`campaigns.texts.campaign_text`), where the campaign's default locale comes
+    before English.
+    """
+    if not locale:
+        return None
+    chosen = best_locale(locale, LOCALES)
+    return None if chosen is None else _own_texts(chosen).get(key)
 
 
 def text(locale: str | None, key: str, /, **variables: object) -> str:

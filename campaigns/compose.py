@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
-from campaigns.catalogue import resolve, text
 from campaigns.channels.base import Outgoing
 from campaigns.definitions import CampaignDefinition
-from campaigns.templates import render, resolve_locale, template_variables, texts_for
+from campaigns.templates import render, template_variables, texts_for
+from campaigns.texts import campaign_override, campaign_text, text_language
 from storage.enums import Channel
 from storage.tables import Contact
 
@@ -59,18 +59,22 @@ def compose(
         source = texts.sms_reminder if reminder else texts.sms
         return Outgoing(channel, address, render(source or "", variables))
     subject = render((texts.email_reminder_subject if reminder else texts.email_subject) or "", variables)
-    locale = contact.locale or definition.locale
+    locale = contact.locale
+
+    def body_text(key: str) -> str:
+        return campaign_text(definition, locale, key, **variables)
+
     email = SurveyEmail(
-        lang=resolve(locale),
+        lang=text_language(definition, locale),
         subject=subject,
-        greeting=text(locale, "email_greeting", **variables),
+        greeting=body_text("email_greeting"),
         intro=_campaign_intro(definition, locale, variables),
-        question=text(locale, "question", **variables),
-        scale_low=text(locale, "scale_low", **variables),
-        scale_high=text(locale, "scale_high", **variables),
+        question=body_text("question"),
+        scale_low=body_text("scale_low"),
+        scale_high=body_text("scale_high"),
         links=[(score, score_url(public_base_url, token, score)) for score in SCORES],
-        unsubscribe=text(locale, "unsubscribe", **variables),
-        unsubscribe_note=text(locale, "unsubscribe_note", **variables),
+        unsubscribe=body_text("unsubscribe"),
+        unsubscribe_note=body_text("unsubscribe_note"),
         unsubscribe_url=unsubscribe_url(public_base_url, token),
     )
     return Outgoing(
@@ -83,18 +87,16 @@ def compose(
     )
 
 
-def _campaign_intro(definition: CampaignDefinition, locale: str, variables: dict[str, object]) -> str:
+def _campaign_intro(definition: CampaignDefinition, locale: str | None, variables: dict[str, object]) -> str:
     """The campaign's own email intro in the email's language, if it wrote one ("" otherwise).
 
     The shipped intros greet and ask the question themselves, which the email already does with the
     catalogue's texts; an intro the campaign wrote is what it wants to add ("Thanks for your order ...").
-    Its default locale's intro serves only contacts whose email is in that same language.
+    So the intro is the campaign's only where its text comes before any shipped one in the order of
+    :func:`campaigns.texts.campaign_text`: its default locale's intro serves only contacts whose email falls
+    back to that locale. Like the subject, it is rendered strictly: a failure fails the invitation.
     """
-    written = list(definition.messages)
-    chosen = resolve_locale(locale, written)
-    if chosen is None and resolve(locale) == resolve(definition.locale):
-        chosen = resolve_locale(definition.locale, written)
-    source = definition.messages[chosen].email_intro if chosen else None
+    source = campaign_override(definition, locale, "email_intro")
     return render(source, variables) if source else ""
 
 

@@ -11,6 +11,10 @@ back, or None to stay silent. The rules:
   short score reply ("I meant 8") before the comment replaces the first.
 - After the score, the next message that is not a score is the comment, and we thank them.
 - Anything else gets one clarification per invitation, then silence, so that two bots never loop.
+
+Every reply is a catalogue text looked up with :func:`campaigns.texts.campaign_text` for the campaign of that
+newest invitation, so a campaign's own wording (``messages: {en: {ask_comment: ...}}``) is used and the reply
+comes in the language the invitation was in; a number without an invitation gets the shipped texts.
 """
 
 from __future__ import annotations
@@ -21,11 +25,11 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from campaigns.catalogue import text
-from campaigns.definitions import definition_from_json
+from campaigns.definitions import CampaignDefinition, definition_from_json
 from campaigns.replies import Help, OptIn, OptOut, Score, parse_reply
 from campaigns.responses import latest_sms_invitation, record_comment, record_score, response_for
 from campaigns.templates import template_variables
+from campaigns.texts import campaign_text
 from storage.consents import set_consent
 from storage.enums import Channel, ConsentStatus, Direction
 from storage.tables import Campaign, Contact, Invitation, Message
@@ -48,9 +52,13 @@ class InboundSms:
 def handle_inbound(sms: InboundSms, *, now: datetime, session: Session) -> Answer | None:
     invitation = latest_sms_invitation(sms.from_number, session=session)
     contact = session.get(Contact, invitation.contact_id) if invitation else _contact_by_phone(sms, session)
-    locale = (contact.locale if contact else None) or _campaign_locale(invitation, session)
-    variables = _variables(invitation, contact, session)
+    definition = _definition(invitation, session)
+    locale = (contact.locale if contact else None) or (definition.locale if definition else "en")
+    variables = _variables(definition, contact)
     reply = parse_reply(sms.body, locale)
+
+    def text(key: str) -> str:
+        return campaign_text(definition, locale, key, **variables)
 
     if isinstance(reply, OptOut):
         set_consent(
@@ -61,7 +69,7 @@ def handle_inbound(sms: InboundSms, *, now: datetime, session: Session) -> Answe
             at=now,
             session=session,
         )
-        return Answer(text(locale, "opted_out", **variables), "conversation")
+        return Answer(text("opted_out"), "conversation")
     if isinstance(reply, OptIn):
         set_consent(
             Channel.SMS,
@@ -71,26 +79,26 @@ def handle_inbound(sms: InboundSms, *, now: datetime, session: Session) -> Answe
             at=now,
             session=session,
         )
-        return Answer(text(locale, "opted_in", **variables), "conversation")
+        return Answer(text("opted_in"), "conversation")
     if isinstance(reply, Help):
-        return Answer(text(locale, "help", **variables), "conversation")
+        return Answer(text("help"), "conversation")
     if invitation is None:
-        return Answer(text(locale, "unknown_number", **variables), "conversation")
+        return Answer(text("unknown_number"), "conversation")
     _link(sms, invitation, session)
 
     response = response_for(invitation, session=session)
     if isinstance(reply, Score) and (response is None or _replaces_score(sms.body, response.comment)):
         response, _ = record_score(invitation, reply.value, channel=Channel.SMS, now=now, session=session)
         key = "thank_you_late" if response.late else "ask_comment"
-        return Answer(text(locale, key, **variables), "conversation", invitation.id)
+        return Answer(text(key), "conversation", invitation.id)
     if response is not None and response.comment is None:
         record_comment(response, sms.body, now=now)
-        return Answer(text(locale, "thank_you", **variables), "conversation", invitation.id)
+        return Answer(text("thank_you"), "conversation", invitation.id)
     if response is not None:
         return None  # answered and commented: keep what they send, say nothing more
     if _clarified(invitation, session):
         return None
-    return Answer(text(locale, "clarify", **variables), "clarification", invitation.id)
+    return Answer(text("clarify"), "clarification", invitation.id)
 
 
 def _replaces_score(body: str, comment: str | None) -> bool:
@@ -103,21 +111,18 @@ def _contact_by_phone(sms: InboundSms, session: Session) -> Contact | None:
     return session.scalar(select(Contact).where(Contact.phone == sms.from_number).limit(1))
 
 
-def _campaign_locale(invitation: Invitation | None, session: Session) -> str:
+def _definition(invitation: Invitation | None, session: Session) -> CampaignDefinition | None:
+    """The campaign of the invitation being answered; None without one (or if its campaign is gone)."""
     if invitation is None:
-        return "en"
+        return None
     campaign = session.get(Campaign, invitation.campaign_id)
-    return definition_from_json(campaign.definition).locale if campaign else "en"
+    return definition_from_json(campaign.definition) if campaign else None
 
 
-def _variables(invitation: Invitation | None, contact: Contact | None, session: Session) -> dict[str, object]:
-    brand = None
-    if invitation is not None:
-        campaign = session.get(Campaign, invitation.campaign_id)
-        brand = definition_from_json(campaign.definition).brand if campaign else None
+def _variables(definition: CampaignDefinition | None, contact: Contact | None) -> dict[str, object]:
     name = contact.name if contact else None
     properties = contact.properties if contact else {}
-    return template_variables(name, properties, brand, "")
+    return template_variables(name, properties, definition.brand if definition else None, "")
 
 
 def _link(sms: InboundSms, invitation: Invitation, session: Session) -> None:

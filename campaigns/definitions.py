@@ -38,9 +38,9 @@ from typing import Any, TypeVar
 import yaml
 from yaml.constructor import ConstructorError
 
+from campaigns.catalogue import KEYS as CATALOGUE_KEYS
 from campaigns.contacts import STANDARD_FIELDS
 from campaigns.templates import (
-    MESSAGE_FIELDS,
     SAMPLE_VARIABLES,
     SHIPPED_TEXTS,
     MessageTexts,
@@ -318,17 +318,17 @@ class _Section:
             return None
         return _Section(value, self.at(key), self.report)
 
-    def check_keys(self, known: Iterable[str]) -> None:
+    def check_keys(self, known: Iterable[str], listing: str = "known fields") -> None:
         """Report keys that are not fields, suggesting the closest one (a typo would otherwise be ignored)."""
         known = list(known)
         for key in self.data:
             if key not in known:
-                self.report.problem(self.at(str(key)), _unknown_key_message(key, known))
+                self.report.problem(self.at(str(key)), _unknown_key_message(key, known, listing))
 
 
-def _unknown_key_message(key: object, known: list[str]) -> str:
+def _unknown_key_message(key: object, known: list[str], listing: str = "known fields") -> str:
     close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
-    hint = f"did you mean '{close[0]}'?" if close else f"known fields: {', '.join(known)}"
+    hint = f"did you mean '{close[0]}'?" if close else f"{listing}: {', '.join(known)}"
     return f"unknown field '{key}'; {hint}"
 
 
@@ -980,8 +980,29 @@ def _parse_moment(value: object) -> datetime:
 
 # --- messages -----------------------------------------------------------------------------------------------
 
+# A campaign may set any key of the message catalogue, per locale (see campaigns.texts.campaign_text).
 _SUBJECT_FIELDS = ("email_subject", "email_reminder_subject")
-_SMS_FIELDS = ("sms", "sms_reminder")
+# Texts sent by SMS: their length is checked when the campaign texts by SMS.
+_SMS_FIELDS = (
+    "sms",
+    "sms_reminder",
+    "ask_comment",
+    "thank_you",
+    "thank_you_late",
+    "clarify",
+    "help",
+    "opted_out",
+    "opted_in",
+)
+# Texts for people no campaign reaches (a number never surveyed, an unknown link): a campaign's is never used.
+_NO_CAMPAIGN_KEYS = ("unknown_number", "page_unknown")
+# Variables some texts get besides the contact's (see service/templates); validation renders with these too.
+_KEY_VARIABLES: dict[str, dict[str, object]] = {
+    "page_score_confirm": {"score": 7},
+    "page_unsubscribe_confirm": {"address": "a•••@example.com"},
+}
+_TEXTS_HINT = "catalogue keys such as sms, email_subject, ask_comment or page_thanks"
+_TEXTS_LISTING = "a campaign can set the keys of campaigns/catalogue/en.yaml"
 
 
 def _read_messages(section: _Section) -> dict[str, MessageTexts]:
@@ -1002,14 +1023,18 @@ def _read_messages(section: _Section) -> dict[str, MessageTexts]:
 
 
 def _read_locale_texts(messages: _Section, key: str) -> MessageTexts | None:
-    section = messages.child(key, ", ".join(MESSAGE_FIELDS))
+    section = messages.child(key, _TEXTS_HINT)
     if section is None:
         if key not in messages.failed:
-            messages.fail(key, f"must be a mapping of texts ({', '.join(MESSAGE_FIELDS)})")
+            messages.fail(key, f"must be a mapping of texts ({_TEXTS_HINT})")
         return None
-    section.check_keys(MESSAGE_FIELDS)
-    values = {name: section.read(name, _template_parser(name), None) for name in MESSAGE_FIELDS}
-    return MessageTexts(**values)
+    section.check_keys(CATALOGUE_KEYS, _TEXTS_LISTING)
+    values = {
+        name: section.read(name, _template_parser(name), None)
+        for name in CATALOGUE_KEYS
+        if name in section.data
+    }
+    return MessageTexts.from_mapping(values)
 
 
 def _template_parser(name: str) -> Callable[[object], str]:
@@ -1023,7 +1048,7 @@ def _template_parser(name: str) -> Callable[[object], str]:
         problem = template_syntax_problem(value)
         if problem is not None:
             raise _Reject(problem)
-        sample = _render_sample(value)
+        sample = _render_sample(value, name)
         if isinstance(sample, TemplateProblem) and sample.security:
             raise _Reject(sample.message)
         if name in _SUBJECT_FIELDS and isinstance(sample, str) and "\n" in sample:
@@ -1033,9 +1058,9 @@ def _template_parser(name: str) -> Callable[[object], str]:
     return parse
 
 
-def _render_sample(source: str) -> str | TemplateProblem:
+def _render_sample(source: str, name: str) -> str | TemplateProblem:
     try:
-        return render(source, SAMPLE_VARIABLES)
+        return render(source, {**SAMPLE_VARIABLES, **_KEY_VARIABLES.get(name, {})})
     except TemplateProblem as problem:
         return problem
 
@@ -1045,16 +1070,20 @@ def _check_texts(campaign: _Section, values: dict[str, Any]) -> None:
     if campaign.failed:
         return  # the campaign is rejected anyway; warnings would only add noise to its problems
     for locale, texts in values["messages"].items():
-        for name in MESSAGE_FIELDS:
-            source = getattr(texts, name)
-            if source is not None:
-                path = campaign.at(f"messages.{locale}.{name}")
-                _warn_rendered(path, name, source, values["channels"], campaign.report)
+        for name, source in texts.as_mapping().items():
+            path = campaign.at(f"messages.{locale}.{name}")
+            if name in _NO_CAMPAIGN_KEYS:
+                campaign.report.warn(
+                    path,
+                    "is never used: this text goes to people no campaign surveyed, so the shipped one is sent",
+                )
+                continue
+            _warn_rendered(path, name, source, values["channels"], campaign.report)
     _warn_missing_texts(campaign, values)
 
 
 def _warn_rendered(path: str, name: str, source: str, channels: tuple[Channel, ...], report: _Report) -> None:
-    text = _render_sample(source)
+    text = _render_sample(source, name)
     if isinstance(text, TemplateProblem):
         report.warn(path, f"cannot be rendered for a contact without the properties it uses ({text.message})")
         return
@@ -1108,8 +1137,11 @@ def _warn_missing_texts(campaign: _Section, values: dict[str, Any]) -> None:
 def definition_to_json(definition: CampaignDefinition) -> dict[str, Any]:
     """A JSON-ready dict of a definition; :func:`definition_from_json` gives back an equal one.
 
-    Durations are seconds, times "HH:MM", weekdays 0 (Monday) to 6, instants ISO 8601 with offset. The
-    "version" key lets a later release read definitions stored by this one.
+    Durations are seconds, times "HH:MM", weekdays 0 (Monday) to 6, instants ISO 8601 with offset, and
+    "messages" is locale -> {catalogue key: template}, as in the campaign file. The "version" key lets a later
+    release read definitions stored by this one. Campaign texts beyond the five survey texts were added to
+    "messages" without a new version: the shape is unchanged, older definitions simply have fewer keys, and a
+    definition without such texts is stored exactly as before (so applying an unchanged file stays "unchanged").
     """
     d = definition
     return {
@@ -1160,7 +1192,7 @@ def definition_from_json(data: Mapping[str, Any]) -> CampaignDefinition:
         daily_target=data["daily_target"],
         locale=data["locale"],
         brand=data["brand"],
-        messages={locale: MessageTexts(**texts) for locale, texts in data["messages"].items()},
+        messages={locale: _texts_from_json(texts) for locale, texts in data["messages"].items()},
     )
 
 
@@ -1204,4 +1236,11 @@ def _window_from_json(data: Mapping[str, Any]) -> SendWindow:
 
 
 def _texts_to_json(texts: MessageTexts) -> dict[str, str]:
-    return {name: getattr(texts, name) for name in MESSAGE_FIELDS if getattr(texts, name) is not None}
+    """One locale's texts as a flat key -> source mapping, the shape of the campaign file."""
+    return texts.as_mapping()
+
+
+def _texts_from_json(data: Mapping[str, str]) -> MessageTexts:
+    """Reads what :func:`_texts_to_json` wrote, including definitions stored before campaigns could set more
+    than the five survey texts. A key the catalogue no longer has is kept (and never looked up)."""
+    return MessageTexts.from_mapping(data)

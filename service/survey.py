@@ -21,6 +21,10 @@ Flow (post/redirect/get, so a reload never re-submits): link -> form with the sc
 optional comment -> POST records both -> 303 to the comment step, or to the thank-you page once there is a
 comment. While no comment exists a POST may change the score (campaigns.responses.record_score); after expiry
 answers are still accepted and kept as late, under a notice that the survey has closed.
+
+Texts. Every text on the pages is :func:`campaigns.texts.campaign_text` for the invitation's campaign: the
+campaign's own wording where its file sets one (``messages: {de: {page_thanks: ...}}``), else the catalogue's,
+in the language its invitation used. A link we do not know gets the catalogue's texts in the browser's language.
 """
 
 from __future__ import annotations
@@ -45,8 +49,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from campaigns.catalogue import resolve, text
-from campaigns.definitions import definition_from_json
+from campaigns.catalogue import resolve
+from campaigns.definitions import CampaignDefinition, definition_from_json
 from campaigns.privacy import mask_email, mask_phone
 from campaigns.responses import (
     ANSWERABLE,
@@ -57,6 +61,7 @@ from campaigns.responses import (
     response_for,
 )
 from campaigns.templates import template_variables
+from campaigns.texts import campaign_text, text_language
 from service.api.auth import get_container
 from service.container import Container
 from storage.consents import opt_out_address
@@ -94,6 +99,7 @@ class Survey:
 
     token: str
     channel: Channel
+    definition: CampaignDefinition | None  # the invitation's campaign, whose texts override the catalogue's
     locale: str
     variables: dict[str, object]
     open: bool
@@ -299,6 +305,7 @@ def _describe(session: Session, invitation: Invitation, now: datetime) -> Survey
     return Survey(
         token=invitation.token,
         channel=channel,
+        definition=definition,
         locale=locale,
         variables=variables,
         open=is_open(invitation, now),
@@ -362,10 +369,12 @@ def _origin(url: str | None) -> str | None:
 # --- rendering ----------------------------------------------------------------------------------------------
 
 
-def _translator(locale: str, variables: dict[str, object]) -> Callable[..., str]:
+def _translator(
+    definition: CampaignDefinition | None, locale: str, variables: dict[str, object]
+) -> Callable[..., str]:
     def t(key: str, default: str | None = None, **extra: object) -> str:
         try:
-            return text(locale, key, **{**variables, **extra})
+            return campaign_text(definition, locale, key, **{**variables, **extra})
         except KeyError:  # a key the catalogue does not have yet: the English default given by the template
             if default is None:
                 raise
@@ -375,15 +384,22 @@ def _translator(locale: str, variables: dict[str, object]) -> Callable[..., str]
 
 
 def _render(
-    request: Request, template: str, locale: str, variables: dict[str, object], status: int, **context: Any
+    request: Request,
+    template: str,
+    definition: CampaignDefinition | None,
+    locale: str,
+    variables: dict[str, object],
+    status: int,
+    **context: Any,
 ) -> Response:
+    """Render a page whose texts are the catalogue's, or the campaign's where ``definition`` overrides them."""
     root = request.scope.get("root_path", "")
     response = _templates.TemplateResponse(
         request,
         template,
         {
-            "lang": resolve(locale),  # the language the texts are really in
-            "t": _translator(locale, variables),
+            "lang": text_language(definition, locale),  # the language the texts are really in
+            "t": _translator(definition, locale, variables),
             "css": f"{root}/s/assets/survey.css",
             **context,
         },
@@ -409,6 +425,7 @@ def _form(
     return _render(
         request,
         "survey.html",
+        survey.definition,
         survey.locale,
         survey.variables,
         status,
@@ -430,6 +447,7 @@ def _unsubscribe_form(
     return _render(
         request,
         "unsubscribe.html",
+        survey.definition,
         survey.locale,
         survey.variables,
         status,
@@ -441,7 +459,9 @@ def _unsubscribe_form(
 
 
 def _message(request: Request, survey: Survey, key: str, *, status: int = 200) -> Response:
-    return _render(request, "message.html", survey.locale, survey.variables, status, key=key)
+    return _render(
+        request, "message.html", survey.definition, survey.locale, survey.variables, status, key=key
+    )
 
 
 def _unknown(request: Request) -> Response:
@@ -449,7 +469,7 @@ def _unknown(request: Request) -> Response:
     wanted = request.headers.get("accept-language", "").split(",")[0].split(";")[0].strip()[:35]
     locale = resolve(wanted or None)
     return _render(
-        request, "message.html", locale, template_variables(None, {}, None, ""), 404, key="page_unknown"
+        request, "message.html", None, locale, template_variables(None, {}, None, ""), 404, key="page_unknown"
     )
 
 

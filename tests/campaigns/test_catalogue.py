@@ -17,6 +17,7 @@ from campaigns.catalogue import (
     locale_chain,
     locale_file,
     resolve,
+    shipped_text,
     text,
 )
 from campaigns.replies import NUMBER_WORD_LANGUAGES
@@ -236,6 +237,15 @@ def test_catalogue_of_a_regional_locale_is_its_languages() -> None:
 # --- rendering ----------------------------------------------------------------------------------------------
 
 
+def test_shipped_text_never_falls_back_to_english() -> None:
+    assert shipped_text("de-AT", "thank_you") == locale_file("de")["thank_you"]
+    assert shipped_text("en-GB", "thank_you") == locale_file("en")["thank_you"]
+    assert shipped_text("zh-TW", "help") == locale_file("zh-Hant")["help"]
+    assert shipped_text("sv", "thank_you") is None  # not shipped: the caller decides what comes next
+    assert shipped_text(None, "thank_you") is None
+    assert shipped_text("de", "no_such_key") is None
+
+
 def test_text_renders_placeholders() -> None:
     assert text("en", "page_score_confirm", score=9) == "You chose 9. Please confirm your score."
     assert text("en", "email_greeting", first_name="Ada") == "Hi Ada,"
@@ -283,6 +293,7 @@ def _clear_caches() -> None:
         catalogue_module.locale_file,
         catalogue_module.resolve,
         catalogue_module.catalogue,
+        catalogue_module._own_texts,
     ):
         cached.cache_clear()
 
@@ -309,6 +320,8 @@ def test_a_new_file_is_a_new_locale_and_missing_keys_fall_back_per_key(files: Fi
     assert text("pt-BR", "thank_you") == "Valeu!"
     assert text("pt-BR", "help") == "Ajuda"  # from pt
     assert text("pt-PT", "thank_you") == "Obrigado!"
+    assert shipped_text("pt-BR", "help") == "Ajuda"  # per key from the less specific file
+    assert shipped_text("sv", "ask_comment") is None  # and never from English
 
 
 def test_values_stay_text_whatever_yaml_would_make_of_them(files: Files) -> None:

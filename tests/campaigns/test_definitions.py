@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from campaigns.catalogue import KEYS
 from campaigns.definitions import (
     EVENT_RE,
     NAME_RE,
@@ -195,7 +196,7 @@ def test_every_field_can_be_set() -> None:
         locale: pt_br
         brand: Acme
         messages:
-          pt_BR: {sms: "Oi {{ first_name }}", email_subject: "Assunto"}
+          pt_BR: {sms: "Oi {{ first_name }}", email_subject: "Assunto", page_thanks: "Valeu!"}
         """
     )
     assert definition == CampaignDefinition(
@@ -221,7 +222,11 @@ def test_every_field_can_be_set() -> None:
         daily_target=500,
         locale="pt-BR",
         brand="Acme",
-        messages={"pt-BR": MessageTexts(sms="Oi {{ first_name }}", email_subject="Assunto")},
+        messages={
+            "pt-BR": MessageTexts(
+                sms="Oi {{ first_name }}", email_subject="Assunto", others={"page_thanks": "Valeu!"}
+            )
+        },
     )
 
 
@@ -800,6 +805,8 @@ def test_audience_from_a_file_matches_like_the_example_says() -> None:
 
 # --- messages -----------------------------------------------------------------------------------------------
 
+TEXTS_HINT = "catalogue keys such as sms, email_subject, ask_comment or page_thanks"
+
 
 @pytest.mark.parametrize(
     ("messages", "expected"),
@@ -824,9 +831,9 @@ def test_audience_from_a_file_matches_like_the_example_says() -> None:
         ),
         (
             "{de: hallo}",
-            f"{P}.messages.de: must be a mapping ({', '.join(MESSAGE_FIELDS)}), not text 'hallo'",
+            f"{P}.messages.de: must be a mapping ({TEXTS_HINT}), not text 'hallo'",
         ),
-        ("{de: null}", f"{P}.messages.de: must be a mapping of texts ({', '.join(MESSAGE_FIELDS)})"),
+        ("{de: null}", f"{P}.messages.de: must be a mapping of texts ({TEXTS_HINT})"),
         (
             "{german: {sms: x}}",
             f"{P}.messages.german: 'german' is not a locale; use a language code such as en, de or pt-BR",
@@ -841,6 +848,74 @@ def test_audience_from_a_file_matches_like_the_example_says() -> None:
 )
 def test_message_problems(messages: str, expected: str) -> None:
     assert only_problem(f"messages: {messages}\n") == expected
+
+
+def test_a_campaign_can_set_any_catalogue_key_per_locale() -> None:
+    definition = parse_one(
+        """\
+        messages:
+          en: {sms: "Hi!", ask_comment: "Why {{ first_name }}?", page_question: "Rate {{ company }}"}
+          de: {page_thanks: "Danke!", question: "Wie wahrscheinlich?"}
+        """
+    )
+    assert definition.messages == {
+        "en": MessageTexts(
+            sms="Hi!", others={"ask_comment": "Why {{ first_name }}?", "page_question": "Rate {{ company }}"}
+        ),
+        "de": MessageTexts(others={"page_thanks": "Danke!", "question": "Wie wahrscheinlich?"}),
+    }
+    assert definition.messages["en"].get("ask_comment") == "Why {{ first_name }}?"
+    assert definition.messages["en"].get("sms") == "Hi!"
+    assert definition.messages["de"].get("ask_comment") is None
+
+
+def test_every_catalogue_key_is_accepted() -> None:
+    texts = ", ".join(f'{key}: "Text {index}"' for index, key in enumerate(KEYS))
+    definition = parse_campaign_file(campaign_file(f"messages: {{fr: {{{texts}}}}}\n")).campaigns[0]
+    assert definition.messages["fr"].as_mapping() == {key: f"Text {index}" for index, key in enumerate(KEYS)}
+
+
+@pytest.mark.parametrize(
+    ("messages", "expected"),
+    [
+        (
+            "{en: {ask_coment: x}}",
+            f"{P}.messages.en.ask_coment: unknown field 'ask_coment'; did you mean 'ask_comment'?",
+        ),
+        (
+            "{de: {page_thank: x}}",
+            f"{P}.messages.de.page_thank: unknown field 'page_thank'; did you mean 'page_thanks'?",
+        ),
+        (
+            "{de: {zzz: x}}",
+            f"{P}.messages.de.zzz: unknown field 'zzz'; a campaign can set the keys of campaigns/catalogue/en.yaml: "
+            + ", ".join(KEYS),
+        ),
+        (
+            "{de: {page_thanks: '{{ danke '}}",
+            f"{P}.messages.de.page_thanks: template syntax error on line 1: unexpected end of template, expected 'end of print statement'.",
+        ),
+        (
+            "{de: {ask_comment: ''}}",
+            f"{P}.messages.de.ask_comment: is empty; remove it to use the shipped text",
+        ),
+        ("{de: {help: [a]}}", f"{P}.messages.de.help: must be text (a template), not a list"),
+        (
+            "{en: {thank_you: \"{{ ''.__class__ }}\"}}",
+            f"{P}.messages.en.thank_you: the template uses something the sandbox forbids: access to attribute '__class__' of 'str' object is unsafe.",
+        ),
+    ],
+)
+def test_problems_of_other_catalogue_texts(messages: str, expected: str) -> None:
+    assert only_problem(f"messages: {messages}\n") == expected
+
+
+def test_an_unknown_text_in_a_campaign_file_names_its_path_among_other_problems() -> None:
+    text = campaign_file('messages:\n  en: {ask_comment: "Why?", thanks_you: "Ta"}\n  de: {clarfy: "?"}\n')
+    assert problems_of(text) == [
+        f"{P}.messages.en.thanks_you: unknown field 'thanks_you'; did you mean 'thank_you'?",
+        f"{P}.messages.de.clarfy: unknown field 'clarfy'; did you mean 'clarify'?",
+    ]
 
 
 def test_every_broken_template_is_reported() -> None:
@@ -894,6 +969,30 @@ def test_a_template_that_needs_properties_is_a_warning() -> None:
     ]
 
 
+def test_long_sms_replies_are_warnings_and_page_texts_are_not_counted() -> None:
+    long = "x" * 400
+    assert warnings_of(f'messages: {{en: {{ask_comment: "{long}", page_thanks: "{long}"}}}}\n') == [
+        f"{P}.messages.en.ask_comment: renders to 3 SMS segments (GSM-7, 400 characters); keep it within 2"
+    ]
+    assert warnings_of(f'channels: [email]\nmessages: {{en: {{ask_comment: "{long}"}}}}\n') == []
+
+
+def test_other_texts_are_rendered_with_their_own_variables() -> None:
+    assert warnings_of('messages: {en: {page_score_confirm: "You gave {{ score + 1 - 1 }}"}}\n') == []
+    assert warnings_of('messages: {en: {thank_you: "{{ seats * 2 }} thanks"}}\n') == [
+        f"{P}.messages.en.thank_you: cannot be rendered for a contact without the properties it uses (the "
+        "template uses a missing value: 'seats' is undefined)"
+    ]
+
+
+@pytest.mark.parametrize("key", ["unknown_number", "page_unknown"])
+def test_texts_for_people_no_campaign_reached_are_a_warning(key: str) -> None:
+    assert warnings_of(f'messages: {{en: {{{key}: "Who are you?"}}}}\n') == [
+        f"{P}.messages.en.{key}: is never used: this text goes to people no campaign surveyed, so the shipped "
+        "one is sent"
+    ]
+
+
 def test_a_default_locale_without_texts_is_a_warning() -> None:
     assert warnings_of("locale: sv\n") == [
         f"{P}.locale: there are no texts for 'sv' (none in messages, none shipped); contacts will get the "
@@ -934,6 +1033,67 @@ def test_json_shape() -> None:
     assert data["messages"] == {}
 
 
+def test_json_of_other_texts_is_flat_like_the_file() -> None:
+    definition = parse_one('messages: {en: {sms: "Hi", ask_comment: "Why?"}, de: {page_thanks: "Danke!"}}\n')
+    data = definition_to_json(definition)
+    assert data["version"] == 1
+    assert data["messages"] == {"en": {"sms": "Hi", "ask_comment": "Why?"}, "de": {"page_thanks": "Danke!"}}
+    assert definition_from_json(json.loads(json.dumps(data))) == definition
+
+
+# What release 1 stored: version 1, and "messages" could only hold the five survey texts.
+OLD_JSON = {
+    "version": 1,
+    "name": "pulse",
+    "kind": "relationship",
+    "event": None,
+    "delay_seconds": 0,
+    "interval_days": 90,
+    "first_after_days": 0,
+    "dedupe_days": 30,
+    "min_days_between_surveys": None,
+    "audience": {"properties": {"plan": ["pro"]}, "created_before": None, "created_after": None},
+    "channels": ["sms", "email"],
+    "send_window": {"days": [0, 1, 2, 3], "start": "09:00", "end": "12:00"},
+    "timezone": None,
+    "remind_after_seconds": 259200,
+    "expires_after_seconds": 1209600,
+    "sample_rate": 1.0,
+    "daily_target": None,
+    "locale": "en",
+    "brand": "Acme",
+    "messages": {"en": {"sms": "Hi {{ first_name }}", "email_subject": "Rate {{ company }}"}, "de": {}},
+}
+
+
+def test_json_stored_before_campaigns_could_set_other_texts_still_loads_and_stays_the_same() -> None:
+    definition = definition_from_json(OLD_JSON)
+    assert definition.messages == {
+        "en": MessageTexts(sms="Hi {{ first_name }}", email_subject="Rate {{ company }}"),
+        "de": MessageTexts(),
+    }
+    assert definition.messages["en"].others == {}
+    # Stored again unchanged, so applying the same file reports "unchanged" rather than "updated".
+    assert definition_to_json(definition) == OLD_JSON
+    same_file = parse_one(
+        """\
+        audience: {plan: pro}
+        brand: Acme
+        messages:
+          en: {sms: "Hi {{ first_name }}", email_subject: "Rate {{ company }}"}
+          de: {}
+        """
+    )
+    assert definition_to_json(same_file) == {**OLD_JSON, "name": "pulse"}
+
+
+def test_stored_json_with_a_key_the_catalogue_no_longer_has_still_loads() -> None:
+    data = {**OLD_JSON, "messages": {"en": {"sms": "Hi", "retired_key": "Old"}}}
+    definition = definition_from_json(data)
+    assert definition.messages["en"].others == {"retired_key": "Old"}
+    assert definition_to_json(definition) == data
+
+
 def test_json_of_an_unknown_version_is_refused() -> None:
     data = definition_to_json(parse_one())
     data["version"] = 99
@@ -970,7 +1130,12 @@ _audiences = st.builds(
     created_before=st.none() | _moments,
     created_after=st.none() | _moments,
 )
-_message_texts = st.builds(MessageTexts, **{name: st.none() | _texts for name in MESSAGE_FIELDS})
+_OTHER_KEYS = [key for key in KEYS if key not in MESSAGE_FIELDS]
+_message_texts = st.builds(
+    MessageTexts,
+    **{name: st.none() | _texts for name in MESSAGE_FIELDS},
+    others=st.dictionaries(st.sampled_from(_OTHER_KEYS), _texts, max_size=4),
+)
 
 
 @st.composite

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from jinja2.sandbox import SandboxedEnvironment
 
-from campaigns.catalogue import LOCALES, locale_file
+from campaigns.catalogue import LOCALES, locale_file, shipped_text
 from campaigns.templates import (
     ENVIRONMENT,
     MESSAGE_FIELDS,
@@ -13,11 +13,13 @@ from campaigns.templates import (
     SHIPPED_TEXTS,
     MessageTexts,
     TemplateProblem,
+    choose_locales,
     render,
     resolve_locale,
     sms_segments,
     template_syntax_problem,
     template_variables,
+    text_sources,
     texts_for,
 )
 
@@ -197,6 +199,77 @@ def test_unshipped_locale_fields_come_from_the_campaign_default_then_shipped() -
 def test_every_field_is_always_filled() -> None:
     _, texts = texts_for({"xx": MessageTexts(sms="x")}, "xx", "yy")
     assert all(getattr(texts, name) for name in MESSAGE_FIELDS)
+
+
+def test_texts_for_ignores_other_catalogue_keys() -> None:
+    custom = MessageTexts(sms="Hallo!", others={"ask_comment": "Warum?"})
+    assert texts_for({"de": custom}, "de", "en") == texts_for({"de": MessageTexts(sms="Hallo!")}, "de", "en")
+
+
+# --- any catalogue key: the campaign's texts and the sources of one key -------------------------------------
+
+
+def test_message_texts_hold_any_catalogue_key() -> None:
+    texts = MessageTexts.from_mapping({"sms": "Hi", "ask_comment": "Why?", "email_intro": None})
+    assert texts == MessageTexts(sms="Hi", others={"ask_comment": "Why?"})
+    assert (texts.get("sms"), texts.get("ask_comment"), texts.get("email_intro"), texts.get("help")) == (
+        "Hi",
+        "Why?",
+        None,
+        None,
+    )
+    assert texts.as_mapping() == {"sms": "Hi", "ask_comment": "Why?"}
+    assert MessageTexts().as_mapping() == {}
+    assert hash(texts) == hash(MessageTexts(sms="Hi"))  # still usable as a key, like before
+
+
+def test_message_texts_keep_their_own_copy_of_others() -> None:
+    others = {"thank_you": "Ta"}
+    texts = MessageTexts(others=others)
+    others["thank_you"] = "changed"
+    assert texts.get("thank_you") == "Ta"
+
+
+def test_survey_texts_are_fields_not_others() -> None:
+    with pytest.raises(ValueError, match="sms must be given as fields"):
+        MessageTexts(others={"sms": "Hi"})
+
+
+def test_text_sources_follow_the_campaign_fallback_order() -> None:
+    messages = {
+        "sv": MessageTexts(others={"ask_comment": "Varför?"}),
+        "de": MessageTexts(others={"help": "Hilfe"}),
+    }
+    assert choose_locales(messages, "sv-FI", "de") == ("sv", "de")
+    assert text_sources(messages, "sv-FI", "de", "ask_comment") == [
+        ("Varför?", True),
+        (shipped_text("de", "ask_comment"), False),
+        (shipped_text("en", "ask_comment"), False),
+    ]
+    assert text_sources(messages, "sv", "de", "help") == [
+        ("Hilfe", True),
+        (shipped_text("de", "help"), False),
+        (shipped_text("en", "help"), False),
+    ]
+    assert text_sources(messages, "fr", "de", "help") == [
+        (shipped_text("fr", "help"), False),
+        ("Hilfe", True),
+        (shipped_text("de", "help"), False),
+        (shipped_text("en", "help"), False),
+    ]
+    assert text_sources(messages, "fr", "de", "no_such_key") == []
+
+
+@pytest.mark.parametrize("contact_locale", [None, "de", "de-AT", "sv", "pt-BR", "zh-TW", "xx"])
+def test_texts_for_is_the_first_source_of_each_survey_text(contact_locale: str | None) -> None:
+    messages = {
+        "sv": MessageTexts(sms="Hej"),
+        "de": MessageTexts(email_subject="Betreff"),
+        "pt-BR": CUSTOM_PT_BR,
+    }
+    _, texts = texts_for(messages, contact_locale, "de")
+    for name in MESSAGE_FIELDS:
+        assert getattr(texts, name) == text_sources(messages, contact_locale, "de", name)[0][0]
 
 
 def _merged(custom: MessageTexts, locale: str) -> dict[str, str | None]:

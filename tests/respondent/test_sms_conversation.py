@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import html
 import random
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from campaigns.catalogue import text
 from campaigns.dispatch import Dispatcher
 from service.container import Container
 from service.web import create_app
@@ -55,9 +58,11 @@ def reply(app: TestClient, body: str, sender: str = ANA["phone"], sid: str | Non
     return response.text
 
 
-def surveyed(engine: Container, dispatcher: Dispatcher) -> None:
-    add_contacts(engine, [ANA])
-    apply_yaml(engine, CAMPAIGN)
+def surveyed(
+    engine: Container, dispatcher: Dispatcher, contact: dict[str, Any] = ANA, campaign: str = CAMPAIGN
+) -> None:
+    add_contacts(engine, [contact])
+    apply_yaml(engine, campaign)
     plan(engine)
     assert dispatcher.drain().sent == 1
 
@@ -252,3 +257,57 @@ def test_generated_bodies_never_cause_a_500(
         for body in random_bodies(count)
     )
     assert statuses == {200: count}
+
+
+# --- the campaign's own texts -------------------------------------------------------------------------------
+
+# A campaign that words the reason question its own way in English and the survey page's thanks in German.
+OVERRIDES = """\
+    messages:
+      en:
+        ask_comment: "Thanks {{ first_name }}! What made you give {{ company }} that score?"
+        help: "{{ company }} survey: reply 0-10. Reply STOP to opt out."
+      de: {page_thanks: "Vielen Dank, {{ first_name }}!"}
+"""
+
+
+def shipped(locale: str, key: str) -> str:
+    """A catalogue text as it appears in the TwiML answer."""
+    return html.escape(text(locale, key, first_name="Ana", company="Acme"), quote=False)
+
+
+def test_the_campaigns_own_reply_texts_are_used(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
+) -> None:
+    surveyed(engine, dispatcher, campaign=CAMPAIGN + OVERRIDES)
+    assert "Thanks Ana! What made you give Acme that score?" in reply(app, "6")
+    assert shipped("en", "thank_you") in reply(app, "slow support")  # not overridden: the catalogue's
+    assert "Acme survey: reply 0-10. Reply STOP to opt out." in reply(app, "HELP")
+    assert the_response(engine).comment == "slow support"
+
+
+def test_a_contact_in_another_language_gets_the_shipped_texts_of_it(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
+) -> None:
+    surveyed(engine, dispatcher, {**ANA, "locale": "de"}, CAMPAIGN + OVERRIDES)
+    assert shipped("de", "ask_comment") in reply(app, "6")
+
+
+def test_replies_come_in_the_language_of_the_invitation(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
+) -> None:
+    """A Swedish contact of a German campaign got a German SMS (nothing is shipped in Swedish), so replies are too."""
+    german = CAMPAIGN.replace("brand: Acme", "brand: Acme\n    locale: de") + OVERRIDES
+    surveyed(engine, dispatcher, {**ANA, "locale": "sv"}, german)
+    [sent] = fake_twilio.messages()
+    assert sent.body.startswith("Hallo Ana")
+    assert shipped("de", "ask_comment") in reply(app, "6")
+    assert shipped("de", "thank_you") in reply(app, "zu langsam")
+
+
+def test_a_number_without_an_invitation_gets_the_catalogues_texts(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
+) -> None:
+    surveyed(engine, dispatcher, campaign=CAMPAIGN + OVERRIDES)
+    answer = reply(app, "HELP", sender="+14155550123")  # nobody we know: no name, no company either
+    assert html.escape(text("en", "help"), quote=False) in answer

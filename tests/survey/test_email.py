@@ -111,6 +111,28 @@ def test_a_campaign_intro_is_not_mixed_into_another_language() -> None:
         assert ("Thanks for flying" in email.body) is expected, locale
 
 
+def test_the_campaigns_own_email_texts_are_used() -> None:
+    texts = (
+        "    messages:\n"
+        '      en: {question: "Would you fly with {{ company }} again?", unsubscribe: "Stop these emails"}\n'
+        '      de: {scale_high: "Auf jeden Fall"}\n'
+    )
+    [definition] = parse_campaign_file(CAMPAIGN + texts).campaigns
+    contact = Contact(name="Ana Lima", properties={}, locale=None)
+    email = compose(
+        definition, contact, channel=Channel.EMAIL, address="a@b.c", token="t", public_base_url=PUBLIC_URL
+    )
+    assert "Would you fly with Acme again?" in email.body and "Stop these emails: " in email.body
+    assert "Would you fly with Acme again?" in (email.html or "")
+    assert text("en", "scale_high") in email.body
+    contact.locale = "de"
+    german = compose(
+        definition, contact, channel=Channel.EMAIL, address="a@b.c", token="t", public_base_url=PUBLIC_URL
+    )
+    assert "10 / 10, Auf jeden Fall" in german.body
+    assert text("de", "question", **VARS) in german.body and "Would you fly" not in german.body
+
+
 def test_the_unsubscribe_header_works_with_one_click(
     engine: Container, dispatcher: Dispatcher, smtp_sink: SmtpSink, app: TestClient
 ) -> None:

@@ -16,7 +16,7 @@ from service.container import Container
 from storage.enums import Channel, InvitationState
 from storage.tables import Invitation
 from tests.engine.conftest import PUBLIC_URL
-from tests.survey.conftest import ANA, csrf_of, response_count, responses, survey
+from tests.survey.conftest import ANA, CAMPAIGN, csrf_of, response_count, responses, survey
 
 VARS = {"first_name": "Ana", "company": "Acme"}
 
@@ -219,6 +219,51 @@ def test_the_page_speaks_the_contacts_language(
     page = app.get(f"/s/{token}?score=9").text
     assert '<html lang="fi">' in page
     assert t("page_question", "fi") in page and t("page_confirm_button", "fi") in page
+
+
+# A campaign with its own wording: the reason question by SMS in English, the page's thanks in German.
+OVERRIDES = """\
+    messages:
+      en:
+        ask_comment: "Thanks {{ first_name }}! What made you give that score?"
+        page_question: "Would you recommend {{ company }} to a fellow pilot?"
+      de: {page_thanks: "Vielen Dank, {{ first_name }}! Ihre Meinung hilft {{ company }}."}
+"""
+
+
+def test_the_page_uses_the_campaigns_own_texts(
+    engine: Container, dispatcher: Dispatcher, app: TestClient
+) -> None:
+    token = survey(engine, dispatcher, {**ANA, "locale": "de"}, campaign=CAMPAIGN + OVERRIDES)
+    page = app.get(f"/s/{token}?score=9").text
+    assert '<html lang="de">' in page
+    assert t("page_question", "de") in page  # the English question is not put on a German page
+    thanks = confirm(app, token, 9, comment="Schnell")
+    assert thanks.url.path == f"/s/{token}/thanks"
+    assert "Vielen Dank, Ana! Ihre Meinung hilft Acme." in thanks.text
+    assert t("page_thanks", "de") not in thanks.text
+    assert t("page_already_answered", "de") in app.get(f"/s/{token}").text  # not overridden: the catalogue's
+
+
+def test_the_campaigns_texts_in_another_language_stay_there(
+    engine: Container, dispatcher: Dispatcher, app: TestClient
+) -> None:
+    token = survey(engine, dispatcher, campaign=CAMPAIGN + OVERRIDES)
+    page = app.get(f"/s/{token}?score=9").text
+    assert '<html lang="en">' in page
+    assert "Would you recommend Acme to a fellow pilot?" in page
+    assert t("page_question") not in page
+    assert t("page_thanks") in confirm(app, token, 9, comment="Fast").text  # the German thanks is German only
+
+
+def test_a_contact_in_a_language_nobody_ships_gets_the_campaigns_language(
+    engine: Container, dispatcher: Dispatcher, app: TestClient
+) -> None:
+    german = CAMPAIGN.replace("brand: Acme", "brand: Acme\n    locale: de") + OVERRIDES
+    token = survey(engine, dispatcher, {**ANA, "locale": "sv"}, campaign=german)
+    page = app.get(f"/s/{token}?score=9").text
+    assert '<html lang="de">' in page and t("page_question", "de") in page
+    assert "Vielen Dank, Ana!" in confirm(app, token, 9, comment="Bra").text
 
 
 def test_contact_data_is_escaped_on_the_page(

@@ -1,0 +1,150 @@
+"""campaign_text: the campaign's own texts first, then the catalogue's, in the order the module documents."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from campaigns.catalogue import KEYS, text
+from campaigns.definitions import CampaignDefinition, MessageTexts, parse_campaign_file
+from campaigns.templates import MESSAGE_FIELDS, render, texts_for
+from campaigns.texts import campaign_override, campaign_text, text_language
+from storage.enums import CampaignKind
+
+VARIABLES = {"first_name": "Ana", "company": "Acme"}
+
+
+def definition(locale: str = "en", **messages: dict[str, str]) -> CampaignDefinition:
+    return CampaignDefinition(
+        name="pulse",
+        kind=CampaignKind.RELATIONSHIP,
+        interval_days=90,
+        locale=locale,
+        messages={
+            code.replace("_", "-"): MessageTexts.from_mapping(texts) for code, texts in messages.items()
+        },
+    )
+
+
+@pytest.mark.parametrize("locale", [None, "en", "de", "de-AT", "zh-TW", "sv"])
+@pytest.mark.parametrize("key", ["ask_comment", "help", "page_thanks", "question", "sms"])
+def test_without_a_campaign_it_is_the_catalogue(locale: str | None, key: str) -> None:
+    assert campaign_text(None, locale, key, **VARIABLES) == text(locale, key, **VARIABLES)
+
+
+@pytest.mark.parametrize("locale", [None, "en", "de", "fi", "zh-Hans"])
+def test_a_campaign_without_texts_of_its_own_says_what_the_catalogue_says(locale: str | None) -> None:
+    for key in KEYS:
+        assert campaign_text(definition(), locale, key, **VARIABLES) == text(locale, key, **VARIABLES)
+
+
+def test_the_campaigns_text_for_the_contacts_locale_comes_first() -> None:
+    campaign = definition(
+        en={"ask_comment": "Why, {{ first_name }}?"}, de={"page_thanks": "Danke, {{ company }}!"}
+    )
+    assert campaign_text(campaign, "en", "ask_comment", **VARIABLES) == "Why, Ana?"
+    assert campaign_text(campaign, None, "ask_comment", **VARIABLES) == "Why, Ana?"  # the default locale
+    assert campaign_text(campaign, "de", "page_thanks", **VARIABLES) == "Danke, Acme!"
+    assert campaign_text(campaign, "de-AT", "page_thanks", **VARIABLES) == "Danke, Acme!"
+
+
+def test_the_shipped_text_of_the_contacts_language_beats_the_campaigns_default() -> None:
+    campaign = definition(en={"ask_comment": "Why?"}, de={"page_thanks": "Danke!"})
+    assert campaign_text(campaign, "de", "ask_comment") == text("de", "ask_comment")
+    assert campaign_text(campaign, "en", "page_thanks") == text("en", "page_thanks")
+    assert campaign_text(campaign, "fr", "page_thanks") == text("fr", "page_thanks")
+
+
+def test_a_locale_nobody_ships_gets_the_campaigns_default_locale() -> None:
+    german = definition("de", de={"ask_comment": "Warum?"})
+    assert campaign_text(german, "sv", "ask_comment") == "Warum?"
+    assert campaign_text(german, "sv", "thank_you") == text("de", "thank_you")  # shipped German, not English
+
+
+def test_a_campaign_locale_comes_before_the_default_even_where_nothing_is_shipped() -> None:
+    campaign = definition("fr", sv={"ask_comment": "Varför?"})
+    assert campaign_text(campaign, "sv-FI", "ask_comment") == "Varför?"
+    assert campaign_text(campaign, "sv-FI", "thank_you") == text("fr", "thank_you")
+
+
+def test_english_comes_last() -> None:
+    assert campaign_text(definition("da"), "sv", "thank_you") == text("en", "thank_you")
+    assert campaign_text(definition("da", da={"sms": "Hej"}), None, "thank_you") == text("en", "thank_you")
+
+
+def test_regional_campaign_texts_are_found_like_survey_texts() -> None:
+    campaign = definition(pt_BR={"thank_you": "Valeu!"})
+    assert campaign_text(campaign, "pt_br", "thank_you") == "Valeu!"
+    assert campaign_text(campaign, "pt", "thank_you") == text("pt", "thank_you")  # shipped "pt" is exact
+    assert campaign_text(campaign, "pt-PT", "thank_you") == text("pt", "thank_you")
+    portuguese = definition(pt={"thank_you": "Obrigado!"})
+    assert campaign_text(portuguese, "pt-BR", "thank_you") == "Obrigado!"
+
+
+@pytest.mark.parametrize("contact_locale", [None, "en", "de", "de-CH", "sv", "pt-BR", "zh-TW"])
+def test_survey_texts_come_out_as_texts_for_chooses_them(contact_locale: str | None) -> None:
+    campaign = definition("de", de={"sms": "Hallo {{ first_name }}"}, sv={"email_subject": "Hej"})
+    _, texts = texts_for(campaign.messages, contact_locale, campaign.locale)
+    for name in MESSAGE_FIELDS:
+        expected = render(getattr(texts, name), VARIABLES)
+        assert campaign_text(campaign, contact_locale, name, **VARIABLES) == expected
+
+
+def test_a_campaign_text_that_fails_for_a_contact_falls_back(caplog: pytest.LogCaptureFixture) -> None:
+    campaign = definition(en={"thank_you": "You have {{ seats * 2 }} seats"})
+    assert campaign_text(campaign, "en", "thank_you", seats=3) == "You have 6 seats"
+    assert campaign_text(campaign, "en", "thank_you") == text("en", "thank_you")
+    assert "campaign's text 'thank_you' of campaign 'pulse' failed" in caplog.text
+
+
+def test_an_unknown_key_is_a_key_error() -> None:
+    with pytest.raises(KeyError, match="no_such_text"):
+        campaign_text(definition(), "en", "no_such_text")
+    with pytest.raises(KeyError, match="no_such_text"):
+        campaign_text(None, "en", "no_such_text")
+
+
+def test_variables_may_be_named_like_the_arguments() -> None:
+    campaign = definition(en={"page_score_confirm": "{{ definition }} {{ locale }} {{ key }} {{ score }}"})
+    assert campaign_text(
+        campaign, "en", "page_score_confirm", definition="d", locale="l", key="k", score=7
+    ) == ("d l k 7")
+
+
+def test_campaign_override_is_only_the_campaigns_own_text_where_it_comes_first() -> None:
+    campaign = definition(en={"email_intro": "Thanks for flying with us."})
+    assert campaign_override(campaign, "en-GB", "email_intro") == "Thanks for flying with us."
+    assert (
+        campaign_override(campaign, "sv", "email_intro") == "Thanks for flying with us."
+    )  # an English email
+    assert campaign_override(campaign, "de", "email_intro") is None  # a German email: no English intro in it
+    assert campaign_override(campaign, "de", "question") is None
+    assert campaign_override(None, "en", "email_intro") is None
+
+
+def test_text_language_is_the_language_of_the_texts() -> None:
+    assert text_language(None, "zh-TW") == "zh-Hant"
+    assert text_language(None, "sv") == "en"
+    assert text_language(definition("de"), "sv") == "de"  # Swedish contact, German campaign: German texts
+    assert text_language(definition("de"), "fi") == "fi"
+    assert text_language(definition("de"), None) == "de"
+    assert text_language(definition("da", sv={"sms": "Hej"}), "sv") == "en"
+
+
+def test_a_campaign_file_override_is_used() -> None:
+    file = textwrap.dedent(
+        """\
+        campaigns:
+          - name: pulse
+            kind: relationship
+            brand: Acme
+            messages:
+              en: {ask_comment: "What made you say that, {{ first_name }}?"}
+              de: {page_thanks: "Herzlichen Dank an {{ company }}!"}
+        """
+    )
+    [campaign] = parse_campaign_file(file).campaigns
+    assert campaign_text(campaign, None, "ask_comment", **VARIABLES) == "What made you say that, Ana?"
+    assert campaign_text(campaign, "de", "page_thanks", **VARIABLES) == "Herzlichen Dank an Acme!"
+    assert campaign_text(campaign, "de", "ask_comment", **VARIABLES) == text("de", "ask_comment")
