@@ -207,6 +207,10 @@ class CampaignDefinition:
     locale: str = DEFAULT_LOCALE
     brand: str | None = None
     messages: dict[str, MessageTexts] = field(default_factory=dict)
+    # Slack channel id for this campaign's alerts (None: SLACK_ALERT_CHANNEL / SLACK_KUDOS_CHANNEL).
+    slack_channel: str | None = None
+    # Categories whose answers open a follow-up with a deadline; detractors always do.
+    follow_up: tuple[str, ...] = ("detractor",)
 
     def __post_init__(self) -> None:
         # The invariants the planner depends on; the parser never breaks them, hand-built definitions might.
@@ -431,6 +435,8 @@ _CAMPAIGN_FIELDS = (
     "locale",
     "brand",
     "messages",
+    "slack_channel",
+    "follow_up",
 )
 
 
@@ -540,6 +546,8 @@ def _read_fields(section: _Section, kind: CampaignKind | None) -> dict[str, Any]
         "messages": _nested(
             section, "messages", "locale -> texts, e.g. {en: {sms: ...}}", _read_messages, {}
         ),
+        "slack_channel": section.read("slack_channel", _parse_slack_channel, None),
+        "follow_up": section.read("follow_up", _parse_follow_up, ("detractor",)),
     }
 
 
@@ -814,6 +822,33 @@ def _parse_sample_rate(value: object) -> float:
     if not 0 < value <= 1:
         raise _Reject(f"must be more than 0 and at most 1 (e.g. 0.25 or '25%'), not {value}")
     return float(value)
+
+
+_SLACK_CHANNEL = re.compile(r"[CG][A-Z0-9]{6,20}")
+_CATEGORIES = ("detractor", "passive", "promoter")
+
+
+def _parse_slack_channel(value: object) -> str:
+    text = _text(value, "a Slack channel id")
+    if not _SLACK_CHANNEL.fullmatch(text):
+        raise _Reject(
+            f"{_quote(text)} is not a Slack channel id; use the id (e.g. C0123ABCDEF, from the channel's details), "
+            "not its name"
+        )
+    return text
+
+
+def _parse_follow_up(value: object) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list):
+        raise _Reject(f"must be a list such as [detractor, passive], not {_describe(value)}")
+    found = []
+    for item in items:
+        text = _text(item, "a category").lower().rstrip("s")
+        if text not in _CATEGORIES:
+            raise _Reject(f"{_quote(text)} is not a category; use detractor, passive or promoter")
+        found.append(text)
+    return tuple(c for c in _CATEGORIES if c in found or c == "detractor")
 
 
 def _parse_brand(value: object) -> str:
@@ -1165,6 +1200,9 @@ def definition_to_json(definition: CampaignDefinition) -> dict[str, Any]:
         "locale": d.locale,
         "brand": d.brand,
         "messages": {locale: _texts_to_json(texts) for locale, texts in d.messages.items()},
+        # Written only when set, so that definitions stored before these fields existed compare unchanged.
+        **({"slack_channel": d.slack_channel} if d.slack_channel else {}),
+        **({"follow_up": list(d.follow_up)} if d.follow_up != ("detractor",) else {}),
     }
 
 
@@ -1193,6 +1231,8 @@ def definition_from_json(data: Mapping[str, Any]) -> CampaignDefinition:
         locale=data["locale"],
         brand=data["brand"],
         messages={locale: _texts_from_json(texts) for locale, texts in data["messages"].items()},
+        slack_channel=data.get("slack_channel"),
+        follow_up=tuple(data.get("follow_up", ("detractor",))),
     )
 
 

@@ -13,8 +13,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from campaigns.definitions import CampaignDefinition, definition_from_json
 from storage.enums import AlertState, FollowUpStatus
-from storage.tables import FollowUp, Response, SlackAlert
+from storage.tables import Campaign, FollowUp, Response, SlackAlert
 
 DUE_AFTER = {"detractor": timedelta(hours=48), "passive": timedelta(days=5), "promoter": timedelta(days=7)}
 COMMENT_WAIT = timedelta(minutes=10)
@@ -37,32 +38,38 @@ def on_score(response: Response, *, now: datetime, session: Session) -> None:
     """After a score was stored or changed: open (or drop) the follow-up and queue the alert."""
     follow_up = session.scalar(select(FollowUp).where(FollowUp.response_id == response.id))
     alert = _main_alert(response, session)
-    if response.category == "detractor":
-        if follow_up is None:
-            session.add(
-                FollowUp(
-                    response_id=response.id, due_at=due_at("detractor", now), created_at=now, updated_at=now
-                )
-            )
-        if alert is None:
-            session.add(_alert(response, AlertKind.DETRACTOR, now + COMMENT_WAIT, now))
-        else:
-            _needs_posting(alert, now)
-        return
-    # Not (or no longer) a detractor: an unposted detractor alert and an untouched follow-up go away.
-    if alert is not None and alert.kind == AlertKind.DETRACTOR and alert.ts is None:
-        session.delete(alert)
-        alert = None
-    if (
+    definition = _definition(response, session)
+    channel = definition.slack_channel if definition and definition.slack_channel else ""
+    wanted = definition.follow_up if definition else ("detractor",)
+    if response.category in wanted and follow_up is None:
+        due = due_at(response.category, now)
+        session.add(FollowUp(response_id=response.id, due_at=due, created_at=now, updated_at=now))
+    elif (
         follow_up is not None
+        and response.category not in wanted
         and follow_up.status is FollowUpStatus.OPEN
         and follow_up.acknowledged_at is None
     ):
-        session.delete(follow_up)
+        session.delete(follow_up)  # the score was corrected before anyone picked the case up
+    if response.category == "detractor":
+        if alert is None:
+            session.add(_alert(response, AlertKind.DETRACTOR, now + COMMENT_WAIT, now, channel))
+        else:
+            _needs_posting(alert, now)
+        return
+    # Not (or no longer) a detractor: an unposted detractor alert goes away; a posted one shows the new score.
+    if alert is not None and alert.kind == AlertKind.DETRACTOR and alert.ts is None:
+        session.delete(alert)
+        alert = None
     if alert is not None:
-        _needs_posting(alert, now)  # a posted alert shows the corrected score
+        _needs_posting(alert, now)
     elif response.category == "promoter":
-        session.add(_alert(response, AlertKind.KUDOS, now + COMMENT_WAIT, now))
+        session.add(_alert(response, AlertKind.KUDOS, now + COMMENT_WAIT, now, ""))
+
+
+def _definition(response: Response, session: Session) -> CampaignDefinition | None:
+    campaign = session.get(Campaign, response.campaign_id) if response.campaign_id else None
+    return definition_from_json(campaign.definition) if campaign and campaign.definition else None
 
 
 def on_comment(response: Response, *, now: datetime, session: Session) -> None:
@@ -106,12 +113,12 @@ def _main_alert(response: Response, session: Session) -> SlackAlert | None:
     )
 
 
-def _alert(response: Response, kind: str, not_before: datetime, now: datetime) -> SlackAlert:
-    # channel "" = the configured channel at posting time (a campaign may override it later).
+def _alert(response: Response, kind: str, not_before: datetime, now: datetime, channel: str) -> SlackAlert:
+    # channel "" = the configured channel at posting time (SLACK_ALERT_CHANNEL / SLACK_KUDOS_CHANNEL).
     return SlackAlert(
         kind=kind,
         response_id=response.id,
-        channel="",
+        channel=channel,
         next_attempt_at=not_before,
         created_at=now,
         updated_at=now,

@@ -241,3 +241,38 @@ def test_promoters_go_to_the_kudos_channel(
     poster.run()
     [kudos] = fake_slack.successful("chat.postMessage")
     assert kudos["channel"] == "C0KUDOS" and "love it" in all_text(kudos)
+
+
+def test_a_campaign_can_route_alerts_and_follow_up_passives(
+    engine: Container,
+    dispatcher: Dispatcher,
+    fake_twilio: FakeTwilio,
+    fake_slack: FakeSlack,
+    app: TestClient,
+    poster: AlertPoster,
+) -> None:
+    add_contacts(engine, [customer(0), customer(1)])
+    apply_yaml(engine, CAMPAIGN + "    slack_channel: C0VIPTEAM\n    follow_up: [detractor, passive]\n")
+    plan(engine)
+    dispatcher.drain()
+    sms(app, customer(0)["phone"], "1")
+    sms(app, customer(0)["phone"], "awful")
+    sms(app, customer(1)["phone"], "7")
+    poster.run()
+    [alert] = fake_slack.successful("chat.postMessage")
+    assert alert["channel"] == "C0VIPTEAM"
+    with engine.db.transaction() as session:
+        due = sorted(f.due_at - engine.clock.now() for f in session.scalars(select(FollowUp)))
+    assert [d.days for d in due] == [2, 5]  # detractor 48 h, passive 5 days
+
+
+def test_campaign_slack_fields_are_validated() -> None:
+    import pytest
+
+    from campaigns.definitions import CampaignFileError, parse_campaign_file
+
+    with pytest.raises(CampaignFileError) as caught:
+        parse_campaign_file(CAMPAIGN + "    slack_channel: '#vip'\n    follow_up: [detractors, fans]\n")
+    message = str(caught.value)
+    assert "slack_channel: '#vip' is not a Slack channel id" in message
+    assert "follow_up: 'fan' is not a category" in message
