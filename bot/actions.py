@@ -11,9 +11,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from campaigns.followups import AlertKind, queue_alert
+from campaigns.followups import AlertKind, needs_posting, queue_alert
 from storage.audit import record_audit
-from storage.enums import AlertState, FollowUpStatus
+from storage.enums import FollowUpStatus
 from storage.tables import FollowUp, SlackAlert
 
 
@@ -77,5 +77,4 @@ def _changed(
         )
     )
     if main is not None:
-        main.follow_up_id = follow_up.id
-        main.state, main.next_attempt_at = AlertState.PENDING, now
+        needs_posting(main, now, session)

@@ -38,20 +38,24 @@ def slack_client(container: Container) -> WebClient:
     return WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10)
 
 
-def alert_poster(container: Container, client: WebClient | None = None) -> AlertPoster:
-    settings = container.settings
-    return AlertPoster(
-        container.db,
-        client or slack_client(container),
-        clock=container.clock,
-        channels=Channels(alerts=settings.slack_alert_channel, kudos=settings.slack_kudos_channel),
-    )
+def alert_poster(container: Container) -> AlertPoster:
+    """The process's one poster: the scheduler and button clicks share it, so their runs never overlap."""
+    poster = container.shared.get("alert_poster")
+    if poster is None:
+        settings = container.settings
+        poster = container.shared["alert_poster"] = AlertPoster(
+            container.db,
+            slack_client(container),
+            clock=container.clock,
+            channels=Channels(alerts=settings.slack_alert_channel, kudos=settings.slack_kudos_channel),
+        )
+    return poster
 
 
 def create_slack_app(container: Container, poster: AlertPoster | None = None) -> App:
     settings = container.settings
     client = slack_client(container)
-    poster = poster or alert_poster(container, client)
+    poster = poster or alert_poster(container)
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret,
@@ -63,7 +67,8 @@ def create_slack_app(container: Container, poster: AlertPoster | None = None) ->
 
     def with_follow_up(follow_up_id: int, change: Callable[[FollowUp, Session], bool]) -> bool:
         with container.db.transaction() as session:
-            follow_up = session.get(FollowUp, follow_up_id)
+            # Locked, so that two clicks at once (a double click, two managers) cannot both change it.
+            follow_up = session.get(FollowUp, follow_up_id, with_for_update=True)
             changed = follow_up is not None and change(follow_up, session)
         if changed:
             _post_quietly(poster)
@@ -88,7 +93,7 @@ def create_slack_app(container: Container, poster: AlertPoster | None = None) ->
         try:
             with container.db.transaction() as session:
                 result = answer(query, asker, session=session, now=now, tz=tz)
-            _upload_chart(client, command.get("channel_id", ""), result)
+            _upload_chart(client, user, result)
             respond(response_type="ephemeral", text=result.text, blocks=result.blocks, replace_original=True)
         except Exception:
             log.exception("/nps %s failed", type(query).__name__)
@@ -158,20 +163,22 @@ def create_slack_app(container: Container, poster: AlertPoster | None = None) ->
 def _post_quietly(poster: AlertPoster) -> None:
     """Edit the alert now; if Slack is unavailable the outbox retries on the scheduler's next tick."""
     try:
-        poster.run()
+        poster.run(wait=False)
     except Exception:
         log.exception("posting alerts after an action failed; the scheduler retries")
 
 
-def _upload_chart(client: WebClient, channel: str, result: Answer) -> None:
-    if not result.chart or not channel:
+def _upload_chart(client: WebClient, user_id: str, result: Answer) -> None:
+    """The chart goes to the asker's DM: the answer is private, and a filtered chart may be too."""
+    if not result.chart or not user_id:
         return
     try:
+        channel = client.conversations_open(users=user_id)["channel"]["id"]
         client.files_upload_v2(
             channel=channel, content=result.chart, filename="nps-trend.png", title=result.chart_title
         )
     except SlackApiError as error:
-        # Typically not_in_channel: the numbers still go back as text.
+        # The numbers still go back as text.
         log.info("trend chart not uploaded: %s", error.response.get("error") if error.response else error)
 
 

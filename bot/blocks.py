@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bot.formatting import escape
 from campaigns.privacy import mask_email, mask_phone
 
 Block = dict[str, Any]
@@ -52,8 +53,13 @@ def _when(at: datetime | None) -> str:
     return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} {{time}}|{at:%Y-%m-%d %H:%M} UTC>"
 
 
+def _quote(text: str) -> str:
+    """Customer text as a quote: escaped (no mentions, links or formatting of theirs) on every line."""
+    return "\n".join(f">{escape(line)}" for line in text.splitlines() or [""])
+
+
 def _who(case: Case) -> str:
-    name = case.contact_name or case.contact_external_id or "Unknown contact"
+    name = escape(case.contact_name or case.contact_external_id or "Unknown contact")
     reach = " · ".join(
         x
         for x in (
@@ -67,15 +73,16 @@ def _who(case: Case) -> str:
 
 def headline(case: Case) -> str:
     label = {"detractor": "Detractor", "passive": "Passive", "promoter": "Promoter"}[case.category]
+    # plain_text: Slack shows it literally, no escaping needed
     return f"{label} {case.score}/10 from {case.contact_name or case.contact_external_id or 'a customer'}"
 
 
 def alert_blocks(case: Case, *, with_actions: bool = True) -> list[Block]:
-    comment = f">{case.comment}" if case.comment else "_No comment yet._"
+    comment = _quote(case.comment) if case.comment else "_No comment yet._"
     fields = [
         {"type": "mrkdwn", "text": f"*Score*\n{case.score}/10 ({case.category})"},
         {"type": "mrkdwn", "text": f"*Contact*\n{_who(case)}"},
-        {"type": "mrkdwn", "text": f"*Campaign*\n{case.campaign or '-'} via {case.channel}"},
+        {"type": "mrkdwn", "text": f"*Campaign*\n{escape(case.campaign or '-')} via {case.channel}"},
         {"type": "mrkdwn", "text": f"*Answered*\n{_when(case.answered_at)}"},
     ]
     blocks: list[Block] = [
@@ -85,7 +92,7 @@ def alert_blocks(case: Case, *, with_actions: bool = True) -> list[Block]:
     ]
     shown = list(case.properties.items())[:KEY_PROPERTIES]
     if shown:
-        text = "  ".join(f"*{key}:* {value}" for key, value in shown)
+        text = "  ".join(f"*{escape(str(key))}:* {escape(str(value))}" for key, value in shown)
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": text[:2900]}]})
     if case.previous_scores:
         history = ", ".join(f"{score} ({at:%Y-%m-%d})" for at, score in case.previous_scores[:8])
@@ -105,7 +112,7 @@ def status_line(case: Case) -> str:
         if case.contact_method:
             parts.append(f"contacted by {case.contact_method}")
         if case.outcome_note:
-            parts.append(f"outcome: {case.outcome_note}")
+            parts.append(f"outcome: {escape(case.outcome_note)}")
         return " · ".join(parts)[:2900]
     if case.acknowledged_by:
         parts.append(f":eyes: Acknowledged by <@{case.acknowledged_by}> {_when(case.acknowledged_at)}")
@@ -188,8 +195,8 @@ def resolve_modal(follow_up_id: int, channel: str | None, ts: str | None) -> Blo
 
 
 def kudos_blocks(case: Case) -> list[Block]:
-    comment = f">{case.comment}" if case.comment else ""
-    text = f":tada: *{case.score}/10* from {_who(case)} ({case.campaign or '-'})\n{comment}"
+    comment = _quote(case.comment) if case.comment else ""
+    text = f":tada: *{case.score}/10* from {_who(case)} ({escape(case.campaign or '-')})\n{comment}"
     return [{"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}}]
 
 

@@ -19,6 +19,7 @@ comes in the language the invitation was in; a number without an invitation gets
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -101,10 +102,38 @@ def handle_inbound(sms: InboundSms, *, now: datetime, session: Session) -> Answe
     return Answer(text("clarify"), "clarification", invitation.id)
 
 
+# Words that may surround a corrected score ("sorry, I meant 8 out of 10"); anything else makes it a comment.
+_CORRECTION_WORDS = {
+    "i",
+    "meant",
+    "mean",
+    "sorry",
+    "actually",
+    "oops",
+    "correction",
+    "make",
+    "it",
+    "a",
+    "an",
+    "out",
+    "of",
+    "ten",
+    "score",
+    "rather",
+    "no",
+    "not",
+    "is",
+    "my",
+}
+
+
 def _replaces_score(body: str, comment: str | None) -> bool:
-    """After a score, a short reply with a number ("8", "I meant 8") corrects it; a longer one with a number in
-    it ("2 agents were rude to me") is the comment."""
-    return comment is None and len(body.split()) <= 3
+    """After a score, only a bare score or an explicit correction ("8", "8/10", "I meant 8") replaces it; a reason
+    that happens to hold a number ("10 minutes wait", "5 stars") is the comment."""
+    if comment is not None:
+        return False
+    words = re.findall(r"[^\W\d_]+", body.lower())
+    return all(word in _CORRECTION_WORDS for word in words)
 
 
 def _contact_by_phone(sms: InboundSms, session: Session) -> Contact | None:

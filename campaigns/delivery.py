@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.consents import opt_out_address
-from storage.enums import Channel, InvitationState
+from storage.enums import Channel, Direction, InvitationState
 from storage.tables import Invitation, Message
 
 # Twilio's statuses in the order they happen; the final ones share the last rank.
@@ -35,7 +35,10 @@ def apply_status(
         select(Message).where(Message.channel == Channel.SMS, Message.provider_id == provider_id)
     )
     status = status.strip().lower()
-    if message is None or status not in _RANK:
+    if status not in _RANK:
+        return False
+    if message is None:
+        _hold(provider_id, status, error_code, now=now, session=session)
         return False
     if _RANK[status] <= _RANK.get(message.status, -1):
         return False  # a repeat, or an older status arriving late
@@ -60,3 +63,41 @@ def _update_invitation(invitation: Invitation, status: str, error_code: str | No
         )
         invitation.reminder_due_at = None
     invitation.updated_at = now
+
+
+# A callback can arrive before the dispatcher has stored the provider id of its message (it records a whole
+# batch at once): such a callback is held as a row and applied when the id is recorded.
+HELD = "status"
+
+
+def _hold(provider_id: str, status: str, error_code: str | None, *, now: datetime, session: Session) -> None:
+    session.add(
+        Message(
+            direction=Direction.INBOUND,
+            channel=Channel.SMS,
+            purpose=HELD,
+            address="",
+            body=provider_id,
+            status="held",
+            error_code=error_code,
+            raw={"MessageStatus": status},
+            created_at=now,
+            updated_at=now,
+        )
+    )
+
+
+def apply_held(provider_ids: list[str], *, now: datetime, session: Session) -> int:
+    """Apply callbacks that arrived before these provider ids were recorded; returns how many."""
+    if not provider_ids:
+        return 0
+    held = session.scalars(
+        select(Message)
+        .where(Message.purpose == HELD, Message.status == "held", Message.body.in_(provider_ids))
+        .order_by(Message.id)
+    ).all()
+    for row in held:
+        status = str((row.raw or {}).get("MessageStatus", ""))
+        apply_status(row.body or "", status, row.error_code, now=now, session=session)
+        row.status = "applied"
+    return len(held)

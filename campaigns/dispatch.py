@@ -39,6 +39,7 @@ from campaigns.channels.base import (
 from campaigns.clock import Clock
 from campaigns.compose import compose
 from campaigns.definitions import CampaignDefinition, definition_from_json
+from campaigns.delivery import apply_held
 from campaigns.eligibility import Skip, SkipReason
 from campaigns.planner import PlanningRules
 from campaigns.ratelimit import TokenBucket, backoff_delay
@@ -331,6 +332,12 @@ class Dispatcher:
                         invitation.last_error = "the claim grew too old before sending; requeued unsent"
                         stats.rescheduled += 1
                     continue
+                if invitation.state is InvitationState.RESPONDED and outcome.error is None:
+                    # Answered before we heard back from the provider: it was sent, and answered.
+                    _mark_sent(invitation, message, outcome.provider_id, outcome.send, now)
+                    invitation.state = InvitationState.RESPONDED
+                    stats.sent += 1
+                    continue
                 if invitation.state is not InvitationState.CLAIMED or invitation.owner != self.worker_id:
                     # Reconciled by someone else while we were sending (a send slower than the claim timeout).
                     log.warning(
@@ -344,6 +351,9 @@ class Dispatcher:
                     stats.sent += 1
                 else:
                     self._record_failure(invitation, message, outcome.error, now, stats, session=session)
+            session.flush()
+            sent_ids = [o.provider_id for o in outcomes if o.provider_id and o.error is None]
+            apply_held(sent_ids, now=now, session=session)
 
     def _record_failure(
         self,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.definitions import CampaignDefinition, definition_from_json
@@ -37,7 +37,6 @@ def due_at(category: str, answered_at: datetime) -> datetime:
 def on_score(response: Response, *, now: datetime, session: Session) -> None:
     """After a score was stored or changed: open (or drop) the follow-up and queue the alert."""
     follow_up = session.scalar(select(FollowUp).where(FollowUp.response_id == response.id))
-    alert = _main_alert(response, session)
     definition = _definition(response, session)
     channel = definition.slack_channel if definition and definition.slack_channel else ""
     wanted = definition.follow_up if definition else ("detractor",)
@@ -51,20 +50,25 @@ def on_score(response: Response, *, now: datetime, session: Session) -> None:
         and follow_up.acknowledged_at is None
     ):
         session.delete(follow_up)  # the score was corrected before anyone picked the case up
+    detractor = _alert_of(response, AlertKind.DETRACTOR, session)
+    kudos = _alert_of(response, AlertKind.KUDOS, session)
+    # A corrected score: an alert of the old kind not posted yet goes away; a posted one shows the new score.
+    for stale, kind in ((detractor, "detractor"), (kudos, "promoter")):
+        if stale is not None and response.category != kind:
+            if stale.ts is None:
+                session.delete(stale)
+            else:
+                needs_posting(stale, now, session)
     if response.category == "detractor":
-        if alert is None:
+        if detractor is None:
             session.add(_alert(response, AlertKind.DETRACTOR, now + COMMENT_WAIT, now, channel))
         else:
-            _needs_posting(alert, now)
-        return
-    # Not (or no longer) a detractor: an unposted detractor alert goes away; a posted one shows the new score.
-    if alert is not None and alert.kind == AlertKind.DETRACTOR and alert.ts is None:
-        session.delete(alert)
-        alert = None
-    if alert is not None:
-        _needs_posting(alert, now)
+            needs_posting(detractor, now, session)
     elif response.category == "promoter":
-        session.add(_alert(response, AlertKind.KUDOS, now + COMMENT_WAIT, now, ""))
+        if kudos is None:
+            session.add(_alert(response, AlertKind.KUDOS, now + COMMENT_WAIT, now, ""))
+        else:
+            needs_posting(kudos, now, session)
 
 
 def _definition(response: Response, session: Session) -> CampaignDefinition | None:
@@ -73,9 +77,10 @@ def _definition(response: Response, session: Session) -> CampaignDefinition | No
 
 
 def on_comment(response: Response, *, now: datetime, session: Session) -> None:
-    alert = _main_alert(response, session)
+    kind = {"detractor": AlertKind.DETRACTOR, "promoter": AlertKind.KUDOS}.get(response.category)
+    alert = _alert_of(response, kind, session) if kind else None
     if alert is not None:
-        _needs_posting(alert, now)
+        needs_posting(alert, now, session)
 
 
 def queue_alert(
@@ -101,13 +106,10 @@ def queue_alert(
     return alert
 
 
-def _main_alert(response: Response, session: Session) -> SlackAlert | None:
+def _alert_of(response: Response, kind: str, session: Session) -> SlackAlert | None:
     return session.scalar(
         select(SlackAlert)
-        .where(
-            SlackAlert.response_id == response.id,
-            SlackAlert.kind.in_([AlertKind.DETRACTOR, AlertKind.KUDOS]),
-        )
+        .where(SlackAlert.response_id == response.id, SlackAlert.kind == kind)
         .order_by(SlackAlert.id)
         .limit(1)
     )
@@ -125,8 +127,25 @@ def _alert(response: Response, kind: str, not_before: datetime, now: datetime, c
     )
 
 
-def _needs_posting(alert: SlackAlert, now: datetime) -> None:
-    """Post now (if not yet posted) or update in place (if posted): both are the poster's PENDING work."""
-    alert.state = AlertState.PENDING
-    alert.next_attempt_at = min(alert.next_attempt_at, now) if alert.ts is None else now
-    alert.updated_at = now
+def needs_posting(alert: SlackAlert, now: datetime, session: Session) -> None:
+    """The alert must be posted (or edited in place, if posted): bump its revision and queue it now.
+
+    One SQL statement, so that a poster posting this alert right now (state "posting") keeps its claim and,
+    seeing the revision move on, posts once more with what changed.
+    """
+    session.flush()
+    session.execute(
+        update(SlackAlert)
+        .where(SlackAlert.id == alert.id)
+        .values(
+            revision=SlackAlert.revision + 1,
+            state=case(
+                (SlackAlert.state == AlertState.POSTING.value, AlertState.POSTING.value),
+                else_=AlertState.PENDING.value,
+            ),
+            next_attempt_at=case((SlackAlert.next_attempt_at > now, now), else_=SlackAlert.next_attempt_at),
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.expire(alert)

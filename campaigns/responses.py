@@ -38,9 +38,11 @@ def latest_sms_invitation(phone: str, *, session: Session) -> Invitation | None:
             Message.channel == Channel.SMS,
             Message.address == phone,
             Message.purpose == "invitation",
-            Invitation.state.in_(ANSWERABLE),
+            # CLAIMED: texted a moment ago, the dispatcher has not recorded the provider's answer yet.
+            Invitation.state.in_((*ANSWERABLE, InvitationState.CLAIMED)),
+            Message.status.not_in(("rejected", "failed", "not_sent")),
         )
-        .order_by(Invitation.sent_at.desc(), Invitation.id.desc())
+        .order_by(Message.id.desc())
         .limit(1)
     )
 

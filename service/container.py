@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from campaigns.channels.base import Transport
 from campaigns.channels.email import SmtpConfig, SmtpEmail
@@ -26,6 +27,8 @@ class Container:
     db: Database
     clock: Clock = field(default_factory=SystemClock)
     transports: dict[Channel, Transport] = field(default_factory=dict)
+    # Per-process singletons built on first use, e.g. the Slack alert poster shared by web and scheduler.
+    shared: dict[str, Any] = field(default_factory=dict)
 
     @property
     def planning_rules(self) -> PlanningRules:

@@ -52,5 +52,6 @@ class FollowUpStatus(StrEnum):
 
 class AlertState(StrEnum):
     PENDING = "pending"
+    POSTING = "posting"  # claimed by a poster that is talking to Slack right now
     POSTED = "posted"
     FAILED = "failed"

@@ -265,6 +265,8 @@ class SlackAlert(Timestamps, Base):
     state: Mapped[AlertState] = mapped_column(_enum(AlertState), default=AlertState.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Bumped whenever what the alert shows changes; a post that rendered an older revision is done again.
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     posted_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)

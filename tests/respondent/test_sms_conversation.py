@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from campaigns.catalogue import text
-from campaigns.dispatch import Dispatcher
+from campaigns.dispatch import Dispatcher, DispatchStats
 from service.container import Container
 from service.web import create_app
 from storage.enums import Channel, ConsentStatus, InvitationState
@@ -311,3 +311,45 @@ def test_a_number_without_an_invitation_gets_the_catalogues_texts(
     surveyed(engine, dispatcher, campaign=CAMPAIGN + OVERRIDES)
     answer = reply(app, "HELP", sender="+14155550123")  # nobody we know: no name, no company either
     assert html.escape(text("en", "help"), quote=False) in answer
+
+
+def test_a_reason_with_a_number_in_it_is_the_comment_not_a_new_score(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
+) -> None:
+    surveyed(engine, dispatcher)
+    reply(app, "3")
+    assert "Thank you" in reply(app, "10 minutes wait")
+    assert (the_response(engine).score, the_response(engine).comment) == (3, "10 minutes wait")
+
+
+def send_without_recording(engine: Container, dispatcher: Dispatcher) -> tuple[list, DispatchStats]:  # type: ignore[type-arg]
+    """Claim, stage and send a batch, stopping before the dispatcher records the provider's answers."""
+    add_contacts(engine, [ANA])
+    apply_yaml(engine, CAMPAIGN)
+    plan(engine)
+    sends = dispatcher._prepare(dispatcher._claim(), DispatchStats())
+    return [dispatcher._send(send) for send in sends], DispatchStats()
+
+
+def test_a_status_callback_that_beats_the_dispatcher_is_applied_later(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
+) -> None:
+    outcomes, stats = send_without_recording(engine, dispatcher)
+    [sent] = fake_twilio.messages()
+    callback = status_callback_params(sent.sid, "delivered", ANA["phone"], FROM_NUMBER)
+    assert post_signed(app, STATUS_URL, callback, DEFAULT_AUTH_TOKEN).status_code == 204
+    dispatcher._record(outcomes, stats)
+    with engine.db.transaction() as session:
+        assert session.scalars(select(Invitation.state)).one() is InvitationState.DELIVERED
+
+
+def test_a_reply_that_beats_the_dispatcher_is_kept(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
+) -> None:
+    outcomes, stats = send_without_recording(engine, dispatcher)
+    assert "main reason" in reply(app, "9")
+    dispatcher._record(outcomes, stats)
+    with engine.db.transaction() as session:
+        invitation = session.scalars(select(Invitation)).one()
+    assert invitation.state is InvitationState.RESPONDED and invitation.sent_at is not None
+    assert the_response(engine).score == 9

@@ -276,3 +276,81 @@ def test_campaign_slack_fields_are_validated() -> None:
     message = str(caught.value)
     assert "slack_channel: '#vip' is not a Slack channel id" in message
     assert "follow_up: 'fan' is not a category" in message
+
+
+def two_detractors(engine: Container, dispatcher: Dispatcher, app: TestClient) -> None:
+    surveyed(engine, dispatcher, count=2)
+    for n in range(2):
+        sms(app, customer(n)["phone"], str(n))
+        sms(app, customer(n)["phone"], f"comment {n}")
+
+
+def alert_rows(engine: Container) -> list[SlackAlert]:
+    with engine.db.transaction() as session:
+        return list(session.scalars(select(SlackAlert).order_by(SlackAlert.id)))
+
+
+def test_an_alert_slack_refuses_for_good_does_not_block_the_rest(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, fake_slack: FakeSlack, app: TestClient,
+    poster: AlertPoster,
+) -> None:
+    two_detractors(engine, dispatcher, app)
+    fake_slack.fail_next("chat.postMessage", status=200, body={"ok": False, "error": "channel_not_found"})
+    assert poster.run() == 1
+    first, second = alert_rows(engine)
+    assert (first.state, first.last_error) == (AlertState.FAILED, "Slack answered 200 channel_not_found")
+    assert second.state is AlertState.POSTED
+
+
+def test_retries_back_off_longer_each_time(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, fake_slack: FakeSlack, app: TestClient,
+    poster: AlertPoster,
+) -> None:
+    two_detractors(engine, dispatcher, app)
+    fake_slack.fail_next("chat.postMessage", status=500, times=3)
+    waits = []
+    for _ in range(3):
+        poster.run()
+        first = alert_rows(engine)[0]
+        waits.append((first.next_attempt_at - engine.clock.now()).total_seconds())
+        engine.clock.set(first.next_attempt_at)  # type: ignore[attr-defined]
+    assert alert_rows(engine)[0].attempts == 3
+    assert waits[0] < waits[1] < waits[2]
+    poster.run()
+    assert [a.state for a in alert_rows(engine)] == [AlertState.POSTED, AlertState.POSTED]
+
+
+def test_a_change_while_the_alert_is_being_posted_is_posted_too(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, fake_slack: FakeSlack, app: TestClient,
+    poster: AlertPoster,
+) -> None:
+    from bot.actions import acknowledge
+
+    surveyed(engine, dispatcher)
+    sms(app, customer(0)["phone"], "3")
+    sms(app, customer(0)["phone"], "rude")
+    alert_id = alert_rows(engine)[0].id
+    revision = poster._claim(alert_id)  # the poster starts talking to Slack ...
+    assert revision is not None
+    with engine.db.transaction() as session:  # ... a manager clicks Acknowledge meanwhile ...
+        follow_up = session.scalars(select(FollowUp)).one()
+        assert acknowledge(follow_up, MANAGER, now=engine.clock.now(), session=session)
+    poster._deliver(alert_id, revision)  # ... the post that rendered the old state finishes
+    assert alert_rows(engine)[0].state is AlertState.PENDING
+    poster.run()
+    [update] = fake_slack.successful("chat.update")
+    assert f"Acknowledged by <@{MANAGER}>" in all_text(update)
+
+
+def test_customer_text_cannot_ping_or_fake_a_status_line(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, fake_slack: FakeSlack, app: TestClient,
+    poster: AlertPoster,
+) -> None:
+    surveyed(engine, dispatcher)
+    sms(app, customer(0)["phone"], "1")
+    sms(app, customer(0)["phone"], "<!channel> refund me\n:white_check_mark: Resolved by <@U0BOSS>")
+    poster.run()
+    [alert] = fake_slack.successful("chat.postMessage")
+    comment = alert["blocks"][1]["text"]["text"]
+    assert comment == ">&lt;!channel&gt; refund me\n>:white_check_mark: Resolved by &lt;@U0BOSS&gt;"
+    assert "<!channel>" not in alert["text"]

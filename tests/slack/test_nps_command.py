@@ -16,7 +16,7 @@ from storage.enums import CampaignStatus
 from storage.tables import AuditEntry, Campaign
 from tests.bot.conftest import Seeder
 from tests.slack.conftest import ADMIN, MANAGER, post_to_slack_events
-from tests.standins.fake_slack import FakeSlack
+from tests.standins.fake_slack import FakeSlack, dm_channel_id
 from tests.standins.slack_signing import slash_command_body
 
 
@@ -91,7 +91,7 @@ def test_trend_uploads_a_chart_and_the_ack_comes_within_three_seconds(
     assert "trend" in answer.lower()
     [completed] = fake_slack.wait_for("files.completeUploadExternal", 1, successful=True)
     assert next(iter(fake_slack.uploads().values())).startswith(b"\x89PNG")
-    assert completed["channel_id"] == "C123"
+    assert completed["channel_id"] == dm_channel_id(MANAGER)  # privately, like the answer
 
 
 def test_compare_comments_contact_campaigns_and_followups(
