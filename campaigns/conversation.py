@@ -52,6 +52,9 @@ class InboundSms:
 
 def handle_inbound(sms: InboundSms, *, now: datetime, session: Session) -> Answer | None:
     invitation = latest_sms_invitation(sms.from_number, session=session)
+    if invitation is not None:
+        # Locked (PostgreSQL): a score and a comment sent together are handled one after the other.
+        session.refresh(invitation, with_for_update=True)
     contact = session.get(Contact, invitation.contact_id) if invitation else _contact_by_phone(sms, session)
     definition = _definition(invitation, session)
     locale = (contact.locale if contact else None) or (definition.locale if definition else "en")

@@ -9,6 +9,7 @@ MessageSid) is answered without being processed twice.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -18,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from campaigns.conversation import InboundSms, handle_inbound
+from campaigns.conversation import Answer, InboundSms, handle_inbound
 from campaigns.delivery import apply_status
 from campaigns.privacy import mask_phone
 from service.api.auth import get_container
@@ -69,9 +70,19 @@ def inbound_sms(form: Form, container: Annotated[Container, Depends(get_containe
     if stored is None:
         log.info("inbound SMS %s from %s was a retry; already handled", sid, mask_phone(sender))
         return _twiml(None)
+    try:
+        answer = _handle(container, InboundSms(sender, body, stored), now)
+    except IntegrityError:
+        # Two messages of one conversation at the same instant (SQLite does not lock the invitation): the
+        # other one has committed by now, so handling this one again sees it.
+        answer = _handle(container, InboundSms(sender, body, stored), now)
+    return _twiml(answer.text if answer else None)
+
+
+def _handle(container: Container, sms: InboundSms, now: datetime) -> Answer | None:
     with container.db.transaction() as session:
-        answer = handle_inbound(InboundSms(sender, body, stored), now=now, session=session)
-        inbound = session.get(Message, stored)
+        answer = handle_inbound(sms, now=now, session=session)
+        inbound = session.get(Message, sms.message_id)
         if inbound is not None:
             inbound.status = "processed"
         if answer is not None:
@@ -81,14 +92,14 @@ def inbound_sms(form: Form, container: Annotated[Container, Depends(get_containe
                     channel=Channel.SMS,
                     purpose=answer.purpose,
                     invitation_id=answer.invitation_id,
-                    address=sender,
+                    address=sms.from_number,
                     body=answer.text,
                     status="twiml",
                     created_at=now,
                     updated_at=now,
                 )
             )
-    return _twiml(answer.text if answer else None)
+    return answer
 
 
 @router.post("/status")

@@ -291,7 +291,11 @@ def alert_rows(engine: Container) -> list[SlackAlert]:
 
 
 def test_an_alert_slack_refuses_for_good_does_not_block_the_rest(
-    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, fake_slack: FakeSlack, app: TestClient,
+    engine: Container,
+    dispatcher: Dispatcher,
+    fake_twilio: FakeTwilio,
+    fake_slack: FakeSlack,
+    app: TestClient,
     poster: AlertPoster,
 ) -> None:
     two_detractors(engine, dispatcher, app)
@@ -303,7 +307,11 @@ def test_an_alert_slack_refuses_for_good_does_not_block_the_rest(
 
 
 def test_retries_back_off_longer_each_time(
-    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, fake_slack: FakeSlack, app: TestClient,
+    engine: Container,
+    dispatcher: Dispatcher,
+    fake_twilio: FakeTwilio,
+    fake_slack: FakeSlack,
+    app: TestClient,
     poster: AlertPoster,
 ) -> None:
     two_detractors(engine, dispatcher, app)
@@ -321,7 +329,11 @@ def test_retries_back_off_longer_each_time(
 
 
 def test_a_change_while_the_alert_is_being_posted_is_posted_too(
-    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, fake_slack: FakeSlack, app: TestClient,
+    engine: Container,
+    dispatcher: Dispatcher,
+    fake_twilio: FakeTwilio,
+    fake_slack: FakeSlack,
+    app: TestClient,
     poster: AlertPoster,
 ) -> None:
     from bot.actions import acknowledge
@@ -343,7 +355,11 @@ def test_a_change_while_the_alert_is_being_posted_is_posted_too(
 
 
 def test_customer_text_cannot_ping_or_fake_a_status_line(
-    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, fake_slack: FakeSlack, app: TestClient,
+    engine: Container,
+    dispatcher: Dispatcher,
+    fake_twilio: FakeTwilio,
+    fake_slack: FakeSlack,
+    app: TestClient,
     poster: AlertPoster,
 ) -> None:
     surveyed(engine, dispatcher)
