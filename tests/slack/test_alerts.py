@@ -370,3 +370,26 @@ def test_customer_text_cannot_ping_or_fake_a_status_line(
     comment = alert["blocks"][1]["text"]["text"]
     assert comment == ">&lt;!channel&gt; refund me\n>:white_check_mark: Resolved by &lt;@U0BOSS&gt;"
     assert "<!channel>" not in alert["text"]
+
+
+def test_the_assignee_is_reminded_before_the_deadline(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, fake_slack: FakeSlack, app: TestClient,
+    poster: AlertPoster,
+) -> None:
+    surveyed(engine, dispatcher)
+    sms(app, customer(0)["phone"], "4")
+    sms(app, customer(0)["phone"], "meh")
+    poster.run()
+    fid = follow_up_id(engine)
+    click = block_actions_body(blocks.ASSIGN, block_id=f"follow_up:{fid}", selected_user=AGENT, user_id=MANAGER)
+    post_to_slack_events(app, click)
+    fake_slack.wait_for("chat.postMessage", 2, successful=True)  # the alert, then the assignment DM
+    poster.run()
+    engine.clock.advance(hours=35)  # type: ignore[attr-defined]  # 13 of 48 hours left: not yet
+    assert check_follow_ups(engine.db, now=engine.clock.now()) == 0
+    engine.clock.advance(hours=2)  # type: ignore[attr-defined]  # 11 hours left, under a quarter
+    assert check_follow_ups(engine.db, now=engine.clock.now()) == 1
+    poster.run()
+    reminder = fake_slack.successful("chat.postMessage")[-1]
+    assert reminder["channel"] == dm_channel_id(AGENT) and "Reminder: this follow-up is due" in all_text(reminder)
+    assert check_follow_ups(engine.db, now=engine.clock.now()) == 0
