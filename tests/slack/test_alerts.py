@@ -373,7 +373,11 @@ def test_customer_text_cannot_ping_or_fake_a_status_line(
 
 
 def test_the_assignee_is_reminded_before_the_deadline(
-    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, fake_slack: FakeSlack, app: TestClient,
+    engine: Container,
+    dispatcher: Dispatcher,
+    fake_twilio: FakeTwilio,
+    fake_slack: FakeSlack,
+    app: TestClient,
     poster: AlertPoster,
 ) -> None:
     surveyed(engine, dispatcher)
@@ -381,7 +385,9 @@ def test_the_assignee_is_reminded_before_the_deadline(
     sms(app, customer(0)["phone"], "meh")
     poster.run()
     fid = follow_up_id(engine)
-    click = block_actions_body(blocks.ASSIGN, block_id=f"follow_up:{fid}", selected_user=AGENT, user_id=MANAGER)
+    click = block_actions_body(
+        blocks.ASSIGN, block_id=f"follow_up:{fid}", selected_user=AGENT, user_id=MANAGER
+    )
     post_to_slack_events(app, click)
     fake_slack.wait_for("chat.postMessage", 2, successful=True)  # the alert, then the assignment DM
     poster.run()
@@ -391,5 +397,7 @@ def test_the_assignee_is_reminded_before_the_deadline(
     assert check_follow_ups(engine.db, now=engine.clock.now()) == 1
     poster.run()
     reminder = fake_slack.successful("chat.postMessage")[-1]
-    assert reminder["channel"] == dm_channel_id(AGENT) and "Reminder: this follow-up is due" in all_text(reminder)
+    assert reminder["channel"] == dm_channel_id(AGENT) and "Reminder: this follow-up is due" in all_text(
+        reminder
+    )
     assert check_follow_ups(engine.db, now=engine.clock.now()) == 0
