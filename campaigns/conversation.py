@@ -64,26 +64,12 @@ def handle_inbound(sms: InboundSms, *, now: datetime, session: Session) -> Answe
     def text(key: str) -> str:
         return campaign_text(definition, locale, key, **variables)
 
-    if isinstance(reply, OptOut):
-        set_consent(
-            Channel.SMS,
-            sms.from_number,
-            ConsentStatus.OPTED_OUT,
-            source=f"sms:{reply.keyword}",
-            at=now,
-            session=session,
-        )
-        return Answer(text("opted_out"), "conversation")
-    if isinstance(reply, OptIn):
-        set_consent(
-            Channel.SMS,
-            sms.from_number,
-            ConsentStatus.OPTED_IN,
-            source=f"sms:{reply.keyword}",
-            at=now,
-            session=session,
-        )
-        return Answer(text("opted_in"), "conversation")
+    if isinstance(reply, (OptOut, OptIn)):
+        opted_out = isinstance(reply, OptOut)
+        status = ConsentStatus.OPTED_OUT if opted_out else ConsentStatus.OPTED_IN
+        source = f"sms:{reply.keyword}"
+        set_consent(Channel.SMS, sms.from_number, status, source=source, at=now, session=session)
+        return Answer(text("opted_out" if opted_out else "opted_in"), "conversation")
     if isinstance(reply, Help):
         return Answer(text("help"), "conversation")
     if invitation is None:
