@@ -8,9 +8,8 @@ A batch goes through three short transactions with the sending in between, never
    provider is called, so a crash leaves a trace;
 3. record: the provider's answer is stored.
 
-A claim that never finished (a worker killed mid-batch) is reconciled after `claim_timeout`: no trace means it
-was never sent (requeue); a trace is checked against the provider's log (complete it, or requeue); a provider
-without a log (SMTP) puts the invitation up for review instead of risking a second message.
+A claim that never finished (a worker killed mid-batch) is reconciled after `claim_timeout` (campaigns.reconcile).
+The row transitions themselves are in campaigns.outbox.
 """
 
 from __future__ import annotations
@@ -40,14 +39,22 @@ from campaigns.clock import Clock
 from campaigns.compose import compose
 from campaigns.definitions import CampaignDefinition, definition_from_json
 from campaigns.delivery import apply_held
-from campaigns.eligibility import Skip, SkipReason
+from campaigns.outbox import (
+    MessageStatus,
+    cancel,
+    mark_sent,
+    rejected_channels,
+    requeue,
+    stage_message,
+)
 from campaigns.planner import PlanningRules
 from campaigns.ratelimit import TokenBucket, backoff_delay
+from campaigns.reconcile import recover_stale_claims
 from campaigns.templates import TemplateProblem
 from campaigns.windows import is_inside, next_send_time, zone_for
 from storage.consents import opt_out_address
 from storage.db import Database
-from storage.enums import CampaignStatus, Channel, Direction, InvitationState
+from storage.enums import CampaignStatus, Channel, InvitationState
 from storage.facts import contact_facts
 from storage.skips import record_skip
 from storage.tables import Campaign, Contact, Invitation, Message
@@ -56,15 +63,6 @@ log = logging.getLogger(__name__)
 
 # Twilio error 21610: the recipient replied STOP to our number; the carrier blocks us for good.
 TWILIO_UNSUBSCRIBED = "21610"
-
-
-class MessageStatus:
-    SENDING = "sending"  # written before the provider is called
-    SENT = "sent"
-    REJECTED = "rejected"  # permanent provider error: this channel will not work for this address
-    FAILED = "failed"  # temporary provider error: retried later
-    UNKNOWN = "unknown"  # no answer: reconciled later
-    NOT_SENT = "not_sent"  # reconciliation found that it never went out
 
 
 @dataclass(frozen=True)
@@ -213,7 +211,7 @@ class Dispatcher:
                 .order_by(Invitation.due_at, Invitation.id)
             ).all()
             facts = contact_facts([contact for _, contact, _ in rows], session=session)
-            rejected = _rejected_channels(ids, session=session)
+            rejected = rejected_channels(ids, session=session)
             definitions: dict[int, CampaignDefinition] = {}
             for invitation, contact, campaign in rows:
                 definition = definitions.setdefault(campaign.id, definition_from_json(campaign.definition))
@@ -253,7 +251,7 @@ class Dispatcher:
         zone = zone_for(contact.timezone, definition.timezone, self.config.rules.default_timezone)
         if now > invitation.due_at + definition.expires_after:
             stats.cancelled += 1
-            _cancel(invitation, "not sent before it would have expired", now)
+            cancel(invitation, "not sent before it would have expired", now)
             return None
         fatigue = eligibility.fatigue_days(
             definition.min_days_between_surveys, self.config.rules.min_days_between_surveys
@@ -265,11 +263,11 @@ class Dispatcher:
             record_skip(campaign.id, contact.id, skip, at=now, session=session)
             stats.cancelled += 1
             final = InvitationState.UNDELIVERABLE if rejected else InvitationState.CANCELLED
-            _cancel(invitation, f"{skip.reason}: {skip.detail}", now, final)
+            cancel(invitation, f"{skip.reason}: {skip.detail}", now, final)
             return None
         if not is_inside(definition.send_window, zone, now):
             stats.rescheduled += 1
-            _requeue(invitation, next_send_time(definition.send_window, zone, now), now)
+            requeue(invitation, next_send_time(definition.send_window, zone, now), now)
             return None
         chosen = eligibility.choose_channel(definition.channels, facts, rejected)
         assert chosen is not None  # check() above returned no skip
@@ -327,14 +325,21 @@ class Dispatcher:
                 if outcome.expired:
                     message.status, message.updated_at = MessageStatus.NOT_SENT, now
                     if invitation.state is InvitationState.CLAIMED and invitation.owner == self.worker_id:
-                        _requeue(invitation, now, now)
+                        requeue(invitation, now, now)
                         invitation.attempts -= 1  # never tried
                         invitation.last_error = "the claim grew too old before sending; requeued unsent"
                         stats.rescheduled += 1
                     continue
                 if invitation.state is InvitationState.RESPONDED and outcome.error is None:
                     # Answered before we heard back from the provider: it was sent, and answered.
-                    _mark_sent(invitation, message, outcome.provider_id, outcome.send, now)
+                    mark_sent(
+                        invitation,
+                        message,
+                        outcome.provider_id,
+                        outcome.send.definition,
+                        outcome.send.zone_name,
+                        now,
+                    )
                     invitation.state = InvitationState.RESPONDED
                     stats.sent += 1
                     continue
@@ -347,7 +352,14 @@ class Dispatcher:
                     message.provider_id = outcome.provider_id
                     continue
                 if outcome.error is None:
-                    _mark_sent(invitation, message, outcome.provider_id, outcome.send, now)
+                    mark_sent(
+                        invitation,
+                        message,
+                        outcome.provider_id,
+                        outcome.send.definition,
+                        outcome.send.zone_name,
+                        now,
+                    )
                     stats.sent += 1
                 else:
                     self._record_failure(invitation, message, outcome.error, now, stats, session=session)
@@ -376,7 +388,7 @@ class Dispatcher:
             if error.code == TWILIO_UNSUBSCRIBED:
                 opt_out_address(Channel.SMS, message.address, source="twilio-21610", at=now, session=session)
             # Requeue at once: the next attempt tries the campaign's next channel, or ends as undeliverable.
-            _requeue(invitation, now, now)
+            requeue(invitation, now, now)
             stats.rescheduled += 1
         else:
             message.status = MessageStatus.FAILED
@@ -385,77 +397,14 @@ class Dispatcher:
                 stats.failed += 1
             else:
                 delay = backoff_delay(invitation.attempts, jitter=random.random())
-                _requeue(invitation, now + timedelta(seconds=delay), now)
+                requeue(invitation, now + timedelta(seconds=delay), now)
                 stats.rescheduled += 1
 
-    # --- reconciliation ------------------------------------------------------------------------------------
-
     def recover_stale_claims(self) -> int:
-        """Settle claims older than the claim timeout (their worker died); returns how many were settled."""
-        now = self.clock.now()
-        cutoff = now - self.config.claim_timeout
-        with self.db.transaction() as session:
-            stale = session.scalars(
-                select(Invitation)
-                .where(Invitation.state == InvitationState.CLAIMED, Invitation.claimed_at < cutoff)
-                .order_by(Invitation.id)
-                .limit(1000)
-                .with_for_update(skip_locked=True)
-            ).all()
-            for invitation in stale:
-                self._settle(invitation, now, session=session)
-            return len(stale)
-
-    def _settle(self, invitation: Invitation, now: datetime, *, session: Session) -> None:
-        assert invitation.claimed_at is not None
-        traces = session.scalars(
-            select(Message)
-            .where(
-                Message.invitation_id == invitation.id,
-                Message.direction == Direction.OUTBOUND,
-                Message.purpose == "invitation",
-                Message.created_at >= invitation.claimed_at,
-                Message.status.in_([MessageStatus.SENDING, MessageStatus.UNKNOWN, MessageStatus.SENT]),
-            )
-            .order_by(Message.id)
-        ).all()
-        if not traces:
-            _requeue(invitation, now, now)
-            invitation.last_error = "claim expired before anything was sent; requeued"
-            return
-        trace = traces[-1]
-        if trace.status == MessageStatus.SENT and trace.provider_id:
-            _complete(invitation, trace, trace.provider_id, trace.created_at, session=session)
-            return
-        transport = self.transports.get(trace.channel)
-        try:
-            found = (
-                transport.find_sent(trace.address, trace.body or "", invitation.claimed_at)
-                if transport
-                else None
-            )
-        except (
-            Exception
-        ) as error:  # the provider's log is unavailable: decide at a later run, send nothing now
-            log.warning(
-                "cannot check invitation %s against the provider log yet: %s",
-                invitation.id,
-                type(error).__name__,
-            )
-            return
-        if found is None:
-            invitation.state = InvitationState.REVIEW
-            invitation.last_error = (
-                f"the worker stopped while sending by {trace.channel}; the provider keeps no log to check "
-                "whether it went out, so it is held for review instead of risking a second message"
-            )
-        elif found:
-            _complete(invitation, trace, found[0], trace.created_at, session=session)
-            invitation.last_error = "completed from the provider's log after the worker stopped"
-        else:
-            trace.status = MessageStatus.NOT_SENT
-            _requeue(invitation, now, now)
-            invitation.last_error = "the provider never received it; requeued"
+        """Settle this outbox's claims whose worker died (see campaigns.reconcile)."""
+        return recover_stale_claims(
+            self.db, self.transports, now=self.clock.now(), claim_timeout=self.config.claim_timeout
+        )
 
 
 @dataclass(frozen=True)
@@ -469,94 +418,4 @@ class _PendingSend:
     zone_name: str
 
 
-def stage_message(
-    invitation: Invitation, outgoing: Outgoing, *, purpose: str, now: datetime, session: Session
-) -> Message:
-    """The outbound message row, written before the provider is called so that a crash leaves a trace."""
-    message = Message(
-        direction=Direction.OUTBOUND,
-        channel=outgoing.channel,
-        purpose=purpose,
-        invitation_id=invitation.id,
-        contact_id=invitation.contact_id,
-        address=outgoing.to,
-        body=outgoing.body,
-        status=MessageStatus.SENDING,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(message)
-    return message
-
-
-def _rejected_channels(invitation_ids: Sequence[int], *, session: Session) -> dict[int, frozenset[Channel]]:
-    """Channels that failed permanently for each invitation: the next attempt skips them."""
-    rows = session.execute(
-        select(Message.invitation_id, Message.channel).where(
-            Message.invitation_id.in_(invitation_ids), Message.status == MessageStatus.REJECTED
-        )
-    )
-    found: dict[int, set[Channel]] = {}
-    for invitation_id, channel in rows:
-        if invitation_id is not None:
-            found.setdefault(invitation_id, set()).add(channel)
-    return {key: frozenset(value) for key, value in found.items()}
-
-
-def _cancel(
-    invitation: Invitation, reason: str, now: datetime, state: InvitationState = InvitationState.CANCELLED
-) -> None:
-    invitation.state = state
-    invitation.last_error = reason
-    invitation.owner = None
-    invitation.updated_at = now
-
-
-def _requeue(invitation: Invitation, due_at: datetime, now: datetime) -> None:
-    invitation.state = InvitationState.PLANNED
-    invitation.due_at = due_at
-    invitation.owner = None
-    invitation.updated_at = now
-
-
-def _mark_sent(
-    invitation: Invitation, message: Message, provider_id: str | None, send: _Send, now: datetime
-) -> None:
-    message.status = MessageStatus.SENT
-    message.provider_id = provider_id
-    message.updated_at = now
-    definition = send.definition
-    invitation.state = InvitationState.SENT
-    invitation.sent_at = now
-    invitation.owner = None
-    invitation.last_error = None
-    invitation.expires_at = now + definition.expires_after
-    invitation.reminder_due_at = _reminder_due(definition, send.zone_name, now)
-
-
-def _complete(
-    invitation: Invitation, message: Message, provider_id: str, sent_at: datetime, *, session: Session
-) -> None:
-    campaign = session.get(Campaign, invitation.campaign_id)
-    contact = session.get(Contact, invitation.contact_id)
-    assert campaign is not None and contact is not None
-    definition = definition_from_json(campaign.definition)
-    zone = zone_for(contact.timezone, definition.timezone, "UTC")
-    send = _Send(
-        invitation.id,
-        message.id,
-        Outgoing(message.channel, message.address, message.body or ""),
-        definition,
-        zone.key,
-    )
-    _mark_sent(invitation, message, provider_id, send, sent_at)
-
-
-def _reminder_due(definition: CampaignDefinition, zone_name: str, sent_at: datetime) -> datetime | None:
-    if definition.remind_after is None or definition.remind_after >= definition.expires_after:
-        return None
-    zone = zone_for(zone_name, None, "UTC")
-    return next_send_time(definition.send_window, zone, sent_at + definition.remind_after)
-
-
-__all__ = ["DispatchConfig", "DispatchStats", "Dispatcher", "MessageStatus", "Skip", "SkipReason"]
+__all__ = ["DispatchConfig", "DispatchStats", "Dispatcher", "MessageStatus", "stage_message"]

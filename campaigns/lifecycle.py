@@ -15,7 +15,8 @@ from campaigns import eligibility
 from campaigns.channels.base import Outgoing, SendError
 from campaigns.compose import compose
 from campaigns.definitions import definition_from_json
-from campaigns.dispatch import Dispatcher, MessageStatus, stage_message
+from campaigns.dispatch import Dispatcher
+from campaigns.outbox import MessageStatus, stage_message
 from campaigns.templates import TemplateProblem
 from campaigns.windows import is_inside, next_send_time, zone_for
 from storage.enums import CampaignStatus, InvitationState
