@@ -36,10 +36,10 @@ from sqlalchemy.engine import make_url
 from campaigns.channels.base import Outgoing, Transport
 from campaigns.channels.sms import TwilioConfig, TwilioSms
 from campaigns.clock import ManualClock
-from campaigns.definitions import parse_campaign_file
-from campaigns.dispatch import DispatchConfig, Dispatcher
-from campaigns.planner import PlanningRules, plan_recurring
-from storage.campaigns import apply_definitions
+from campaigns.definitions.campaign_file import parse_campaign_file
+from campaigns.definitions.store import apply_definitions
+from campaigns.dispatch.dispatcher import DispatchConfig, Dispatcher
+from campaigns.planning.planner import PlanningRules, plan_recurring
 from storage.db import Database, upgrade
 from storage.enums import Channel, InvitationState
 from storage.tables import Contact, Invitation

@@ -14,10 +14,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from campaigns.contacts import validate_contact
-from campaigns.contacts_csv import CsvRow, read_contacts_csv
-from campaigns.contacts_import import import_contacts
-from storage.contacts import upsert_contacts
+from campaigns.contacts.csv_file import CsvRow, read_contacts_csv
+from campaigns.contacts.importer import import_contacts
+from campaigns.contacts.store import upsert_contacts
+from campaigns.contacts.validation import validate_contact
 from storage.db import Database, upgrade
 
 ROWS = 100_000

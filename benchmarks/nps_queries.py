@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import insert, select
 
 from bot import stats
-from bot.grammar import Filters, parse
-from campaigns.nps import Category, Tally, categorize
+from bot.query.grammar import Filters, parse
+from campaigns.scores.nps import Category, Tally, categorize
 from storage.db import Database, upgrade
 from storage.enums import CampaignKind, Channel, InvitationState
 from storage.tables import Campaign, Contact, Invitation, Response

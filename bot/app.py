@@ -18,12 +18,13 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot import actions, blocks, stats
-from bot.alerts import AlertPoster, Channels
-from bot.commands import Answer, Asker, answer, is_slow
-from bot.formatting import error_text
-from bot.grammar import GrammarError, Period, parse
-from storage.campaigns import summaries
+from bot import blocks, stats
+from bot.poster import AlertPoster, Channels
+from bot.query.answers import Answer, Asker, answer, is_slow
+from bot.query.formatting import error_text
+from bot.query.grammar import GrammarError, Period, parse
+from campaigns.definitions.store import summaries
+from campaigns.followups import actions
 from storage.enums import FollowUpStatus
 from storage.tables import FollowUp
 

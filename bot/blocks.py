@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.formatting import escape
+from bot.query.formatting import escape
 from campaigns.privacy import mask_email, mask_phone
 
 Block = dict[str, Any]

@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot import formatting, stats
-from bot.grammar import Period
+from bot import stats
+from bot.query import formatting
+from bot.query.grammar import Period
 from storage.enums import FollowUpStatus
 from storage.tables import FollowUp, Response
 

@@ -18,9 +18,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from bot.grammar import NO_FILTERS, Filters, Granularity, Period, add_months, local_midnight
-from campaigns import nps as npsmath
-from campaigns.nps import DEFAULT_LOW_SAMPLE_THRESHOLD, Category, Change, Tally
+from bot.query.grammar import NO_FILTERS, Filters, Granularity, Period, add_months, local_midnight
+from campaigns.scores import nps as npsmath
+from campaigns.scores.nps import DEFAULT_LOW_SAMPLE_THRESHOLD, Category, Change, Tally
 from storage.enums import Channel, InvitationState
 from storage.tables import Campaign, Contact, Invitation, Response
 

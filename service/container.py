@@ -12,8 +12,8 @@ from campaigns.channels.email import SmtpConfig, SmtpEmail
 from campaigns.channels.log import LogTransport
 from campaigns.channels.sms import TwilioConfig, TwilioSms
 from campaigns.clock import Clock, SystemClock
-from campaigns.dispatch import DispatchConfig, Dispatcher
-from campaigns.planner import PlanningRules
+from campaigns.dispatch.dispatcher import DispatchConfig, Dispatcher
+from campaigns.planning.planner import PlanningRules
 from service.settings import Settings
 from storage.db import Database
 from storage.enums import Channel

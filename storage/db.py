@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+DEFAULT_DATABASE_URL = "sqlite:///./nps.db"
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
 

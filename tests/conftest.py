@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 from service.container import Container, build_container
 from service.settings import Settings
-from service.web import create_app
+from service.web.app import create_app
 from storage.db import Database, upgrade
 from storage.tables import Base
 

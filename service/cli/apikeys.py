@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
+from service.apikeys import create_api_key
 from service.cli.context import CliContext, pass_context
-from storage.apikeys import create_api_key
 from storage.audit import record_audit
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from campaigns.definitions import CampaignFileError, parse_campaign_file
 from rich.console import Console
 from rich.table import Table
 
+from campaigns.definitions.campaign_file import CampaignFileError, parse_campaign_file
+from campaigns.definitions.store import apply_definitions, set_status, summaries
 from service.cli.context import CliContext, pass_context
 from storage.audit import record_audit
-from storage.campaigns import apply_definitions, set_status, summaries
 from storage.enums import CampaignStatus
 
 

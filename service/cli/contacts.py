@@ -8,11 +8,11 @@ from pathlib import Path
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from campaigns.contacts_csv import CsvFileError
-from campaigns.contacts_import import ImportReport, import_contacts
-from campaigns.why import explain
+from campaigns.contacts.csv_file import CsvFileError
+from campaigns.contacts.importer import ImportReport, import_contacts
+from campaigns.contacts.store import get_contact_by_external_id
+from campaigns.planning.explain import explain
 from service.cli.context import CliContext, pass_context
-from storage.contacts import get_contact_by_external_id
 from storage.db import Database
 
 

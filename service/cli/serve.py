@@ -8,10 +8,10 @@ from typing import Any
 import click
 import uvicorn
 
-from campaigns.scheduler import Ticker
 from service.cli.context import CliContext, pass_context
 from service.container import integration_report
-from service.web import create_app
+from service.scheduler import Ticker
+from service.web.app import create_app
 from storage.db import current_revision
 from storage.migrations_state import head_revision
 

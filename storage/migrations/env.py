@@ -1,5 +1,7 @@
 """Alembic environment: the engine comes from the caller (`nps db upgrade`, tests) or from DATABASE_URL."""
 
+import os
+
 from alembic import context
 
 from storage.tables import Base
@@ -9,10 +11,13 @@ def _engine():
     engine = context.config.attributes.get("engine")
     if engine is not None:
         return engine
-    from service.settings import load_settings
-    from storage.db import create_db_engine
+    # The `alembic` command line of a developer: the same variable and `.env` file as `nps`.
+    from dotenv import load_dotenv
 
-    return create_db_engine(load_settings().database_url)
+    from storage.db import DEFAULT_DATABASE_URL, create_db_engine
+
+    load_dotenv()
+    return create_db_engine(os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
 
 
 def run_migrations_online() -> None:

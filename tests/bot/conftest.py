@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from campaigns.nps import categorize
+from campaigns.scores.nps import categorize
 from storage.db import Database
 from storage.enums import CampaignKind, Channel, InvitationState
 from storage.tables import Campaign, Contact, Invitation, Response

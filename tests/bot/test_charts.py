@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.charts import trend_png
+from bot.query.charts import trend_png
 from bot.stats import TrendPoint
-from campaigns.nps import Tally, margin_of_error, nps
+from campaigns.scores.nps import Tally, margin_of_error, nps
 from tests.bot.conftest import BERLIN
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -47,7 +47,7 @@ def test_monthly_points_and_a_unicode_title() -> None:
 
 def test_it_never_touches_pyplot() -> None:
     code = (
-        "import sys; from bot.charts import trend_png; trend_png([], 'x'); "
+        "import sys; from bot.query.charts import trend_png; trend_png([], 'x'); "
         "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot import formatting
-from bot.grammar import HELP_TEXT, CommentsQuery, Filters, GrammarError, Period, parse
+from bot.query import formatting
+from bot.query.grammar import HELP_TEXT, CommentsQuery, Filters, GrammarError, Period, parse
 from bot.stats import CommentItem, Page, ScoreReport, SegmentReport, TrendPoint
-from campaigns.nps import Category, Tally, compare, margin_of_error, nps
+from campaigns.scores.nps import Category, Tally, compare, margin_of_error, nps
 from storage.enums import Channel
 from tests.bot.conftest import BERLIN, NOW, all_text, assert_valid_blocks
 

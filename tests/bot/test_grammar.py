@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.formatting import escape
-from bot.grammar import (
+from bot.query.formatting import escape
+from bot.query.grammar import (
     EXAMPLES,
     HELP_TEXT,
     CampaignControl,
@@ -27,7 +27,7 @@ from bot.grammar import (
     TrendQuery,
     parse,
 )
-from campaigns.nps import Category
+from campaigns.scores.nps import Category
 from storage.enums import Channel
 from tests.bot.conftest import BERLIN, NOW
 

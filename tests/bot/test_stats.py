@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot import stats
-from bot.grammar import NO_FILTERS, Filters, Period, parse
-from campaigns.nps import Category, Tally, margin_of_error
+from bot.query.grammar import NO_FILTERS, Filters, Period, parse
+from campaigns.scores.nps import Category, Tally, margin_of_error
 from storage.db import Database
 from storage.enums import Channel, InvitationState
 from tests.bot.conftest import BERLIN, NOW, Seeder

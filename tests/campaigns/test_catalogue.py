@@ -7,8 +7,8 @@ from pathlib import Path
 import jinja2.meta
 import pytest
 
-import campaigns.catalogue as catalogue_module
-from campaigns.catalogue import (
+import campaigns.messages.catalogue as catalogue_module
+from campaigns.messages.catalogue import (
     FALLBACK_LOCALE,
     KEYS,
     LOCALES,
@@ -20,21 +20,21 @@ from campaigns.catalogue import (
     shipped_text,
     text,
 )
-from campaigns.replies import NUMBER_WORD_LANGUAGES
-from campaigns.templates import (
+from campaigns.messages.templates import (
     ENVIRONMENT,
     SAMPLE_VARIABLES,
     sms_segments,
     template_syntax_problem,
     template_variables,
 )
+from campaigns.replies.parser import NUMBER_WORD_LANGUAGES
 
 ROOT = Path(__file__).resolve().parents[2]
-CATALOGUE_DIR = ROOT / "campaigns" / "catalogue"
+CATALOGUE_DIR = ROOT / "campaigns" / "messages" / "locales"
 
 REQUIRED_LOCALES = {"en", "es", "fr", "de", "zh-Hans", "zh-Hant", "vi", "fi", "pt", "nl", "it"}
 REQUIRED_KEYS = {
-    # survey invitations (also campaigns.templates.SHIPPED_TEXTS)
+    # survey invitations (also campaigns.messages.templates.SHIPPED_TEXTS)
     "sms",
     "sms_reminder",
     "email_subject",
@@ -178,7 +178,7 @@ def test_the_reply_parser_knows_the_number_words_of_every_locale(locale: str) ->
 
 def test_the_files_are_package_data() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    assert "catalogue/*.yaml" in pyproject["tool"]["setuptools"]["package-data"]["campaigns"]
+    assert "messages/locales/*.yaml" in pyproject["tool"]["setuptools"]["package-data"]["campaigns"]
 
 
 # --- locale choice ------------------------------------------------------------------------------------------

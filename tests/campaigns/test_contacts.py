@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from campaigns.contacts import (
+from campaigns.contacts.validation import (
     STANDARD_FIELDS,
     ContactInput,
     ContactValidationError,

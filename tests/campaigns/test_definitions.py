@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from campaigns.catalogue import KEYS
-from campaigns.definitions import (
+from campaigns.definitions.campaign_file import (
     EVENT_RE,
     NAME_RE,
     Audience,
@@ -25,7 +24,8 @@ from campaigns.definitions import (
     parse_campaign_file,
     parse_duration,
 )
-from campaigns.templates import MESSAGE_FIELDS
+from campaigns.messages.catalogue import KEYS
+from campaigns.messages.templates import MESSAGE_FIELDS
 from storage.enums import CampaignKind, Channel
 
 PRODUCT_EXAMPLE = """\

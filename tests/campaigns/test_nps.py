@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from campaigns.nps import (
+from campaigns.scores.nps import (
     Category,
     Change,
     Summary,

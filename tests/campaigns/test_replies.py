@@ -7,7 +7,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from campaigns.replies import (
+from campaigns.replies.parser import (
     AMBIGUOUS,
     EMPTY,
     HELP_KEYWORDS,

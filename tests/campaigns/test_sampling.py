@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from campaigns.sampling import is_sampled, phase_days, stable_fraction
+from campaigns.planning.sampling import is_sampled, phase_days, stable_fraction
 
 IDS = range(10_000)
 parts = st.lists(st.one_of(st.integers(), st.text()), max_size=4)
@@ -23,7 +23,7 @@ def test_stable_fraction_has_a_fixed_value_for_fixed_input() -> None:
 
 
 def test_stable_fraction_is_the_same_in_another_process_with_another_hash_seed() -> None:
-    code = "from campaigns.sampling import stable_fraction; print(repr(stable_fraction('campaign-1', 'contact-42')))"
+    code = "from campaigns.planning.sampling import stable_fraction; print(repr(stable_fraction('campaign-1', 'contact-42')))"
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     output = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert float(output.stdout) == stable_fraction("campaign-1", "contact-42")

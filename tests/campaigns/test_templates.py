@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from jinja2.sandbox import SandboxedEnvironment
 
-from campaigns.catalogue import LOCALES, locale_file, shipped_text
-from campaigns.templates import (
+from campaigns.messages.catalogue import LOCALES, locale_file, shipped_text
+from campaigns.messages.templates import (
     ENVIRONMENT,
     MESSAGE_FIELDS,
     SAMPLE_VARIABLES,

@@ -6,10 +6,10 @@ import textwrap
 
 import pytest
 
-from campaigns.catalogue import KEYS, text
-from campaigns.definitions import CampaignDefinition, MessageTexts, parse_campaign_file
-from campaigns.templates import MESSAGE_FIELDS, render, texts_for
-from campaigns.texts import campaign_override, campaign_text, text_language
+from campaigns.definitions.campaign_file import CampaignDefinition, MessageTexts, parse_campaign_file
+from campaigns.messages.catalogue import KEYS, text
+from campaigns.messages.templates import MESSAGE_FIELDS, render, texts_for
+from campaigns.messages.texts import campaign_override, campaign_text, text_language
 from storage.enums import CampaignKind
 
 VARIABLES = {"first_name": "Ana", "company": "Acme"}

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from campaigns.windows import (
+from campaigns.planning.windows import (
     DEFAULT_DAYS,
     DEFAULT_END,
     DEFAULT_START,
@@ -30,7 +30,7 @@ SUNDAY = 6
 
 @dataclass(frozen=True)
 class Window:
-    """Stands in for campaigns.definitions.SendWindow: the functions accept anything with these fields."""
+    """Stands in for campaigns.definitions.campaign_file.SendWindow: the functions accept anything with these fields."""
 
     days: frozenset[int]
     start: time
@@ -306,7 +306,7 @@ def test_window_end_is_where_the_window_stops_being_open(
 
 
 def test_the_campaign_definitions_send_window_fits() -> None:
-    from campaigns.definitions import SendWindow
+    from campaigns.definitions.campaign_file import SendWindow
 
     # Sunday 2026-03-08 12:00 UTC in Berlin -> Monday 09:00 CET.
     assert next_send_time(SendWindow(), BERLIN, utc(2026, 3, 8, 12)) == utc(2026, 3, 9, 8, 0)

@@ -10,14 +10,14 @@ import pytest
 from sqlalchemy import func, select
 
 from campaigns.clock import ManualClock
-from campaigns.contacts import validate_contact
-from campaigns.definitions import parse_campaign_file
-from campaigns.dispatch import Dispatcher, DispatchStats
-from campaigns.planner import PlanStats, plan_recurring
+from campaigns.contacts.store import upsert_contacts
+from campaigns.contacts.validation import validate_contact
+from campaigns.definitions.campaign_file import parse_campaign_file
+from campaigns.definitions.store import apply_definitions
+from campaigns.dispatch.dispatcher import Dispatcher, DispatchStats
+from campaigns.planning.planner import PlanStats, plan_recurring
 from service.container import Container, build_container
 from service.settings import Settings
-from storage.campaigns import apply_definitions
-from storage.contacts import upsert_contacts
 from storage.db import Database
 from storage.tables import Invitation
 from tests.conftest import API_KEY

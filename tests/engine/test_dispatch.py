@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from campaigns.dispatch import Dispatcher
-from campaigns.lifecycle import expire_invitations, send_reminders
+from campaigns.contacts.consents import opt_out_address
+from campaigns.dispatch.dispatcher import Dispatcher
+from campaigns.dispatch.lifecycle import expire_invitations, send_reminders
 from service.container import Container
-from storage.consents import opt_out_address
 from storage.enums import Channel, ConsentStatus, InvitationState
 from storage.tables import Consent, Contact, Invitation, Message, Skip
 from tests.engine.conftest import FROM_NUMBER, PUBLIC_URL, add_contacts, apply_yaml, plan

@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from campaigns.dispatch import Dispatcher
+from campaigns.dispatch.dispatcher import Dispatcher
 from service.container import Container
-from service.web import create_app
+from service.web.app import create_app
 from storage.enums import InvitationState
 from storage.tables import Event, Invitation, Skip
 from tests.engine.conftest import apply_yaml, count_invitations
@@ -168,7 +168,7 @@ def test_the_openapi_schema_documents_events(api: TestClient) -> None:
 def test_planned_invitations_wait_while_a_campaign_is_paused(
     engine: Container, api: TestClient, auth: dict[str, str], dispatcher: Dispatcher, fake_twilio: FakeTwilio
 ) -> None:
-    from storage.campaigns import set_status
+    from campaigns.definitions.store import set_status
     from storage.enums import CampaignStatus
 
     apply_yaml(engine, POST_DELIVERY)

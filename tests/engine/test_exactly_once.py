@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 
 from campaigns.channels.base import Outgoing
 from campaigns.clock import ManualClock
-from campaigns.dispatch import Dispatcher, MessageStatus
+from campaigns.dispatch.dispatcher import Dispatcher, MessageStatus
 from service.container import Container, build_container
 from service.settings import Settings
 from storage.db import Database

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from campaigns.dispatch import Dispatcher, DispatchStats
+from campaigns.dispatch.dispatcher import Dispatcher, DispatchStats
 from service.container import Container
 from storage.enums import InvitationState
 from storage.tables import Invitation, Message

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from campaigns.dispatch import Dispatcher
+from campaigns.dispatch.dispatcher import Dispatcher
 from service.container import Container
 from storage.enums import InvitationState
 from storage.tables import Contact, Invitation, Skip
@@ -158,7 +158,7 @@ def test_opted_out_contacts_are_never_planned(engine: Container) -> None:
 
 
 def test_a_paused_campaign_is_not_planned(engine: Container) -> None:
-    from storage.campaigns import set_status
+    from campaigns.definitions.store import set_status
     from storage.enums import CampaignStatus
 
     add_contacts(engine, people(2))

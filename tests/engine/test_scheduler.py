@@ -6,8 +6,8 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from campaigns.clock import ManualClock, SystemClock
-from campaigns.scheduler import Ticker
 from service.container import Container, build_container
+from service.scheduler import Ticker
 from service.settings import Settings
 from storage.db import Database
 from tests.engine.conftest import add_contacts, apply_yaml

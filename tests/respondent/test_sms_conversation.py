@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from campaigns.catalogue import text
-from campaigns.dispatch import Dispatcher, DispatchStats
+from campaigns.dispatch.dispatcher import Dispatcher, DispatchStats
+from campaigns.messages.catalogue import text
 from service.container import Container
-from service.web import create_app
+from service.web.app import create_app
 from storage.enums import Channel, ConsentStatus, InvitationState
 from storage.tables import Consent, Invitation, Message, Response
 from tests.engine.conftest import FROM_NUMBER, PUBLIC_URL, add_contacts, apply_yaml, plan

@@ -95,7 +95,7 @@ def test_national_numbers_use_the_default_region(client: TestClient, auth: dict[
 
 
 def test_keys_made_with_the_cli_are_accepted(client: TestClient, db: Database) -> None:
-    from storage.apikeys import create_api_key
+    from service.apikeys import create_api_key
 
     with db.transaction() as session:
         _, key = create_api_key("crm", session=session)

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from bot.alerts import AlertPoster
 from bot.app import alert_poster
+from bot.poster import AlertPoster
 from service.container import Container, build_container
 from service.settings import Settings
-from service.web import create_app
+from service.web.app import create_app
 from storage.db import Database
 from tests.engine.conftest import clock, dispatcher, engine_settings  # noqa: F401  (shared fixtures)
 from tests.standins.fake_slack import FakeSlack

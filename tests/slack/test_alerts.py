@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from bot import blocks
-from bot.alerts import AlertPoster
-from bot.followup_jobs import check_follow_ups
-from campaigns.dispatch import Dispatcher
+from bot.poster import AlertPoster
+from campaigns.dispatch.dispatcher import Dispatcher
+from campaigns.followups.deadlines import check_follow_ups
 from service.container import Container
 from storage.enums import AlertState, FollowUpStatus
 from storage.tables import AuditEntry, FollowUp, SlackAlert
@@ -269,7 +269,7 @@ def test_a_campaign_can_route_alerts_and_follow_up_passives(
 def test_campaign_slack_fields_are_validated() -> None:
     import pytest
 
-    from campaigns.definitions import CampaignFileError, parse_campaign_file
+    from campaigns.definitions.campaign_file import CampaignFileError, parse_campaign_file
 
     with pytest.raises(CampaignFileError) as caught:
         parse_campaign_file(CAMPAIGN + "    slack_channel: '#vip'\n    follow_up: [detractors, fans]\n")
@@ -336,7 +336,7 @@ def test_a_change_while_the_alert_is_being_posted_is_posted_too(
     app: TestClient,
     poster: AlertPoster,
 ) -> None:
-    from bot.actions import acknowledge
+    from campaigns.followups.actions import acknowledge
 
     surveyed(engine, dispatcher)
     sms(app, customer(0)["phone"], "3")

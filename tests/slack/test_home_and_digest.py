@@ -8,9 +8,9 @@ from datetime import timedelta
 
 from fastapi.testclient import TestClient
 
-from campaigns.scheduler import Ticker
 from service.container import Container, build_container
-from service.web import create_app
+from service.scheduler import Ticker
+from service.web.app import create_app
 from tests.bot.conftest import Seeder
 from tests.slack.conftest import MANAGER, post_to_slack_events
 from tests.standins.fake_slack import FakeSlack

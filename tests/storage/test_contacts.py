@@ -1,7 +1,7 @@
 from sqlalchemy import func, select
 
-from campaigns.contacts import ContactInput
-from storage.contacts import get_contact_by_external_id, upsert_contacts
+from campaigns.contacts.store import get_contact_by_external_id, upsert_contacts
+from campaigns.contacts.validation import ContactInput
 from storage.db import Database
 from storage.tables import Contact
 

@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from campaigns.dispatch import Dispatcher
+from campaigns.dispatch.dispatcher import Dispatcher
 from service.container import Container
-from service.web import create_app
+from service.web.app import create_app
 from storage.tables import Invitation, Response
 from tests.engine import conftest as engine_fixtures
 from tests.engine.conftest import PUBLIC_URL, add_contacts, apply_yaml, plan

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from campaigns.clock import ManualClock
 from service.container import Container, build_container
 from service.settings import Settings
-from service.web import create_app
+from service.web.app import create_app
 from storage.db import Database
 from storage.enums import ConsentStatus
 from storage.tables import Consent

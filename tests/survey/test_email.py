@@ -8,11 +8,11 @@ import re
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from campaigns.catalogue import text
-from campaigns.compose import compose
-from campaigns.definitions import parse_campaign_file
-from campaigns.dispatch import Dispatcher
-from campaigns.lifecycle import send_reminders
+from campaigns.definitions.campaign_file import parse_campaign_file
+from campaigns.dispatch.dispatcher import Dispatcher
+from campaigns.dispatch.lifecycle import send_reminders
+from campaigns.messages.catalogue import text
+from campaigns.messages.compose import compose
 from service.container import Container
 from storage.enums import Channel, ConsentStatus
 from storage.tables import Consent, Contact

@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from campaigns.catalogue import text
-from campaigns.dispatch import Dispatcher
-from campaigns.lifecycle import expire_invitations
+from campaigns.dispatch.dispatcher import Dispatcher
+from campaigns.dispatch.lifecycle import expire_invitations
+from campaigns.messages.catalogue import text
 from service.container import Container
 from storage.enums import Channel, InvitationState
 from storage.tables import Invitation

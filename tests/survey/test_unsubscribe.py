@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from campaigns.dispatch import Dispatcher
+from campaigns.dispatch.dispatcher import Dispatcher
 from service.container import Container
 from storage.enums import Channel, ConsentStatus
 from storage.tables import Consent

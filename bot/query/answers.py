@@ -1,0 +1,241 @@
+"""`/nps`: from the parsed command to the answer (Block Kit, plus a chart file for trends).
+
+Quick answers (help, errors, lists) go back in the ack itself; queries over responses may take longer, so they
+are acknowledged with "working..." and answered through response_url (see bot.app).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from bot import stats
+from bot.query import formatting
+from bot.query.charts import trend_png
+from bot.query.grammar import (
+    HELP_TEXT,
+    CampaignControl,
+    CampaignsQuery,
+    CommentsQuery,
+    CompareQuery,
+    ContactQuery,
+    FollowupsQuery,
+    HelpQuery,
+    Query,
+    ScoreQuery,
+    TrendQuery,
+)
+from campaigns.definitions.store import set_status, summaries
+from campaigns.privacy import mask_email, mask_phone
+from storage.audit import record_audit
+from storage.enums import CampaignStatus, FollowUpStatus
+from storage.tables import Campaign, Contact, FollowUp, Response
+
+Block = dict[str, Any]
+
+# Queries that read many responses: acknowledged first, answered through response_url.
+SLOW = (ScoreQuery, TrendQuery, CompareQuery, CommentsQuery)
+
+
+@dataclass
+class Answer:
+    text: str
+    blocks: list[Block] = field(default_factory=list)
+    chart: bytes | None = None  # a PNG to upload with files_upload_v2
+    chart_title: str = ""
+
+
+@dataclass(frozen=True)
+class Asker:
+    user_id: str
+    is_admin: bool
+
+
+def is_slow(query: Query) -> bool:
+    return isinstance(query, SLOW)
+
+
+def answer(query: Query, asker: Asker, *, session: Session, now: datetime, tz: ZoneInfo) -> Answer:
+    if isinstance(query, HelpQuery):
+        return Answer("How to use /nps", formatting.help_blocks(HELP_TEXT))
+    if isinstance(query, ScoreQuery):
+        report = stats.score(session=session, period=query.period, filters=query.filters)
+        label = formatting.describe_period(query.period)
+        return Answer(
+            f"NPS {label}", formatting.score_blocks(report, label, formatting.describe_filters(query.filters))
+        )
+    if isinstance(query, TrendQuery):
+        points = stats.trend(
+            session=session, period=query.period, filters=query.filters, granularity=query.granularity, tz=tz
+        )
+        title = f"NPS {query.granularity} trend, {formatting.describe_period(query.period)}"
+        return Answer(
+            formatting.trend_text(points, title, tz=tz),
+            formatting.trend_blocks(points, title, tz=tz),
+            trend_png(points, title, tz=tz),
+            title,
+        )
+    if isinstance(query, CompareQuery):
+        segments = stats.compare(
+            session=session, property=query.property, period=query.period, filters=query.filters
+        )
+        label = formatting.describe_period(query.period)
+        return Answer(
+            f"NPS by {query.property}",
+            formatting.compare_blocks(
+                segments, query.property, label, formatting.describe_filters(query.filters)
+            ),
+        )
+    if isinstance(query, CommentsQuery):
+        page = stats.comments(
+            session=session,
+            category=query.category,
+            keyword=query.keyword,
+            period=query.period,
+            filters=query.filters,
+            page=query.page,
+        )
+        more = query.command(page=query.page + 1) if page.has_more else None
+        blocks = formatting.comments_blocks(
+            page,
+            formatting.describe_period(query.period),
+            formatting.describe_filters(query.filters),
+            next_command=more,
+            tz=tz,
+        )
+        return Answer("Comments", blocks)
+    if isinstance(query, FollowupsQuery):
+        return _followups(query, asker, session=session, now=now)
+    if isinstance(query, ContactQuery):
+        return _contact(query, session=session)
+    if isinstance(query, CampaignsQuery):
+        return _campaigns(session=session)
+    if isinstance(query, CampaignControl):
+        return _control(query, asker, session=session)
+    raise AssertionError(f"unhandled query {query!r}")
+
+
+def _section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}}
+
+
+def _followups(query: FollowupsQuery, asker: Asker, *, session: Session, now: datetime) -> Answer:
+    select_open = (
+        select(FollowUp, Response, Contact)
+        .join(Response, FollowUp.response_id == Response.id)
+        .outerjoin(Contact, Response.contact_id == Contact.id)
+        .where(FollowUp.status != FollowUpStatus.RESOLVED)
+    )
+    if query.scope == "mine":
+        select_open = select_open.where(FollowUp.assignee == asker.user_id)
+    elif query.scope == "overdue":
+        select_open = select_open.where(FollowUp.due_at < now)
+    rows = session.execute(select_open.order_by(FollowUp.due_at).limit(20)).all()
+    if not rows:
+        return Answer(
+            f"No {query.scope} follow-ups. :tada:", [_section(f"No {query.scope} follow-ups. :tada:")]
+        )
+    lines = [
+        f"• *{contact.name if contact else '?'}* {response.score}/10 — due {follow_up.due_at:%Y-%m-%d %H:%M} UTC"
+        + (" *overdue*" if follow_up.due_at < now else "")
+        + (f", <@{follow_up.assignee}>" if follow_up.assignee else ", unassigned")
+        for follow_up, response, contact in rows
+    ]
+    text = f"*{len(rows)} {query.scope} follow-up(s)*\n" + "\n".join(lines)
+    return Answer(text, [_section(text)])
+
+
+def _contact(query: ContactQuery, *, session: Session) -> Answer:
+    key = query.key.strip()
+    contact = session.scalar(
+        select(Contact)
+        .where(or_(Contact.external_id == key, Contact.phone == key, Contact.email == key.lower()))
+        .limit(1)
+    )
+    if contact is None:
+        return Answer(
+            f"No contact matches `{key}`.", [_section(f"No contact matches `{formatting.escape(key)}`.")]
+        )
+    responses = session.scalars(
+        select(Response)
+        .where(Response.contact_id == contact.id)
+        .order_by(Response.answered_at.desc())
+        .limit(10)
+    ).all()
+    reach = " · ".join(
+        x
+        for x in (
+            mask_phone(contact.phone) if contact.phone else "",
+            mask_email(contact.email) if contact.email else "",
+        )
+        if x
+    )
+    lines = [
+        f"*{formatting.escape(contact.name or contact.external_id)}* ({reach}) — id `{contact.external_id}`"
+    ]
+    lines += [
+        f"• {r.answered_at:%Y-%m-%d}: {r.score}/10"
+        + (f" — “{formatting.escape(r.comment[:200])}”" if r.comment else "")
+        for r in responses
+    ] or ["No answers yet."]
+    text = "\n".join(lines)
+    return Answer(text, [_section(text)])
+
+
+def _campaigns(*, session: Session) -> Answer:
+    rows = summaries(session=session)
+    if not rows:
+        return Answer("No campaigns yet.", [_section("No campaigns yet.")])
+    lines = [
+        f"• *{row.name}* ({row.kind}{', ' + row.event if row.event else ''}) — {row.status.value}; "
+        f"{row.counts.get('planned', 0)} planned, {row.responses} responses"
+        for row in rows
+    ]
+    text = "\n".join(lines)
+    return Answer(text, [_section(text)])
+
+
+def _control(query: CampaignControl, asker: Asker, *, session: Session) -> Answer:
+    actor = f"slack:{asker.user_id}"
+    if not asker.is_admin:
+        record_audit(
+            session=session,
+            actor=actor,
+            action="campaign.control.refused",
+            entity_type="campaign",
+            entity_id=query.name,
+            requested=query.action,
+        )
+        return Answer(
+            "Only admins (SLACK_ADMIN_USERS) can control campaigns.",
+            [_section(":no_entry: Only admins (SLACK_ADMIN_USERS) can control campaigns.")],
+        )
+    campaign = session.scalar(select(Campaign).where(Campaign.name == query.name))
+    if campaign is None:
+        return Answer(
+            f"No campaign named {query.name}.",
+            [_section(f"No campaign named `{formatting.escape(query.name)}`; `/nps campaigns` lists them.")],
+        )
+    if query.action == "run":
+        campaign.last_planned_at = None  # the planner rescans it at its next tick
+        text = f"Campaign *{query.name}* will be planned at the next tick."
+    else:
+        status = CampaignStatus.PAUSED if query.action == "pause" else CampaignStatus.ACTIVE
+        set_status(query.name, status, session=session)
+        text = f"Campaign *{query.name}* {status.value}."
+    record_audit(
+        session=session,
+        actor=actor,
+        action=f"campaign.{query.action}",
+        entity_type="campaign",
+        entity_id=query.name,
+    )
+    return Answer(text, [_section(text)])
+
+
+__all__ = ["Answer", "Asker", "answer", "is_slow"]

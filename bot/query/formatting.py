@@ -1,0 +1,264 @@
+"""Slack answers for `/nps`: pure builders from query results to mrkdwn text and Block Kit blocks.
+
+Only section, context and divider blocks with mrkdwn text; at most 50 blocks and 3,000 characters per text,
+as Slack requires. Text that people wrote (comments, names, property values) is escaped, so a comment
+cannot mention @channel or forge a link.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, tzinfo
+from typing import Any
+
+from bot.query.grammar import Filters, GrammarError, Period
+from bot.stats import Page, ScoreReport, SegmentReport, TrendPoint
+from campaigns.scores.nps import Category
+
+Block = dict[str, Any]
+
+MAX_BLOCKS = 50
+MAX_TEXT = 3000
+MAX_FIELD = 2000
+MAX_COMMENT = 700
+MAX_SEGMENTS = 30
+CATEGORY_EMOJI = {
+    Category.PROMOTER: ":large_green_circle:",
+    Category.PASSIVE: ":large_yellow_circle:",
+    Category.DETRACTOR: ":red_circle:",
+}
+
+
+# --- small pieces ----------------------------------------------------------------------------------------
+
+
+def escape(text: str) -> str:
+    """Slack's three control characters, escaped as its API asks."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip(text: str, limit: int = MAX_TEXT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def signed(value: int | float | None) -> str:
+    if value is None:
+        return "n/a"
+    rounded = round(value)
+    return f"+{rounded}" if rounded > 0 else str(rounded)
+
+
+def plus_minus(margin: float | None) -> str:
+    if margin is None:
+        return ""
+    return f"±{margin:.1f}" if 0 < margin < 1 else f"±{margin:.0f}"
+
+
+def percent(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{rate:.0%}"
+
+
+def describe_period(period: Period) -> str:
+    """`last 30 days (Apr 14 – May 14, 2026)`: the label with the local dates it covers."""
+    first, last = period.local_dates()
+    if first == last:
+        dates = f"{first:%b} {first.day}, {first.year}"
+    elif first.year == last.year:
+        dates = f"{first:%b} {first.day} – {last:%b} {last.day}, {last.year}"
+    else:
+        dates = f"{first:%b} {first.day}, {first.year} – {last:%b} {last.day}, {last.year}"
+    return f"{period.label} ({dates})" if period.label else dates
+
+
+def describe_filters(filters: Filters) -> str:
+    return escape(filters.to_text())
+
+
+def _section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text)}}
+
+
+def _context(*texts: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(t)} for t in texts[:10] if t]}
+
+
+def _divider() -> Block:
+    return {"type": "divider"}
+
+
+def _scope_line(period_label: str, filters_label: str) -> str:
+    return " · ".join(part for part in (period_label, filters_label) if part)
+
+
+# --- score -----------------------------------------------------------------------------------------------
+
+
+def score_blocks(report: ScoreReport, period_label: str, filters_label: str = "") -> list[Block]:
+    """NPS ± margin, the three counts, response rate, the change against the previous period, low sample."""
+    scope = _scope_line(period_label, filters_label)
+    if report.responses == 0:
+        return [
+            _section(f"*No responses* in {scope}."),
+            _context(_rate_line(report)),
+        ]
+    tally, n = report.tally, report.responses
+    blocks = [
+        _section(f"*NPS {signed(report.nps)}* {plus_minus(report.margin)}  ·  {n} responses\n{scope}"),
+        {
+            "type": "section",
+            "fields": [
+                {
+                    "type": "mrkdwn",
+                    "text": f"{CATEGORY_EMOJI[Category.PROMOTER]} *Promoters* {tally.promoters} ({tally.promoters / n:.0%})",
+                },
+                {
+                    "type": "mrkdwn",
+                    "text": f"{CATEGORY_EMOJI[Category.PASSIVE]} *Passives* {tally.passives} ({tally.passives / n:.0%})",
+                },
+                {
+                    "type": "mrkdwn",
+                    "text": f"{CATEGORY_EMOJI[Category.DETRACTOR]} *Detractors* {tally.detractors} ({tally.detractors / n:.0%})",
+                },
+            ],
+        },
+        _context(_change_line(report), _rate_line(report)),
+    ]
+    if report.low_sample:
+        blocks.append(
+            _context(
+                f":warning: *low sample*: {n} responses; the score can move a lot with a few more answers."
+            )
+        )
+    return blocks
+
+
+def _change_line(report: ScoreReport) -> str:
+    if report.previous is None:
+        return ""
+    if report.change is None:
+        return "No responses in the previous period to compare with."
+    delta = report.change.delta
+    arrow = "▲" if round(delta) > 0 else "▼" if round(delta) < 0 else "="
+    flag = " *(significant)*" if report.significant else ""
+    return f"{arrow} {signed(delta)} vs the previous period (NPS {signed(report.previous.nps)}){flag}"
+
+
+def _rate_line(report: ScoreReport) -> str:
+    return (
+        f"Response rate {percent(report.response_rate)} of {report.delivered} delivered, "
+        f"{percent(report.response_rate_sent)} of {report.sent} sent"
+    )
+
+
+# --- trend -----------------------------------------------------------------------------------------------
+
+
+def _bucket_label(point: TrendPoint, tz: tzinfo) -> str:
+    local = point.start.astimezone(tz)
+    monthly = (point.end - point.start).days > 7
+    return f"{local:%b %Y}" if monthly else f"wk of {local:%b} {local.day:>2}"
+
+
+def trend_text(points: Sequence[TrendPoint], title: str = "", *, tz: tzinfo = UTC) -> str:
+    """The numbers behind the chart as an aligned table, oldest first (the newest are kept if it is long)."""
+    if not points:
+        return f"{escape(title)}\nNo responses in this period." if title else "No responses in this period."
+    lines = [
+        f"{_bucket_label(p, tz):<13} {signed(p.nps) if p.nps is not None else '–':>5} "
+        f"{plus_minus(p.margin):>5}  n={p.responses}"
+        for p in points
+    ]
+    header = f"*{escape(title)}*\n" if title else ""
+    budget = MAX_TEXT - len(header) - 10
+    while len("\n".join(lines)) > budget:
+        lines.pop(0)
+    return f"{header}```{chr(10).join(lines)}```"
+
+
+def trend_blocks(points: Sequence[TrendPoint], title: str, *, tz: tzinfo = UTC) -> list[Block]:
+    return [_section(trend_text(points, title, tz=tz))]
+
+
+# --- compare ---------------------------------------------------------------------------------------------
+
+
+def compare_blocks(
+    segments: Sequence[SegmentReport], property: str, period_label: str, filters_label: str = ""
+) -> list[Block]:
+    """NPS per value of a property, best first, as an aligned table; low samples marked with *."""
+    scope = _scope_line(period_label, filters_label)
+    title = f"*NPS by {escape(property)}* · {scope}"
+    if not segments:
+        return [_section(f"{title}\nNo responses in this period.")]
+    width = min(24, max(len(s.value) for s in segments[:MAX_SEGMENTS]))
+    rows = [
+        f"{escape(_fit(s.value, width)):<{width}}  {signed(s.nps):>5} {plus_minus(s.margin):>5}  "
+        f"n={s.responses}{' *' if s.low_sample else ''}"
+        for s in segments[:MAX_SEGMENTS]
+    ]
+    table = "```" + "\n".join(rows) + "```"
+    notes = []
+    if len(segments) > MAX_SEGMENTS:
+        notes.append(f"…and {len(segments) - MAX_SEGMENTS} more values.")
+    if any(s.low_sample for s in segments):
+        notes.append("* low sample: few responses, read with care.")
+    blocks = [_section(f"{title}\n{table}")]
+    if notes:
+        blocks.append(_context(" ".join(notes)))
+    return blocks
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+# --- comments --------------------------------------------------------------------------------------------
+
+
+def comments_blocks(
+    page: Page,
+    period_label: str,
+    filters_label: str = "",
+    *,
+    next_command: str | None = None,
+    tz: tzinfo = UTC,
+) -> list[Block]:
+    """One section and one context line per comment, newest first, with a hint for the next page."""
+    scope = _scope_line(period_label, filters_label)
+    if page.total == 0:
+        return [_section(f"No comments in {scope}.")]
+    if not page.items:
+        return [
+            _section(f"There are {page.total} comments in {scope}; page {page.page} is past the last one.")
+        ]
+    first = (page.page - 1) * page.page_size + 1
+    last = first + len(page.items) - 1
+    blocks: list[Block] = [_context(f"Comments {first}–{last} of {page.total} · {scope}")]
+    for item in page.items:
+        local = item.answered_at.astimezone(tz)
+        who = escape(item.contact_name) if item.contact_name else "unknown contact"
+        about = [f"{CATEGORY_EMOJI[item.category]} *{item.score}*", who]
+        if item.campaign:
+            about.append(escape(item.campaign))
+        about += [item.channel.value, f"{local:%b} {local.day}, {local:%H:%M}"]
+        quoted = "\n".join(
+            f"> {line}" for line in escape(clip(item.comment, MAX_COMMENT)).splitlines() or [""]
+        )
+        blocks += [_section(quoted), _context(" · ".join(about))]
+    if page.has_more:
+        hint = f"More: `{escape(next_command)}`" if next_command else f"Page {page.page} of {page.pages}."
+        blocks += [_divider(), _context(hint)]
+    return blocks[:MAX_BLOCKS]
+
+
+# --- help and errors -------------------------------------------------------------------------------------
+
+
+def help_blocks(help_text: str) -> list[Block]:
+    """The help, one section per paragraph so that no section passes Slack's length limit."""
+    return [_section(part) for part in help_text.split("\n\n") if part.strip()][:MAX_BLOCKS]
+
+
+def error_text(error: GrammarError) -> str:
+    """What a person sees for input `/nps` did not understand: the problem and a command that works."""
+    return f"{escape(error.message)}\nTry `{escape(error.example)}` or `/nps help`."

@@ -1,0 +1,96 @@
+"""Contact queries and upserts (keyword-only sessions, no commits: the caller owns the transaction)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from campaigns.contacts.validation import (
+    NO_CHANNEL_MESSAGE,
+    ContactInput,
+    ContactValidationError,
+    FieldError,
+    lacks_channel,
+)
+from storage.tables import Contact
+from storage.types import utcnow
+
+_FIELDS = ("name", "phone", "email", "locale", "timezone")
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    created: int
+    updated: int
+
+
+def upsert_contacts(
+    inputs: Sequence[ContactInput], *, session: Session, now: datetime | None = None
+) -> UpsertResult:
+    """Create or update contacts by external id, in as few statements as a batch allows.
+
+    A field left empty keeps the stored value and properties are merged key by key, so that a file carrying only
+    some columns never erases what other sources wrote.
+    """
+    by_id = {item.external_id: item for item in inputs}  # the last occurrence of an id wins
+    existing = {
+        contact.external_id: contact
+        for contact in session.scalars(select(Contact).where(Contact.external_id.in_(by_id)))
+    }
+    for external_id, contact in existing.items():
+        _apply(contact, by_id[external_id])
+    at = now or utcnow()
+    new_rows = [_new_row(item, at) for external_id, item in by_id.items() if external_id not in existing]
+    if new_rows:
+        session.execute(insert(Contact), new_rows)
+    session.flush()
+    return UpsertResult(created=len(new_rows), updated=len(existing))
+
+
+def upsert_contact(
+    item: ContactInput, *, session: Session, require_channel: bool = False, now: datetime | None = None
+) -> tuple[Contact, bool]:
+    """Upsert one contact; returns it and whether it was created.
+
+    With `require_channel`, a new contact without phone or email is refused (ContactValidationError).
+    """
+    if (
+        require_channel
+        and lacks_channel(item)
+        and not existing_external_ids([item.external_id], session=session)
+    ):
+        raise ContactValidationError([FieldError("phone", f"a new contact {NO_CHANNEL_MESSAGE}")])
+    result = upsert_contacts([item], session=session, now=now)
+    contact = get_contact_by_external_id(item.external_id, session=session)
+    assert contact is not None
+    return contact, result.created == 1
+
+
+def existing_external_ids(external_ids: Sequence[str], *, session: Session) -> set[str]:
+    """Those of `external_ids` that already belong to a stored contact."""
+    if not external_ids:
+        return set()
+    return set(session.scalars(select(Contact.external_id).where(Contact.external_id.in_(external_ids))))
+
+
+def get_contact_by_external_id(external_id: str, *, session: Session) -> Contact | None:
+    return session.scalar(select(Contact).where(Contact.external_id == external_id))
+
+
+def _apply(contact: Contact, item: ContactInput) -> None:
+    for field in _FIELDS:
+        value = getattr(item, field)
+        if value is not None:
+            setattr(contact, field, value)
+    if item.properties:
+        contact.properties = {**contact.properties, **item.properties}
+
+
+def _new_row(item: ContactInput, now: datetime) -> dict[str, object]:
+    row: dict[str, object] = {field: getattr(item, field) for field in _FIELDS}
+    row.update(external_id=item.external_id, properties=dict(item.properties), created_at=now, updated_at=now)
+    return row

@@ -1,0 +1,62 @@
+"""Follow-up deadlines: remind the assignee before the due time, escalate overdue and unacknowledged cases."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from campaigns.followups.opening import AlertKind, queue_alert
+from storage.db import Database
+from storage.enums import FollowUpStatus
+from storage.tables import FollowUp
+
+# The reminder goes out when this share of the time to the deadline is left.
+REMIND_AT_REMAINING = 0.25
+UNACKNOWLEDGED_AFTER = timedelta(hours=4)
+
+
+def check_follow_ups(
+    db: Database, *, now: datetime, unacknowledged_after: timedelta = UNACKNOWLEDGED_AFTER
+) -> int:
+    """Queue the reminders and escalations that are due; returns how many were queued."""
+    queued = 0
+    with db.transaction() as session:
+        unresolved = session.scalars(
+            select(FollowUp).where(FollowUp.status != FollowUpStatus.RESOLVED).order_by(FollowUp.due_at)
+        ).all()
+        for follow_up in unresolved:
+            kind = _due_message(follow_up, now, unacknowledged_after)
+            if kind is None:
+                continue
+            channel = follow_up.assignee or "" if kind == AlertKind.REMINDER else ""
+            queue_alert(
+                kind,
+                response_id=follow_up.response_id,
+                follow_up_id=follow_up.id,
+                now=now,
+                session=session,
+                channel=channel,
+            )
+            queued += 1
+    return queued
+
+
+def _due_message(follow_up: FollowUp, now: datetime, unacknowledged_after: timedelta) -> str | None:
+    """Which message this follow-up needs now, marking it so that it is sent once."""
+    if follow_up.due_at <= now and follow_up.escalated_at is None:
+        follow_up.escalated_at = now
+        return AlertKind.OVERDUE
+    if (
+        follow_up.status is FollowUpStatus.OPEN
+        and follow_up.unacknowledged_escalated_at is None
+        and now - follow_up.created_at >= unacknowledged_after
+        and follow_up.due_at > now
+    ):
+        follow_up.unacknowledged_escalated_at = now
+        return AlertKind.UNACKNOWLEDGED
+    remind_from = follow_up.due_at - (follow_up.due_at - follow_up.created_at) * REMIND_AT_REMAINING
+    if follow_up.assignee and follow_up.reminded_at is None and remind_from <= now < follow_up.due_at:
+        follow_up.reminded_at = now
+        return AlertKind.REMINDER
+    return None

@@ -1,0 +1,151 @@
+"""Closing the loop: every detractor gets a follow-up with a deadline and a Slack alert in the alert outbox.
+
+Rows are written in the same transaction as the response (the outbox pattern), so an alert can never be lost
+between the answer and Slack; `bot.poster.AlertPoster` posts them later, retrying until Slack takes them.
+The alert waits a little for the comment (people usually send it right after the score); the comment arriving
+releases it at once, and a comment after the alert was posted updates it in place.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, select, update
+from sqlalchemy.orm import Session
+
+from campaigns.definitions.campaign_file import CampaignDefinition, definition_from_json
+from storage.enums import AlertState, FollowUpStatus
+from storage.tables import Campaign, FollowUp, Response, SlackAlert
+
+DUE_AFTER = {"detractor": timedelta(hours=48), "passive": timedelta(days=5), "promoter": timedelta(days=7)}
+COMMENT_WAIT = timedelta(minutes=10)
+
+
+class AlertKind:
+    DETRACTOR = "detractor"
+    KUDOS = "kudos"
+    ASSIGNED = "assigned"  # a DM to the assignee
+    REMINDER = "reminder"  # a DM to the assignee before the due time
+    OVERDUE = "overdue"  # escalation to the alert channel
+    UNACKNOWLEDGED = "unacknowledged"  # escalation: nobody acknowledged a detractor in time
+
+
+def due_at(category: str, answered_at: datetime) -> datetime:
+    return answered_at + DUE_AFTER[category]
+
+
+def on_score(response: Response, *, now: datetime, session: Session) -> None:
+    """After a score was stored or changed: open (or drop) the follow-up and queue the alert."""
+    follow_up = session.scalar(select(FollowUp).where(FollowUp.response_id == response.id))
+    definition = _definition(response, session)
+    channel = definition.slack_channel if definition and definition.slack_channel else ""
+    wanted = definition.follow_up if definition else ("detractor",)
+    if response.category in wanted and follow_up is None:
+        due = due_at(response.category, now)
+        session.add(FollowUp(response_id=response.id, due_at=due, created_at=now, updated_at=now))
+    elif (
+        follow_up is not None
+        and response.category not in wanted
+        and follow_up.status is FollowUpStatus.OPEN
+        and follow_up.acknowledged_at is None
+    ):
+        session.delete(follow_up)  # the score was corrected before anyone picked the case up
+    detractor = _alert_of(response, AlertKind.DETRACTOR, session)
+    kudos = _alert_of(response, AlertKind.KUDOS, session)
+    # A corrected score: an alert of the old kind not posted yet goes away; a posted one shows the new score.
+    for stale, kind in ((detractor, "detractor"), (kudos, "promoter")):
+        if stale is not None and response.category != kind:
+            if stale.ts is None:
+                session.delete(stale)
+            else:
+                needs_posting(stale, now, session)
+    if response.category == "detractor":
+        if detractor is None:
+            session.add(_alert(response, AlertKind.DETRACTOR, now + COMMENT_WAIT, now, channel))
+        else:
+            needs_posting(detractor, now, session)
+    elif response.category == "promoter":
+        if kudos is None:
+            session.add(_alert(response, AlertKind.KUDOS, now + COMMENT_WAIT, now, ""))
+        else:
+            needs_posting(kudos, now, session)
+
+
+def _definition(response: Response, session: Session) -> CampaignDefinition | None:
+    campaign = session.get(Campaign, response.campaign_id) if response.campaign_id else None
+    return definition_from_json(campaign.definition) if campaign and campaign.definition else None
+
+
+def on_comment(response: Response, *, now: datetime, session: Session) -> None:
+    kind = {"detractor": AlertKind.DETRACTOR, "promoter": AlertKind.KUDOS}.get(response.category)
+    alert = _alert_of(response, kind, session) if kind else None
+    if alert is not None:
+        needs_posting(alert, now, session)
+
+
+def queue_alert(
+    kind: str,
+    *,
+    response_id: int,
+    follow_up_id: int | None,
+    now: datetime,
+    session: Session,
+    channel: str = "",
+) -> SlackAlert:
+    """Queue a further message about a case (DM, reminder, escalation); posted in order with the others."""
+    alert = SlackAlert(
+        kind=kind,
+        response_id=response_id,
+        follow_up_id=follow_up_id,
+        channel=channel,
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(alert)
+    return alert
+
+
+def _alert_of(response: Response, kind: str, session: Session) -> SlackAlert | None:
+    return session.scalar(
+        select(SlackAlert)
+        .where(SlackAlert.response_id == response.id, SlackAlert.kind == kind)
+        .order_by(SlackAlert.id)
+        .limit(1)
+    )
+
+
+def _alert(response: Response, kind: str, not_before: datetime, now: datetime, channel: str) -> SlackAlert:
+    # channel "" = the configured channel at posting time (SLACK_ALERT_CHANNEL / SLACK_KUDOS_CHANNEL).
+    return SlackAlert(
+        kind=kind,
+        response_id=response.id,
+        channel=channel,
+        next_attempt_at=not_before,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def needs_posting(alert: SlackAlert, now: datetime, session: Session) -> None:
+    """The alert must be posted (or edited in place, if posted): bump its revision and queue it now.
+
+    One SQL statement, so that a poster posting this alert right now (state "posting") keeps its claim and,
+    seeing the revision move on, posts once more with what changed.
+    """
+    session.flush()
+    session.execute(
+        update(SlackAlert)
+        .where(SlackAlert.id == alert.id)
+        .values(
+            revision=SlackAlert.revision + 1,
+            state=case(
+                (SlackAlert.state == AlertState.POSTING.value, AlertState.POSTING.value),
+                else_=AlertState.PENDING.value,
+            ),
+            next_attempt_at=case((SlackAlert.next_attempt_at > now, now), else_=SlackAlert.next_attempt_at),
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.expire(alert)

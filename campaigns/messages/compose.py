@@ -1,0 +1,176 @@
+"""Rendering an invitation or reminder for one contact on one channel: localised, personalised text.
+
+An email is multipart (plain text + HTML): a greeting, the campaign's own intro when it has one, the question,
+eleven score links to the hosted survey page, the scale's end labels and an unsubscribe link, plus the
+List-Unsubscribe headers for one-click unsubscribing (RFC 8058). The HTML is built for mail clients, not
+browsers: nested tables, inline styles and `bgcolor` (Outlook's Word engine ignores most CSS), no images,
+no scripts, no external stylesheet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import escape
+
+from campaigns.channels.base import Outgoing
+from campaigns.definitions.campaign_file import CampaignDefinition
+from campaigns.messages.templates import render, template_variables, texts_for
+from campaigns.messages.texts import campaign_override, campaign_text, text_language
+from storage.enums import Channel
+from storage.tables import Contact
+
+SCORES = range(11)
+# Detractors red, passives amber, promoters green; text colours keep a contrast of at least 4.5:1.
+_RED, _AMBER, _GREEN = ("#c5221f", "#ffffff"), ("#f9ab00", "#202124"), ("#188038", "#ffffff")
+_FONT = "Arial,Helvetica,sans-serif"
+
+
+def survey_url(public_base_url: str, token: str) -> str:
+    return f"{public_base_url.rstrip('/')}/s/{token}"
+
+
+def score_url(public_base_url: str, token: str, score: int) -> str:
+    return f"{survey_url(public_base_url, token)}?score={score}"
+
+
+def unsubscribe_url(public_base_url: str, token: str) -> str:
+    return f"{public_base_url.rstrip('/')}/u/{token}"
+
+
+def unsubscribe_headers(url: str) -> dict[str, str]:
+    """RFC 2369 + RFC 8058: mail apps show an Unsubscribe button that POSTs `List-Unsubscribe=One-Click`."""
+    return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+
+def compose(
+    definition: CampaignDefinition,
+    contact: Contact,
+    *,
+    channel: Channel,
+    address: str,
+    token: str,
+    public_base_url: str,
+    reminder: bool = False,
+) -> Outgoing:
+    _, texts = texts_for(definition.messages, contact.locale, definition.locale)
+    url = survey_url(public_base_url, token)
+    variables = template_variables(contact.name, contact.properties, definition.brand, url)
+    if channel is Channel.SMS:
+        source = texts.sms_reminder if reminder else texts.sms
+        return Outgoing(channel, address, render(source or "", variables))
+    subject = render((texts.email_reminder_subject if reminder else texts.email_subject) or "", variables)
+    locale = contact.locale
+
+    def body_text(key: str) -> str:
+        return campaign_text(definition, locale, key, **variables)
+
+    email = SurveyEmail(
+        lang=text_language(definition, locale),
+        subject=subject,
+        greeting=body_text("email_greeting"),
+        intro=_campaign_intro(definition, locale, variables),
+        question=body_text("question"),
+        scale_low=body_text("scale_low"),
+        scale_high=body_text("scale_high"),
+        links=[(score, score_url(public_base_url, token, score)) for score in SCORES],
+        unsubscribe=body_text("unsubscribe"),
+        unsubscribe_note=body_text("unsubscribe_note"),
+        unsubscribe_url=unsubscribe_url(public_base_url, token),
+    )
+    return Outgoing(
+        channel,
+        address,
+        email.text(),
+        subject=subject,
+        html=email.html(),
+        headers=unsubscribe_headers(email.unsubscribe_url),
+    )
+
+
+def _campaign_intro(definition: CampaignDefinition, locale: str | None, variables: dict[str, object]) -> str:
+    """The campaign's own email intro in the email's language, if it wrote one ("" otherwise).
+
+    The shipped intros greet and ask the question themselves, which the email already does with the
+    catalogue's texts; an intro the campaign wrote is what it wants to add ("Thanks for your order ...").
+    So the intro is the campaign's only where its text comes before any shipped one in the order of
+    :func:`campaigns.messages.texts.campaign_text`: its default locale's intro serves only contacts whose email falls
+    back to that locale. Like the subject, it is rendered strictly: a failure fails the invitation.
+    """
+    source = campaign_override(definition, locale, "email_intro")
+    return render(source, variables) if source else ""
+
+
+@dataclass(frozen=True)
+class SurveyEmail:
+    """The texts and links of one survey email, rendered twice: as plain text and as HTML."""
+
+    lang: str
+    subject: str
+    greeting: str
+    intro: str
+    question: str
+    scale_low: str
+    scale_high: str
+    links: list[tuple[int, str]]
+    unsubscribe: str
+    unsubscribe_note: str
+    unsubscribe_url: str
+
+    def label(self, score: int) -> str:
+        """What a screen reader says for a score link: "0 / 10, Not at all likely"."""
+        end = {0: self.scale_low, 10: self.scale_high}.get(score)
+        return f"{score} / 10, {end}" if end else f"{score} / 10"
+
+    def text(self) -> str:
+        scores = [f"{self.label(score)}: {link}" for score, link in self.links]
+        parts = [self.greeting, self.intro, self.question, "\n".join(scores)]
+        # "-- " is the signature delimiter: mail clients show what follows as a footer.
+        footer = f"-- \n{self.unsubscribe_note}\n{self.unsubscribe}: {self.unsubscribe_url}"
+        return "\n\n".join(part for part in [*parts, footer] if part)
+
+    def html(self) -> str:
+        paragraph = '<p style="margin:0 0 16px">{}</p>'
+        intro = "".join(paragraph.format(escape(line)) for line in self.intro.split("\n\n") if line.strip())
+        return (
+            f'<!doctype html><html lang="{escape(self.lang)}"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width,initial-scale=1">'
+            f'<meta name="x-apple-disable-message-reformatting"><title>{escape(self.subject)}</title></head>'
+            f'<body style="margin:0;padding:0;background:#f1f3f4">'
+            # The inbox preview line: the question rather than the first words of the greeting.
+            f'<div style="display:none;max-height:0;overflow:hidden;mso-hide:all">{escape(self.question)}</div>'
+            f'{_table("background:#f1f3f4")}<tr><td align="center" style="padding:24px 8px">'
+            f"{_table('max-width:600px;background:#ffffff;border-radius:8px')}"
+            f'<tr><td style="padding:24px 20px;font-family:{_FONT};font-size:16px;line-height:24px;color:#202124">'
+            f"{paragraph.format(escape(self.greeting))}{intro}"
+            f'<p style="margin:0 0 20px;font-size:18px;line-height:26px;font-weight:bold">{escape(self.question)}</p>'
+            f"{_table('table-layout:fixed')}<tr>{''.join(self._button(s, link) for s, link in self.links)}</tr></table>"
+            f"{_table('')}<tr>"
+            f'<td align="left" style="padding-top:8px;font-family:{_FONT};font-size:13px;line-height:18px;color:#5f6368">'
+            f"0 = {escape(self.scale_low)}</td>"
+            f'<td align="right" style="padding-top:8px;font-family:{_FONT};font-size:13px;line-height:18px;color:#5f6368">'
+            f"10 = {escape(self.scale_high)}</td></tr></table>"
+            f"</td></tr></table>"
+            f'{_table("max-width:600px")}<tr><td style="padding:16px 20px;font-family:{_FONT};font-size:12px;'
+            f'line-height:18px;color:#5f6368">{escape(self.unsubscribe_note)} '
+            f'<a href="{escape(self.unsubscribe_url)}" style="color:#5f6368;text-decoration:underline">'
+            f"{escape(self.unsubscribe)}</a></td></tr></table>"
+            f"</td></tr></table></body></html>"
+        )
+
+    def _button(self, score: int, link: str) -> str:
+        """One score: a coloured cell (bgcolor for Outlook) whose whole 48 px height is the link."""
+        background, colour = _RED if score <= 6 else _AMBER if score <= 8 else _GREEN
+        label = escape(self.label(score))
+        return (
+            f'<td width="9%" align="center" style="padding:0 2px">{_table("")}<tr>'
+            f'<td align="center" bgcolor="{background}" style="background:{background};border-radius:6px">'
+            f'<a href="{escape(link)}" target="_blank" aria-label="{label}" title="{label}" '
+            f'style="display:block;padding:14px 0;font-family:{_FONT};font-size:18px;line-height:20px;'
+            f'font-weight:bold;color:{colour};text-decoration:none">{score}</a>'
+            f"</td></tr></table></td>"
+        )
+
+
+def _table(style: str) -> str:
+    styled = f' style="{style}"' if style else ""
+    return f'<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0"{styled}>'

@@ -1,0 +1,69 @@
+"""Bulk loaders for the facts eligibility needs, a chunk of contacts at a time (no query per contact)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from campaigns.planning.eligibility import ContactFacts
+from storage.enums import Channel, ConsentStatus, InvitationState
+from storage.tables import Consent, Contact, Invitation
+
+# An invitation in one of these states is still waiting to go out.
+PENDING_STATES = (InvitationState.PLANNED, InvitationState.CLAIMED)
+
+
+def last_surveyed(contact_ids: Collection[int], *, session: Session) -> dict[int, datetime]:
+    """When each contact was last sent a survey by any campaign."""
+    if not contact_ids:
+        return {}
+    rows = session.execute(
+        select(Invitation.contact_id, func.max(Invitation.sent_at))
+        .where(Invitation.contact_id.in_(contact_ids), Invitation.sent_at.is_not(None))
+        .group_by(Invitation.contact_id)
+    )
+    return {contact_id: at for contact_id, at in rows if at is not None}
+
+
+def opted_out_addresses(addresses: Iterable[str], *, session: Session) -> set[tuple[Channel, str]]:
+    wanted = {a for a in addresses if a}
+    if not wanted:
+        return set()
+    rows = session.execute(
+        select(Consent.channel, Consent.address).where(
+            Consent.address.in_(wanted), Consent.status == ConsentStatus.OPTED_OUT
+        )
+    )
+    return {(channel, address) for channel, address in rows}
+
+
+def contact_facts(contacts: Collection[Contact], *, session: Session) -> dict[int, ContactFacts]:
+    """Facts for each contact, keyed by contact id."""
+    surveyed = last_surveyed([c.id for c in contacts], session=session)
+    opted_out = opted_out_addresses([a for c in contacts for a in (c.phone, c.email) if a], session=session)
+    return {
+        c.id: ContactFacts(
+            phone=c.phone,
+            email=c.email,
+            opted_out_at=c.opted_out_at,
+            opted_out_addresses=frozenset(p for p in opted_out if p[1] in (c.phone, c.email)),
+            last_surveyed_at=surveyed.get(c.id),
+        )
+        for c in contacts
+    }
+
+
+def contacts_with_pending_invitations(
+    contact_ids: Collection[int], *, except_campaign: int | None, session: Session
+) -> set[int]:
+    if not contact_ids:
+        return set()
+    query = select(Invitation.contact_id).where(
+        Invitation.contact_id.in_(contact_ids), Invitation.state.in_(PENDING_STATES)
+    )
+    if except_campaign is not None:
+        query = query.where(Invitation.campaign_id != except_campaign)
+    return set(session.scalars(query))

@@ -1,0 +1,326 @@
+"""Planning: turning campaigns and events into invitation rows (the outbox), with every skip recorded.
+
+Planning only writes rows; nothing is sent here. The dispatcher re-checks eligibility before sending.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from campaigns.definitions.campaign_file import CampaignDefinition, definition_from_json
+from campaigns.planning import eligibility
+from campaigns.planning.due import relationship_due
+from campaigns.planning.eligibility import ContactFacts, Skip, SkipReason
+from campaigns.planning.facts import contact_facts, contacts_with_pending_invitations
+from campaigns.planning.sampling import is_sampled
+from campaigns.planning.skips import record_skip
+from campaigns.planning.windows import next_send_time, zone_for
+from storage.db import Database
+from storage.enums import CampaignStatus, InvitationState
+from storage.tables import Campaign, Contact, Event, Invitation
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1000
+# The relationship audience is rescanned at most this often; due dates have a granularity of days.
+RESCAN_EVERY = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class PlanningRules:
+    """Service-wide settings the planner applies."""
+
+    min_days_between_surveys: int = 90
+    default_timezone: str = "UTC"
+
+
+@dataclass
+class PlanStats:
+    planned: int = 0
+    skipped: int = 0
+    skipped_by_reason: dict[str, int] = field(default_factory=dict)
+
+    def skip(self, reason: str) -> None:
+        self.skipped += 1
+        self.skipped_by_reason[reason] = self.skipped_by_reason.get(reason, 0) + 1
+
+
+def new_token() -> str:
+    """The survey link token: unguessable, URL-safe, 22 characters."""
+    return secrets.token_urlsafe(16)
+
+
+def invitation_row(
+    campaign: Campaign,
+    definition: CampaignDefinition,
+    contact: Contact,
+    *,
+    due: datetime,
+    now: datetime,
+    rules: PlanningRules,
+    dedupe_key: str,
+    event_id: int | None = None,
+) -> dict[str, Any]:
+    zone = zone_for(contact.timezone, definition.timezone, rules.default_timezone)
+    return {
+        "campaign_id": campaign.id,
+        "contact_id": contact.id,
+        "state": InvitationState.PLANNED,
+        "due_at": next_send_time(definition.send_window, zone, max(due, now)),
+        "token": new_token(),
+        "dedupe_key": dedupe_key,
+        "event_id": event_id,
+        "last_error": None,
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+# --- recurring (relationship) campaigns ------------------------------------------------------------------
+
+
+def plan_recurring(db: Database, *, now: datetime, rules: PlanningRules, force: bool = False) -> PlanStats:
+    """Plan every active recurring campaign whose audience is due for a rescan."""
+    stats = PlanStats()
+    with db.transaction() as session:
+        campaigns = session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.ACTIVE)).all()
+    for campaign in campaigns:
+        definition = definition_from_json(campaign.definition)
+        if definition.interval_days is None:
+            continue
+        if not force and campaign.last_planned_at and now - campaign.last_planned_at < RESCAN_EVERY:
+            continue
+        _plan_campaign(db, campaign, definition, now=now, rules=rules, stats=stats)
+    return stats
+
+
+def _plan_campaign(
+    db: Database,
+    campaign: Campaign,
+    definition: CampaignDefinition,
+    *,
+    now: datetime,
+    rules: PlanningRules,
+    stats: PlanStats,
+) -> None:
+    assert definition.interval_days is not None
+    with db.transaction() as session:
+        history = _campaign_history(campaign.id, session=session)
+        anchors = _event_anchors(definition, session=session) if definition.event else {}
+        budget = _daily_budget(campaign, definition, now, session=session)
+    for chunk in _contact_chunks(db):
+        with db.transaction() as session:
+            due_contacts = []
+            for contact in chunk:
+                count, last_due = history.get(contact.id, (0, None))
+                if definition.event and contact.id not in anchors and count == 0:
+                    continue  # "after the event, then recurring": no event yet
+                if not definition.audience.matches(contact.properties, contact.created_at):
+                    continue
+                due = relationship_due(
+                    campaign_id=campaign.id,
+                    contact_id=contact.id,
+                    interval_days=definition.interval_days,
+                    first_after_days=definition.first_after_days,
+                    campaign_started_at=campaign.created_at,
+                    contact_created_at=contact.created_at,
+                    last_due_at=last_due,
+                    anchor_at=anchors.get(contact.id),
+                )
+                if due <= now:
+                    due_contacts.append((contact, due, count + 1))
+            if not due_contacts:
+                continue
+            facts = contact_facts([c for c, _, _ in due_contacts], session=session)
+            pending = contacts_with_pending_invitations(
+                [c.id for c, _, _ in due_contacts], except_campaign=None, session=session
+            )
+            rows = []
+            for contact, due, cycle in due_contacts:
+                if contact.id in pending:
+                    continue  # already queued (here or elsewhere); the send-time check decides
+                skip = _skip_at_planning(definition, facts[contact.id], due=max(due, now), rules=rules)
+                if skip is not None:
+                    record_skip(campaign.id, contact.id, skip, at=now, session=session)
+                    stats.skip(skip.reason)
+                    continue
+                if budget is not None and budget <= 0:
+                    break  # the daily target is reached; the rest stay due for tomorrow
+                row = invitation_row(
+                    campaign,
+                    definition,
+                    contact,
+                    due=due,
+                    now=now,
+                    rules=rules,
+                    dedupe_key=f"{campaign.id}:{contact.id}:r{cycle}",
+                )
+                if not is_sampled(definition.sample_rate, campaign.id, contact.id, cycle):
+                    # The cycle still advances (a cancelled row marks it), so the contact is not redrawn daily.
+                    row.update(state=InvitationState.CANCELLED, last_error="not sampled this cycle")
+                    skip = Skip(
+                        SkipReason.NOT_SAMPLED, f"not drawn by the {definition.sample_rate:.0%} sample"
+                    )
+                    record_skip(campaign.id, contact.id, skip, at=now, session=session)
+                    stats.skip(skip.reason)
+                else:
+                    stats.planned += 1
+                    if budget is not None:
+                        budget -= 1
+                rows.append(row)
+            if rows:
+                session.execute(insert(Invitation), rows)
+    with db.transaction() as session:
+        stored = session.get(Campaign, campaign.id)
+        if stored is not None:
+            stored.last_planned_at = now
+
+
+def _skip_at_planning(
+    definition: CampaignDefinition, facts: ContactFacts, *, due: datetime, rules: PlanningRules
+) -> Skip | None:
+    fatigue = eligibility.fatigue_days(definition.min_days_between_surveys, rules.min_days_between_surveys)
+    return eligibility.check(facts, channels=definition.channels, at=due, fatigue=fatigue)
+
+
+def _campaign_history(campaign_id: int, *, session: Session) -> dict[int, tuple[int, datetime]]:
+    """Per contact: how many invitations this campaign has made and the last one's due time."""
+    rows = session.execute(
+        select(Invitation.contact_id, func.count(), func.max(Invitation.due_at))
+        .where(Invitation.campaign_id == campaign_id)
+        .group_by(Invitation.contact_id)
+    )
+    return {contact_id: (count, last_due) for contact_id, count, last_due in rows}
+
+
+def _event_anchors(definition: CampaignDefinition, *, session: Session) -> dict[int, datetime]:
+    """First occurrence of the campaign's event per contact, plus the delay: when the first survey is due."""
+    rows = session.execute(
+        select(Event.contact_id, func.min(Event.occurred_at))
+        .where(Event.name == definition.event)
+        .group_by(Event.contact_id)
+    )
+    return {contact_id: first + definition.delay for contact_id, first in rows}
+
+
+def _daily_budget(
+    campaign: Campaign, definition: CampaignDefinition, now: datetime, *, session: Session
+) -> int | None:
+    if definition.daily_target is None:
+        return None
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    planned_today = session.scalar(
+        select(func.count())
+        .select_from(Invitation)
+        .where(
+            Invitation.campaign_id == campaign.id,
+            Invitation.created_at >= day_start,
+            Invitation.state != InvitationState.CANCELLED,
+        )
+    )
+    return max(definition.daily_target - (planned_today or 0), 0)
+
+
+def _contact_chunks(db: Database) -> Iterator[Sequence[Contact]]:
+    """All contacts in id order, a chunk per transaction, so memory stays flat over any number of contacts."""
+    after = 0
+    while True:
+        with db.transaction() as session:
+            chunk = session.scalars(
+                select(Contact).where(Contact.id > after).order_by(Contact.id).limit(CHUNK)
+            ).all()
+            session.expunge_all()
+        if not chunk:
+            return
+        yield chunk
+        after = chunk[-1].id
+
+
+# --- events (transactional campaigns) ----------------------------------------------------------------------
+
+
+def plan_for_event(
+    event: Event, contact: Contact, *, now: datetime, rules: PlanningRules, session: Session
+) -> list[dict[str, str]]:
+    """Plan the campaigns triggered by `event`; returns one outcome per matching campaign."""
+    campaigns = session.scalars(
+        select(Campaign)
+        .where(Campaign.event == event.name, Campaign.status == CampaignStatus.ACTIVE)
+        .order_by(Campaign.id)
+    ).all()
+    outcomes = []
+    for campaign in campaigns:
+        definition = definition_from_json(campaign.definition)
+        skip = _event_skip(campaign, definition, event, contact, now=now, rules=rules, session=session)
+        if skip is not None:
+            record_skip(campaign.id, contact.id, skip, at=now, session=session)
+            outcomes.append(
+                {
+                    "campaign": campaign.name,
+                    "outcome": "skipped",
+                    "reason": skip.reason,
+                    "detail": skip.detail,
+                }
+            )
+            continue
+        row = invitation_row(
+            campaign,
+            definition,
+            contact,
+            due=event.occurred_at + definition.delay,
+            now=now,
+            rules=rules,
+            dedupe_key=f"{campaign.id}:{contact.id}:e{event.id}",
+            event_id=event.id,
+        )
+        session.execute(insert(Invitation), [row])
+        outcomes.append(
+            {"campaign": campaign.name, "outcome": "planned", "due_at": row["due_at"].isoformat()}
+        )
+    return outcomes
+
+
+def _event_skip(
+    campaign: Campaign,
+    definition: CampaignDefinition,
+    event: Event,
+    contact: Contact,
+    *,
+    now: datetime,
+    rules: PlanningRules,
+    session: Session,
+) -> Skip | None:
+    if not definition.audience.matches(contact.properties, contact.created_at):
+        return Skip(SkipReason.AUDIENCE, "not in the campaign's audience")
+    window_start = event.occurred_at - timedelta(days=definition.dedupe_days)
+    recent = session.scalar(
+        select(func.max(Invitation.created_at)).where(
+            Invitation.campaign_id == campaign.id,
+            Invitation.contact_id == contact.id,
+            Invitation.created_at >= window_start,
+        )
+    )
+    if recent is not None:
+        return Skip(
+            SkipReason.DUPLICATE_EVENT,
+            f"already planned on {recent:%Y-%m-%d}; one survey per {definition.dedupe_days} days per contact",
+        )
+    facts = contact_facts([contact], session=session)[contact.id]
+    due = max(event.occurred_at + definition.delay, now)
+    skip = _skip_at_planning(definition, facts, due=due, rules=rules)
+    if skip is not None:
+        return skip
+    if contacts_with_pending_invitations([contact.id], except_campaign=None, session=session):
+        return Skip(SkipReason.PENDING, "another survey is already queued for this contact")
+    if not is_sampled(definition.sample_rate, campaign.id, contact.id, f"e{event.id}"):
+        return Skip(SkipReason.NOT_SAMPLED, f"not drawn by the {definition.sample_rate:.0%} sample")
+    return None

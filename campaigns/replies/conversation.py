@@ -1,0 +1,164 @@
+"""The SMS conversation: score -> "what is the main reason?" -> comment -> thank-you, plus STOP/START/HELP.
+
+`handle_inbound` is called once per inbound message (after it was stored) and returns the reply text to send
+back, or None to stay silent. The rules:
+
+- STOP and the other opt-out words opt the number out at once and for good; START/YES/UNSTOP opt back in;
+  HELP/INFO say who we are and how to stop. These work for any number, surveyed or not.
+- A reply goes to the newest invitation texted to that number. A number we never surveyed gets a polite
+  generic answer.
+- A score records the response (a reply after expiry is kept and marked late) and asks for the reason; a second
+  short score reply ("I meant 8") before the comment replaces the first.
+- After the score, the next message that is not a score is the comment, and we thank them.
+- Anything else gets one clarification per invitation, then silence, so that two bots never loop.
+
+Every reply is a catalogue text looked up with :func:`campaigns.messages.texts.campaign_text` for the campaign of that
+newest invitation, so a campaign's own wording (``messages: {en: {ask_comment: ...}}``) is used and the reply
+comes in the language the invitation was in; a number without an invitation gets the shipped texts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from campaigns.contacts.consents import set_consent
+from campaigns.definitions.campaign_file import CampaignDefinition, definition_from_json
+from campaigns.messages.templates import template_variables
+from campaigns.messages.texts import campaign_text
+from campaigns.replies.parser import Help, OptIn, OptOut, Score, parse_reply
+from campaigns.replies.responses import latest_sms_invitation, record_comment, record_score, response_for
+from storage.enums import Channel, ConsentStatus, Direction
+from storage.tables import Campaign, Contact, Invitation, Message
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    purpose: str  # stored with the outbound message: "conversation" or "clarification"
+    invitation_id: int | None = None
+
+
+@dataclass(frozen=True)
+class InboundSms:
+    from_number: str
+    body: str
+    message_id: int  # our stored row
+
+
+def handle_inbound(sms: InboundSms, *, now: datetime, session: Session) -> Answer | None:
+    invitation = latest_sms_invitation(sms.from_number, session=session)
+    if invitation is not None:
+        # Locked (PostgreSQL): a score and a comment sent together are handled one after the other.
+        session.refresh(invitation, with_for_update=True)
+    contact = session.get(Contact, invitation.contact_id) if invitation else _contact_by_phone(sms, session)
+    definition = _definition(invitation, session)
+    locale = (contact.locale if contact else None) or (definition.locale if definition else "en")
+    variables = _variables(definition, contact)
+    reply = parse_reply(sms.body, locale)
+
+    def text(key: str) -> str:
+        return campaign_text(definition, locale, key, **variables)
+
+    if isinstance(reply, (OptOut, OptIn)):
+        opted_out = isinstance(reply, OptOut)
+        status = ConsentStatus.OPTED_OUT if opted_out else ConsentStatus.OPTED_IN
+        source = f"sms:{reply.keyword}"
+        set_consent(Channel.SMS, sms.from_number, status, source=source, at=now, session=session)
+        return Answer(text("opted_out" if opted_out else "opted_in"), "conversation")
+    if isinstance(reply, Help):
+        return Answer(text("help"), "conversation")
+    if invitation is None:
+        return Answer(text("unknown_number"), "conversation")
+    _link(sms, invitation, session)
+
+    response = response_for(invitation, session=session)
+    if isinstance(reply, Score) and (response is None or _replaces_score(sms.body, response.comment)):
+        response, _ = record_score(invitation, reply.value, channel=Channel.SMS, now=now, session=session)
+        key = "thank_you_late" if response.late else "ask_comment"
+        return Answer(text(key), "conversation", invitation.id)
+    if response is not None and response.comment is None:
+        record_comment(response, sms.body, now=now)
+        return Answer(text("thank_you"), "conversation", invitation.id)
+    if response is not None:
+        return None  # answered and commented: keep what they send, say nothing more
+    if _clarified(invitation, session):
+        return None
+    return Answer(text("clarify"), "clarification", invitation.id)
+
+
+# Words that may surround a corrected score ("sorry, I meant 8 out of 10"); anything else makes it a comment.
+_CORRECTION_WORDS = {
+    "i",
+    "meant",
+    "mean",
+    "sorry",
+    "actually",
+    "oops",
+    "correction",
+    "make",
+    "it",
+    "a",
+    "an",
+    "out",
+    "of",
+    "ten",
+    "score",
+    "rather",
+    "no",
+    "not",
+    "is",
+    "my",
+}
+
+
+def _replaces_score(body: str, comment: str | None) -> bool:
+    """After a score, only a bare score or an explicit correction ("8", "8/10", "I meant 8") replaces it; a reason
+    that happens to hold a number ("10 minutes wait", "5 stars") is the comment."""
+    if comment is not None:
+        return False
+    words = re.findall(r"[^\W\d_]+", body.lower())
+    return all(word in _CORRECTION_WORDS for word in words)
+
+
+def _contact_by_phone(sms: InboundSms, session: Session) -> Contact | None:
+    return session.scalar(select(Contact).where(Contact.phone == sms.from_number).limit(1))
+
+
+def _definition(invitation: Invitation | None, session: Session) -> CampaignDefinition | None:
+    """The campaign of the invitation being answered; None without one (or if its campaign is gone)."""
+    if invitation is None:
+        return None
+    campaign = session.get(Campaign, invitation.campaign_id)
+    return definition_from_json(campaign.definition) if campaign else None
+
+
+def _variables(definition: CampaignDefinition | None, contact: Contact | None) -> dict[str, object]:
+    name = contact.name if contact else None
+    properties = contact.properties if contact else {}
+    return template_variables(name, properties, definition.brand if definition else None, "")
+
+
+def _link(sms: InboundSms, invitation: Invitation, session: Session) -> None:
+    """Tie the stored inbound message to the invitation and contact it answers."""
+    message = session.get(Message, sms.message_id)
+    if message is not None:
+        message.invitation_id, message.contact_id = invitation.id, invitation.contact_id
+
+
+def _clarified(invitation: Invitation, session: Session) -> bool:
+    """Whether this invitation already got its one clarification."""
+    count = session.scalar(
+        select(func.count())
+        .select_from(Message)
+        .where(
+            Message.invitation_id == invitation.id,
+            Message.direction == Direction.OUTBOUND,
+            Message.purpose == "clarification",
+        )
+    )
+    return bool(count)

@@ -1,0 +1,102 @@
+"""Recording answers: a score (changeable while the survey is open), then a comment.
+
+Shared by the SMS conversation and the hosted survey page; sessions are the caller's, nothing commits here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, object_session
+
+from campaigns.followups import opening as followups
+from campaigns.scores.nps import categorize
+from storage.enums import Channel, Direction, InvitationState
+from storage.tables import Contact, Invitation, Message, Response
+
+# States in which an invitation has reached the person and may be answered (expired ones count as late).
+ANSWERABLE = (
+    InvitationState.SENT,
+    InvitationState.DELIVERED,
+    InvitationState.RESPONDED,
+    InvitationState.EXPIRED,
+)
+
+
+def invitation_by_token(token: str, *, session: Session) -> Invitation | None:
+    return session.scalar(select(Invitation).where(Invitation.token == token))
+
+
+def latest_sms_invitation(phone: str, *, session: Session) -> Invitation | None:
+    """The newest invitation texted to this number: the one a reply from it answers."""
+    return session.scalar(
+        select(Invitation)
+        .join(Message, Message.invitation_id == Invitation.id)
+        .where(
+            Message.direction == Direction.OUTBOUND,
+            Message.channel == Channel.SMS,
+            Message.address == phone,
+            Message.purpose == "invitation",
+            # CLAIMED: texted a moment ago, the dispatcher has not recorded the provider's answer yet.
+            Invitation.state.in_((*ANSWERABLE, InvitationState.CLAIMED)),
+            Message.status.not_in(("rejected", "failed", "not_sent")),
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+
+
+def response_for(invitation: Invitation, *, session: Session) -> Response | None:
+    return session.scalar(select(Response).where(Response.invitation_id == invitation.id))
+
+
+def is_open(invitation: Invitation, now: datetime) -> bool:
+    return invitation.expires_at is None or now < invitation.expires_at
+
+
+def record_score(
+    invitation: Invitation, score: int, *, channel: Channel, now: datetime, session: Session
+) -> tuple[Response, bool]:
+    """Store or change the score; returns the response and whether it is new.
+
+    A score given after expiry is kept and marked late. Once commented, the score is final.
+    """
+    response = response_for(invitation, session=session)
+    created = response is None
+    if response is None:
+        contact = session.get(Contact, invitation.contact_id)
+        response = Response(
+            invitation_id=invitation.id,
+            contact_id=invitation.contact_id,
+            campaign_id=invitation.campaign_id,
+            channel=channel,
+            score=score,
+            category=categorize(score).value,
+            late=not is_open(invitation, now),
+            contact_snapshot=dict(contact.properties) if contact else {},
+            answered_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(response)
+    elif response.comment is None:
+        response.score, response.category = score, categorize(score).value
+        response.answered_at, response.updated_at = now, now
+    invitation.state = InvitationState.RESPONDED
+    invitation.responded_at = invitation.responded_at or now
+    invitation.updated_at = now
+    session.flush()
+    followups.on_score(response, now=now, session=session)
+    return response, created
+
+
+def record_comment(
+    response: Response, comment: str, *, now: datetime, session: Session | None = None
+) -> None:
+    response.comment = comment.strip()[:5000]
+    response.commented_at = now
+    response.updated_at = now
+    target = session or object_session(response)
+    if target is not None:
+        followups.on_comment(response, now=now, session=target)

@@ -1,0 +1,100 @@
+"""`POST /api/v1/contacts`: the same upsert as the CSV import, one contact per request."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field
+
+from campaigns.contacts.store import upsert_contact
+from campaigns.contacts.validation import ContactInput, ContactValidationError, validate_contact
+from service.container import Container
+from service.web.api.auth import Actor, get_container
+from storage.audit import record_audit
+from storage.tables import Contact
+
+router = APIRouter(tags=["contacts"])
+
+PropertyValue = str | int | float | bool
+
+
+class ContactIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    external_id: str = Field(description="Your system's id for this person; the upsert key")
+    name: str | None = None
+    phone: str | None = Field(None, description="E.164 (+4915112345678), or national with default_region")
+    email: str | None = None
+    locale: str | None = Field(None, description="BCP 47, e.g. en, de-AT, zh-Hant")
+    timezone: str | None = Field(None, description="IANA zone, e.g. Europe/Berlin")
+    properties: dict[str, PropertyValue] = Field(default_factory=dict)
+    default_region: str | None = Field(None, description="ISO country code for national phone numbers")
+
+
+class ContactOut(BaseModel):
+    id: int
+    external_id: str
+    name: str | None
+    phone: str | None
+    email: str | None
+    locale: str | None
+    timezone: str | None
+    properties: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, contact: Contact) -> ContactOut:
+        return cls.model_validate(contact, from_attributes=True)
+
+
+def field_errors(error: ContactValidationError, *location: str) -> RequestValidationError:
+    """Our validation errors in FastAPI's own 422 shape, so clients parse one format."""
+    return RequestValidationError(
+        [{"loc": ["body", *location, e.field], "msg": e.message, "type": "value_error"} for e in error.errors]
+    )
+
+
+def validated_contact(body: ContactIn, *location: str) -> ContactInput:
+    """The normalised contact, or FastAPI's 422 naming each bad field."""
+    try:
+        return validate_contact(
+            body.model_dump(exclude={"default_region"}), default_region=body.default_region
+        )
+    except ContactValidationError as error:
+        raise field_errors(error, *location) from None
+
+
+@router.post(
+    "/contacts",
+    response_model=ContactOut,
+    responses={201: {"description": "Created"}, 401: {"description": "No valid API key"}},
+)
+def upsert_contact_route(
+    body: ContactIn,
+    response: Response,
+    actor: Actor,
+    container: Annotated[Container, Depends(get_container)],
+) -> ContactOut:
+    """Create or update a contact by `external_id`: 201 when created, 200 when updated."""
+    item = validated_contact(body)
+    try:
+        with container.db.transaction() as session:
+            contact, created = upsert_contact(
+                item, session=session, require_channel=True, now=container.clock.now()
+            )
+            record_audit(
+                session=session,
+                actor=actor,
+                action="contact.created" if created else "contact.updated",
+                entity_type="contact",
+                entity_id=contact.id,
+            )
+            out = ContactOut.of(contact)
+    except ContactValidationError as error:
+        raise field_errors(error) from None
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return out

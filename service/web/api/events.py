@@ -1,0 +1,129 @@
+"""`POST /api/v1/events`: a transactional trigger (order delivered, ticket closed, ...) for one contact."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Response, status
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from campaigns.contacts.store import upsert_contact
+from campaigns.contacts.validation import ContactValidationError
+from campaigns.planning.planner import plan_for_event
+from service.container import Container
+from service.web.api.auth import Actor, get_container
+from service.web.api.contacts import ContactIn, field_errors, validated_contact
+from storage.audit import record_audit
+from storage.tables import Event
+
+router = APIRouter(tags=["events"])
+
+EVENT_NAME = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
+
+
+class EventIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    event: str = Field(pattern=EVENT_NAME, description="Trigger name, e.g. order_delivered")
+    contact: ContactIn = Field(description="Upserted by external_id before planning")
+    occurred_at: datetime | None = Field(None, description="ISO 8601 with an offset; default: now")
+    properties: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    idempotency_key: str | None = Field(
+        None, min_length=1, max_length=255, description="The same key again returns the first outcome"
+    )
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("needs a UTC offset, e.g. 2026-11-23T10:00:00Z")
+        return value
+
+
+class CampaignOutcome(BaseModel):
+    campaign: str
+    outcome: str = Field(description="planned | skipped")
+    due_at: str | None = None
+    reason: str | None = None
+    detail: str | None = None
+
+
+class EventOut(BaseModel):
+    event_id: int
+    contact_external_id: str
+    duplicate: bool = False
+    campaigns: list[CampaignOutcome]
+
+
+@router.post(
+    "/events",
+    response_model=EventOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"description": "A replay of an idempotency key"},
+        401: {"description": "No valid API key"},
+    },
+)
+def receive_event(
+    body: EventIn,
+    response: Response,
+    actor: Actor,
+    container: Annotated[Container, Depends(get_container)],
+) -> EventOut:
+    """Upsert the contact, store the event and plan the campaigns it triggers."""
+    if body.idempotency_key is not None:
+        replay = _replay(container, body.idempotency_key, response)
+        if replay is not None:
+            return replay
+    item = validated_contact(body.contact, "contact")
+    now = container.clock.now()
+    try:
+        with container.db.transaction() as session:
+            contact, _ = upsert_contact(item, session=session, require_channel=True, now=now)
+            event = Event(
+                name=body.event,
+                contact_id=contact.id,
+                occurred_at=body.occurred_at or now,
+                received_at=now,
+                properties=dict(body.properties),
+                idempotency_key=body.idempotency_key,
+            )
+            session.add(event)
+            session.flush()
+            outcomes = plan_for_event(
+                event, contact, now=now, rules=container.planning_rules, session=session
+            )
+            result = {"event_id": event.id, "contact_external_id": contact.external_id, "campaigns": outcomes}
+            event.outcome = result
+            record_audit(
+                session=session,
+                actor=actor,
+                action="event.received",
+                entity_type="event",
+                entity_id=event.id,
+                name=body.event,
+            )
+    except ContactValidationError as error:
+        raise field_errors(error, "contact") from None
+    except IntegrityError:
+        # The same idempotency key arrived concurrently and the other request stored it first.
+        if body.idempotency_key is not None:
+            replay = _replay(container, body.idempotency_key, response)
+            if replay is not None:
+                return replay
+        raise
+    return EventOut.model_validate(result)
+
+
+def _replay(container: Container, key: str, response: Response) -> EventOut | None:
+    with container.db.transaction() as session:
+        stored: dict[str, Any] | None = session.scalar(
+            select(Event.outcome).where(Event.idempotency_key == key)
+        )
+    if stored is None:
+        return None
+    response.status_code = status.HTTP_200_OK
+    return EventOut.model_validate({**stored, "duplicate": True})

@@ -1,0 +1,55 @@
+"""The ASGI app served by `nps serve`: one FastAPI application, routes grouped by who calls them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from bot.app import create_slack_app
+from service.container import Container
+from service.web import slack as slack_route
+from service.web import survey
+from service.web import twilio as twilio_webhooks
+from service.web.api import contacts, events
+
+
+def create_app(container: Container) -> FastAPI:
+    app = FastAPI(
+        title="nps-bot",
+        summary="NPS surveys by SMS and email, with a Slack bot that closes the loop.",
+        version="0.1.0",
+    )
+    app.state.container = container
+    app.state.slack_app = create_slack_app(container) if container.settings.slack_enabled else None
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> JSONResponse:
+        """Liveness and readiness: 200 when the database answers, 503 otherwise."""
+        if container.db.is_reachable():
+            return JSONResponse({"status": "ok", "database": "ok"})
+        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.include_router(contacts.router, prefix="/api/v1")
+    app.include_router(events.router, prefix="/api/v1")
+    app.include_router(twilio_webhooks.router)
+    app.include_router(survey.router)
+    app.include_router(slack_route.router)
+    app.add_exception_handler(twilio_webhooks.Forbidden, twilio_webhooks.forbidden)
+    return app
+
+
+async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 shape without echoing the input back.
+
+    The default handler repeats each bad value, which leaks personal data into client logs and fails outright
+    (a 500) on a body that is not UTF-8.
+    """
+    return JSONResponse({"detail": [_field_error(e) for e in error.errors()]}, status_code=422)
+
+
+def _field_error(error: Any) -> dict[str, Any]:
+    return {"loc": list(error["loc"]), "msg": str(error["msg"]), "type": str(error["type"])}
