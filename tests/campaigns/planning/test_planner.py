@@ -1,0 +1,168 @@
+"""Recurring (relationship) campaigns: spread over the interval, audience, sampling, daily target, fatigue."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from campaigns.dispatch.dispatcher import Dispatcher
+from service.container import Container
+from storage.enums import InvitationState
+from storage.tables import Contact, Invitation, Skip
+from tests.fixtures.engine import add_contacts, apply_yaml, count_invitations, plan
+from tests.standins.fake_twilio import FakeTwilio
+
+ALWAYS_OPEN = 'send_window: {days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "23:59"}'
+
+
+def pulse(**fields: object) -> str:
+    extra = "".join(f"\n    {key}: {value}" for key, value in fields.items())
+    return f"""
+campaigns:
+  - name: pulse
+    kind: relationship
+    channels: [sms, email]
+    {ALWAYS_OPEN}{extra}
+"""
+
+
+def people(n: int, **properties: str) -> list[dict[str, object]]:
+    return [
+        {"external_id": f"c{i}", "phone": f"+4915112{i:06d}", "properties": dict(properties)}
+        for i in range(n)
+    ]
+
+
+def planned_per_contact(engine: Container) -> Counter[int]:
+    with engine.db.transaction() as session:
+        return Counter(session.scalars(select(Invitation.contact_id)))
+
+
+def test_a_thousand_contacts_are_spread_evenly_over_the_interval(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio
+) -> None:
+    add_contacts(engine, people(1000))
+    apply_yaml(engine, pulse(interval_days=90))
+    per_day = []
+    for _ in range(90):
+        per_day.append(plan(engine).planned)
+        dispatcher.drain()
+        engine.clock.advance(days=1)  # type: ignore[attr-defined]
+
+    assert sum(per_day) == 1000
+    assert set(planned_per_contact(engine).values()) == {1}  # each contact exactly once per interval
+    mean = 1000 / 90
+    assert max(per_day) <= 2.5 * mean, per_day  # daily batches, not one blast
+    assert sum(1 for n in per_day if n == 0) <= 5
+
+    assert len(fake_twilio.messages()) == 1000
+    assert len({m.to for m in fake_twilio.messages()}) == 1000
+
+    # The next interval starts over: each contact's second survey is 90 days after its first.
+    for _ in range(90):
+        plan(engine)
+        dispatcher.drain()
+        engine.clock.advance(days=1)  # type: ignore[attr-defined]
+    assert set(planned_per_contact(engine).values()) == {2}
+
+
+def test_first_survey_waits_first_after_days_after_the_contact_was_created(engine: Container) -> None:
+    add_contacts(engine, people(50))
+    apply_yaml(engine, pulse(interval_days=10, first_after_days=30))
+    for _ in range(29):
+        assert plan(engine).planned == 0
+        engine.clock.advance(days=1)  # type: ignore[attr-defined]
+    engine.clock.advance(days=1)  # type: ignore[attr-defined]
+    assert plan(engine).planned == 50
+
+
+def test_audience_filters_on_properties(engine: Container) -> None:
+    add_contacts(
+        engine,
+        [
+            {"external_id": "a", "phone": "+4915112000001", "properties": {"plan": "pro", "region": "EU"}},
+            {
+                "external_id": "b",
+                "phone": "+4915112000002",
+                "properties": {"plan": "Enterprise", "region": "EU"},
+            },
+            {"external_id": "c", "phone": "+4915112000003", "properties": {"plan": "free", "region": "EU"}},
+            {"external_id": "d", "phone": "+4915112000004", "properties": {"plan": "pro", "region": "US"}},
+            {"external_id": "e", "phone": "+4915112000005", "properties": {"plan": "pro"}},
+        ],
+    )
+    apply_yaml(engine, pulse(interval_days=1, audience="{plan: [pro, enterprise], region: EU}"))
+    plan(engine)
+    with engine.db.transaction() as session:
+        planned = set(
+            session.scalars(select(Contact.external_id).join(Invitation, Invitation.contact_id == Contact.id))
+        )
+    assert planned == {"a", "b"}
+
+
+def test_sampling_surveys_about_the_rate_and_records_the_rest_as_skipped(engine: Container) -> None:
+    add_contacts(engine, people(400))
+    apply_yaml(engine, pulse(interval_days=1, sample_rate=0.25))
+    stats = plan(engine)
+    assert 60 <= stats.planned <= 140
+    assert stats.planned + stats.skipped_by_reason["not_sampled"] == 400
+    assert count_invitations(engine, Invitation.state == InvitationState.PLANNED) == stats.planned
+    with engine.db.transaction() as session:
+        reasons = Counter(session.scalars(select(Skip.reason)))
+    assert reasons == {"not_sampled": 400 - stats.planned}
+    # A contact not drawn is not redrawn at every tick of the same cycle.
+    assert plan(engine).planned == 0
+
+
+def test_daily_target_caps_each_day(engine: Container) -> None:
+    add_contacts(engine, people(30))
+    apply_yaml(engine, pulse(interval_days=1, daily_target=12))
+    assert plan(engine).planned == 12
+    assert plan(engine).planned == 0  # same day
+    engine.clock.advance(days=1)  # type: ignore[attr-defined]
+    assert plan(engine).planned == 12
+    engine.clock.advance(days=1)  # type: ignore[attr-defined]
+    assert plan(engine).planned == 6
+
+
+def test_global_fatigue_rule_across_campaigns(engine: Container) -> None:
+    add_contacts(engine, people(3))
+    apply_yaml(engine, pulse(interval_days=1))
+    plan(engine)
+    with engine.db.transaction() as session:
+        for invitation in session.scalars(select(Invitation)):
+            invitation.state, invitation.sent_at = InvitationState.SENT, engine.clock.now()
+    engine.clock.advance(days=30)  # type: ignore[attr-defined]
+    apply_yaml(engine, pulse(interval_days=1).replace("name: pulse", "name: other"))
+    stats = plan(engine)
+    assert stats.planned == 0
+    assert stats.skipped_by_reason == {"fatigue": 6}  # both campaigns, 3 contacts each
+    with engine.db.transaction() as session:
+        detail = session.scalars(select(Skip.detail)).first()
+    assert detail is not None and "at most one survey per 90 days" in detail
+    engine.clock.advance(days=61)  # type: ignore[attr-defined]
+    assert plan(engine).planned == 3  # one campaign wins; the other finds a survey already queued
+
+
+def test_opted_out_contacts_are_never_planned(engine: Container) -> None:
+    add_contacts(engine, people(2))
+    with engine.db.transaction() as session:
+        contact = session.scalars(select(Contact).where(Contact.external_id == "c0")).one()
+        contact.opted_out_at = engine.clock.now() - timedelta(days=1)
+    apply_yaml(engine, pulse(interval_days=1))
+    stats = plan(engine)
+    assert stats.planned == 1
+    assert stats.skipped_by_reason == {"opted_out": 1}
+
+
+def test_a_paused_campaign_is_not_planned(engine: Container) -> None:
+    from campaigns.definitions.store import set_status
+    from storage.enums import CampaignStatus
+
+    add_contacts(engine, people(2))
+    apply_yaml(engine, pulse(interval_days=1))
+    with engine.db.transaction() as session:
+        set_status("pulse", CampaignStatus.PAUSED, session=session)
+    assert plan(engine).planned == 0

@@ -1,0 +1,355 @@
+"""The SMS side end to end: invitation out through fake Twilio, signed replies in, status callbacks, STOP."""
+
+from __future__ import annotations
+
+import html
+import random
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from campaigns.dispatch.dispatcher import Dispatcher, DispatchStats
+from campaigns.messages.catalogue import text
+from service.container import Container
+from service.web.app import create_app
+from storage.enums import Channel, ConsentStatus, InvitationState
+from storage.tables import Consent, Invitation, Message, Response
+from tests.fixtures.engine import FROM_NUMBER, PUBLIC_URL, add_contacts, apply_yaml, plan
+from tests.standins.fake_twilio import DEFAULT_AUTH_TOKEN, FakeTwilio
+from tests.standins.twilio_webhooks import (
+    inbound_sms_params,
+    post_signed,
+    post_unsigned,
+    status_callback_params,
+)
+
+CAMPAIGN = """
+campaigns:
+  - name: pulse
+    kind: relationship
+    interval_days: 1
+    channels: [sms]
+    brand: Acme
+    send_window: {days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "23:59"}
+"""
+ANA = {"external_id": "ana", "name": "Ana Lima", "phone": "+4915112345678", "properties": {"plan": "pro"}}
+SMS_URL = f"{PUBLIC_URL}/twilio/sms"
+STATUS_URL = f"{PUBLIC_URL}/twilio/status"
+
+
+@pytest.fixture
+def app(engine: Container) -> Iterator[TestClient]:
+    with TestClient(create_app(engine)) as client:
+        yield client
+
+
+def reply(app: TestClient, body: str, sender: str = ANA["phone"], sid: str | None = None) -> str:
+    response = post_signed(
+        app, SMS_URL, inbound_sms_params(sender, FROM_NUMBER, body, sid), DEFAULT_AUTH_TOKEN
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/xml")
+    return response.text
+
+
+def surveyed(
+    engine: Container, dispatcher: Dispatcher, contact: dict[str, Any] = ANA, campaign: str = CAMPAIGN
+) -> None:
+    add_contacts(engine, [contact])
+    apply_yaml(engine, campaign)
+    plan(engine)
+    assert dispatcher.drain().sent == 1
+
+
+def the_response(engine: Container) -> Response:
+    with engine.db.transaction() as session:
+        return session.scalars(select(Response)).one()
+
+
+def test_score_then_comment_then_delivered_then_stop(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
+) -> None:
+    surveyed(engine, dispatcher)
+    [sent] = fake_twilio.messages()
+
+    assert "main reason" in reply(app, "6")
+    assert "Thank you" in reply(app, "slow support")
+    response = the_response(engine)
+    assert (response.score, response.category, response.comment) == (6, "detractor", "slow support")
+    assert response.channel is Channel.SMS and response.late is False
+    assert response.contact_snapshot == {"plan": "pro"}
+
+    callback = status_callback_params(sent.sid, "delivered", ANA["phone"], FROM_NUMBER)
+    assert post_signed(app, STATUS_URL, callback, DEFAULT_AUTH_TOKEN).status_code == 204
+    with engine.db.transaction() as session:
+        message = session.scalars(select(Message).where(Message.provider_id == sent.sid)).one()
+        assert message.status == "delivered"
+        invitation = session.scalars(select(Invitation)).one()
+        assert invitation.state is InvitationState.RESPONDED  # an answer outranks the delivery report
+
+    reply(app, "STOP")
+    with engine.db.transaction() as session:
+        consent = session.scalars(select(Consent)).one()
+        assert (consent.channel, consent.status) == (Channel.SMS, ConsentStatus.OPTED_OUT)
+    engine.clock.advance(days=200)  # type: ignore[attr-defined]
+    stats = plan(engine)
+    assert stats.planned == 0 and stats.skipped_by_reason == {"no_channel": 1}
+
+
+def test_a_second_score_before_the_comment_replaces_the_first(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
+) -> None:
+    surveyed(engine, dispatcher)
+    reply(app, "9")
+    reply(app, "I meant 7/10")
+    assert the_response(engine).score == 7
+    reply(app, "2 agents were rude to me")
+    assert (the_response(engine).score, the_response(engine).comment) == (7, "2 agents were rude to me")
+
+
+def test_an_unclear_reply_gets_one_clarification(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
+) -> None:
+    surveyed(engine, dispatcher)
+    clarification = reply(app, "7 or 8")
+    assert "0" in clarification and "10" in clarification
+    assert "<Message>" not in reply(app, "how about 11")  # only one clarification per survey
+    assert "main reason" in reply(app, "8")
+
+
+def test_a_reply_after_expiry_is_kept_and_marked_late(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
+) -> None:
+    surveyed(engine, dispatcher)
+    engine.clock.advance(days=20)  # type: ignore[attr-defined]
+    reply(app, "10")
+    assert the_response(engine).late is True
+
+
+def test_a_number_we_never_surveyed_gets_a_polite_answer(app: TestClient, engine: Container) -> None:
+    answer = reply(app, "9", sender="+14155550123")
+    assert "<Message>" in answer
+    with engine.db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Response)) == 0
+        assert session.scalars(select(Message.status)).all() == ["processed", "twiml"]
+
+
+def test_twilio_retries_are_processed_once(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
+) -> None:
+    surveyed(engine, dispatcher)
+    assert "<Message>" in reply(app, "8", sid="SM" + "1" * 32)
+    assert "<Message>" not in reply(app, "8", sid="SM" + "1" * 32)
+    with engine.db.transaction() as session:
+        inbound = session.scalars(select(Message).where(Message.direction == "inbound")).all()
+    assert len(inbound) == 1
+
+
+def test_forged_or_missing_signatures_get_403_and_store_nothing(app: TestClient, engine: Container) -> None:
+    params = inbound_sms_params(ANA["phone"], FROM_NUMBER, "STOP")
+    assert post_unsigned(app, SMS_URL, params).status_code == 403
+    assert post_signed(app, SMS_URL, params, "not-the-token").status_code == 403
+    tampered = post_signed(app, SMS_URL, params, DEFAULT_AUTH_TOKEN, signature="x" * 28)
+    assert tampered.status_code == 403
+    callback = status_callback_params("SM" + "0" * 32, "delivered", ANA["phone"], FROM_NUMBER)
+    assert post_unsigned(app, STATUS_URL, callback).status_code == 403
+    with engine.db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Message)) == 0
+        assert session.scalar(select(func.count()).select_from(Consent)) == 0
+
+
+def test_help_and_start(app: TestClient, engine: Container) -> None:
+    assert "STOP" in reply(app, "HELP")
+    reply(app, "stop")
+    reply(app, "START")
+    with engine.db.transaction() as session:
+        assert session.scalars(select(Consent.status)).one() is ConsentStatus.OPTED_IN
+
+
+def test_status_callbacks_are_idempotent_and_never_go_backwards(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
+) -> None:
+    surveyed(engine, dispatcher)
+    [sent] = fake_twilio.messages()
+    for status in ("delivered", "delivered", "sent", "queued"):
+        callback = status_callback_params(sent.sid, status, ANA["phone"], FROM_NUMBER)
+        assert post_signed(app, STATUS_URL, callback, DEFAULT_AUTH_TOKEN).status_code == 204
+    with engine.db.transaction() as session:
+        assert session.scalars(select(Invitation.state)).one() is InvitationState.DELIVERED
+        assert session.scalars(select(Message.status)).one() == "delivered"
+
+
+def test_undelivered_marks_the_invitation(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
+) -> None:
+    surveyed(engine, dispatcher)
+    [sent] = fake_twilio.messages()
+    callback = status_callback_params(sent.sid, "undelivered", ANA["phone"], FROM_NUMBER, error_code=30003)
+    post_signed(app, STATUS_URL, callback, DEFAULT_AUTH_TOKEN)
+    with engine.db.transaction() as session:
+        invitation = session.scalars(select(Invitation)).one()
+    assert invitation.state is InvitationState.UNDELIVERABLE
+    assert invitation.last_error == "carrier reported undelivered (error 30003)"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.text(max_size=400))
+def test_no_sms_body_causes_a_500(app: TestClient, body: str) -> None:
+    response = post_signed(
+        app, SMS_URL, inbound_sms_params("+4915112345678", FROM_NUMBER, body), DEFAULT_AUTH_TOKEN
+    )
+    assert response.status_code == 200
+
+
+def random_bodies(n: int, seed: int = 7) -> list[str]:
+    """Odd texts people and phones send: any code point, emoji, control characters, very long, empty."""
+    rng = random.Random(seed)
+    pieces = [
+        "9",
+        "10/10",
+        "STOP",
+        "nine",
+        "九",
+        "７",
+        " ",
+        "\x00",
+        "\n",
+        "😀",
+        "<Message>",
+        "&amp;",
+        "'",
+        '"',
+        "-1",
+    ]
+    bodies = []
+    for _ in range(n):
+        kind = rng.random()
+        if kind < 0.4:
+            body = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 6)))
+        elif kind < 0.8:
+            body = "".join(
+                chr(rng.choice([rng.randint(32, 0x2FF), rng.randint(0x4E00, 0x9FFF), rng.randint(0, 31)]))
+                for _ in range(rng.randint(0, 40))
+            )
+        else:
+            body = "".join(chr(rng.randint(1, 0xD7FF)) for _ in range(rng.randint(100, 1600)))
+        bodies.append(body)
+    return bodies
+
+
+@pytest.mark.parametrize("count", [500, pytest.param(10_000, marks=pytest.mark.slow)])
+def test_generated_bodies_never_cause_a_500(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient, count: int
+) -> None:
+    # 10,000 over HTTP take minutes, so that run is in `make test-slow`; the parser alone gets far more
+    # generated inputs in tests/campaigns/test_replies.py.
+    surveyed(engine, dispatcher)
+    statuses = Counter(
+        post_signed(
+            app, SMS_URL, inbound_sms_params(ANA["phone"], FROM_NUMBER, body), DEFAULT_AUTH_TOKEN
+        ).status_code
+        for body in random_bodies(count)
+    )
+    assert statuses == {200: count}
+
+
+# --- the campaign's own texts -------------------------------------------------------------------------------
+
+# A campaign that words the reason question its own way in English and the survey page's thanks in German.
+OVERRIDES = """\
+    messages:
+      en:
+        ask_comment: "Thanks {{ first_name }}! What made you give {{ company }} that score?"
+        help: "{{ company }} survey: reply 0-10. Reply STOP to opt out."
+      de: {page_thanks: "Vielen Dank, {{ first_name }}!"}
+"""
+
+
+def shipped(locale: str, key: str) -> str:
+    """A catalogue text as it appears in the TwiML answer."""
+    return html.escape(text(locale, key, first_name="Ana", company="Acme"), quote=False)
+
+
+def test_the_campaigns_own_reply_texts_are_used(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
+) -> None:
+    surveyed(engine, dispatcher, campaign=CAMPAIGN + OVERRIDES)
+    assert "Thanks Ana! What made you give Acme that score?" in reply(app, "6")
+    assert shipped("en", "thank_you") in reply(app, "slow support")  # not overridden: the catalogue's
+    assert "Acme survey: reply 0-10. Reply STOP to opt out." in reply(app, "HELP")
+    assert the_response(engine).comment == "slow support"
+
+
+def test_a_contact_in_another_language_gets_the_shipped_texts_of_it(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
+) -> None:
+    surveyed(engine, dispatcher, {**ANA, "locale": "de"}, CAMPAIGN + OVERRIDES)
+    assert shipped("de", "ask_comment") in reply(app, "6")
+
+
+def test_replies_come_in_the_language_of_the_invitation(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
+) -> None:
+    """A Swedish contact of a German campaign got a German SMS (nothing is shipped in Swedish), so replies are too."""
+    german = CAMPAIGN.replace("brand: Acme", "brand: Acme\n    locale: de") + OVERRIDES
+    surveyed(engine, dispatcher, {**ANA, "locale": "sv"}, german)
+    [sent] = fake_twilio.messages()
+    assert sent.body.startswith("Hallo Ana")
+    assert shipped("de", "ask_comment") in reply(app, "6")
+    assert shipped("de", "thank_you") in reply(app, "zu langsam")
+
+
+def test_a_number_without_an_invitation_gets_the_catalogues_texts(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
+) -> None:
+    surveyed(engine, dispatcher, campaign=CAMPAIGN + OVERRIDES)
+    answer = reply(app, "HELP", sender="+14155550123")  # nobody we know: no name, no company either
+    assert html.escape(text("en", "help"), quote=False) in answer
+
+
+def test_a_reason_with_a_number_in_it_is_the_comment_not_a_new_score(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
+) -> None:
+    surveyed(engine, dispatcher)
+    reply(app, "3")
+    assert "Thank you" in reply(app, "10 minutes wait")
+    assert (the_response(engine).score, the_response(engine).comment) == (3, "10 minutes wait")
+
+
+def send_without_recording(engine: Container, dispatcher: Dispatcher) -> tuple[list, DispatchStats]:  # type: ignore[type-arg]
+    """Claim, stage and send a batch, stopping before the dispatcher records the provider's answers."""
+    add_contacts(engine, [ANA])
+    apply_yaml(engine, CAMPAIGN)
+    plan(engine)
+    sends = dispatcher._prepare(dispatcher._claim(), DispatchStats())
+    return [dispatcher._send(send) for send in sends], DispatchStats()
+
+
+def test_a_status_callback_that_beats_the_dispatcher_is_applied_later(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
+) -> None:
+    outcomes, stats = send_without_recording(engine, dispatcher)
+    [sent] = fake_twilio.messages()
+    callback = status_callback_params(sent.sid, "delivered", ANA["phone"], FROM_NUMBER)
+    assert post_signed(app, STATUS_URL, callback, DEFAULT_AUTH_TOKEN).status_code == 204
+    dispatcher._record(outcomes, stats)
+    with engine.db.transaction() as session:
+        assert session.scalars(select(Invitation.state)).one() is InvitationState.DELIVERED
+
+
+def test_a_reply_that_beats_the_dispatcher_is_kept(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
+) -> None:
+    outcomes, stats = send_without_recording(engine, dispatcher)
+    assert "main reason" in reply(app, "9")
+    dispatcher._record(outcomes, stats)
+    with engine.db.transaction() as session:
+        invitation = session.scalars(select(Invitation)).one()
+    assert invitation.state is InvitationState.RESPONDED and invitation.sent_at is not None
+    assert the_response(engine).score == 9

@@ -1,0 +1,147 @@
+"""End to end in a real browser: email to the SMTP server, score link clicked in headless Chromium, comment stored.
+
+The app runs under uvicorn on 127.0.0.1 with PUBLIC_BASE_URL pointing at it, so the links in the email are
+the ones Chromium opens. Chromium is Debian's (`apt-get install chromium`, done by `.ci/run`), driven by the
+Playwright package with `executable_path`; `playwright install` is never needed. Each page is saved as a
+screenshot for review, in $SCREENSHOT_DIR or the test's temporary directory (the path is printed).
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.util
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import select
+
+from campaigns.clock import ManualClock
+from service.container import Container, build_container
+from service.settings import Settings
+from service.web.app import create_app
+from storage.db import Database
+from storage.enums import ConsentStatus
+from storage.tables import Consent
+from tests.fixtures.survey import ANA, response_count, responses, survey
+from tests.standins.smtp import SmtpSink
+
+CHROMIUM = "/usr/bin/chromium"
+HOW_TO_ENABLE = (
+    "the browser test needs Debian's Chromium and the Playwright package: "
+    "apt-get install chromium (or `make chromium`); pip install playwright (in the dev extras)"
+)
+PHONE = {"width": 390, "height": 844}
+
+
+@dataclass
+class LiveApp:
+    url: str
+    container: Container
+
+
+@pytest.fixture
+def live_app(engine_settings: Settings, db: Database, clock: ManualClock) -> Iterator[LiveApp]:
+    """The real ASGI app under uvicorn in a thread, on a free port that PUBLIC_BASE_URL names."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    container = build_container(replace(engine_settings, public_base_url=url), db=db, clock=clock)
+    server = uvicorn.Server(uvicorn.Config(create_app(container), log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    yield LiveApp(url, container)
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
+@pytest.fixture
+def chromium() -> Iterator[Any]:
+    if importlib.util.find_spec("playwright") is None or not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(HOW_TO_ENABLE)  # under CI=true, tests/conftest.py turns this skip into a failure
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    directory = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path / "screenshots")
+    directory.mkdir(parents=True, exist_ok=True)
+    print(f"\nsurvey page screenshots: {directory}")
+    return directory
+
+
+def test_a_score_link_from_a_received_email_is_answered_in_chromium(
+    live_app: LiveApp, smtp_sink: SmtpSink, chromium: Any, screenshots: Path
+) -> None:
+    container = live_app.container
+    dispatcher = container.new_dispatcher(worker_id="browser-test")
+    try:
+        token = survey(container, dispatcher)
+    finally:
+        dispatcher.close()
+    [email] = smtp_sink.wait_for(1)
+    body = email.body("html") or ""
+    links = {
+        int(score): html.unescape(href) for href, score in re.findall(r'href="([^"]+\?score=(\d+))"', body)
+    }
+    assert links[3] == f"{live_app.url}/s/{token}?score=3"
+
+    context = chromium.new_context(viewport=PHONE, device_scale_factor=2, locale="en-US")
+    page = context.new_page()
+    page.set_content(body)
+    page.screenshot(path=screenshots / "0-email.png", full_page=True)
+
+    page.goto(links[3])
+    assert page.is_checked("#score-3")
+    assert page.locator("html").get_attribute("lang") == "en"
+    page.screenshot(path=screenshots / "1-score-link.png", full_page=True)
+    assert response_count(container) == 0  # opening the link stored nothing
+
+    page.get_by_role("button").click()
+    page.wait_for_url(f"{live_app.url}/s/{token}")
+    assert page.is_checked("#score-3")
+    assert [(r.score, r.comment) for r in responses(container)] == [(3, None)]
+    page.screenshot(path=screenshots / "2-comment.png", full_page=True)
+
+    page.fill("#comment", "The checkout kept timing out.")
+    page.get_by_role("button").click()
+    page.wait_for_url(f"{live_app.url}/s/{token}/thanks")
+    page.screenshot(path=screenshots / "3-thanks.png", full_page=True)
+    [response] = responses(container)
+    assert (response.score, response.category, response.comment) == (
+        3,
+        "detractor",
+        "The checkout kept timing out.",
+    )
+
+    page.goto(f"{live_app.url}/u/{token}")
+    page.screenshot(path=screenshots / "4-unsubscribe.png", full_page=True)
+    context.close()
+
+    # The List-Unsubscribe header, used the way a mail provider does: an RFC 8058 POST from its server.
+    url = str(email.message["List-Unsubscribe"]).strip("<>")
+    assert httpx.post(url, data={"List-Unsubscribe": "One-Click"}, timeout=5).status_code == 200
+    with container.db.transaction() as session:
+        consent = session.scalars(select(Consent)).one()
+    assert (consent.address, consent.status) == (ANA["email"], ConsentStatus.OPTED_OUT)
+    for name in ("0-email", "1-score-link", "2-comment", "3-thanks", "4-unsubscribe"):
+        assert (screenshots / f"{name}.png").stat().st_size > 1000

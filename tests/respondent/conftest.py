@@ -1,1 +1,0 @@
-from tests.engine.conftest import clock, dispatcher, engine, engine_settings  # noqa: F401  (shared fixtures)

@@ -1,0 +1,133 @@
+"""`nps campaigns apply|list|pause|resume` and `nps contacts why`, as a user runs them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+from sqlalchemy import select
+
+from service.cli import cli
+from service.container import Container
+from storage.db import Database
+from storage.enums import CampaignStatus
+from storage.tables import AuditEntry, Campaign
+from tests.fixtures.engine import add_contacts, plan
+
+FILE = """
+campaigns:
+  - name: quarterly-pulse
+    kind: relationship
+    interval_days: 90
+    first_after_days: 30
+    audience: {plan: [pro, enterprise], region: EU}
+    channels: [sms, email]
+    send_window: {days: [mon, tue, wed, thu], start: "09:00", end: "12:00"}
+    remind_after: 3d
+    expires_after: 14d
+    sample_rate: 1.0
+    locale: en
+    messages:
+      en: {sms: "Hi {{ first_name }}, how likely are you to recommend Acme to a friend? Reply 0-10."}
+  - name: post-delivery
+    kind: transactional
+    event: order_delivered
+    delay: 14d
+    dedupe_days: 30
+    min_days_between_surveys: 30
+    channels: [email, sms]
+"""
+
+
+def nps(database_url: str, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["--env-file", "/nonexistent", *args], env={"DATABASE_URL": database_url})
+
+
+def test_apply_creates_then_updates_by_name(database_url: str, db: Database, tmp_path: Path) -> None:
+    path = tmp_path / "campaigns.yaml"
+    path.write_text(FILE)
+    first = nps(database_url, "campaigns", "apply", str(path))
+    assert first.exit_code == 0, first.output
+    assert first.stdout.splitlines() == ["quarterly-pulse: created", "post-delivery: created"]
+    assert nps(database_url, "campaigns", "apply", str(path)).stdout.splitlines() == [
+        "quarterly-pulse: unchanged",
+        "post-delivery: unchanged",
+    ]
+    path.write_text(FILE.replace("interval_days: 90", "interval_days: 60"))
+    assert "quarterly-pulse: updated" in nps(database_url, "campaigns", "apply", str(path)).stdout
+    with db.transaction() as session:
+        stored = session.scalars(select(Campaign).where(Campaign.name == "quarterly-pulse")).one()
+        assert stored.definition["interval_days"] == 60
+        actions = session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
+    assert actions == ["campaign.created", "campaign.created", "campaign.updated"]
+
+
+def test_an_invalid_file_names_each_field_and_changes_nothing(
+    database_url: str, db: Database, tmp_path: Path
+) -> None:
+    path = tmp_path / "campaigns.yaml"
+    path.write_text(
+        FILE.replace("interval_days: 90", "intervall_days: 90").replace('start: "09:00"', 'start: "9am"')
+    )
+    result = nps(database_url, "campaigns", "apply", str(path))
+    assert result.exit_code == 1
+    assert "intervall_days" in result.stderr and "did you mean 'interval_days'" in result.stderr
+    assert "send_window.start" in result.stderr
+    assert "Traceback" not in result.stderr
+    with db.transaction() as session:
+        assert session.scalars(select(Campaign)).all() == []
+
+
+def test_list_pause_and_resume(database_url: str, db: Database, tmp_path: Path) -> None:
+    path = tmp_path / "campaigns.yaml"
+    path.write_text(FILE)
+    nps(database_url, "campaigns", "apply", str(path))
+    assert nps(database_url, "campaigns", "pause", "post-delivery").stdout.strip() == "post-delivery: paused"
+    listing = nps(database_url, "campaigns", "list").stdout
+    assert "quarterly-pulse" in listing and "post-delivery" in listing and "paused" in listing
+    assert nps(database_url, "campaigns", "resume", "post-delivery").exit_code == 0
+    with db.transaction() as session:
+        assert {c.status for c in session.scalars(select(Campaign))} == {CampaignStatus.ACTIVE}
+    missing = nps(database_url, "campaigns", "pause", "nope")
+    assert missing.exit_code == 1 and "no campaign named 'nope'" in missing.stderr
+
+
+def test_contacts_why_explains_history_and_skips(
+    engine: Container, database_url: str, tmp_path: Path
+) -> None:
+    add_contacts(
+        engine,
+        [
+            {"external_id": "ana", "phone": "+4915112345678", "properties": {"plan": "pro", "region": "EU"}},
+            {"external_id": "bo", "phone": "+4915112345679", "properties": {"plan": "free"}},
+        ],
+    )
+    from tests.fixtures.engine import apply_yaml
+
+    apply_yaml(engine, FILE.replace("first_after_days: 30", "first_after_days: 0").replace("90", "1"))
+    with engine.db.transaction() as session:
+        from storage.tables import Contact
+
+        ana = session.scalars(select(Contact).where(Contact.external_id == "ana")).one()
+        ana.opted_out_at = engine.clock.now()
+    plan(engine)
+    why = nps(database_url, "contacts", "why", "ana")
+    assert why.exit_code == 0, why.output
+    assert "never surveyed yet" in why.stdout
+    assert "quarterly-pulse: skipped (opted_out)" in why.stdout
+    assert "opted out of all surveys" in why.stdout
+    assert "quarterly-pulse: not in the audience" in nps(database_url, "contacts", "why", "bo").stdout
+    unknown = nps(database_url, "contacts", "why", "zed")
+    assert unknown.exit_code == 1 and "no contact with external_id 'zed'" in unknown.stderr
+
+
+def test_the_shipped_example_file_applies(database_url: str, db: Database) -> None:
+    example = Path(__file__).parents[3] / "campaigns.example.yaml"
+    result = nps(database_url, "campaigns", "apply", str(example))
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""  # no warnings either
+    assert result.stdout.splitlines() == [
+        "quarterly-pulse: created",
+        "post-delivery: created",
+        "onboarding-then-quarterly: created",
+    ]

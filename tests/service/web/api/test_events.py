@@ -1,0 +1,205 @@
+"""`POST /api/v1/events`: transactional triggers over HTTP, through to the SMS the customer receives."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from campaigns.dispatch.dispatcher import Dispatcher
+from service.container import Container
+from service.web.app import create_app
+from storage.enums import InvitationState
+from storage.tables import Event, Invitation, Skip
+from tests.fixtures.engine import apply_yaml, count_invitations
+from tests.standins.fake_twilio import FakeTwilio
+
+POST_DELIVERY = """
+campaigns:
+  - name: post-delivery
+    kind: transactional
+    event: order_delivered
+    delay: 14d
+    dedupe_days: 30
+    min_days_between_surveys: 30
+    channels: [sms, email]
+    send_window: {days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "23:59"}
+    messages:
+      en: {sms: "Hi {{ first_name }}, how was your delivery of {{ product }}? Reply 0-10."}
+"""
+
+
+@pytest.fixture
+def api(engine: Container) -> Iterator[TestClient]:
+    with TestClient(create_app(engine)) as client:
+        yield client
+
+
+def event(key: str | None = "evt-1", **overrides: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "event": "order_delivered",
+        "contact": {"external_id": "crm-7", "name": "Ana Lima", "phone": "+4915112345678"},
+        "properties": {"order": "A-1001"},
+        "idempotency_key": key,
+    }
+    body["contact"] = {**body["contact"], "properties": {"product": "the blue kettle"}}  # type: ignore[dict-item]
+    body.update(overrides)
+    return body
+
+
+def test_an_event_plans_a_survey_after_the_delay_and_sends_it_then(
+    engine: Container, api: TestClient, auth: dict[str, str], dispatcher: Dispatcher, fake_twilio: FakeTwilio
+) -> None:
+    apply_yaml(engine, POST_DELIVERY)
+    response = api.post("/api/v1/events", json=event(), headers=auth)
+    assert response.status_code == 201
+    body = response.json()
+    [outcome] = body["campaigns"]
+    assert outcome["campaign"] == "post-delivery" and outcome["outcome"] == "planned"
+    assert outcome["due_at"].startswith((engine.clock.now() + timedelta(days=14)).date().isoformat())
+
+    assert dispatcher.drain().sent == 0
+    engine.clock.advance(days=14)  # type: ignore[attr-defined]
+    assert dispatcher.drain().sent == 1
+    [sms] = fake_twilio.wait_for(1)
+    assert sms["Body"] == "Hi Ana, how was your delivery of the blue kettle? Reply 0-10."
+
+
+def test_the_same_idempotency_key_plans_once(
+    engine: Container, api: TestClient, auth: dict[str, str]
+) -> None:
+    apply_yaml(engine, POST_DELIVERY)
+    first = api.post("/api/v1/events", json=event(), headers=auth)
+    again = api.post("/api/v1/events", json=event(), headers=auth)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["duplicate"] is True
+    assert again.json()["event_id"] == first.json()["event_id"]
+    assert count_invitations(engine) == 1
+    with engine.db.transaction() as session:
+        assert len(session.scalars(select(Event)).all()) == 1
+
+
+def test_a_second_event_inside_dedupe_days_is_skipped_with_a_reason(
+    engine: Container, api: TestClient, auth: dict[str, str]
+) -> None:
+    apply_yaml(engine, POST_DELIVERY)
+    api.post("/api/v1/events", json=event("a"), headers=auth)
+    engine.clock.advance(days=3)  # type: ignore[attr-defined]
+    second = api.post("/api/v1/events", json=event("b"), headers=auth).json()
+    assert second["campaigns"][0]["outcome"] == "skipped"
+    assert second["campaigns"][0]["reason"] == "dedupe"
+    assert count_invitations(engine) == 1
+    with engine.db.transaction() as session:
+        assert session.scalars(select(Skip.reason)).all() == ["dedupe"]
+
+
+def test_the_campaigns_own_fatigue_window_applies(
+    engine: Container, api: TestClient, auth: dict[str, str], dispatcher: Dispatcher
+) -> None:
+    onboarding = POST_DELIVERY.replace("post-delivery", "onboarding").replace(
+        "order_delivered", "onboarding_done"
+    )
+    apply_yaml(
+        engine, POST_DELIVERY + onboarding.split("campaigns:", 1)[1].replace("delay: 14d", "delay: 0d")
+    )
+    api.post("/api/v1/events", json=event("a", event="onboarding_done"), headers=auth)
+    assert dispatcher.drain().sent == 1  # surveyed today by another campaign
+
+    def delivered_two_weeks_ago(key: str) -> dict[str, object]:
+        return event(key, occurred_at=(engine.clock.now() - timedelta(days=14)).isoformat())
+
+    engine.clock.advance(days=5)  # type: ignore[attr-defined]
+    outcome = api.post("/api/v1/events", json=delivered_two_weeks_ago("b"), headers=auth).json()["campaigns"][
+        0
+    ]
+    assert outcome["reason"] == "fatigue"
+    assert "at most one survey per 30 days" in outcome["detail"]
+
+    # 31 days later the campaign's own 30-day window allows it, though the global rule (90) would not.
+    engine.clock.advance(days=26)  # type: ignore[attr-defined]
+    outcome = api.post("/api/v1/events", json=delivered_two_weeks_ago("c"), headers=auth).json()["campaigns"][
+        0
+    ]
+    assert outcome["outcome"] == "planned"
+
+
+def test_an_event_for_an_unknown_trigger_stores_the_event_and_plans_nothing(
+    engine: Container, api: TestClient, auth: dict[str, str]
+) -> None:
+    apply_yaml(engine, POST_DELIVERY)
+    response = api.post("/api/v1/events", json=event(event="ticket_closed"), headers=auth)
+    assert response.status_code == 201
+    assert response.json()["campaigns"] == []
+    assert count_invitations(engine) == 0
+
+
+def test_events_need_an_api_key(api: TestClient) -> None:
+    assert api.post("/api/v1/events", json=event()).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("body", "location"),
+    [
+        ({"event": "Order Delivered!"}, ["body", "event"]),
+        ({"occurred_at": "2026-11-23T10:00:00"}, ["body", "occurred_at"]),
+        ({"contact": {"external_id": "x", "phone": "+1 555"}}, ["body", "contact", "phone"]),
+        ({"contact": {"external_id": "new-one"}}, ["body", "contact", "phone"]),
+        ({"surprise": 1}, ["body", "surprise"]),
+    ],
+)
+def test_bad_events_get_422_naming_the_field(
+    engine: Container, api: TestClient, auth: dict[str, str], body: dict[str, object], location: list[str]
+) -> None:
+    response = api.post("/api/v1/events", json=event(**body), headers=auth)
+    assert response.status_code == 422
+    assert location in [error["loc"] for error in response.json()["detail"]]
+    assert count_invitations(engine) == 0
+
+
+def test_the_openapi_schema_documents_events(api: TestClient) -> None:
+    schema = api.get("/openapi.json").json()
+    assert "/api/v1/events" in schema["paths"]
+    assert "idempotency_key" in schema["components"]["schemas"]["EventIn"]["properties"]
+
+
+def test_planned_invitations_wait_while_a_campaign_is_paused(
+    engine: Container, api: TestClient, auth: dict[str, str], dispatcher: Dispatcher, fake_twilio: FakeTwilio
+) -> None:
+    from campaigns.definitions.store import set_status
+    from storage.enums import CampaignStatus
+
+    apply_yaml(engine, POST_DELIVERY)
+    api.post("/api/v1/events", json=event(), headers=auth)
+    with engine.db.transaction() as session:
+        set_status("post-delivery", CampaignStatus.PAUSED, session=session)
+    engine.clock.advance(days=14)  # type: ignore[attr-defined]
+    assert dispatcher.drain().claimed == 0
+    with engine.db.transaction() as session:
+        set_status("post-delivery", CampaignStatus.ACTIVE, session=session)
+    assert dispatcher.drain().sent == 1
+    assert count_invitations(engine, Invitation.state == InvitationState.SENT) == 1
+
+
+def test_after_the_event_then_recurring(
+    engine: Container, api: TestClient, auth: dict[str, str], dispatcher: Dispatcher, fake_twilio: FakeTwilio
+) -> None:
+    from tests.fixtures.engine import plan
+
+    apply_yaml(
+        engine,
+        POST_DELIVERY.replace("post-delivery", "onboarding")
+        .replace("order_delivered", "onboarding_done")
+        .replace("delay: 14d", "delay: 7d\n    interval_days: 30"),
+    )
+    api.post("/api/v1/events", json=event(event="onboarding_done"), headers=auth)
+    sent_days = []
+    for day in range(80):
+        plan(engine)
+        if dispatcher.drain().sent:
+            sent_days.append(day)
+        engine.clock.advance(days=1)  # type: ignore[attr-defined]
+    assert sent_days == [7, 37, 67]
+    assert fake_twilio.count() == 3
