@@ -49,6 +49,7 @@ class Ticker:
             },
         )
         self.leader = False
+        self.leader_until: datetime | None = None
         self.add_job(
             "lease", self.renew_lease, IntervalTrigger(seconds=self.tick.total_seconds(), timezone=UTC)
         )
@@ -115,15 +116,33 @@ class Ticker:
     # --- jobs ----------------------------------------------------------------------------------------------
 
     def renew_lease(self) -> None:
+        """Take or keep the lease; on any failure stop acting as the scheduler at once (fail closed).
+
+        A process that cannot renew must assume that another one may hold the lease when it runs out; running on
+        would mean two schedulers (double planning, doubled escalations and digests).
+        """
         was_leader = self.leader
-        self.leader = acquire_or_renew(
-            self.container.db, LEASE, self.holder, now=self.container.clock.now(), ttl=3 * self.tick
-        )
+        now = self.container.clock.now()
+        ttl = 3 * self.tick
+        try:
+            held = acquire_or_renew(self.container.db, LEASE, self.holder, now=now, ttl=ttl)
+        except Exception:
+            log.exception("could not renew the scheduler lease; standing by until the database answers")
+            held = False
+        # Renewal runs once a tick, well inside the lease; a process whose renewals stall stops acting one tick
+        # before the lease runs out, so that it never overlaps with the process that takes over.
+        self.leader_until = now + ttl - self.tick if held else None
+        self.leader = held
         if self.leader != was_leader:
             log.info(
                 "scheduler %s",
                 "active (lease taken)" if self.leader else "standing by: another process holds the lease",
             )
+
+    def is_leader(self) -> bool:
+        return (
+            self.leader and self.leader_until is not None and self.container.clock.now() < self.leader_until
+        )
 
     def plan(self) -> None:
         stats = plan_recurring(
@@ -147,7 +166,7 @@ class Ticker:
 
     def _only_when_leader(self, job_id: str, func: Callable[[], Any]) -> Callable[[], None]:
         def run() -> None:
-            if not self.leader:
+            if not self.is_leader():
                 return
             try:
                 func()

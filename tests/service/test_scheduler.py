@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from campaigns.clock import ManualClock, SystemClock
 from service.container import Container, build_container
@@ -83,3 +87,58 @@ def test_the_started_scheduler_plans_and_sends_on_its_own(
         }
     finally:
         ticker.shutdown()
+
+
+@contextmanager
+def leases_unreachable(db: Database) -> Iterator[None]:
+    """A database fault for the lease alone: its table is renamed away by another connection, then restored."""
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE leases RENAME TO leases_away")
+    try:
+        yield
+    finally:
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql("ALTER TABLE leases_away RENAME TO leases")
+
+
+def test_a_failed_lease_renewal_stops_the_jobs_at_once(
+    engine: Container, fake_twilio: FakeTwilio, caplog: pytest.LogCaptureFixture
+) -> None:
+    add_contacts(engine, [{"external_id": "a", "phone": "+4915112345678"}])
+    apply_yaml(engine, ALWAYS)
+    ticker = Ticker(engine, holder="serve-a")
+    try:
+        ticker.renew_lease()
+        assert ticker.leader
+        with leases_unreachable(engine.db):
+            ticker.renew_lease()  # fails closed: no exception escapes, and the process stops acting
+        assert not ticker.leader
+        assert "could not renew the scheduler lease" in caplog.text
+        for job_id in ("plan", "dispatch"):
+            ticker.scheduler.get_job(job_id).func()
+        assert fake_twilio.count() == 0
+        # Once the database answers again, the next renewal takes the lease back and work resumes.
+        ticker.renew_lease()
+        assert ticker.leader
+        for job_id in ("plan", "dispatch"):
+            ticker.scheduler.get_job(job_id).func()
+        assert fake_twilio.count() == 1
+    finally:
+        ticker.dispatcher.close()
+
+
+def test_a_leader_whose_renewals_stall_stops_before_its_lease_runs_out(
+    engine: Container, fake_twilio: FakeTwilio
+) -> None:
+    add_contacts(engine, [{"external_id": "a", "phone": "+4915112345678"}])
+    apply_yaml(engine, ALWAYS)
+    ticker = Ticker(engine, holder="serve-a")
+    try:
+        ticker.renew_lease()
+        # No renewal for longer than the lease: another process may hold it by now, so this one must not act.
+        engine.clock.advance(seconds=3 * engine.settings.tick_seconds)  # type: ignore[attr-defined]
+        for job_id in ("plan", "dispatch"):
+            ticker.scheduler.get_job(job_id).func()
+        assert fake_twilio.count() == 0
+    finally:
+        ticker.dispatcher.close()
