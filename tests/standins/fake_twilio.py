@@ -66,7 +66,17 @@ _E164 = re.compile(r"(whatsapp:)?\+[1-9]\d{6,14}")
 
 
 def error_reply(code: int) -> tuple[int, dict[str, Any]]:
-    """Twilio's error JSON for `code` (429/500/503 mean 20429/20500/20503) and its HTTP status."""
+    """Twilio's error JSON for `code` (429/500/503 mean 20429/20500/20503) and its HTTP status.
+
+    Another HTTP 5xx (502, 504) is what an edge or proxy in front of Twilio answers: that status, no Twilio code.
+    """
+    if 500 <= code < 600 and code not in _HTTP_ALIASES:
+        return code, {
+            "code": None,
+            "message": f"HTTP {code} from the edge",
+            "more_info": None,
+            "status": code,
+        }
     code = _HTTP_ALIASES.get(code, code)
     status, message = ERRORS.get(code, (400, f"Twilio error {code}"))
     more_info = f"https://www.twilio.com/docs/errors/{code}"
@@ -97,6 +107,7 @@ class SentMessage:
 class _Fault:
     code: int
     to: str | None
+    accepted: bool = False  # the message is stored (and will be delivered) although the answer is the error
 
 
 class FakeTwilio(StandinHTTPServer):
@@ -132,6 +143,15 @@ class FakeTwilio(StandinHTTPServer):
         """Fail the next `times` sends (to anyone, or only those to `to`) with Twilio error `code`."""
         with self._cond:
             self._faults.extend(_Fault(code, to) for _ in range(times))
+
+    def accept_then_fail_next(self, code: int = 500, times: int = 1, to: str | None = None) -> None:
+        """Accept the next `times` sends, then answer them with error `code` anyway.
+
+        What an edge or proxy 5xx looks like from outside: Twilio took the message (it is in the message log and
+        goes out) but the answer says it failed. A sender that resends on such an answer texts the person twice.
+        """
+        with self._cond:
+            self._faults.extend(_Fault(code, to, accepted=True) for _ in range(times))
 
     def fail_to(self, number: str, code: int = 21610) -> None:
         """Fail every send to `number` with `code` until reset()."""
@@ -220,11 +240,16 @@ class FakeTwilio(StandinHTTPServer):
         fault = next((f for f in self._faults if f.to is None or f.to == to), None)
         if fault is not None:
             self._faults.remove(fault)
+            if fault.accepted:
+                self._store(form)
             return error_reply(fault.code)
+        return 201, self._store(form)
+
+    def _store(self, form: dict[str, Any]) -> dict[str, Any]:
         resource = self._resource(form)
         self._stored[resource["sid"]] = resource
         self._callbacks[resource["sid"]] = form.get("StatusCallback")
-        return 201, resource
+        return resource
 
     def _resource(self, form: dict[str, Any]) -> dict[str, Any]:
         sid = "SM" + uuid.uuid4().hex

@@ -100,6 +100,17 @@ def test_faults_can_target_one_number(client: Client, fake_twilio: FakeTwilio) -
     assert send(client, OTHER)
 
 
+def test_an_accepted_send_can_still_answer_5xx(client: Client, fake_twilio: FakeTwilio) -> None:
+    fake_twilio.accept_then_fail_next(502)
+    with pytest.raises(TwilioRestException) as raised:
+        send(client, TO)
+    assert raised.value.status == 502
+    # Twilio has it anyway: the message is in the log that reconciliation reads, and it goes out.
+    [listed] = client.messages.list(to=TO)
+    assert [m.to for m in fake_twilio.messages()] == [TO] and listed.sid == fake_twilio.messages()[0].sid
+    assert send(client, TO)  # the fault was used up
+
+
 def test_invalid_numbers_are_refused_without_injection(client: Client) -> None:
     with pytest.raises(TwilioRestException) as raised:
         send(client, to="0612345678")
