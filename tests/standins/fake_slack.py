@@ -72,6 +72,7 @@ class FakeSlack(StandinHTTPServer):
             "chat.update": self._chat_update,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "conversations.open": self._conversations_open,
+            "conversations.history": self._conversations_history,
             "views.open": self._views_open,
             "views.publish": self._views_publish,
             "users.info": self._users_info,
@@ -294,6 +295,25 @@ class FakeSlack(StandinHTTPServer):
         if not body.get("user"):
             return _error("user_not_in_channel")
         return {"ok": True, "message_ts": self._next_ts()}
+
+    def _conversations_history(self, body: Payload, token: str) -> Payload:
+        """A channel's messages, newest first, within (oldest, latest]; `metadata` only with
+        include_all_metadata, as Slack does. One page: `limit` (default 100) and has_more."""
+        channel = str(body.get("channel") or "")
+        if not channel:
+            return _error("channel_not_found")
+        oldest, latest = float(body.get("oldest") or 0), float(body.get("latest") or "inf")
+        with_metadata = str(body.get("include_all_metadata", "")).lower() in ("1", "true")
+        found = sorted(
+            (m for (c, ts), m in self._messages.items() if c == channel and oldest < float(ts) <= latest),
+            key=lambda m: float(m["ts"]),
+            reverse=True,
+        )
+        limit = int(body.get("limit") or 100)
+        page = [
+            m if with_metadata else {k: v for k, v in m.items() if k != "metadata"} for m in found[:limit]
+        ]
+        return {"ok": True, "messages": page, "has_more": len(found) > limit}
 
     def _conversations_open(self, body: Payload, token: str) -> Payload:
         if body.get("channel"):

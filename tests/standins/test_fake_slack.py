@@ -57,6 +57,23 @@ def test_post_message_then_update_it(client: WebClient, fake_slack: FakeSlack) -
     assert "edited" in message
 
 
+def test_history_finds_a_post_by_its_metadata_even_when_the_answer_was_lost(
+    client: WebClient, fake_slack: FakeSlack
+) -> None:
+    metadata = {"event_type": "nps_alert", "event_payload": {"alert_id": 7}}
+    client.chat_postMessage(channel="C1", text="older")
+    fake_slack.set_latency("chat.postMessage", 2)
+    slow = WebClient(token=TOKEN, base_url=fake_slack.url, timeout=1)
+    with pytest.raises(TimeoutError):
+        slow.chat_postMessage(channel="C1", text="alert", metadata=metadata)
+    history = client.conversations_history(channel="C1", include_all_metadata=True, limit=10)
+    assert [m["text"] for m in history["messages"]] == ["alert", "older"]  # newest first
+    assert history["messages"][0]["metadata"] == metadata
+    without = client.conversations_history(channel="C1")
+    assert all("metadata" not in m for m in without["messages"])
+    assert client.conversations_history(channel="C1", limit=1)["has_more"] is True
+
+
 def test_timestamps_increase(client: WebClient) -> None:
     first = client.chat_postMessage(channel="C1", text="a")["ts"]
     second = client.chat_postMessage(channel="C1", text="b")["ts"]
