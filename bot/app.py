@@ -18,13 +18,15 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot import blocks, stats
+from bot import blocks
 from bot.poster import AlertPoster, Channels
 from bot.query.answers import Answer, Asker, answer, is_slow
 from bot.query.formatting import error_text
-from bot.query.grammar import GrammarError, Period, parse
+from bot.query.grammar import GrammarError, parse
 from campaigns.definitions.store import summaries
 from campaigns.followups import actions
+from campaigns.scores import queries
+from campaigns.scores.periods import Period
 from storage.enums import FollowUpStatus
 from storage.tables import FollowUp
 
@@ -188,7 +190,7 @@ def home_view(container: Container, user_id: str, tz: ZoneInfo) -> dict[str, Any
     lines = []
     with container.db.transaction() as session:
         for days in (30, 90):
-            report = stats.score(
+            report = queries.score(
                 session=session, period=Period(now - timedelta(days=days), now, tz=tz), with_previous=False
             )
             value = "–" if report.nps is None else f"{report.nps:+d}"
