@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.deps import SlackDeps
 from bot.query import formatting
 from campaigns.scores import queries
 from campaigns.scores.periods import Period
@@ -164,3 +165,12 @@ def digest_blocks(*, session: Session, now: datetime, tz: ZoneInfo) -> list[dict
         }
     )
     return blocks
+
+
+def post_digest(deps: SlackDeps) -> None:
+    """Post the digest to SLACK_DIGEST_CHANNEL (the scheduler's Monday-morning job)."""
+    if not deps.digest_channel:
+        return
+    with deps.db.transaction() as session:
+        blocks = digest_blocks(session=session, now=deps.clock.now(), tz=deps.timezone)
+    deps.client.chat_postMessage(channel=deps.digest_channel, text="Weekly NPS digest", blocks=blocks)
