@@ -20,8 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import insert, select
 
-from bot import stats
-from bot.query.grammar import Filters, parse
+from bot.query.grammar import parse
+from campaigns.scores import queries
+from campaigns.scores.filters import Filters
 from campaigns.scores.nps import Category, Tally, categorize
 from storage.db import Database, upgrade
 from storage.enums import CampaignKind, Channel, InvitationState
@@ -129,26 +130,26 @@ def main() -> None:
                 return Tally.from_scores(current)
 
         with db.transaction() as session:
-            report = stats.score(session=session, period=period)
+            report = queries.score(session=session, period=period)
         assert report.responses > 0.9 * PER_PERIOD, report.responses
-        ours = run("score (with previous period)", stats.score, period=period)
+        ours = run("score (with previous period)", queries.score, period=period)
         run(
             "score campaign:pulse channel:sms",
-            stats.score,
+            queries.score,
             period=period,
             filters=Filters("pulse", Channel.SMS),
         )
         run(
             "score plan=enterprise region=EU",
-            stats.score,
+            queries.score,
             period=period,
             filters=Filters(properties=(("plan", "enterprise"), ("region", "eu"))),
         )
-        run("trend weekly, last 12 weeks", stats.trend, period=parse("trend", NOW, UTC).period)  # type: ignore[union-attr]
-        run("compare region", stats.compare, property="region", period=period)
+        run("trend weekly, last 12 weeks", queries.trend, period=parse("trend", NOW, UTC).period)  # type: ignore[union-attr]
+        run("compare region", queries.compare, property="region", period=period)
         run(
             "comments detractors 'slow' page 2",
-            stats.comments,
+            queries.comments,
             category=Category.DETRACTOR,
             keyword="slow",
             period=period,

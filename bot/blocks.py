@@ -6,15 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bot import ids
 from bot.query.formatting import escape
 from campaigns.privacy import mask_email, mask_phone
 
 Block = dict[str, Any]
 
-ACK = "alert_acknowledge"
-ASSIGN = "alert_assign"
-RESOLVE = "alert_resolve"
-RESOLVE_VIEW = "resolve_follow_up"
 KEY_PROPERTIES = 6  # properties shown on an alert; the rest are in `/nps contact`
 
 
@@ -130,14 +127,14 @@ def _actions(case: Case) -> Block:
         elements.append(
             {
                 "type": "button",
-                "action_id": ACK,
+                "action_id": ids.ACK,
                 "value": value,
                 "text": {"type": "plain_text", "text": "Acknowledge"},
             }
         )
     assign: Block = {
         "type": "users_select",
-        "action_id": ASSIGN,
+        "action_id": ids.ASSIGN,
         "placeholder": {"type": "plain_text", "text": "Assign..."},
     }
     if case.assignee:
@@ -146,13 +143,13 @@ def _actions(case: Case) -> Block:
     elements.append(
         {
             "type": "button",
-            "action_id": RESOLVE,
+            "action_id": ids.RESOLVE,
             "value": value,
             "style": "primary",
             "text": {"type": "plain_text", "text": "Resolve..."},
         }
     )
-    return {"type": "actions", "block_id": f"follow_up:{value}", "elements": elements}
+    return {"type": "actions", "block_id": ids.follow_up_block(value), "elements": elements}
 
 
 CONTACT_METHODS = ("phone call", "email", "SMS", "meeting", "other")
@@ -161,7 +158,7 @@ CONTACT_METHODS = ("phone call", "email", "SMS", "meeting", "other")
 def resolve_modal(follow_up_id: int, channel: str | None, ts: str | None) -> Block:
     return {
         "type": "modal",
-        "callback_id": RESOLVE_VIEW,
+        "callback_id": ids.RESOLVE_VIEW,
         "private_metadata": f"{follow_up_id}|{channel or ''}|{ts or ''}",
         "title": {"type": "plain_text", "text": "Resolve follow-up"},
         "submit": {"type": "plain_text", "text": "Resolve"},
@@ -169,22 +166,22 @@ def resolve_modal(follow_up_id: int, channel: str | None, ts: str | None) -> Blo
         "blocks": [
             {
                 "type": "input",
-                "block_id": "outcome",
+                "block_id": ids.OUTCOME_BLOCK,
                 "label": {"type": "plain_text", "text": "Outcome"},
                 "element": {
                     "type": "plain_text_input",
-                    "action_id": "note",
+                    "action_id": ids.OUTCOME_NOTE,
                     "multiline": True,
                     "min_length": 3,
                 },
             },
             {
                 "type": "input",
-                "block_id": "method",
+                "block_id": ids.METHOD_BLOCK,
                 "label": {"type": "plain_text", "text": "How was the customer contacted?"},
                 "element": {
                     "type": "static_select",
-                    "action_id": "choice",
+                    "action_id": ids.METHOD_CHOICE,
                     "options": [
                         {"text": {"type": "plain_text", "text": m}, "value": m} for m in CONTACT_METHODS
                     ],

@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot import stats
+from bot.deps import SlackDeps
 from bot.query import formatting
-from bot.query.grammar import Period
+from campaigns.scores import queries
+from campaigns.scores.periods import Period
 from storage.enums import FollowUpStatus
 from storage.tables import FollowUp, Response
 
@@ -119,7 +120,7 @@ def themes(comments: list[str], top: int = THEMES) -> list[tuple[str, int]]:
 
 def digest_blocks(*, session: Session, now: datetime, tz: ZoneInfo) -> list[dict[str, Any]]:
     period = Period(now - timedelta(days=7), now, label="last 7 days", days=7, tz=tz)
-    report = stats.score(session=session, period=period)
+    report = queries.score(session=session, period=period)
     blocks = [
         {"type": "header", "text": {"type": "plain_text", "text": "Weekly NPS digest"}},
         *formatting.score_blocks(report, "last 7 days"),
@@ -164,3 +165,12 @@ def digest_blocks(*, session: Session, now: datetime, tz: ZoneInfo) -> list[dict
         }
     )
     return blocks
+
+
+def post_digest(deps: SlackDeps) -> None:
+    """Post the digest to SLACK_DIGEST_CHANNEL (the scheduler's Monday-morning job)."""
+    if not deps.digest_channel:
+        return
+    with deps.db.transaction() as session:
+        blocks = digest_blocks(session=session, now=deps.clock.now(), tz=deps.timezone)
+    deps.client.chat_postMessage(channel=deps.digest_channel, text="Weekly NPS digest", blocks=blocks)

@@ -66,8 +66,9 @@ class RetryLater(Exception):
 
 
 class AlertPoster:
-    """One per process (see bot.app.alert_poster): runs never overlap in a process, and each alert is claimed
-    in the database before Slack is called, so two processes never post the same alert."""
+    """One per process (built by `service.container`, shared by the scheduler and the Slack listeners): runs
+    never overlap in a process, and each alert is claimed in the database before Slack is called, so two
+    processes never post the same alert."""
 
     def __init__(self, db: Database, client: WebClient, *, clock: Clock, channels: Channels) -> None:
         self.db = db
@@ -89,6 +90,14 @@ class AlertPoster:
             return self._run()
         finally:
             self._lock.release()
+
+    def nudge(self) -> None:
+        """After a click changed a case: edit its alert now, without waiting behind another run. If Slack is
+        unavailable the outbox keeps the edit and the scheduler's next tick retries it."""
+        try:
+            self.run(wait=False)
+        except Exception:
+            log.exception("posting alerts after an action failed; the scheduler retries")
 
     def _run(self) -> int:
         done = 0

@@ -5,8 +5,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from zoneinfo import ZoneInfo
 
+from slack_sdk import WebClient
+
+from bot.deps import SlackDeps
+from bot.poster import AlertPoster, Channels
 from campaigns.channels.base import Transport
 from campaigns.channels.email import SmtpConfig, SmtpEmail
 from campaigns.channels.log import LogTransport
@@ -27,8 +31,8 @@ class Container:
     db: Database
     clock: Clock = field(default_factory=SystemClock)
     transports: dict[Channel, Transport] = field(default_factory=dict)
-    # Per-process singletons built on first use, e.g. the Slack alert poster shared by web and scheduler.
-    shared: dict[str, Any] = field(default_factory=dict)
+    # Slack, when configured: the client and the process's one alert poster, shared by web and scheduler.
+    slack: SlackDeps | None = None
 
     @property
     def planning_rules(self) -> PlanningRules:
@@ -96,11 +100,35 @@ def build_container(
     settings: Settings, *, db: Database | None = None, clock: Clock | None = None
 ) -> Container:
     """Wire everything from settings; tests pass a `db` they already migrated and a clock they control."""
+    db = db or Database.connect(settings.database_url)
+    clock = clock or SystemClock()
     return Container(
         settings=settings,
-        db=db or Database.connect(settings.database_url),
-        clock=clock or SystemClock(),
+        db=db,
+        clock=clock,
         transports=build_transports(settings),
+        slack=build_slack(settings, db, clock) if settings.slack_enabled else None,
+    )
+
+
+def build_slack(settings: Settings, db: Database, clock: Clock) -> SlackDeps:
+    """The Slack client and the one alert poster of this process, for the Slack app and the scheduler."""
+    client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10)
+    poster = AlertPoster(
+        db,
+        client,
+        clock=clock,
+        channels=Channels(alerts=settings.slack_alert_channel, kudos=settings.slack_kudos_channel),
+    )
+    return SlackDeps(
+        db=db,
+        clock=clock,
+        client=client,
+        poster=poster,
+        signing_secret=settings.slack_signing_secret,
+        timezone=ZoneInfo(settings.timezone),
+        admins=frozenset(settings.slack_admin_users),
+        digest_channel=settings.slack_digest_channel,
     )
 
 

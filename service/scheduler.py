@@ -12,15 +12,17 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot.deps import SlackDeps
+from bot.digest import post_digest
 from campaigns.dispatch.dispatcher import Dispatcher, default_worker_id
 from campaigns.dispatch.lifecycle import expire_invitations, send_reminders
+from campaigns.followups.deadlines import check_follow_ups
 from campaigns.planning.planner import plan_recurring
 from storage.leases import acquire_or_renew, release
 
@@ -57,41 +59,26 @@ class Ticker:
         self.add_job("dispatch", self.dispatch)
         self.add_job("reminders", self.remind)
         self.add_job("expiry", self.expire, IntervalTrigger(minutes=1, timezone=UTC))
-        if container.settings.slack_enabled:
-            self._add_slack_jobs()
+        if container.slack is not None:
+            self._add_slack_jobs(container.slack)
 
-    def _add_slack_jobs(self) -> None:
-        from bot.app import alert_poster  # Slack is optional: imported only when configured
-        from campaigns.followups.deadlines import check_follow_ups
-
-        self.poster = alert_poster(self.container)
-        self.add_job("slack_alerts", self.poster.run)
-        self.add_job(
-            "follow_ups",
-            lambda: check_follow_ups(
-                self.container.db,
-                now=self.container.clock.now(),
-                unacknowledged_after=timedelta(hours=self.container.settings.escalate_unacknowledged_hours),
-            ),
-            IntervalTrigger(minutes=1, timezone=UTC),
-        )
-        if self.container.settings.slack_digest_channel:
-            zone = ZoneInfo(self.container.settings.timezone)
-            self.add_job("digest", self.post_digest, CronTrigger(day_of_week="mon", hour=9, timezone=zone))
+    def _add_slack_jobs(self, slack: SlackDeps) -> None:
+        """The alert outbox, follow-up deadlines and the digest, with the poster the Slack app uses too."""
+        self.add_job("slack_alerts", slack.poster.run)
+        self.add_job("follow_ups", self.check_follow_ups, IntervalTrigger(minutes=1, timezone=UTC))
+        if slack.digest_channel:
+            trigger = CronTrigger(day_of_week="mon", hour=9, timezone=slack.timezone)
+            self.add_job("digest", self.post_digest, trigger)
 
     def post_digest(self) -> None:
-        from bot.app import slack_client
-        from bot.digest import digest_blocks
+        if self.container.slack is not None:
+            post_digest(self.container.slack)
 
-        settings = self.container.settings
-        if not settings.slack_digest_channel:
-            return
-        with self.container.db.transaction() as session:
-            blocks = digest_blocks(
-                session=session, now=self.container.clock.now(), tz=ZoneInfo(settings.timezone)
-            )
-        slack_client(self.container).chat_postMessage(
-            channel=settings.slack_digest_channel, text="Weekly NPS digest", blocks=blocks
+    def check_follow_ups(self) -> None:
+        check_follow_ups(
+            self.container.db,
+            now=self.container.clock.now(),
+            unacknowledged_after=timedelta(hours=self.container.settings.escalate_unacknowledged_hours),
         )
 
     def add_job(self, job_id: str, func: Callable[[], Any], trigger: BaseTrigger | None = None) -> None:

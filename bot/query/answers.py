@@ -14,11 +14,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from bot import stats
 from bot.query import formatting
 from bot.query.charts import trend_png
 from bot.query.grammar import (
-    HELP_TEXT,
     CampaignControl,
     CampaignsQuery,
     CommentsQuery,
@@ -30,8 +28,10 @@ from bot.query.grammar import (
     ScoreQuery,
     TrendQuery,
 )
+from bot.query.help import HELP_TEXT
 from campaigns.definitions.store import set_status, summaries
 from campaigns.privacy import mask_email, mask_phone
+from campaigns.scores import queries
 from storage.audit import record_audit
 from storage.enums import CampaignStatus, FollowUpStatus
 from storage.tables import Campaign, Contact, FollowUp, Response
@@ -64,13 +64,13 @@ def answer(query: Query, asker: Asker, *, session: Session, now: datetime, tz: Z
     if isinstance(query, HelpQuery):
         return Answer("How to use /nps", formatting.help_blocks(HELP_TEXT))
     if isinstance(query, ScoreQuery):
-        report = stats.score(session=session, period=query.period, filters=query.filters)
+        report = queries.score(session=session, period=query.period, filters=query.filters)
         label = formatting.describe_period(query.period)
         return Answer(
             f"NPS {label}", formatting.score_blocks(report, label, formatting.describe_filters(query.filters))
         )
     if isinstance(query, TrendQuery):
-        points = stats.trend(
+        points = queries.trend(
             session=session, period=query.period, filters=query.filters, granularity=query.granularity, tz=tz
         )
         title = f"NPS {query.granularity} trend, {formatting.describe_period(query.period)}"
@@ -81,7 +81,7 @@ def answer(query: Query, asker: Asker, *, session: Session, now: datetime, tz: Z
             title,
         )
     if isinstance(query, CompareQuery):
-        segments = stats.compare(
+        segments = queries.compare(
             session=session, property=query.property, period=query.period, filters=query.filters
         )
         label = formatting.describe_period(query.period)
@@ -92,7 +92,7 @@ def answer(query: Query, asker: Asker, *, session: Session, now: datetime, tz: Z
             ),
         )
     if isinstance(query, CommentsQuery):
-        page = stats.comments(
+        page = queries.comments(
             session=session,
             category=query.category,
             keyword=query.keyword,

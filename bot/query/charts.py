@@ -14,7 +14,7 @@ from datetime import UTC, tzinfo
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from bot.stats import TrendPoint
+from campaigns.scores.queries import TrendPoint
 
 # 1200 x 675 px: 16:9 like Slack's preview, large fonts so that the numbers read on a phone.
 SIZE_INCHES, DPI = (8.0, 4.5), 150

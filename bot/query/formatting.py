@@ -11,9 +11,11 @@ from collections.abc import Sequence
 from datetime import UTC, tzinfo
 from typing import Any
 
-from bot.query.grammar import Filters, GrammarError, Period
-from bot.stats import Page, ScoreReport, SegmentReport, TrendPoint
+from bot.query.grammar import GrammarError, filters_text
+from campaigns.scores.filters import Filters
 from campaigns.scores.nps import Category
+from campaigns.scores.periods import Period
+from campaigns.scores.queries import Page, ScoreReport, SegmentReport, TrendPoint
 
 Block = dict[str, Any]
 
@@ -71,7 +73,7 @@ def describe_period(period: Period) -> str:
 
 
 def describe_filters(filters: Filters) -> str:
-    return escape(filters.to_text())
+    return escape(filters_text(filters))
 
 
 def _section(text: str) -> Block:

@@ -6,18 +6,29 @@ Pure: the caller passes `now` (aware) and the reporting time zone; nothing here 
 
 from __future__ import annotations
 
-import calendar
 import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from typing import Literal
 
+from bot.query.tokens import Token, UnclosedQuote, normalize, quote, tokenize
+from campaigns.scores.filters import NO_FILTERS, Filters
 from campaigns.scores.nps import Category
+from campaigns.scores.periods import (
+    UNIT_NAMES,
+    CalendarUnit,
+    Granularity,
+    Period,
+    RollingUnit,
+    calendar_period,
+    date_range,
+    rolling_period,
+    whole_buckets,
+)
 from storage.enums import Channel
 
-Granularity = Literal["weekly", "monthly"]
 FollowupScope = Literal["mine", "overdue", "open"]
 CampaignAction = Literal["pause", "resume", "run"]
 
@@ -47,32 +58,6 @@ ALIASES = {
     "--help": "help",
 }
 
-HELP_TEXT = """\
-*`/nps` answers questions about your Net Promoter Score.*
-
-*Commands*
-• `/nps` or `/nps score [period] [filters]` - NPS with its 95% margin of error, counts, response rate and the change against the previous period
-• `/nps trend [weekly|monthly] [period] [filters]` - a chart of NPS over time (default: weekly over 12 weeks)
-• `/nps compare PROPERTY [period] [filters]` - NPS per value of a contact property, e.g. `plan` or `region` (default: last 90d)
-• `/nps comments [detractors|passives|promoters] [keyword] [period] [filters] [page N]` - the latest comments, newest first
-• `/nps followups [mine|overdue|open]` - follow-ups (default: open)
-• `/nps contact PHONE|EMAIL|ID` - a contact's answers and follow-ups
-• `/nps campaigns` - campaigns and their status
-• `/nps campaign pause|resume|run NAME` - campaign control (admins only)
-
-*Periods* (default: `last 30d`)
-`last 30d`, `last 12w`, `last 6m`, `last 1y` (rolling) • `this week|month|quarter|year` (to date) • \
-`last week|month|quarter|year` (the previous full one) • `2026-01-01..2026-03-31` (inclusive dates)
-
-*Filters* (combine with AND)
-`campaign:NAME` • `channel:sms` or `channel:email` • `PROPERTY=VALUE`, e.g. `plan=enterprise` or `region="North America"`
-
-*Examples*
-`/nps score this quarter plan=enterprise`
-`/nps trend monthly this year channel:sms`
-`/nps compare region last quarter campaign:quarterly-pulse`
-`/nps comments detractors "delivery" last 90d`"""
-
 
 class GrammarError(ValueError):
     """Input `/nps` does not understand: `message` names the problem, `example` is the closest valid command."""
@@ -83,58 +68,7 @@ class GrammarError(ValueError):
         self.example = example
 
 
-# --- values ----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Period:
-    """[start, end) in UTC.
-
-    previous() steps back by `months` calendar months or `days` calendar days in `tz` when either is set (so a
-    quarter is preceded by the whole quarter before, across DST), else by the exact length.
-    """
-
-    start: datetime
-    end: datetime
-    label: str = field(default="", compare=False)
-    source: str = field(default="", compare=False)  # grammar text that gives it again ("" = the default)
-    months: int = field(default=0, compare=False)
-    days: int = field(default=0, compare=False)
-    tz: tzinfo = field(default=UTC, compare=False)
-
-    def previous(self) -> Period:
-        """The period of the same length just before this one."""
-        if self.months:
-            start = add_months(self.start, -self.months, self.tz)
-        elif self.days:
-            start = (self.start.astimezone(self.tz) - timedelta(days=self.days)).astimezone(UTC)
-        else:
-            start = self.start - (self.end - self.start)
-        label = f"the period before {self.label}" if self.label else "the period before"
-        return Period(start, self.start, label, "", self.months, self.days, self.tz)
-
-    def local_dates(self) -> tuple[date, date]:
-        """First and last local day covered (the end is exclusive, so the last day is the one before it)."""
-        last = (self.end - timedelta(microseconds=1)) if self.end > self.start else self.end
-        return self.start.astimezone(self.tz).date(), last.astimezone(self.tz).date()
-
-
-@dataclass(frozen=True)
-class Filters:
-    campaign: str | None = None
-    channel: Channel | None = None
-    properties: tuple[tuple[str, str], ...] = ()
-
-    def to_text(self) -> str:
-        """Grammar text that gives these filters again, e.g. `campaign:pulse plan=pro`."""
-        parts = [f"campaign:{quote(self.campaign)}"] if self.campaign else []
-        if self.channel:
-            parts.append(f"channel:{self.channel.value}")
-        parts += [f"{quote(key)}={quote(value)}" for key, value in self.properties]
-        return " ".join(parts)
-
-
-NO_FILTERS = Filters()
+# --- queries ----------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -172,7 +106,7 @@ class CommentsQuery:
             parts.append(f"{self.category.value}s")
         if self.keyword:
             parts.append(quote(self.keyword, always=True))
-        parts += [self.period.source, self.filters.to_text()]
+        parts += [self.period.source, filters_text(self.filters)]
         page = self.page if page is None else page
         if page > 1:
             parts.append(f"page {page}")
@@ -218,109 +152,30 @@ Query = (
 )
 
 
-def quote(text: str, *, always: bool = False) -> str:
-    """`text` as one grammar token: double-quoted when it holds spaces or quotes (or `always`)."""
-    if always or not text or any(ch.isspace() or ch in _QUOTES or ch in "\\=:" for ch in text):
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return text
-
-
-# --- tokens ----------------------------------------------------------------------------------------------
-
-# Opening quote -> the closers it accepts; Slack clients on macOS and iOS send typographic quotes.
-_QUOTES = {'"': '"', "'": "'", "“": "”“", "”": "”", "„": "“”", "‘": "’‘", "«": "»"}
-# Slack escapes &, < and > and may wrap emails, phones and links as <mailto:a@b.c|a@b.c>.
-_SLACK_LINK = re.compile(r"<(?:mailto:|tel:)?([^<>|]*)(?:\|([^<>]*))?>")
-
-
-@dataclass(frozen=True)
-class _Token:
-    text: str
-    quoted: bool  # some of it was inside quotes: never a command word, period or filter keyword
-    op: int | None  # index in text of the first unquoted "=" or ":" (a filter)
-
-    @property
-    def word(self) -> str:
-        return "" if self.quoted else self.text.casefold()
-
-
-def _normalize(text: str) -> str:
-    text = _SLACK_LINK.sub(lambda m: m.group(2) or m.group(1), text)
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
-def _tokenize(text: str) -> list[_Token]:
-    """Whitespace-separated tokens with shell-like quotes; a quote opens a token or a filter value only,
-    so apostrophes inside words ("don't") stay literal."""
-    tokens: list[_Token] = []
-    i, n = 0, len(text)
-    while i < n:
-        if text[i].isspace():
-            i += 1
-            continue
-        chars: list[str] = []
-        quoted, op = False, None
-        while i < n and not text[i].isspace():
-            ch = text[i]
-            at_value = op is not None and len(chars) == op + 1
-            if ch in _QUOTES and (not chars or at_value):
-                closers, i = _QUOTES[ch], i + 1
-                while i < n and text[i] not in closers:
-                    if text[i] == "\\" and i + 1 < n and (text[i + 1] in closers or text[i + 1] == "\\"):
-                        i += 1
-                    chars.append(text[i])
-                    i += 1
-                if i >= n:
-                    raise GrammarError(f"a quote ({ch}) is not closed", EXAMPLES["score"])
-                quoted, i = True, i + 1
-                continue
-            if ch in "=:" and op is None:
-                op = len(chars)
-            chars.append(ch)
-            i += 1
-        tokens.append(_Token("".join(chars), quoted, op))
-    return tokens
+def filters_text(filters: Filters) -> str:
+    """Grammar text that gives these filters again, e.g. `campaign:pulse plan=pro`."""
+    parts = [f"campaign:{quote(filters.campaign)}"] if filters.campaign else []
+    if filters.channel:
+        parts.append(f"channel:{filters.channel.value}")
+    parts += [f"{quote(key)}={quote(value)}" for key, value in filters.properties]
+    return " ".join(parts)
 
 
 # --- periods ---------------------------------------------------------------------------------------------
 
-_UNITS = {
+_UNITS: dict[str, RollingUnit] = {
     **dict.fromkeys(("d", "day", "days"), "d"),
     **dict.fromkeys(("w", "wk", "wks", "week", "weeks"), "w"),
     **dict.fromkeys(("m", "mo", "mon", "month", "months"), "m"),
     **dict.fromkeys(("q", "quarter", "quarters"), "q"),
     **dict.fromkeys(("y", "yr", "yrs", "year", "years"), "y"),
 }
-_UNIT_NAMES = {"d": "day", "w": "week", "m": "month", "q": "quarter", "y": "year"}
-_UNIT_MAX = {"d": 3660, "w": 522, "m": 120, "q": 40, "y": 10}
-_CALENDAR = {"week": 0, "month": 1, "quarter": 3, "year": 12}  # months per unit; a week is 7 days
+_UNIT_MAX: dict[RollingUnit, int] = {"d": 3660, "w": 522, "m": 120, "q": 40, "y": 10}
+_CALENDAR: dict[str, CalendarUnit] = {"week": "week", "month": "month", "quarter": "quarter", "year": "year"}
 _ROLLING = re.compile(r"(\d{1,6})([a-z]*)")
 _DATE = r"\d{4}-\d{2}-\d{2}"
 _RANGE = re.compile(rf"({_DATE})(?:\.\.({_DATE}))?")
 _MIN_YEAR, _MAX_YEAR = 1970, 2999
-
-
-def add_months(moment: datetime, months: int, tz: tzinfo) -> datetime:
-    """`moment` moved by whole calendar months in `tz` (day clamped to the month's length), in UTC."""
-    local = moment.astimezone(tz)
-    index = local.year * 12 + local.month - 1 + months
-    year, month = divmod(index, 12)
-    day = min(local.day, calendar.monthrange(year, month + 1)[1])
-    return local.replace(year=year, month=month + 1, day=day).astimezone(UTC)
-
-
-def local_midnight(day: date, tz: tzinfo) -> datetime:
-    return datetime.combine(day, time(), tzinfo=tz).astimezone(UTC)
-
-
-def _unit_start(today: date, unit: str) -> date:
-    if unit == "week":
-        return today - timedelta(days=today.weekday())
-    if unit == "month":
-        return today.replace(day=1)
-    if unit == "quarter":
-        return today.replace(month=(today.month - 1) // 3 * 3 + 1, day=1)
-    return today.replace(month=1, day=1)
 
 
 class _Context:
@@ -330,31 +185,10 @@ class _Context:
     def fail(self, message: str, example: str | None = None) -> GrammarError:
         return GrammarError(message, example or EXAMPLES[self.command])
 
-    def calendar(self, which: str, unit: str) -> Period:
-        start_day = _unit_start(self.now.astimezone(self.tz).date(), unit)
-        months, days = _CALENDAR[unit], 0 if _CALENDAR[unit] else 7
-        start = local_midnight(start_day, self.tz)
-        this = Period(start, start, f"this {unit}", f"this {unit}", months, days, self.tz)
-        if which == "last":
-            return replace(this.previous(), label=f"last {unit}", source=f"last {unit}")
-        unit_end = (
-            add_months(start, months, self.tz)
-            if months
-            else local_midnight(start_day + timedelta(7), self.tz)
-        )
-        # To date: the current unit ends now, and previous() is the whole unit before it.
-        return replace(this, end=min(unit_end, self.now))
-
-    def rolling(self, count: int, unit: str, spelled: str) -> Period:
+    def rolling(self, count: int, unit: RollingUnit, spelled: str) -> Period:
         if not 1 <= count <= _UNIT_MAX[unit]:
-            raise self.fail(f"`last {spelled}`: use 1 to {_UNIT_MAX[unit]} {_UNIT_NAMES[unit]}s")
-        label = f"last {count} {_UNIT_NAMES[unit]}{'s' if count > 1 else ''}"
-        source = f"last {count}{unit}"
-        if unit in ("d", "w"):
-            length = timedelta(days=count * (7 if unit == "w" else 1))
-            return Period(self.now - length, self.now, label, source, 0, 0, self.tz)
-        months = count * {"m": 1, "q": 3, "y": 12}[unit]
-        return Period(add_months(self.now, -months, self.tz), self.now, label, source, months, 0, self.tz)
+            raise self.fail(f"`last {spelled}`: use 1 to {_UNIT_MAX[unit]} {UNIT_NAMES[unit]}s")
+        return rolling_period(count, unit, now=self.now, tz=self.tz)
 
     def dates(self, first_text: str, last_text: str | None) -> Period:
         spelled = first_text + (f"..{last_text}" if last_text else "")
@@ -367,18 +201,16 @@ class _Context:
             raise self.fail(f"`{spelled}` ends before it starts; write the earlier date first")
         if first.year < _MIN_YEAR or last.year > _MAX_YEAR:
             raise self.fail(f"`{spelled}`: dates must be between {_MIN_YEAR} and {_MAX_YEAR}")
-        start, end = local_midnight(first, self.tz), local_midnight(last + timedelta(days=1), self.tz)
-        days = (last - first).days + 1
-        return Period(start, end, spelled.replace("..", " to "), spelled, 0, days, self.tz)
+        return replace(date_range(first, last, self.tz), label=spelled.replace("..", " to "), source=spelled)
 
-    def period_at(self, tokens: list[_Token], i: int) -> tuple[Period, int] | None:
+    def period_at(self, tokens: list[Token], i: int) -> tuple[Period, int] | None:
         """The period starting at tokens[i] and how many tokens it takes, or None when none starts there."""
         word = tokens[i].word
         nxt = tokens[i + 1].word if i + 1 < len(tokens) else ""
         if word in ("last", "past", "this", "current"):
-            which = "this" if word in ("this", "current") else "last"
+            which: Literal["this", "last"] = "this" if word in ("this", "current") else "last"
             if nxt in _CALENDAR:
-                return self.calendar(which, nxt), 2
+                return calendar_period(which, _CALENDAR[nxt], now=self.now, tz=self.tz), 2
             if nxt.endswith("s") and nxt[:-1] in _CALENDAR:
                 raise self.fail(f"`{word} {nxt}` needs a number, e.g. `last 3{nxt[0]}`")
             match = _ROLLING.fullmatch(nxt)
@@ -415,8 +247,8 @@ class _Context:
         return replace(period, source="")
 
 
-def _plain(text: str) -> _Token:
-    return _Token(text, False, None)
+def _plain(text: str) -> Token:
+    return Token(text, False, None)
 
 
 # --- arguments shared by the query commands ---------------------------------------------------------------
@@ -437,13 +269,13 @@ class _Args:
     channel: Channel | None = None
     properties: dict[str, str] = field(default_factory=dict)
     page: int | None = None
-    words: list[_Token] = field(default_factory=list)
+    words: list[Token] = field(default_factory=list)
 
     def filters(self) -> Filters:
         return Filters(self.campaign, self.channel, tuple(self.properties.items()))
 
 
-def _read_args(tokens: list[_Token], ctx: _Context, *, paged: bool = False) -> _Args:
+def _read_args(tokens: list[Token], ctx: _Context, *, paged: bool = False) -> _Args:
     """Periods, filters (and `page N`) anywhere among the arguments; other tokens are left in `words`."""
     args, i = _Args(), 0
     while i < len(tokens):
@@ -473,7 +305,7 @@ def _page_number(text: str, ctx: _Context) -> int:
     return int(text)
 
 
-def _read_filter(token: _Token, args: _Args, ctx: _Context, *, paged: bool) -> None:
+def _read_filter(token: Token, args: _Args, ctx: _Context, *, paged: bool) -> None:
     assert token.op is not None
     key, sign, value = (
         token.text[: token.op].strip(),
@@ -517,7 +349,7 @@ def _no_words(args: _Args, ctx: _Context) -> None:
 # --- commands --------------------------------------------------------------------------------------------
 
 
-def _score(tokens: list[_Token], ctx: _Context) -> Query:
+def _score(tokens: list[Token], ctx: _Context) -> Query:
     args = _read_args(tokens, ctx)
     _no_words(args, ctx)
     return ScoreQuery(args.period or ctx.default(), args.filters())
@@ -533,7 +365,7 @@ _GRANULARITIES: dict[str, Granularity] = {
 }
 
 
-def _trend(tokens: list[_Token], ctx: _Context) -> Query:
+def _trend(tokens: list[Token], ctx: _Context) -> Query:
     args = _read_args(tokens, ctx)
     granularity: Granularity | None = None
     for word in args.words:
@@ -551,15 +383,10 @@ def _trend(tokens: list[_Token], ctx: _Context) -> Query:
 
 def _trend_default(ctx: _Context, granularity: Granularity) -> Period:
     """Twelve whole buckets ending with the current one, so that the first point is not a partial week."""
-    today = ctx.now.astimezone(ctx.tz).date()
-    if granularity == "weekly":
-        start = local_midnight(_unit_start(today, "week") - timedelta(weeks=11), ctx.tz)
-        return Period(start, ctx.now, "last 12 weeks", "", 0, 84, ctx.tz)
-    start = add_months(local_midnight(_unit_start(today, "month"), ctx.tz), -11, ctx.tz)
-    return Period(start, ctx.now, "last 12 months", "", 12, 0, ctx.tz)
+    return whole_buckets(granularity, 12, now=ctx.now, tz=ctx.tz)
 
 
-def _compare(tokens: list[_Token], ctx: _Context) -> Query:
+def _compare(tokens: list[Token], ctx: _Context) -> Query:
     args = _read_args(tokens, ctx)
     words = args.words[1:] if args.words and args.words[0].word == "by" else args.words
     if not words:
@@ -574,7 +401,7 @@ def _compare(tokens: list[_Token], ctx: _Context) -> Query:
 _CATEGORY_WORDS = {f"{c.value}{s}": c for c in Category for s in ("", "s")}
 
 
-def _comments(tokens: list[_Token], ctx: _Context) -> Query:
+def _comments(tokens: list[Token], ctx: _Context) -> Query:
     args = _read_args(tokens, ctx, paged=True)
     category: Category | None = None
     keywords: list[str] = []
@@ -598,7 +425,7 @@ _SCOPES: dict[str, FollowupScope] = {
 }
 
 
-def _followups(tokens: list[_Token], ctx: _Context) -> Query:
+def _followups(tokens: list[Token], ctx: _Context) -> Query:
     if not tokens:
         return FollowupsQuery()
     scope = _SCOPES.get(tokens[0].word)
@@ -609,7 +436,7 @@ def _followups(tokens: list[_Token], ctx: _Context) -> Query:
     return FollowupsQuery(scope)
 
 
-def _contact(tokens: list[_Token], ctx: _Context) -> Query:
+def _contact(tokens: list[Token], ctx: _Context) -> Query:
     key = " ".join(token.text for token in tokens).strip()
     if not key:
         raise ctx.fail("`/nps contact` needs a phone number, an email address or a contact id")
@@ -619,7 +446,7 @@ def _contact(tokens: list[_Token], ctx: _Context) -> Query:
 _ACTIONS: dict[str, CampaignAction] = {"pause": "pause", "resume": "resume", "run": "run"}
 
 
-def _campaigns(tokens: list[_Token], ctx: _Context) -> Query:
+def _campaigns(tokens: list[Token], ctx: _Context) -> Query:
     if not tokens:
         return CampaignsQuery()
     action = _ACTIONS.get(tokens[0].word)
@@ -635,11 +462,11 @@ def _campaigns(tokens: list[_Token], ctx: _Context) -> Query:
     return CampaignControl(action, name)
 
 
-def _help(tokens: list[_Token], ctx: _Context) -> Query:
+def _help(tokens: list[Token], ctx: _Context) -> Query:
     return HelpQuery()
 
 
-_COMMANDS: dict[str, Callable[[list[_Token], _Context], Query]] = {
+_COMMANDS: dict[str, Callable[[list[Token], _Context], Query]] = {
     "score": _score,
     "trend": _trend,
     "compare": _compare,
@@ -661,12 +488,12 @@ def parse(text: str, now: datetime, tz: tzinfo = UTC) -> Query:
         raise TypeError("parse() needs an aware `now`")
     if len(text) > MAX_TEXT:
         raise GrammarError(f"that is {len(text)} characters; `/nps` commands are short", EXAMPLES["help"])
-    text = _normalize(text)
+    text = normalize(text)
     try:
-        tokens = _tokenize(text)
-    except GrammarError as error:  # point at the command the user was typing
+        tokens = tokenize(text)
+    except UnclosedQuote as error:  # point at the command the user was typing
         first = text.split()[0].casefold() if text.split() else ""
-        raise GrammarError(error.message, EXAMPLES[ALIASES.get(first, "score")]) from None
+        raise GrammarError(str(error), EXAMPLES[ALIASES.get(first, "score")]) from None
     if not tokens:
         return ScoreQuery(_Context(now, tz, "score").default())
     name = ALIASES.get(tokens[0].word)
@@ -678,7 +505,7 @@ def parse(text: str, now: datetime, tz: tzinfo = UTC) -> Query:
     return _COMMANDS[name](tokens[1:], _Context(now, tz, name))
 
 
-def _unknown_command(tokens: list[_Token], text: str, now: datetime, tz: tzinfo) -> GrammarError:
+def _unknown_command(tokens: list[Token], text: str, now: datetime, tz: tzinfo) -> GrammarError:
     typed = tokens[0].text
     close = difflib.get_close_matches(typed.casefold(), list(ALIASES), n=1, cutoff=0.6)
     if not close:

@@ -1,79 +1,151 @@
-"""What the alert buttons do to a follow-up: acknowledge, assign, resolve. Idempotent and audited.
+"""What people do to a follow-up: acknowledge, assign, resolve. Each changes it once, audited, in its own commit.
 
-Each returns whether anything changed, so a double click does nothing twice. The alert is then marked for an
-in-place update and an assignment queues a DM; the poster delivers both.
+Every change is one compare-and-set on the state it expects (UPDATE ... WHERE not resolved, not yet
+acknowledged, ...), the first statement of its transaction: two clicks at once (a double click, two managers)
+are serialised by the row lock (PostgreSQL) or the write lock (SQLite), and the second finds nothing to change.
+Each returns whether it changed the follow-up. A change marks the case's alert for an in-place edit and an
+assignment queues a DM to the assignee; the caller lets the alert poster deliver them after the commit, so no
+Slack call happens inside the transaction.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from campaigns.followups.opening import AlertKind, needs_posting, queue_alert
+from campaigns.followups.alert_queue import needs_posting, queue_alert
+from campaigns.followups.opening import AlertKind
 from storage.audit import record_audit
+from storage.db import Database
 from storage.enums import FollowUpStatus
 from storage.tables import FollowUp, SlackAlert
 
+MAX_NOTE = 3000
 
-def acknowledge(follow_up: FollowUp, user: str, *, now: datetime, session: Session) -> bool:
-    if follow_up.acknowledged_by or follow_up.status is FollowUpStatus.RESOLVED:
-        return False
-    follow_up.acknowledged_by, follow_up.acknowledged_at = user, now
-    follow_up.status = FollowUpStatus.ACKNOWLEDGED
-    _changed(follow_up, f"slack:{user}", "follow_up.acknowledged", now, session)
+
+def acknowledge(db: Database, follow_up_id: int, *, user: str, now: datetime) -> bool:
+    """`user` picked the case up; nothing when someone already did or it is resolved."""
+    with db.transaction() as session:
+        row = _change(
+            session,
+            follow_up_id,
+            [FollowUp.acknowledged_by.is_(None)],
+            acknowledged_by=user,
+            acknowledged_at=now,
+            status=FollowUpStatus.ACKNOWLEDGED,
+            updated_at=now,
+        )
+        if row is None:
+            return False
+        _changed(row.response_id, follow_up_id, f"slack:{user}", "follow_up.acknowledged", now, session)
     return True
 
 
-def assign(follow_up: FollowUp, assignee: str, by: str, *, now: datetime, session: Session) -> bool:
-    if follow_up.assignee == assignee or follow_up.status is FollowUpStatus.RESOLVED:
-        return False
-    follow_up.assignee, follow_up.assigned_by, follow_up.assigned_at = assignee, by, now
-    if not follow_up.acknowledged_by:  # assigning someone is picking the case up
-        follow_up.acknowledged_by, follow_up.acknowledged_at = by, now
-        follow_up.status = FollowUpStatus.ACKNOWLEDGED
-    follow_up.reminded_at = None
-    _changed(follow_up, f"slack:{by}", "follow_up.assigned", now, session, assignee=assignee)
-    queue_alert(
-        AlertKind.ASSIGNED,
-        response_id=follow_up.response_id,
-        follow_up_id=follow_up.id,
-        now=now,
-        session=session,
-        channel=assignee,
-    )
+def assign(db: Database, follow_up_id: int, *, assignee: str, by: str, now: datetime) -> bool:
+    """`by` gave the case to `assignee`, who gets a DM; assigning is picking it up, if nobody had."""
+    with db.transaction() as session:
+        row = _change(
+            session,
+            follow_up_id,
+            [or_(FollowUp.assignee.is_(None), FollowUp.assignee != assignee)],
+            assignee=assignee,
+            assigned_by=by,
+            assigned_at=now,
+            acknowledged_by=func.coalesce(FollowUp.acknowledged_by, by),
+            acknowledged_at=case((FollowUp.acknowledged_by.is_(None), now), else_=FollowUp.acknowledged_at),
+            status=FollowUpStatus.ACKNOWLEDGED,
+            reminded_at=None,  # the new assignee gets their own reminder
+            updated_at=now,
+        )
+        if row is None:
+            return False
+        _changed(
+            row.response_id,
+            follow_up_id,
+            f"slack:{by}",
+            "follow_up.assigned",
+            now,
+            session,
+            assignee=assignee,
+        )
+        queue_alert(
+            AlertKind.ASSIGNED,
+            response_id=row.response_id,
+            follow_up_id=follow_up_id,
+            now=now,
+            session=session,
+            channel=assignee,
+        )
     return True
 
 
 def resolve(
-    follow_up: FollowUp, user: str, note: str, method: str | None, *, now: datetime, session: Session
+    db: Database, follow_up_id: int, *, user: str, note: str, method: str | None, now: datetime
 ) -> bool:
-    if follow_up.status is FollowUpStatus.RESOLVED:
-        return False
-    follow_up.status = FollowUpStatus.RESOLVED
-    follow_up.resolved_by, follow_up.resolved_at = user, now
-    follow_up.outcome_note, follow_up.contact_method = note.strip()[:3000], method
-    seconds = int((now - follow_up.created_at).total_seconds())
-    _changed(follow_up, f"slack:{user}", "follow_up.resolved", now, session, time_to_close_seconds=seconds)
+    """`user` closed the loop with an outcome note (and how they reached the person)."""
+    with db.transaction() as session:
+        row = _change(
+            session,
+            follow_up_id,
+            [],
+            status=FollowUpStatus.RESOLVED,
+            resolved_by=user,
+            resolved_at=now,
+            outcome_note=note.strip()[:MAX_NOTE],
+            contact_method=method,
+            updated_at=now,
+        )
+        if row is None:
+            return False
+        seconds = int((now - row.created_at).total_seconds())
+        _changed(
+            row.response_id,
+            follow_up_id,
+            f"slack:{user}",
+            "follow_up.resolved",
+            now,
+            session,
+            time_to_close_seconds=seconds,
+        )
     return True
 
 
+def _change(
+    session: Session, follow_up_id: int, expected: list[ColumnElement[bool]], **values: Any
+) -> Any | None:
+    """Set `values` on the unresolved follow-up when it is in the `expected` state; its row, or None."""
+    return session.execute(
+        update(FollowUp)
+        .where(FollowUp.id == follow_up_id, FollowUp.status != FollowUpStatus.RESOLVED, *expected)
+        .values(**values)
+        .returning(FollowUp.response_id, FollowUp.created_at)
+        .execution_options(synchronize_session=False)
+    ).one_or_none()
+
+
 def _changed(
-    follow_up: FollowUp, actor: str, action: str, now: datetime, session: Session, **details: object
+    response_id: int,
+    follow_up_id: int,
+    actor: str,
+    action: str,
+    now: datetime,
+    session: Session,
+    **details: object,
 ) -> None:
-    follow_up.updated_at = now
     record_audit(
         session=session,
         actor=actor,
         action=action,
         entity_type="follow_up",
-        entity_id=follow_up.id,
+        entity_id=follow_up_id,
         **details,
     )
     main = session.scalar(
         select(SlackAlert).where(
-            SlackAlert.response_id == follow_up.response_id, SlackAlert.kind == AlertKind.DETRACTOR
+            SlackAlert.response_id == response_id, SlackAlert.kind == AlertKind.DETRACTOR
         )
     )
     if main is not None:

@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from campaigns.followups.opening import AlertKind, queue_alert
+from campaigns.followups.alert_queue import queue_alert
+from campaigns.followups.opening import AlertKind
 from storage.db import Database
 from storage.enums import FollowUpStatus
 from storage.tables import FollowUp

@@ -1,4 +1,4 @@
-"""Closing the loop: every detractor gets a follow-up with a deadline and a Slack alert in the alert outbox.
+"""Opening a case: every detractor gets a follow-up with a deadline and a Slack alert in the alert outbox.
 
 Rows are written in the same transaction as the response (the outbox pattern), so an alert can never be lost
 between the answer and Slack; `bot.poster.AlertPoster` posts them later, retrying until Slack takes them.
@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.definitions.campaign_file import CampaignDefinition, definition_from_json
-from storage.enums import AlertState, FollowUpStatus
+from campaigns.followups.alert_queue import needs_posting
+from storage.enums import FollowUpStatus
 from storage.tables import Campaign, FollowUp, Response, SlackAlert
 
 DUE_AFTER = {"detractor": timedelta(hours=48), "passive": timedelta(days=5), "promoter": timedelta(days=7)}
@@ -83,29 +84,6 @@ def on_comment(response: Response, *, now: datetime, session: Session) -> None:
         needs_posting(alert, now, session)
 
 
-def queue_alert(
-    kind: str,
-    *,
-    response_id: int,
-    follow_up_id: int | None,
-    now: datetime,
-    session: Session,
-    channel: str = "",
-) -> SlackAlert:
-    """Queue a further message about a case (DM, reminder, escalation); posted in order with the others."""
-    alert = SlackAlert(
-        kind=kind,
-        response_id=response_id,
-        follow_up_id=follow_up_id,
-        channel=channel,
-        next_attempt_at=now,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(alert)
-    return alert
-
-
 def _alert_of(response: Response, kind: str, session: Session) -> SlackAlert | None:
     return session.scalar(
         select(SlackAlert)
@@ -125,27 +103,3 @@ def _alert(response: Response, kind: str, not_before: datetime, now: datetime, c
         created_at=now,
         updated_at=now,
     )
-
-
-def needs_posting(alert: SlackAlert, now: datetime, session: Session) -> None:
-    """The alert must be posted (or edited in place, if posted): bump its revision and queue it now.
-
-    One SQL statement, so that a poster posting this alert right now (state "posting") keeps its claim and,
-    seeing the revision move on, posts once more with what changed.
-    """
-    session.flush()
-    session.execute(
-        update(SlackAlert)
-        .where(SlackAlert.id == alert.id)
-        .values(
-            revision=SlackAlert.revision + 1,
-            state=case(
-                (SlackAlert.state == AlertState.POSTING.value, AlertState.POSTING.value),
-                else_=AlertState.PENDING.value,
-            ),
-            next_attempt_at=case((SlackAlert.next_attempt_at > now, now), else_=SlackAlert.next_attempt_at),
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    session.expire(alert)

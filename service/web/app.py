@@ -23,7 +23,7 @@ def create_app(container: Container) -> FastAPI:
         version="0.1.0",
     )
     app.state.container = container
-    app.state.slack_app = create_slack_app(container) if container.settings.slack_enabled else None
+    app.state.slack_app = create_slack_app(container.slack) if container.slack else None
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> JSONResponse:

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from bot import blocks
+from bot import ids
 from bot.poster import AlertPoster
 from campaigns.dispatch.dispatcher import Dispatcher
 from campaigns.followups.deadlines import check_follow_ups
@@ -96,11 +96,11 @@ def test_a_detractor_sms_raises_one_alert_that_assign_and_resolve_update_in_plac
     assert "+4••••••••••00" in text and "+4915112345600" not in text  # masked
     assert "pulse via sms" in text and "plan:* pro" in text
     action_ids = [e["action_id"] for b in alert["blocks"] if b["type"] == "actions" for e in b["elements"]]
-    assert action_ids == [blocks.ACK, blocks.ASSIGN, blocks.RESOLVE]
+    assert action_ids == [ids.ACK, ids.ASSIGN, ids.RESOLVE]
 
     fid = follow_up_id(engine)
     click = block_actions_body(
-        blocks.ASSIGN, block_id=f"follow_up:{fid}", selected_user=AGENT, user_id=MANAGER, channel_id=ALERTS
+        ids.ASSIGN, block_id=f"follow_up:{fid}", selected_user=AGENT, user_id=MANAGER, channel_id=ALERTS
     )
     assert post_to_slack_events(app, click).status_code == 200
     [update] = fake_slack.wait_for("chat.update", 1, successful=True)
@@ -114,16 +114,16 @@ def test_a_detractor_sms_raises_one_alert_that_assign_and_resolve_update_in_plac
     poster.run()
     assert fake_slack.count("chat.postMessage") == 2
 
-    resolve_click = block_actions_body(blocks.RESOLVE, value=str(fid), user_id=AGENT, channel_id=ALERTS)
+    resolve_click = block_actions_body(ids.RESOLVE, value=str(fid), user_id=AGENT, channel_id=ALERTS)
     assert post_to_slack_events(app, resolve_click).status_code == 200
     [opened] = fake_slack.wait_for("views.open", 1)
-    assert opened["view"]["callback_id"] == blocks.RESOLVE_VIEW
+    assert opened["view"]["callback_id"] == ids.RESOLVE_VIEW
     values = {
         "outcome": {"note": {"type": "plain_text_input", "value": "Called her, refund issued"}},
         "method": {"choice": {"type": "static_select", "selected_option": {"value": "phone call"}}},
     }
     submit = view_submission_body(
-        blocks.RESOLVE_VIEW, values, private_metadata=opened["view"]["private_metadata"], user_id=AGENT
+        ids.RESOLVE_VIEW, values, private_metadata=opened["view"]["private_metadata"], user_id=AGENT
     )
     assert post_to_slack_events(app, submit).status_code == 200
     updates = fake_slack.wait_for("chat.update", 2, successful=True)
@@ -159,9 +159,7 @@ def test_an_overdue_follow_up_escalates_once(
     sms(app, customer(0)["phone"], "terrible")
     poster.run()
     fid = follow_up_id(engine)
-    post_to_slack_events(
-        app, block_actions_body(blocks.ACK, value=str(fid), user_id=MANAGER, channel_id=ALERTS)
-    )
+    post_to_slack_events(app, block_actions_body(ids.ACK, value=str(fid), user_id=MANAGER, channel_id=ALERTS))
     fake_slack.wait_for("chat.update", 1, successful=True)
 
     engine.clock.advance(hours=47)  # type: ignore[attr-defined]
@@ -352,9 +350,8 @@ def test_a_change_while_the_alert_is_being_posted_is_posted_too(
     alert_id = alert_rows(engine)[0].id
     revision = poster._claim(alert_id)  # the poster starts talking to Slack ...
     assert revision is not None
-    with engine.db.transaction() as session:  # ... a manager clicks Acknowledge meanwhile ...
-        follow_up = session.scalars(select(FollowUp)).one()
-        assert acknowledge(follow_up, MANAGER, now=engine.clock.now(), session=session)
+    # ... a manager clicks Acknowledge meanwhile ...
+    assert acknowledge(engine.db, follow_up_id(engine), user=MANAGER, now=engine.clock.now())
     poster._deliver(alert_id, revision)  # ... the post that rendered the old state finishes
     assert alert_rows(engine)[0].state is AlertState.PENDING
     poster.run()
@@ -393,9 +390,7 @@ def test_the_assignee_is_reminded_before_the_deadline(
     sms(app, customer(0)["phone"], "meh")
     poster.run()
     fid = follow_up_id(engine)
-    click = block_actions_body(
-        blocks.ASSIGN, block_id=f"follow_up:{fid}", selected_user=AGENT, user_id=MANAGER
-    )
+    click = block_actions_body(ids.ASSIGN, block_id=f"follow_up:{fid}", selected_user=AGENT, user_id=MANAGER)
     post_to_slack_events(app, click)
     fake_slack.wait_for("chat.postMessage", 2, successful=True)  # the alert, then the assignment DM
     poster.run()

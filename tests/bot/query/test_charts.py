@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bot.query.charts import trend_png
-from bot.stats import TrendPoint
 from campaigns.scores.nps import Tally, margin_of_error, nps
+from campaigns.scores.queries import TrendPoint
 from tests.fixtures.seeding import BERLIN
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -3,9 +3,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from bot.query import formatting
-from bot.query.grammar import HELP_TEXT, CommentsQuery, Filters, GrammarError, Period, parse
-from bot.stats import CommentItem, Page, ScoreReport, SegmentReport, TrendPoint
+from bot.query.grammar import CommentsQuery, GrammarError, parse
+from bot.query.help import HELP_TEXT
+from campaigns.scores.filters import Filters
 from campaigns.scores.nps import Category, Tally, compare, margin_of_error, nps
+from campaigns.scores.periods import Period
+from campaigns.scores.queries import CommentItem, Page, ScoreReport, SegmentReport, TrendPoint
 from storage.enums import Channel
 from tests.fixtures.seeding import BERLIN, NOW, all_text, assert_valid_blocks
 

@@ -1,46 +1,30 @@
-"""Read-only NPS queries behind `/nps`: score, trend, segment comparison and comments.
+"""Read-only NPS queries: score, trend, segment comparison and comments, over a period and filters.
 
+Used by `/nps`, App Home and the weekly digest, and ready for a command line: nothing here knows about Slack.
 Counting happens in SQL (GROUP BY category) so that a period of 100,000 answers costs a few index scans, not
-100,000 Python objects. Property filters compare values the way campaign audiences do (stripped, without
-case): the distinct stored values in the period are read first, matched in Python, and the matching ones
-go back into the query as an IN list, which behaves the same on SQLite and PostgreSQL.
+100,000 Python objects; filters become SQL conditions in `campaigns.scores.filters`.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
-from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from bot.query.grammar import NO_FILTERS, Filters, Granularity, Period, add_months, local_midnight
 from campaigns.scores import nps as npsmath
+from campaigns.scores.errors import QueryError
+from campaigns.scores.filters import NO_FILTERS, Filters, Scope, check_key, fold
 from campaigns.scores.nps import DEFAULT_LOW_SAMPLE_THRESHOLD, Category, Change, Tally
+from campaigns.scores.periods import Granularity, Period, add_months, local_midnight
 from storage.enums import Channel, InvitationState
 from storage.tables import Campaign, Contact, Invitation, Response
 
 NONE_LABEL = "(none)"
 MAX_BUCKETS = 120  # ten years by month, two years by week: more would not read as a chart
 FAILED_STATES = (InvitationState.FAILED, InvitationState.UNDELIVERABLE)
-
-
-class QueryError(ValueError):
-    """A query that cannot be answered as asked; the message is meant for the person who asked."""
-
-
-class UnknownCampaign(QueryError):
-    def __init__(self, name: str, known: Sequence[str]) -> None:
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = (
-            f"; did you mean `{close[0]}`?" if close else ("; `/nps campaigns` lists them" if known else "")
-        )
-        super().__init__(f"there is no campaign called `{name}`{hint}")
-        self.name, self.suggestion = name, close[0] if close else None
 
 
 # --- results ---------------------------------------------------------------------------------------------
@@ -137,98 +121,6 @@ class Page:
 # --- filters ---------------------------------------------------------------------------------------------
 
 
-def _fold(value: object) -> str:
-    """Comparable text of a property value, as campaign audiences compare them; "" when missing."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value).strip().casefold()
-
-
-def _check_key(key: str) -> str:
-    # SQLite builds a JSON path '$."key"' from the name; a double quote in it would break the path.
-    if not key or '"' in key:
-        raise QueryError(f"`{key}` cannot be a property name")
-    return key
-
-
-@dataclass
-class _Scope:
-    """Filters resolved against the database: the campaign id once, property values per period."""
-
-    session: Session
-    filters: Filters
-    campaign_id: int | None = None
-    _values: dict[tuple[Any, ...], list[list[Any]]] = field(default_factory=dict)
-
-    @classmethod
-    def resolve(cls, session: Session, filters: Filters) -> _Scope:
-        scope = cls(session, filters)
-        if filters.campaign is not None:
-            scope.campaign_id = _campaign_id(session, filters.campaign)
-        return scope
-
-    def responses(self, period: Period) -> list[ColumnElement[bool]]:
-        """Conditions on Response for the period and filters; properties are the snapshot at answer time."""
-        conditions = [
-            # Naming every category lets SQLite answer from the (category, answered_at) index alone,
-            # 20x faster than reading each row found through the answered_at index.
-            Response.category.in_([category.value for category in Category]),
-            Response.answered_at >= period.start,
-            Response.answered_at < period.end,
-        ]
-        if self.campaign_id is not None:
-            conditions.append(Response.campaign_id == self.campaign_id)
-        if self.filters.channel is not None:
-            conditions.append(Response.channel == self.filters.channel)
-        if self.filters.properties:
-            exprs = [
-                Response.contact_snapshot[_check_key(key)].as_string() for key, _ in self.filters.properties
-            ]
-            conditions += self._matching(exprs, select(*exprs).where(*conditions), ("responses", period))
-        return conditions
-
-    def invitations(self, period: Period) -> list[ColumnElement[bool]]:
-        """Conditions on Invitation for invitations sent in the period under the filters.
-
-        Invitations keep no snapshot, so property filters use the contact's current properties.
-        """
-        conditions = [Invitation.sent_at >= period.start, Invitation.sent_at < period.end]
-        if self.campaign_id is not None:
-            conditions.append(Invitation.campaign_id == self.campaign_id)
-        if self.filters.channel is not None:
-            conditions.append(Invitation.channel == self.filters.channel)
-        if self.filters.properties:
-            exprs = [Contact.properties[_check_key(key)].as_string() for key, _ in self.filters.properties]
-            matching = self._matching(exprs, select(*exprs), ("contacts",))
-            conditions.append(Invitation.contact_id.in_(select(Contact.id).where(*matching)))
-        return conditions
-
-    def _matching(
-        self, exprs: list[ColumnElement[Any]], candidates: Select[Any], cache_key: tuple[Any, ...]
-    ) -> list[ColumnElement[bool]]:
-        """`expr IN (stored values that match)` per property filter, from one DISTINCT read of the values."""
-        if cache_key not in self._values:
-            wanted = [_fold(value) for _, value in self.filters.properties]
-            found: list[set[Any]] = [set() for _ in wanted]
-            for row in self.session.execute(candidates.distinct()):
-                for index, stored in enumerate(row):
-                    if stored is not None and _fold(stored) == wanted[index]:
-                        found[index].add(stored)
-            self._values[cache_key] = [sorted(values, key=str) for values in found]
-        return [expr.in_(values) for expr, values in zip(exprs, self._values[cache_key], strict=True)]
-
-
-def _campaign_id(session: Session, name: str) -> int:
-    rows = session.execute(select(Campaign.id, Campaign.name)).all()
-    for wanted in (lambda n: n == name, lambda n: n.casefold() == name.strip().casefold()):
-        for campaign_id, campaign_name in rows:
-            if wanted(campaign_name):
-                return int(campaign_id)
-    raise UnknownCampaign(name, sorted(campaign_name for _, campaign_name in rows))
-
-
 def _tally(session: Session, conditions: list[ColumnElement[bool]]) -> Tally:
     rows = session.execute(
         select(Response.category, func.count()).where(*conditions).group_by(Response.category)
@@ -261,7 +153,7 @@ def score(
     with_previous: bool = True,
 ) -> ScoreReport:
     """NPS, margin, counts and response rate for the period, with the previous period and the change."""
-    scope = _Scope.resolve(session, filters)
+    scope = Scope.resolve(session, filters)
     report = _score(scope, period, low_sample)
     if not with_previous:
         return report
@@ -269,7 +161,7 @@ def score(
     return replace(report, previous=previous, change=npsmath.compare(report.tally, previous.tally))
 
 
-def _score(scope: _Scope, period: Period, low_sample: int) -> ScoreReport:
+def _score(scope: Scope, period: Period, low_sample: int) -> ScoreReport:
     tally = _tally(scope.session, scope.responses(period))
     sent, delivered = _invitation_counts(scope, period)
     return ScoreReport(
@@ -283,7 +175,7 @@ def _score(scope: _Scope, period: Period, low_sample: int) -> ScoreReport:
     )
 
 
-def _invitation_counts(scope: _Scope, period: Period) -> tuple[int, int]:
+def _invitation_counts(scope: Scope, period: Period) -> tuple[int, int]:
     """(sent, delivered) for invitations sent in the period.
 
     Delivered: confirmed by the carrier, or answered (which proves it arrived), or an email the mail server
@@ -341,7 +233,7 @@ def trend(
     """
     zone = tz or period.tz
     edges = buckets(period, granularity, zone)
-    scope = _Scope.resolve(session, filters)
+    scope = Scope.resolve(session, filters)
     if len(edges) < 2:
         return []
     # One pass: a CASE maps each answer to its bucket; portable where date_trunc/strftime are not.
@@ -380,8 +272,8 @@ def compare(
     Values that differ only in case or surrounding spaces are one segment, shown in their most common
     spelling; answers without the property form the "(none)" segment.
     """
-    scope = _Scope.resolve(session, filters)
-    expr = Response.contact_snapshot[_check_key(property)].as_string()
+    scope = Scope.resolve(session, filters)
+    expr = Response.contact_snapshot[check_key(property)].as_string()
     rows = session.execute(
         select(expr, Response.category, func.count())
         .where(*scope.responses(period))
@@ -390,7 +282,7 @@ def compare(
     tallies: dict[str, Counter[str]] = {}
     spellings: dict[str, Counter[str]] = {}
     for value, category, count in rows:
-        folded = _fold(value)
+        folded = fold(value)
         tallies.setdefault(folded, Counter())[category] += int(count)
         spellings.setdefault(folded, Counter())[str(value).strip() if folded else NONE_LABEL] += int(count)
     segments = []
@@ -433,7 +325,7 @@ def comments(
     """
     if page < 1 or page_size < 1:
         raise QueryError("pages count from 1")
-    scope = _Scope.resolve(session, filters)
+    scope = Scope.resolve(session, filters)
     conditions = [*scope.responses(period), Response.comment.is_not(None), func.trim(Response.comment) != ""]
     if category is not None:
         conditions.append(Response.category == category.value)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal
 
 import pytest
 
-from bot import stats
-from bot.query.grammar import NO_FILTERS, Filters, Period, parse
+from bot.query.grammar import parse
+from campaigns.scores import queries
+from campaigns.scores.errors import QueryError, UnknownCampaign
+from campaigns.scores.filters import NO_FILTERS, Filters
 from campaigns.scores.nps import Category, Tally, margin_of_error
+from campaigns.scores.periods import CalendarUnit, Period, calendar_period, date_range
 from storage.db import Database
 from storage.enums import Channel, InvitationState
 from tests.fixtures.seeding import BERLIN, NOW, Seeder
@@ -16,16 +20,19 @@ from tests.fixtures.seeding import BERLIN, NOW, Seeder
 LAST_30 = Period(NOW - timedelta(days=30), NOW, label="last 30 days", tz=BERLIN)
 
 
-def period_of(text: str) -> Period:
-    query = parse(text, NOW, BERLIN)
-    return query.period  # type: ignore[union-attr]
+def calendar(which: Literal["this", "last"], unit: CalendarUnit) -> Period:
+    return calendar_period(which, unit, now=NOW, tz=BERLIN)
+
+
+def days(first: str, last: str) -> Period:
+    return date_range(date.fromisoformat(first), date.fromisoformat(last), BERLIN)
 
 
 def score(
     db: Database, period: Period = LAST_30, filters: Filters = NO_FILTERS, **kwargs: object
-) -> stats.ScoreReport:
+) -> queries.ScoreReport:
     with db.transaction() as session:
-        return stats.score(session=session, period=period, filters=filters, **kwargs)  # type: ignore[arg-type]
+        return queries.score(session=session, period=period, filters=filters, **kwargs)  # type: ignore[arg-type]
 
 
 # --- score -----------------------------------------------------------------------------------------------
@@ -65,9 +72,9 @@ def test_calendar_periods_count_in_the_reporting_time_zone(db: Database, seed: S
     # 23:30 UTC on March 31 is already April 1 in Berlin: this quarter, not last.
     seed.responses([10], at=datetime(2026, 3, 31, 22, 30, tzinfo=UTC))
     seed.responses([0], at=datetime(2026, 3, 31, 21, 30, tzinfo=UTC))
-    assert score(db, period_of("this quarter")).tally == Tally(promoters=1)
-    assert score(db, period_of("last quarter")).tally == Tally(detractors=1)
-    assert score(db, period_of("2026-04-01..2026-04-30")).tally == Tally(promoters=1)
+    assert score(db, calendar("this", "quarter")).tally == Tally(promoters=1)
+    assert score(db, calendar("last", "quarter")).tally == Tally(detractors=1)
+    assert score(db, days("2026-04-01", "2026-04-30")).tally == Tally(promoters=1)
 
 
 def test_late_answers_count(db: Database, seed: Seeder) -> None:
@@ -93,7 +100,7 @@ def test_campaign_filter(db: Database, seed: Seeder) -> None:
 
 def test_an_unknown_campaign_is_an_error_with_a_suggestion(db: Database, seed: Seeder) -> None:
     seed.campaign("quarterly-pulse")
-    with pytest.raises(stats.UnknownCampaign) as info:
+    with pytest.raises(UnknownCampaign) as info:
         score(db, filters=Filters(campaign="quartely-pulse"))
     assert info.value.suggestion == "quarterly-pulse"
     assert "did you mean `quarterly-pulse`" in str(info.value)
@@ -208,13 +215,13 @@ def test_without_previous_answers_there_is_no_change(db: Database, seed: Seeder)
 
 
 def test_weekly_trend_buckets_start_on_monday_in_the_time_zone(db: Database, seed: Seeder) -> None:
-    period = period_of("2026-04-01..2026-04-30")  # Wednesday to Thursday
+    period = days("2026-04-01", "2026-04-30")  # Wednesday to Thursday
     seed.responses([10], at=datetime(2026, 4, 5, 21, 59, tzinfo=UTC))  # Sunday 23:59 Berlin: first week
     seed.responses([0], at=datetime(2026, 4, 5, 22, 0, tzinfo=UTC))  # Monday 00:00 Berlin: second week
     seed.responses([8, 8], at=datetime(2026, 4, 29, 12, tzinfo=UTC))
     seed.responses([10], at=datetime(2026, 3, 31, 12, tzinfo=UTC))  # before the period, same week
     with db.transaction() as session:
-        points = stats.trend(session=session, period=period, granularity="weekly")
+        points = queries.trend(session=session, period=period, granularity="weekly")
     assert [p.start.astimezone(BERLIN).strftime("%a %Y-%m-%d %H:%M") for p in points] == [
         "Mon 2026-03-30 00:00",
         "Mon 2026-04-06 00:00",
@@ -232,9 +239,9 @@ def test_monthly_trend_with_filters(db: Database, seed: Seeder) -> None:
     seed.mix(0, 0, 7, at=datetime(2026, 1, 10, tzinfo=UTC), channel=Channel.SMS)
     seed.mix(1, 0, 0, at=datetime(2026, 3, 31, 22, 30, tzinfo=UTC), channel=Channel.EMAIL)  # April in Berlin
     with db.transaction() as session:
-        points = stats.trend(
+        points = queries.trend(
             session=session,
-            period=period_of("this year"),
+            period=calendar("this", "year"),
             filters=Filters(channel=Channel.EMAIL),
             granularity="monthly",
         )
@@ -244,8 +251,8 @@ def test_monthly_trend_with_filters(db: Database, seed: Seeder) -> None:
 
 
 def test_trend_refuses_too_many_buckets(db: Database) -> None:
-    with db.transaction() as session, pytest.raises(stats.QueryError, match="monthly"):
-        stats.trend(session=session, period=period_of("2020-01-01..2026-01-01"), granularity="weekly")
+    with db.transaction() as session, pytest.raises(QueryError, match="monthly"):
+        queries.trend(session=session, period=days("2020-01-01", "2026-01-01"), granularity="weekly")
 
 
 # --- compare ---------------------------------------------------------------------------------------------
@@ -258,7 +265,7 @@ def test_compare_segments_sorted_by_nps_with_a_none_segment(db: Database, seed: 
     seed.mix(0, 1, 5, snapshot={"plan": "free"})
     seed.mix(2, 0, 2, snapshot={"region": "EU"})
     with db.transaction() as session:
-        segments = stats.compare(session=session, property="plan", period=LAST_30)
+        segments = queries.compare(session=session, property="plan", period=LAST_30)
     assert [(s.value, s.responses, s.nps) for s in segments] == [
         ("enterprise", 11, 82),
         ("(none)", 4, 0),
@@ -274,10 +281,10 @@ def test_compare_applies_the_other_filters(db: Database, seed: Seeder) -> None:
     seed.mix(0, 0, 1, snapshot={"plan": "pro", "region": "US"})
     seed.mix(0, 1, 0, snapshot={"plan": "free", "region": "EU"}, channel=Channel.EMAIL)
     with db.transaction() as session:
-        segments = stats.compare(
+        segments = queries.compare(
             session=session, property="plan", period=LAST_30, filters=Filters(properties=(("region", "eu"),))
         )
-        by_sms = stats.compare(
+        by_sms = queries.compare(
             session=session, property="region", period=LAST_30, filters=Filters(channel=Channel.SMS)
         )
     assert [(s.value, s.tally) for s in segments] == [("pro", Tally(1)), ("free", Tally(passives=1))]
@@ -286,16 +293,16 @@ def test_compare_applies_the_other_filters(db: Database, seed: Seeder) -> None:
 
 def test_compare_on_an_empty_period(db: Database) -> None:
     with db.transaction() as session:
-        assert stats.compare(session=session, property="plan", period=LAST_30) == []
+        assert queries.compare(session=session, property="plan", period=LAST_30) == []
 
 
 # --- comments --------------------------------------------------------------------------------------------
 
 
-def _comments(db: Database, **kwargs: object) -> stats.Page:
+def _comments(db: Database, **kwargs: object) -> queries.Page:
     kwargs.setdefault("period", LAST_30)
     with db.transaction() as session:
-        return stats.comments(session=session, **kwargs)  # type: ignore[arg-type]
+        return queries.comments(session=session, **kwargs)  # type: ignore[arg-type]
 
 
 def test_comments_are_newest_first_and_paged(db: Database, seed: Seeder) -> None:
@@ -352,5 +359,5 @@ def test_comments_follow_the_filters_and_tolerate_missing_contacts(db: Database,
 
 
 def test_comments_reject_a_page_below_one(db: Database) -> None:
-    with pytest.raises(stats.QueryError):
+    with pytest.raises(QueryError):
         _comments(db, page=0)

@@ -1,0 +1,25 @@
+"""What the Slack app needs from the service, as one explicit value: the composition root
+(`service.container`) builds it once per process, with the one alert poster the scheduler uses too."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from slack_sdk import WebClient
+
+from bot.poster import AlertPoster
+from campaigns.clock import Clock
+from storage.db import Database
+
+
+@dataclass(frozen=True)
+class SlackDeps:
+    db: Database
+    clock: Clock
+    client: WebClient  # pointed at SLACK_API_URL
+    poster: AlertPoster  # the process's one poster: its runs never overlap
+    signing_secret: str | None  # None in Socket Mode
+    timezone: ZoneInfo  # reports and periods (NPS_TIMEZONE)
+    admins: frozenset[str]  # Slack user ids allowed to control campaigns
+    digest_channel: str | None = None
