@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
-from campaigns.definitions.campaign_file import CampaignDefinition, definition_from_json
+from campaigns.definitions.json_codec import definition_from_json
+from campaigns.definitions.model import CampaignDefinition
 from storage.enums import AlertState, FollowUpStatus
 from storage.tables import Campaign, FollowUp, Response, SlackAlert
 

@@ -50,7 +50,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from campaigns.contacts.consents import opt_out_address
-from campaigns.definitions.campaign_file import CampaignDefinition, definition_from_json
+from campaigns.definitions.json_codec import definition_from_json
+from campaigns.definitions.model import CampaignDefinition
 from campaigns.messages.catalogue import resolve
 from campaigns.messages.templates import template_variables
 from campaigns.messages.texts import campaign_text, text_language

@@ -9,17 +9,15 @@ import pytest
 
 import campaigns.messages.catalogue as catalogue_module
 from campaigns.messages.catalogue import (
-    FALLBACK_LOCALE,
     KEYS,
     LOCALES,
     CatalogueError,
     catalogue,
-    locale_chain,
     locale_file,
     resolve,
     shipped_text,
-    text,
 )
+from campaigns.messages.locales import FALLBACK_LOCALE, locale_chain
 from campaigns.messages.templates import (
     ENVIRONMENT,
     SAMPLE_VARIABLES,
@@ -27,6 +25,7 @@ from campaigns.messages.templates import (
     template_syntax_problem,
     template_variables,
 )
+from campaigns.messages.texts import text
 from campaigns.replies.parser import NUMBER_WORD_LANGUAGES
 
 ROOT = Path(__file__).resolve().parents[3]

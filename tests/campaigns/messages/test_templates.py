@@ -5,23 +5,25 @@ from pathlib import Path
 import pytest
 from jinja2.sandbox import SandboxedEnvironment
 
-from campaigns.messages.catalogue import LOCALES, locale_file, shipped_text
-from campaigns.messages.templates import (
-    ENVIRONMENT,
+from campaigns.messages.catalogue import (
+    LOCALES,
     MESSAGE_FIELDS,
-    SAMPLE_VARIABLES,
     SHIPPED_TEXTS,
     MessageTexts,
+    locale_file,
+    shipped_text,
+)
+from campaigns.messages.locales import resolve_locale
+from campaigns.messages.templates import (
+    ENVIRONMENT,
+    SAMPLE_VARIABLES,
     TemplateProblem,
-    choose_locales,
     render,
-    resolve_locale,
     sms_segments,
     template_syntax_problem,
     template_variables,
-    text_sources,
-    texts_for,
 )
+from campaigns.messages.texts import choose_locales, text_sources, texts_for
 
 URL = "https://nps.example.com/s/abc"
 LONG_NAME = "Maximiliana-Josephina von Wolkenstein-Trostburg"

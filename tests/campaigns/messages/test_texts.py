@@ -6,10 +6,11 @@ import textwrap
 
 import pytest
 
-from campaigns.definitions.campaign_file import CampaignDefinition, MessageTexts, parse_campaign_file
-from campaigns.messages.catalogue import KEYS, text
-from campaigns.messages.templates import MESSAGE_FIELDS, render, texts_for
-from campaigns.messages.texts import campaign_override, campaign_text, text_language
+from campaigns.definitions.campaign_file import parse_campaign_file
+from campaigns.definitions.model import CampaignDefinition
+from campaigns.messages.catalogue import KEYS, MESSAGE_FIELDS, MessageTexts
+from campaigns.messages.templates import render
+from campaigns.messages.texts import campaign_override, campaign_text, text, text_language, texts_for
 from storage.enums import CampaignKind
 
 VARIABLES = {"first_name": "Ana", "company": "Acme"}
