@@ -26,7 +26,7 @@ from campaigns.messages.templates import (
     template_variables,
 )
 from campaigns.messages.texts import text
-from campaigns.replies.parser import NUMBER_WORD_LANGUAGES
+from campaigns.replies.number_words import NUMBER_WORD_LANGUAGES
 
 ROOT = Path(__file__).resolve().parents[3]
 CATALOGUE_DIR = ROOT / "campaigns" / "messages" / "locales"
