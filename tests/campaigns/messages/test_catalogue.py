@@ -34,7 +34,7 @@ CATALOGUE_DIR = ROOT / "campaigns" / "messages" / "locales"
 
 REQUIRED_LOCALES = {"en", "es", "fr", "de", "zh-Hans", "zh-Hant", "vi", "fi", "pt", "nl", "it"}
 REQUIRED_KEYS = {
-    # survey invitations (also campaigns.messages.templates.SHIPPED_TEXTS)
+    # survey invitations (also campaigns.messages.catalogue.SHIPPED_TEXTS)
     "sms",
     "sms_reminder",
     "email_subject",
