@@ -7,7 +7,6 @@ reports every problem of the record at once so a user can fix a row in one go.
 from __future__ import annotations
 
 import functools
-import re
 import unicodedata
 import zoneinfo
 from collections.abc import Callable, Mapping
@@ -15,6 +14,8 @@ from dataclasses import dataclass, field
 
 import email_validator
 import phonenumbers
+
+from campaigns.messages.locales import normalise_locale
 
 STANDARD_FIELDS = ("external_id", "name", "phone", "email", "locale", "timezone")
 # The JSON API nests free properties under this key; it is therefore never a property name itself.
@@ -25,10 +26,6 @@ MAX_NAME_LENGTH = 255
 MAX_PROPERTY_KEY_LENGTH = 64
 # Values quoted back in error messages are shortened so one huge cell cannot flood a report.
 _MAX_QUOTED_LENGTH = 60
-
-# language (2-3 letters), optional Script (4 letters), optional REGION (2 letters or 3 digits);
-# "_" is accepted as a separator because POSIX locales ("pt_BR") are what people often have.
-_LOCALE_RE = re.compile(r"([A-Za-z]{2,3})(?:[-_]([A-Za-z]{4}))?(?:[-_]([A-Za-z]{2}|[0-9]{3}))?")
 
 
 @dataclass(frozen=True)
@@ -225,16 +222,10 @@ def _check_email(text: str) -> str | _Invalid:
 
 
 def _check_locale(text: str) -> str | _Invalid:
-    match = _LOCALE_RE.fullmatch(text)
-    if match is None:
+    locale = normalise_locale(text)
+    if locale is None:
         return _Invalid(f"{_quote(text)} is not a locale; use a language code such as en, pt-BR or zh-Hans")
-    language, script, region = match.groups()
-    parts = [language.lower()]
-    if script:
-        parts.append(script.title())
-    if region:
-        parts.append(region.upper())
-    return "-".join(parts)
+    return locale
 
 
 @functools.cache

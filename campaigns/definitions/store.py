@@ -9,7 +9,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from campaigns.definitions.campaign_file import CampaignDefinition, definition_to_json
+from campaigns.definitions.json_codec import definition_to_json
+from campaigns.definitions.model import CampaignDefinition
 from storage.enums import CampaignStatus, InvitationState
 from storage.tables import Campaign, Invitation, Response
 from storage.types import utcnow

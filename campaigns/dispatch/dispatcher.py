@@ -36,7 +36,8 @@ from campaigns.channels.base import (
 )
 from campaigns.clock import Clock
 from campaigns.contacts.consents import opt_out_address
-from campaigns.definitions.campaign_file import CampaignDefinition, definition_from_json
+from campaigns.definitions.json_codec import definition_from_json
+from campaigns.definitions.model import CampaignDefinition
 from campaigns.dispatch.delivery import apply_held
 from campaigns.dispatch.outbox import (
     MessageStatus,

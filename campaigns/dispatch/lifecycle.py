@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 
 from campaigns.channels.base import Outgoing, SendError
-from campaigns.definitions.campaign_file import definition_from_json
+from campaigns.definitions.json_codec import definition_from_json
 from campaigns.dispatch.dispatcher import Dispatcher
 from campaigns.dispatch.outbox import MessageStatus, stage_message
 from campaigns.messages.compose import compose

@@ -12,7 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.channels.base import Outgoing
-from campaigns.definitions.campaign_file import CampaignDefinition, definition_from_json
+from campaigns.definitions.json_codec import definition_from_json
+from campaigns.definitions.model import CampaignDefinition
 from campaigns.planning.windows import next_send_time, zone_for
 from storage.enums import Channel, Direction, InvitationState
 from storage.tables import Campaign, Contact, Invitation, Message

@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from campaigns.definitions.campaign_file import CampaignDefinition, definition_from_json
+from campaigns.definitions.json_codec import definition_from_json
+from campaigns.definitions.model import CampaignDefinition
 from campaigns.followups.alert_queue import needs_posting
 from storage.enums import FollowUpStatus
 from storage.tables import Campaign, FollowUp, Response, SlackAlert

@@ -1,4 +1,4 @@
-"""The message catalogue: every text a respondent sees, one YAML file per locale in ``campaigns/catalogue/``.
+"""The message catalogue: every text a respondent sees, one YAML file per locale in ``campaigns/messages/locales/``.
 
 Translators edit those files only: each is a flat mapping of key -> text, where a text is a Jinja2 template
 (``{{ company }}``, ``{% if first_name %}...{% endif %}``) rendered by :func:`campaigns.messages.templates.render` in its
@@ -6,52 +6,45 @@ sandbox. A new ``xx.yaml`` file is a new shipped locale, picked up without code 
 with YAML's base loader, so every value stays text (``no`` is the word "no", not False) and an empty value
 counts as missing.
 
-Locale choice (:func:`resolve`): the exact locale, then its language ("pt-BR" -> "pt"), where Chinese goes by
-script: "zh-TW", "zh-HK", "zh-MO" and "zh-Hant-*" -> "zh-Hant"; "zh", "zh-CN", "zh-SG" and "zh-Hans-*" ->
-"zh-Hans"; then another variant of the same language; then English. Texts fall back per key
-(:func:`catalogue`): a key missing in the chosen locale comes from its less specific locales, then from English.
+Locale choice (:func:`resolve`) follows :func:`campaigns.messages.locales.resolve_locale`: the exact locale, then
+its language ("pt-BR" -> "pt", Chinese by script), then another variant of the same language, then English.
+Texts fall back per key (:func:`catalogue`): a key missing in the chosen locale comes from its less specific
+locales, then from English.
 
-A campaign file can override any key per locale (``messages: {de: {page_thanks: ...}}``); what a respondent of a
-campaign sees is looked up with :func:`campaigns.messages.texts.campaign_text`, which falls back to these files.
-
-This module imports nothing from :mod:`campaigns.messages.templates` at import time, because that module builds its
-``SHIPPED_TEXTS`` from these files.
+A campaign file can override any key per locale (``messages: {de: {page_thanks: ...}}``), as
+:class:`MessageTexts`; what a respondent of a campaign sees is resolved and rendered by
+:mod:`campaigns.messages.texts`, which falls back to these files. This module only reads them: it renders nothing.
 """
 
 from __future__ import annotations
 
 import functools
-import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib import resources
 from importlib.resources.abc import Traversable
 from types import MappingProxyType
 
 import yaml
 
+from campaigns.messages.locales import FALLBACK_LOCALE, locale_chain, locale_key, resolve_locale
+
 __all__ = [
     "DIRECTORY",
-    "FALLBACK_LOCALE",
     "KEYS",
     "LOCALES",
+    "MESSAGE_FIELDS",
+    "SHIPPED_TEXTS",
     "CatalogueError",
-    "best_locale",
+    "MessageTexts",
     "catalogue",
-    "locale_chain",
     "locale_file",
     "resolve",
     "shipped_text",
-    "text",
 ]
 
-log = logging.getLogger(__name__)
-
-FALLBACK_LOCALE = "en"
 DIRECTORY = "locales"  # inside the campaigns.messages package
 _SUFFIX = ".yaml"
-
-# Regions written in Traditional Chinese; every other Chinese locale without a script subtag is Simplified.
-_TRADITIONAL_REGIONS = frozenset({"tw", "hk", "mo"})
 
 
 class CatalogueError(Exception):
@@ -121,79 +114,12 @@ KEYS: tuple[str, ...] = tuple(locale_file(FALLBACK_LOCALE))
 # --- locale choice ------------------------------------------------------------------------------------------
 
 
-def _key(locale: str) -> str:
-    """Comparable form: case-insensitive, "_" and "-" alike, POSIX suffixes dropped ("pt_BR.UTF-8" -> "pt-br")."""
-    bare = locale.strip().split(".", 1)[0].split("@", 1)[0]
-    return bare.replace("_", "-").casefold()
-
-
-def _language(key: str) -> str:
-    return key.split("-", 1)[0]
-
-
-def _script_key(key: str) -> str:
-    """The language, and for Chinese the script: "zh-tw" -> "zh-hant", "zh-cn" and "zh" -> "zh-hans"."""
-    parts = key.split("-")
-    if parts[0] != "zh":
-        return parts[0]
-    subtags = set(parts[1:])
-    if "hant" in subtags or (subtags & _TRADITIONAL_REGIONS and "hans" not in subtags):
-        return "zh-hant"
-    return "zh-hans"
-
-
-def locale_chain(locale: str) -> list[str]:
-    """Comparable forms of ``locale`` from the most to the least specific, without English.
-
-    "de-CH-1996" -> ["de-ch-1996", "de-ch", "de"]; "zh-TW" -> ["zh-tw", "zh-hant"];
-    "zh-Hant-HK" -> ["zh-hant-hk", "zh-hant"]; "zh-CN" -> ["zh-cn", "zh-hans", "zh"].
-    """
-    key = _key(locale)
-    if not key:
-        return []
-    parts = key.split("-")
-    chain = ["-".join(parts[:end]) for end in range(len(parts), 0, -1)]
-    if parts[0] == "zh":
-        script = _script_key(key)
-        # Keep only what is written in the same script: "zh-hant-tw" must not fall to bare "zh" (Simplified).
-        chain = [entry for entry in chain if _script_key(entry) == script and entry != "zh"]
-        chain.append(script)
-        if script == "zh-hans":
-            chain.append("zh")
-    return list(dict.fromkeys(chain))
-
-
-def best_locale(wanted: str, available: Iterable[str]) -> str | None:
-    """The entry of ``available`` that best serves ``wanted``, or None.
-
-    Order: the exact locale, its less specific forms ("pt-BR" -> "pt"; Chinese by script, see
-    :func:`locale_chain`), then another variant in the same script ("zh-HK" -> "zh-TW", "sv-FI" -> "sv-SE"),
-    then any variant of the same language: a text in the reader's language beats a foreign one.
-    """
-    candidates = list(available)
-    by_key: dict[str, str] = {}
-    for locale in candidates:
-        by_key.setdefault(_key(locale), locale)
-    for entry in locale_chain(wanted):
-        if entry in by_key:
-            return by_key[entry]
-    key = _key(wanted)
-    if not key:
-        return None
-    script, language = _script_key(key), _language(key)
-    for test in (lambda other: _script_key(other) == script, lambda other: _language(other) == language):
-        found = next((locale for locale in candidates if test(_key(locale))), None)
-        if found is not None:
-            return found
-    return None
-
-
 @functools.lru_cache(maxsize=512)
 def resolve(locale: str | None) -> str:
     """The shipped catalogue locale chosen for ``locale``; English when nothing closer is shipped."""
     if not locale:
         return FALLBACK_LOCALE
-    return best_locale(locale, LOCALES) or FALLBACK_LOCALE
+    return resolve_locale(locale, LOCALES) or FALLBACK_LOCALE
 
 
 @functools.lru_cache(maxsize=512)
@@ -205,7 +131,7 @@ def catalogue(locale: str | None) -> Mapping[str, str]:
 @functools.cache
 def _own_texts(shipped_locale: str) -> Mapping[str, str]:
     """The keys the files of a shipped locale and its less specific shipped locales give; no English fallback."""
-    shipped = {_key(locale): locale for locale in LOCALES}
+    shipped = {locale_key(locale): locale for locale in LOCALES}
     chain = [
         shipped[entry] for entry in locale_chain(shipped_locale) if entry in shipped
     ]  # most specific first
@@ -221,34 +147,80 @@ def shipped_text(locale: str | None, key: str) -> str | None:
     Unlike :func:`catalogue`, nothing falls back to English: the locale is matched like :func:`resolve` does
     ("pt-BR" -> "pt"), but a locale no file serves ("sv") gives None, and so does a key the chosen locale's
     files leave out or empty. English locales ("en", "en-GB") give the English text. This is one layer of the
-    campaign fallback chain (:func:`campaigns.messages.texts.campaign_text`), where the campaign's default locale comes
+    campaign fallback chain (:mod:`campaigns.messages.texts`), where the campaign's default locale comes
     before English.
     """
     if not locale:
         return None
-    chosen = best_locale(locale, LOCALES)
+    chosen = resolve_locale(locale, LOCALES)
     return None if chosen is None else _own_texts(chosen).get(key)
 
 
-def text(locale: str | None, key: str, /, **variables: object) -> str:
-    """The catalogue text ``key`` for ``locale``, rendered with ``variables`` (missing ones render empty).
+# --- the survey texts ---------------------------------------------------------------------------------------
 
-    A text that fails to render (a translation mistake) is logged and replaced by the English one, so a
-    respondent always gets an answer. An unknown ``key`` raises KeyError: that is a programming error.
+# The five survey texts: what an invitation or reminder says. They are fields of their own because the dispatcher
+# and the validation treat them specially (SMS length, one-line subjects, texts an unshipped locale must have).
+MESSAGE_FIELDS: tuple[str, ...] = (
+    "sms",
+    "sms_reminder",
+    "email_subject",
+    "email_intro",
+    "email_reminder_subject",
+)
+
+
+@dataclass(frozen=True)
+class MessageTexts:
+    """The Jinja2 sources of one locale's texts; None (or a key not in ``others``) means "not given, fall back".
+
+    A campaign can set any key of the message catalogue (``campaigns/messages/locales/en.yaml``): the five survey
+    texts are fields, every other key (``ask_comment``, ``page_thanks``, ``question`` ...) is in ``others``. The
+    email body with the eleven score links is built elsewhere; ``email_intro`` is the sentence or two above them.
     """
-    from campaigns.messages.templates import (  # deferred: templates imports this module
-        TemplateProblem,
-        render,
-    )
 
-    texts = catalogue(locale)
-    if key not in texts:
-        raise KeyError(f"no catalogue text {key!r}; known keys: {', '.join(KEYS)}")
-    try:
-        return render(texts[key], variables)
-    except TemplateProblem as problem:
-        english = locale_file(FALLBACK_LOCALE).get(key)
-        if english is None or texts[key] == english:
-            raise
-        log.warning("catalogue text %r for %r failed (%s); sending English", key, resolve(locale), problem)
-        return render(english, variables)
+    sms: str | None = None
+    sms_reminder: str | None = None
+    email_subject: str | None = None
+    email_intro: str | None = None
+    email_reminder_subject: str | None = None
+    others: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        survey = sorted(set(self.others).intersection(MESSAGE_FIELDS))
+        if survey:
+            raise ValueError(f"{', '.join(survey)} must be given as fields of MessageTexts, not in others")
+        object.__setattr__(self, "others", dict(self.others))  # a copy: the caller's dict stays theirs
+
+    @classmethod
+    def from_mapping(cls, texts: Mapping[str, str | None]) -> MessageTexts:
+        """The texts of a flat key -> source mapping, the shape of the file and the JSON; None: not given."""
+        survey = {key: value for key, value in texts.items() if key in MESSAGE_FIELDS}
+        others = {
+            key: value for key, value in texts.items() if key not in MESSAGE_FIELDS and value is not None
+        }
+        return cls(**survey, others=others)
+
+    def get(self, key: str) -> str | None:
+        """The source this locale gives for catalogue key ``key``, or None."""
+        if key in MESSAGE_FIELDS:
+            value: str | None = getattr(self, key)
+            return value
+        return self.others.get(key)
+
+    def as_mapping(self) -> dict[str, str]:
+        """Every text given, key -> source: the survey texts in field order, then the others as given."""
+        given = {name: getattr(self, name) for name in MESSAGE_FIELDS if getattr(self, name) is not None}
+        return {**given, **self.others}
+
+
+# The shipped survey texts of every locale, as the files give them: a field a file leaves out or empty is None
+# here and falls back like any other (see campaigns.messages.texts); English is complete. SMS invites and
+# reminders stay within one GSM-7 segment for typical names where the script allows: their wording avoids
+# letters outside the GSM alphabet (Spanish "número", Portuguese "você", "Olá"), since a single one switches the
+# whole message to UCS-2 and 70-character segments. Chinese and Vietnamese are always UCS-2 and are kept within
+# two segments even for long names. Every SMS says how to answer and how to opt out; STOP is kept in English
+# everywhere because carriers and Twilio act on that keyword whatever the language.
+SHIPPED_TEXTS: dict[str, MessageTexts] = {
+    locale: MessageTexts.from_mapping({name: locale_file(locale).get(name) for name in MESSAGE_FIELDS})
+    for locale in LOCALES
+}

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from html import escape
 
 from campaigns.channels.base import Outgoing
-from campaigns.definitions.campaign_file import CampaignDefinition
-from campaigns.messages.templates import render, template_variables, texts_for
-from campaigns.messages.texts import campaign_override, campaign_text, text_language
+from campaigns.definitions.model import CampaignDefinition
+from campaigns.messages.templates import render, template_variables
+from campaigns.messages.texts import ContactTexts, contact_texts
 from storage.enums import Channel
 from storage.tables import Contact
 
@@ -52,23 +52,23 @@ def compose(
     public_base_url: str,
     reminder: bool = False,
 ) -> Outgoing:
-    _, texts = texts_for(definition.messages, contact.locale, definition.locale)
+    texts = contact_texts(definition, contact.locale)  # the locales are chosen once for the whole message
+    survey = texts.survey_texts()
     url = survey_url(public_base_url, token)
     variables = template_variables(contact.name, contact.properties, definition.brand, url)
     if channel is Channel.SMS:
-        source = texts.sms_reminder if reminder else texts.sms
+        source = survey.sms_reminder if reminder else survey.sms
         return Outgoing(channel, address, render(source or "", variables))
-    subject = render((texts.email_reminder_subject if reminder else texts.email_subject) or "", variables)
-    locale = contact.locale
+    subject = render((survey.email_reminder_subject if reminder else survey.email_subject) or "", variables)
 
     def body_text(key: str) -> str:
-        return campaign_text(definition, locale, key, **variables)
+        return texts.text(key, **variables)
 
     email = SurveyEmail(
-        lang=text_language(definition, locale),
+        lang=texts.language,
         subject=subject,
         greeting=body_text("email_greeting"),
-        intro=_campaign_intro(definition, locale, variables),
+        intro=_campaign_intro(texts, variables),
         question=body_text("question"),
         scale_low=body_text("scale_low"),
         scale_high=body_text("scale_high"),
@@ -87,16 +87,16 @@ def compose(
     )
 
 
-def _campaign_intro(definition: CampaignDefinition, locale: str | None, variables: dict[str, object]) -> str:
+def _campaign_intro(texts: ContactTexts, variables: dict[str, object]) -> str:
     """The campaign's own email intro in the email's language, if it wrote one ("" otherwise).
 
     The shipped intros greet and ask the question themselves, which the email already does with the
     catalogue's texts; an intro the campaign wrote is what it wants to add ("Thanks for your order ...").
     So the intro is the campaign's only where its text comes before any shipped one in the order of
-    :func:`campaigns.messages.texts.campaign_text`: its default locale's intro serves only contacts whose email falls
-    back to that locale. Like the subject, it is rendered strictly: a failure fails the invitation.
+    :class:`campaigns.messages.texts.ContactTexts`: its default locale's intro serves only contacts whose email
+    falls back to that locale. Like the subject, it is rendered strictly: a failure fails the invitation.
     """
-    source = campaign_override(definition, locale, "email_intro")
+    source = texts.override("email_intro")
     return render(source, variables) if source else ""
 
 

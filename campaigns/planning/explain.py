@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from campaigns.definitions.campaign_file import definition_from_json
+from campaigns.definitions.json_codec import definition_from_json
 from campaigns.planning import eligibility
 from campaigns.planning.facts import contact_facts
 from campaigns.planning.planner import PlanningRules

@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from campaigns.definitions.campaign_file import CampaignDefinition, definition_from_json
+from campaigns.definitions.json_codec import definition_from_json
+from campaigns.definitions.model import CampaignDefinition
 from campaigns.planning import eligibility
 from campaigns.planning.due import relationship_due
 from campaigns.planning.eligibility import ContactFacts, Skip, SkipReason

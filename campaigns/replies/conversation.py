@@ -27,7 +27,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from campaigns.contacts.consents import set_consent
-from campaigns.definitions.campaign_file import CampaignDefinition, definition_from_json
+from campaigns.definitions.json_codec import definition_from_json
+from campaigns.definitions.model import CampaignDefinition
 from campaigns.messages.templates import template_variables
 from campaigns.messages.texts import campaign_text
 from campaigns.replies.parser import Help, OptIn, OptOut, Score, parse_reply

@@ -44,13 +44,34 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
 
+from campaigns.replies.number_words import (
+    CJK_AFTER,
+    CJK_BEFORE,
+    CJK_BIG,
+    CJK_DIGITS,
+    CJK_FULL_MARKS,
+    CJK_NUMERALS,
+    CONNECTORS,
+    EXACT_WORDS,
+    HALF_FILLERS,
+    HALF_WORDS,
+    LOOSE_WORDS,
+    MINUTE_OR_MONEY,
+    OF_WORDS,
+    ORDINAL_ENDINGS,
+    OUT_OF_TEN_WORDS,
+    POINT_WORDS,
+    VI_TEN,
+    VI_TENS,
+    VI_UNITS_AFTER_TEN,
+    Word,
+)
+
 __all__ = [
     "AMBIGUOUS",
     "EMPTY",
     "HELP_KEYWORDS",
     "NO_NUMBER",
-    "NUMBER_WORDS",
-    "NUMBER_WORD_LANGUAGES",
     "OPT_IN_KEYWORDS",
     "OPT_OUT_KEYWORDS",
     "OUT_OF_RANGE",
@@ -106,335 +127,11 @@ OPT_OUT_KEYWORDS: Final = frozenset(
 OPT_IN_KEYWORDS: Final = frozenset({"START", "YES", "UNSTOP"})
 HELP_KEYWORDS: Final = frozenset({"HELP", "INFO"})
 
-# --- number words -------------------------------------------------------------------------------------------
-# Per language: value -> spellings. The first spelling of a value is the canonical one; spellings without
-# accents are added automatically for replies typed without any. A trailing "~" marks a *weak* spelling, one
-# that is also a common word (an article, "new", "you are", "year", "not"...): it counts only as the whole
-# reply or before "out of ten". Values outside 0..10 are there so that "eleven" is out of range, not "no
-# number"; they are all weak.
-
-_WORDS: Final[dict[str, dict[int, tuple[str, ...]]]] = {
-    "en": {
-        0: ("zero", "nought~", "nil~"),
-        1: ("one~",),
-        2: ("two",),
-        3: ("three",),
-        4: ("four",),
-        5: ("five",),
-        6: ("six",),
-        7: ("seven",),
-        8: ("eight",),
-        9: ("nine",),
-        10: ("ten",),
-        11: ("eleven~",),
-        12: ("twelve~",),
-        20: ("twenty~",),
-        100: ("hundred~",),
-    },
-    "es": {
-        0: ("cero",),
-        1: ("uno~", "una~", "un~"),
-        2: ("dos",),
-        3: ("tres",),
-        4: ("cuatro",),
-        5: ("cinco",),
-        6: ("seis",),
-        7: ("siete",),
-        8: ("ocho",),
-        9: ("nueve",),
-        10: ("diez",),
-        11: ("once~",),
-        12: ("doce~",),
-        20: ("veinte~",),
-        100: ("cien~",),
-    },
-    "fr": {
-        0: ("zéro",),
-        1: ("un~", "une~"),
-        2: ("deux",),
-        3: ("trois",),
-        4: ("quatre",),
-        5: ("cinq",),
-        6: ("six",),
-        7: ("sept",),
-        8: ("huit",),
-        9: ("neuf~",),
-        10: ("dix",),
-        11: ("onze~",),
-        12: ("douze~",),
-        20: ("vingt~",),
-        100: ("cent~",),
-    },
-    "de": {
-        0: ("null~",),
-        1: ("eins", "ein~", "eine~"),
-        2: ("zwei", "zwo"),
-        3: ("drei",),
-        4: ("vier",),
-        5: ("fünf", "fuenf"),
-        6: ("sechs",),
-        7: ("sieben",),
-        8: ("acht",),
-        9: ("neun",),
-        10: ("zehn",),
-        11: ("elf~",),
-        12: ("zwölf~", "zwoelf~"),
-        20: ("zwanzig~",),
-        100: ("hundert~",),
-    },
-    "pt": {
-        0: ("zero",),
-        1: ("um~", "uma~"),
-        2: ("dois", "duas"),
-        3: ("três",),
-        4: ("quatro",),
-        5: ("cinco",),
-        6: ("seis",),
-        7: ("sete",),
-        8: ("oito",),
-        9: ("nove",),
-        10: ("dez",),
-        11: ("onze~",),
-        12: ("doze~",),
-        20: ("vinte~",),
-        100: ("cem~",),
-    },
-    "nl": {
-        0: ("nul~",),
-        1: ("één", "een~"),
-        2: ("twee",),
-        3: ("drie",),
-        4: ("vier",),
-        5: ("vijf",),
-        6: ("zes",),
-        7: ("zeven",),
-        8: ("acht",),
-        9: ("negen",),
-        10: ("tien",),
-        11: ("elf~",),
-        12: ("twaalf~",),
-        20: ("twintig~",),
-        100: ("honderd~",),
-    },
-    "it": {
-        0: ("zero",),
-        1: ("uno~", "una~", "un~"),
-        2: ("due~",),
-        3: ("tre",),
-        4: ("quattro",),
-        5: ("cinque",),
-        6: ("sei~",),
-        7: ("sette",),
-        8: ("otto~",),
-        9: ("nove",),
-        10: ("dieci",),
-        11: ("undici~",),
-        12: ("dodici~",),
-        20: ("venti~",),
-        100: ("cento~",),
-    },
-    "fi": {
-        0: ("nolla",),
-        1: ("yksi", "ykkönen"),
-        2: ("kaksi", "kakkonen"),
-        3: ("kolme", "kolmonen"),
-        4: ("neljä", "nelonen"),
-        5: ("viisi", "vitonen"),
-        6: ("kuusi", "kutonen"),
-        7: ("seitsemän", "seiska"),
-        8: ("kahdeksan", "kasi~"),
-        9: ("yhdeksän", "ysi"),
-        10: ("kymmenen", "kymppi"),
-        11: ("yksitoista~",),
-        12: ("kaksitoista~",),
-        20: ("kaksikymmentä~",),
-        100: ("sata~",),
-    },
-    "vi": {
-        0: ("không~",),
-        1: ("một~",),
-        2: ("hai",),
-        3: ("ba~",),
-        4: ("bốn",),
-        5: ("năm~",),
-        6: ("sáu",),
-        7: ("bảy", "bẩy"),
-        8: ("tám",),
-        9: ("chín",),
-        10: ("mười",),
-        100: ("trăm~",),
-    },
-}
-
-# Languages whose number words are recognised: the word lists above, plus Chinese numerals.
-NUMBER_WORD_LANGUAGES: Final = frozenset({*_WORDS, "zh"})
-
-# Languages whose spellings without accents are too often other words to count outside a whole reply
-# (Vietnamese "ba", "bon", "nam", "sau", "bay" typed without tone marks).
-_WEAK_WITHOUT_ACCENTS: Final = frozenset({"vi"})
-
-# Chinese numerals: written by character, see _cjk_mentions.
-_CJK_DIGITS: Final = {
-    "零": 0,
-    "〇": 0,
-    "一": 1,
-    "二": 2,
-    "两": 2,
-    "兩": 2,
-    "三": 3,
-    "四": 4,
-    "五": 5,
-    "六": 6,
-    "七": 7,
-    "八": 8,
-    "九": 9,
-}
-_CJK_BIG: Final = frozenset("百千万萬亿億")
-_CJK_NUMERALS: Final = frozenset(_CJK_DIGITS) | {"十"} | _CJK_BIG
-_CJK_FULL_MARKS: Final = ("满分", "滿分")
-# Characters that may stand right before / after a numeral that is a score: "我给九分", "打十分吧", "九到十".
-_CJK_BEFORE: Final = frozenset("给給打是评評为為选選就到至或和跟与與")
-_CJK_AFTER: Final = frozenset("分吧啊呀了喔哦啦到至或和跟与與")
-
-# "9 out of 10", "9/10", "8 de 10": words between a score and its denominator ten.
-_OF_WORDS: Final = frozenset(
-    {"of", "outta", "sur", "de", "sobre", "von", "van", "op", "uit", "su", "di", "em", "trên", "tren"}
-)
-# Words after a score that mean "out of ten" on their own (Finnish "yhdeksän kymmenestä").
-_OUT_OF_TEN_WORDS: Final = frozenset({"kymmenestä", "kymmenesta"})
-# "points" in every language: "nine points", "9 điểm".
-_POINT_WORDS: Final = frozenset(
-    {
-        "point",
-        "points",
-        "pt",
-        "pts",
-        "punkt",
-        "punkte",
-        "punto",
-        "puntos",
-        "ponto",
-        "pontos",
-        "punti",
-        "punt",
-        "punten",
-        "piste",
-        "pistettä",
-        "pistetta",
-        "pisteet",
-        "điểm",
-        "diem",
-    }
-)
-# "and a half" after a number makes it a fraction: "7 and a half".
-_HALF_WORDS: Final = frozenset(
-    {"half", "demi", "demie", "halb", "halbe", "medio", "media", "meio", "mezzo", "puoli", "rưỡi"}
-)
-_HALF_FILLERS: Final = frozenset({"and", "a", "an", "et", "und", "y", "e", "ja", "en", "een", "-"})
-# Words that join two candidate scores: "7 or maybe 8", "between 7 and perhaps 8".
-_CONNECTORS: Final = frozenset(
-    {
-        "or",
-        "and",
-        "to",
-        "maybe",
-        "perhaps",
-        "ou",
-        "et",
-        "à",
-        "peut",
-        "o",
-        "y",
-        "e",
-        "oder",
-        "und",
-        "bis",
-        "vielleicht",
-        "of",
-        "en",
-        "tot",
-        "misschien",
-        "tai",
-        "ja",
-        "ehkä",
-        "hoặc",
-        "hay",
-        "và",
-        "đến",
-        "tới",
-        "quizás",
-        "forse",
-        "talvez",
-    }
-)
-# Vietnamese tens and compounds: "mười một" is 11, "hai mươi" is 20.
-_VI_TENS: Final = frozenset({"mươi"})
-_VI_UNITS_AFTER_TEN: Final = frozenset(
-    {"một", "mốt", "hai", "ba", "bốn", "tư", "năm", "lăm", "sáu", "bảy", "bẩy", "tám", "chín"}
-    | {"mot", "hai", "ba", "bon", "tu", "nam", "lam", "sau", "bay", "tam", "chin"}
-)
-_VI_TEN: Final = frozenset({"mười", "muoi"})
-
 _SIGNS: Final = frozenset("-−")
-# Ordinal endings right after digits: "the 2nd time", "le 3e appel", "de 2de keer" are no scores.
-_ORDINAL_ENDINGS: Final = frozenset(
-    {"st", "nd", "rd", "th", "e", "er", "re", "ère", "ème", "eme", "de", "ste"}
-)
-# After 分, these make it no score: 一分钟 (one minute), 一分钱 (one cent), 三分之一 (a third).
-_MINUTE_OR_MONEY: Final = frozenset("钟鐘钱錢之")
 _FULL_MARK_EMOJI: Final = "\U0001f51f"  # 🔟
 _PHONE_DIGITS: Final = 7  # digit groups adding up to this many digits are a phone number, not scores
 _OUT: Final = 1000  # stands for any value far outside 0..10
 
-
-def _strip_accents(word: str) -> str:
-    decomposed = unicodedata.normalize("NFD", word)
-    return "".join(char for char in decomposed if not unicodedata.combining(char)).replace("đ", "d")
-
-
-@dataclass(frozen=True)
-class _Word:
-    values: dict[str, int]  # language -> value
-    weak: bool
-
-
-def _word_tables() -> tuple[dict[str, _Word], dict[str, _Word]]:
-    """(spellings as written, spellings without accents) -> values per language."""
-    exact: dict[str, dict[str, int]] = {}
-    loose: dict[str, dict[str, int]] = {}
-    weak_exact: set[str] = set()
-    weak_loose: set[str] = set()
-    for language, numbers in _WORDS.items():
-        for value, spellings in numbers.items():
-            for spelling in spellings:
-                word, weak = spelling.removesuffix("~"), spelling.endswith("~")
-                weak = weak or value > 10
-                exact.setdefault(word, {})[language] = value
-                if weak:
-                    weak_exact.add(word)
-                bare = _strip_accents(word)
-                loose.setdefault(bare, {})[language] = value
-                if weak or (language in _WEAK_WITHOUT_ACCENTS and bare != word) or bare in weak_exact:
-                    weak_loose.add(bare)
-    # A spelling that is weak in one language is weak in all ("un" is French "a" whatever the locale).
-    return (
-        {word: _Word(values, word in weak_exact) for word, values in exact.items()},
-        {word: _Word(values, word in weak_loose or word in weak_exact) for word, values in loose.items()},
-    )
-
-
-_EXACT_WORDS, _LOOSE_WORDS = _word_tables()
-
-# value -> every spelling of it in every language (for tests and documentation).
-NUMBER_WORDS: Final[dict[int, frozenset[str]]] = {
-    value: frozenset(
-        word
-        for table in (_EXACT_WORDS, _LOOSE_WORDS)
-        for word, entry in table.items()
-        if value in entry.values.values()
-    )
-    for value in range(11)
-}
 
 # --- tokens -------------------------------------------------------------------------------------------------
 
@@ -570,7 +267,7 @@ def _is_ordinal(tokens: list[_Token], index: int) -> bool:
     return (
         after < len(tokens)
         and tokens[after].kind == "word"
-        and tokens[after].text in _ORDINAL_ENDINGS
+        and tokens[after].text in ORDINAL_ENDINGS
         and _adjacent(tokens, index, after)
     )
 
@@ -653,7 +350,7 @@ def _denominator(tokens: list[_Token], after: int) -> tuple[int, int | None] | N
         return None
     if token.kind != "word":
         return None
-    if token.text in _OUT_OF_TEN_WORDS:
+    if token.text in OUT_OF_TEN_WORDS:
         return position, 10
     if token.text == "out" and position + 1 < len(tokens) and tokens[position + 1].text == "of":
         # "out of N": a denominator whatever N is ("4 out of 5" is on another scale).
@@ -664,7 +361,7 @@ def _denominator(tokens: list[_Token], after: int) -> tuple[int, int | None] | N
             if target.kind == "num":
                 return position + 2, _digits_value(target.text)
         return None
-    if token.text in _OF_WORDS and position + 1 < len(tokens) and _is_ten(tokens[position + 1]):
+    if token.text in OF_WORDS and position + 1 < len(tokens) and _is_ten(tokens[position + 1]):
         return position + 1, 10
     return None
 
@@ -680,9 +377,9 @@ def _with_suffixes(tokens: list[_Token], mention: _Mention) -> _Mention:
     if last + 1 < len(tokens) and _is_points(tokens[last + 1]):
         last += 1
     position = last + 1
-    while position < min(last + 4, len(tokens)) and tokens[position].text in _HALF_FILLERS:
+    while position < min(last + 4, len(tokens)) and tokens[position].text in HALF_FILLERS:
         position += 1
-    if position < len(tokens) and tokens[position].text in _HALF_WORDS:
+    if position < len(tokens) and tokens[position].text in HALF_WORDS:
         # "7 and a half", "sept et demi", "7½": between two scores (and beyond the scale after 10)
         value, last = (None if value is not None and 0 <= value < 10 else _OUT), position
     return _Mention(value, mention.first, last, mention.leading)
@@ -691,18 +388,18 @@ def _with_suffixes(tokens: list[_Token], mention: _Mention) -> _Mention:
 def _is_points(token: _Token) -> bool:
     """Whether the token says "points" in some language ("punkte", "điểm", 分)."""
     if token.kind == "word":
-        return token.text in _POINT_WORDS
+        return token.text in POINT_WORDS
     return token.kind == "cjk" and token.text.startswith("分")
 
 
-def _lookup(word: str) -> _Word | None:
-    entry = _EXACT_WORDS.get(word)
+def _lookup(word: str) -> Word | None:
+    entry = EXACT_WORDS.get(word)
     if entry is None and word.isascii():
-        entry = _LOOSE_WORDS.get(word)
+        entry = LOOSE_WORDS.get(word)
     return entry
 
 
-def _word_value(entry: _Word, language: str) -> int | None:
+def _word_value(entry: Word, language: str) -> int | None:
     values = set(entry.values.values())
     if len(values) == 1:
         return values.pop()
@@ -751,15 +448,15 @@ def _word_mention(
         return _Mention(None if ambiguous else _OUT, index, group_end, leading)
     value = _word_value(entry, language)
     following = tokens[index + 1] if index + 1 < len(tokens) else None
-    if token.text in _VI_TEN and following is not None and following.text in _VI_UNITS_AFTER_TEN:
+    if token.text in VI_TEN and following is not None and following.text in VI_UNITS_AFTER_TEN:
         return _Mention(_OUT, index, index + 1, leading)  # "mười một" is 11
-    if following is not None and following.text in _VI_TENS:
+    if following is not None and following.text in VI_TENS:
         return _Mention(_OUT, index, index + 1, leading)  # "hai mươi" is 20
     mention = _with_suffixes(tokens, _Mention(value, index, index, leading))
     with_denominator = _denominator(tokens, index) is not None
     whole_reply = content[0] == index and content[-1] == mention.last
     after = tokens[mention.last + 1] if mention.last + 1 < len(tokens) else None
-    if after is not None and after.text in _CONNECTORS and mention.last + 2 < len(tokens):
+    if after is not None and after.text in CONNECTORS and mention.last + 2 < len(tokens):
         other = tokens[mention.last + 2]
         if other.kind == "num" or (other.kind == "word" and _lookup(other.text) is not None):
             return _Mention(None, index, mention.last + 2, leading)  # "seven or eight", "one or two"
@@ -772,45 +469,45 @@ def _word_mention(
 
 def _cjk_mentions(run: str, index: int, leading: bool) -> Iterator[_Mention]:
     """Chinese numerals in a run of ideographs that read as a score."""
-    for full in _CJK_FULL_MARKS:
+    for full in CJK_FULL_MARKS:
         if full in run:
             yield _Mention(10, index, index, leading and run.startswith(full))
     position = 0
     while position < len(run):
-        if run[position] not in _CJK_NUMERALS:
+        if run[position] not in CJK_NUMERALS:
             position += 1
             continue
         start = position
-        while position < len(run) and run[position] in _CJK_NUMERALS:
+        while position < len(run) and run[position] in CJK_NUMERALS:
             position += 1
         numeral = run[start:position]
         before = run[start - 1] if start > 0 else None
         after = run[position] if position < len(run) else None
         if after == "分":  # "points": a score whatever comes before ("我觉得九分")
             next_char = run[position + 1] if position + 1 < len(run) else None
-            if next_char is not None and next_char in _MINUTE_OR_MONEY:
+            if next_char is not None and next_char in MINUTE_OR_MONEY:
                 continue
-            adverb = numeral == "十" and next_char is not None and next_char not in _CJK_AFTER
-            if adverb and (before is None or before not in _CJK_BEFORE):
+            adverb = numeral == "十" and next_char is not None and next_char not in CJK_AFTER
+            if adverb and (before is None or before not in CJK_BEFORE):
                 continue  # 十分满意, 十分感谢: the adverb "very"
-        elif (before is not None and before not in _CJK_BEFORE) or (
-            after is not None and after not in _CJK_AFTER
+        elif (before is not None and before not in CJK_BEFORE) or (
+            after is not None and after not in CJK_AFTER
         ):
             continue  # "第一" (first), "一般" (so-so), "一直" (always)
         yield _Mention(_cjk_value(numeral), index, index, leading and start == 0)
 
 
 def _cjk_value(numeral: str) -> int | None:
-    if len(numeral) > 6 or any(char in _CJK_BIG for char in numeral):
+    if len(numeral) > 6 or any(char in CJK_BIG for char in numeral):
         return _OUT
     if "十" in numeral:
         tens, _, ones = numeral.partition("十")
         if "十" in ones or len(tens) > 1 or len(ones) > 1:
             return _OUT
-        value = (_CJK_DIGITS[tens] if tens else 1) * 10 + (_CJK_DIGITS[ones] if ones else 0)
+        value = (CJK_DIGITS[tens] if tens else 1) * 10 + (CJK_DIGITS[ones] if ones else 0)
         return value
     if len(numeral) == 1:
-        return _CJK_DIGITS[numeral]
+        return CJK_DIGITS[numeral]
     return None  # "七八" (seven or eight), "一二三"
 
 
@@ -852,7 +549,7 @@ def _loosely_followed(first: _Mention, second: _Mention, tokens: list[_Token]) -
         return False
     if second.value is not None and not 0 <= second.value <= 10:
         return True  # "9 great support and 24/7 help": no alternative score
-    return not any(word in _CONNECTORS for word in between)
+    return not any(word in CONNECTORS for word in between)
 
 
 def _words(tokens: Iterable[_Token]) -> list[str]:

@@ -8,7 +8,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from campaigns.definitions.campaign_file import CampaignFileError, parse_campaign_file
+from campaigns.definitions.campaign_file import parse_campaign_file
+from campaigns.definitions.problems import CampaignFileError
 from campaigns.definitions.store import apply_definitions, set_status, summaries
 from service.cli.context import CliContext, pass_context
 from storage.audit import record_audit

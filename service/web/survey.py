@@ -19,10 +19,11 @@ web process needs NPS_SECRET_KEY set to one shared value.
 
 Flow (post/redirect/get, so a reload never re-submits): link -> form with the score pre-selected and an
 optional comment -> POST records both -> 303 to the comment step, or to the thank-you page once there is a
-comment. While no comment exists a POST may change the score (campaigns.replies.responses.record_score); after expiry
-answers are still accepted and kept as late, under a notice that the survey has closed.
+comment. While no comment exists a POST may change the score; after expiry answers are still accepted and kept as
+late, under a notice that the survey has closed. That flow is :mod:`campaigns.replies.survey_page`; this module
+only reads forms, checks their CSRF token, calls it and renders its answer with the right status code.
 
-Texts. Every text on the pages is :func:`campaigns.messages.texts.campaign_text` for the invitation's campaign: the
+Texts. Every text on the pages comes from :class:`campaigns.messages.texts.ContactTexts` for the invitation: the
 campaign's own wording where its file sets one (``messages: {de: {page_thanks: ...}}``), else the catalogue's,
 in the language its invitation used. A link we do not know gets the catalogue's texts in the browser's language.
 """
@@ -31,13 +32,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
-import re
 import secrets
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -45,42 +42,28 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from campaigns.contacts.consents import opt_out_address
-from campaigns.definitions.campaign_file import CampaignDefinition, definition_from_json
-from campaigns.messages.catalogue import resolve
 from campaigns.messages.templates import template_variables
-from campaigns.messages.texts import campaign_text, text_language
-from campaigns.privacy import mask_email, mask_phone
-from campaigns.replies.responses import (
-    ANSWERABLE,
-    invitation_by_token,
-    is_open,
-    record_comment,
-    record_score,
-    response_for,
+from campaigns.messages.texts import ContactTexts, contact_texts
+from campaigns.replies.survey_page import (
+    Outcome,
+    Survey,
+    is_opted_out,
+    load_survey,
+    parse_score,
+    record_answer,
+    unsubscribe,
 )
 from service.container import Container
 from service.web.api.auth import get_container
-from storage.enums import Channel, ConsentStatus, Direction, InvitationState
-from storage.tables import Campaign, Consent, Contact, Invitation, Message
-
-log = logging.getLogger(__name__)
 
 router = APIRouter(include_in_schema=False)
 _HERE = Path(__file__).with_name("templates")
 _templates = Jinja2Templates(directory=str(_HERE))
 _CSS = (_HERE / "survey.css").read_bytes()
 
-# Invitation tokens are `secrets.token_urlsafe(16)`; anything else is unknown without asking the database.
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # A survey form is a score, a comment of at most 5,000 characters and two hidden fields.
 _MAX_BODY = 64 * 1024
-# States of an invitation whose link is out there: answerable ones, and a send that could not be confirmed.
-_SHOWN = (*ANSWERABLE, InvitationState.REVIEW)
 _HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "same-origin",  # the token is in the URL: never hand it to another site
@@ -93,21 +76,6 @@ _HEADERS = {
 _key_lock = threading.Lock()
 
 
-@dataclass(frozen=True)
-class Survey:
-    """What the pages need to know about one invitation, read in one transaction."""
-
-    token: str
-    channel: Channel
-    definition: CampaignDefinition | None  # the invitation's campaign, whose texts override the catalogue's
-    locale: str
-    variables: dict[str, object]
-    open: bool
-    score: int | None  # the stored score, if any
-    commented: bool
-    address: str | None  # where the invitation went: what unsubscribing opts out
-
-
 async def _read_form(request: Request) -> dict[str, str] | None:
     """The posted form fields, or None for a body that is too large or not a form at all."""
     try:
@@ -117,6 +85,10 @@ async def _read_form(request: Request) -> dict[str, str] | None:
     except Exception:  # malformed multipart, a bad Content-Length, a body that is not UTF-8 ...
         return None
     return {key: value for key, value in form.multi_items() if isinstance(value, str)}
+
+
+def _survey(container: Container, token: str, *, any_state: bool = False) -> Survey | None:
+    return load_survey(token, db=container.db, now=container.clock.now(), any_state=any_state)
 
 
 # --- the survey page ----------------------------------------------------------------------------------------
@@ -158,13 +130,15 @@ def submit(
         return _form(request, container, survey, None, status=400)
     if not _trusted(request, container, form, "survey", token):
         return _form(request, container, survey, parse_score(form.get("score")), status=403, refused=True)
-    score, comment = parse_score(form.get("score")), form.get("comment", "").strip()
-    outcome = _retrying(container, lambda session: _record(session, container, token, score, comment))
-    if outcome == "unknown":
+    comment = form.get("comment", "").strip()
+    outcome = record_answer(
+        token, parse_score(form.get("score")), comment, db=container.db, now=container.clock.now()
+    )
+    if outcome is Outcome.UNKNOWN:
         return _unknown(request)
-    if outcome == "need_score":
+    if outcome is Outcome.NEED_SCORE:
         return _form(request, container, survey, None, status=400, comment=comment, missing_score=True)
-    if outcome == "scored" and form.get("step") != "comment":
+    if outcome is Outcome.SCORED and form.get("step") != "comment":
         return _redirect(request, f"/s/{token}")  # on to the comment step
     return _redirect(request, f"/s/{token}/thanks")
 
@@ -176,37 +150,7 @@ def thanks(token: str, request: Request, container: Annotated[Container, Depends
         return _unknown(request)
     if survey.score is None:
         return _redirect(request, f"/s/{token}")
-    return _message(request, survey, "page_thanks" if survey.open else "thank_you_late")
-
-
-def parse_score(raw: str | None) -> int | None:
-    """A score 0-10 written in ASCII digits ("７" and "٣" are digits to Python's int(), not to us), else None."""
-    if raw is None or not raw.strip().isascii() or not raw.strip().isdigit() or len(raw.strip()) > 2:
-        return None
-    value = int(raw.strip())
-    return value if value <= 10 else None
-
-
-def _record(session: Session, container: Container, token: str, score: int | None, comment: str) -> str:
-    """Store what the form says; returns the outcome: unknown, need_score, answered, scored or commented."""
-    invitation = invitation_by_token(token, session=session)
-    if invitation is None or invitation.state not in _SHOWN:
-        return "unknown"
-    now = container.clock.now()
-    response = response_for(invitation, session=session)
-    if response is not None and response.comment is not None:
-        return "answered"  # commented since the page was read: final, and thanked like the first time
-    if score is None and response is None:
-        return "need_score"
-    if score is not None and (response is None or response.score != score):
-        response, _ = record_score(
-            invitation, score, channel=invitation.channel or Channel.EMAIL, now=now, session=session
-        )
-    assert response is not None
-    if not comment:
-        return "scored"
-    record_comment(response, comment, now=now)
-    return "commented"
+    return _message(request, survey, survey.thanks_key)
 
 
 # --- unsubscribing ------------------------------------------------------------------------------------------
@@ -220,13 +164,13 @@ def unsubscribe_page(
     survey = _survey(container, token, any_state=True)
     if survey is None or survey.address is None:
         return _unknown(request)
-    if _opted_out(container, survey):
+    if is_opted_out(survey, db=container.db):
         return _message(request, survey, "page_unsubscribed")
     return _unsubscribe_form(request, container, survey)
 
 
 @router.post("/u/{token}")
-def unsubscribe(
+def unsubscribe_submit(
     token: str,
     request: Request,
     form: Annotated[dict[str, str] | None, Depends(_read_form)],
@@ -239,90 +183,10 @@ def unsubscribe(
     one_click = form is not None and form.get("List-Unsubscribe") == "One-Click"
     if not one_click and (form is None or not _trusted(request, container, form, "unsubscribe", token)):
         return _unsubscribe_form(request, container, survey, status=403, refused=True)
-    source = f"{survey.channel.value}:{'one-click' if one_click else 'unsubscribe-page'}"
-    address, channel = survey.address, survey.channel
-    _retrying(
-        container,
-        lambda session: opt_out_address(
-            channel, address, source=source, at=container.clock.now(), session=session
-        ),
-    )
-    log.info("unsubscribed %s from %s surveys (%s)", _masked(survey), channel.value, source)
+    unsubscribe(survey, one_click=one_click, db=container.db, now=container.clock.now())
     if one_click:
         return _message(request, survey, "page_unsubscribed")
     return _redirect(request, f"/u/{token}")
-
-
-def _opted_out(container: Container, survey: Survey) -> bool:
-    with container.db.transaction() as session:
-        status = session.scalar(
-            select(Consent.status).where(Consent.channel == survey.channel, Consent.address == survey.address)
-        )
-    return status is ConsentStatus.OPTED_OUT
-
-
-def _masked(survey: Survey) -> str:
-    return mask_phone(survey.address) if survey.channel is Channel.SMS else mask_email(survey.address)
-
-
-# --- loading ------------------------------------------------------------------------------------------------
-
-
-def _survey(container: Container, token: str, *, any_state: bool = False) -> Survey | None:
-    if not _TOKEN.fullmatch(token):
-        return None
-    with container.db.transaction() as session:
-        invitation = invitation_by_token(token, session=session)
-        if invitation is None or not (any_state or invitation.state in _SHOWN):
-            return None
-        return _describe(session, invitation, container.clock.now())
-
-
-def _describe(session: Session, invitation: Invitation, now: datetime) -> Survey:
-    contact = session.get(Contact, invitation.contact_id)
-    campaign = session.get(Campaign, invitation.campaign_id)
-    definition = definition_from_json(campaign.definition) if campaign else None
-    response = response_for(invitation, session=session)
-    channel = invitation.channel or Channel.EMAIL
-    sent_to = session.scalar(
-        select(Message.address)
-        .where(
-            Message.invitation_id == invitation.id,
-            Message.direction == Direction.OUTBOUND,
-            Message.channel == channel,
-        )
-        .order_by(Message.id.desc())
-        .limit(1)
-    )
-    fallback = (contact.phone if channel is Channel.SMS else contact.email) if contact else None
-    locale = (contact.locale if contact else None) or (definition.locale if definition else None) or "en"
-    variables = template_variables(
-        contact.name if contact else None,
-        contact.properties if contact else {},
-        definition.brand if definition else None,
-        "",
-    )
-    return Survey(
-        token=invitation.token,
-        channel=channel,
-        definition=definition,
-        locale=locale,
-        variables=variables,
-        open=is_open(invitation, now),
-        score=response.score if response else None,
-        commented=bool(response and response.comment is not None),
-        address=sent_to or fallback,
-    )
-
-
-def _retrying(container: Container, work: Callable[[Session], Any]) -> Any:
-    """Run `work` in a transaction, once more if a concurrent request inserted the same row first."""
-    try:
-        with container.db.transaction() as session:
-            return work(session)
-    except IntegrityError:
-        with container.db.transaction() as session:
-            return work(session)
 
 
 # --- CSRF ---------------------------------------------------------------------------------------------------
@@ -369,12 +233,10 @@ def _origin(url: str | None) -> str | None:
 # --- rendering ----------------------------------------------------------------------------------------------
 
 
-def _translator(
-    definition: CampaignDefinition | None, locale: str, variables: dict[str, object]
-) -> Callable[..., str]:
+def _translator(texts: ContactTexts, variables: dict[str, object]) -> Callable[..., str]:
     def t(key: str, default: str | None = None, **extra: object) -> str:
         try:
-            return campaign_text(definition, locale, key, **{**variables, **extra})
+            return texts.text(key, **{**variables, **extra})
         except KeyError:  # a key the catalogue does not have yet: the English default given by the template
             if default is None:
                 raise
@@ -386,27 +248,25 @@ def _translator(
 def _render(
     request: Request,
     template: str,
-    definition: CampaignDefinition | None,
-    locale: str,
+    texts: ContactTexts,
     variables: dict[str, object],
     status: int,
     **context: Any,
 ) -> Response:
-    """Render a page whose texts are the catalogue's, or the campaign's where ``definition`` overrides them."""
+    """Render a page whose texts are the catalogue's, or the campaign's where it overrides them."""
     root = request.scope.get("root_path", "")
-    response = _templates.TemplateResponse(
+    return _templates.TemplateResponse(
         request,
         template,
         {
-            "lang": text_language(definition, locale),  # the language the texts are really in
-            "t": _translator(definition, locale, variables),
+            "lang": texts.language,  # the language the texts are really in
+            "t": _translator(texts, variables),
             "css": f"{root}/s/assets/survey.css",
             **context,
         },
         status_code=status,
         headers=_HEADERS,
     )
-    return response
 
 
 def _form(
@@ -420,16 +280,13 @@ def _form(
     comment: str = "",
     missing_score: bool = False,
 ) -> Response:
-    # The comment step once a score is stored, unless the link asks for another score: then confirm that first.
-    step = "comment" if survey.score is not None and wanted in (None, survey.score) else "score"
     return _render(
         request,
         "survey.html",
-        survey.definition,
-        survey.locale,
+        survey.texts,
         survey.variables,
         status,
-        step=step,
+        step=survey.step(wanted),
         selected=survey.score if wanted is None else wanted,
         stored=survey.score,
         expired=not survey.open,
@@ -447,11 +304,10 @@ def _unsubscribe_form(
     return _render(
         request,
         "unsubscribe.html",
-        survey.definition,
-        survey.locale,
+        survey.texts,
         survey.variables,
         status,
-        address=_masked(survey),
+        address=survey.masked_address,
         refused=refused,
         action=f"{request.scope.get('root_path', '')}/u/{survey.token}",
         csrf=csrf_token(_key(request, container), "unsubscribe", survey.token),
@@ -459,17 +315,15 @@ def _unsubscribe_form(
 
 
 def _message(request: Request, survey: Survey, key: str, *, status: int = 200) -> Response:
-    return _render(
-        request, "message.html", survey.definition, survey.locale, survey.variables, status, key=key
-    )
+    return _render(request, "message.html", survey.texts, survey.variables, status, key=key)
 
 
 def _unknown(request: Request) -> Response:
     """404 for a token we do not know; in the browser's language, since there is no contact to ask."""
     wanted = request.headers.get("accept-language", "").split(",")[0].split(";")[0].strip()[:35]
-    locale = resolve(wanted or None)
+    texts = contact_texts(None, wanted or None)
     return _render(
-        request, "message.html", None, locale, template_variables(None, {}, None, ""), 404, key="page_unknown"
+        request, "message.html", texts, template_variables(None, {}, None, ""), 404, key="page_unknown"
     )
 
 

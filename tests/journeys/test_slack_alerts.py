@@ -275,7 +275,8 @@ def test_a_campaign_can_route_alerts_and_follow_up_passives(
 def test_campaign_slack_fields_are_validated() -> None:
     import pytest
 
-    from campaigns.definitions.campaign_file import CampaignFileError, parse_campaign_file
+    from campaigns.definitions.campaign_file import parse_campaign_file
+    from campaigns.definitions.problems import CampaignFileError
 
     with pytest.raises(CampaignFileError) as caught:
         parse_campaign_file(CAMPAIGN + "    slack_channel: '#vip'\n    follow_up: [detractors, fans]\n")

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from campaigns.dispatch.dispatcher import Dispatcher, DispatchStats
-from campaigns.messages.catalogue import text
+from campaigns.messages.texts import text
 from service.container import Container
 from service.web.app import create_app
 from storage.enums import Channel, ConsentStatus, InvitationState

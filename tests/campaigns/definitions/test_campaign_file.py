@@ -8,24 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from campaigns.definitions.campaign_file import (
-    EVENT_RE,
-    NAME_RE,
-    Audience,
-    CampaignDefinition,
-    CampaignFileError,
-    MessageTexts,
-    ParsedFile,
-    Problem,
-    SendWindow,
-    definition_from_json,
-    definition_to_json,
-    format_duration,
-    parse_campaign_file,
-    parse_duration,
-)
-from campaigns.messages.catalogue import KEYS
-from campaigns.messages.templates import MESSAGE_FIELDS
+from campaigns.definitions.campaign_file import parse_campaign_file
+from campaigns.definitions.fields import EVENT_RE, NAME_RE, format_duration, parse_duration
+from campaigns.definitions.json_codec import definition_from_json, definition_to_json
+from campaigns.definitions.model import Audience, CampaignDefinition, SendWindow
+from campaigns.definitions.problems import CampaignFileError, ParsedFile, Problem
+from campaigns.messages.catalogue import KEYS, MESSAGE_FIELDS, MessageTexts
 from storage.enums import CampaignKind, Channel
 
 PRODUCT_EXAMPLE = """\

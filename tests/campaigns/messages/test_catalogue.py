@@ -9,17 +9,16 @@ import pytest
 
 import campaigns.messages.catalogue as catalogue_module
 from campaigns.messages.catalogue import (
-    FALLBACK_LOCALE,
     KEYS,
     LOCALES,
     CatalogueError,
+    MessageTexts,
     catalogue,
-    locale_chain,
     locale_file,
     resolve,
     shipped_text,
-    text,
 )
+from campaigns.messages.locales import FALLBACK_LOCALE
 from campaigns.messages.templates import (
     ENVIRONMENT,
     SAMPLE_VARIABLES,
@@ -27,14 +26,15 @@ from campaigns.messages.templates import (
     template_syntax_problem,
     template_variables,
 )
-from campaigns.replies.parser import NUMBER_WORD_LANGUAGES
+from campaigns.messages.texts import text
+from campaigns.replies.number_words import NUMBER_WORD_LANGUAGES
 
 ROOT = Path(__file__).resolve().parents[3]
 CATALOGUE_DIR = ROOT / "campaigns" / "messages" / "locales"
 
 REQUIRED_LOCALES = {"en", "es", "fr", "de", "zh-Hans", "zh-Hant", "vi", "fi", "pt", "nl", "it"}
 REQUIRED_KEYS = {
-    # survey invitations (also campaigns.messages.templates.SHIPPED_TEXTS)
+    # survey invitations (also campaigns.messages.catalogue.SHIPPED_TEXTS)
     "sms",
     "sms_reminder",
     "email_subject",
@@ -219,14 +219,6 @@ def test_resolve(wanted: str | None, expected: str) -> None:
     assert resolve(wanted) == expected
 
 
-def test_locale_chain() -> None:
-    assert locale_chain("de-CH-1996") == ["de-ch-1996", "de-ch", "de"]
-    assert locale_chain("zh-TW") == ["zh-tw", "zh-hant"]
-    assert locale_chain("zh-Hant-HK") == ["zh-hant-hk", "zh-hant"]
-    assert locale_chain("zh-CN") == ["zh-cn", "zh-hans", "zh"]
-    assert locale_chain("") == []
-
-
 def test_catalogue_of_a_regional_locale_is_its_languages() -> None:
     assert catalogue("pt-BR") == locale_file("pt")
     assert catalogue("zh-TW") == locale_file("zh-Hant")
@@ -263,6 +255,35 @@ def test_text_takes_variables_named_like_its_own_arguments() -> None:
 def test_an_unknown_key_is_a_key_error() -> None:
     with pytest.raises(KeyError, match="no catalogue text 'nope'"):
         text("en", "nope")
+
+
+# --- a campaign's texts of one locale ---------------------------------------------------------------------
+
+
+def test_message_texts_hold_any_catalogue_key() -> None:
+    texts = MessageTexts.from_mapping({"sms": "Hi", "ask_comment": "Why?", "email_intro": None})
+    assert texts == MessageTexts(sms="Hi", others={"ask_comment": "Why?"})
+    assert (texts.get("sms"), texts.get("ask_comment"), texts.get("email_intro"), texts.get("help")) == (
+        "Hi",
+        "Why?",
+        None,
+        None,
+    )
+    assert texts.as_mapping() == {"sms": "Hi", "ask_comment": "Why?"}
+    assert MessageTexts().as_mapping() == {}
+    assert hash(texts) == hash(MessageTexts(sms="Hi"))  # still usable as a key, like before
+
+
+def test_message_texts_keep_their_own_copy_of_others() -> None:
+    others = {"thank_you": "Ta"}
+    texts = MessageTexts(others=others)
+    others["thank_you"] = "changed"
+    assert texts.get("thank_you") == "Ta"
+
+
+def test_survey_texts_are_fields_not_others() -> None:
+    with pytest.raises(ValueError, match="sms must be given as fields"):
+        MessageTexts(others={"sms": "Hi"})
 
 
 # --- editing the files: a translator's mistakes -------------------------------------------------------------

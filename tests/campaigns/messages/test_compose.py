@@ -11,8 +11,8 @@ from sqlalchemy import select
 from campaigns.definitions.campaign_file import parse_campaign_file
 from campaigns.dispatch.dispatcher import Dispatcher
 from campaigns.dispatch.lifecycle import send_reminders
-from campaigns.messages.catalogue import text
 from campaigns.messages.compose import compose
+from campaigns.messages.texts import text
 from service.container import Container
 from storage.enums import Channel, ConsentStatus
 from storage.tables import Consent, Contact

@@ -5,22 +5,21 @@ from pathlib import Path
 import pytest
 from jinja2.sandbox import SandboxedEnvironment
 
-from campaigns.messages.catalogue import LOCALES, locale_file, shipped_text
-from campaigns.messages.templates import (
-    ENVIRONMENT,
+from campaigns.messages.catalogue import (
+    LOCALES,
     MESSAGE_FIELDS,
-    SAMPLE_VARIABLES,
     SHIPPED_TEXTS,
     MessageTexts,
+    locale_file,
+)
+from campaigns.messages.templates import (
+    ENVIRONMENT,
+    SAMPLE_VARIABLES,
     TemplateProblem,
-    choose_locales,
     render,
-    resolve_locale,
     sms_segments,
     template_syntax_problem,
     template_variables,
-    text_sources,
-    texts_for,
 )
 
 URL = "https://nps.example.com/s/abc"
@@ -108,173 +107,6 @@ def test_shipped_english_invite_reads_naturally() -> None:
     )
     anonymous = render(SHIPPED_TEXTS["en"].sms or "", template_variables(None, {}, None, URL))
     assert anonymous.startswith("Hi, how likely are you to recommend us to a friend")
-
-
-# --- locale choice ------------------------------------------------------------------------------------------
-
-CUSTOM_DE = MessageTexts(sms="Hallo {{ first_name }}! Eigene Frage.")
-CUSTOM_PT_BR = MessageTexts(sms="Oi {{ first_name }}!", email_subject="Assunto BR")
-
-
-def test_the_contacts_exact_locale_wins() -> None:
-    locale, texts = texts_for({"de": CUSTOM_DE}, "de", "en")
-    assert locale == "de"
-    assert texts.sms == CUSTOM_DE.sms
-
-
-def test_locale_comparison_ignores_case_and_separator() -> None:
-    assert texts_for({"pt-BR": CUSTOM_PT_BR}, "pt_br", "en")[0] == "pt-BR"
-    assert texts_for({"pt-BR": CUSTOM_PT_BR}, "PT-br", "en")[1].sms == CUSTOM_PT_BR.sms
-
-
-def test_a_regional_locale_falls_back_to_its_language() -> None:
-    locale, texts = texts_for({}, "pt-BR", "en")
-    assert locale == "pt"
-    assert texts == SHIPPED_TEXTS["pt"]
-    assert texts_for({"de": CUSTOM_DE}, "de-AT", "en")[0] == "de"
-
-
-def test_a_language_finds_a_regional_variant_of_it() -> None:
-    assert texts_for({"sv-SE": MessageTexts(sms="Hej")}, "sv-FI", "en")[0] == "sv-SE"
-    assert resolve_locale("pt", ["en", "pt-BR"]) == "pt-BR"
-
-
-@pytest.mark.parametrize(
-    ("contact_locale", "expected"),
-    [
-        ("zh", "zh-Hans"),
-        ("zh-CN", "zh-Hans"),
-        ("zh_SG", "zh-Hans"),
-        ("zh-Hans-CN", "zh-Hans"),
-        ("zh-TW", "zh-Hant"),
-        ("zh-HK", "zh-Hant"),
-        ("zh-MO", "zh-Hant"),
-        ("zh-Hant-TW", "zh-Hant"),
-        ("vi-VN", "vi"),
-        ("fi_FI", "fi"),
-    ],
-)
-def test_chinese_contacts_get_texts_in_their_script(contact_locale: str, expected: str) -> None:
-    assert texts_for({}, contact_locale, "en") == (expected, SHIPPED_TEXTS[expected])
-
-
-def test_chinese_variants_are_chosen_by_script() -> None:
-    # Like "pt-BR" -> "pt" before "pt-PT": the script's own locale first, then a sibling in the same script.
-    assert resolve_locale("zh-HK", ["zh-CN", "zh-Hans", "zh-TW", "zh-Hant"]) == "zh-Hant"
-    assert resolve_locale("zh-HK", ["zh-CN", "zh-TW"]) == "zh-TW"
-    assert resolve_locale("zh-SG", ["zh-TW", "zh-CN"]) == "zh-CN"
-    assert resolve_locale("zh-TW", ["zh-CN", "en"]) == "zh-CN"  # same language, other script: still better
-    assert resolve_locale("zh-TW", ["zh", "zh-Hant"]) == "zh-Hant"  # bare "zh" is Simplified
-
-
-def test_unknown_contact_locale_uses_the_campaign_default() -> None:
-    assert texts_for({"de": CUSTOM_DE}, "sv", "de") == ("de", MessageTexts(**_merged(CUSTOM_DE, "de")))
-    assert texts_for({}, None, "fr") == ("fr", SHIPPED_TEXTS["fr"])
-
-
-def test_a_default_without_texts_falls_back_to_english() -> None:
-    assert texts_for({}, "sv", "da") == ("en", SHIPPED_TEXTS["en"])
-    assert texts_for({}, None, "da") == ("en", SHIPPED_TEXTS["en"])
-
-
-def test_missing_fields_come_from_the_shipped_texts_of_the_same_locale() -> None:
-    _, texts = texts_for({"de": CUSTOM_DE}, "de", "en")
-    assert texts.sms == CUSTOM_DE.sms
-    assert texts.email_subject == SHIPPED_TEXTS["de"].email_subject
-    assert texts.sms_reminder == SHIPPED_TEXTS["de"].sms_reminder
-
-
-def test_unshipped_locale_fields_come_from_the_campaign_default_then_shipped() -> None:
-    messages = {
-        "sv": MessageTexts(sms="Hej {{ first_name }}!"),
-        "en": MessageTexts(email_subject="Our own subject"),
-    }
-    locale, texts = texts_for(messages, "sv-SE", "en")
-    assert locale == "sv"
-    assert texts.sms == "Hej {{ first_name }}!"
-    assert texts.email_subject == "Our own subject"
-    assert texts.email_intro == SHIPPED_TEXTS["en"].email_intro
-
-
-def test_every_field_is_always_filled() -> None:
-    _, texts = texts_for({"xx": MessageTexts(sms="x")}, "xx", "yy")
-    assert all(getattr(texts, name) for name in MESSAGE_FIELDS)
-
-
-def test_texts_for_ignores_other_catalogue_keys() -> None:
-    custom = MessageTexts(sms="Hallo!", others={"ask_comment": "Warum?"})
-    assert texts_for({"de": custom}, "de", "en") == texts_for({"de": MessageTexts(sms="Hallo!")}, "de", "en")
-
-
-# --- any catalogue key: the campaign's texts and the sources of one key -------------------------------------
-
-
-def test_message_texts_hold_any_catalogue_key() -> None:
-    texts = MessageTexts.from_mapping({"sms": "Hi", "ask_comment": "Why?", "email_intro": None})
-    assert texts == MessageTexts(sms="Hi", others={"ask_comment": "Why?"})
-    assert (texts.get("sms"), texts.get("ask_comment"), texts.get("email_intro"), texts.get("help")) == (
-        "Hi",
-        "Why?",
-        None,
-        None,
-    )
-    assert texts.as_mapping() == {"sms": "Hi", "ask_comment": "Why?"}
-    assert MessageTexts().as_mapping() == {}
-    assert hash(texts) == hash(MessageTexts(sms="Hi"))  # still usable as a key, like before
-
-
-def test_message_texts_keep_their_own_copy_of_others() -> None:
-    others = {"thank_you": "Ta"}
-    texts = MessageTexts(others=others)
-    others["thank_you"] = "changed"
-    assert texts.get("thank_you") == "Ta"
-
-
-def test_survey_texts_are_fields_not_others() -> None:
-    with pytest.raises(ValueError, match="sms must be given as fields"):
-        MessageTexts(others={"sms": "Hi"})
-
-
-def test_text_sources_follow_the_campaign_fallback_order() -> None:
-    messages = {
-        "sv": MessageTexts(others={"ask_comment": "Varför?"}),
-        "de": MessageTexts(others={"help": "Hilfe"}),
-    }
-    assert choose_locales(messages, "sv-FI", "de") == ("sv", "de")
-    assert text_sources(messages, "sv-FI", "de", "ask_comment") == [
-        ("Varför?", True),
-        (shipped_text("de", "ask_comment"), False),
-        (shipped_text("en", "ask_comment"), False),
-    ]
-    assert text_sources(messages, "sv", "de", "help") == [
-        ("Hilfe", True),
-        (shipped_text("de", "help"), False),
-        (shipped_text("en", "help"), False),
-    ]
-    assert text_sources(messages, "fr", "de", "help") == [
-        (shipped_text("fr", "help"), False),
-        ("Hilfe", True),
-        (shipped_text("de", "help"), False),
-        (shipped_text("en", "help"), False),
-    ]
-    assert text_sources(messages, "fr", "de", "no_such_key") == []
-
-
-@pytest.mark.parametrize("contact_locale", [None, "de", "de-AT", "sv", "pt-BR", "zh-TW", "xx"])
-def test_texts_for_is_the_first_source_of_each_survey_text(contact_locale: str | None) -> None:
-    messages = {
-        "sv": MessageTexts(sms="Hej"),
-        "de": MessageTexts(email_subject="Betreff"),
-        "pt-BR": CUSTOM_PT_BR,
-    }
-    _, texts = texts_for(messages, contact_locale, "de")
-    for name in MESSAGE_FIELDS:
-        assert getattr(texts, name) == text_sources(messages, contact_locale, "de", name)[0][0]
-
-
-def _merged(custom: MessageTexts, locale: str) -> dict[str, str | None]:
-    shipped = SHIPPED_TEXTS[locale]
-    return {name: getattr(custom, name) or getattr(shipped, name) for name in MESSAGE_FIELDS}
 
 
 # --- variables ----------------------------------------------------------------------------------------------

@@ -306,7 +306,7 @@ def test_window_end_is_where_the_window_stops_being_open(
 
 
 def test_the_campaign_definitions_send_window_fits() -> None:
-    from campaigns.definitions.campaign_file import SendWindow
+    from campaigns.definitions.model import SendWindow
 
     # Sunday 2026-03-08 12:00 UTC in Berlin -> Monday 09:00 CET.
     assert next_send_time(SendWindow(), BERLIN, utc(2026, 3, 8, 12)) == utc(2026, 3, 9, 8, 0)

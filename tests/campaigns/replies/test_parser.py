@@ -7,12 +7,12 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from campaigns.replies.number_words import NUMBER_WORDS
 from campaigns.replies.parser import (
     AMBIGUOUS,
     EMPTY,
     HELP_KEYWORDS,
     NO_NUMBER,
-    NUMBER_WORDS,
     OPT_IN_KEYWORDS,
     OPT_OUT_KEYWORDS,
     OUT_OF_RANGE,

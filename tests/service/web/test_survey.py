@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from campaigns.dispatch.dispatcher import Dispatcher
 from campaigns.dispatch.lifecycle import expire_invitations
-from campaigns.messages.catalogue import text
+from campaigns.messages.texts import text
 from service.container import Container
 from storage.enums import Channel, InvitationState
 from storage.tables import Invitation

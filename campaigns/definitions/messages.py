@@ -1,0 +1,179 @@
+"""The ``messages`` of a campaign file: any catalogue key per locale, checked as templates, with warnings.
+
+What can never work is a problem (not text, a syntax error, a sandbox refusal, a two-line subject); what may
+disappoint is a warning (an SMS over two segments, a text that needs properties some contacts lack, a locale
+whose contacts would get texts in another language). How the texts are then used: :mod:`campaigns.messages.texts`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from campaigns.definitions.problems import Reject, Report, Section, describe, quote
+from campaigns.messages.catalogue import KEYS as CATALOGUE_KEYS
+from campaigns.messages.catalogue import SHIPPED_TEXTS, MessageTexts
+from campaigns.messages.locales import normalise_locale, resolve_locale
+from campaigns.messages.templates import (
+    SAMPLE_VARIABLES,
+    TemplateProblem,
+    render,
+    sms_segments,
+    template_syntax_problem,
+)
+from storage.enums import Channel
+
+__all__ = ["check_texts", "read_messages"]
+
+MAX_SMS_SEGMENTS = 2
+
+
+# A campaign may set any key of the message catalogue, per locale (see campaigns.messages.texts).
+_SUBJECT_FIELDS = ("email_subject", "email_reminder_subject")
+# Texts sent by SMS: their length is checked when the campaign texts by SMS.
+_SMS_FIELDS = (
+    "sms",
+    "sms_reminder",
+    "ask_comment",
+    "thank_you",
+    "thank_you_late",
+    "clarify",
+    "help",
+    "opted_out",
+    "opted_in",
+)
+# Texts for people no campaign reaches (a number never surveyed, an unknown link): a campaign's is never used.
+_NO_CAMPAIGN_KEYS = ("unknown_number", "page_unknown")
+# Variables some texts get besides the contact's (see service/templates); validation renders with these too.
+_KEY_VARIABLES: dict[str, dict[str, object]] = {
+    "page_score_confirm": {"score": 7},
+    "page_unsubscribe_confirm": {"address": "a•••@example.com"},
+}
+_TEXTS_HINT = "catalogue keys such as sms, email_subject, ask_comment or page_thanks"
+_TEXTS_LISTING = "a campaign can set the keys of campaigns/catalogue/en.yaml"
+
+
+def read_messages(section: Section) -> dict[str, MessageTexts]:
+    messages: dict[str, MessageTexts] = {}
+    for key in section.data:
+        locale = normalise_locale(str(key)) if isinstance(key, str) else None
+        if locale is None:
+            section.fail(
+                str(key), f"{quote(key)} is not a locale; use a language code such as en, de or pt-BR"
+            )
+        elif locale in messages:
+            section.fail(str(key), f"locale '{locale}' is given twice")
+        else:
+            texts = _read_locale_texts(section, key)
+            if texts is not None:
+                messages[locale] = texts
+    return messages
+
+
+def _read_locale_texts(messages: Section, key: str) -> MessageTexts | None:
+    section = messages.child(key, _TEXTS_HINT)
+    if section is None:
+        if key not in messages.failed:
+            messages.fail(key, f"must be a mapping of texts ({_TEXTS_HINT})")
+        return None
+    section.check_keys(CATALOGUE_KEYS, _TEXTS_LISTING)
+    values = {
+        name: section.read(name, _template_parser(name), None)
+        for name in CATALOGUE_KEYS
+        if name in section.data
+    }
+    return MessageTexts.from_mapping(values)
+
+
+def _template_parser(name: str) -> Callable[[object], str]:
+    """Checks for what can never work: not text, empty, a syntax error, a sandbox refusal, a two-line subject."""
+
+    def parse(value: object) -> str:
+        if not isinstance(value, str):
+            raise Reject(f"must be text (a template), not {describe(value)}")
+        if not value.strip():
+            raise Reject("is empty; remove it to use the shipped text")
+        problem = template_syntax_problem(value)
+        if problem is not None:
+            raise Reject(problem)
+        sample = _render_sample(value, name)
+        if isinstance(sample, TemplateProblem) and sample.security:
+            raise Reject(sample.message)
+        if name in _SUBJECT_FIELDS and isinstance(sample, str) and "\n" in sample:
+            raise Reject("an email subject must be one line")
+        return value
+
+    return parse
+
+
+def _render_sample(source: str, name: str) -> str | TemplateProblem:
+    try:
+        return render(source, {**SAMPLE_VARIABLES, **_KEY_VARIABLES.get(name, {})})
+    except TemplateProblem as problem:
+        return problem
+
+
+def check_texts(campaign: Section, values: dict[str, Any]) -> None:
+    """Warnings about valid texts: too many SMS segments, failures without properties, missing translations."""
+    if campaign.failed:
+        return  # the campaign is rejected anyway; warnings would only add noise to its problems
+    for locale, texts in values["messages"].items():
+        for name, source in texts.as_mapping().items():
+            path = campaign.at(f"messages.{locale}.{name}")
+            if name in _NO_CAMPAIGN_KEYS:
+                campaign.report.warn(
+                    path,
+                    "is never used: this text goes to people no campaign surveyed, so the shipped one is sent",
+                )
+                continue
+            _warn_rendered(path, name, source, values["channels"], campaign.report)
+    _warn_missing_texts(campaign, values)
+
+
+def _warn_rendered(path: str, name: str, source: str, channels: tuple[Channel, ...], report: Report) -> None:
+    text = _render_sample(source, name)
+    if isinstance(text, TemplateProblem):
+        report.warn(path, f"cannot be rendered for a contact without the properties it uses ({text.message})")
+        return
+    if name in _SMS_FIELDS and Channel.SMS in channels:
+        count, encoding = sms_segments(text)
+        if count > MAX_SMS_SEGMENTS:
+            report.warn(
+                path,
+                f"renders to {count} SMS segments ({encoding}, {len(text)} characters); "
+                f"keep it within {MAX_SMS_SEGMENTS}",
+            )
+
+
+def _used_fields(values: dict[str, Any]) -> list[str]:
+    """The text fields this campaign will actually send, given its channels and reminder."""
+    reminding = values["remind_after"] is not None
+    used = []
+    if Channel.SMS in values["channels"]:
+        used += ["sms", *(["sms_reminder"] if reminding else [])]
+    if Channel.EMAIL in values["channels"]:
+        used += ["email_subject", "email_intro", *(["email_reminder_subject"] if reminding else [])]
+    return used
+
+
+def _warn_missing_texts(campaign: Section, values: dict[str, Any]) -> None:
+    """Warn where contacts would get texts in another language than the one the campaign names."""
+    messages: dict[str, MessageTexts] = values["messages"]
+    default = values["locale"]
+    shipped = list(SHIPPED_TEXTS)
+    if resolve_locale(default, shipped) is None and resolve_locale(default, list(messages)) is None:
+        campaign.report.warn(
+            campaign.at("locale"),
+            f"there are no texts for '{default}' (none in messages, none shipped); contacts will get the "
+            "English texts",
+        )
+    for locale, texts in messages.items():
+        if resolve_locale(locale, shipped) is not None:
+            continue
+        missing = [name for name in _used_fields(values) if getattr(texts, name) is None]
+        if missing:
+            campaign.report.warn(
+                campaign.at(f"messages.{locale}"),
+                f"has no {' or '.join(missing)}, and no texts are shipped for '{locale}'; contacts with this "
+                f"locale get those in the default locale ({default}) or English",
+            )
