@@ -22,9 +22,9 @@ from sqlalchemy import insert, select
 
 from bot import stats
 from bot.query.grammar import Filters, parse
-from campaigns.scores.nps import Category, Tally, categorize
+from campaigns.scores.nps import Tally, categorize
 from storage.db import Database, upgrade
-from storage.enums import CampaignKind, Channel, InvitationState
+from storage.enums import CampaignKind, Category, Channel, InvitationState
 from storage.tables import Campaign, Contact, Invitation, Response
 
 PER_PERIOD = 100_000

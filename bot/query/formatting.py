@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.query.grammar import Filters, GrammarError, Period
 from bot.stats import Page, ScoreReport, SegmentReport, TrendPoint
-from campaigns.scores.nps import Category
+from storage.enums import Category
 
 Block = dict[str, Any]
 

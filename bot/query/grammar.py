@@ -14,8 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Literal
 
-from campaigns.scores.nps import Category
-from storage.enums import Channel
+from storage.enums import Category, Channel
 
 Granularity = Literal["weekly", "monthly"]
 FollowupScope = Literal["mine", "overdue", "open"]

@@ -11,9 +11,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from campaigns.followups.opening import AlertKind, needs_posting, queue_alert
+from campaigns.followups.opening import needs_posting, queue_alert
 from storage.audit import record_audit
-from storage.enums import FollowUpStatus
+from storage.enums import AlertKind, FollowUpStatus
 from storage.tables import FollowUp, SlackAlert
 
 

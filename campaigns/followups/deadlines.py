@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from campaigns.followups.opening import AlertKind, queue_alert
+from campaigns.followups.opening import queue_alert
 from storage.db import Database
-from storage.enums import FollowUpStatus
+from storage.enums import AlertKind, FollowUpStatus
 from storage.tables import FollowUp
 
 # The reminder goes out when this share of the time to the deadline is left.

@@ -14,20 +14,11 @@ from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.definitions.campaign_file import CampaignDefinition, definition_from_json
-from storage.enums import AlertState, FollowUpStatus
+from storage.enums import AlertKind, AlertState, FollowUpStatus
 from storage.tables import Campaign, FollowUp, Response, SlackAlert
 
 DUE_AFTER = {"detractor": timedelta(hours=48), "passive": timedelta(days=5), "promoter": timedelta(days=7)}
 COMMENT_WAIT = timedelta(minutes=10)
-
-
-class AlertKind:
-    DETRACTOR = "detractor"
-    KUDOS = "kudos"
-    ASSIGNED = "assigned"  # a DM to the assignee
-    REMINDER = "reminder"  # a DM to the assignee before the due time
-    OVERDUE = "overdue"  # escalation to the alert channel
-    UNACKNOWLEDGED = "unacknowledged"  # escalation: nobody acknowledged a detractor in time
 
 
 def due_at(category: str, answered_at: datetime) -> datetime:

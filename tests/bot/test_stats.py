@@ -8,9 +8,9 @@ import pytest
 
 from bot import stats
 from bot.query.grammar import NO_FILTERS, Filters, Period, parse
-from campaigns.scores.nps import Category, Tally, margin_of_error
+from campaigns.scores.nps import Tally, margin_of_error
 from storage.db import Database
-from storage.enums import Channel, InvitationState
+from storage.enums import Category, Channel, InvitationState
 from tests.fixtures.seeding import BERLIN, NOW, Seeder
 
 LAST_30 = Period(NOW - timedelta(days=30), NOW, label="last 30 days", tz=BERLIN)

@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 from bot.query import formatting
 from bot.query.grammar import HELP_TEXT, CommentsQuery, Filters, GrammarError, Period, parse
 from bot.stats import CommentItem, Page, ScoreReport, SegmentReport, TrendPoint
-from campaigns.scores.nps import Category, Tally, compare, margin_of_error, nps
-from storage.enums import Channel
+from campaigns.scores.nps import Tally, compare, margin_of_error, nps
+from storage.enums import Category, Channel
 from tests.fixtures.seeding import BERLIN, NOW, all_text, assert_valid_blocks
 
 PERIOD = Period(NOW - timedelta(days=30), NOW, label="last 30 days", tz=BERLIN)

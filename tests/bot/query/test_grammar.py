@@ -27,8 +27,7 @@ from bot.query.grammar import (
     TrendQuery,
     parse,
 )
-from campaigns.scores.nps import Category
-from storage.enums import Channel
+from storage.enums import Category, Channel
 from tests.fixtures.seeding import BERLIN, NOW
 
 UTC_ZONE = ZoneInfo("UTC")
