@@ -14,7 +14,7 @@ from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.definitions.campaign_file import CampaignDefinition, definition_from_json
-from storage.enums import AlertKind, AlertState, FollowUpStatus
+from storage.enums import AlertKind, AlertState, Category, FollowUpStatus
 from storage.tables import Campaign, FollowUp, Response, SlackAlert
 
 DUE_AFTER = {"detractor": timedelta(hours=48), "passive": timedelta(days=5), "promoter": timedelta(days=7)}
@@ -44,18 +44,18 @@ def on_score(response: Response, *, now: datetime, session: Session) -> None:
     detractor = _alert_of(response, AlertKind.DETRACTOR, session)
     kudos = _alert_of(response, AlertKind.KUDOS, session)
     # A corrected score: an alert of the old kind not posted yet goes away; a posted one shows the new score.
-    for stale, kind in ((detractor, "detractor"), (kudos, "promoter")):
+    for stale, kind in ((detractor, Category.DETRACTOR), (kudos, Category.PROMOTER)):
         if stale is not None and response.category != kind:
             if stale.ts is None:
                 session.delete(stale)
             else:
                 needs_posting(stale, now, session)
-    if response.category == "detractor":
+    if response.category == Category.DETRACTOR:
         if detractor is None:
             session.add(_alert(response, AlertKind.DETRACTOR, now + COMMENT_WAIT, now, channel))
         else:
             needs_posting(detractor, now, session)
-    elif response.category == "promoter":
+    elif response.category == Category.PROMOTER:
         if kudos is None:
             session.add(_alert(response, AlertKind.KUDOS, now + COMMENT_WAIT, now, ""))
         else:

@@ -10,12 +10,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from campaigns.channels.sms import TwilioConfig, TwilioSms
-from campaigns.dispatch.dispatcher import Dispatcher
+from campaigns.dispatch.dispatcher import Dispatcher, DispatchStats
 from service.container import Container
-from storage.enums import Channel, ConsentStatus, MessagePurpose
+from storage.enums import Channel, ConsentStatus, InvitationState, MessagePurpose
 from storage.tables import Consent, Invitation, Message
 from tests.fixtures.engine import FROM_NUMBER, PUBLIC_URL, add_contacts, apply_yaml, plan
 from tests.standins.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
+from tests.standins.smtp import SmtpSink
 from tests.standins.twilio_webhooks import post_signed, status_callback_params
 
 CAMPAIGN = """
@@ -38,9 +39,9 @@ def remind(dispatcher: Dispatcher) -> int:
     return dispatcher.drain(MessagePurpose.REMINDER).sent
 
 
-def surveyed_three_days_ago(engine: Container, dispatcher: Dispatcher) -> None:
-    add_contacts(engine, [ANA])
-    apply_yaml(engine, CAMPAIGN)
+def surveyed_three_days_ago(engine: Container, dispatcher: Dispatcher, channel: str = "sms") -> None:
+    add_contacts(engine, [{**ANA, "email": "ana@example.com"}])
+    apply_yaml(engine, CAMPAIGN.replace("[sms]", f"[{channel}]"))
     plan(engine)
     assert dispatcher.drain().sent == 1
     engine.clock.advance(days=3)  # type: ignore[attr-defined]
@@ -137,3 +138,60 @@ def test_an_uncertain_reminder_is_settled_from_twilios_log_without_a_second_text
     assert fake_twilio.count() == 2
     reminder = the_reminder(engine)
     assert (reminder.provider_id, reminder.send_state) == (fake_twilio.messages()[1].sid, "sent")
+
+
+def crash_after_staging_the_reminder(engine: Container, dispatcher: Dispatcher) -> list:  # type: ignore[type-arg]
+    """Claim and stage a reminder like a worker would, then "die": nothing is recorded."""
+    reminder = MessagePurpose.REMINDER
+    return dispatcher._prepare(dispatcher._claim(reminder), DispatchStats(), reminder)
+
+
+def after_the_claim_timeout(engine: Container) -> None:
+    engine.clock.advance(engine.dispatch_config().claim_timeout * 2)  # type: ignore[attr-defined]
+
+
+def test_a_reminder_twilio_received_before_its_worker_died_is_completed_not_repeated(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio
+) -> None:
+    surveyed_three_days_ago(engine, dispatcher)
+    [staged] = crash_after_staging_the_reminder(engine, dispatcher)
+    dispatcher.transports[staged.outgoing.channel].send(
+        staged.outgoing
+    )  # reached Twilio; the answer was lost
+    after_the_claim_timeout(engine)
+    assert remind(dispatcher) == 0
+    assert fake_twilio.count() == 2
+    reminder = the_reminder(engine)
+    assert (reminder.provider_id, reminder.send_state) == (fake_twilio.messages()[1].sid, "sent")
+    assert the_invitation(engine).owner is None
+
+
+def test_a_reminder_twilio_never_received_is_sent_once(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio
+) -> None:
+    surveyed_three_days_ago(engine, dispatcher)
+    crash_after_staging_the_reminder(engine, dispatcher)
+    after_the_claim_timeout(engine)
+    assert remind(dispatcher) == 1
+    assert fake_twilio.count() == 2
+    with engine.db.transaction() as session:
+        states = session.scalars(
+            select(Message.send_state).where(Message.purpose == MessagePurpose.REMINDER).order_by(Message.id)
+        ).all()
+    assert states == ["not_sent", "sent"]
+    assert remind(dispatcher) == 0
+
+
+def test_an_email_reminder_that_may_have_gone_out_is_not_repeated(
+    engine: Container, dispatcher: Dispatcher, smtp_sink: SmtpSink
+) -> None:
+    surveyed_three_days_ago(engine, dispatcher, channel="email")
+    crash_after_staging_the_reminder(engine, dispatcher)
+    after_the_claim_timeout(engine)
+    assert remind(dispatcher) == 0
+    engine.clock.advance(days=1)  # type: ignore[attr-defined]
+    assert remind(dispatcher) == 0
+    assert len(smtp_sink.messages()) == 1  # the survey; the reminder may or may not have gone out
+    invitation = the_invitation(engine)
+    assert invitation.state is InvitationState.SENT  # still answerable
+    assert "the reminder is not sent again" in (invitation.last_error or "")
