@@ -195,3 +195,19 @@ def test_an_email_reminder_that_may_have_gone_out_is_not_repeated(
     invitation = the_invitation(engine)
     assert invitation.state is InvitationState.SENT  # still answerable
     assert "the reminder is not sent again" in (invitation.last_error or "")
+
+
+def test_a_reminder_the_carrier_refused_with_21610_records_the_opt_out_and_leaves_the_survey_open(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
+) -> None:
+    surveyed_three_days_ago(engine, dispatcher)
+    assert remind(dispatcher) == 1
+    reminder_sid = fake_twilio.messages()[1].sid
+    callback = status_callback_params(
+        reminder_sid, "undelivered", ANA["phone"], FROM_NUMBER, error_code=21610
+    )
+    assert post_signed(app, f"{PUBLIC_URL}/twilio/status", callback, DEFAULT_AUTH_TOKEN).status_code == 204
+    with engine.db.transaction() as session:
+        assert session.scalars(select(Consent.status)).one() is ConsentStatus.OPTED_OUT
+    assert the_reminder(engine).delivery_status == "undelivered"
+    assert the_invitation(engine).state is InvitationState.SENT
