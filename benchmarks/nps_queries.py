@@ -23,9 +23,14 @@ from sqlalchemy import insert, select
 from bot.query.grammar import parse
 from campaigns.scores import queries
 from campaigns.scores.filters import Filters
-from campaigns.scores.nps import Category, Tally, categorize
+from campaigns.scores.nps import Tally, categorize
 from storage.db import Database, upgrade
-from storage.enums import CampaignKind, Channel, InvitationState
+from storage.enums import (
+    CampaignKind,
+    Category,
+    Channel,
+    InvitationState,
+)
 from storage.tables import Campaign, Contact, Invitation, Response
 
 PER_PERIOD = 100_000

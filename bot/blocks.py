@@ -9,6 +9,7 @@ from typing import Any
 from bot import ids
 from bot.query.formatting import escape
 from campaigns.privacy import mask_email, mask_phone
+from storage.enums import FollowUpStatus
 
 Block = dict[str, Any]
 
@@ -32,7 +33,7 @@ class Case:
     properties: dict[str, Any]
     previous_scores: list[tuple[datetime, int]]
     answered_at: datetime
-    status: str | None = None  # open | acknowledged | resolved
+    status: FollowUpStatus | None = None
     acknowledged_by: str | None = None
     acknowledged_at: datetime | None = None
     assignee: str | None = None
@@ -97,14 +98,14 @@ def alert_blocks(case: Case, *, with_actions: bool = True) -> list[Block]:
             {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Previous scores: {history}"}]}
         )
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": status_line(case)}]})
-    if with_actions and case.follow_up_id is not None and case.status != "resolved":
+    if with_actions and case.follow_up_id is not None and case.status != FollowUpStatus.RESOLVED:
         blocks.append(_actions(case))
     return blocks
 
 
 def status_line(case: Case) -> str:
     parts = []
-    if case.status == "resolved":
+    if case.status == FollowUpStatus.RESOLVED:
         parts.append(f":white_check_mark: Resolved by <@{case.resolved_by}> {_when(case.resolved_at)}")
         if case.contact_method:
             parts.append(f"contacted by {case.contact_method}")

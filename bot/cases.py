@@ -40,7 +40,7 @@ def load_case(response_id: int, *, session: Session) -> Case | None:
         properties=dict(response.contact_snapshot),
         previous_scores=[(at, score) for at, score in previous],
         answered_at=response.answered_at,
-        status=follow_up.status.value if follow_up else None,
+        status=follow_up.status if follow_up else None,
         acknowledged_by=follow_up.acknowledged_by if follow_up else None,
         acknowledged_at=follow_up.acknowledged_at if follow_up else None,
         assignee=follow_up.assignee if follow_up else None,

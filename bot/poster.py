@@ -26,10 +26,9 @@ from bot.blocks import Block, Case, alert_blocks, dm_blocks, escalation_blocks, 
 from bot.cases import load_case
 from bot.query.formatting import escape
 from campaigns.clock import Clock
-from campaigns.followups.opening import AlertKind
 from campaigns.ratelimit import backoff_delay, retry_after_seconds
 from storage.db import Database
-from storage.enums import AlertState
+from storage.enums import AlertKind, AlertState
 from storage.tables import SlackAlert
 
 log = logging.getLogger(__name__)

@@ -21,9 +21,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.deps import SlackDeps
 from bot.digest import post_digest
 from campaigns.dispatch.dispatcher import Dispatcher, default_worker_id
-from campaigns.dispatch.lifecycle import expire_invitations, send_reminders
+from campaigns.dispatch.expiry import expire_invitations
 from campaigns.followups.deadlines import check_follow_ups
 from campaigns.planning.planner import plan_recurring
+from storage.enums import MessagePurpose
 from storage.leases import acquire_or_renew, release
 
 if TYPE_CHECKING:
@@ -146,7 +147,9 @@ class Ticker:
             log.info("dispatch: %s", stats)
 
     def remind(self) -> None:
-        send_reminders(self.dispatcher)
+        stats = self.dispatcher.drain(MessagePurpose.REMINDER)
+        if stats.claimed:
+            log.info("reminders: %s", stats)
 
     def expire(self) -> None:
         expire_invitations(self.dispatcher)

@@ -1,4 +1,8 @@
-"""Closed vocabularies stored as short strings (no native enum types, so migrations stay simple)."""
+"""Every closed vocabulary the database stores, one StrEnum each.
+
+Stored as short strings (no native enum types, so migrations stay simple); the columns are typed with these
+classes (`storage.tables._enum`), which refuse any other string at write time.
+"""
 
 from enum import StrEnum
 
@@ -55,3 +59,79 @@ class AlertState(StrEnum):
     POSTING = "posting"  # claimed by a poster that is talking to Slack right now
     POSTED = "posted"
     FAILED = "failed"
+
+
+class MessagePurpose(StrEnum):
+    """Why a row of `messages` exists; the outbox's claims carry it too (`Invitation.claimed_for`)."""
+
+    INVITATION = "invitation"  # outbound: the survey itself
+    REMINDER = "reminder"  # outbound: the one reminder to a non-responder
+    CONVERSATION = "conversation"  # outbound: an answer in the SMS conversation (reason?, thanks, STOP, HELP)
+    CLARIFICATION = "clarification"  # outbound: the one "please answer with a number"
+    REPLY = "reply"  # inbound: an SMS the person sent
+    STATUS_CALLBACK = "status"  # inbound: a delivery callback held until its message's provider id is known
+
+
+class SendState(StrEnum):
+    """Our side of an outbound message: what we know about handing it to the provider."""
+
+    SENDING = "sending"  # written before the provider is called
+    SENT = "sent"  # the provider accepted it
+    REJECTED = "rejected"  # permanent provider error: this channel will not work for this address
+    FAILED = "failed"  # temporary provider error: retried later
+    UNKNOWN = "unknown"  # no answer: reconciled from the provider's log later
+    NOT_SENT = "not_sent"  # found never to have gone out (reconciliation, or a claim too old to start)
+    TWIML = "twiml"  # an SMS conversation answer, handed to Twilio in the webhook's TwiML response
+
+
+class DeliveryStatus(StrEnum):
+    """The provider's side of an outbound message, from its status callbacks (Twilio's MessageStatus)."""
+
+    ACCEPTED = "accepted"
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    READ = "read"
+
+
+class InboundState(StrEnum):
+    """An inbound row's handling: stored first, then handled."""
+
+    RECEIVED = "received"  # stored; not handled yet (a reply being answered, a callback held for its message)
+    PROCESSED = "processed"  # handled: the reply was answered, the held callback applied
+
+
+class Category(StrEnum):
+    """NPS category of a score: detractor 0-6, passive 7-8, promoter 9-10."""
+
+    DETRACTOR = "detractor"
+    PASSIVE = "passive"
+    PROMOTER = "promoter"
+
+
+class AlertKind(StrEnum):
+    """What a queued Slack message is."""
+
+    DETRACTOR = "detractor"
+    KUDOS = "kudos"
+    ASSIGNED = "assigned"  # a DM to the assignee
+    REMINDER = "reminder"  # a DM to the assignee before the due time
+    OVERDUE = "overdue"  # escalation to the alert channel
+    UNACKNOWLEDGED = "unacknowledged"  # escalation: nobody acknowledged a detractor in time
+
+
+class SkipReason(StrEnum):
+    """Why a campaign did not survey a contact (`skips.reason`); `contacts why` explains them."""
+
+    OPTED_OUT = "opted_out"
+    NO_CHANNEL = "no_channel"
+    FATIGUE = "fatigue"
+    NOT_SAMPLED = "not_sampled"
+    PENDING = "pending_elsewhere"
+    DUPLICATE_EVENT = "dedupe"
+    AUDIENCE = "audience"
+    UNDELIVERABLE = "undeliverable"

@@ -10,14 +10,21 @@ from sqlalchemy import Enum, ForeignKey, Index, Integer, MetaData, String, Text,
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storage.enums import (
+    AlertKind,
     AlertState,
     CampaignKind,
     CampaignStatus,
+    Category,
     Channel,
     ConsentStatus,
+    DeliveryStatus,
     Direction,
     FollowUpStatus,
+    InboundState,
     InvitationState,
+    MessagePurpose,
+    SendState,
+    SkipReason,
 )
 from storage.types import JsonDict, UTCDateTime, utcnow
 
@@ -31,12 +38,14 @@ NAMING = {
 }
 
 
-def _enum(cls: type[StrEnum]) -> Enum:
+def _enum(cls: type[StrEnum], length: int = 24) -> Enum:
+    """A column holding one of `cls`'s values; writing any other string raises LookupError."""
     return Enum(
         cls,
         native_enum=False,
         create_constraint=False,
-        length=24,
+        length=length,
+        validate_strings=True,
         values_callable=lambda members: [m.value for m in members],
     )
 
@@ -117,6 +126,8 @@ class Invitation(Timestamps, Base):
     token: Mapped[str] = mapped_column(String(64), unique=True)
     owner: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None]
+    # What the current claim is for (the survey or its reminder); null when no worker holds the row.
+    claimed_for: Mapped[MessagePurpose | None] = mapped_column(_enum(MessagePurpose))
     sent_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
     reminder_due_at: Mapped[datetime | None]
@@ -155,7 +166,7 @@ class Skip(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
-    reason: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[SkipReason] = mapped_column(_enum(SkipReason, length=32))
     detail: Mapped[str] = mapped_column(Text)
     first_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -173,7 +184,12 @@ class Lease(Base):
 
 
 class Message(Timestamps, Base):
-    """Every message in or out, with the provider's id and delivery status; inbound ones keep the raw payload."""
+    """Every message in or out, with the provider's id and delivery status; inbound ones keep the raw payload.
+
+    Three vocabularies, one column each: `send_state` is ours (outbound: did the provider take it?),
+    `delivery_status` the provider's (outbound: its status callbacks), `inbound_state` our handling of what
+    came in. The columns of the other direction stay null.
+    """
 
     __tablename__ = "messages"
     __table_args__ = (
@@ -185,14 +201,16 @@ class Message(Timestamps, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     direction: Mapped[Direction] = mapped_column(_enum(Direction))
     channel: Mapped[Channel] = mapped_column(_enum(Channel))
-    purpose: Mapped[str] = mapped_column(String(24))
+    purpose: Mapped[MessagePurpose] = mapped_column(_enum(MessagePurpose))
     invitation_id: Mapped[int | None] = mapped_column(ForeignKey("invitations.id", ondelete="SET NULL"))
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
     # The other party: the customer's phone number or email address.
     address: Mapped[str] = mapped_column(String(320))
     body: Mapped[str | None] = mapped_column(Text)
     provider_id: Mapped[str | None] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(24))
+    send_state: Mapped[SendState | None] = mapped_column(_enum(SendState))
+    delivery_status: Mapped[DeliveryStatus | None] = mapped_column(_enum(DeliveryStatus))
+    inbound_state: Mapped[InboundState | None] = mapped_column(_enum(InboundState))
     error_code: Mapped[str | None] = mapped_column(String(32))
     raw: Mapped[dict[str, Any] | None]
 
@@ -213,7 +231,7 @@ class Response(Timestamps, Base):
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
     channel: Mapped[Channel] = mapped_column(_enum(Channel))
     score: Mapped[int]
-    category: Mapped[str] = mapped_column(String(16))
+    category: Mapped[Category] = mapped_column(_enum(Category, length=16))
     comment: Mapped[str | None] = mapped_column(Text)
     late: Mapped[bool] = mapped_column(default=False)
     # The contact's properties when they answered, so that later edits do not rewrite history.
@@ -255,7 +273,7 @@ class SlackAlert(Timestamps, Base):
     __table_args__ = (Index("ix_slack_alerts_state_next_attempt_at", "state", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(24))
+    kind: Mapped[AlertKind] = mapped_column(_enum(AlertKind))
     response_id: Mapped[int | None] = mapped_column(
         ForeignKey("responses.id", ondelete="CASCADE"), index=True
     )

@@ -13,9 +13,9 @@ from typing import Any
 
 from bot.query.grammar import GrammarError, filters_text
 from campaigns.scores.filters import Filters
-from campaigns.scores.nps import Category
 from campaigns.scores.periods import Period
 from campaigns.scores.queries import Page, ScoreReport, SegmentReport, TrendPoint
+from storage.enums import Category
 
 Block = dict[str, Any]
 

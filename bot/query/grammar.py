@@ -15,7 +15,6 @@ from typing import Literal
 
 from bot.query.tokens import Token, UnclosedQuote, normalize, quote, tokenize
 from campaigns.scores.filters import NO_FILTERS, Filters
-from campaigns.scores.nps import Category
 from campaigns.scores.periods import (
     UNIT_NAMES,
     CalendarUnit,
@@ -27,7 +26,7 @@ from campaigns.scores.periods import (
     rolling_period,
     whole_buckets,
 )
-from storage.enums import Channel
+from storage.enums import Category, Channel
 
 FollowupScope = Literal["mine", "overdue", "open"]
 CampaignAction = Literal["pause", "resume", "run"]

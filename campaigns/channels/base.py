@@ -1,10 +1,16 @@
-"""What every channel adapter offers the dispatcher, and the three ways a send can end badly."""
+"""What every channel adapter offers the dispatcher, and the three ways a send can end badly.
+
+An adapter translates its provider's answers into these errors and nothing above it reads a provider's codes:
+a PermanentSendError says *why* in `reason` (the recipient opted out, the address is invalid, ...), so the
+dispatcher can act on the meaning (record an opt-out) whatever the channel.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
 
 from storage.enums import Channel
@@ -30,8 +36,25 @@ class SendError(Exception):
         self.code = code
 
 
+class PermanentReason(StrEnum):
+    """Why a send can never succeed for this address."""
+
+    RECIPIENT_OPTED_OUT = (
+        "the recipient opted out"  # the person told the provider to stop: record the opt-out
+    )
+    INVALID_ADDRESS = "the address is not valid"  # malformed, not a mobile number, mailbox does not exist
+    UNREACHABLE = "the address cannot be reached"  # no route to it (carrier, region)
+    REFUSED = "the provider refused it"  # any other refusal the adapter knows to be final
+
+
 class PermanentSendError(SendError):
     """Retrying cannot help: invalid number, unsubscribed recipient, mailbox does not exist."""
+
+    def __init__(
+        self, message: str, code: str | None = None, reason: PermanentReason = PermanentReason.REFUSED
+    ) -> None:
+        super().__init__(message, code)
+        self.reason = reason
 
 
 class TemporarySendError(SendError):

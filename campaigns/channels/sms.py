@@ -1,4 +1,20 @@
-"""SMS through Twilio's Messages API, with one client per thread (requests sessions are not shared safely)."""
+"""SMS through Twilio's Messages API, with one client per thread (requests sessions are not shared safely).
+
+This module is the only place that reads Twilio's error codes; everything else acts on the SendError they are
+turned into. What Twilio's answers mean:
+
+- Errors about the *recipient* are final for that number: 21610 the person replied STOP (an opt-out we must
+  record, and Twilio blocks every later send to them), 21211 an invalid 'To', 21614 not a mobile number, 21612
+  no route to it. They become a PermanentSendError whose `reason` says which.
+- Errors about the *sender or the account* (20003 rotated token, 20404 wrong account SID, 21606/21212 bad
+  'From', 21608 trial account, 21611 the sender's queue is full) say nothing about the person. For now they
+  end, like every other 4xx, as a PermanentSendError with the generic reason REFUSED.
+- 429 and a failure to connect prove that nothing was sent: a TemporarySendError, tried again later.
+- Any other failure after the request left (a read timeout, a connection broken mid-way) is uncertain: Twilio
+  may have accepted the message, so it is an UncertainSendError, settled later from Twilio's message log
+  (`find_sent`), never by sending again blindly.
+- Delivery status callbacks carry the same codes in `ErrorCode`: `reason_for_code` gives their meaning.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +31,7 @@ from twilio.rest import Client
 
 from campaigns.channels.base import (
     Outgoing,
+    PermanentReason,
     PermanentSendError,
     TemporarySendError,
     UncertainSendError,
@@ -23,6 +40,14 @@ from storage.enums import Channel
 
 # Twilio's clock and ours differ a little; a reconciliation looks this far before the claim.
 _CLOCK_SKEW = timedelta(minutes=2)
+
+# Twilio's error codes about the recipient, each final for that number.
+_RECIPIENT_ERRORS = {
+    "21610": PermanentReason.RECIPIENT_OPTED_OUT,  # the person replied STOP to our sender
+    "21211": PermanentReason.INVALID_ADDRESS,  # invalid 'To' number
+    "21614": PermanentReason.INVALID_ADDRESS,  # 'To' is not a mobile number
+    "21612": PermanentReason.UNREACHABLE,  # 'To' cannot be reached by SMS from this sender
+}
 
 
 @dataclass(frozen=True)
@@ -98,9 +123,17 @@ def _never_connected(error: requests.exceptions.RequestException) -> bool:
     return isinstance(getattr(reason, "reason", None), urllib3.exceptions.NewConnectionError)
 
 
+def reason_for_code(error_code: str | None) -> PermanentReason | None:
+    """What a Twilio error code (from an API error or a status callback's ErrorCode) says about the recipient.
+
+    None when the code says nothing final about the person (a carrier hiccup, a sender or account problem).
+    """
+    return _RECIPIENT_ERRORS.get(str(error_code)) if error_code else None
+
+
 def _classify(error: TwilioRestException) -> PermanentSendError | TemporarySendError:
     code = str(error.code or error.status)
-    reason = f"Twilio {error.status} error {code}: {error.msg}"
+    message = f"Twilio {error.status} error {code}: {error.msg}"
     if error.status == 429 or error.status >= 500:
-        return TemporarySendError(reason, code)
-    return PermanentSendError(reason, code)
+        return TemporarySendError(message, code)
+    return PermanentSendError(message, code, reason_for_code(code) or PermanentReason.REFUSED)

@@ -1,4 +1,9 @@
-"""Delivery status callbacks: a message's status only moves forward, and retries change nothing."""
+"""Delivery status callbacks: a message's delivery status only moves forward, and retries change nothing.
+
+The status is the provider's (`Message.delivery_status`), kept apart from our own send state. What a
+callback's error code means is the SMS adapter's to say (`campaigns.channels.sms.reason_for_code`): an opt-out
+is recorded whichever message (survey or reminder) the callback is about.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +12,32 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from campaigns.channels.base import PermanentReason
+from campaigns.channels.sms import reason_for_code
 from campaigns.contacts.consents import opt_out_address
-from storage.enums import Channel, Direction, InvitationState
+from storage.enums import (
+    Channel,
+    DeliveryStatus,
+    Direction,
+    InboundState,
+    InvitationState,
+    MessagePurpose,
+)
 from storage.tables import Invitation, Message
 
-# Twilio's statuses in the order they happen; the final ones share the last rank.
+# The provider's statuses in the order they happen; the final ones share the last rank.
 _RANK = {
-    "accepted": 0,
-    "scheduled": 0,
-    "queued": 1,
-    "sending": 2,
-    "sent": 3,
-    "delivered": 4,
-    "undelivered": 4,
-    "failed": 4,
-    "read": 5,
+    DeliveryStatus.ACCEPTED: 0,
+    DeliveryStatus.SCHEDULED: 0,
+    DeliveryStatus.QUEUED: 1,
+    DeliveryStatus.SENDING: 2,
+    DeliveryStatus.SENT: 3,
+    DeliveryStatus.DELIVERED: 4,
+    DeliveryStatus.UNDELIVERED: 4,
+    DeliveryStatus.FAILED: 4,
+    DeliveryStatus.READ: 5,
 }
-FAILED = ("undelivered", "failed")
-UNSUBSCRIBED = "21610"
+FAILED = (DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED)
 
 
 def apply_status(
@@ -34,27 +47,38 @@ def apply_status(
     message = session.scalar(
         select(Message).where(Message.channel == Channel.SMS, Message.provider_id == provider_id)
     )
-    status = status.strip().lower()
-    if status not in _RANK:
+    known = _delivery_status(status)
+    if known is None:
         return False
     if message is None:
-        _hold(provider_id, status, error_code, now=now, session=session)
+        _hold(provider_id, known, error_code, now=now, session=session)
         return False
-    if _RANK[status] <= _RANK.get(message.status, -1):
+    current = _RANK[message.delivery_status] if message.delivery_status else -1
+    if _RANK[known] <= current:
         return False  # a repeat, or an older status arriving late
-    message.status, message.updated_at = status, now
+    message.delivery_status, message.updated_at = known, now
     if error_code:
         message.error_code = error_code
-    if error_code == UNSUBSCRIBED:
-        opt_out_address(Channel.SMS, message.address, source="twilio-21610", at=now, session=session)
+    if reason_for_code(error_code) is PermanentReason.RECIPIENT_OPTED_OUT:
+        source = f"twilio-{error_code}"
+        opt_out_address(Channel.SMS, message.address, source=source, at=now, session=session)
     invitation = session.get(Invitation, message.invitation_id) if message.invitation_id else None
-    if invitation is not None and message.purpose == "invitation":
-        _update_invitation(invitation, status, error_code, now)
+    if invitation is not None and message.purpose is MessagePurpose.INVITATION:
+        _update_invitation(invitation, known, error_code, now)
     return True
 
 
-def _update_invitation(invitation: Invitation, status: str, error_code: str | None, now: datetime) -> None:
-    if status == "delivered" and invitation.state is InvitationState.SENT:
+def _delivery_status(status: str) -> DeliveryStatus | None:
+    try:
+        return DeliveryStatus(status.strip().lower())
+    except ValueError:
+        return None  # a status we do not track (receiving, canceled, ...)
+
+
+def _update_invitation(
+    invitation: Invitation, status: DeliveryStatus, error_code: str | None, now: datetime
+) -> None:
+    if status is DeliveryStatus.DELIVERED and invitation.state is InvitationState.SENT:
         invitation.state, invitation.delivered_at = InvitationState.DELIVERED, now
     elif status in FAILED and invitation.state in (InvitationState.SENT, InvitationState.DELIVERED):
         invitation.state = InvitationState.UNDELIVERABLE
@@ -66,21 +90,23 @@ def _update_invitation(invitation: Invitation, status: str, error_code: str | No
 
 
 # A callback can arrive before the dispatcher has stored the provider id of its message (it records a whole
-# batch at once): such a callback is held as a row and applied when the id is recorded.
-HELD = "status"
+# batch at once): such a callback is held as an inbound row, received but not yet processed, and applied when
+# the id is recorded.
 
 
-def _hold(provider_id: str, status: str, error_code: str | None, *, now: datetime, session: Session) -> None:
+def _hold(
+    provider_id: str, status: DeliveryStatus, error_code: str | None, *, now: datetime, session: Session
+) -> None:
     session.add(
         Message(
             direction=Direction.INBOUND,
             channel=Channel.SMS,
-            purpose=HELD,
+            purpose=MessagePurpose.STATUS_CALLBACK,
             address="",
             body=provider_id,
-            status="held",
+            inbound_state=InboundState.RECEIVED,
             error_code=error_code,
-            raw={"MessageStatus": status},
+            raw={"MessageStatus": str(status)},
             created_at=now,
             updated_at=now,
         )
@@ -93,11 +119,15 @@ def apply_held(provider_ids: list[str], *, now: datetime, session: Session) -> i
         return 0
     held = session.scalars(
         select(Message)
-        .where(Message.purpose == HELD, Message.status == "held", Message.body.in_(provider_ids))
+        .where(
+            Message.purpose == MessagePurpose.STATUS_CALLBACK,
+            Message.inbound_state == InboundState.RECEIVED,
+            Message.body.in_(provider_ids),
+        )
         .order_by(Message.id)
     ).all()
     for row in held:
         status = str((row.raw or {}).get("MessageStatus", ""))
         apply_status(row.body or "", status, row.error_code, now=now, session=session)
-        row.status = "applied"
+        row.inbound_state = InboundState.PROCESSED
     return len(held)

@@ -1,12 +1,14 @@
-"""The dispatcher: claims due invitations from the outbox, sends them, records what happened.
+"""The dispatcher: claims due sends from the outbox, sends them, records what happened.
 
-A batch goes through three short transactions with the sending in between, never inside one:
+A send is for a purpose, the survey itself or its one reminder (`MessagePurpose`), and both go through the
+same steps; what a step does to the invitation is the purpose's flow (campaigns.dispatch.outbox). A batch, of
+one purpose, goes through three short transactions with the sending in between, never inside one:
 
 1. claim: one atomic UPDATE ... RETURNING marks due rows as ours (FOR UPDATE SKIP LOCKED on PostgreSQL, so
    several workers never claim the same row);
 2. prepare: eligibility is checked again, and an outbound message row ("sending") is written *before* the
    provider is called, so a crash leaves a trace;
-3. record: the provider's answer is stored.
+3. record: the provider's answer is stored, and status callbacks that arrived before it are applied.
 
 A claim that never finished (a worker killed mid-batch) is reconciled after `claim_timeout` (campaigns.dispatch.reconcile).
 The row transitions themselves are in campaigns.dispatch.outbox.
@@ -22,12 +24,14 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from campaigns.channels.base import (
     Outgoing,
+    PermanentReason,
     PermanentSendError,
     SendError,
     TemporarySendError,
@@ -40,9 +44,11 @@ from campaigns.definitions.json_codec import definition_from_json
 from campaigns.definitions.model import CampaignDefinition
 from campaigns.dispatch.delivery import apply_held
 from campaigns.dispatch.outbox import (
-    MessageStatus,
+    FLOWS,
+    Flow,
+    InvitationFlow,
+    ReminderFlow,
     cancel,
-    mark_sent,
     rejected_channels,
     requeue,
     stage_message,
@@ -57,13 +63,10 @@ from campaigns.planning.skips import record_skip
 from campaigns.planning.windows import is_inside, next_send_time, zone_for
 from campaigns.ratelimit import TokenBucket, backoff_delay
 from storage.db import Database
-from storage.enums import CampaignStatus, Channel, InvitationState
+from storage.enums import CampaignStatus, Channel, InvitationState, MessagePurpose, SendState
 from storage.tables import Campaign, Contact, Invitation, Message
 
 log = logging.getLogger(__name__)
-
-# Twilio error 21610: the recipient replied STOP to our number; the carrier blocks us for good.
-TWILIO_UNSUBSCRIBED = "21610"
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,7 @@ class _Send:
     outgoing: Outgoing
     definition: CampaignDefinition
     zone_name: str
+    purpose: MessagePurpose = MessagePurpose.INVITATION
 
 
 @dataclass(frozen=True)
@@ -135,8 +139,13 @@ class Dispatcher:
 
     # --- the loop ------------------------------------------------------------------------------------------
 
-    def drain(self, max_batches: int | None = None) -> DispatchStats:
-        """Send until nothing is due (or `max_batches` ran): what a tick of the scheduler or a worker does."""
+    def drain(
+        self, purpose: MessagePurpose = MessagePurpose.INVITATION, max_batches: int | None = None
+    ) -> DispatchStats:
+        """Send until nothing of `purpose` is due (or `max_batches` ran): what a tick of a worker does.
+
+        Stale claims of every purpose are reconciled first.
+        """
         total = DispatchStats()
         try:
             self.recover_stale_claims()
@@ -144,21 +153,21 @@ class Dispatcher:
             log.exception("reconciling stale claims failed; retrying at the next run")
         batches = 0
         while max_batches is None or batches < max_batches:
-            stats = self.run_batch()
+            stats = self.run_batch(purpose)
             total.add(stats)
             batches += 1
             if stats.claimed == 0:
                 break  # a fallback to the next channel is due at once, so only an empty claim ends the drain
         return total
 
-    def run_batch(self) -> DispatchStats:
+    def run_batch(self, purpose: MessagePurpose = MessagePurpose.INVITATION) -> DispatchStats:
         stats = DispatchStats()
         claimed_at = self.clock.now()
-        ids = self._claim()
+        ids = self._claim(purpose)
         stats.claimed = len(ids)
         if not ids:
             return stats
-        sends = self._prepare(ids, stats)
+        sends = self._prepare(ids, stats, purpose)
         # From claim_timeout on, another worker may settle these claims and send them itself: no send of this
         # batch starts after half of it (the other half is for the sends already under way).
         send_by = claimed_at + self.config.claim_timeout / 2
@@ -168,17 +177,14 @@ class Dispatcher:
 
     # --- 1. claim ------------------------------------------------------------------------------------------
 
-    def _claim(self) -> list[int]:
+    def _claim(self, purpose: MessagePurpose = MessagePurpose.INVITATION) -> list[int]:
+        flow = FLOWS[purpose]
         now = self.clock.now()
         active = select(Campaign.id).where(Campaign.status == CampaignStatus.ACTIVE)
         due = (
             select(Invitation.id)
-            .where(
-                Invitation.state == InvitationState.PLANNED,
-                Invitation.due_at <= now,
-                Invitation.campaign_id.in_(active),
-            )
-            .order_by(Invitation.due_at, Invitation.id)
+            .where(*flow.due(now), Invitation.campaign_id.in_(active))
+            .order_by(flow.order, Invitation.id)
             .limit(self.config.batch_size)
             .with_for_update(skip_locked=True)
         )
@@ -186,11 +192,11 @@ class Dispatcher:
             update(Invitation)
             .where(Invitation.id.in_(due.scalar_subquery()))
             .values(
-                state=InvitationState.CLAIMED,
                 owner=self.worker_id,
                 claimed_at=now,
-                attempts=Invitation.attempts + 1,
+                claimed_for=purpose,
                 updated_at=now,
+                **flow.claim_values(now),
             )
             .returning(Invitation.id)
             .execution_options(synchronize_session=False)
@@ -200,7 +206,9 @@ class Dispatcher:
 
     # --- 2. prepare ----------------------------------------------------------------------------------------
 
-    def _prepare(self, ids: Sequence[int], stats: DispatchStats) -> list[_Send]:
+    def _prepare(
+        self, ids: Sequence[int], stats: DispatchStats, purpose: MessagePurpose = MessagePurpose.INVITATION
+    ) -> list[_Send]:
         now = self.clock.now()
         sends = []
         with self.db.transaction() as session:
@@ -216,26 +224,36 @@ class Dispatcher:
             definitions: dict[int, CampaignDefinition] = {}
             for invitation, contact, campaign in rows:
                 definition = definitions.setdefault(campaign.id, definition_from_json(campaign.definition))
-                send = self._prepare_one(
-                    invitation,
-                    contact,
-                    campaign,
-                    definition,
-                    facts[contact.id],
-                    rejected.get(invitation.id, frozenset()),
-                    now=now,
-                    stats=stats,
-                    session=session,
-                )
-                if send is not None:
-                    sends.append(send)
+                zone = zone_for(contact.timezone, definition.timezone, self.config.rules.default_timezone)
+                if purpose is MessagePurpose.REMINDER:
+                    outgoing = self._prepare_reminder(
+                        invitation, contact, definition, facts[contact.id], zone, now=now, stats=stats
+                    )
+                else:
+                    outgoing = self._prepare_invitation(
+                        invitation,
+                        contact,
+                        campaign,
+                        definition,
+                        facts[contact.id],
+                        rejected.get(invitation.id, frozenset()),
+                        zone,
+                        now=now,
+                        stats=stats,
+                        session=session,
+                    )
+                if outgoing is not None:
+                    message = stage_message(invitation, outgoing, purpose=purpose, now=now, session=session)
+                    invitation.channel = outgoing.channel
+                    sends.append(_PendingSend(invitation.id, message, outgoing, definition, zone.key))
             session.flush()
             # Message ids exist only after the flush.
             return [
-                _Send(p.invitation_id, p.message.id, p.outgoing, p.definition, p.zone_name) for p in sends
+                _Send(p.invitation_id, p.message.id, p.outgoing, p.definition, p.zone_name, purpose)
+                for p in sends
             ]
 
-    def _prepare_one(
+    def _prepare_invitation(
         self,
         invitation: Invitation,
         contact: Contact,
@@ -243,13 +261,13 @@ class Dispatcher:
         definition: CampaignDefinition,
         facts: eligibility.ContactFacts,
         rejected: frozenset[Channel],
+        zone: ZoneInfo,
         *,
         now: datetime,
         stats: DispatchStats,
         session: Session,
-    ) -> _PendingSend | None:
-        """Decide one claimed invitation: cancel it, put it back for later, or stage its message."""
-        zone = zone_for(contact.timezone, definition.timezone, self.config.rules.default_timezone)
+    ) -> Outgoing | None:
+        """Decide one claimed invitation: cancel it, put it back for later, or give the message to send."""
         if now > invitation.due_at + definition.expires_after:
             stats.cancelled += 1
             cancel(invitation, "not sent before it would have expired", now)
@@ -284,12 +302,49 @@ class Dispatcher:
             )
         except TemplateProblem as problem:
             stats.failed += 1
-            invitation.state = InvitationState.FAILED
-            invitation.last_error = f"template error: {problem}"
+            InvitationFlow.give_up(invitation, f"template error: {problem}", now)
             return None
-        message = stage_message(invitation, outgoing, purpose="invitation", now=now, session=session)
-        invitation.channel = channel
-        return _PendingSend(invitation.id, message, outgoing, definition, zone.key)
+        return outgoing
+
+    def _prepare_reminder(
+        self,
+        invitation: Invitation,
+        contact: Contact,
+        definition: CampaignDefinition,
+        facts: eligibility.ContactFacts,
+        zone: ZoneInfo,
+        *,
+        now: datetime,
+        stats: DispatchStats,
+    ) -> Outgoing | None:
+        """Decide one claimed reminder: on the channel the survey went by, to a person who may still be asked."""
+        assert invitation.channel is not None
+        reachable = eligibility.choose_channel([invitation.channel], facts)
+        if facts.opted_out_at or reachable is None:
+            stats.cancelled += 1
+            ReminderFlow.give_up(
+                invitation, f"no reminder: not reachable by {invitation.channel} any more", now
+            )
+            return None
+        if not is_inside(definition.send_window, zone, now):
+            stats.rescheduled += 1
+            ReminderFlow.put_back(invitation, next_send_time(definition.send_window, zone, now), now)
+            return None
+        channel, address = reachable
+        try:
+            return compose(
+                definition,
+                contact,
+                channel=channel,
+                address=address,
+                token=invitation.token,
+                public_base_url=self.config.public_base_url,
+                reminder=True,
+            )
+        except TemplateProblem as problem:
+            stats.failed += 1
+            ReminderFlow.give_up(invitation, f"reminder template error: {problem}", now)
+            return None
 
     # --- 3. send -------------------------------------------------------------------------------------------
 
@@ -323,53 +378,57 @@ class Dispatcher:
                 invitation = invitations.get(outcome.send.invitation_id)
                 message = messages.get(outcome.send.message_id)
                 assert invitation is not None and message is not None
-                if outcome.expired:
-                    message.status, message.updated_at = MessageStatus.NOT_SENT, now
-                    if invitation.state is InvitationState.CLAIMED and invitation.owner == self.worker_id:
-                        requeue(invitation, now, now)
-                        invitation.attempts -= 1  # never tried
-                        invitation.last_error = "the claim grew too old before sending; requeued unsent"
-                        stats.rescheduled += 1
-                    continue
-                if invitation.state is InvitationState.RESPONDED and outcome.error is None:
-                    # Answered before we heard back from the provider: it was sent, and answered.
-                    mark_sent(
-                        invitation,
-                        message,
-                        outcome.provider_id,
-                        outcome.send.definition,
-                        outcome.send.zone_name,
-                        now,
-                    )
-                    invitation.state = InvitationState.RESPONDED
-                    stats.sent += 1
-                    continue
-                if invitation.state is not InvitationState.CLAIMED or invitation.owner != self.worker_id:
-                    # Reconciled by someone else while we were sending (a send slower than the claim timeout).
-                    log.warning(
-                        "invitation %s was settled elsewhere during its send; keeping that", invitation.id
-                    )
-                    message.status = MessageStatus.SENT if outcome.error is None else MessageStatus.FAILED
-                    message.provider_id = outcome.provider_id
-                    continue
-                if outcome.error is None:
-                    mark_sent(
-                        invitation,
-                        message,
-                        outcome.provider_id,
-                        outcome.send.definition,
-                        outcome.send.zone_name,
-                        now,
-                    )
-                    stats.sent += 1
-                else:
-                    self._record_failure(invitation, message, outcome.error, now, stats, session=session)
+                self._record_one(outcome, invitation, message, now, stats, session=session)
             session.flush()
             sent_ids = [o.provider_id for o in outcomes if o.provider_id and o.error is None]
             apply_held(sent_ids, now=now, session=session)
 
+    def _record_one(
+        self,
+        outcome: _Outcome,
+        invitation: Invitation,
+        message: Message,
+        now: datetime,
+        stats: DispatchStats,
+        *,
+        session: Session,
+    ) -> None:
+        flow = FLOWS[outcome.send.purpose]
+        holds = flow.holds(invitation, self.worker_id)
+        if outcome.expired:
+            message.send_state, message.updated_at = SendState.NOT_SENT, now
+            if holds:
+                flow.put_back(invitation, now, now)
+                if flow is InvitationFlow:
+                    invitation.attempts -= 1  # never tried
+                invitation.last_error = "the claim grew too old before sending; requeued unsent"
+                stats.rescheduled += 1
+            return
+        answered = invitation.state is InvitationState.RESPONDED and flow is InvitationFlow
+        if answered and outcome.error is None:
+            # Answered before we heard back from the provider: it was sent, and answered.
+            flow.sent(
+                invitation, message, outcome.provider_id, outcome.send.definition, outcome.send.zone_name, now
+            )
+            stats.sent += 1
+            return
+        if not holds:
+            # Reconciled by someone else while we were sending (a send slower than the claim timeout).
+            log.warning("invitation %s was settled elsewhere during its send; keeping that", invitation.id)
+            message.send_state = SendState.SENT if outcome.error is None else SendState.FAILED
+            message.provider_id = outcome.provider_id
+            return
+        if outcome.error is None:
+            flow.sent(
+                invitation, message, outcome.provider_id, outcome.send.definition, outcome.send.zone_name, now
+            )
+            stats.sent += 1
+        else:
+            self._record_failure(flow, invitation, message, outcome.error, now, stats, session=session)
+
     def _record_failure(
         self,
+        flow: Flow,
         invitation: Invitation,
         message: Message,
         error: SendError,
@@ -382,23 +441,28 @@ class Dispatcher:
         message.updated_at = now
         invitation.last_error = str(error)
         if isinstance(error, UncertainSendError):
-            message.status = MessageStatus.UNKNOWN
+            message.send_state = SendState.UNKNOWN
             stats.uncertain += 1  # stays claimed; recover_stale_claims() settles it
         elif isinstance(error, PermanentSendError):
-            message.status = MessageStatus.REJECTED
-            if error.code == TWILIO_UNSUBSCRIBED:
-                opt_out_address(Channel.SMS, message.address, source="twilio-21610", at=now, session=session)
-            # Requeue at once: the next attempt tries the campaign's next channel, or ends as undeliverable.
-            requeue(invitation, now, now)
-            stats.rescheduled += 1
+            message.send_state = SendState.REJECTED
+            if error.reason is PermanentReason.RECIPIENT_OPTED_OUT:
+                source = f"{self.transports[message.channel].name}-{error.code}"
+                opt_out_address(message.channel, message.address, source=source, at=now, session=session)
+            flow.after_rejection(invitation, now)
+            invitation.last_error = str(error)
+            if flow is InvitationFlow:
+                stats.rescheduled += 1  # to the next channel, or to undeliverable
+            else:
+                stats.failed += 1
         else:
-            message.status = MessageStatus.FAILED
-            if invitation.attempts >= self.config.max_attempts:
-                invitation.state = InvitationState.FAILED
+            message.send_state = SendState.FAILED
+            attempts = flow.attempts(invitation, session=session)
+            if attempts >= self.config.max_attempts:
+                flow.give_up(invitation, str(error), now)
                 stats.failed += 1
             else:
-                delay = backoff_delay(invitation.attempts, jitter=random.random())
-                requeue(invitation, now + timedelta(seconds=delay), now)
+                delay = backoff_delay(attempts, jitter=random.random())
+                flow.put_back(invitation, now + timedelta(seconds=delay), now)
                 stats.rescheduled += 1
 
     def recover_stale_claims(self) -> int:
@@ -417,6 +481,3 @@ class _PendingSend:
     outgoing: Outgoing
     definition: CampaignDefinition
     zone_name: str
-
-
-__all__ = ["DispatchConfig", "DispatchStats", "Dispatcher", "MessageStatus", "stage_message"]

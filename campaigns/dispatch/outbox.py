@@ -1,35 +1,45 @@
-"""The outbox's rows: message statuses and the state transitions of an invitation.
+"""The outbox's rows: staging a message, and what each step of a send does to its invitation, per purpose.
 
-Shared by the dispatcher (sending), reconciliation (claims whose worker died) and reminders.
+A send goes through the same steps whatever it is for (claim, stage, send, record, reconcile; see
+campaigns.dispatch.dispatcher and campaigns.dispatch.reconcile). What differs between the survey itself and its
+reminder is only which invitations are due and what each outcome does to the invitation: those differences are
+the two flows below, picked by the message purpose (`FLOWS[purpose]`), so a fix to a step serves both.
+
+- invitation: due when `planned` and `due_at` has come. Claiming moves it to `claimed`; sent, it becomes `sent`
+  with its expiry and reminder times; put back, it is `planned` again (send window, temporary error, the next
+  channel after a permanent one); given up, it ends `failed`, `cancelled` or `undeliverable`; when the provider
+  keeps no log to settle an unfinished send, it is held for `review`.
+- reminder: due when `sent` or `delivered`, unanswered, once `reminder_due_at` has come and while no reminder
+  was claimed (`reminded_at` is null). Claiming sets `reminded_at` in the same statement, which keeps it to one
+  reminder per invitation even with several workers; the invitation's state is left alone, so a reply during the
+  send still counts. Put back (nothing went out) clears `reminded_at` again; given up, or unverifiable, the
+  reminder is dropped (`reminder_due_at` cleared): at most once matters more than at least once.
+
+Every claim records its owner, time and purpose (`owner`, `claimed_at`, `claimed_for`); a step acts on a row only
+while its own claim still holds (`Flow.holds`), and every transition releases the claim.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, ClassVar
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from campaigns.channels.base import Outgoing
 from campaigns.definitions.json_codec import definition_from_json
 from campaigns.definitions.model import CampaignDefinition
 from campaigns.planning.windows import next_send_time, zone_for
-from storage.enums import Channel, Direction, InvitationState
+from storage.enums import Channel, Direction, InvitationState, MessagePurpose, SendState
 from storage.tables import Campaign, Contact, Invitation, Message
 
-
-class MessageStatus:
-    SENDING = "sending"  # written before the provider is called
-    SENT = "sent"
-    REJECTED = "rejected"  # permanent provider error: this channel will not work for this address
-    FAILED = "failed"  # temporary provider error: retried later
-    UNKNOWN = "unknown"  # no answer: reconciled later
-    NOT_SENT = "not_sent"  # reconciliation found that it never went out
+AWAITING_ANSWER = (InvitationState.SENT, InvitationState.DELIVERED)
 
 
 def stage_message(
-    invitation: Invitation, outgoing: Outgoing, *, purpose: str, now: datetime, session: Session
+    invitation: Invitation, outgoing: Outgoing, *, purpose: MessagePurpose, now: datetime, session: Session
 ) -> Message:
     """The outbound message row, written before the provider is called so that a crash leaves a trace."""
     message = Message(
@@ -40,7 +50,7 @@ def stage_message(
         contact_id=invitation.contact_id,
         address=outgoing.to,
         body=outgoing.body,
-        status=MessageStatus.SENDING,
+        send_state=SendState.SENDING,
         created_at=now,
         updated_at=now,
     )
@@ -52,7 +62,7 @@ def rejected_channels(invitation_ids: Sequence[int], *, session: Session) -> dic
     """Channels that failed permanently for each invitation: the next attempt skips them."""
     rows = session.execute(
         select(Message.invitation_id, Message.channel).where(
-            Message.invitation_id.in_(invitation_ids), Message.status == MessageStatus.REJECTED
+            Message.invitation_id.in_(invitation_ids), Message.send_state == SendState.REJECTED
         )
     )
     found: dict[int, set[Channel]] = {}
@@ -62,20 +72,25 @@ def rejected_channels(invitation_ids: Sequence[int], *, session: Session) -> dic
     return {key: frozenset(value) for key, value in found.items()}
 
 
+def release(invitation: Invitation, now: datetime) -> None:
+    """No worker holds the row any more."""
+    invitation.owner = None
+    invitation.claimed_for = None
+    invitation.updated_at = now
+
+
 def cancel(
     invitation: Invitation, reason: str, now: datetime, state: InvitationState = InvitationState.CANCELLED
 ) -> None:
     invitation.state = state
     invitation.last_error = reason
-    invitation.owner = None
-    invitation.updated_at = now
+    release(invitation, now)
 
 
 def requeue(invitation: Invitation, due_at: datetime, now: datetime) -> None:
     invitation.state = InvitationState.PLANNED
     invitation.due_at = due_at
-    invitation.owner = None
-    invitation.updated_at = now
+    release(invitation, now)
 
 
 def mark_sent(
@@ -86,27 +101,19 @@ def mark_sent(
     zone_name: str,
     now: datetime,
 ) -> None:
-    message.status = MessageStatus.SENT
-    message.provider_id = provider_id
-    message.updated_at = now
+    _mark_message_sent(message, provider_id, now)
     invitation.state = InvitationState.SENT
     invitation.sent_at = now
-    invitation.owner = None
     invitation.last_error = None
     invitation.expires_at = now + definition.expires_after
     invitation.reminder_due_at = reminder_due(definition, zone_name, now)
+    release(invitation, now)
 
 
-def complete(
-    invitation: Invitation, message: Message, provider_id: str, sent_at: datetime, *, session: Session
-) -> None:
-    """Mark as sent at `sent_at` an invitation found in the provider's log after its worker stopped."""
-    campaign = session.get(Campaign, invitation.campaign_id)
-    contact = session.get(Contact, invitation.contact_id)
-    assert campaign is not None and contact is not None
-    definition = definition_from_json(campaign.definition)
-    zone = zone_for(contact.timezone, definition.timezone, "UTC")
-    mark_sent(invitation, message, provider_id, definition, zone.key, sent_at)
+def _mark_message_sent(message: Message, provider_id: str | None, now: datetime) -> None:
+    message.send_state = SendState.SENT
+    message.provider_id = provider_id
+    message.updated_at = now
 
 
 def reminder_due(definition: CampaignDefinition, zone_name: str, sent_at: datetime) -> datetime | None:
@@ -114,3 +121,157 @@ def reminder_due(definition: CampaignDefinition, zone_name: str, sent_at: dateti
         return None
     zone = zone_for(zone_name, None, "UTC")
     return next_send_time(definition.send_window, zone, sent_at + definition.remind_after)
+
+
+class InvitationFlow:
+    """The survey itself: planned -> claimed -> sent (or back to planned, or a final state)."""
+
+    purpose: ClassVar[MessagePurpose] = MessagePurpose.INVITATION
+    order: ClassVar[InstrumentedAttribute[datetime]] = Invitation.due_at
+
+    @staticmethod
+    def due(now: datetime) -> list[ColumnElement[bool]]:
+        return [Invitation.state == InvitationState.PLANNED, Invitation.due_at <= now]
+
+    @staticmethod
+    def claim_values(now: datetime) -> dict[str, Any]:
+        return {"state": InvitationState.CLAIMED, "attempts": Invitation.attempts + 1}
+
+    @staticmethod
+    def claimed() -> ColumnElement[bool]:
+        return Invitation.state == InvitationState.CLAIMED
+
+    @staticmethod
+    def holds(invitation: Invitation, worker_id: str) -> bool:
+        return invitation.state is InvitationState.CLAIMED and invitation.owner == worker_id
+
+    @staticmethod
+    def sent(
+        invitation: Invitation,
+        message: Message,
+        provider_id: str | None,
+        definition: CampaignDefinition,
+        zone_name: str,
+        now: datetime,
+    ) -> None:
+        answered = invitation.state is InvitationState.RESPONDED  # a reply beat the provider's answer
+        mark_sent(invitation, message, provider_id, definition, zone_name, now)
+        if answered:
+            invitation.state = InvitationState.RESPONDED
+
+    @staticmethod
+    def put_back(invitation: Invitation, due_at: datetime, now: datetime) -> None:
+        requeue(invitation, due_at, now)
+
+    @staticmethod
+    def after_rejection(invitation: Invitation, now: datetime) -> None:
+        # At once: the next attempt tries the campaign's next channel, or ends as undeliverable.
+        requeue(invitation, now, now)
+
+    @staticmethod
+    def give_up(invitation: Invitation, reason: str, now: datetime) -> None:
+        cancel(invitation, reason, now, InvitationState.FAILED)
+
+    @staticmethod
+    def attempts(invitation: Invitation, *, session: Session) -> int:
+        return invitation.attempts
+
+    @staticmethod
+    def unverifiable(invitation: Invitation, reason: str, now: datetime) -> None:
+        invitation.state = InvitationState.REVIEW
+        invitation.last_error = reason + ", so it is held for review instead of risking a second message"
+        release(invitation, now)
+
+
+class ReminderFlow:
+    """The one reminder: claimed by setting `reminded_at`; the invitation's state is never changed."""
+
+    purpose: ClassVar[MessagePurpose] = MessagePurpose.REMINDER
+    order: ClassVar[InstrumentedAttribute[datetime | None]] = Invitation.reminder_due_at
+
+    @staticmethod
+    def due(now: datetime) -> list[ColumnElement[bool]]:
+        return [
+            Invitation.state.in_(AWAITING_ANSWER),
+            Invitation.reminder_due_at <= now,
+            Invitation.reminded_at.is_(None),
+            Invitation.responded_at.is_(None),
+            Invitation.owner.is_(None),
+        ]
+
+    @staticmethod
+    def claim_values(now: datetime) -> dict[str, Any]:
+        return {"reminded_at": now}
+
+    @staticmethod
+    def claimed() -> ColumnElement[bool]:
+        return Invitation.claimed_for == MessagePurpose.REMINDER
+
+    @staticmethod
+    def holds(invitation: Invitation, worker_id: str) -> bool:
+        return invitation.claimed_for is MessagePurpose.REMINDER and invitation.owner == worker_id
+
+    @staticmethod
+    def sent(
+        invitation: Invitation,
+        message: Message,
+        provider_id: str | None,
+        definition: CampaignDefinition,
+        zone_name: str,
+        now: datetime,
+    ) -> None:
+        _mark_message_sent(message, provider_id, now)
+        release(invitation, now)
+
+    @staticmethod
+    def put_back(invitation: Invitation, due_at: datetime, now: datetime) -> None:
+        invitation.reminded_at = None
+        invitation.reminder_due_at = due_at
+        release(invitation, now)
+
+    @staticmethod
+    def after_rejection(invitation: Invitation, now: datetime) -> None:
+        # A reminder goes by the channel the survey went by; that channel will not work again.
+        ReminderFlow.give_up(invitation, "no reminder: its channel refused it for good", now)
+
+    @staticmethod
+    def give_up(invitation: Invitation, reason: str, now: datetime) -> None:
+        invitation.reminder_due_at = None
+        invitation.last_error = reason
+        release(invitation, now)
+
+    @staticmethod
+    def attempts(invitation: Invitation, *, session: Session) -> int:
+        """Tries so far: each claim that got as far as staging left a reminder message."""
+        count = session.scalar(
+            select(func.count())
+            .select_from(Message)
+            .where(Message.invitation_id == invitation.id, Message.purpose == MessagePurpose.REMINDER)
+        )
+        return count or 0
+
+    @staticmethod
+    def unverifiable(invitation: Invitation, reason: str, now: datetime) -> None:
+        ReminderFlow.give_up(invitation, reason + ", so the reminder is not sent again", now)
+
+
+Flow = type[InvitationFlow] | type[ReminderFlow]
+FLOWS: dict[MessagePurpose, Flow] = {flow.purpose: flow for flow in (InvitationFlow, ReminderFlow)}
+
+
+def complete(
+    flow: Flow,
+    invitation: Invitation,
+    message: Message,
+    provider_id: str,
+    sent_at: datetime,
+    *,
+    session: Session,
+) -> None:
+    """Mark as sent at `sent_at` a send found in the provider's log after its worker stopped."""
+    campaign = session.get(Campaign, invitation.campaign_id)
+    contact = session.get(Contact, invitation.contact_id)
+    assert campaign is not None and contact is not None
+    definition = definition_from_json(campaign.definition)
+    zone = zone_for(contact.timezone, definition.timezone, "UTC")
+    flow.sent(invitation, message, provider_id, definition, zone.key, sent_at)

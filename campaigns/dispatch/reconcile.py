@@ -1,8 +1,9 @@
 """Claims whose worker died: settled from the evidence, never by blindly sending again.
 
-No message row means nothing was sent: requeue. A message row is checked against the provider's log: completed
-if it went out, requeued if not; a provider without a log (SMTP) puts the invitation up for review instead of
-risking a second message.
+The same for every purpose (the survey and its reminder; the flows are in campaigns.dispatch.outbox). No
+message row means nothing was sent: put back. A message row is checked against the provider's log: completed if
+it went out, put back if not; a provider without a log (SMTP) cannot tell, so the survey is held for review and
+a reminder is dropped, instead of risking a second message.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.channels.base import Transport
-from campaigns.dispatch.outbox import MessageStatus, complete, requeue
+from campaigns.dispatch.outbox import FLOWS, Flow, complete
 from storage.db import Database
-from storage.enums import Channel, Direction, InvitationState
+from storage.enums import Channel, Direction, SendState
 from storage.tables import Invitation, Message
 
 log = logging.getLogger(__name__)
+
+# A message in one of these states may have reached the provider.
+_MAYBE_SENT = (SendState.SENDING, SendState.UNKNOWN, SendState.SENT)
 
 
 def recover_stale_claims(
@@ -28,21 +32,29 @@ def recover_stale_claims(
 ) -> int:
     """Settle claims older than the claim timeout (their worker died); returns how many were settled."""
     cutoff = now - claim_timeout
-    with db.transaction() as session:
-        stale = session.scalars(
-            select(Invitation)
-            .where(Invitation.state == InvitationState.CLAIMED, Invitation.claimed_at < cutoff)
-            .order_by(Invitation.id)
-            .limit(1000)
-            .with_for_update(skip_locked=True)
-        ).all()
-        for invitation in stale:
-            _settle(invitation, transports, now, session=session)
-        return len(stale)
+    settled = 0
+    for flow in FLOWS.values():
+        with db.transaction() as session:
+            stale = session.scalars(
+                select(Invitation)
+                .where(flow.claimed(), Invitation.claimed_at < cutoff)
+                .order_by(Invitation.id)
+                .limit(1000)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for invitation in stale:
+                _settle(flow, invitation, transports, now, session=session)
+            settled += len(stale)
+    return settled
 
 
 def _settle(
-    invitation: Invitation, transports: Mapping[Channel, Transport], now: datetime, *, session: Session
+    flow: Flow,
+    invitation: Invitation,
+    transports: Mapping[Channel, Transport],
+    now: datetime,
+    *,
+    session: Session,
 ) -> None:
     assert invitation.claimed_at is not None
     traces = session.scalars(
@@ -50,19 +62,19 @@ def _settle(
         .where(
             Message.invitation_id == invitation.id,
             Message.direction == Direction.OUTBOUND,
-            Message.purpose == "invitation",
+            Message.purpose == flow.purpose,
             Message.created_at >= invitation.claimed_at,
-            Message.status.in_([MessageStatus.SENDING, MessageStatus.UNKNOWN, MessageStatus.SENT]),
+            Message.send_state.in_(_MAYBE_SENT),
         )
         .order_by(Message.id)
     ).all()
     if not traces:
-        requeue(invitation, now, now)
+        flow.put_back(invitation, now, now)
         invitation.last_error = "claim expired before anything was sent; requeued"
         return
     trace = traces[-1]
-    if trace.status == MessageStatus.SENT and trace.provider_id:
-        complete(invitation, trace, trace.provider_id, trace.created_at, session=session)
+    if trace.send_state is SendState.SENT and trace.provider_id:
+        complete(flow, invitation, trace, trace.provider_id, trace.created_at, session=session)
         return
     transport = transports.get(trace.channel)
     try:
@@ -77,15 +89,16 @@ def _settle(
         )
         return
     if found is None:
-        invitation.state = InvitationState.REVIEW
-        invitation.last_error = (
+        flow.unverifiable(
+            invitation,
             f"the worker stopped while sending by {trace.channel}; the provider keeps no log to check "
-            "whether it went out, so it is held for review instead of risking a second message"
+            "whether it went out",
+            now,
         )
     elif found:
-        complete(invitation, trace, found[0], trace.created_at, session=session)
+        complete(flow, invitation, trace, found[0], trace.created_at, session=session)
         invitation.last_error = "completed from the provider's log after the worker stopped"
     else:
-        trace.status = MessageStatus.NOT_SENT
-        requeue(invitation, now, now)
+        trace.send_state = SendState.NOT_SENT
+        flow.put_back(invitation, now, now)
         invitation.last_error = "the provider never received it; requeued"

@@ -17,10 +17,9 @@ from sqlalchemy import ColumnElement, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.followups.alert_queue import needs_posting, queue_alert
-from campaigns.followups.opening import AlertKind
 from storage.audit import record_audit
 from storage.db import Database
-from storage.enums import FollowUpStatus
+from storage.enums import AlertKind, FollowUpStatus
 from storage.tables import FollowUp, SlackAlert
 
 MAX_NOTE = 3000

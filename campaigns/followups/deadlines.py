@@ -7,9 +7,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from campaigns.followups.alert_queue import queue_alert
-from campaigns.followups.opening import AlertKind
 from storage.db import Database
-from storage.enums import FollowUpStatus
+from storage.enums import AlertKind, FollowUpStatus
 from storage.tables import FollowUp
 
 # The reminder goes out when this share of the time to the deadline is left.

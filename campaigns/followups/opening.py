@@ -16,20 +16,11 @@ from sqlalchemy.orm import Session
 from campaigns.definitions.json_codec import definition_from_json
 from campaigns.definitions.model import CampaignDefinition
 from campaigns.followups.alert_queue import needs_posting
-from storage.enums import FollowUpStatus
+from storage.enums import AlertKind, Category, FollowUpStatus
 from storage.tables import Campaign, FollowUp, Response, SlackAlert
 
 DUE_AFTER = {"detractor": timedelta(hours=48), "passive": timedelta(days=5), "promoter": timedelta(days=7)}
 COMMENT_WAIT = timedelta(minutes=10)
-
-
-class AlertKind:
-    DETRACTOR = "detractor"
-    KUDOS = "kudos"
-    ASSIGNED = "assigned"  # a DM to the assignee
-    REMINDER = "reminder"  # a DM to the assignee before the due time
-    OVERDUE = "overdue"  # escalation to the alert channel
-    UNACKNOWLEDGED = "unacknowledged"  # escalation: nobody acknowledged a detractor in time
 
 
 def due_at(category: str, answered_at: datetime) -> datetime:
@@ -55,18 +46,18 @@ def on_score(response: Response, *, now: datetime, session: Session) -> None:
     detractor = _alert_of(response, AlertKind.DETRACTOR, session)
     kudos = _alert_of(response, AlertKind.KUDOS, session)
     # A corrected score: an alert of the old kind not posted yet goes away; a posted one shows the new score.
-    for stale, kind in ((detractor, "detractor"), (kudos, "promoter")):
+    for stale, kind in ((detractor, Category.DETRACTOR), (kudos, Category.PROMOTER)):
         if stale is not None and response.category != kind:
             if stale.ts is None:
                 session.delete(stale)
             else:
                 needs_posting(stale, now, session)
-    if response.category == "detractor":
+    if response.category == Category.DETRACTOR:
         if detractor is None:
             session.add(_alert(response, AlertKind.DETRACTOR, now + COMMENT_WAIT, now, channel))
         else:
             needs_posting(detractor, now, session)
-    elif response.category == "promoter":
+    elif response.category == Category.PROMOTER:
         if kudos is None:
             session.add(_alert(response, AlertKind.KUDOS, now + COMMENT_WAIT, now, ""))
         else:

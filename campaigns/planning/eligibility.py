@@ -10,25 +10,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from storage.enums import Channel
-
-
-class SkipReason:
-    """Short codes stored with every skip; `contacts why` explains them."""
-
-    OPTED_OUT = "opted_out"
-    NO_CHANNEL = "no_channel"
-    FATIGUE = "fatigue"
-    NOT_SAMPLED = "not_sampled"
-    PENDING = "pending_elsewhere"
-    DUPLICATE_EVENT = "dedupe"
-    AUDIENCE = "audience"
-    UNDELIVERABLE = "undeliverable"
+from storage.enums import Channel, SkipReason
 
 
 @dataclass(frozen=True)
 class Skip:
-    reason: str
+    reason: SkipReason
     detail: str
 
 

@@ -19,13 +19,13 @@ from campaigns.definitions.json_codec import definition_from_json
 from campaigns.definitions.model import CampaignDefinition
 from campaigns.planning import eligibility
 from campaigns.planning.due import relationship_due
-from campaigns.planning.eligibility import ContactFacts, Skip, SkipReason
+from campaigns.planning.eligibility import ContactFacts, Skip
 from campaigns.planning.facts import contact_facts, contacts_with_pending_invitations
 from campaigns.planning.sampling import is_sampled
 from campaigns.planning.skips import record_skip
 from campaigns.planning.windows import next_send_time, zone_for
 from storage.db import Database
-from storage.enums import CampaignStatus, InvitationState
+from storage.enums import CampaignStatus, InvitationState, SkipReason
 from storage.tables import Campaign, Contact, Event, Invitation
 
 log = logging.getLogger(__name__)

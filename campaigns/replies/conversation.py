@@ -33,14 +33,14 @@ from campaigns.messages.templates import template_variables
 from campaigns.messages.texts import campaign_text
 from campaigns.replies.parser import Help, OptIn, OptOut, Score, parse_reply
 from campaigns.replies.responses import latest_sms_invitation, record_comment, record_score, response_for
-from storage.enums import Channel, ConsentStatus, Direction
+from storage.enums import Channel, ConsentStatus, Direction, MessagePurpose
 from storage.tables import Campaign, Contact, Invitation, Message
 
 
 @dataclass(frozen=True)
 class Answer:
     text: str
-    purpose: str  # stored with the outbound message: "conversation" or "clarification"
+    purpose: MessagePurpose  # stored with the outbound message: CONVERSATION or CLARIFICATION
     invitation_id: int | None = None
 
 
@@ -70,26 +70,26 @@ def handle_inbound(sms: InboundSms, *, now: datetime, session: Session) -> Answe
         status = ConsentStatus.OPTED_OUT if opted_out else ConsentStatus.OPTED_IN
         source = f"sms:{reply.keyword}"
         set_consent(Channel.SMS, sms.from_number, status, source=source, at=now, session=session)
-        return Answer(text("opted_out" if opted_out else "opted_in"), "conversation")
+        return Answer(text("opted_out" if opted_out else "opted_in"), MessagePurpose.CONVERSATION)
     if isinstance(reply, Help):
-        return Answer(text("help"), "conversation")
+        return Answer(text("help"), MessagePurpose.CONVERSATION)
     if invitation is None:
-        return Answer(text("unknown_number"), "conversation")
+        return Answer(text("unknown_number"), MessagePurpose.CONVERSATION)
     _link(sms, invitation, session)
 
     response = response_for(invitation, session=session)
     if isinstance(reply, Score) and (response is None or _replaces_score(sms.body, response.comment)):
         response, _ = record_score(invitation, reply.value, channel=Channel.SMS, now=now, session=session)
         key = "thank_you_late" if response.late else "ask_comment"
-        return Answer(text(key), "conversation", invitation.id)
+        return Answer(text(key), MessagePurpose.CONVERSATION, invitation.id)
     if response is not None and response.comment is None:
         record_comment(response, sms.body, now=now)
-        return Answer(text("thank_you"), "conversation", invitation.id)
+        return Answer(text("thank_you"), MessagePurpose.CONVERSATION, invitation.id)
     if response is not None:
         return None  # answered and commented: keep what they send, say nothing more
     if _clarified(invitation, session):
         return None
-    return Answer(text("clarify"), "clarification", invitation.id)
+    return Answer(text("clarify"), MessagePurpose.CLARIFICATION, invitation.id)
 
 
 # Words that may surround a corrected score ("sorry, I meant 8 out of 10"); anything else makes it a comment.
@@ -159,7 +159,7 @@ def _clarified(invitation: Invitation, session: Session) -> bool:
         .where(
             Message.invitation_id == invitation.id,
             Message.direction == Direction.OUTBOUND,
-            Message.purpose == "clarification",
+            Message.purpose == MessagePurpose.CLARIFICATION,
         )
     )
     return bool(count)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, object_session
 
 from campaigns.followups import opening as followups
 from campaigns.scores.nps import categorize
-from storage.enums import Channel, Direction, InvitationState
+from storage.enums import Channel, Direction, InvitationState, MessagePurpose, SendState
 from storage.tables import Contact, Invitation, Message, Response
 
 # States in which an invitation has reached the person and may be answered (expired ones count as late).
@@ -37,10 +37,10 @@ def latest_sms_invitation(phone: str, *, session: Session) -> Invitation | None:
             Message.direction == Direction.OUTBOUND,
             Message.channel == Channel.SMS,
             Message.address == phone,
-            Message.purpose == "invitation",
+            Message.purpose == MessagePurpose.INVITATION,
             # CLAIMED: texted a moment ago, the dispatcher has not recorded the provider's answer yet.
             Invitation.state.in_((*ANSWERABLE, InvitationState.CLAIMED)),
-            Message.status.not_in(("rejected", "failed", "not_sent")),
+            Message.send_state.not_in((SendState.REJECTED, SendState.FAILED, SendState.NOT_SENT)),
         )
         .order_by(Message.id.desc())
         .limit(1)
@@ -72,7 +72,7 @@ def record_score(
             campaign_id=invitation.campaign_id,
             channel=channel,
             score=score,
-            category=categorize(score).value,
+            category=categorize(score),
             late=not is_open(invitation, now),
             contact_snapshot=dict(contact.properties) if contact else {},
             answered_at=now,
@@ -81,7 +81,7 @@ def record_score(
         )
         session.add(response)
     elif response.comment is None:
-        response.score, response.category = score, categorize(score).value
+        response.score, response.category = score, categorize(score)
         response.answered_at, response.updated_at = now, now
     invitation.state = InvitationState.RESPONDED
     invitation.responded_at = invitation.responded_at or now

@@ -9,18 +9,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 from fractions import Fraction
+
+from storage.enums import Category
 
 # Two-sided 95% normal quantile, as used in the product specification.
 Z_95 = 1.96
 DEFAULT_LOW_SAMPLE_THRESHOLD = 30
-
-
-class Category(StrEnum):
-    DETRACTOR = "detractor"
-    PASSIVE = "passive"
-    PROMOTER = "promoter"
 
 
 def categorize(score: int) -> Category:

@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 from campaigns.scores import nps as npsmath
 from campaigns.scores.errors import QueryError
 from campaigns.scores.filters import NO_FILTERS, Filters, Scope, check_key, fold
-from campaigns.scores.nps import DEFAULT_LOW_SAMPLE_THRESHOLD, Category, Change, Tally
+from campaigns.scores.nps import DEFAULT_LOW_SAMPLE_THRESHOLD, Change, Tally
 from campaigns.scores.periods import Granularity, Period, add_months, local_midnight
-from storage.enums import Channel, InvitationState
+from storage.enums import Category, Channel, InvitationState
 from storage.tables import Campaign, Contact, Invitation, Response
 
 NONE_LABEL = "(none)"
@@ -125,7 +125,7 @@ def _tally(session: Session, conditions: list[ColumnElement[bool]]) -> Tally:
     rows = session.execute(
         select(Response.category, func.count()).where(*conditions).group_by(Response.category)
     ).all()
-    counts = {category: int(count) for category, count in rows}
+    counts: dict[str, int] = {category: int(count) for category, count in rows}
     return Tally(
         promoters=counts.get(Category.PROMOTER.value, 0),
         passives=counts.get(Category.PASSIVE.value, 0),

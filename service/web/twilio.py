@@ -24,7 +24,7 @@ from campaigns.privacy import mask_phone
 from campaigns.replies.conversation import Answer, InboundSms, handle_inbound
 from service.container import Container
 from service.web.api.auth import get_container
-from storage.enums import Channel, Direction
+from storage.enums import Channel, Direction, InboundState, MessagePurpose, SendState
 from storage.tables import Message
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def _handle(container: Container, sms: InboundSms, now: datetime) -> Answer | No
         answer = handle_inbound(sms, now=now, session=session)
         inbound = session.get(Message, sms.message_id)
         if inbound is not None:
-            inbound.status = "processed"
+            inbound.inbound_state = InboundState.PROCESSED
         if answer is not None:
             session.add(
                 Message(
@@ -94,7 +94,7 @@ def _handle(container: Container, sms: InboundSms, now: datetime) -> Answer | No
                     invitation_id=answer.invitation_id,
                     address=sms.from_number,
                     body=answer.text,
-                    status="twiml",
+                    send_state=SendState.TWIML,
                     created_at=now,
                     updated_at=now,
                 )
@@ -127,15 +127,15 @@ def _store_inbound(
                 select(Message).where(Message.channel == Channel.SMS, Message.provider_id == sid)
             )
             if seen is not None:
-                return None if seen.status == "processed" else seen.id
+                return None if seen.inbound_state is InboundState.PROCESSED else seen.id
             message = Message(
                 direction=Direction.INBOUND,
                 channel=Channel.SMS,
-                purpose="reply",
+                purpose=MessagePurpose.REPLY,
                 address=sender,
                 body=body,
                 provider_id=sid,
-                status="received",
+                inbound_state=InboundState.RECEIVED,
                 raw=raw,
                 created_at=now,
                 updated_at=now,

@@ -26,11 +26,11 @@ from sqlalchemy.engine import make_url
 
 from campaigns.channels.base import Outgoing
 from campaigns.clock import ManualClock
-from campaigns.dispatch.dispatcher import Dispatcher, MessageStatus
+from campaigns.dispatch.dispatcher import Dispatcher
 from service.container import Container, build_container
 from service.settings import Settings
 from storage.db import Database
-from storage.enums import Channel, InvitationState
+from storage.enums import Channel, InvitationState, SendState
 from storage.tables import Contact, Invitation, Message
 from tests.fixtures.engine import FROM_NUMBER, add_contacts, apply_yaml, plan
 from tests.standins.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, SEND, FakeTwilio
@@ -170,7 +170,7 @@ def test_two_workers_share_the_outbox_and_send_each_invitation_once(
     assert all(claims) and sum(claims) == 300, claims  # both worked, and no row was claimed twice
     with db.transaction() as session:
         provider_ids = session.scalars(
-            select(Message.provider_id).where(Message.status == MessageStatus.SENT)
+            select(Message.provider_id).where(Message.send_state == SendState.SENT)
         ).all()
     assert Counter(provider_ids) == Counter(m.sid for m in fake_twilio.messages())
 
@@ -227,7 +227,7 @@ def test_a_worker_killed_mid_batch_is_settled_from_the_providers_log_without_a_s
         reconciled = session.scalars(
             select(Contact.phone).join(Invitation).where(Invitation.last_error == RECONCILED)
         ).all()
-        sent_messages = session.scalar(select(func.count()).where(Message.status == MessageStatus.SENT))
+        sent_messages = session.scalar(select(func.count()).where(Message.send_state == SendState.SENT))
     assert set(reconciled) == arrived  # exactly those the provider had, completed without a resend
     assert sent_messages == 200
 

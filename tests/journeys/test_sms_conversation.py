@@ -89,7 +89,7 @@ def test_score_then_comment_then_delivered_then_stop(
     assert post_signed(app, STATUS_URL, callback, DEFAULT_AUTH_TOKEN).status_code == 204
     with engine.db.transaction() as session:
         message = session.scalars(select(Message).where(Message.provider_id == sent.sid)).one()
-        assert message.status == "delivered"
+        assert message.delivery_status == "delivered"
         invitation = session.scalars(select(Invitation)).one()
         assert invitation.state is InvitationState.RESPONDED  # an answer outranks the delivery report
 
@@ -137,7 +137,10 @@ def test_a_number_we_never_surveyed_gets_a_polite_answer(app: TestClient, engine
     assert "<Message>" in answer
     with engine.db.transaction() as session:
         assert session.scalar(select(func.count()).select_from(Response)) == 0
-        assert session.scalars(select(Message.status)).all() == ["processed", "twiml"]
+        assert session.execute(select(Message.inbound_state, Message.send_state)).all() == [
+            ("processed", None),
+            (None, "twiml"),
+        ]
 
 
 def test_twilio_retries_are_processed_once(
@@ -182,7 +185,7 @@ def test_status_callbacks_are_idempotent_and_never_go_backwards(
         assert post_signed(app, STATUS_URL, callback, DEFAULT_AUTH_TOKEN).status_code == 204
     with engine.db.transaction() as session:
         assert session.scalars(select(Invitation.state)).one() is InvitationState.DELIVERED
-        assert session.scalars(select(Message.status)).one() == "delivered"
+        assert session.scalars(select(Message.delivery_status)).one() == "delivered"
 
 
 def test_undelivered_marks_the_invitation(

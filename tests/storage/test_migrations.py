@@ -1,6 +1,7 @@
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, text
 
 from storage.db import Database, alembic_config, current_revision, upgrade
 from storage.migrations_state import head_revision
@@ -35,3 +36,73 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(sqlite_db: Database) -> None:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+
+
+# Rows as revision 0004 stored them: (direction, purpose, provider id, status).
+_OLD_MESSAGES = [
+    ("outbound", "invitation", None, "sending"),
+    ("outbound", "invitation", "SM1", "sent"),
+    ("outbound", "invitation", None, "rejected"),
+    ("outbound", "invitation", None, "failed"),  # ours: a temporary error, nothing went out
+    ("outbound", "invitation", None, "unknown"),
+    ("outbound", "invitation", None, "not_sent"),
+    ("outbound", "reminder", "SM2", "delivered"),
+    ("outbound", "invitation", "SM3", "undelivered"),
+    ("outbound", "invitation", "SM4", "failed"),  # Twilio's: a callback after it was accepted
+    ("outbound", "invitation", "SM5", "sending"),  # Twilio's: a callback after it was accepted
+    ("outbound", "conversation", None, "twiml"),
+    ("inbound", "reply", "SM6", "received"),
+    ("inbound", "reply", "SM7", "processed"),
+    ("inbound", "status", None, "held"),
+    ("inbound", "status", None, "applied"),
+]
+_SPLIT = [
+    ("sending", None, None),
+    ("sent", None, None),
+    ("rejected", None, None),
+    ("failed", None, None),
+    ("unknown", None, None),
+    ("not_sent", None, None),
+    ("sent", "delivered", None),
+    ("sent", "undelivered", None),
+    ("sent", "failed", None),
+    ("sent", "sending", None),
+    ("twiml", None, None),
+    (None, None, "received"),
+    (None, None, "processed"),
+    (None, None, "received"),
+    (None, None, "processed"),
+]
+
+
+def _insert_old_messages(connection: Connection) -> None:
+    for direction, purpose, provider_id, status in _OLD_MESSAGES:
+        connection.execute(
+            text(
+                "INSERT INTO messages (direction, channel, purpose, address, provider_id, status, "
+                "created_at, updated_at) VALUES (:direction, 'sms', :purpose, '+4915112345678', :provider_id, "
+                ":status, '2026-11-23 10:00:00', '2026-11-23 10:00:00')"
+            ),
+            {"direction": direction, "purpose": purpose, "provider_id": provider_id, "status": status},
+        )
+
+
+def test_splitting_the_message_status_moves_every_value_to_its_vocabulary_and_back(
+    sqlite_db: Database,
+) -> None:
+    config = alembic_config(sqlite_db.engine)
+    command.downgrade(config, "0004_alert_revision")
+    with sqlite_db.engine.begin() as connection:
+        _insert_old_messages(connection)
+    upgrade(sqlite_db.engine)
+    with sqlite_db.engine.connect() as connection:
+        split = connection.execute(
+            text("SELECT send_state, delivery_status, inbound_state FROM messages ORDER BY id")
+        ).all()
+    assert [tuple(row) for row in split] == _SPLIT
+
+    command.downgrade(config, "0004_alert_revision")
+    with sqlite_db.engine.connect() as connection:
+        statuses = connection.execute(text("SELECT status FROM messages ORDER BY id")).scalars().all()
+    # Twilio's "failed" and "sending" come back as they were; so does everything else.
+    assert statuses == [status for *_, status in _OLD_MESSAGES]

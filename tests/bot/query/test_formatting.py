@@ -6,10 +6,10 @@ from bot.query import formatting
 from bot.query.grammar import CommentsQuery, GrammarError, parse
 from bot.query.help import HELP_TEXT
 from campaigns.scores.filters import Filters
-from campaigns.scores.nps import Category, Tally, compare, margin_of_error, nps
+from campaigns.scores.nps import Tally, compare, margin_of_error, nps
 from campaigns.scores.periods import Period
 from campaigns.scores.queries import CommentItem, Page, ScoreReport, SegmentReport, TrendPoint
-from storage.enums import Channel
+from storage.enums import Category, Channel
 from tests.fixtures.seeding import BERLIN, NOW, all_text, assert_valid_blocks
 
 PERIOD = Period(NOW - timedelta(days=30), NOW, label="last 30 days", tz=BERLIN)

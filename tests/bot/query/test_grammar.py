@@ -27,9 +27,8 @@ from bot.query.grammar import (
 )
 from bot.query.help import HELP_TEXT
 from campaigns.scores.filters import Filters
-from campaigns.scores.nps import Category
 from campaigns.scores.periods import Period
-from storage.enums import Channel
+from storage.enums import Category, Channel
 from tests.fixtures.seeding import BERLIN, NOW
 
 UTC_ZONE = ZoneInfo("UTC")

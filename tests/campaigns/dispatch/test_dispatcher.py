@@ -8,9 +8,9 @@ from sqlalchemy import select
 
 from campaigns.contacts.consents import opt_out_address
 from campaigns.dispatch.dispatcher import Dispatcher
-from campaigns.dispatch.lifecycle import expire_invitations, send_reminders
+from campaigns.dispatch.expiry import expire_invitations
 from service.container import Container
-from storage.enums import Channel, ConsentStatus, InvitationState
+from storage.enums import Channel, ConsentStatus, InvitationState, MessagePurpose
 from storage.tables import Consent, Contact, Invitation, Message, Skip
 from tests.fixtures.engine import FROM_NUMBER, PUBLIC_URL, add_contacts, apply_yaml, plan
 from tests.standins.fake_twilio import FakeTwilio
@@ -72,7 +72,7 @@ def test_an_invitation_is_sent_once_by_sms_with_personalised_text(
     assert row.reminder_due_at is not None and row.reminder_due_at >= row.sent_at + timedelta(days=3)
     [message] = messages(engine)
     assert message.provider_id == fake_twilio.messages()[0].sid
-    assert message.status == "sent"
+    assert message.send_state == "sent"
 
     assert dispatcher.drain().claimed == 0
     assert fake_twilio.count() == 1
@@ -156,7 +156,7 @@ def test_an_invalid_number_falls_back_to_email(
         assert f"{PUBLIC_URL}/s/{token}?score={score}" in html
     row = invitation(engine)
     assert row.state is InvitationState.SENT and row.channel is Channel.EMAIL
-    assert [(m.channel, m.status, m.error_code) for m in messages(engine)] == [
+    assert [(m.channel, m.send_state, m.error_code) for m in messages(engine)] == [
         (Channel.SMS, "rejected", "21211"),
         (Channel.EMAIL, "sent", None),
     ]
@@ -219,10 +219,10 @@ def test_one_reminder_to_non_responders_then_expiry(
         answered.state, answered.responded_at = InvitationState.RESPONDED, engine.clock.now()
 
     engine.clock.advance(days=2)  # type: ignore[attr-defined]
-    assert send_reminders(dispatcher).sent == 0
+    assert dispatcher.drain(MessagePurpose.REMINDER).sent == 0
     engine.clock.advance(days=1)  # type: ignore[attr-defined]  # Thursday 10:00, three days after
-    assert send_reminders(dispatcher).sent == 1
-    assert send_reminders(dispatcher).sent == 0  # only one
+    assert dispatcher.drain(MessagePurpose.REMINDER).sent == 1
+    assert dispatcher.drain(MessagePurpose.REMINDER).sent == 0  # only one
     reminders = [m for m in fake_twilio.wait_for(3)][2:]
     assert [r["To"] for r in reminders] == [ANA["phone"]]
 
@@ -242,7 +242,7 @@ def test_no_reminder_after_an_opt_out(
     with engine.db.transaction() as session:
         opt_out_address(Channel.SMS, ANA["phone"], source="sms-stop", at=engine.clock.now(), session=session)
     engine.clock.advance(days=3)  # type: ignore[attr-defined]
-    assert send_reminders(dispatcher).sent == 0
+    assert dispatcher.drain(MessagePurpose.REMINDER).sent == 0
     assert fake_twilio.count() == 1
 
 

@@ -74,7 +74,7 @@ def test_a_send_twilio_never_received_is_sent_once(
     assert fake_twilio.count() == 1
     assert only_invitation(engine).state is InvitationState.SENT
     with engine.db.transaction() as session:
-        statuses = session.scalars(select(Message.status).order_by(Message.id)).all()
+        statuses = session.scalars(select(Message.send_state).order_by(Message.id)).all()
     assert statuses == ["not_sent", "sent"]
 
 

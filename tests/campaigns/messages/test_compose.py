@@ -10,11 +10,10 @@ from sqlalchemy import select
 
 from campaigns.definitions.campaign_file import parse_campaign_file
 from campaigns.dispatch.dispatcher import Dispatcher
-from campaigns.dispatch.lifecycle import send_reminders
 from campaigns.messages.compose import compose
 from campaigns.messages.texts import text
 from service.container import Container
-from storage.enums import Channel, ConsentStatus
+from storage.enums import Channel, ConsentStatus, MessagePurpose
 from storage.tables import Consent, Contact
 from tests.fixtures.engine import PUBLIC_URL
 from tests.fixtures.survey import ANA, CAMPAIGN, response_count, survey
@@ -69,7 +68,7 @@ def test_a_reminder_is_the_same_email_with_the_reminder_subject(
 ) -> None:
     token = survey(engine, dispatcher)
     engine.clock.advance(days=3)  # type: ignore[attr-defined]
-    assert send_reminders(dispatcher).sent == 1
+    assert dispatcher.drain(MessagePurpose.REMINDER).sent == 1
     _, reminder = smtp_sink.wait_for(2)
     assert reminder.subject == "Reminder: would you recommend Acme?"
     assert reminder.message["List-Unsubscribe"] == f"<{PUBLIC_URL}/u/{token}>"

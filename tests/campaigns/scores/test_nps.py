@@ -8,7 +8,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from campaigns.scores.nps import (
-    Category,
     Change,
     Summary,
     Tally,
@@ -21,6 +20,7 @@ from campaigns.scores.nps import (
     response_rate,
     summarize,
 )
+from storage.enums import Category
 
 counts = st.integers(min_value=0, max_value=100_000)
 tallies = st.builds(Tally, promoters=counts, passives=counts, detractors=counts)

@@ -11,10 +11,10 @@ from bot.query.grammar import parse
 from campaigns.scores import queries
 from campaigns.scores.errors import QueryError, UnknownCampaign
 from campaigns.scores.filters import NO_FILTERS, Filters
-from campaigns.scores.nps import Category, Tally, margin_of_error
+from campaigns.scores.nps import Tally, margin_of_error
 from campaigns.scores.periods import CalendarUnit, Period, calendar_period, date_range
 from storage.db import Database
-from storage.enums import Channel, InvitationState
+from storage.enums import Category, Channel, InvitationState
 from tests.fixtures.seeding import BERLIN, NOW, Seeder
 
 LAST_30 = Period(NOW - timedelta(days=30), NOW, label="last 30 days", tz=BERLIN)

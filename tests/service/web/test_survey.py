@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from campaigns.dispatch.dispatcher import Dispatcher
-from campaigns.dispatch.lifecycle import expire_invitations
+from campaigns.dispatch.expiry import expire_invitations
 from campaigns.messages.texts import text
 from service.container import Container
 from storage.enums import Channel, InvitationState
