@@ -1,4 +1,4 @@
-"""The message catalogue: every text a respondent sees, one YAML file per locale in ``campaigns/messages/locales/``.
+"""The message catalogue: every text a respondent sees, one YAML file per locale in ``campaigns/messages/translations/``.
 
 Translators edit those files only: each is a flat mapping of key -> text, where a text is a Jinja2 template
 (``{{ company }}``, ``{% if first_name %}...{% endif %}``) rendered by :func:`campaigns.messages.templates.render` in its
@@ -43,7 +43,7 @@ __all__ = [
     "shipped_text",
 ]
 
-DIRECTORY = "locales"  # inside the campaigns.messages package
+DIRECTORY = "translations"  # inside the campaigns.messages package; translators edit these files
 _SUFFIX = ".yaml"
 
 
@@ -173,7 +173,7 @@ MESSAGE_FIELDS: tuple[str, ...] = (
 class MessageTexts:
     """The Jinja2 sources of one locale's texts; None (or a key not in ``others``) means "not given, fall back".
 
-    A campaign can set any key of the message catalogue (``campaigns/messages/locales/en.yaml``): the five survey
+    A campaign can set any key of the message catalogue (``campaigns/messages/translations/en.yaml``): the five survey
     texts are fields, every other key (``ask_comment``, ``page_thanks``, ``question`` ...) is in ``others``. The
     email body with the eleven score links is built elsewhere; ``email_intro`` is the sentence or two above them.
     """

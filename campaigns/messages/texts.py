@@ -1,7 +1,7 @@
 """Every text a respondent sees, resolved in one place: the campaign's own wording, else the catalogue's.
 
 A campaign file's ``messages: {<locale>: {<key>: <template>}}`` may set any key of the message catalogue
-(``campaigns/messages/locales/en.yaml``): the survey texts, the SMS conversation's replies, the email body and
+(``campaigns/messages/translations/en.yaml``): the survey texts, the SMS conversation's replies, the email body and
 the survey page. :class:`ContactTexts` is what every caller renders such a text with, so an override is used
 wherever the text appears. It is made once per contact and message (:func:`contact_texts`), which chooses two
 locales (:func:`choose_locales`):

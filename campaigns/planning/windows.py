@@ -39,7 +39,7 @@ _MAX_STRETCHES = 64
 
 
 class WindowLike(Protocol):
-    """Anything with the fields of a send window (`campaigns.definitions.campaign_file.SendWindow` among them)."""
+    """Anything with the fields of a send window (`campaigns.definitions.model.SendWindow` among them)."""
 
     @property
     def days(self) -> Set[int]:

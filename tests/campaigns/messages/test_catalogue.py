@@ -30,7 +30,7 @@ from campaigns.messages.texts import text
 from campaigns.replies.number_words import NUMBER_WORD_LANGUAGES
 
 ROOT = Path(__file__).resolve().parents[3]
-CATALOGUE_DIR = ROOT / "campaigns" / "messages" / "locales"
+CATALOGUE_DIR = ROOT / "campaigns" / "messages" / "translations"
 
 REQUIRED_LOCALES = {"en", "es", "fr", "de", "zh-Hans", "zh-Hant", "vi", "fi", "pt", "nl", "it"}
 REQUIRED_KEYS = {
@@ -178,7 +178,7 @@ def test_the_reply_parser_knows_the_number_words_of_every_locale(locale: str) ->
 
 def test_the_files_are_package_data() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    assert "messages/locales/*.yaml" in pyproject["tool"]["setuptools"]["package-data"]["campaigns"]
+    assert "messages/translations/*.yaml" in pyproject["tool"]["setuptools"]["package-data"]["campaigns"]
 
 
 # --- locale choice ------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ SUNDAY = 6
 
 @dataclass(frozen=True)
 class Window:
-    """Stands in for campaigns.definitions.campaign_file.SendWindow: the functions accept anything with these fields."""
+    """Stands in for campaigns.definitions.model.SendWindow: the functions accept anything with these fields."""
 
     days: frozenset[int]
     start: time
