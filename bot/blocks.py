@@ -9,7 +9,7 @@ from typing import Any
 from bot import ids
 from bot.query.formatting import escape
 from campaigns.privacy import mask_email, mask_phone
-from storage.enums import FollowUpStatus
+from storage.enums import ContactMethod, FollowUpStatus
 
 Block = dict[str, Any]
 
@@ -42,7 +42,7 @@ class Case:
     resolved_by: str | None = None
     resolved_at: datetime | None = None
     outcome_note: str | None = None
-    contact_method: str | None = None
+    contact_method: ContactMethod | None = None
 
 
 def _when(at: datetime | None) -> str:
@@ -153,9 +153,6 @@ def _actions(case: Case) -> Block:
     return {"type": "actions", "block_id": ids.follow_up_block(value), "elements": elements}
 
 
-CONTACT_METHODS = ("phone call", "email", "SMS", "meeting", "other")
-
-
 def resolve_modal(follow_up_id: int, channel: str | None, ts: str | None) -> Block:
     return {
         "type": "modal",
@@ -184,7 +181,7 @@ def resolve_modal(follow_up_id: int, channel: str | None, ts: str | None) -> Blo
                     "type": "static_select",
                     "action_id": ids.METHOD_CHOICE,
                     "options": [
-                        {"text": {"type": "plain_text", "text": m}, "value": m} for m in CONTACT_METHODS
+                        {"text": {"type": "plain_text", "text": m}, "value": m} for m in ContactMethod
                     ],
                 },
             },

@@ -6,11 +6,18 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from storage.enums import AuditAction, AuditEntity
 from storage.tables import AuditEntry
 
 
 def record_audit(
-    *, session: Session, actor: str, action: str, entity_type: str, entity_id: object = None, **details: Any
+    *,
+    session: Session,
+    actor: str,
+    action: AuditAction,
+    entity_type: AuditEntity,
+    entity_id: object = None,
+    **details: Any,
 ) -> None:
     session.add(
         AuditEntry(

@@ -135,3 +135,42 @@ class SkipReason(StrEnum):
     DUPLICATE_EVENT = "dedupe"
     AUDIENCE = "audience"
     UNDELIVERABLE = "undeliverable"
+
+
+class ContactMethod(StrEnum):
+    """How a manager reached the customer when resolving a follow-up (the Resolve modal's choices)."""
+
+    PHONE_CALL = "phone call"
+    EMAIL = "email"
+    SMS = "SMS"
+    MEETING = "meeting"
+    OTHER = "other"
+
+
+class AuditEntity(StrEnum):
+    """The kind of record an audit entry is about."""
+
+    CONTACT = "contact"
+    EVENT = "event"
+    CAMPAIGN = "campaign"
+    FOLLOW_UP = "follow_up"
+    API_KEY = "api_key"
+
+
+class AuditAction(StrEnum):
+    """What was done. A campaign's pause, resume and run read the same from the CLI and from Slack."""
+
+    CONTACTS_IMPORTED = "contacts.import"
+    CONTACT_CREATED = "contact.created"
+    CONTACT_UPDATED = "contact.updated"
+    EVENT_RECEIVED = "event.received"
+    API_KEY_CREATED = "apikey.created"
+    CAMPAIGN_CREATED = "campaign.created"
+    CAMPAIGN_UPDATED = "campaign.updated"
+    CAMPAIGN_PAUSED = "campaign.pause"
+    CAMPAIGN_RESUMED = "campaign.resume"
+    CAMPAIGN_RUN = "campaign.run"
+    CAMPAIGN_CONTROL_REFUSED = "campaign.control.refused"  # a non-admin asked Slack to control a campaign
+    FOLLOW_UP_ACKNOWLEDGED = "follow_up.acknowledged"
+    FOLLOW_UP_ASSIGNED = "follow_up.assigned"
+    FOLLOW_UP_RESOLVED = "follow_up.resolved"

@@ -12,11 +12,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from storage.enums import (
     AlertKind,
     AlertState,
+    AuditAction,
+    AuditEntity,
     CampaignKind,
     CampaignStatus,
     Category,
     Channel,
     ConsentStatus,
+    ContactMethod,
     DeliveryStatus,
     Direction,
     FollowUpStatus,
@@ -263,7 +266,7 @@ class FollowUp(Timestamps, Base):
     resolved_by: Mapped[str | None] = mapped_column(String(32))
     resolved_at: Mapped[datetime | None]
     outcome_note: Mapped[str | None] = mapped_column(Text)
-    contact_method: Mapped[str | None] = mapped_column(String(32))
+    contact_method: Mapped[ContactMethod | None] = mapped_column(_enum(ContactMethod, length=32))
 
 
 class SlackAlert(Timestamps, Base):
@@ -312,7 +315,7 @@ class AuditEntry(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     # Who did it: "cli", "api:<key prefix>", "slack:<user id>", "system".
     actor: Mapped[str] = mapped_column(String(64))
-    action: Mapped[str] = mapped_column(String(64))
-    entity_type: Mapped[str] = mapped_column(String(32))
+    action: Mapped[AuditAction] = mapped_column(_enum(AuditAction, length=64))
+    entity_type: Mapped[AuditEntity] = mapped_column(_enum(AuditEntity, length=32))
     entity_id: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -10,6 +10,7 @@ from slack_bolt import Ack, App
 from bot import ids
 from bot.deps import SlackDeps
 from campaigns.followups import actions
+from storage.enums import ContactMethod
 
 
 def register(app: App, deps: SlackDeps) -> None:
@@ -22,8 +23,16 @@ def register(app: App, deps: SlackDeps) -> None:
             return
         ack()
         choice = values.get(ids.METHOD_BLOCK, {}).get(ids.METHOD_CHOICE, {}) or {}
-        method = (choice.get("selected_option") or {}).get("value")
+        method = _contact_method((choice.get("selected_option") or {}).get("value"))
         follow_up_id = int(view["private_metadata"].split("|")[0])
         user = body["user"]["id"]
         if actions.resolve(deps.db, follow_up_id, user=user, note=note, method=method, now=deps.clock.now()):
             deps.poster.nudge()
+
+
+def _contact_method(value: str | None) -> ContactMethod | None:
+    """The modal's choice; anything else (an edited payload, an old modal) records no method."""
+    try:
+        return ContactMethod(value) if value else None
+    except ValueError:
+        return None

@@ -33,7 +33,7 @@ from campaigns.definitions.store import set_status, summaries
 from campaigns.privacy import mask_email, mask_phone
 from campaigns.scores import queries
 from storage.audit import record_audit
-from storage.enums import CampaignStatus, FollowUpStatus
+from storage.enums import AuditAction, AuditEntity, CampaignStatus, FollowUpStatus
 from storage.tables import Campaign, Contact, FollowUp, Response
 
 Block = dict[str, Any]
@@ -200,14 +200,21 @@ def _campaigns(*, session: Session) -> Answer:
     return Answer(text, [_section(text)])
 
 
+CAMPAIGN_CONTROL_ACTIONS = {
+    "pause": AuditAction.CAMPAIGN_PAUSED,
+    "resume": AuditAction.CAMPAIGN_RESUMED,
+    "run": AuditAction.CAMPAIGN_RUN,
+}
+
+
 def _control(query: CampaignControl, asker: Asker, *, session: Session) -> Answer:
     actor = f"slack:{asker.user_id}"
     if not asker.is_admin:
         record_audit(
             session=session,
             actor=actor,
-            action="campaign.control.refused",
-            entity_type="campaign",
+            action=AuditAction.CAMPAIGN_CONTROL_REFUSED,
+            entity_type=AuditEntity.CAMPAIGN,
             entity_id=query.name,
             requested=query.action,
         )
@@ -221,18 +228,19 @@ def _control(query: CampaignControl, asker: Asker, *, session: Session) -> Answe
             f"No campaign named {query.name}.",
             [_section(f"No campaign named `{formatting.escape(query.name)}`; `/nps campaigns` lists them.")],
         )
-    if query.action == "run":
+    done = CAMPAIGN_CONTROL_ACTIONS[query.action]
+    if done is AuditAction.CAMPAIGN_RUN:
         campaign.last_planned_at = None  # the planner rescans it at its next tick
         text = f"Campaign *{query.name}* will be planned at the next tick."
     else:
-        status = CampaignStatus.PAUSED if query.action == "pause" else CampaignStatus.ACTIVE
+        status = CampaignStatus.PAUSED if done is AuditAction.CAMPAIGN_PAUSED else CampaignStatus.ACTIVE
         set_status(query.name, status, session=session)
         text = f"Campaign *{query.name}* {status.value}."
     record_audit(
         session=session,
         actor=actor,
-        action=f"campaign.{query.action}",
-        entity_type="campaign",
+        action=done,
+        entity_type=AuditEntity.CAMPAIGN,
         entity_id=query.name,
     )
     return Answer(text, [_section(text)])

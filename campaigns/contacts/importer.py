@@ -16,6 +16,7 @@ from campaigns.contacts.validation import (
 )
 from storage.audit import record_audit
 from storage.db import Database
+from storage.enums import AuditAction, AuditEntity
 
 DEFAULT_BATCH_SIZE = 1000
 
@@ -74,8 +75,8 @@ def import_contacts(
         record_audit(
             session=session,
             actor=actor,
-            action="contacts.import",
-            entity_type="contact",
+            action=AuditAction.CONTACTS_IMPORTED,
+            entity_type=AuditEntity.CONTACT,
             created=report.created,
             updated=report.updated,
             rejected=len(report.problems),

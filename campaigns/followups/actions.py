@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from campaigns.followups.alert_queue import needs_posting, queue_alert
 from storage.audit import record_audit
 from storage.db import Database
-from storage.enums import AlertKind, FollowUpStatus
+from storage.enums import AlertKind, AuditAction, AuditEntity, ContactMethod, FollowUpStatus
 from storage.tables import FollowUp, SlackAlert
 
 MAX_NOTE = 3000
@@ -39,7 +39,9 @@ def acknowledge(db: Database, follow_up_id: int, *, user: str, now: datetime) ->
         )
         if row is None:
             return False
-        _changed(row.response_id, follow_up_id, f"slack:{user}", "follow_up.acknowledged", now, session)
+        _changed(
+            row.response_id, follow_up_id, f"slack:{user}", AuditAction.FOLLOW_UP_ACKNOWLEDGED, now, session
+        )
     return True
 
 
@@ -65,7 +67,7 @@ def assign(db: Database, follow_up_id: int, *, assignee: str, by: str, now: date
             row.response_id,
             follow_up_id,
             f"slack:{by}",
-            "follow_up.assigned",
+            AuditAction.FOLLOW_UP_ASSIGNED,
             now,
             session,
             assignee=assignee,
@@ -82,7 +84,7 @@ def assign(db: Database, follow_up_id: int, *, assignee: str, by: str, now: date
 
 
 def resolve(
-    db: Database, follow_up_id: int, *, user: str, note: str, method: str | None, now: datetime
+    db: Database, follow_up_id: int, *, user: str, note: str, method: ContactMethod | None, now: datetime
 ) -> bool:
     """`user` closed the loop with an outcome note (and how they reached the person)."""
     with db.transaction() as session:
@@ -104,7 +106,7 @@ def resolve(
             row.response_id,
             follow_up_id,
             f"slack:{user}",
-            "follow_up.resolved",
+            AuditAction.FOLLOW_UP_RESOLVED,
             now,
             session,
             time_to_close_seconds=seconds,
@@ -129,7 +131,7 @@ def _changed(
     response_id: int,
     follow_up_id: int,
     actor: str,
-    action: str,
+    action: AuditAction,
     now: datetime,
     session: Session,
     **details: object,
@@ -138,7 +140,7 @@ def _changed(
         session=session,
         actor=actor,
         action=action,
-        entity_type="follow_up",
+        entity_type=AuditEntity.FOLLOW_UP,
         entity_id=follow_up_id,
         **details,
     )

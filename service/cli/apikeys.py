@@ -7,6 +7,7 @@ import click
 from service.apikeys import create_api_key
 from service.cli.context import CliContext, pass_context
 from storage.audit import record_audit
+from storage.enums import AuditAction, AuditEntity
 
 
 @click.group("apikeys")
@@ -22,7 +23,11 @@ def create_command(ctx: CliContext, name: str) -> None:
     with ctx.container.db.transaction() as session:
         row, key = create_api_key(name, session=session)
         record_audit(
-            session=session, actor="cli", action="apikey.created", entity_type="api_key", entity_id=row.id
+            session=session,
+            actor="cli",
+            action=AuditAction.API_KEY_CREATED,
+            entity_type=AuditEntity.API_KEY,
+            entity_id=row.id,
         )
     click.echo(key)
     click.echo(f"Stored as {row.prefix}… ({name}). Keep it now: it cannot be shown again.", err=True)

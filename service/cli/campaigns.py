@@ -13,7 +13,9 @@ from campaigns.definitions.problems import CampaignFileError
 from campaigns.definitions.store import apply_definitions, set_status, summaries
 from service.cli.context import CliContext, pass_context
 from storage.audit import record_audit
-from storage.enums import CampaignStatus
+from storage.enums import AuditAction, AuditEntity, CampaignStatus
+
+APPLIED = {"created": AuditAction.CAMPAIGN_CREATED, "updated": AuditAction.CAMPAIGN_UPDATED}
 
 
 @click.group("campaigns")
@@ -39,12 +41,12 @@ def apply_command(ctx: CliContext, file: Path) -> None:
     with ctx.container.db.transaction() as session:
         results = apply_definitions(parsed.campaigns, session=session)
         for name, outcome in results:
-            if outcome != "unchanged":
+            if outcome in APPLIED:
                 record_audit(
                     session=session,
                     actor="cli",
-                    action=f"campaign.{outcome}",
-                    entity_type="campaign",
+                    action=APPLIED[outcome],
+                    entity_type=AuditEntity.CAMPAIGN,
                     entity_id=name,
                 )
     for name, outcome in results:
@@ -84,8 +86,10 @@ def _set_status(ctx: CliContext, name: str, status: CampaignStatus) -> None:
         record_audit(
             session=session,
             actor="cli",
-            action=f"campaign.{status.value}",
-            entity_type="campaign",
+            action=AuditAction.CAMPAIGN_PAUSED
+            if status is CampaignStatus.PAUSED
+            else AuditAction.CAMPAIGN_RESUMED,
+            entity_type=AuditEntity.CAMPAIGN,
             entity_id=name,
         )
     click.echo(f"{name}: {status.value}")

@@ -146,6 +146,34 @@ def alert_ts(engine: Container) -> str | None:
         return session.scalars(select(SlackAlert.ts).where(SlackAlert.kind == "detractor")).one()
 
 
+def test_a_resolve_with_a_contact_method_outside_the_choices_is_kept_without_one(
+    engine: Container,
+    dispatcher: Dispatcher,
+    fake_twilio: FakeTwilio,
+    fake_slack: FakeSlack,
+    app: TestClient,
+    poster: AlertPoster,
+) -> None:
+    surveyed(engine, dispatcher)
+    sms(app, customer(0)["phone"], "2")
+    sms(app, customer(0)["phone"], "terrible")
+    poster.run()
+    fid = follow_up_id(engine)
+    values = {
+        "outcome": {"note": {"type": "plain_text_input", "value": "Called, sorted"}},
+        "method": {"choice": {"type": "static_select", "selected_option": {"value": "carrier pigeon"}}},
+    }
+    submit = view_submission_body(
+        ids.RESOLVE_VIEW, values, private_metadata=f"{fid}|{ALERTS}|", user_id=AGENT
+    )
+    assert post_to_slack_events(app, submit).status_code == 200
+    fake_slack.wait_for("chat.update", 1, successful=True)  # the listener runs after the ack
+    with engine.db.transaction() as session:
+        follow_up = session.get(FollowUp, fid)
+        assert follow_up is not None and follow_up.status is FollowUpStatus.RESOLVED
+        assert (follow_up.contact_method, follow_up.outcome_note) == (None, "Called, sorted")
+
+
 def test_an_overdue_follow_up_escalates_once(
     engine: Container,
     dispatcher: Dispatcher,

@@ -106,3 +106,26 @@ def test_splitting_the_message_status_moves_every_value_to_its_vocabulary_and_ba
         statuses = connection.execute(text("SELECT status FROM messages ORDER BY id")).scalars().all()
     # Twilio's "failed" and "sending" come back as they were; so does everything else.
     assert statuses == [status for *_, status in _OLD_MESSAGES]
+
+
+def test_audit_actions_of_the_command_line_take_the_shared_spelling_and_back(sqlite_db: Database) -> None:
+    config = alembic_config(sqlite_db.engine)
+    command.downgrade(config, "0005_message_vocabularies")
+    rows = [("cli", "campaign.paused"), ("cli", "campaign.active"), ("slack:U1", "campaign.pause")]
+    with sqlite_db.engine.begin() as connection:
+        for actor, action in rows:
+            connection.execute(
+                text(
+                    "INSERT INTO audit_log (at, actor, action, entity_type, entity_id, details) "
+                    "VALUES ('2026-01-01 00:00:00.000000', :actor, :action, 'campaign', 'pulse', '{}')"
+                ),
+                {"actor": actor, "action": action},
+            )
+    upgrade(sqlite_db.engine)
+    with sqlite_db.engine.connect() as connection:
+        actions = connection.execute(text("SELECT action FROM audit_log ORDER BY id")).scalars().all()
+    assert actions == ["campaign.pause", "campaign.resume", "campaign.pause"]
+    command.downgrade(config, "0005_message_vocabularies")
+    with sqlite_db.engine.connect() as connection:
+        actions = connection.execute(text("SELECT action FROM audit_log ORDER BY id")).scalars().all()
+    assert actions == ["campaign.paused", "campaign.active", "campaign.pause"]

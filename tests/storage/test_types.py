@@ -5,13 +5,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import StatementError
 
 from storage.db import Database
+from storage.enums import AuditAction, AuditEntity
 from storage.tables import AuditEntry
+
+ACTION, ENTITY = AuditAction.CONTACT_CREATED, AuditEntity.CONTACT
 
 
 def test_datetimes_come_back_aware_in_utc(db: Database) -> None:
     berlin_noon = datetime(2026, 3, 29, 12, 0, tzinfo=timezone(timedelta(hours=2)))
     with db.transaction() as session:
-        session.add(AuditEntry(actor="cli", action="test", entity_type="x", at=berlin_noon))
+        session.add(AuditEntry(actor="cli", action=ACTION, entity_type=ENTITY, at=berlin_noon))
     with db.transaction() as session:
         stored = session.scalar(select(AuditEntry.at))
     assert stored == datetime(2026, 3, 29, 10, 0, tzinfo=UTC)
@@ -24,16 +27,16 @@ def test_datetimes_order_correctly_across_offsets(db: Database) -> None:
     with db.transaction() as session:
         session.add_all(
             [
-                AuditEntry(actor="a", action="late", entity_type="x", at=late),
-                AuditEntry(actor="a", action="early", entity_type="x", at=early),
+                AuditEntry(actor="a", action=ACTION, entity_type=ENTITY, entity_id="late", at=late),
+                AuditEntry(actor="a", action=ACTION, entity_type=ENTITY, entity_id="early", at=early),
             ]
         )
     with db.transaction() as session:
-        actions = session.scalars(select(AuditEntry.action).order_by(AuditEntry.at)).all()
-    assert actions == ["early", "late"]
+        labels = session.scalars(select(AuditEntry.entity_id).order_by(AuditEntry.at)).all()
+    assert labels == ["early", "late"]
 
 
 def test_naive_datetimes_are_refused(db: Database) -> None:
     with pytest.raises(StatementError, match="naive datetime"), db.transaction() as session:
-        session.add(AuditEntry(actor="a", action="x", entity_type="x", at=datetime(2026, 1, 1)))
+        session.add(AuditEntry(actor="a", action=ACTION, entity_type=ENTITY, at=datetime(2026, 1, 1)))
         session.flush()

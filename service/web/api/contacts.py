@@ -14,6 +14,7 @@ from campaigns.contacts.validation import ContactInput, ContactValidationError, 
 from service.container import Container
 from service.web.api.auth import Actor, get_container
 from storage.audit import record_audit
+from storage.enums import AuditAction, AuditEntity
 from storage.tables import Contact
 
 router = APIRouter(tags=["contacts"])
@@ -89,8 +90,8 @@ def upsert_contact_route(
             record_audit(
                 session=session,
                 actor=actor,
-                action="contact.created" if created else "contact.updated",
-                entity_type="contact",
+                action=AuditAction.CONTACT_CREATED if created else AuditAction.CONTACT_UPDATED,
+                entity_type=AuditEntity.CONTACT,
                 entity_id=contact.id,
             )
             out = ContactOut.of(contact)

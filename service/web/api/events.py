@@ -17,6 +17,7 @@ from service.container import Container
 from service.web.api.auth import Actor, get_container
 from service.web.api.contacts import ContactIn, field_errors, validated_contact
 from storage.audit import record_audit
+from storage.enums import AuditAction, AuditEntity
 from storage.tables import Event
 
 router = APIRouter(tags=["events"])
@@ -101,8 +102,8 @@ def receive_event(
             record_audit(
                 session=session,
                 actor=actor,
-                action="event.received",
-                entity_type="event",
+                action=AuditAction.EVENT_RECEIVED,
+                entity_type=AuditEntity.EVENT,
                 entity_id=event.id,
                 name=body.event,
             )

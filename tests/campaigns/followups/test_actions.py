@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from campaigns.followups.actions import acknowledge, assign, resolve
 from campaigns.followups.opening import AlertKind
 from storage.db import Database
-from storage.enums import AlertState, FollowUpStatus
+from storage.enums import AlertState, ContactMethod, FollowUpStatus
 from storage.tables import AuditEntry, FollowUp, SlackAlert
 from tests.fixtures.seeding import NOW, Seeder
 
@@ -104,10 +104,12 @@ def test_reassigning_keeps_the_first_acknowledgement_and_clears_the_reminder(
 
 def test_resolving_keeps_the_outcome_and_the_time_to_close(db: Database, seed: Seeder) -> None:
     fid = seed.detractor()
-    assert resolve(db, fid, user=AGENT, note="  Called back, refund issued  ", method="phone", now=LATER)
+    assert resolve(
+        db, fid, user=AGENT, note="  Called back, refund issued  ", method=ContactMethod.PHONE_CALL, now=LATER
+    )
     row = follow_up(db, fid)
     assert (row.status, row.resolved_by, row.resolved_at) == (FollowUpStatus.RESOLVED, AGENT, LATER)
-    assert (row.outcome_note, row.contact_method) == ("Called back, refund issued", "phone")
+    assert (row.outcome_note, row.contact_method) == ("Called back, refund issued", "phone call")
     with db.transaction() as session:
         entry = session.scalars(select(AuditEntry)).one()
     assert entry.action == "follow_up.resolved" and entry.details == {"time_to_close_seconds": 7200}
