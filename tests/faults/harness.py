@@ -128,16 +128,13 @@ class NpsProcess:
 
     def wait_started(self, timeout: float = 60) -> None:
         if not self._started.wait(timeout):
-            self.kill()
+            self.kill9()
             raise AssertionError(f"nps {self.args[0]} did not start within {timeout} s:\n{self.log[-3000:]}")
 
     def kill9(self) -> None:
         if self.running():
             self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=30)
-
-    def kill(self) -> None:
-        self.kill9()
 
     def finish(self, timeout: float) -> None:
         """Wait for the process to exit by itself; a hung one is killed and reported."""

@@ -34,8 +34,8 @@ from tests.standins.fake_twilio import FakeTwilio
 
 pytestmark = pytest.mark.faults
 
-INVITATIONS = size("INVITATIONS", 5000, 600)
-KILLS = size("KILLS", 20, 6)
+INVITATIONS = size("INVITATIONS", 5000, 1000)
+KILLS = size("KILLS", 20, 10)
 SEND_SECONDS = 0.05  # each send's answer is this late, so a kill lands with sends in flight
 PHASE_TIMEOUT = 180
 
