@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-slow lint fmt bench migrate clean chromium
+.PHONY: run test test-slow test-faults lint fmt bench migrate clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,10 +24,15 @@ chromium:
 	test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow and not faults" $(PYTEST_ARGS)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+# The fault suite (tests/faults): kill -9, provider outages, a PostgreSQL restart, concurrent storms. Each test
+# prints one figure line (what it tried, what survived). FAULTS_SIZE=small is the CI variant; FAULTS_* overrides.
+test-faults: $(STAMP)
+	FAULTS_SIZE=$(FAULTS_SIZE) $(BIN)/python -m pytest -m faults tests/faults $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
