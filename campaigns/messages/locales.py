@@ -48,6 +48,11 @@ def locale_key(locale: str) -> str:
     return bare.replace("_", "-").casefold()
 
 
+def language_of(locale: str) -> str:
+    """The language subtag in comparable form: "pt_BR.UTF-8" -> "pt", "zh-Hant" -> "zh", "" -> ""."""
+    return _language(locale_key(locale))
+
+
 def _language(key: str) -> str:
     return key.split("-", 1)[0]
 

@@ -44,6 +44,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
 
+from campaigns.messages.locales import language_of
 from campaigns.replies.number_words import (
     CJK_AFTER,
     CJK_BEFORE,
@@ -180,7 +181,7 @@ def parse_reply(text: str, locale: str | None = None) -> Reply:
         _Token(match.lastgroup or "sym", match.group(), match.start(), match.end())
         for match in _TOKEN.finditer(normalized)
     ]
-    language = (locale or "").strip().replace("_", "-").split("-", 1)[0].casefold()
+    language = language_of(locale or "")
     mentions = list(_mentions(tokens, language))
     return _decide(mentions, tokens)
 

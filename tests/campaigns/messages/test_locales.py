@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from campaigns.messages.locales import locale_chain
+import pytest
+
+from campaigns.messages.locales import language_of, locale_chain
 
 
 def test_locale_chain() -> None:
@@ -11,3 +13,13 @@ def test_locale_chain() -> None:
     assert locale_chain("zh-Hant-HK") == ["zh-hant-hk", "zh-hant"]
     assert locale_chain("zh-CN") == ["zh-cn", "zh-hans", "zh"]
     assert locale_chain("") == []
+
+
+@pytest.mark.parametrize(
+    ("locale", "language"),
+    [("pt_BR.UTF-8", "pt"), ("zh-Hant", "zh"), ("DE", "de"), (" fi ", "fi"), ("", "")],
+)
+def test_the_language_of_a_locale_is_read_the_one_way_every_module_reads_it(
+    locale: str, language: str
+) -> None:
+    assert language_of(locale) == language
