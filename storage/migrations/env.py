@@ -1,8 +1,15 @@
-"""Alembic environment: the engine comes from the caller (`nps db upgrade`, tests) or from DATABASE_URL."""
+"""Alembic environment: the engine comes from the caller (`nps db upgrade`, tests) or from DATABASE_URL.
+
+On SQLite, a migration that changes a column rebuilds its table (batch mode: a new copy, DROP, rename). With
+foreign keys enforced, that DROP deletes every row first, which fires ON DELETE SET NULL / CASCADE on the rows that
+point at it: every message and answer would lose its survey. So migrations run with enforcement off, and
+`PRAGMA foreign_key_check` afterwards refuses to commit a schema whose references no longer hold.
+"""
 
 import os
 
 from alembic import context
+from sqlalchemy import Connection
 
 from storage.tables import Base
 
@@ -20,18 +27,37 @@ def _engine():
     return create_db_engine(os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
 
 
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+        if connection.dialect.name == "sqlite":
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"migration left {len(broken)} rows with broken references; rolled back")
+    connection.commit()
+
+
 def run_migrations_online() -> None:
     engine = _engine()
     with engine.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=Base.metadata,
-            render_as_batch=connection.dialect.name == "sqlite",
-            compare_type=True,
-        )
-        with context.begin_transaction():
-            context.run_migrations()
+        if connection.dialect.name != "sqlite":
+            _run(connection)
+            return
+        # PRAGMA foreign_keys is ignored inside a transaction: set it before the migration's, restore it after.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
         connection.commit()
+        try:
+            _run(connection)
+        finally:
+            connection.rollback()
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
 
 
 run_migrations_online()

@@ -1,11 +1,16 @@
+from datetime import UTC, datetime
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, text
 
 from storage.db import Database, alembic_config, current_revision, upgrade
+from storage.enums import CampaignKind, Category, Channel, Direction, MessagePurpose, SendState
 from storage.migrations_state import head_revision
-from storage.tables import Base
+from storage.tables import Base, Campaign, Contact, Invitation, Message, Response
+
+NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 def test_the_database_is_at_the_newest_revision(db: Database) -> None:
@@ -129,3 +134,59 @@ def test_audit_actions_of_the_command_line_take_the_shared_spelling_and_back(sql
     with sqlite_db.engine.connect() as connection:
         actions = connection.execute(text("SELECT action FROM audit_log ORDER BY id")).scalars().all()
     assert actions == ["campaign.paused", "campaign.active", "campaign.pause"]
+
+
+def _linked(db: Database) -> tuple[int, int]:
+    with db.engine.connect() as connection:
+        row = connection.execute(
+            text(
+                "SELECT (SELECT count(invitation_id) FROM messages), (SELECT count(invitation_id) FROM responses)"
+            )
+        ).one()
+    return int(row[0]), int(row[1])
+
+
+def test_a_migration_that_rebuilds_a_table_on_sqlite_keeps_the_rows_that_point_at_it(
+    sqlite_db: Database,
+) -> None:
+    """SQLite's batch mode rebuilds a table (a new copy, DROP, rename); with foreign keys enforced the DROP would
+    set every message's and answer's invitation to NULL (ON DELETE SET NULL), so migrations run without them."""
+    with sqlite_db.transaction() as session:
+        contact = Contact(external_id="ana", phone="+4915112345678")
+        campaign = Campaign(name="pulse", kind=CampaignKind.RELATIONSHIP)
+        session.add_all([contact, campaign])
+        session.flush()
+        invitation = Invitation(
+            contact_id=contact.id, campaign_id=campaign.id, channel=Channel.SMS, due_at=NOON, token="t1"
+        )
+        session.add(invitation)
+        session.flush()
+        session.add(
+            Message(
+                direction=Direction.OUTBOUND,
+                channel=Channel.SMS,
+                purpose=MessagePurpose.INVITATION,
+                invitation_id=invitation.id,
+                address="+4915112345678",
+                body="How likely...",
+                send_state=SendState.SENT,
+            )
+        )
+        session.add(
+            Response(
+                invitation_id=invitation.id,
+                contact_id=contact.id,
+                campaign_id=campaign.id,
+                channel=Channel.SMS,
+                score=9,
+                category=Category.PROMOTER,
+                answered_at=NOON,
+            )
+        )
+    assert _linked(sqlite_db) == (1, 1)
+    command.downgrade(alembic_config(sqlite_db.engine), "0004_alert_revision")  # rebuilds `invitations`
+    assert _linked(sqlite_db) == (1, 1)
+    upgrade(sqlite_db.engine)
+    assert _linked(sqlite_db) == (1, 1)
+    with sqlite_db.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # enforced again afterwards
