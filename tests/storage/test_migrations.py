@@ -93,31 +93,31 @@ def _insert_old_messages(connection: Connection) -> None:
 
 
 def test_splitting_the_message_status_moves_every_value_to_its_vocabulary_and_back(
-    sqlite_db: Database,
+    own_db: Database,
 ) -> None:
-    config = alembic_config(sqlite_db.engine)
+    config = alembic_config(own_db.engine)
     command.downgrade(config, "0004_alert_revision")
-    with sqlite_db.engine.begin() as connection:
+    with own_db.engine.begin() as connection:
         _insert_old_messages(connection)
-    upgrade(sqlite_db.engine)
-    with sqlite_db.engine.connect() as connection:
+    upgrade(own_db.engine)
+    with own_db.engine.connect() as connection:
         split = connection.execute(
             text("SELECT send_state, delivery_status, inbound_state FROM messages ORDER BY id")
         ).all()
     assert [tuple(row) for row in split] == _SPLIT
 
     command.downgrade(config, "0004_alert_revision")
-    with sqlite_db.engine.connect() as connection:
+    with own_db.engine.connect() as connection:
         statuses = connection.execute(text("SELECT status FROM messages ORDER BY id")).scalars().all()
     # Twilio's "failed" and "sending" come back as they were; so does everything else.
     assert statuses == [status for *_, status in _OLD_MESSAGES]
 
 
-def test_audit_actions_of_the_command_line_take_the_shared_spelling_and_back(sqlite_db: Database) -> None:
-    config = alembic_config(sqlite_db.engine)
+def test_audit_actions_of_the_command_line_take_the_shared_spelling_and_back(own_db: Database) -> None:
+    config = alembic_config(own_db.engine)
     command.downgrade(config, "0005_message_vocabularies")
     rows = [("cli", "campaign.paused"), ("cli", "campaign.active"), ("slack:U1", "campaign.pause")]
-    with sqlite_db.engine.begin() as connection:
+    with own_db.engine.begin() as connection:
         for actor, action in rows:
             connection.execute(
                 text(
@@ -126,12 +126,12 @@ def test_audit_actions_of_the_command_line_take_the_shared_spelling_and_back(sql
                 ),
                 {"actor": actor, "action": action},
             )
-    upgrade(sqlite_db.engine)
-    with sqlite_db.engine.connect() as connection:
+    upgrade(own_db.engine)
+    with own_db.engine.connect() as connection:
         actions = connection.execute(text("SELECT action FROM audit_log ORDER BY id")).scalars().all()
     assert actions == ["campaign.pause", "campaign.resume", "campaign.pause"]
     command.downgrade(config, "0005_message_vocabularies")
-    with sqlite_db.engine.connect() as connection:
+    with own_db.engine.connect() as connection:
         actions = connection.execute(text("SELECT action FROM audit_log ORDER BY id")).scalars().all()
     assert actions == ["campaign.paused", "campaign.active", "campaign.pause"]
 
