@@ -1,7 +1,9 @@
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import IntegrityError
 
 from storage.db import Database, alembic_config, current_revision, upgrade
 from storage.migrations_state import head_revision
@@ -129,3 +131,44 @@ def test_audit_actions_of_the_command_line_take_the_shared_spelling_and_back(sql
     with sqlite_db.engine.connect() as connection:
         actions = connection.execute(text("SELECT action FROM audit_log ORDER BY id")).scalars().all()
     assert actions == ["campaign.paused", "campaign.active", "campaign.pause"]
+
+
+def test_one_pending_invitation_keeps_the_claimed_or_oldest_and_cancels_the_others(
+    sqlite_db: Database,
+) -> None:
+    config = alembic_config(sqlite_db.engine)
+    command.downgrade(config, "0006_audit_vocabularies")
+    at = "'2026-01-01 00:00:00.000000'"
+    with sqlite_db.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO contacts (id, external_id, locale, properties, created_at, updated_at) "
+                f"VALUES (1, 'ana', 'en', '{{}}', {at}, {at}), (2, 'ben', 'en', '{{}}', {at}, {at})"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO campaigns (id, name, kind, status, definition, created_at, updated_at) "
+                f"VALUES (1, 'pulse', 'relationship', 'active', '{{}}', {at}, {at})"
+            )
+        )
+        for id_, contact, state in [
+            (1, 1, "planned"),
+            (2, 1, "claimed"),
+            (3, 1, "planned"),
+            (4, 2, "planned"),
+            (5, 2, "sent"),
+            (6, 2, "planned"),
+        ]:
+            connection.execute(
+                text(
+                    "INSERT INTO invitations (id, contact_id, campaign_id, state, due_at, attempts, token, "
+                    f"created_at, updated_at) VALUES ({id_}, {contact}, 1, '{state}', {at}, 0, 't{id_}', {at}, {at})"
+                )
+            )
+    upgrade(sqlite_db.engine)
+    with sqlite_db.engine.connect() as connection:
+        states = connection.execute(text("SELECT state FROM invitations ORDER BY id")).scalars().all()
+    assert states == ["cancelled", "claimed", "cancelled", "planned", "sent", "cancelled"]
+    with pytest.raises(IntegrityError), sqlite_db.engine.begin() as connection:
+        connection.execute(text("UPDATE invitations SET state = 'planned' WHERE id = 1"))
