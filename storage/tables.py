@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import Enum, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import Enum, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storage.enums import (
@@ -107,6 +107,11 @@ class Campaign(Timestamps, Base):
     last_planned_at: Mapped[datetime | None]
 
 
+# An invitation in one of these states is still waiting to go out; a contact has at most one such invitation.
+PENDING_INVITATION_STATES = (InvitationState.PLANNED, InvitationState.CLAIMED)
+IS_PENDING = text("state IN (" + ", ".join(f"'{state.value}'" for state in PENDING_INVITATION_STATES) + ")")
+
+
 class Invitation(Timestamps, Base):
     """The outbox: one row per survey to send, written before anything is sent."""
 
@@ -117,6 +122,14 @@ class Invitation(Timestamps, Base):
         Index("ix_invitations_contact_id_sent_at", "contact_id", "sent_at"),
         Index("ix_invitations_state_reminder_due_at", "state", "reminder_due_at"),
         Index("ix_invitations_state_claimed_at", "state", "claimed_at"),
+        # At most one pending survey per contact, whoever plans it (the planner, an event, two processes at once).
+        Index(
+            "ux_invitations_one_pending_per_contact",
+            "contact_id",
+            unique=True,
+            sqlite_where=IS_PENDING,
+            postgresql_where=IS_PENDING,
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

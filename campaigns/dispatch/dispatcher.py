@@ -49,6 +49,7 @@ from campaigns.dispatch.outbox import (
     InvitationFlow,
     ReminderFlow,
     cancel,
+    lock_invitations,
     rejected_channels,
     requeue,
     stage_message,
@@ -370,6 +371,8 @@ class Dispatcher:
             # Two queries for the batch instead of two per send; the updates go out in one flush at commit.
             invitation_ids = [o.send.invitation_id for o in outcomes]
             message_ids = [o.send.message_id for o in outcomes]
+            # Locked before they are read: a reply or a reconciliation committed meanwhile is seen, not overwritten.
+            lock_invitations(invitation_ids, session=session)
             invitations = {
                 i.id: i for i in session.scalars(select(Invitation).where(Invitation.id.in_(invitation_ids)))
             }

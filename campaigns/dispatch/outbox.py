@@ -16,7 +16,15 @@ the two flows below, picked by the message purpose (`FLOWS[purpose]`), so a fix 
   reminder is dropped (`reminder_due_at` cleared): at most once matters more than at least once.
 
 Every claim records its owner, time and purpose (`owner`, `claimed_at`, `claimed_for`); a step acts on a row only
-while its own claim still holds (`Flow.holds`), and every transition releases the claim.
+while its own claim still holds, and every transition releases the claim. "Still holds" is decided under the
+row's lock, never from an earlier read (SQLite has no `FOR UPDATE`; a plain read there locks nothing):
+- the reconciler takes a stale claim with one compare-and-set on the claim it saw (`take_claim`: id, purpose,
+  owner and claim time; 0 rows = settled elsewhere meanwhile, do nothing);
+- the dispatcher's record step locks its batch's rows first (`lock_invitations`) and only then reads them, so a
+  reply or a reconciliation that committed before is seen, and one that comes later waits for the commit.
+Both take the lock with an UPDATE, the one statement that locks on both engines: the row lock on PostgreSQL,
+the database's write lock on SQLite (the transaction's first write), held until commit. Those transactions are
+short and never contain a provider call.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from campaigns.channels.base import Outgoing
@@ -56,6 +64,68 @@ def stage_message(
     )
     session.add(message)
     return message
+
+
+def lock_invitations(invitation_ids: Sequence[int], *, session: Session) -> None:
+    """Lock these invitations until the transaction ends; read them only after this.
+
+    A no-op UPDATE: on PostgreSQL it takes the rows' locks (waiting for a writer that holds one, then reading
+    its committed row), on SQLite it starts the write transaction (waiting for the write lock). Either way no
+    other writer can change these rows between our read and our write.
+    """
+    if invitation_ids:
+        session.execute(
+            update(Invitation)
+            .where(Invitation.id.in_(invitation_ids))
+            .values(updated_at=Invitation.updated_at)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def take_claim(
+    flow: Flow,
+    invitation_id: int,
+    *,
+    owner: str | None,
+    claimed_at: datetime,
+    now: datetime,
+    session: Session,
+) -> Invitation | None:
+    """The claim as it was seen, now ours to settle; None when it changed meanwhile (settled elsewhere).
+
+    One compare-and-set on what identifies a claim: its purpose, owner and claim time (a new claim of the same
+    row has a later time, whoever makes it). The changed row stays locked until the transaction ends, so the
+    transition that follows acts on exactly the row that was compared.
+    """
+    owned = Invitation.owner.is_(None) if owner is None else Invitation.owner == owner
+    taken = session.execute(
+        update(Invitation)
+        .where(
+            Invitation.id == invitation_id,
+            flow.claimed(),
+            Invitation.claimed_for == flow.purpose,
+            owned,
+            Invitation.claimed_at == claimed_at,
+        )
+        .values(updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return session.get(Invitation, invitation_id, populate_existing=True)
+
+
+def set_send_state(
+    message_id: int, expected: SendState, state: SendState, now: datetime, *, session: Session
+) -> bool:
+    """Compare-and-set on a message's send state; False when it was no longer `expected`."""
+    changed = session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.send_state == expected)
+        .values(send_state=state, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return changed.rowcount == 1  # type: ignore[attr-defined]
 
 
 def rejected_channels(invitation_ids: Sequence[int], *, session: Session) -> dict[int, frozenset[Channel]]:

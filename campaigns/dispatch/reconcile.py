@@ -4,19 +4,32 @@ The same for every purpose (the survey and its reminder; the flows are in campai
 message row means nothing was sent: put back. A message row is checked against the provider's log: completed if
 it went out, put back if not; a provider without a log (SMTP) cannot tell, so the survey is held for review and
 a reminder is dropped, instead of risking a second message.
+
+A run has three steps, and no transaction is open while the provider is asked:
+1. read the stale claims and their last message (one short transaction);
+2. ask the provider's log about each claim that needs it (an HTTP call each, no transaction open, so inbound
+   webhooks and other workers write meanwhile);
+3. apply each decision in its own short transaction, as a compare-and-set on the claim that was read
+   (`take_claim`): when another reconciler, a late worker, a reply or a status callback changed the row
+   meanwhile, the decision is stale and dropped. Several reconcilers (`nps serve` and `nps worker` on SQLite,
+   where `FOR UPDATE SKIP LOCKED` does not exist) may read the same claim; only one of them settles it.
+A run is bounded in rows and in time; what is left waits for the next run.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.channels.base import Transport
-from campaigns.dispatch.outbox import FLOWS, Flow, complete
+from campaigns.dispatch.outbox import FLOWS, Flow, complete, set_send_state, take_claim
 from storage.db import Database
 from storage.enums import Channel, Direction, SendState
 from storage.tables import Invitation, Message
@@ -25,80 +38,200 @@ log = logging.getLogger(__name__)
 
 # A message in one of these states may have reached the provider.
 _MAYBE_SENT = (SendState.SENDING, SendState.UNKNOWN, SendState.SENT)
+# At most this many claims are settled per run, and no provider log is asked after this much time.
+MAX_CLAIMS_PER_RUN = 200
+TIME_BUDGET = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class _Trace:
+    """The claim's last outbound message that may have reached the provider, as it was read."""
+
+    message_id: int
+    channel: Channel
+    address: str
+    body: str
+    send_state: SendState
+    provider_id: str | None
+
+
+@dataclass(frozen=True)
+class _StaleClaim:
+    invitation_id: int
+    owner: str | None
+    claimed_at: datetime
+    trace: _Trace | None
+
+
+class _Evidence(Enum):
+    NOTHING_STAGED = "no message was written: nothing can have gone out"
+    FOUND = "the provider has it"
+    NOT_RECEIVED = "the provider's log does not have it"
+    NO_LOG = "the provider keeps no log to ask"
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    evidence: _Evidence
+    provider_id: str | None = None
 
 
 def recover_stale_claims(
-    db: Database, transports: Mapping[Channel, Transport], *, now: datetime, claim_timeout: timedelta
+    db: Database,
+    transports: Mapping[Channel, Transport],
+    *,
+    now: datetime,
+    claim_timeout: timedelta,
+    max_claims: int = MAX_CLAIMS_PER_RUN,
+    time_budget: timedelta = TIME_BUDGET,
 ) -> int:
-    """Settle claims older than the claim timeout (their worker died); returns how many were settled."""
+    """Settle claims older than the claim timeout (their worker died); returns how many this run settled."""
     cutoff = now - claim_timeout
+    deadline = time.monotonic() + time_budget.total_seconds()
     settled = 0
     for flow in FLOWS.values():
-        with db.transaction() as session:
-            stale = session.scalars(
-                select(Invitation)
-                .where(flow.claimed(), Invitation.claimed_at < cutoff)
-                .order_by(Invitation.id)
-                .limit(1000)
-                .with_for_update(skip_locked=True)
-            ).all()
-            for invitation in stale:
-                _settle(flow, invitation, transports, now, session=session)
-            settled += len(stale)
+        for claim in _stale_claims(db, flow, cutoff, limit=max_claims - settled):
+            if time.monotonic() > deadline:
+                log.info("reconciliation used its %s; the rest waits for the next run", time_budget)
+                return settled
+            verdict = _verdict(claim, transports)  # may ask the provider: no transaction is open here
+            if verdict is not None and _apply(db, flow, claim, verdict, now):
+                settled += 1
+        if settled >= max_claims:
+            break
     return settled
+
+
+def _stale_claims(db: Database, flow: Flow, cutoff: datetime, *, limit: int) -> list[_StaleClaim]:
+    """The claims to settle and their last message, read in one short transaction."""
+    if limit <= 0:
+        return []
+    with db.transaction() as session:
+        invitations = session.scalars(
+            select(Invitation)
+            .where(flow.claimed(), Invitation.claimed_at < cutoff)
+            .order_by(Invitation.id)
+            .limit(limit)
+        ).all()
+        traces = _last_traces(flow, invitations, session=session)
+        return [
+            _StaleClaim(i.id, i.owner, i.claimed_at, traces.get(i.id))
+            for i in invitations
+            if i.claimed_at is not None
+        ]
+
+
+def _last_traces(flow: Flow, invitations: Sequence[Invitation], *, session: Session) -> dict[int, _Trace]:
+    """Per invitation, its newest message of this purpose written since the claim that may have gone out."""
+    claimed_at = {i.id: i.claimed_at for i in invitations}
+    messages = session.scalars(
+        select(Message)
+        .where(
+            Message.invitation_id.in_(list(claimed_at)),
+            Message.direction == Direction.OUTBOUND,
+            Message.purpose == flow.purpose,
+            Message.send_state.in_(_MAYBE_SENT),
+        )
+        .order_by(Message.id)
+    ).all()
+    traces: dict[int, _Trace] = {}
+    for message in messages:
+        since = claimed_at.get(message.invitation_id or 0)
+        if since is not None and message.created_at >= since and message.send_state is not None:
+            assert message.invitation_id is not None
+            traces[message.invitation_id] = _Trace(
+                message.id,
+                message.channel,
+                message.address,
+                message.body or "",
+                message.send_state,
+                message.provider_id,
+            )
+    return traces
+
+
+def _verdict(claim: _StaleClaim, transports: Mapping[Channel, Transport]) -> _Verdict | None:
+    """What the evidence says about the claim; None when the provider's log cannot be read now."""
+    trace = claim.trace
+    if trace is None:
+        return _Verdict(_Evidence.NOTHING_STAGED)
+    if trace.send_state is SendState.SENT and trace.provider_id:
+        return _Verdict(_Evidence.FOUND, trace.provider_id)
+    transport = transports.get(trace.channel)
+    try:
+        found = transport.find_sent(trace.address, trace.body, claim.claimed_at) if transport else None
+    except Exception as error:  # the provider's log is unavailable: decide at a later run, send nothing now
+        log.warning(
+            "cannot check invitation %s against the provider log yet: %s",
+            claim.invitation_id,
+            type(error).__name__,
+        )
+        return None
+    if found is None:
+        return _Verdict(_Evidence.NO_LOG)
+    if found:
+        return _Verdict(_Evidence.FOUND, found[0])
+    return _Verdict(_Evidence.NOT_RECEIVED)
+
+
+class _SettledElsewhere(Exception):
+    """The message changed after it was read: roll the decision back."""
+
+
+def _apply(db: Database, flow: Flow, claim: _StaleClaim, verdict: _Verdict, now: datetime) -> bool:
+    """Apply one decision in its own transaction; False when the claim was settled elsewhere meanwhile."""
+    try:
+        with db.transaction() as session:
+            invitation = take_claim(
+                flow,
+                claim.invitation_id,
+                owner=claim.owner,
+                claimed_at=claim.claimed_at,
+                now=now,
+                session=session,
+            )
+            if invitation is None:
+                raise _SettledElsewhere
+            _settle(flow, invitation, claim, verdict, now, session=session)
+    except _SettledElsewhere:
+        log.info("invitation %s was settled elsewhere meanwhile; keeping that", claim.invitation_id)
+        return False
+    return True
 
 
 def _settle(
     flow: Flow,
     invitation: Invitation,
-    transports: Mapping[Channel, Transport],
+    claim: _StaleClaim,
+    verdict: _Verdict,
     now: datetime,
     *,
     session: Session,
 ) -> None:
-    assert invitation.claimed_at is not None
-    traces = session.scalars(
-        select(Message)
-        .where(
-            Message.invitation_id == invitation.id,
-            Message.direction == Direction.OUTBOUND,
-            Message.purpose == flow.purpose,
-            Message.created_at >= invitation.claimed_at,
-            Message.send_state.in_(_MAYBE_SENT),
-        )
-        .order_by(Message.id)
-    ).all()
-    if not traces:
+    trace = claim.trace
+    if verdict.evidence is _Evidence.NOTHING_STAGED or trace is None:
         flow.put_back(invitation, now, now)
         invitation.last_error = "claim expired before anything was sent; requeued"
         return
-    trace = traces[-1]
-    if trace.send_state is SendState.SENT and trace.provider_id:
-        complete(flow, invitation, trace, trace.provider_id, trace.created_at, session=session)
-        return
-    transport = transports.get(trace.channel)
-    try:
-        found = (
-            transport.find_sent(trace.address, trace.body or "", invitation.claimed_at) if transport else None
-        )
-    except Exception as error:  # the provider's log is unavailable: decide at a later run, send nothing now
-        log.warning(
-            "cannot check invitation %s against the provider log yet: %s",
-            invitation.id,
-            type(error).__name__,
-        )
-        return
-    if found is None:
+    if verdict.evidence is _Evidence.NO_LOG:
         flow.unverifiable(
             invitation,
             f"the worker stopped while sending by {trace.channel}; the provider keeps no log to check "
             "whether it went out",
             now,
         )
-    elif found:
-        complete(flow, invitation, trace, found[0], trace.created_at, session=session)
-        invitation.last_error = "completed from the provider's log after the worker stopped"
-    else:
-        trace.send_state = SendState.NOT_SENT
+        return
+    if verdict.evidence is _Evidence.NOT_RECEIVED:
+        if not set_send_state(trace.message_id, trace.send_state, SendState.NOT_SENT, now, session=session):
+            raise _SettledElsewhere
         flow.put_back(invitation, now, now)
         invitation.last_error = "the provider never received it; requeued"
+        return
+    message = session.get(Message, trace.message_id, populate_existing=True)
+    if message is None or message.send_state is not trace.send_state:
+        raise _SettledElsewhere
+    assert verdict.provider_id is not None
+    created_at = message.created_at
+    complete(flow, invitation, message, verdict.provider_id, created_at, session=session)
+    if trace.send_state is not SendState.SENT:
+        invitation.last_error = "completed from the provider's log after the worker stopped"

@@ -9,11 +9,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from campaigns.planning.eligibility import ContactFacts
-from storage.enums import Channel, ConsentStatus, InvitationState
-from storage.tables import Consent, Contact, Invitation
-
-# An invitation in one of these states is still waiting to go out.
-PENDING_STATES = (InvitationState.PLANNED, InvitationState.CLAIMED)
+from storage.enums import Channel, ConsentStatus
+from storage.tables import PENDING_INVITATION_STATES, Consent, Contact, Invitation
 
 
 def last_surveyed(contact_ids: Collection[int], *, session: Session) -> dict[int, datetime]:
@@ -62,7 +59,7 @@ def contacts_with_pending_invitations(
     if not contact_ids:
         return set()
     query = select(Invitation.contact_id).where(
-        Invitation.contact_id.in_(contact_ids), Invitation.state.in_(PENDING_STATES)
+        Invitation.contact_id.in_(contact_ids), Invitation.state.in_(PENDING_INVITATION_STATES)
     )
     if except_campaign is not None:
         query = query.where(Invitation.campaign_id != except_campaign)

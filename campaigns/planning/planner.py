@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from campaigns.definitions.json_codec import definition_from_json
@@ -26,7 +27,7 @@ from campaigns.planning.skips import record_skip
 from campaigns.planning.windows import next_send_time, zone_for
 from storage.db import Database
 from storage.enums import CampaignStatus, InvitationState, SkipReason
-from storage.tables import Campaign, Contact, Event, Invitation
+from storage.tables import IS_PENDING, Campaign, Contact, Event, Invitation
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,31 @@ def invitation_row(
         "created_at": now,
         "updated_at": now,
     }
+
+
+def insert_invitations(rows: Sequence[dict[str, Any]], *, session: Session) -> set[int]:
+    """Insert the rows; returns the contacts whose row went in.
+
+    A pending row for a contact that already has one (planned elsewhere at the same moment, e.g. by an event
+    while the planner runs, or by a second process) is left out: the schema allows one pending invitation per
+    contact (`ux_invitations_one_pending_per_contact`), and the insert waits for a concurrent one to commit
+    instead of failing.
+    """
+    if not rows:
+        return set()
+    dialect = session.get_bind().dialect.name
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        dialect_insert(Invitation)
+        .values(list(rows))
+        .on_conflict_do_nothing(index_elements=["contact_id"], index_where=IS_PENDING)
+        .returning(Invitation.contact_id)
+    )
+    return set(session.scalars(statement))
+
+
+def _pending_elsewhere() -> Skip:
+    return Skip(SkipReason.PENDING, "another survey is already queued for this contact")
 
 
 # --- recurring (relationship) campaigns ------------------------------------------------------------------
@@ -178,8 +204,13 @@ def _plan_campaign(
                     if budget is not None:
                         budget -= 1
                 rows.append(row)
-            if rows:
-                session.execute(insert(Invitation), rows)
+            inserted = insert_invitations(rows, session=session)
+            for row in rows:
+                if row["contact_id"] not in inserted:  # planned elsewhere meanwhile
+                    record_skip(campaign.id, row["contact_id"], _pending_elsewhere(), at=now, session=session)
+                    stats.skip(SkipReason.PENDING)
+                    if row["state"] is InvitationState.PLANNED:
+                        stats.planned -= 1
     with db.transaction() as session:
         stored = session.get(Campaign, campaign.id)
         if stored is not None:
@@ -283,7 +314,18 @@ def plan_for_event(
             dedupe_key=f"{campaign.id}:{contact.id}:e{event.id}",
             event_id=event.id,
         )
-        session.execute(insert(Invitation), [row])
+        if not insert_invitations([row], session=session):  # planned elsewhere at the same moment
+            skip = _pending_elsewhere()
+            record_skip(campaign.id, contact.id, skip, at=now, session=session)
+            outcomes.append(
+                {
+                    "campaign": campaign.name,
+                    "outcome": "skipped",
+                    "reason": skip.reason,
+                    "detail": skip.detail,
+                }
+            )
+            continue
         outcomes.append(
             {"campaign": campaign.name, "outcome": "planned", "due_at": row["due_at"].isoformat()}
         )
@@ -321,7 +363,7 @@ def _event_skip(
     if skip is not None:
         return skip
     if contacts_with_pending_invitations([contact.id], except_campaign=None, session=session):
-        return Skip(SkipReason.PENDING, "another survey is already queued for this contact")
+        return _pending_elsewhere()
     if not is_sampled(definition.sample_rate, campaign.id, contact.id, f"e{event.id}"):
         return Skip(SkipReason.NOT_SAMPLED, f"not drawn by the {definition.sample_rate:.0%} sample")
     return None

@@ -1,9 +1,11 @@
 from datetime import UTC, datetime
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import IntegrityError
 
 from storage.db import Database, alembic_config, current_revision, upgrade
 from storage.enums import CampaignKind, Category, Channel, Direction, MessagePurpose, SendState
@@ -190,3 +192,44 @@ def test_a_migration_that_rebuilds_a_table_on_sqlite_keeps_the_rows_that_point_a
     assert _linked(sqlite_db) == (1, 1)
     with sqlite_db.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # enforced again afterwards
+
+
+def test_one_pending_invitation_keeps_the_claimed_or_oldest_and_cancels_the_others(
+    own_db: Database,
+) -> None:
+    config = alembic_config(own_db.engine)
+    command.downgrade(config, "0006_audit_vocabularies")
+    at = "'2026-01-01 00:00:00.000000'"
+    with own_db.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO contacts (id, external_id, locale, properties, created_at, updated_at) "
+                f"VALUES (1, 'ana', 'en', '{{}}', {at}, {at}), (2, 'ben', 'en', '{{}}', {at}, {at})"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO campaigns (id, name, kind, status, definition, created_at, updated_at) "
+                f"VALUES (1, 'pulse', 'relationship', 'active', '{{}}', {at}, {at})"
+            )
+        )
+        for id_, contact, state in [
+            (1, 1, "planned"),
+            (2, 1, "claimed"),
+            (3, 1, "planned"),
+            (4, 2, "planned"),
+            (5, 2, "sent"),
+            (6, 2, "planned"),
+        ]:
+            connection.execute(
+                text(
+                    "INSERT INTO invitations (id, contact_id, campaign_id, state, due_at, attempts, token, "
+                    f"created_at, updated_at) VALUES ({id_}, {contact}, 1, '{state}', {at}, 0, 't{id_}', {at}, {at})"
+                )
+            )
+    upgrade(own_db.engine)
+    with own_db.engine.connect() as connection:
+        states = connection.execute(text("SELECT state FROM invitations ORDER BY id")).scalars().all()
+    assert states == ["cancelled", "claimed", "cancelled", "planned", "sent", "cancelled"]
+    with pytest.raises(IntegrityError), own_db.engine.begin() as connection:
+        connection.execute(text("UPDATE invitations SET state = 'planned' WHERE id = 1"))

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Callable, Sequence
+from datetime import datetime
 
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from campaigns.channels.base import Outgoing, Transport
+from campaigns.dispatch.delivery import apply_status
 from campaigns.dispatch.dispatcher import Dispatcher, DispatchStats
 from service.container import Container
-from storage.enums import InvitationState
+from storage.db import Database
+from storage.enums import Channel, InvitationState
 from storage.tables import Invitation, Message
 from tests.fixtures.engine import add_contacts, apply_yaml, plan
 from tests.standins.fake_twilio import FakeTwilio
@@ -20,6 +27,7 @@ campaigns:
     channels: [{channel}]
 """
 ANA = {"external_id": "ana", "phone": "+4915112345678", "email": "ana@example.com", "timezone": "UTC"}
+BEN = {"external_id": "ben", "phone": "+4915112345679", "email": "ben@example.com", "timezone": "UTC"}
 
 
 def crash_after_prepare(engine: Container, dispatcher: Dispatcher, channel: str = "sms") -> list:  # type: ignore[type-arg]
@@ -102,3 +110,136 @@ def test_a_claim_that_staged_nothing_is_requeued(
     invitation = only_invitation(engine)
     assert invitation.state is InvitationState.PLANNED
     assert invitation.last_error == "claim expired before anything was sent; requeued"
+
+
+# --- two reconcilers, and reconciliation next to other writers (issue 10, cases 3 and 7) ----------------
+
+
+class LogReadHook:
+    """The real Twilio adapter, with a point we control inside its log read: `during(to)` runs there.
+
+    `during` runs after Twilio's log was read and before its answer is returned, so what it does (another
+    reconciler, another writer) happens while this reconciliation waits on Twilio.
+    """
+
+    def __init__(self, inner: Transport, during: Callable[[str], None]) -> None:
+        self.inner = inner
+        self.channel = inner.channel
+        self.name = inner.name
+        self.during = during
+
+    def send(self, message: Outgoing) -> str:
+        return self.inner.send(message)
+
+    def find_sent(self, to: str, body: str, since: datetime) -> Sequence[str] | None:
+        found = self.inner.find_sent(to, body, since)
+        self.during(to)
+        return found
+
+
+def dispatcher_with(engine: Container, worker_id: str, transport: Transport) -> Dispatcher:
+    transports = {**engine.transports, Channel.SMS: transport}
+    return Dispatcher(
+        engine.db, transports, clock=engine.clock, config=engine.dispatch_config(), worker_id=worker_id
+    )
+
+
+def writes_without_waiting(db: Database) -> bool:
+    """Another connection takes the write lock (SQLite) or the invitations' row locks (PostgreSQL) at once."""
+    with db.engine.connect() as connection:
+        try:
+            if db.engine.dialect.name == "sqlite":
+                connection.exec_driver_sql("PRAGMA busy_timeout=100")
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                connection.exec_driver_sql("SET lock_timeout = '100ms'")
+                connection.execute(select(Invitation.id).with_for_update())
+            connection.rollback()
+        except OperationalError:
+            return False
+    return True
+
+
+def test_reconciliation_holds_no_transaction_while_it_reads_twilios_log(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio
+) -> None:
+    add_contacts(engine, [ANA, BEN])
+    apply_yaml(engine, CAMPAIGN.format(channel="sms"))
+    plan(engine)
+    dispatcher._prepare(
+        dispatcher._claim(), DispatchStats()
+    )  # died after staging both: only the log can tell
+    after_the_claim_timeout(engine)
+    free: list[bool] = []
+    reconciler = dispatcher_with(
+        engine,
+        "reconciler",
+        LogReadHook(
+            dispatcher.transports[Channel.SMS], lambda _: free.append(writes_without_waiting(engine.db))
+        ),
+    )
+    try:
+        assert reconciler.recover_stale_claims() == 2
+    finally:
+        reconciler.close()
+    assert free == [True, True]
+    with engine.db.transaction() as session:
+        states = session.scalars(select(Invitation.state)).all()
+    assert states == [InvitationState.PLANNED, InvitationState.PLANNED]
+
+
+def test_two_reconcilers_on_one_stale_claim_text_the_person_once(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio
+) -> None:
+    crash_after_prepare(engine, dispatcher)  # staged, never reached Twilio
+    after_the_claim_timeout(engine)
+    real = dispatcher.transports[Channel.SMS]
+    other = dispatcher_with(engine, "serve", real)
+    ran: list[DispatchStats] = []
+
+    def the_other_reconciler_settles_and_resends(_: str) -> None:
+        if not ran:
+            ran.append(other.drain())  # it finds nothing in the log either, requeues and sends again
+
+    slow = dispatcher_with(engine, "worker", LogReadHook(real, the_other_reconciler_settles_and_resends))
+    try:
+        slow.recover_stale_claims()  # its answer ("never received") is stale by the time it acts on it
+        slow.drain()
+        other.drain()
+    finally:
+        slow.close()
+        other.close()
+    assert ran[0].sent == 1
+    assert [m.to for m in fake_twilio.messages()] == [ANA["phone"]]
+    invitation = only_invitation(engine)
+    assert invitation.state is InvitationState.SENT
+    assert invitation.owner is None
+
+
+def test_a_delivered_survey_stays_delivered_when_a_slower_reconciler_settles_it_again(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio
+) -> None:
+    [staged] = crash_after_prepare(engine, dispatcher)
+    dispatcher.transports[Channel.SMS].send(staged.outgoing)  # reached Twilio; the answer was lost
+    after_the_claim_timeout(engine)
+    real = dispatcher.transports[Channel.SMS]
+    other = dispatcher_with(engine, "serve", real)
+
+    def the_other_completes_and_it_is_delivered(_: str) -> None:
+        if other.recover_stale_claims():
+            with engine.db.transaction() as session:
+                apply_status(
+                    fake_twilio.messages()[0].sid, "delivered", None, now=engine.clock.now(), session=session
+                )
+
+    slow = dispatcher_with(engine, "worker", LogReadHook(real, the_other_completes_and_it_is_delivered))
+    try:
+        slow.recover_stale_claims()
+        slow.drain()
+    finally:
+        slow.close()
+        other.close()
+    assert fake_twilio.count() == 1
+    invitation = only_invitation(engine)
+    assert invitation.state is InvitationState.DELIVERED
+    assert invitation.last_error == "completed from the provider's log after the worker stopped"

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text
 
 from campaigns.dispatch.dispatcher import Dispatcher
+from campaigns.planning.planner import PlanStats
 from service.container import Container
-from storage.enums import InvitationState
-from storage.tables import Contact, Invitation, Skip
+from storage.db import Database
+from storage.enums import InvitationState, SkipReason
+from storage.tables import Campaign, Contact, Invitation, Skip
 from tests.fixtures.engine import add_contacts, apply_yaml, count_invitations, plan
 from tests.standins.fake_twilio import FakeTwilio
 
@@ -166,3 +171,75 @@ def test_a_paused_campaign_is_not_planned(engine: Container) -> None:
     with engine.db.transaction() as session:
         set_status("pulse", CampaignStatus.PAUSED, session=session)
     assert plan(engine).planned == 0
+
+
+# --- at most one pending invitation per contact (issue 10, case 1) ----------------------------------------
+
+
+def wait_while_it_runs_until_it_waits_on_a_lock(db: Database, worker: threading.Thread) -> None:
+    """Until `worker` waits on a PostgreSQL lock (or ended without needing one)."""
+    deadline = time.monotonic() + 10
+    with db.engine.connect() as connection:
+        while worker.is_alive() and time.monotonic() < deadline:
+            waiting = connection.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
+            connection.rollback()
+            if waiting:
+                return
+            time.sleep(0.01)
+
+
+def pending_invitations(engine: Container) -> list[int]:
+    with engine.db.transaction() as session:
+        return list(
+            session.scalars(
+                select(Invitation.contact_id).where(
+                    Invitation.state.in_((InvitationState.PLANNED, InvitationState.CLAIMED))
+                )
+            )
+        )
+
+
+def test_a_contact_planned_by_another_session_at_the_same_moment_is_planned_once(
+    engine: Container, db: Database
+) -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("two sessions writing at once: SQLite has one writer at a time")
+    add_contacts(engine, people(1))
+    apply_yaml(engine, pulse(interval_days=1))
+    now = engine.clock.now()
+    with engine.db.transaction() as session:
+        contact_id = session.scalars(select(Contact.id)).one()
+        campaign_id = session.scalars(select(Campaign.id)).one()
+    # An event for the same contact (POST /api/v1/events) inserted its invitation and has not committed yet.
+    other = engine.db.sessions()
+    other.begin()
+    other.add(
+        Invitation(
+            campaign_id=campaign_id,
+            contact_id=contact_id,
+            state=InvitationState.PLANNED,
+            due_at=now,
+            token="the-event-one",
+            dedupe_key="from-an-event",
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    other.flush()
+    planned: list[PlanStats] = []
+    planner = threading.Thread(target=lambda: planned.append(plan(engine)))
+    planner.start()
+    try:
+        wait_while_it_runs_until_it_waits_on_a_lock(engine.db, planner)
+        other.commit()
+    finally:
+        other.close()
+        planner.join(timeout=10)
+    assert pending_invitations(engine) == [contact_id]
+    assert planned[0].planned == 0
+    assert planned[0].skipped_by_reason == {SkipReason.PENDING: 1}

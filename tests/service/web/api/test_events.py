@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,8 +14,10 @@ from sqlalchemy import select
 from campaigns.dispatch.dispatcher import Dispatcher
 from service.container import Container
 from service.web.app import create_app
+from storage.db import Database
 from storage.enums import InvitationState
-from storage.tables import Event, Invitation, Skip
+from storage.tables import Campaign, Contact, Event, Invitation, Skip
+from tests.campaigns.planning.test_planner import wait_while_it_runs_until_it_waits_on_a_lock
 from tests.fixtures.engine import apply_yaml, count_invitations
 from tests.standins.fake_twilio import FakeTwilio
 
@@ -203,3 +207,46 @@ def test_after_the_event_then_recurring(
         engine.clock.advance(days=1)  # type: ignore[attr-defined]
     assert sent_days == [7, 37, 67]
     assert fake_twilio.count() == 3
+
+
+def test_an_event_for_a_contact_planned_elsewhere_at_the_same_moment_is_a_skip_not_an_error(
+    engine: Container, api: TestClient, auth: dict[str, str], db: Database
+) -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("two sessions writing at once: SQLite has one writer at a time")
+    apply_yaml(engine, POST_DELIVERY)
+    assert api.post("/api/v1/events", json=event("evt-0", event="signed_up"), headers=auth).status_code == 201
+    now = engine.clock.now()
+    with engine.db.transaction() as session:
+        contact_id = session.scalars(select(Contact.id)).one()
+        campaign_id = session.scalars(select(Campaign.id)).one()
+    other = engine.db.sessions()  # the relationship planner, mid-transaction: inserted, not committed
+    other.begin()
+    other.add(
+        Invitation(
+            campaign_id=campaign_id,
+            contact_id=contact_id,
+            state=InvitationState.PLANNED,
+            due_at=now,
+            token="the-planner-one",
+            dedupe_key="from-the-planner",
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    other.flush()
+    answers: list[Any] = []
+    poster = threading.Thread(
+        target=lambda: answers.append(api.post("/api/v1/events", json=event(), headers=auth))
+    )
+    poster.start()
+    try:
+        wait_while_it_runs_until_it_waits_on_a_lock(engine.db, poster)
+        other.commit()
+    finally:
+        other.close()
+        poster.join(timeout=10)
+    assert answers[0].status_code == 201
+    [outcome] = answers[0].json()["campaigns"]
+    assert (outcome["outcome"], outcome["reason"]) == ("skipped", "pending_elsewhere")
+    assert count_invitations(engine, Invitation.state == InvitationState.PLANNED) == 1
