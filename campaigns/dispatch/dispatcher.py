@@ -418,8 +418,10 @@ class Dispatcher:
         if not holds:
             # Reconciled by someone else while we were sending (a send slower than the claim timeout).
             log.warning("invitation %s was settled elsewhere during its send; keeping that", invitation.id)
-            message.send_state = SendState.SENT if outcome.error is None else SendState.FAILED
-            message.provider_id = outcome.provider_id
+            if message.send_state is SendState.SENDING:  # reconciliation did not get to this message row
+                message.send_state = _late_state(outcome)
+                message.provider_id = outcome.provider_id or message.provider_id
+                message.updated_at = now
             return
         if outcome.error is None:
             flow.sent(
@@ -484,3 +486,12 @@ class _PendingSend:
     outgoing: Outgoing
     definition: CampaignDefinition
     zone_name: str
+
+
+def _late_state(outcome: _Outcome) -> SendState:
+    """What a send's own answer says, for a message whose claim was settled by someone else meanwhile."""
+    if outcome.error is None:
+        return SendState.SENT
+    if isinstance(outcome.error, UncertainSendError):
+        return SendState.UNKNOWN
+    return SendState.FAILED

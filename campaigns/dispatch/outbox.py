@@ -39,6 +39,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from campaigns.channels.base import Outgoing
 from campaigns.definitions.json_codec import definition_from_json
 from campaigns.definitions.model import CampaignDefinition
+from campaigns.dispatch.delivery import apply_held
 from campaigns.planning.windows import next_send_time, zone_for
 from storage.enums import Channel, Direction, InvitationState, MessagePurpose, SendState
 from storage.tables import Campaign, Contact, Invitation, Message
@@ -336,12 +337,19 @@ def complete(
     provider_id: str,
     sent_at: datetime,
     *,
+    now: datetime,
     session: Session,
 ) -> None:
-    """Mark as sent at `sent_at` a send found in the provider's log after its worker stopped."""
+    """Mark as sent at `sent_at` a send found in the provider's log after its worker stopped.
+
+    Its status callbacks may have come while nobody knew the provider id (they were held): applied now, so a
+    carrier's "undelivered, opted out" is not lost because the send was settled by reconciliation.
+    """
     campaign = session.get(Campaign, invitation.campaign_id)
     contact = session.get(Contact, invitation.contact_id)
     assert campaign is not None and contact is not None
     definition = definition_from_json(campaign.definition)
     zone = zone_for(contact.timezone, definition.timezone, "UTC")
     flow.sent(invitation, message, provider_id, definition, zone.key, sent_at)
+    session.flush()  # the callbacks find the message by its provider id
+    apply_held([provider_id], now=now, session=session)

@@ -232,6 +232,6 @@ def _settle(
         raise _SettledElsewhere
     assert verdict.provider_id is not None
     created_at = message.created_at
-    complete(flow, invitation, message, verdict.provider_id, created_at, session=session)
+    complete(flow, invitation, message, verdict.provider_id, created_at, now=now, session=session)
     if trace.send_state is not SendState.SENT:
         invitation.last_error = "completed from the provider's log after the worker stopped"
