@@ -14,12 +14,13 @@ What Slack's answers mean, and what the poster does:
   only about where it goes. That channel's alerts are held ("held", with the reason) and retried every few
   minutes, in order, until someone invites the bot back or fixes the channel id; the other channels (kudos, DMs, a
   campaign's own channel) go on. One channel, not the whole queue: a broken kudos channel must not silence
-  detractor alerts. `health()` says which channels are held and why, for readiness and `nps doctor`.
+  detractor alerts (`bot.alert_holds`). `health()` says which channels are held and why, for readiness and
+  `nps doctor`.
 - Any other refusal is about this message alone: it is marked failed with the reason (`nps alerts` lists it).
 - No connection at all: not posted; retried with backoff.
 - A timeout, a dropped connection, or an answer we cannot use (no ts), or any unexpected exception: Slack may
   have posted it. The alert becomes "uncertain" and stays first in line: before anything is posted again, the
-  channel's history is searched for the message metadata every alert carries (`bot.blocks.alert_metadata`). Found:
+  channel's history is searched (`bot.alert_lookup`) for the metadata every alert carries. Found:
   its ts is recorded (and it is edited if the case changed since); not found: it is posted; history not readable
   (scope `channels:history` missing, ...): it is held for review ("review", `nps alerts`) rather than risk a
   duplicate. A claim left "posting" for 5 minutes (the process died, or the database refused the ts) is uncertain
@@ -35,17 +36,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NoReturn
+from typing import NoReturn
 from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy import case as case_when
 from sqlalchemy.exc import DBAPIError
 
+from bot.alert_holds import CHANNEL, CHANNEL_PAUSE, ChannelHolds, Holds, OutboxHealth, outbox_health
+from bot.alert_lookup import HistoryUnreadable, find_alert_message
 from bot.blocks import (
-    ALERT_EVENT,
     Block,
     Case,
     alert_blocks,
@@ -81,15 +83,9 @@ SETUP = {
     "no_permission",
 }
 SETUP_PAUSE = 15 * 60
-# The channel is broken, not the alert: that channel's alerts are held and tried again after this pause.
-CHANNEL = {"not_in_channel", "channel_not_found", "is_archived"}
-CHANNEL_PAUSE = 5 * 60
 BATCH = 50
 # A claim ("posting") older than this belongs to a poster that died mid-call; the alert is tried again.
 STALE_POSTING = timedelta(minutes=5)
-# Searching history from the claim time minus this: our clock and Slack's may differ a little.
-CLOCK_MARGIN = timedelta(minutes=10)
-HISTORY_PAGE, HISTORY_PAGES = 200, 10
 UNKNOWN_CLAIM_SEARCH = timedelta(hours=24)  # how far back to search for a claim older than `claimed_at`
 # Waits between attempts to record a ts the database refused (a lock, a failover), before giving up for now.
 RECORD_RETRIES = (0.2, 1.0, 3.0)
@@ -103,27 +99,6 @@ class Channels:
     kudos: str | None
 
 
-@dataclass(frozen=True)
-class HeldChannel:
-    channel: str
-    alerts: int
-    reason: str
-    until: datetime
-
-
-@dataclass(frozen=True)
-class OutboxHealth:
-    """What is stuck in the alert outbox: held channels (each says why), alerts for review and failed ones."""
-
-    held: list[HeldChannel]
-    review: int
-    failed: int
-
-    @property
-    def degraded(self) -> bool:
-        return bool(self.held or self.review)
-
-
 class RetryLater(Exception):
     def __init__(self, reason: str, delay: float) -> None:
         super().__init__(reason)
@@ -132,10 +107,6 @@ class RetryLater(Exception):
 
 class DatabaseRefused(Exception):
     """The outcome of a Slack call could not be recorded: the run stops; the claim is settled by a later run."""
-
-
-class HistoryUnreadable(Exception):
-    """The channel's history since the claim could not be searched to the end."""
 
 
 class UnusableAnswer(Exception):
@@ -174,6 +145,7 @@ class AlertPoster:
         self.clock = clock
         self.channels = channels
         self.sleep = sleep
+        self.holds = ChannelHolds(db, alerts=channels.alerts, kudos=channels.kudos)
         self._lock = threading.Lock()
 
     def run(self, *, wait: bool = True) -> int:
@@ -201,35 +173,13 @@ class AlertPoster:
         except Exception:
             log.exception("posting alerts after an action failed; the scheduler retries")
 
-    def health(self) -> OutboxHealth:
-        """Held channels with their reason, and how many alerts wait for review or failed (for readiness)."""
-        with self.db.transaction() as session:
-            rows = session.execute(
-                select(SlackAlert.held_channel, SlackAlert.last_error, SlackAlert.next_attempt_at)
-                .where(SlackAlert.state == AlertState.PENDING, SlackAlert.held_channel.is_not(None))
-                .order_by(SlackAlert.id)
-            ).all()
-            counts = dict(
-                session.execute(
-                    select(SlackAlert.state, func.count())
-                    .where(SlackAlert.state.in_([AlertState.REVIEW, AlertState.FAILED]))
-                    .group_by(SlackAlert.state)
-                ).all()
-            )
-        held: dict[str, HeldChannel] = {}
-        for channel, reason, until in rows:
-            channel = str(channel)
-            seen = held.get(channel)
-            first = seen.reason if seen else reason or ""
-            held[channel] = HeldChannel(channel, (seen.alerts if seen else 0) + 1, first, until)
-        return OutboxHealth(
-            list(held.values()), counts.get(AlertState.REVIEW, 0), counts.get(AlertState.FAILED, 0)
-        )
-
     # the run -----------------------------------------------------------------------------------------------
+    def health(self) -> OutboxHealth:
+        return outbox_health(self.db)
+
     def _run(self) -> int:
         done = 0
-        held = self._held_channels()
+        held = self.holds.current(self.clock.now())
         while True:
             now = self.clock.now()
             with self.db.transaction() as session:
@@ -249,7 +199,7 @@ class AlertPoster:
                         if not self._settle_uncertain(alert_id):
                             continue  # found, settled elsewhere, or for review
                         # not in Slack: posted now, before the alerts queued after it
-                    if self._wait_behind_hold(alert_id, held):
+                    if self.holds.wait_behind(alert_id, self.clock.now(), held):
                         moved += 1
                         continue
                     revision = self._claim(alert_id)
@@ -275,9 +225,7 @@ class AlertPoster:
                 .execution_options(synchronize_session=False)
             )
 
-    def _deliver(
-        self, alert_id: int, revision: int, held: dict[str, tuple[datetime, str]] | None = None
-    ) -> int:
+    def _deliver(self, alert_id: int, revision: int, held: Holds | None = None) -> int:
         """Post (or edit) a claimed alert: read it, call Slack outside any transaction, record the outcome."""
         claim, message = self._prepare(alert_id, revision)
         if claim is None or message is None:
@@ -301,7 +249,7 @@ class AlertPoster:
             alert = session.get(SlackAlert, alert_id)
             assert alert is not None
             case = load_case(alert.response_id, session=session) if alert.response_id else None
-            target = alert.channel or self._default_channel(alert.kind)
+            target = self.holds.target(alert)
             claim = Claim(
                 alert.id,
                 alert.kind,
@@ -353,11 +301,6 @@ class AlertPoster:
         if kind in DM_KINDS:
             return dm_blocks(kind, case, ""), text
         return escalation_blocks(kind, case), text
-
-    def _default_channel(self, kind: str) -> str | None:
-        if kind == AlertKind.KUDOS:
-            return self.channels.kudos
-        return self.channels.alerts
 
     # outcomes --------------------------------------------------------------------------------------------
     def _record_posted(self, claim: Claim, ts: str, channel: str, *, shown: int | None = None) -> None:
@@ -439,7 +382,7 @@ class AlertPoster:
             self._settle(claim, AlertState.UNCERTAIN, reason, attempt=True)
         raise RetryLater(reason, self._backoff(claim.id))
 
-    def _refused(self, claim: Claim, error: SlackApiError, held: dict[str, tuple[datetime, str]]) -> int:
+    def _refused(self, claim: Claim, error: SlackApiError, held: Holds) -> int:
         response = error.response
         code = str(response.get("error", "")) if response is not None else ""
         status = response.status_code if response is not None else 0
@@ -453,7 +396,7 @@ class AlertPoster:
                 delay=CHANNEL_PAUSE,
                 held_channel=claim.target,
             )
-            self._hold_channel(claim.target, reason, held)
+            self.holds.hold(claim.target, reason, self.clock.now(), held)
             return 0
         if status == 429 or status >= 500 or code in RETRYABLE or code in SETUP:
             self._settle(claim, AlertState.PENDING, reason, attempt=True)
@@ -477,76 +420,6 @@ class AlertPoster:
         with self.db.transaction() as session:
             attempts = session.scalar(select(SlackAlert.attempts).where(SlackAlert.id == alert_id)) or 1
         return backoff_delay(attempts, base=5, cap=300, jitter=random.random())
-
-    # held channels -------------------------------------------------------------------------------------------
-    def _of_channel(self, target: str) -> ColumnElement[bool]:
-        """Alerts that go to `target`: named it, or left "" for the configured channel it is."""
-        mine = [SlackAlert.channel == target]
-        if target == self.channels.alerts:
-            mine.append(and_(SlackAlert.channel == "", SlackAlert.kind != AlertKind.KUDOS))
-        if target == self.channels.kudos:
-            mine.append(and_(SlackAlert.channel == "", SlackAlert.kind == AlertKind.KUDOS))
-        return or_(*mine)
-
-    def _hold_channel(self, target: str, reason: str, held: dict[str, tuple[datetime, str]]) -> None:
-        """Hold every waiting alert to this channel, so that none is burnt on it and the order is kept."""
-        until = self.clock.now() + timedelta(seconds=CHANNEL_PAUSE)
-        with self.db.transaction() as session:
-            count = len(
-                session.scalars(
-                    update(SlackAlert)
-                    .where(self._of_channel(target), SlackAlert.state == AlertState.PENDING)
-                    .values(held_channel=target, next_attempt_at=until, last_error=reason)
-                    .returning(SlackAlert.id)
-                    .execution_options(synchronize_session=False)
-                ).all()
-            )
-        held[target] = (until, reason)
-        log.error(
-            "Slack alerts to channel %s held (%s alerts): %s. Invite the bot to the channel (/invite @NPS) or "
-            "fix the channel id; they are retried every %s min, `nps alerts` lists them",
-            target,
-            count,
-            reason,
-            CHANNEL_PAUSE // 60,
-        )
-
-    def _held_channels(self) -> dict[str, tuple[datetime, str]]:
-        now = self.clock.now()
-        with self.db.transaction() as session:
-            rows = session.execute(
-                select(SlackAlert.held_channel, SlackAlert.next_attempt_at, SlackAlert.last_error)
-                .where(
-                    SlackAlert.state == AlertState.PENDING,
-                    SlackAlert.held_channel.is_not(None),
-                    SlackAlert.next_attempt_at > now,
-                )
-                .order_by(SlackAlert.id)
-            ).all()
-        held: dict[str, tuple[datetime, str]] = {}
-        for channel, until, reason in rows:
-            held.setdefault(str(channel), (until, reason or ""))
-        return held
-
-    def _wait_behind_hold(self, alert_id: int, held: dict[str, tuple[datetime, str]]) -> bool:
-        """An alert queued for a held channel joins the hold (compare-and-set on pending) instead of overtaking."""
-        if not held:
-            return False
-        with self.db.transaction() as session:
-            alert = session.get(SlackAlert, alert_id)
-            target = (alert.channel or self._default_channel(alert.kind)) if alert else None
-            if alert is None or target not in held:
-                return False
-            until, reason = held[target]
-            if until <= self.clock.now():
-                return False
-            session.execute(
-                update(SlackAlert)
-                .where(SlackAlert.id == alert_id, SlackAlert.state == AlertState.PENDING)
-                .values(held_channel=target, next_attempt_at=until, last_error=reason)
-                .execution_options(synchronize_session=False)
-            )
-        return True
 
     # uncertain posts -----------------------------------------------------------------------------------------
     def _release_stale_claims(self) -> None:
@@ -591,11 +464,13 @@ class AlertPoster:
         if row is None:
             return False
         revision, kind, channel, claimed_at, withdrawn_at = row
-        target = channel or self._default_channel(kind) or ""
+        target = channel or self.holds.default_for(kind) or ""
         since = claimed_at or now - UNKNOWN_CLAIM_SEARCH
         claim = Claim(alert_id, kind, revision, None, target, since, withdrawn_at is not None)
         try:
-            found = self._find_posted(claim)
+            found = find_alert_message(
+                self.client, channel=self._conversation(claim), alert_id=claim.id, since=claim.claimed_at
+            )
         except SlackApiError as error:
             self._history_refused(claim, error)
             return False
@@ -614,32 +489,9 @@ class AlertPoster:
             log.info("alert %s is not in %s: posting it", alert_id, target)
             self._settle(claim, AlertState.PENDING, None)
             return True
-        ts, found_channel, shown = found
-        log.info("alert %s found in Slack as %s: recorded, not posted again", alert_id, ts)
-        self._record_posted(claim, ts, found_channel, shown=shown)
+        log.info("alert %s found in Slack as %s: recorded, not posted again", alert_id, found.ts)
+        self._record_posted(claim, found.ts, found.channel, shown=found.revision)
         return False
-
-    def _find_posted(self, claim: Claim) -> tuple[str, str, int] | None:
-        """The ts, channel and revision of our message for this alert, from the channel's history since the claim."""
-        channel = self._conversation(claim)
-        oldest = f"{(claim.claimed_at - CLOCK_MARGIN).timestamp():.6f}"
-        latest: str | None = None
-        for _ in range(HISTORY_PAGES):
-            page = self.client.conversations_history(
-                channel=channel, oldest=oldest, latest=latest, limit=HISTORY_PAGE, include_all_metadata=True
-            )
-            messages: list[dict[str, Any]] = list(page.get("messages") or [])
-            for message in messages:
-                metadata = message.get("metadata") or {}
-                payload = metadata.get("event_payload") or {}
-                if metadata.get("event_type") == ALERT_EVENT and payload.get("alert_id") == claim.id:
-                    return str(message["ts"]), channel, int(payload.get("revision", -1))
-            if not page.get("has_more") or not messages:
-                return None
-            latest = str(min(messages, key=lambda m: float(m["ts"]))["ts"])
-        raise HistoryUnreadable(
-            f"more than {HISTORY_PAGE * HISTORY_PAGES} messages in {channel} since the claim"
-        )
 
     def _history_refused(self, claim: Claim, error: SlackApiError) -> None:
         response = error.response
