@@ -216,3 +216,36 @@ def escalation_blocks(kind: str, case: Case) -> list[Block]:
         {"type": "section", "text": {"type": "mrkdwn", "text": text}},
         *alert_blocks(case, with_actions=False),
     ]
+
+
+ALERT_EVENT = "nps_alert"
+"""Slack message metadata `event_type` of every alert: lets the poster find a message whose ts it never stored."""
+
+
+def alert_metadata(alert_id: int, revision: int) -> dict[str, Any]:
+    """Message metadata naming the alert and the revision the message shows (chat.postMessage, chat.update)."""
+    return {"event_type": ALERT_EVENT, "event_payload": {"alert_id": alert_id, "revision": revision}}
+
+
+def withdrawn_text(case: Case) -> str:
+    who = case.contact_name or case.contact_external_id or "The customer"
+    return f"Withdrawn: {who} corrected the answer to {case.score}/10 ({case.category})"
+
+
+def withdrawn_blocks(case: Case) -> list[Block]:
+    """An alert whose score was corrected away from its kind: the old score is gone, and nothing is left to do."""
+    return [
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": f":leftwards_arrow_with_hook: {escape(withdrawn_text(case))}"},
+        },
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": f"Answered {_when(case.answered_at)}; this alert no longer applies.",
+                }
+            ],
+        },
+    ]

@@ -1,12 +1,30 @@
 """The Slack alert outbox poster: posts queued alerts in order and retries until Slack takes them.
 
-Alerts are rows (`slack_alerts`) written with the response. Each run posts the due ones oldest first; when Slack
-answers 429 (honouring Retry-After), 5xx or does not answer, the run stops there and the rest wait, so that
-after an outage of any length every alert arrives once and in order. Errors that retrying cannot fix
-(`channel_not_found`, `not_in_channel`, ...) mark that alert failed with the reason and the queue moves on.
-A posted alert keeps its channel and ts; marking it pending again makes the next run edit it in place. Each alert
-is claimed ("posting") before Slack is called, and a change to the case during the call (its revision moves on)
-makes the poster update it once more, so the message in Slack always ends up showing the latest state.
+Alerts are rows (`slack_alerts`) written with the response. Each run posts the due ones oldest first. Each alert
+is claimed ("posting", a compare-and-set) in its own short transaction, Slack is called with no transaction open,
+and the outcome is recorded by a compare-and-set on "posting"; a change to the case during the call (its revision
+moves on) makes the poster update the message once more, so Slack always ends up showing the latest state.
+
+What Slack's answers mean, and what the poster does:
+- 429 (honouring Retry-After), 5xx, `ratelimited`, `internal_error`, ...: "not now". The run stops and the whole
+  queue waits, so that after an outage of any length every alert arrives once and in order.
+- The app's setup is broken (`invalid_auth`, `missing_scope`, ...): every alert would fail alike; the queue waits
+  15 minutes at a time and nothing is lost.
+- A channel is broken (`not_in_channel`, `channel_not_found`, `is_archived`): that says nothing about the alert,
+  only about where it goes. That channel's alerts are held ("held", with the reason) and retried every few
+  minutes, in order, until someone invites the bot back or fixes the channel id; the other channels (kudos, DMs, a
+  campaign's own channel) go on. One channel, not the whole queue: a broken kudos channel must not silence
+  detractor alerts (`bot.alert_holds`). `health()` says which channels are held and why, for readiness and
+  `nps doctor`.
+- Any other refusal is about this message alone: it is marked failed with the reason (`nps alerts` lists it).
+- No connection at all: not posted; retried with backoff.
+- A timeout, a dropped connection, or an answer we cannot use (no ts), or any unexpected exception: Slack may
+  have posted it. The alert becomes "uncertain" and stays first in line: before anything is posted again, the
+  channel's history is searched (`bot.alert_lookup`) for the metadata every alert carries. Found:
+  its ts is recorded (and it is edited if the case changed since); not found: it is posted; history not readable
+  (scope `channels:history` missing, ...): it is held for review ("review", `nps alerts`) rather than risk a
+  duplicate. A claim left "posting" for 5 minutes (the process died, or the database refused the ts) is uncertain
+  too: the ts write is retried in place a few times first, so a short lock does not get that far.
 """
 
 from __future__ import annotations
@@ -14,15 +32,33 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
+from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlalchemy import and_, func, select, update
 from sqlalchemy import case as case_when
-from sqlalchemy import func, select, update
+from sqlalchemy.exc import DBAPIError
 
-from bot.blocks import Block, Case, alert_blocks, dm_blocks, escalation_blocks, headline, kudos_blocks
+from bot.alert_holds import CHANNEL, CHANNEL_PAUSE, ChannelHolds, Holds, OutboxHealth, outbox_health
+from bot.alert_lookup import HistoryUnreadable, find_alert_message
+from bot.blocks import (
+    Block,
+    Case,
+    alert_blocks,
+    alert_metadata,
+    dm_blocks,
+    escalation_blocks,
+    headline,
+    kudos_blocks,
+    withdrawn_blocks,
+    withdrawn_text,
+)
 from bot.cases import load_case
 from bot.query.formatting import escape
 from campaigns.clock import Clock
@@ -50,6 +86,11 @@ SETUP_PAUSE = 15 * 60
 BATCH = 50
 # A claim ("posting") older than this belongs to a poster that died mid-call; the alert is tried again.
 STALE_POSTING = timedelta(minutes=5)
+UNKNOWN_CLAIM_SEARCH = timedelta(hours=24)  # how far back to search for a claim older than `claimed_at`
+# Waits between attempts to record a ts the database refused (a lock, a failover), before giving up for now.
+RECORD_RETRIES = (0.2, 1.0, 3.0)
+DM_KINDS = (AlertKind.ASSIGNED, AlertKind.REMINDER)
+WAITING = (AlertState.PENDING, AlertState.UNCERTAIN)  # states the run picks up when due
 
 
 @dataclass(frozen=True)
@@ -64,16 +105,47 @@ class RetryLater(Exception):
         self.delay = delay
 
 
+class DatabaseRefused(Exception):
+    """The outcome of a Slack call could not be recorded: the run stops; the claim is settled by a later run."""
+
+
+class UnusableAnswer(Exception):
+    """Slack said ok without the ts we need to edit the message later."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An alert as claimed for one call: what to send, where, and what to compare the outcome against."""
+
+    id: int
+    kind: AlertKind
+    revision: int
+    ts: str | None
+    target: str
+    claimed_at: datetime
+    withdrawn: bool
+
+
 class AlertPoster:
     """One per process (built by `service.container`, shared by the scheduler and the Slack listeners): runs
     never overlap in a process, and each alert is claimed in the database before Slack is called, so two
     processes never post the same alert."""
 
-    def __init__(self, db: Database, client: WebClient, *, clock: Clock, channels: Channels) -> None:
+    def __init__(
+        self,
+        db: Database,
+        client: WebClient,
+        *,
+        clock: Clock,
+        channels: Channels,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.db = db
         self.client = client
         self.clock = clock
         self.channels = channels
+        self.sleep = sleep
+        self.holds = ChannelHolds(db, alerts=channels.alerts, kudos=channels.kudos)
         self._lock = threading.Lock()
 
     def run(self, *, wait: bool = True) -> int:
@@ -87,6 +159,9 @@ class AlertPoster:
         try:
             self._release_stale_claims()
             return self._run()
+        except DatabaseRefused as error:
+            log.error("alert outbox stopped: %s; the next run settles it", error)
+            return 0
         finally:
             self._lock.release()
 
@@ -98,33 +173,44 @@ class AlertPoster:
         except Exception:
             log.exception("posting alerts after an action failed; the scheduler retries")
 
+    # the run -----------------------------------------------------------------------------------------------
+    def health(self) -> OutboxHealth:
+        return outbox_health(self.db)
+
     def _run(self) -> int:
         done = 0
+        held = self.holds.current(self.clock.now())
         while True:
             now = self.clock.now()
             with self.db.transaction() as session:
-                ids = list(
-                    session.scalars(
-                        select(SlackAlert.id)
-                        .where(SlackAlert.state == AlertState.PENDING, SlackAlert.next_attempt_at <= now)
-                        .order_by(SlackAlert.id)
-                        .limit(BATCH)
-                    )
-                )
-            if not ids:
+                due = session.execute(
+                    select(SlackAlert.id, SlackAlert.state)
+                    .where(SlackAlert.state.in_(WAITING), SlackAlert.next_attempt_at <= now)
+                    .order_by(SlackAlert.id)
+                    .limit(BATCH)
+                ).all()
+            if not due:
                 return done
-            claimed_any = False
-            for alert_id in ids:
-                revision = self._claim(alert_id)
-                if revision is None:
-                    continue  # another process has it
-                claimed_any = True
+            moved = 0
+            for alert_id, state in due:
                 try:
-                    done += self._deliver(alert_id, revision)
+                    if state is AlertState.UNCERTAIN:
+                        moved += 1
+                        if not self._settle_uncertain(alert_id):
+                            continue  # found, settled elsewhere, or for review
+                        # not in Slack: posted now, before the alerts queued after it
+                    if self.holds.wait_behind(alert_id, self.clock.now(), held):
+                        moved += 1
+                        continue
+                    revision = self._claim(alert_id)
+                    if revision is None:
+                        continue  # another process has it
+                    moved += 1
+                    done += self._deliver(alert_id, revision, held)
                 except RetryLater as pause:
                     self._postpone_all(pause.delay, str(pause))
                     return done
-            if not claimed_any:
+            if not moved:
                 return done
 
     def _claim(self, alert_id: int) -> int | None:
@@ -134,135 +220,313 @@ class AlertPoster:
             return session.scalar(
                 update(SlackAlert)
                 .where(SlackAlert.id == alert_id, SlackAlert.state == AlertState.PENDING)
-                .values(state=AlertState.POSTING, updated_at=now)
+                .values(state=AlertState.POSTING, updated_at=now, claimed_at=now)
                 .returning(SlackAlert.revision)
                 .execution_options(synchronize_session=False)
             )
 
-    def _deliver(self, alert_id: int, revision: int) -> int:
+    def _deliver(self, alert_id: int, revision: int, held: Holds | None = None) -> int:
+        """Post (or edit) a claimed alert: read it, call Slack outside any transaction, record the outcome."""
+        claim, message = self._prepare(alert_id, revision)
+        if claim is None or message is None:
+            return 0
+        try:
+            ts, channel = self._send(claim, *message)
+        except SlackApiError as error:
+            return self._refused(claim, error, {} if held is None else held)
+        except URLError as error:  # urllib raises it only before the request was sent: not posted
+            self._settle(claim, AlertState.PENDING, f"Slack unreachable: {error.reason}", attempt=True)
+            raise RetryLater("Slack unreachable", self._backoff(claim.id)) from None
+        except Exception as error:  # a timeout after sending, a dropped answer, an unusable answer, a bug
+            self._uncertain(claim, error)
+        self._record_posted(claim, ts, channel)
+        return 1
+
+    def _prepare(self, alert_id: int, revision: int) -> tuple[Claim | None, tuple[list[Block], str] | None]:
+        """The claimed alert and what it shows, read in one short transaction; settles what needs no Slack call."""
         now = self.clock.now()
-        pause: RetryLater | None = None
-        with self.db.transaction() as session:  # commits the failure bookkeeping before the pause is raised
+        with self.db.transaction() as session:
             alert = session.get(SlackAlert, alert_id)
             assert alert is not None
             case = load_case(alert.response_id, session=session) if alert.response_id else None
-            channel = alert.channel or self._default_channel(alert.kind)
-            if case is None or not channel:
-                alert.state = AlertState.FAILED
-                alert.last_error = "no channel configured" if case else "the response no longer exists"
-                return 0
-            try:
-                ts, channel = self._send(alert, case, channel)
-            except SlackApiError as error:
-                self._failed(alert, error, now)
-                if alert.state is AlertState.FAILED:
-                    return 0
-                pause = RetryLater(alert.last_error or "Slack error", self._delay(alert, error, now))
-            except OSError as error:  # timeouts and refused connections (urllib raises URLError, an OSError)
-                alert.state, alert.attempts = AlertState.PENDING, alert.attempts + 1
-                alert.last_error = f"Slack unreachable: {type(error).__name__}"
-                pause = RetryLater(
-                    alert.last_error, backoff_delay(alert.attempts, base=5, cap=300, jitter=random.random())
-                )
-        if pause is not None:
-            raise pause
-        # What was shown is posted; if the case changed meanwhile (a click, a comment), post again.
-        with self.db.transaction() as session:
-            session.execute(
-                update(SlackAlert)
-                .where(SlackAlert.id == alert_id)
-                .values(
-                    ts=ts,
-                    channel=channel,
-                    posted_at=func.coalesce(SlackAlert.posted_at, now),
-                    last_error=None,
-                    updated_at=now,
-                    next_attempt_at=now,
-                    state=case_when(
-                        (SlackAlert.revision == revision, AlertState.POSTED.value),
-                        else_=AlertState.PENDING.value,
-                    ),
-                )
-                .execution_options(synchronize_session=False)
+            target = self.holds.target(alert)
+            claim = Claim(
+                alert.id,
+                alert.kind,
+                revision,
+                alert.ts,
+                target or "",
+                alert.claimed_at or now,
+                alert.withdrawn_at is not None,
             )
-        return 1
+            message = self._render(alert.kind, case, claim.withdrawn) if case is not None else None
+        if case is None or not target:
+            reason = "no channel configured" if case else "the response no longer exists"
+            self._settle(claim, AlertState.FAILED, reason)
+            return None, None
+        if claim.withdrawn and claim.ts is None:
+            self._settle(claim, AlertState.WITHDRAWN, None)  # corrected before it was shown: nothing to edit
+            return None, None
+        return claim, message
 
-    def _failed(self, alert: SlackAlert, error: SlackApiError, now: datetime) -> None:
-        response = error.response
-        code = str(response.get("error", "")) if response is not None else ""
-        status = response.status_code if response is not None else 0
-        alert.last_error = f"Slack answered {status or ''} {code}".strip()
-        if status == 429 or status >= 500 or code in RETRYABLE or code in SETUP:
-            alert.state, alert.attempts = AlertState.PENDING, alert.attempts + 1
-            if code in SETUP:
-                log.error("Slack refuses the app (%s): check SLACK_BOT_TOKEN and the app's scopes", code)
-            return
-        alert.state = AlertState.FAILED  # this alert cannot be posted (channel gone, user disabled, ...)
-        log.warning("alert %s dropped: Slack answered %s", alert.id, code)
-
-    def _delay(self, alert: SlackAlert, error: SlackApiError, now: datetime) -> float:
-        response = error.response
-        if response is not None and str(response.get("error", "")) in SETUP:
-            return SETUP_PAUSE
-        retry = retry_after_seconds(
-            response.headers.get("Retry-After") if response is not None else None, now
-        )
-        return (
-            retry
-            if retry is not None
-            else backoff_delay(alert.attempts, base=5, cap=300, jitter=random.random())
-        )
-
-    def _release_stale_claims(self) -> None:
-        cutoff = self.clock.now() - STALE_POSTING
-        with self.db.transaction() as session:
-            session.execute(
-                update(SlackAlert)
-                .where(SlackAlert.state == AlertState.POSTING, SlackAlert.updated_at < cutoff)
-                .values(state=AlertState.PENDING)
-                .execution_options(synchronize_session=False)
+    def _send(self, claim: Claim, blocks: list[Block], text: str) -> tuple[str, str]:
+        metadata = alert_metadata(claim.id, claim.revision)
+        if claim.ts:
+            self.client.chat_update(
+                channel=claim.target, ts=claim.ts, text=text, blocks=blocks, metadata=metadata
             )
-
-    def _send(self, alert: SlackAlert, case: Case, channel: str) -> tuple[str | None, str]:
-        blocks, text = self._render(alert.kind, case)
-        if alert.ts:
-            self.client.chat_update(channel=channel, ts=alert.ts, text=text, blocks=blocks)
-            return alert.ts, channel
-        if alert.kind in (AlertKind.ASSIGNED, AlertKind.REMINDER):
-            opened = self.client.conversations_open(users=channel)
-            channel = str(opened["channel"]["id"])
-        posted = self.client.chat_postMessage(channel=channel, text=text, blocks=blocks, unfurl_links=False)
+            return claim.ts, claim.target
+        channel = self._conversation(claim)
+        posted = self.client.chat_postMessage(
+            channel=channel, text=text, blocks=blocks, unfurl_links=False, metadata=metadata
+        )
+        if not posted.get("ts") or not posted.get("channel"):
+            raise UnusableAnswer(f"chat.postMessage answered ok without a ts: {posted.data!r}"[:300])
         return str(posted["ts"]), str(posted["channel"])
 
-    def _render(self, kind: str, case: Case) -> tuple[list[Block], str]:
+    def _conversation(self, claim: Claim) -> str:
+        if claim.kind in DM_KINDS:  # the target is a user: post in the DM with them
+            return str(self.client.conversations_open(users=claim.target)["channel"]["id"])
+        return claim.target
+
+    def _render(self, kind: str, case: Case, withdrawn: bool) -> tuple[list[Block], str]:
         # The fallback text (notifications) is mrkdwn too: customer text is escaped.
+        if withdrawn:
+            return withdrawn_blocks(case), escape(withdrawn_text(case))
         text = escape(headline(case)) + (f': "{escape(case.comment)}"' if case.comment else "")
         if kind == AlertKind.DETRACTOR:
             return alert_blocks(case), text
         if kind == AlertKind.KUDOS:
             return kudos_blocks(case), text
-        if kind in (AlertKind.ASSIGNED, AlertKind.REMINDER):
+        if kind in DM_KINDS:
             return dm_blocks(kind, case, ""), text
         return escalation_blocks(kind, case), text
 
-    def _default_channel(self, kind: str) -> str | None:
-        if kind == AlertKind.KUDOS:
-            return self.channels.kudos
-        return self.channels.alerts
+    # outcomes --------------------------------------------------------------------------------------------
+    def _record_posted(self, claim: Claim, ts: str, channel: str, *, shown: int | None = None) -> None:
+        """What was shown is in Slack; if the case changed meanwhile (a click, a comment), post again.
+
+        `shown` is the revision the message shows (the claim's, unless a lookup found an older post). Retried in
+        place: a ts that cannot be recorded now would make a later run look for the message in Slack."""
+        now = self.clock.now()
+        revision = claim.revision if shown is None else shown
+        settled = AlertState.WITHDRAWN.value if claim.withdrawn else AlertState.POSTED.value
+        statement = (
+            update(SlackAlert)
+            .where(SlackAlert.id == claim.id, SlackAlert.state == AlertState.POSTING)
+            .values(
+                ts=ts,
+                channel=channel,
+                posted_at=func.coalesce(SlackAlert.posted_at, now),
+                last_error=None,
+                held_channel=None,
+                updated_at=now,
+                next_attempt_at=now,
+                state=case_when(
+                    (SlackAlert.revision == revision, settled),
+                    else_=AlertState.PENDING.value,
+                ),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        for wait in (*RECORD_RETRIES, None):
+            try:
+                with self.db.transaction() as session:
+                    session.execute(statement)
+                return
+            except DBAPIError as error:
+                if wait is None:
+                    raise DatabaseRefused(
+                        f"alert {claim.id} is in Slack as {ts} but not recorded: {error}"
+                    ) from None
+                log.warning(
+                    "alert %s: recording its ts failed (%s); trying again", claim.id, type(error).__name__
+                )
+                self.sleep(wait)
+
+    def _settle(
+        self,
+        claim: Claim,
+        state: AlertState,
+        reason: str | None,
+        *,
+        attempt: bool = False,
+        delay: float = 0,
+        held_channel: str | None = None,
+    ) -> None:
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            session.execute(
+                update(SlackAlert)
+                .where(SlackAlert.id == claim.id, SlackAlert.state == AlertState.POSTING)
+                .values(
+                    state=state,
+                    last_error=reason,
+                    attempts=SlackAlert.attempts + (1 if attempt else 0),
+                    next_attempt_at=now + timedelta(seconds=delay),
+                    updated_at=now,
+                    held_channel=held_channel,
+                )
+                .execution_options(synchronize_session=False)
+            )
+
+    def _uncertain(self, claim: Claim, error: Exception) -> NoReturn:
+        """Slack may have the message. An edit is simply done again; a post is looked up before anything else."""
+        reason = f"Slack's answer was lost: {type(error).__name__}: {error}"[:500]
+        if claim.ts:
+            self._settle(claim, AlertState.PENDING, reason, attempt=True)
+        else:
+            log.warning(
+                "alert %s may be in Slack (%s); looking for it before posting again", claim.id, reason
+            )
+            self._settle(claim, AlertState.UNCERTAIN, reason, attempt=True)
+        raise RetryLater(reason, self._backoff(claim.id))
+
+    def _refused(self, claim: Claim, error: SlackApiError, held: Holds) -> int:
+        response = error.response
+        code = str(response.get("error", "")) if response is not None else ""
+        status = response.status_code if response is not None else 0
+        reason = f"Slack answered {status or ''} {code}".strip()
+        if code in CHANNEL:
+            self._settle(
+                claim,
+                AlertState.PENDING,
+                reason,
+                attempt=True,
+                delay=CHANNEL_PAUSE,
+                held_channel=claim.target,
+            )
+            self.holds.hold(claim.target, reason, self.clock.now(), held)
+            return 0
+        if status == 429 or status >= 500 or code in RETRYABLE or code in SETUP:
+            self._settle(claim, AlertState.PENDING, reason, attempt=True)
+            if code in SETUP:
+                log.error("Slack refuses the app (%s): check SLACK_BOT_TOKEN and the app's scopes", code)
+                raise RetryLater(reason, SETUP_PAUSE)
+            retry = retry_after_seconds(
+                response.headers.get("Retry-After") if response is not None else None, self.clock.now()
+            )
+            raise RetryLater(reason, retry if retry is not None else self._backoff(claim.id))
+        self._settle(claim, AlertState.FAILED, reason, attempt=True)  # this message alone (blocks, user, ...)
+        log.warning(
+            "alert %s failed: Slack answered %s; `nps alerts retry %s` queues it again",
+            claim.id,
+            code,
+            claim.id,
+        )
+        return 0
+
+    def _backoff(self, alert_id: int) -> float:
+        with self.db.transaction() as session:
+            attempts = session.scalar(select(SlackAlert.attempts).where(SlackAlert.id == alert_id)) or 1
+        return backoff_delay(attempts, base=5, cap=300, jitter=random.random())
+
+    # uncertain posts -----------------------------------------------------------------------------------------
+    def _release_stale_claims(self) -> None:
+        """Claims of a poster that died mid-call: an edit is simply done again; a post may be in Slack."""
+        now = self.clock.now()
+        cutoff = now - STALE_POSTING
+        stale = and_(SlackAlert.state == AlertState.POSTING, SlackAlert.updated_at < cutoff)
+        with self.db.transaction() as session:
+            session.execute(
+                update(SlackAlert)
+                .where(stale)
+                .values(
+                    state=case_when(
+                        (SlackAlert.ts.is_(None), AlertState.UNCERTAIN.value), else_=AlertState.PENDING.value
+                    ),
+                    last_error=case_when(
+                        (SlackAlert.ts.is_(None), "claimed but not recorded: looking for it in Slack"),
+                        else_=SlackAlert.last_error,
+                    ),
+                    next_attempt_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+
+    def _settle_uncertain(self, alert_id: int) -> bool:
+        """Look for an alert Slack may have: found, record it; unreadable, review; not found, True: post it."""
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            row = session.execute(
+                update(SlackAlert)
+                .where(SlackAlert.id == alert_id, SlackAlert.state == AlertState.UNCERTAIN)
+                .values(state=AlertState.POSTING, updated_at=now)
+                .returning(
+                    SlackAlert.revision,
+                    SlackAlert.kind,
+                    SlackAlert.channel,
+                    SlackAlert.claimed_at,
+                    SlackAlert.withdrawn_at,
+                )
+                .execution_options(synchronize_session=False)
+            ).first()
+        if row is None:
+            return False
+        revision, kind, channel, claimed_at, withdrawn_at = row
+        target = channel or self.holds.default_for(kind) or ""
+        since = claimed_at or now - UNKNOWN_CLAIM_SEARCH
+        claim = Claim(alert_id, kind, revision, None, target, since, withdrawn_at is not None)
+        try:
+            found = find_alert_message(
+                self.client, channel=self._conversation(claim), alert_id=claim.id, since=claim.claimed_at
+            )
+        except SlackApiError as error:
+            self._history_refused(claim, error)
+            return False
+        except HistoryUnreadable as error:
+            self._for_review(claim, str(error))
+            return False
+        except URLError as error:
+            self._settle(claim, AlertState.UNCERTAIN, f"history not reachable: {error.reason}", attempt=True)
+            raise RetryLater("Slack unreachable", self._backoff(claim.id)) from None
+        except Exception as error:
+            self._settle(
+                claim, AlertState.UNCERTAIN, f"history lookup failed: {type(error).__name__}", attempt=True
+            )
+            raise RetryLater("Slack history lookup failed", self._backoff(claim.id)) from None
+        if found is None:
+            log.info("alert %s is not in %s: posting it", alert_id, target)
+            self._settle(claim, AlertState.PENDING, None)
+            return True
+        log.info("alert %s found in Slack as %s: recorded, not posted again", alert_id, found.ts)
+        self._record_posted(claim, found.ts, found.channel, shown=found.revision)
+        return False
+
+    def _history_refused(self, claim: Claim, error: SlackApiError) -> None:
+        response = error.response
+        code = str(response.get("error", "")) if response is not None else ""
+        status = response.status_code if response is not None else 0
+        if status == 429 or status >= 500 or code in RETRYABLE:
+            self._settle(
+                claim, AlertState.UNCERTAIN, f"history: Slack answered {status} {code}", attempt=True
+            )
+            raise RetryLater(f"Slack answered {status} {code}", self._backoff(claim.id))
+        self._for_review(claim, f"conversations.history answered {code or status}")
+
+    def _for_review(self, claim: Claim, why: str) -> None:
+        """Posting again might duplicate the message, not posting might lose it: an operator decides."""
+        self._settle(claim, AlertState.REVIEW, f"posted or not is unknown: {why}")
+        log.error(
+            "alert %s may already be in %s but we cannot tell (%s; reading history needs the channels:history "
+            "scope): held for review; check the channel, then `nps alerts retry %s` posts it",
+            claim.id,
+            claim.target,
+            why,
+            claim.id,
+        )
 
     def _postpone_all(self, delay: float, reason: str) -> None:
         """Hold the whole queue, so that the order is kept when Slack is back."""
         until = self.clock.now() + timedelta(seconds=delay)
         with self.db.transaction() as session:
-            for alert in session.scalars(
-                select(SlackAlert).where(
-                    SlackAlert.state == AlertState.PENDING, SlackAlert.next_attempt_at < until
+            session.execute(
+                update(SlackAlert)
+                .where(
+                    SlackAlert.state.in_([AlertState.PENDING, AlertState.UNCERTAIN]),
+                    SlackAlert.next_attempt_at < until,
                 )
-            ):
-                alert.next_attempt_at = until
-                alert.last_error = reason
+                .values(next_attempt_at=until, last_error=reason)
+                .execution_options(synchronize_session=False)
+            )
         log.info("Slack alerts held for %.0f s: %s", delay, reason)
-
-
-def is_due(alert: SlackAlert, now: datetime) -> bool:
-    return alert.state is AlertState.PENDING and alert.next_attempt_at <= now

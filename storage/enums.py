@@ -58,7 +58,16 @@ class AlertState(StrEnum):
     PENDING = "pending"
     POSTING = "posting"  # claimed by a poster that is talking to Slack right now
     POSTED = "posted"
-    FAILED = "failed"
+    FAILED = "failed"  # Slack refused this message for good (the reason is in last_error); `nps alerts retry`
+    UNCERTAIN = (
+        "uncertain"  # Slack may have it (a timeout, an unexpected answer): looked up before any re-post
+    )
+    REVIEW = (
+        "review"  # posted or not could not be told (history unreadable): an operator decides, `nps alerts`
+    )
+    WITHDRAWN = (
+        "withdrawn"  # the score was corrected: never shown, or its message says the answer was corrected
+    )
 
 
 class MessagePurpose(StrEnum):

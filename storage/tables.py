@@ -302,6 +302,12 @@ class SlackAlert(Timestamps, Base):
     # Bumped whenever what the alert shows changes; a post that rendered an older revision is done again.
     revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     posted_at: Mapped[datetime | None]
+    # When a poster last claimed it to post (not to edit): where to start looking for a message Slack may have.
+    claimed_at: Mapped[datetime | None]
+    # The score was corrected away from this alert's kind; a message already in Slack is edited to say so.
+    withdrawn_at: Mapped[datetime | None]
+    # Set while the alert waits (pending) on a channel Slack refuses (bot removed, archived, gone): that channel.
+    held_channel: Mapped[str | None] = mapped_column(String(32))
     last_error: Mapped[str | None] = mapped_column(Text)
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
 

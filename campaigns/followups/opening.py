@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from campaigns.definitions.json_codec import definition_from_json
 from campaigns.definitions.model import CampaignDefinition
 from campaigns.followups.alert_queue import needs_posting
-from storage.enums import AlertKind, Category, FollowUpStatus
+from storage.enums import AlertKind, AlertState, Category, FollowUpStatus
 from storage.tables import Campaign, FollowUp, Response, SlackAlert
 
 DUE_AFTER = {"detractor": timedelta(hours=48), "passive": timedelta(days=5), "promoter": timedelta(days=7)}
@@ -45,23 +45,38 @@ def on_score(response: Response, *, now: datetime, session: Session) -> None:
         session.delete(follow_up)  # the score was corrected before anyone picked the case up
     detractor = _alert_of(response, AlertKind.DETRACTOR, session)
     kudos = _alert_of(response, AlertKind.KUDOS, session)
-    # A corrected score: an alert of the old kind not posted yet goes away; a posted one shows the new score.
     for stale, kind in ((detractor, Category.DETRACTOR), (kudos, Category.PROMOTER)):
         if stale is not None and response.category != kind:
-            if stale.ts is None:
-                session.delete(stale)
-            else:
-                needs_posting(stale, now, session)
+            _withdraw(stale, now, session)
     if response.category == Category.DETRACTOR:
         if detractor is None:
             session.add(_alert(response, AlertKind.DETRACTOR, now + COMMENT_WAIT, now, channel))
         else:
+            detractor.withdrawn_at = None  # corrected back: the alert applies again
             needs_posting(detractor, now, session)
     elif response.category == Category.PROMOTER:
         if kudos is None:
             session.add(_alert(response, AlertKind.KUDOS, now + COMMENT_WAIT, now, ""))
         else:
+            kudos.withdrawn_at = None
             needs_posting(kudos, now, session)
+
+
+# Alerts that certainly never reached Slack; any other state may have a message there.
+NEVER_SHOWN = (AlertState.PENDING, AlertState.FAILED)
+
+
+def _withdraw(alert: SlackAlert, now: datetime, session: Session) -> None:
+    """A corrected score: an alert of the old kind that never reached Slack goes away. One that may have (posted,
+    being posted right now, uncertain) is kept and marked withdrawn: the poster edits its message to say the answer
+    was corrected, after the post in flight has finished. Deleting the row under a post would leave a message in
+    Slack that nothing edits any more."""
+    if alert.ts is None and alert.state in NEVER_SHOWN:
+        session.delete(alert)
+        return
+    if alert.withdrawn_at is None:
+        alert.withdrawn_at = now
+    needs_posting(alert, now, session)
 
 
 def _definition(response: Response, session: Session) -> CampaignDefinition | None:

@@ -334,10 +334,11 @@ def test_an_alert_slack_refuses_for_good_does_not_block_the_rest(
     poster: AlertPoster,
 ) -> None:
     two_detractors(engine, dispatcher, app)
-    fake_slack.fail_next("chat.postMessage", status=200, body={"ok": False, "error": "channel_not_found"})
+    # A refusal about this message alone (a channel error holds the whole channel: tests/bot/test_poster.py).
+    fake_slack.fail_next("chat.postMessage", status=200, body={"ok": False, "error": "invalid_blocks"})
     assert poster.run() == 1
     first, second = alert_rows(engine)
-    assert (first.state, first.last_error) == (AlertState.FAILED, "Slack answered 200 channel_not_found")
+    assert (first.state, first.last_error) == (AlertState.FAILED, "Slack answered 200 invalid_blocks")
     assert second.state is AlertState.POSTED
 
 
@@ -433,3 +434,62 @@ def test_the_assignee_is_reminded_before_the_deadline(
         reminder
     )
     assert check_follow_ups(engine.db, now=engine.clock.now()) == 0
+
+
+def test_a_score_corrected_while_its_alert_is_being_posted_withdraws_the_posted_message(
+    engine: Container,
+    dispatcher: Dispatcher,
+    fake_twilio: FakeTwilio,
+    fake_slack: FakeSlack,
+    app: TestClient,
+    poster: AlertPoster,
+) -> None:
+    import threading
+
+    surveyed(engine, dispatcher)
+    sms(app, customer(0)["phone"], "3")
+    engine.clock.advance(minutes=11)  # type: ignore[attr-defined]  # no comment came: the alert is due
+    fake_slack.set_latency("chat.postMessage", 1)
+    posting = threading.Thread(target=poster.run)
+    posting.start()
+    fake_slack.wait_for("chat.postMessage", 1)  # Slack has "Detractor 3/10"; its answer is on the way
+    sms(app, customer(0)["phone"], "I meant 10")  # the correction lands meanwhile
+    posting.join(timeout=30)
+    fake_slack.set_latency("chat.postMessage", 0)
+    engine.clock.advance(minutes=11)  # type: ignore[attr-defined]  # the kudos waited for a comment too
+    poster.run()
+
+    first, kudos = fake_slack.successful("chat.postMessage")
+    assert first["channel"] == ALERTS and "Detractor 3/10" in all_text(first)
+    assert kudos["channel"] == "C0KUDOS" and "Promoter 10/10" in kudos["text"]
+    [withdrawn] = fake_slack.successful("chat.update")
+    assert withdrawn["channel"] == ALERTS
+    shown = fake_slack.message(ALERTS, withdrawn["ts"])
+    assert shown is not None
+    assert "Detractor 3/10" not in all_text(shown) and "corrected the answer to 10/10" in all_text(shown)
+    assert "actions" not in [b["type"] for b in shown["blocks"]]  # nothing left to acknowledge
+    assert "corrected" in shown["text"]
+    assert [(a.kind, a.state) for a in alert_rows(engine)] == [
+        ("detractor", AlertState.WITHDRAWN),
+        ("kudos", AlertState.POSTED),
+    ]
+    with engine.db.transaction() as session:
+        assert session.scalars(select(FollowUp)).all() == []  # no detractor case is left open
+
+
+def test_a_score_corrected_before_its_alert_was_posted_posts_nothing_about_it(
+    engine: Container,
+    dispatcher: Dispatcher,
+    fake_twilio: FakeTwilio,
+    fake_slack: FakeSlack,
+    app: TestClient,
+    poster: AlertPoster,
+) -> None:
+    surveyed(engine, dispatcher)
+    sms(app, customer(0)["phone"], "3")
+    sms(app, customer(0)["phone"], "I meant 10")
+    engine.clock.advance(minutes=11)  # type: ignore[attr-defined]
+    poster.run()
+    [kudos] = fake_slack.successful("chat.postMessage")
+    assert kudos["channel"] == "C0KUDOS"
+    assert fake_slack.count("chat.update") == 0
