@@ -5,8 +5,8 @@ its ts was never recorded; `withdrawn_at` marks an alert whose score was correct
 say so); `held_channel` names the broken channel a pending alert waits on. The new states (uncertain, review,
 withdrawn) fit the existing short string column.
 
-Revision ID: 0007_alert_claims
-Revises: 0006_audit_vocabularies
+Revision ID: 0008_alert_claims
+Revises: 0007_one_pending_invitation
 Create Date: 2026-12-01
 """
 
@@ -17,8 +17,8 @@ from alembic import op
 
 import storage.types
 
-revision: str = '0007_alert_claims'
-down_revision: str | None = '0006_audit_vocabularies'
+revision: str = '0008_alert_claims'
+down_revision: str | None = '0007_one_pending_invitation'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
