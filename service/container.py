@@ -113,7 +113,12 @@ def build_container(
 
 def build_slack(settings: Settings, db: Database, clock: Clock) -> SlackDeps:
     """The Slack client and the one alert poster of this process, for the Slack app and the scheduler."""
-    client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10)
+    # No automatic retries: slack_sdk's default resends a request whose connection was reset, and a reset after
+    # Slack took a chat.postMessage would post the alert twice. The alert outbox settles such a post from the
+    # channel's history instead; a listener's call that fails is answered with an error and can be repeated.
+    client = WebClient(
+        token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10, retry_handlers=[]
+    )
     poster = AlertPoster(
         db,
         client,

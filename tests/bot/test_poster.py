@@ -161,6 +161,23 @@ def test_a_post_whose_answer_timed_out_is_found_by_its_metadata_and_not_posted_a
     )
 
 
+def test_a_post_whose_connection_was_reset_after_slack_took_it_is_posted_once(
+    engine: Container, dispatcher: Dispatcher, fake_slack: FakeSlack, app: TestClient, poster: AlertPoster
+) -> None:
+    """slack_sdk's default retry handler resends a request whose connection was reset, which posts twice when
+    Slack had taken it; the outbox settles such a post from the channel's history instead."""
+    answered(engine, dispatcher, app, 3)
+    fake_slack.drop_next(POST)
+    poster.run()
+    for _ in range(10):
+        later(engine, 1)
+        poster.run()
+    assert posted_customers(fake_slack) == ["0"]
+    [alert] = alerts(engine)
+    assert alert.state is AlertState.POSTED
+    assert channel_messages(fake_slack) == [(alert.ts, alert.id)]
+
+
 def test_a_ts_the_database_refused_once_is_recorded_in_place(
     engine: Container, dispatcher: Dispatcher, fake_slack: FakeSlack, app: TestClient, poster: AlertPoster
 ) -> None:

@@ -38,6 +38,7 @@ class Reply:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    drop: bool = False  # hang up without answering: the request was handled, the client never hears back
 
     @classmethod
     def json(
@@ -110,6 +111,9 @@ class _Handler(BaseHTTPRequestHandler):
             reply = Reply(500, traceback.format_exc().encode(), {"Content-Type": "text/plain"})
         if reply.delay > 0:
             time.sleep(reply.delay)
+        if reply.drop:
+            self.close_connection = True
+            return
         self.send_response(reply.status)
         for name, value in reply.headers.items():
             self.send_header(name, value)

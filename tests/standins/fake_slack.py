@@ -85,6 +85,7 @@ class FakeSlack(StandinHTTPServer):
 
     def _init_state(self) -> None:
         self._faults: defaultdict[str, deque[_Fault]] = defaultdict(deque)
+        self._drops: defaultdict[str, int] = defaultdict(int)
         self._latency: dict[str, float] = {}
         self._messages: dict[tuple[str, str], Payload] = {}
         self._uploads: dict[str, _Upload] = {}
@@ -112,6 +113,12 @@ class FakeSlack(StandinHTTPServer):
         """
         with self._cond:
             self._faults[method].extend(_Fault(status, retry_after, body) for _ in range(times))
+
+    def drop_next(self, method: str, times: int = 1) -> None:
+        """Run the next `times` calls of `method` (a message is posted) but hang up instead of answering:
+        what a connection reset after Slack took the request looks like from the client."""
+        with self._cond:
+            self._drops[method] += times
 
     def response_url(self, name: str = "default") -> str:
         """A local response_url: POSTs to it are recorded as method "response_url" (JSON bodies parsed).
@@ -182,6 +189,11 @@ class FakeSlack(StandinHTTPServer):
             status, payload, headers = self._run(method, request, body)
             ok = status == 200 and bool(payload.get("ok"))
             self._record(method, request, body, status, ok)
+            drop = self._drops[method] > 0
+            if drop:
+                self._drops[method] -= 1
+        if drop:
+            return Reply(status, drop=True)
         return Reply.json(status, payload, headers, delay)
 
     def _delay(self, method: str) -> float:

@@ -74,6 +74,17 @@ def test_history_finds_a_post_by_its_metadata_even_when_the_answer_was_lost(
     assert client.conversations_history(channel="C1", limit=1)["has_more"] is True
 
 
+def test_a_dropped_answer_still_posts_and_the_client_sees_a_hang_up(
+    client: WebClient, fake_slack: FakeSlack
+) -> None:
+    fake_slack.drop_next("chat.postMessage")
+    bare = WebClient(token=TOKEN, base_url=fake_slack.url, retry_handlers=[])
+    with pytest.raises(ConnectionError):  # http.client.RemoteDisconnected
+        bare.chat_postMessage(channel="C1", text="once")
+    assert [m["text"] for m in client.conversations_history(channel="C1")["messages"]] == ["once"]
+    assert bare.chat_postMessage(channel="C1", text="twice")["ok"]  # used up
+
+
 def test_timestamps_increase(client: WebClient) -> None:
     first = client.chat_postMessage(channel="C1", text="a")["ts"]
     second = client.chat_postMessage(channel="C1", text="b")["ts"]
