@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 
@@ -113,7 +114,7 @@ class ChannelHolds:
             count = len(
                 session.scalars(
                     update(SlackAlert)
-                    .where(self._of_channel(target), SlackAlert.state == AlertState.PENDING)
+                    .where(self.of_channel(target), SlackAlert.state == AlertState.PENDING)
                     .values(held_channel=target, next_attempt_at=until, last_error=reason)
                     .returning(SlackAlert.id)
                     .execution_options(synchronize_session=False)
@@ -147,11 +148,12 @@ class ChannelHolds:
             )
         return True
 
-    def _of_channel(self, target: str) -> ColumnElement[bool]:
-        """Alerts that go to `target`: named it, or left "" for the configured channel it is."""
-        mine = [SlackAlert.channel == target]
+    def of_channel(self, target: str, alerts: Any = SlackAlert) -> ColumnElement[bool]:
+        """Alerts (of `alerts`: the table or an alias of it) that go to `target`: named it, or left "" for the
+        configured channel it is."""
+        mine = [alerts.channel == target]
         if target == self.alerts:
-            mine.append(and_(SlackAlert.channel == "", SlackAlert.kind != AlertKind.KUDOS))
+            mine.append(and_(alerts.channel == "", alerts.kind != AlertKind.KUDOS))
         if target == self.kudos:
-            mine.append(and_(SlackAlert.channel == "", SlackAlert.kind == AlertKind.KUDOS))
+            mine.append(and_(alerts.channel == "", alerts.kind == AlertKind.KUDOS))
         return or_(*mine)

@@ -41,9 +41,10 @@ from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy import case as case_when
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import aliased
 
 from bot.alert_holds import CHANNEL, CHANNEL_PAUSE, ChannelHolds, Holds, OutboxHealth, outbox_health
 from bot.alert_lookup import HistoryUnreadable, find_alert_message
@@ -71,6 +72,9 @@ log = logging.getLogger(__name__)
 
 # Slack saying "not now": the queue waits and retries, in order.
 RETRYABLE = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+# ...of which these may come after the message was stored ("it's possible some aspect of the operation succeeded",
+# Slack's docs for fatal_error and internal_error); only a rate limit proves a post was not made.
+MAYBE_POSTED = RETRYABLE - {"ratelimited"}
 # The app's own setup is broken (token revoked, scope missing): every alert would fail the same way, so the queue
 # waits a long time instead of failing them all; an admin fixes the setup and nothing is lost.
 SETUP = {
@@ -214,12 +218,32 @@ class AlertPoster:
                 return done
 
     def _claim(self, alert_id: int) -> int | None:
-        """Mark the alert as being posted by us; its revision, or None when someone else has it."""
+        """Mark the alert as being posted by us; its revision, or None when someone else has it or an earlier
+        alert of its channel is still on its way.
+
+        One channel's alerts reach Slack in order even with several posters (`nps serve` and the scheduler's
+        process): an alert waits while an earlier one of its channel is being posted, may already be in Slack
+        (uncertain), or is due. An alert for review does not hold the channel: it waits for a person, and is
+        listed by `nps alerts`.
+        """
         now = self.clock.now()
         with self.db.transaction() as session:
+            alert = session.get(SlackAlert, alert_id)
+            target = self.holds.target(alert) if alert is not None else None
+            if target is None:
+                return None
+            earlier = aliased(SlackAlert)
+            on_its_way = select(earlier.id).where(
+                earlier.id < alert_id,
+                self.holds.of_channel(target, earlier),
+                or_(
+                    earlier.state.in_((AlertState.POSTING, AlertState.UNCERTAIN)),
+                    and_(earlier.state == AlertState.PENDING, earlier.next_attempt_at <= now),
+                ),
+            )
             return session.scalar(
                 update(SlackAlert)
-                .where(SlackAlert.id == alert_id, SlackAlert.state == AlertState.PENDING)
+                .where(SlackAlert.id == alert_id, SlackAlert.state == AlertState.PENDING, ~exists(on_its_way))
                 .values(state=AlertState.POSTING, updated_at=now, claimed_at=now)
                 .returning(SlackAlert.revision)
                 .execution_options(synchronize_session=False)
@@ -398,6 +422,9 @@ class AlertPoster:
             )
             self.holds.hold(claim.target, reason, self.clock.now(), held)
             return 0
+        if claim.ts is None and (status >= 500 or code in MAYBE_POSTED):
+            # Slack (or an edge in front of it) may have taken the post before failing: look before posting again.
+            self._uncertain(claim, error)
         if status == 429 or status >= 500 or code in RETRYABLE or code in SETUP:
             self._settle(claim, AlertState.PENDING, reason, attempt=True)
             if code in SETUP:

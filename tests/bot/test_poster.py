@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from slack_sdk import WebClient
 from sqlalchemy import select
 
-from bot.poster import AlertPoster
+from bot.poster import AlertPoster, Channels
 from campaigns.dispatch.dispatcher import Dispatcher
 from service.container import Container
 from storage.db import Database
@@ -360,3 +360,82 @@ def test_an_unexpected_answer_keeps_the_alert_first_in_line_and_posts_it_once(
         (second.ts, second.id),
     ]  # once each, in order
     assert [first.state, second.state] == [AlertState.POSTED, AlertState.POSTED]
+
+
+# --- a post Slack took but answered with an error; order across posters --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (503, {"ok": False, "error": "service_unavailable"}),
+        (200, {"ok": False, "error": "fatal_error"}),
+        (200, {"ok": False, "error": "internal_error"}),
+    ],
+    ids=["http-503", "fatal_error", "internal_error"],
+)
+def test_a_post_slack_took_but_answered_with_a_server_error_is_posted_once(
+    engine: Container,
+    dispatcher: Dispatcher,
+    fake_slack: FakeSlack,
+    app: TestClient,
+    poster: AlertPoster,
+    status: int,
+    body: dict[str, object],
+) -> None:
+    answered(engine, dispatcher, app, 3)
+    fake_slack.fail_after_next(POST, status, body=body)
+    poster.run()
+    for _ in range(10):
+        later(engine, 1)
+        poster.run()
+    [alert] = alerts(engine)
+    assert alert.state is AlertState.POSTED
+    assert channel_messages(fake_slack) == [(alert.ts, alert.id)]
+
+
+def test_two_posters_keep_the_order_of_one_channel(
+    engine: Container, dispatcher: Dispatcher, fake_slack: FakeSlack, app: TestClient, poster: AlertPoster
+) -> None:
+    """`nps serve` (a click's nudge) and the scheduler's process each have a poster: while one posts alert 1,
+    the other must not post alert 2 to the same channel ahead of it."""
+    answered(engine, dispatcher, app, 3, 4)
+    other = AlertPoster(
+        engine.db,
+        WebClient(token="xoxb-test-token", base_url=fake_slack.url, timeout=10, retry_handlers=[]),
+        clock=engine.clock,
+        channels=Channels(alerts=ALERTS, kudos=KUDOS),
+    )
+    arrived = fake_slack.hold_next(POST, 2.0)
+    first = threading.Thread(target=poster.run, daemon=True)
+    first.start()
+    assert arrived.wait(5)  # alert 1 is claimed and its post is on the way
+    other.run()
+    first.join(10)
+    for _ in range(3):
+        later(engine, 1)
+        poster.run()
+    one, two = alerts(engine)
+    assert (one.state, two.state) == (AlertState.POSTED, AlertState.POSTED)
+    assert [alert_id for _, alert_id in channel_messages(fake_slack)] == [one.id, two.id]
+
+
+def test_a_poster_that_died_after_claiming_does_not_let_later_alerts_overtake(
+    engine: Container, dispatcher: Dispatcher, fake_slack: FakeSlack, app: TestClient, poster: AlertPoster
+) -> None:
+    answered(engine, dispatcher, app, 3, 4)
+    dead = AlertPoster(
+        engine.db,
+        WebClient(token="xoxb-test-token", base_url=fake_slack.url, timeout=10, retry_handlers=[]),
+        clock=engine.clock,
+        channels=Channels(alerts=ALERTS, kudos=KUDOS),
+    )
+    assert (
+        dead._claim(alerts(engine)[0].id) is not None
+    )  # claimed, then its process was killed before the call
+    for _ in range(12):
+        later(engine, 1)
+        poster.run()
+    one, two = alerts(engine)
+    assert (one.state, two.state) == (AlertState.POSTED, AlertState.POSTED)
+    assert [alert_id for _, alert_id in channel_messages(fake_slack)] == [one.id, two.id]

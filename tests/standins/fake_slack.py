@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
@@ -86,6 +87,8 @@ class FakeSlack(StandinHTTPServer):
     def _init_state(self) -> None:
         self._faults: defaultdict[str, deque[_Fault]] = defaultdict(deque)
         self._drops: defaultdict[str, int] = defaultdict(int)
+        self._after: defaultdict[str, deque[_Fault]] = defaultdict(deque)
+        self._holds: defaultdict[str, deque[tuple[float, threading.Event]]] = defaultdict(deque)
         self._latency: dict[str, float] = {}
         self._messages: dict[tuple[str, str], Payload] = {}
         self._uploads: dict[str, _Upload] = {}
@@ -113,6 +116,22 @@ class FakeSlack(StandinHTTPServer):
         """
         with self._cond:
             self._faults[method].extend(_Fault(status, retry_after, body) for _ in range(times))
+
+    def fail_after_next(
+        self, method: str, status: int = 500, body: Payload | None = None, times: int = 1
+    ) -> None:
+        """Run the next `times` calls of `method` (a message is posted), then answer a failure anyway: an edge's
+        5xx, or Slack's `fatal_error` / `internal_error` ("some aspect of the operation may have succeeded")."""
+        with self._cond:
+            self._after[method].extend(_Fault(status, 1, body) for _ in range(times))
+
+    def hold_next(self, method: str, seconds: float) -> threading.Event:
+        """Handle the next call of `method` only `seconds` after it arrives (a slow path to Slack), so that a
+        later call can be handled first; the event is set when the held call has arrived."""
+        arrived = threading.Event()
+        with self._cond:
+            self._holds[method].append((seconds, arrived))
+        return arrived
 
     def drop_next(self, method: str, times: int = 1) -> None:
         """Run the next `times` calls of `method` (a message is posted) but hang up instead of answering:
@@ -185,8 +204,19 @@ class FakeSlack(StandinHTTPServer):
         method = request.path.removeprefix("/api/")
         body = self._decode_json_fields({**request.query, **parse_body(request.headers, request.raw)})
         with self._cond:
+            hold = self._holds[method].popleft() if self._holds[method] else None
+        if hold is not None:
+            hold[1].set()
+            time.sleep(hold[0])
+        with self._cond:
             delay = self._delay(method)
             status, payload, headers = self._run(method, request, body)
+            if status == 200 and payload.get("ok") and self._after[method]:
+                fault = self._after[method].popleft()
+                status, payload = (
+                    fault.status,
+                    fault.body or _error("fatal_error" if fault.status >= 500 else "internal_error"),
+                )
             ok = status == 200 and bool(payload.get("ok"))
             self._record(method, request, body, status, ok)
             drop = self._drops[method] > 0

@@ -85,6 +85,26 @@ def test_a_dropped_answer_still_posts_and_the_client_sees_a_hang_up(
     assert bare.chat_postMessage(channel="C1", text="twice")["ok"]  # used up
 
 
+def test_a_call_can_be_handled_and_still_answered_with_an_error(
+    client: WebClient, fake_slack: FakeSlack
+) -> None:
+    fake_slack.fail_after_next("chat.postMessage", 200, body={"ok": False, "error": "fatal_error"})
+    with pytest.raises(SlackApiError, match="fatal_error"):
+        client.chat_postMessage(channel="C1", text="taken")
+    assert [m["text"] for m in client.conversations_history(channel="C1")["messages"]] == ["taken"]
+
+
+def test_a_held_call_is_handled_after_a_later_one(client: WebClient, fake_slack: FakeSlack) -> None:
+    arrived = fake_slack.hold_next("chat.postMessage", 1.0)
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(client.chat_postMessage, channel="C1", text="first")
+        assert arrived.wait(5)
+        client.chat_postMessage(channel="C1", text="second")
+        first.result(timeout=5)
+    history = client.conversations_history(channel="C1")["messages"]
+    assert [m["text"] for m in history] == ["first", "second"]  # newest first: "first" was handled last
+
+
 def test_timestamps_increase(client: WebClient) -> None:
     first = client.chat_postMessage(channel="C1", text="a")["ts"]
     second = client.chat_postMessage(channel="C1", text="b")["ts"]
