@@ -5,21 +5,31 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from campaigns.planning.eligibility import ContactFacts
-from storage.enums import Channel, ConsentStatus
+from storage.enums import Channel, ConsentStatus, InvitationState
 from storage.tables import PENDING_INVITATION_STATES, Consent, Contact, Invitation
 
 
 def last_surveyed(contact_ids: Collection[int], *, session: Session) -> dict[int, datetime]:
-    """When each contact was last sent a survey by any campaign."""
+    """When each contact was last sent a survey by any campaign.
+
+    A survey held for review may have gone out (its worker died after the provider took it, and the provider
+    keeps no log to ask): it counts as sent when it went to review, so the fatigue rule never lets a second
+    survey follow one the person may well have.
+    """
     if not contact_ids:
         return {}
+    maybe_sent = case((Invitation.state == InvitationState.REVIEW, Invitation.updated_at), else_=None)
+    at = func.coalesce(Invitation.sent_at, maybe_sent)
     rows = session.execute(
-        select(Invitation.contact_id, func.max(Invitation.sent_at))
-        .where(Invitation.contact_id.in_(contact_ids), Invitation.sent_at.is_not(None))
+        select(Invitation.contact_id, func.max(at))
+        .where(
+            Invitation.contact_id.in_(contact_ids),
+            or_(Invitation.sent_at.is_not(None), Invitation.state == InvitationState.REVIEW),
+        )
         .group_by(Invitation.contact_id)
     )
     return {contact_id: at for contact_id, at in rows if at is not None}

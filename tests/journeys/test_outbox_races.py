@@ -8,6 +8,7 @@ clock, two dispatchers on one database and crashes simulated by stale claims.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -15,12 +16,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from campaigns.channels.sms import TwilioConfig, TwilioSms
-from campaigns.dispatch.dispatcher import Dispatcher
+from campaigns.dispatch.dispatcher import Dispatcher, DispatchStats
 from service.container import Container
 from storage.enums import Channel, ConsentStatus, InboundState, InvitationState, MessagePurpose
 from storage.tables import Consent, Invitation, Message
 from tests.fixtures.engine import FROM_NUMBER, PUBLIC_URL, add_contacts, apply_yaml, plan
 from tests.standins.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
+from tests.standins.smtp import SmtpSink
 from tests.standins.twilio_webhooks import inbound_sms_params, post_signed, status_callback_params
 
 CAMPAIGN = """
@@ -305,3 +307,48 @@ def test_a_reminder_claim_whose_worker_died_is_not_sent_while_the_campaign_is_pa
     assert remind(dispatcher) == 1  # resumed: the one reminder goes out now
     assert remind(dispatcher) == 0
     assert fake_twilio.count() == 2
+
+
+# --- a survey that may have gone out counts for the fatigue rule ------------------------------------------
+
+PULSE = """
+  - name: pulse
+    kind: relationship
+    interval_days: 1
+    channels: [email]
+"""
+SUPPORT = """
+  - name: support
+    kind: relationship
+    interval_days: 1
+    channels: [email]
+"""
+ANA = {"external_id": "ana", "email": "ana@example.com", "timezone": "UTC"}
+
+
+def test_a_survey_held_for_review_counts_as_surveyed_for_the_fatigue_rule(
+    engine: Container, dispatcher: Dispatcher, smtp_sink: SmtpSink
+) -> None:
+    """Nobody is surveyed twice within the fatigue window. A worker emails Ana and dies before recording it;
+    reconciliation cannot ask SMTP and holds the survey for review (it may have gone out; here it did). The
+    review row is neither pending nor `sent_at`, so the next campaign's planner and send-time check see a
+    person never surveyed, and she gets a second survey minutes later."""
+    add_contacts(engine, [ANA])
+    apply_yaml(engine, "campaigns:" + PULSE)
+    plan(engine)
+    [staged] = dispatcher._prepare(dispatcher._claim(), DispatchStats())
+    dispatcher._send(staged)  # the email goes out; the worker dies before recording it
+    smtp_sink.wait_for(1)
+    engine.clock.advance(engine.dispatch_config().claim_timeout * 2)  # type: ignore[attr-defined]
+    dispatcher.drain()
+    with engine.db.transaction() as session:
+        [first] = session.scalars(select(Invitation)).all()
+        assert first.state is InvitationState.REVIEW
+    apply_yaml(engine, "campaigns:" + PULSE + SUPPORT)  # the second campaign starts
+    engine.clock.advance(minutes=10)  # type: ignore[attr-defined]
+    plan(engine)
+    dispatcher.drain()
+    time.sleep(0.5)
+    assert len(smtp_sink.messages()) == 1, (
+        "Ana was surveyed again although her first survey may have gone out"
+    )
