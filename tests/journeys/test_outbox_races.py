@@ -323,7 +323,7 @@ SUPPORT = """
     interval_days: 1
     channels: [email]
 """
-ANA = {"external_id": "ana", "email": "ana@example.com", "timezone": "UTC"}
+ANA_BY_EMAIL = {"external_id": "ana", "email": "ana@example.com", "timezone": "UTC"}
 
 
 def test_a_survey_held_for_review_counts_as_surveyed_for_the_fatigue_rule(
@@ -333,7 +333,7 @@ def test_a_survey_held_for_review_counts_as_surveyed_for_the_fatigue_rule(
     reconciliation cannot ask SMTP and holds the survey for review (it may have gone out; here it did). The
     review row is neither pending nor `sent_at`, so the next campaign's planner and send-time check see a
     person never surveyed, and she gets a second survey minutes later."""
-    add_contacts(engine, [ANA])
+    add_contacts(engine, [ANA_BY_EMAIL])
     apply_yaml(engine, "campaigns:" + PULSE)
     plan(engine)
     [staged] = dispatcher._prepare(dispatcher._claim(), DispatchStats())
