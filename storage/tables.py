@@ -199,6 +199,24 @@ class Lease(Base):
     expires_at: Mapped[datetime]
 
 
+class ChannelPause(Base):
+    """A channel no worker sends on until `until`: the provider refused our setup, or is down for everyone.
+
+    Shared by every worker; read by health checks. After `until` one worker sends a probe; a send that works
+    deletes the row.
+    """
+
+    __tablename__ = "channel_pauses"
+
+    channel: Mapped[Channel] = mapped_column(_enum(Channel), primary_key=True)
+    code: Mapped[str | None] = mapped_column(String(32))  # the provider's error code, when it gave one
+    reason: Mapped[str] = mapped_column(Text)  # what happened and what to fix
+    since: Mapped[datetime]
+    until: Mapped[datetime]
+    # Failed probes since the pause began: each one doubles the next pause, up to a cap.
+    probes: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class Message(Timestamps, Base):
     """Every message in or out, with the provider's id and delivery status; inbound ones keep the raw payload.
 

@@ -1,8 +1,9 @@
-"""What every channel adapter offers the dispatcher, and the three ways a send can end badly.
+"""What every channel adapter offers the dispatcher, and the four ways a send can end badly.
 
 An adapter translates its provider's answers into these errors and nothing above it reads a provider's codes:
 a PermanentSendError says *why* in `reason` (the recipient opted out, the address is invalid, ...), so the
-dispatcher can act on the meaning (record an opt-out) whatever the channel.
+dispatcher can act on the meaning (record an opt-out) whatever the channel. Only a PermanentSendError is about
+the recipient; a ChannelSetupError is about our own account or sender and says nothing about the person.
 """
 
 from __future__ import annotations
@@ -63,6 +64,18 @@ class TemporarySendError(SendError):
     def __init__(self, message: str, code: str | None = None, retry_after: float | None = None) -> None:
         super().__init__(message, code)
         self.retry_after = retry_after
+
+
+class ChannelSetupError(SendError):
+    """The provider refused *us*, not the recipient: credentials, account or sender; nothing was sent.
+
+    Every send on the channel would meet the same answer until an operator fixes the setup, so the dispatcher
+    pauses the channel and keeps the invitations. `fix` tells the operator what to change.
+    """
+
+    def __init__(self, message: str, code: str | None = None, fix: str = "") -> None:
+        super().__init__(message, code)
+        self.fix = fix
 
 
 class UncertainSendError(SendError):

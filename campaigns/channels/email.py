@@ -1,23 +1,46 @@
-"""Email over SMTP (STARTTLS or implicit TLS), one connection per message."""
+"""Email over SMTP (STARTTLS or implicit TLS), one connection per message.
+
+What the server's answers mean, by the step of the transaction they come at (RFC 5321):
+
+- Connecting, TLS: a failure proves nothing was sent (TemporarySendError). AUTH refused (535, ...) is about
+  our credentials, not the recipient: a ChannelSetupError; the dispatcher pauses email and keeps the invitations.
+- MAIL FROM: a 5xx refuses our sender (EMAIL_FROM not allowed for this login, 530 authentication required):
+  a ChannelSetupError too; a 4xx is temporary.
+- RCPT TO: a 5xx is about the recipient (no such mailbox): PermanentSendError; a 4xx (greylisting) is temporary.
+- Until the message's content has been handed over, a lost connection proves nothing was sent: temporary.
+- After the content, the reply to its final "." is the server's decision: 250 accepted; a 4xx or 5xx means it
+  did not take the message and must not deliver it (RFC 5321 section 4.2.5), so trying again later is safe.
+  Only a lost connection or a timeout while waiting for that reply is uncertain (UncertainSendError): the server
+  may have taken it, and SMTP keeps no log we could ask.
+"""
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from email.generator import BytesGenerator
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import getaddresses, make_msgid
+from io import BytesIO
 
 from campaigns.channels.base import (
+    ChannelSetupError,
     Outgoing,
+    PermanentReason,
     PermanentSendError,
     SendError,
     TemporarySendError,
     UncertainSendError,
 )
 from storage.enums import Channel
+
+# A line of the content starting with "." gets a second one, so that it cannot end the content early.
+_LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 @dataclass(frozen=True)
@@ -43,24 +66,55 @@ class SmtpEmail:
         email = self._compose(message)
         try:
             smtp = self._connect()
+        except smtplib.SMTPAuthenticationError as error:
+            raise ChannelSetupError(
+                f"SMTP login refused ({error.smtp_code})",
+                str(error.smtp_code),
+                "check SMTP_USERNAME and SMTP_PASSWORD",
+            ) from None
         except (OSError, smtplib.SMTPException) as error:
-            raise _connect_error(error) from None
+            raise TemporarySendError(f"SMTP server unreachable: {type(error).__name__}") from None
         with smtp:
             try:
-                smtp.send_message(email)
-            except smtplib.SMTPRecipientsRefused as error:
-                code, text = next(iter(error.recipients.values()))
-                raise _by_code(code, text) from None
-            except smtplib.SMTPResponseException as error:
-                raise _by_code(error.smtp_code, error.smtp_error) from None
-            except (OSError, smtplib.SMTPException) as error:
-                raise UncertainSendError(
-                    f"SMTP connection lost while sending: {type(error).__name__}"
+                self._envelope(smtp, message.to)
+            except (OSError, smtplib.SMTPServerDisconnected) as error:
+                raise TemporarySendError(
+                    f"SMTP connection lost before the message: {type(error).__name__}"
                 ) from None
+            self._transmit(smtp, email)
         return str(email["Message-ID"])
 
     def find_sent(self, to: str, body: str, since: datetime) -> Sequence[str] | None:
         return None  # SMTP keeps no log we could ask
+
+    def _envelope(self, smtp: smtplib.SMTP, to: str) -> None:
+        """MAIL FROM and RCPT TO: nothing of the message has left yet, whatever happens here."""
+        smtp.ehlo_or_helo_if_needed()
+        sender = getaddresses([self.config.sender])[0][1] or self.config.sender
+        code, reply = smtp.mail(sender)
+        if code != 250:
+            raise _refused_sender(code, reply)
+        code, reply = smtp.rcpt(to)
+        if code not in (250, 251):
+            raise _refused_at(code, reply, "RCPT TO", PermanentReason.INVALID_ADDRESS)
+
+    def _transmit(self, smtp: smtplib.SMTP, email: EmailMessage) -> None:
+        """DATA, the content, and the server's decision on it (see the module's docstring)."""
+        try:
+            code, reply = smtp.docmd("DATA")
+        except (OSError, smtplib.SMTPServerDisconnected) as error:
+            raise TemporarySendError(
+                f"SMTP connection lost before the message: {type(error).__name__}"
+            ) from None
+        if code != 354:
+            raise _refused_at(code, reply, "DATA", PermanentReason.REFUSED)
+        try:
+            smtp.send(_content(email))
+            code, reply = smtp.getreply()
+        except (OSError, smtplib.SMTPServerDisconnected) as error:
+            raise UncertainSendError(f"SMTP connection lost while sending: {type(error).__name__}") from None
+        if code != 250:
+            raise _refused_at(code, reply, "the end of the message", PermanentReason.REFUSED)
 
     def _compose(self, message: Outgoing) -> EmailMessage:
         email = EmailMessage()
@@ -90,17 +144,29 @@ class SmtpEmail:
         return smtp
 
 
-def _by_code(code: int, text: bytes | str) -> SendError:
-    detail = text.decode(errors="replace") if isinstance(text, bytes) else text
-    reason = f"SMTP {code}: {detail}"
+def _content(email: EmailMessage) -> bytes:
+    """The message as SMTP carries it: CRLF lines, leading dots doubled, ended by a line with a single dot."""
+    buffer = BytesIO()
+    BytesGenerator(buffer, policy=SMTP_POLICY).flatten(email)
+    data = _LEADING_DOT.sub(b"..", buffer.getvalue())
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode(errors="replace") if isinstance(reply, bytes) else reply
+
+
+def _refused_sender(code: int, reply: bytes | str) -> SendError:
+    text = f"SMTP {code} at MAIL FROM: {_text(reply)}"
     if 500 <= code < 600:
-        return PermanentSendError(reason, str(code))
-    return TemporarySendError(reason, str(code))
+        return ChannelSetupError(text, str(code), "check EMAIL_FROM: the server does not let us send as it")
+    return TemporarySendError(text, str(code))
 
 
-def _connect_error(error: Exception) -> SendError:
-    if isinstance(error, smtplib.SMTPAuthenticationError):
-        return TemporarySendError(
-            f"SMTP login refused ({error.smtp_code}); check SMTP_USERNAME/SMTP_PASSWORD"
-        )
-    return TemporarySendError(f"SMTP server unreachable: {type(error).__name__}")
+def _refused_at(code: int, reply: bytes | str, step: str, reason: PermanentReason) -> SendError:
+    text = f"SMTP {code} at {step}: {_text(reply)}"
+    if 500 <= code < 600:
+        return PermanentSendError(text, str(code), reason)
+    return TemporarySendError(text, str(code))

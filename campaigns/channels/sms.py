@@ -5,14 +5,17 @@ turned into. What Twilio's answers mean:
 
 - Errors about the *recipient* are final for that number: 21610 the person replied STOP (an opt-out we must
   record, and Twilio blocks every later send to them), 21211 an invalid 'To', 21614 not a mobile number, 21612
-  no route to it. They become a PermanentSendError whose `reason` says which.
+  no route to it. They become a PermanentSendError whose `reason` says which. Another 4xx we do not know is
+  taken as a refusal of this message (PermanentReason.REFUSED).
 - Errors about the *sender or the account* (20003 rotated token, 20404 wrong account SID, 21606/21212 bad
-  'From', 21608 trial account, 21611 the sender's queue is full) say nothing about the person. For now they
-  end, like every other 4xx, as a PermanentSendError with the generic reason REFUSED.
-- 429 and a failure to connect prove that nothing was sent: a TemporarySendError, tried again later.
-- Any other failure after the request left (a read timeout, a connection broken mid-way) is uncertain: Twilio
-  may have accepted the message, so it is an UncertainSendError, settled later from Twilio's message log
-  (`find_sent`), never by sending again blindly.
+  'From', 21608 trial account, 21611 the sender's queue is full, any 401) say nothing about the person and hold
+  for every send until someone fixes the setup: a ChannelSetupError naming what to fix; the dispatcher pauses
+  SMS and keeps the invitations.
+- 429 and a failure to connect prove that nothing was sent: a TemporarySendError, tried again later; a 429's
+  Retry-After header becomes its `retry_after`.
+- A 5xx does *not* prove it: an edge or proxy in front of Twilio may answer 500/502/503 after Twilio accepted
+  the message. A 5xx, a read timeout or a connection broken mid-way are uncertain: an UncertainSendError,
+  settled later from Twilio's message log (`find_sent`), never by sending again blindly.
 - Delivery status callbacks carry the same codes in `ErrorCode`: `reason_for_code` gives their meaning.
 """
 
@@ -21,7 +24,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import requests
 import urllib3
@@ -30,12 +34,15 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from campaigns.channels.base import (
+    ChannelSetupError,
     Outgoing,
     PermanentReason,
     PermanentSendError,
+    SendError,
     TemporarySendError,
     UncertainSendError,
 )
+from campaigns.ratelimit import retry_after_seconds
 from storage.enums import Channel
 
 # Twilio's clock and ours differ a little; a reconciliation looks this far before the claim.
@@ -47,6 +54,16 @@ _RECIPIENT_ERRORS = {
     "21211": PermanentReason.INVALID_ADDRESS,  # invalid 'To' number
     "21614": PermanentReason.INVALID_ADDRESS,  # 'To' is not a mobile number
     "21612": PermanentReason.UNREACHABLE,  # 'To' cannot be reached by SMS from this sender
+}
+_FROM = "check TWILIO_FROM_NUMBER (an SMS-capable number of this account) or TWILIO_MESSAGING_SERVICE_SID"
+# Twilio's error codes about our own account or sender, each with what the operator has to fix.
+_SETUP_ERRORS = {
+    "20003": "Twilio refused the credentials: set TWILIO_AUTH_TOKEN to the account's current auth token",
+    "20404": "Twilio knows no such account: check TWILIO_ACCOUNT_SID",
+    "21606": f"the 'From' number cannot send this message: {_FROM}",
+    "21212": f"the 'From' number is invalid: {_FROM}",
+    "21608": "the Twilio account is a trial account, which texts only verified numbers: upgrade it",
+    "21611": "the 'From' number's queue is full: lower NPS_SEND_RATE or add senders; sending resumes by itself",
 }
 
 
@@ -74,7 +91,8 @@ class TwilioSms:
     def _client(self) -> Client:
         client = getattr(self._local, "client", None)
         if client is None:
-            http = TwilioHttpClient(timeout=self.config.timeout)
+            hooks = {"response": [self._remember_retry_after]}
+            http = TwilioHttpClient(timeout=self.config.timeout, request_hooks=hooks)
             client = Client(self.config.account_sid, self.config.auth_token, http_client=http)
             client.api.base_url = self.config.api_url.rstrip("/")
             # TWILIO_EDGE / TWILIO_REGION in the environment would rewrite the host of TWILIO_API_URL.
@@ -89,16 +107,21 @@ class TwilioSms:
             else {"from_": self.config.from_number}
         )
         callback = {"status_callback": self.config.status_callback} if self.config.status_callback else {}
+        self._local.retry_after = None
         try:
             created = self._client().messages.create(to=message.to, body=message.body, **sender, **callback)
         except TwilioRestException as error:
-            raise _classify(error) from None
+            raise _classify(error, self._local.retry_after) from None
         except requests.exceptions.RequestException as error:
             if _never_connected(error):
                 raise TemporarySendError(f"Twilio unreachable: {type(error).__name__}") from None
             # The request may have reached Twilio before the connection broke.
             raise UncertainSendError(f"no answer from Twilio: {type(error).__name__}") from None
         return str(created.sid)
+
+    def _remember_retry_after(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """A requests hook: keep this thread's last Retry-After header (TwilioRestException drops headers)."""
+        self._local.retry_after = response.headers.get("Retry-After")
 
     def find_sent(self, to: str, body: str, since: datetime) -> Sequence[str] | None:
         """Ask Twilio's message log whether a send we never heard back about went out.
@@ -131,9 +154,14 @@ def reason_for_code(error_code: str | None) -> PermanentReason | None:
     return _RECIPIENT_ERRORS.get(str(error_code)) if error_code else None
 
 
-def _classify(error: TwilioRestException) -> PermanentSendError | TemporarySendError:
+def _classify(error: TwilioRestException, retry_after: str | None) -> SendError:
     code = str(error.code or error.status)
     message = f"Twilio {error.status} error {code}: {error.msg}"
-    if error.status == 429 or error.status >= 500:
-        return TemporarySendError(message, code)
+    if error.status == 429:
+        return TemporarySendError(message, code, retry_after_seconds(retry_after, datetime.now(UTC)))
+    if error.status >= 500:
+        return UncertainSendError(f"{message} (Twilio may have accepted it all the same)", code)
+    if code in _SETUP_ERRORS or error.status == 401:
+        fix = _SETUP_ERRORS.get(code, "check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
+        return ChannelSetupError(message, code, fix)
     return PermanentSendError(message, code, reason_for_code(code) or PermanentReason.REFUSED)

@@ -6,9 +6,17 @@ one purpose, goes through three short transactions with the sending in between, 
 
 1. claim: one atomic UPDATE ... RETURNING marks due rows as ours (FOR UPDATE SKIP LOCKED on PostgreSQL, so
    several workers never claim the same row);
-2. prepare: eligibility is checked again, and an outbound message row ("sending") is written *before* the
-   provider is called, so a crash leaves a trace;
-3. record: the provider's answer is stored, and status callbacks that arrived before it are applied.
+2. prepare: eligibility is checked again (campaigns.dispatch.prepare decides each send), paused channels hold
+   their sends back (campaigns.dispatch.pauses), and an outbound message row ("sending") is written *before* the provider is called, so a crash leaves a trace;
+3. send: right before each provider call, one short read checks that the send is still wanted (opt-out,
+   campaign pause, send window, the claim; campaigns.dispatch.presend);
+4. record: the provider's answer is stored, and status callbacks that arrived before it are applied. What an
+   answer means is the adapter's to say (campaigns.channels.base): permanent for the recipient (next channel),
+   about our setup (pause the channel, keep the invitation), temporary (retry, bounded by time:
+   campaigns.dispatch.retries) or uncertain (reconciled from the provider's log, never resent blindly); what
+   each does to the invitation is in campaigns.dispatch.outcomes.
+
+A claim handed back without reaching the provider (send window, pause, too old) does not count as an attempt.
 
 A claim that never finished (a worker killed mid-batch) is reconciled after `claim_timeout` (campaigns.dispatch.reconcile).
 The row transitions themselves are in campaigns.dispatch.outbox.
@@ -18,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import socket
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,38 +38,40 @@ from sqlalchemy.orm import Session
 
 from campaigns.channels.base import (
     Outgoing,
-    PermanentReason,
-    PermanentSendError,
     SendError,
     TemporarySendError,
     Transport,
     UncertainSendError,
 )
 from campaigns.clock import Clock
-from campaigns.contacts.consents import opt_out_address
 from campaigns.definitions.json_codec import definition_from_json
 from campaigns.definitions.model import CampaignDefinition
 from campaigns.dispatch.delivery import apply_held
 from campaigns.dispatch.outbox import (
     FLOWS,
-    Flow,
     InvitationFlow,
-    ReminderFlow,
-    cancel,
     lock_invitations,
     rejected_channels,
-    requeue,
     stage_message,
 )
+from campaigns.dispatch.outcomes import Tally, hand_back, record_failure, record_withheld
+from campaigns.dispatch.pauses import (
+    SHORT_RETRY_AFTER,
+    ChannelHealth,
+    PauseGate,
+    PauseView,
+    channel_pauses,
+    pause_channel,
+    resume,
+)
+from campaigns.dispatch.prepare import Rules, decide_invitation, decide_reminder
+from campaigns.dispatch.presend import Withheld, last_look
 from campaigns.dispatch.reconcile import recover_stale_claims
-from campaigns.messages.compose import compose
-from campaigns.messages.templates import TemplateProblem
-from campaigns.planning import eligibility
+from campaigns.dispatch.retries import failed_since
 from campaigns.planning.facts import contact_facts
 from campaigns.planning.planner import PlanningRules
-from campaigns.planning.skips import record_skip
-from campaigns.planning.windows import is_inside, next_send_time, zone_for
-from campaigns.ratelimit import TokenBucket, backoff_delay
+from campaigns.planning.windows import zone_for
+from campaigns.ratelimit import TokenBucket
 from storage.db import Database
 from storage.enums import CampaignStatus, Channel, InvitationState, MessagePurpose, SendState
 from storage.tables import Campaign, Contact, Invitation, Message
@@ -78,7 +87,9 @@ class DispatchConfig:
     concurrency: int = 16
     rate_per_second: float = 10.0
     claim_timeout: timedelta = timedelta(minutes=5)
-    max_attempts: int = 5
+    # How long one channel is retried before a survey moves on to the campaign's next one (the last channel is
+    # retried until the survey would have expired; campaigns.dispatch.retries).
+    retry_for: timedelta = timedelta(hours=24)
 
 
 @dataclass
@@ -93,6 +104,9 @@ class DispatchStats:
     def add(self, other: DispatchStats) -> None:
         for name in vars(self):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def count(self, tally: Tally) -> None:
+        setattr(self, tally.value, getattr(self, tally.value) + 1)
 
 
 @dataclass(frozen=True)
@@ -110,7 +124,7 @@ class _Outcome:
     send: _Send
     provider_id: str | None = None
     error: SendError | None = None
-    expired: bool = False  # not sent: the claim was too old to start
+    withheld: Withheld | None = None  # not handed to the provider, and why
 
 
 def default_worker_id() -> str:
@@ -133,6 +147,9 @@ class Dispatcher:
         self.config = config
         self.worker_id = worker_id or default_worker_id()
         self.bucket = TokenBucket(config.rate_per_second)
+        self.health = ChannelHealth()
+        # The stored pauses the current batch was prepared with (batches of one dispatcher run one at a time).
+        self._paused_at_prepare: dict[Channel, PauseView] = {}
         self.pool = ThreadPoolExecutor(config.concurrency, thread_name_prefix="send")
 
     def close(self) -> None:
@@ -168,6 +185,7 @@ class Dispatcher:
         stats.claimed = len(ids)
         if not ids:
             return stats
+        self.health.start_batch()
         sends = self._prepare(ids, stats, purpose)
         # From claim_timeout on, another worker may settle these claims and send them itself: no send of this
         # batch starts after half of it (the other half is for the sends already under way).
@@ -211,6 +229,10 @@ class Dispatcher:
         self, ids: Sequence[int], stats: DispatchStats, purpose: MessagePurpose = MessagePurpose.INVITATION
     ) -> list[_Send]:
         now = self.clock.now()
+        flow = FLOWS[purpose]
+        rules = Rules(
+            self.config.public_base_url, self.config.rules.min_days_between_surveys, self.config.retry_for
+        )
         sends = []
         with self.db.transaction() as session:
             rows = session.execute(
@@ -222,31 +244,42 @@ class Dispatcher:
             ).all()
             facts = contact_facts([contact for _, contact, _ in rows], session=session)
             rejected = rejected_channels(ids, session=session)
+            failed = failed_since(ids, session=session) if purpose is MessagePurpose.INVITATION else {}
+            gate = PauseGate(channel_pauses(session=session), now)
+            self._paused_at_prepare = gate.pauses
             definitions: dict[int, CampaignDefinition] = {}
             for invitation, contact, campaign in rows:
                 definition = definitions.setdefault(campaign.id, definition_from_json(campaign.definition))
                 zone = zone_for(contact.timezone, definition.timezone, self.config.rules.default_timezone)
                 if purpose is MessagePurpose.REMINDER:
-                    outgoing = self._prepare_reminder(
-                        invitation, contact, definition, facts[contact.id], zone, now=now, stats=stats
+                    outgoing = decide_reminder(
+                        invitation, contact, definition, facts[contact.id], zone, now=now, rules=rules
                     )
                 else:
-                    outgoing = self._prepare_invitation(
+                    outgoing = decide_invitation(
                         invitation,
                         contact,
                         campaign,
                         definition,
                         facts[contact.id],
                         rejected.get(invitation.id, frozenset()),
+                        failed.get(invitation.id, {}),
                         zone,
                         now=now,
-                        stats=stats,
+                        rules=rules,
                         session=session,
                     )
-                if outgoing is not None:
-                    message = stage_message(invitation, outgoing, purpose=purpose, now=now, session=session)
-                    invitation.channel = outgoing.channel
-                    sends.append(_PendingSend(invitation.id, message, outgoing, definition, zone.key))
+                if isinstance(outgoing, Tally):
+                    stats.count(outgoing)
+                    continue
+                paused_until = gate.wait_until(outgoing.channel, session=session)
+                if paused_until is not None:
+                    stats.rescheduled += 1
+                    hand_back(flow, invitation, paused_until, now, Withheld.CHANNEL_PAUSED.value)
+                    continue
+                message = stage_message(invitation, outgoing, purpose=purpose, now=now, session=session)
+                invitation.channel = outgoing.channel
+                sends.append(_PendingSend(invitation.id, message, outgoing, definition, zone.key))
             session.flush()
             # Message ids exist only after the flush.
             return [
@@ -254,120 +287,51 @@ class Dispatcher:
                 for p in sends
             ]
 
-    def _prepare_invitation(
-        self,
-        invitation: Invitation,
-        contact: Contact,
-        campaign: Campaign,
-        definition: CampaignDefinition,
-        facts: eligibility.ContactFacts,
-        rejected: frozenset[Channel],
-        zone: ZoneInfo,
-        *,
-        now: datetime,
-        stats: DispatchStats,
-        session: Session,
-    ) -> Outgoing | None:
-        """Decide one claimed invitation: cancel it, put it back for later, or give the message to send."""
-        if now > invitation.due_at + definition.expires_after:
-            stats.cancelled += 1
-            cancel(invitation, "not sent before it would have expired", now)
-            return None
-        fatigue = eligibility.fatigue_days(
-            definition.min_days_between_surveys, self.config.rules.min_days_between_surveys
-        )
-        skip = eligibility.check(
-            facts, channels=definition.channels, at=now, fatigue=fatigue, exclude=rejected
-        )
-        if skip is not None:
-            record_skip(campaign.id, contact.id, skip, at=now, session=session)
-            stats.cancelled += 1
-            final = InvitationState.UNDELIVERABLE if rejected else InvitationState.CANCELLED
-            cancel(invitation, f"{skip.reason}: {skip.detail}", now, final)
-            return None
-        if not is_inside(definition.send_window, zone, now):
-            stats.rescheduled += 1
-            requeue(invitation, next_send_time(definition.send_window, zone, now), now)
-            return None
-        chosen = eligibility.choose_channel(definition.channels, facts, rejected)
-        assert chosen is not None  # check() above returned no skip
-        channel, address = chosen
-        try:
-            outgoing = compose(
-                definition,
-                contact,
-                channel=channel,
-                address=address,
-                token=invitation.token,
-                public_base_url=self.config.public_base_url,
-            )
-        except TemplateProblem as problem:
-            stats.failed += 1
-            InvitationFlow.give_up(invitation, f"template error: {problem}", now)
-            return None
-        return outgoing
-
-    def _prepare_reminder(
-        self,
-        invitation: Invitation,
-        contact: Contact,
-        definition: CampaignDefinition,
-        facts: eligibility.ContactFacts,
-        zone: ZoneInfo,
-        *,
-        now: datetime,
-        stats: DispatchStats,
-    ) -> Outgoing | None:
-        """Decide one claimed reminder: on the channel the survey went by, to a person who may still be asked."""
-        assert invitation.channel is not None
-        reachable = eligibility.choose_channel([invitation.channel], facts)
-        if facts.opted_out_at or reachable is None:
-            stats.cancelled += 1
-            ReminderFlow.give_up(
-                invitation, f"no reminder: not reachable by {invitation.channel} any more", now
-            )
-            return None
-        if not is_inside(definition.send_window, zone, now):
-            stats.rescheduled += 1
-            ReminderFlow.put_back(invitation, next_send_time(definition.send_window, zone, now), now)
-            return None
-        channel, address = reachable
-        try:
-            return compose(
-                definition,
-                contact,
-                channel=channel,
-                address=address,
-                token=invitation.token,
-                public_base_url=self.config.public_base_url,
-                reminder=True,
-            )
-        except TemplateProblem as problem:
-            stats.failed += 1
-            ReminderFlow.give_up(invitation, f"reminder template error: {problem}", now)
-            return None
-
     # --- 3. send -------------------------------------------------------------------------------------------
 
     def _send(self, send: _Send, send_by: datetime | None = None) -> _Outcome:
         self.bucket.acquire()
-        if send_by is not None and self.clock.now() > send_by:
-            return _Outcome(send, expired=True)
+        withheld = self._withheld(send, send_by)
+        if withheld is not None:
+            return _Outcome(send, withheld=withheld)
+        channel = send.outgoing.channel
         try:
-            return _Outcome(send, provider_id=self.transports[send.outgoing.channel].send(send.outgoing))
+            outcome = _Outcome(send, provider_id=self.transports[channel].send(send.outgoing))
         except SendError as error:
-            if isinstance(error, TemporarySendError) and error.retry_after:
-                self.bucket.pause_for(error.retry_after)
-            return _Outcome(send, error=error)
+            retry_after = error.retry_after if isinstance(error, TemporarySendError) else None
+            if retry_after and retry_after <= SHORT_RETRY_AFTER:
+                self.bucket.pause_for(retry_after)  # a longer one pauses the channel (pauses.py)
+            outcome = _Outcome(send, error=error)
         except Exception as error:  # a bug in an adapter must not lose the batch's bookkeeping
             log.exception("channel adapter failed unexpectedly")
-            return _Outcome(send, error=UncertainSendError(f"adapter error: {type(error).__name__}"))
+            outcome = _Outcome(send, error=UncertainSendError(f"adapter error: {type(error).__name__}"))
+        self.health.note(channel, outcome.error)
+        return outcome
+
+    def _withheld(self, send: _Send, send_by: datetime | None) -> Withheld | None:
+        """Why this send must not reach the provider now (checked right before the call), or None."""
+        now = self.clock.now()
+        if send_by is not None and now > send_by:
+            return Withheld.CLAIM_TOO_OLD
+        if self.health.holds(send.outgoing.channel):
+            return Withheld.CHANNEL_PAUSED
+        return last_look(
+            self.db,
+            invitation_id=send.invitation_id,
+            outgoing=send.outgoing,
+            purpose=send.purpose,
+            worker_id=self.worker_id,
+            definition=send.definition,
+            zone=ZoneInfo(send.zone_name),
+            now=now,
+        )
 
     # --- 4. record -----------------------------------------------------------------------------------------
 
     def _record(self, outcomes: Sequence[_Outcome], stats: DispatchStats) -> None:
         now = self.clock.now()
         with self.db.transaction() as session, session.no_autoflush:
+            pauses = self._update_pauses(now, session=session)
             # Two queries for the batch instead of two per send; the updates go out in one flush at commit.
             invitation_ids = [o.send.invitation_id for o in outcomes]
             message_ids = [o.send.message_id for o in outcomes]
@@ -381,10 +345,29 @@ class Dispatcher:
                 invitation = invitations.get(outcome.send.invitation_id)
                 message = messages.get(outcome.send.message_id)
                 assert invitation is not None and message is not None
-                self._record_one(outcome, invitation, message, now, stats, session=session)
+                self._record_one(outcome, invitation, message, now, stats, pauses, session=session)
             session.flush()
             sent_ids = [o.provider_id for o in outcomes if o.provider_id and o.error is None]
             apply_held(sent_ids, now=now, session=session)
+
+    def _update_pauses(self, now: datetime, *, session: Session) -> dict[Channel, PauseView]:
+        """Store what this batch learnt about its channels; the pauses now in force, by channel."""
+        pauses = {}
+        for channel, hold in self.health.held().items():
+            pause = pause_channel(channel, hold, now, session=session)
+            pauses[channel] = pause
+            log.error(
+                "%s sending paused until %s (error %s): %s. Invitations stay planned; sending resumes by itself "
+                "once a probe goes through.",
+                channel,
+                f"{pause.until:%Y-%m-%d %H:%M:%S} UTC",
+                pause.code or "none",
+                pause.reason,
+            )
+        for channel in self.health.worked() - set(pauses):
+            if channel in self._paused_at_prepare and resume(channel, session=session):
+                log.warning("%s works again: its pause is lifted and sending resumes", channel)
+        return pauses
 
     def _record_one(
         self,
@@ -393,19 +376,29 @@ class Dispatcher:
         message: Message,
         now: datetime,
         stats: DispatchStats,
+        pauses: Mapping[Channel, PauseView],
         *,
         session: Session,
     ) -> None:
         flow = FLOWS[outcome.send.purpose]
         holds = flow.holds(invitation, self.worker_id)
-        if outcome.expired:
+        channel = outcome.send.outgoing.channel
+        paused_until = pauses[channel].until if channel in pauses else None
+        if outcome.withheld is not None:
             message.send_state, message.updated_at = SendState.NOT_SENT, now
             if holds:
-                flow.put_back(invitation, now, now)
-                if flow is InvitationFlow:
-                    invitation.attempts -= 1  # never tried
-                invitation.last_error = "the claim grew too old before sending; requeued unsent"
-                stats.rescheduled += 1
+                zone = ZoneInfo(outcome.send.zone_name)
+                window = outcome.send.definition.send_window
+                tally = record_withheld(
+                    flow,
+                    invitation,
+                    outcome.withheld,
+                    now,
+                    window=window,
+                    zone=zone,
+                    paused_until=paused_until,
+                )
+                stats.count(tally)
             return
         answered = invitation.state is InvitationState.RESPONDED and flow is InvitationFlow
         if answered and outcome.error is None:
@@ -429,46 +422,18 @@ class Dispatcher:
             )
             stats.sent += 1
         else:
-            self._record_failure(flow, invitation, message, outcome.error, now, stats, session=session)
-
-    def _record_failure(
-        self,
-        flow: Flow,
-        invitation: Invitation,
-        message: Message,
-        error: SendError,
-        now: datetime,
-        stats: DispatchStats,
-        *,
-        session: Session,
-    ) -> None:
-        message.error_code = error.code
-        message.updated_at = now
-        invitation.last_error = str(error)
-        if isinstance(error, UncertainSendError):
-            message.send_state = SendState.UNKNOWN
-            stats.uncertain += 1  # stays claimed; recover_stale_claims() settles it
-        elif isinstance(error, PermanentSendError):
-            message.send_state = SendState.REJECTED
-            if error.reason is PermanentReason.RECIPIENT_OPTED_OUT:
-                source = f"{self.transports[message.channel].name}-{error.code}"
-                opt_out_address(message.channel, message.address, source=source, at=now, session=session)
-            flow.after_rejection(invitation, now)
-            invitation.last_error = str(error)
-            if flow is InvitationFlow:
-                stats.rescheduled += 1  # to the next channel, or to undeliverable
-            else:
-                stats.failed += 1
-        else:
-            message.send_state = SendState.FAILED
-            attempts = flow.attempts(invitation, session=session)
-            if attempts >= self.config.max_attempts:
-                flow.give_up(invitation, str(error), now)
-                stats.failed += 1
-            else:
-                delay = backoff_delay(attempts, jitter=random.random())
-                flow.put_back(invitation, now + timedelta(seconds=delay), now)
-                stats.rescheduled += 1
+            provider = self.transports[channel].name
+            tally = record_failure(
+                flow,
+                invitation,
+                message,
+                outcome.error,
+                now,
+                paused_until=paused_until,
+                provider=provider,
+                session=session,
+            )
+            stats.count(tally)
 
     def recover_stale_claims(self) -> int:
         """Settle this outbox's claims whose worker died (see campaigns.dispatch.reconcile)."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from campaigns.channels.base import (
+    ChannelSetupError,
     Outgoing,
     PermanentReason,
     PermanentSendError,
@@ -15,6 +17,7 @@ from campaigns.channels.base import (
 )
 from campaigns.channels.sms import TwilioConfig, TwilioSms, reason_for_code
 from storage.enums import Channel
+from tests.standins._server import IncomingRequest, Reply
 from tests.standins.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
 
 TO = "+4915112345678"
@@ -77,3 +80,48 @@ def test_a_callbacks_error_code_means_the_same_as_the_apis() -> None:
     assert reason_for_code("21211") is PermanentReason.INVALID_ADDRESS
     assert reason_for_code("30003") is None  # unreachable handset: a carrier report, nothing final
     assert reason_for_code(None) is None
+
+
+@pytest.mark.parametrize("code", [500, 502, 503])
+def test_a_5xx_is_uncertain_because_an_edge_may_answer_it_after_twilio_took_the_text(
+    fake_twilio: FakeTwilio, code: int
+) -> None:
+    fake_twilio.accept_then_fail_next(code)
+    sms = adapter(fake_twilio)
+    with pytest.raises(UncertainSendError):
+        send(sms)
+    [sent] = fake_twilio.messages()
+    assert sms.find_sent(TO, sent.body, datetime.now(UTC) - timedelta(minutes=1)) == [sent.sid]
+
+
+@pytest.mark.parametrize("code", [20003, 20404, 21606, 21212, 21608, 21611])
+def test_a_refusal_of_our_account_or_sender_is_a_setup_error_not_the_recipients(
+    fake_twilio: FakeTwilio, code: int
+) -> None:
+    fake_twilio.fail_next(code)
+    with pytest.raises(ChannelSetupError) as raised:
+        send(adapter(fake_twilio))
+    assert raised.value.code == str(code)
+    assert raised.value.fix
+
+
+def test_a_wrong_auth_token_is_a_setup_error(fake_twilio: FakeTwilio) -> None:
+    sms = TwilioSms(replace(adapter(fake_twilio).config, auth_token="rotated-away"))
+    with pytest.raises(ChannelSetupError) as raised:
+        send(sms)
+    assert raised.value.code == "20003"
+    assert "TWILIO_AUTH_TOKEN" in raised.value.fix
+
+
+def test_a_429_carries_twilios_retry_after(fake_twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch) -> None:
+    answer = fake_twilio.answer
+
+    def with_retry_after(request: IncomingRequest) -> Reply:
+        reply = answer(request)
+        return replace(reply, headers={**reply.headers, "Retry-After": "120"})
+
+    monkeypatch.setattr(fake_twilio, "answer", with_retry_after)
+    fake_twilio.fail_next(429)
+    with pytest.raises(TemporarySendError) as raised:
+        send(adapter(fake_twilio))
+    assert raised.value.retry_after == 120.0

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from campaigns.contacts.consents import opt_out_address
 from campaigns.dispatch.dispatcher import Dispatcher
 from campaigns.dispatch.expiry import expire_invitations
 from service.container import Container
-from storage.enums import Channel, ConsentStatus, InvitationState, MessagePurpose
-from storage.tables import Consent, Contact, Invitation, Message, Skip
+from storage.enums import CampaignStatus, Channel, ConsentStatus, InvitationState, MessagePurpose
+from storage.tables import Campaign, Consent, Contact, Invitation, Message, Skip
 from tests.fixtures.engine import FROM_NUMBER, PUBLIC_URL, add_contacts, apply_yaml, plan
+from tests.standins._server import IncomingRequest, Reply
 from tests.standins.fake_twilio import FakeTwilio
 from tests.standins.smtp import SmtpSink
 
@@ -258,3 +261,138 @@ def test_a_contact_without_a_time_zone_uses_the_campaigns(
     apply_yaml(engine, CAMPAIGN + "    timezone: America/Los_Angeles\n")
     plan(engine)
     assert invitation(engine).due_at == datetime(2026, 11, 23, 17, 0, tzinfo=UTC)  # 09:00 PST
+
+
+# --- what a provider's answer means, and what is checked right before each call -------------------------
+
+
+def test_a_5xx_after_twilio_accepted_the_text_is_settled_from_its_log_and_texts_the_person_once(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio
+) -> None:
+    add_contacts(engine, [{**ANA, "email": None}])
+    apply_yaml(engine, CAMPAIGN)
+    plan(engine)
+    fake_twilio.accept_then_fail_next(500)  # an edge answered 500 for a message Twilio had taken
+    dispatcher.drain()
+    engine.clock.advance(minutes=10)  # type: ignore[attr-defined]  # past the claim timeout
+    dispatcher.drain()
+    dispatcher.drain()
+    assert [m.to for m in fake_twilio.messages()] == [ANA["phone"]]
+    assert invitation(engine).state is InvitationState.SENT
+
+
+def test_a_5xx_for_a_text_twilio_never_took_is_sent_after_the_log_check(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio
+) -> None:
+    add_contacts(engine, [{**ANA, "email": None}])
+    apply_yaml(engine, CAMPAIGN)
+    plan(engine)
+    fake_twilio.fail_next(500)
+    dispatcher.drain()
+    engine.clock.advance(minutes=10)  # type: ignore[attr-defined]
+    dispatcher.drain()
+    assert [m.to for m in fake_twilio.messages()] == [ANA["phone"]]
+    assert invitation(engine).state is InvitationState.SENT
+
+
+BEN = {"external_id": "ben", "name": "Ben", "phone": "+4915112345679", "timezone": "UTC"}
+
+
+def one_at_a_time(engine: Container) -> Dispatcher:
+    """A dispatcher sending one message after the other, so a test can act while the first is in flight."""
+    return Dispatcher(
+        engine.db,
+        engine.transports,
+        clock=engine.clock,
+        config=replace(engine.dispatch_config(), concurrency=1),
+        worker_id="one-at-a-time",
+    )
+
+
+def during_first_send(fake_twilio: FakeTwilio, action: Callable[[], None]) -> None:
+    """Run `action` inside the fake Twilio's handling of the first send, before it answers."""
+    answer = fake_twilio.answer
+    done: list[bool] = []
+
+    def answer_after_action(request: IncomingRequest) -> Reply:
+        if request.http_method == "POST" and not done:
+            done.append(True)
+            action()
+        return answer(request)
+
+    fake_twilio.answer = answer_after_action  # type: ignore[method-assign]
+
+
+def test_a_stop_while_its_batch_is_being_sent_stops_the_queued_text(
+    engine: Container, fake_twilio: FakeTwilio
+) -> None:
+    add_contacts(engine, [{**ANA, "email": None}, BEN])
+    apply_yaml(engine, CAMPAIGN)
+    plan(engine)
+
+    def ben_texts_stop() -> None:
+        with engine.db.transaction() as session:
+            opt_out_address(
+                Channel.SMS, BEN["phone"], source="sms-stop", at=engine.clock.now(), session=session
+            )
+
+    during_first_send(fake_twilio, ben_texts_stop)
+    dispatcher = one_at_a_time(engine)
+    try:
+        dispatcher.drain()
+    finally:
+        dispatcher.close()
+    assert [m.to for m in fake_twilio.messages()] == [ANA["phone"]]
+    with engine.db.transaction() as session:
+        ben = session.scalars(select(Invitation).join(Contact).where(Contact.external_id == "ben")).one()
+        assert ben.state is InvitationState.CANCELLED
+
+
+def test_a_campaign_paused_while_its_batch_is_being_sent_keeps_the_queued_text_for_later(
+    engine: Container, fake_twilio: FakeTwilio
+) -> None:
+    add_contacts(engine, [{**ANA, "email": None}, BEN])
+    apply_yaml(engine, CAMPAIGN)
+    plan(engine)
+
+    def pause_the_campaign() -> None:
+        with engine.db.transaction() as session:
+            session.execute(update(Campaign).values(status=CampaignStatus.PAUSED))
+
+    during_first_send(fake_twilio, pause_the_campaign)
+    dispatcher = one_at_a_time(engine)
+    try:
+        dispatcher.drain()
+        assert [m.to for m in fake_twilio.messages()] == [ANA["phone"]]
+        with engine.db.transaction() as session:
+            ben = session.scalars(select(Invitation).join(Contact).where(Contact.external_id == "ben")).one()
+            assert (ben.state, ben.attempts) == (InvitationState.PLANNED, 0)
+            session.execute(update(Campaign).values(status=CampaignStatus.ACTIVE))
+        dispatcher.drain()
+    finally:
+        dispatcher.close()
+    assert [m.to for m in fake_twilio.messages()] == [ANA["phone"], BEN["phone"]]
+
+
+def test_a_text_queued_when_the_send_window_closes_waits_for_the_next_window(
+    engine: Container, fake_twilio: FakeTwilio
+) -> None:
+    engine.clock.set(datetime(2026, 11, 23, 11, 59, 30, tzinfo=UTC))  # type: ignore[attr-defined]
+    add_contacts(engine, [{**ANA, "email": None}, BEN])
+    apply_yaml(engine, CAMPAIGN)
+    plan(engine)
+    # The first text takes past noon, when Monday's 09:00-12:00 window closes.
+    during_first_send(fake_twilio, lambda: engine.clock.advance(minutes=1))  # type: ignore[attr-defined]
+    dispatcher = one_at_a_time(engine)
+    try:
+        dispatcher.drain()
+    finally:
+        dispatcher.close()
+    assert [m.to for m in fake_twilio.messages()] == [ANA["phone"]]
+    with engine.db.transaction() as session:
+        ben = session.scalars(select(Invitation).join(Contact).where(Contact.external_id == "ben")).one()
+        assert (ben.state, ben.due_at, ben.attempts) == (
+            InvitationState.PLANNED,
+            datetime(2026, 11, 24, 9, 0, tzinfo=UTC),
+            0,
+        )

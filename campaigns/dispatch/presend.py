@@ -1,0 +1,91 @@
+"""The last look before a provider call: is this send still wanted, right now?
+
+A batch is prepared once and then sent at the configured rate, so its last message can leave minutes after its
+eligibility was checked. In between the person may text STOP, an admin may pause the campaign, the send window
+may close, someone may answer (for a reminder) or another worker may settle the claim. So right before each
+provider call one indexed query (primary keys, and the unique (channel, address) of consents) reads what
+matters, in its own short transaction that ends before the call: nothing is held across it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import exists, select
+
+from campaigns.channels.base import Outgoing
+from campaigns.definitions.model import CampaignDefinition
+from campaigns.planning.windows import is_inside
+from storage.db import Database
+from storage.enums import CampaignStatus, ConsentStatus, InvitationState, MessagePurpose
+from storage.tables import Campaign, Consent, Contact, Invitation
+
+
+class Withheld(Enum):
+    """Why a prepared send was not handed to the provider."""
+
+    CLAIM_TOO_OLD = "the claim grew too old before sending; requeued unsent"
+    SETTLED_ELSEWHERE = "settled by another worker before sending"
+    OPTED_OUT = "the person opted out while the batch was being sent; not sent"
+    CAMPAIGN_PAUSED = "the campaign was paused while the batch was being sent; kept for when it resumes"
+    WINDOW_CLOSED = "the send window closed while the batch was being sent; kept for the next window"
+    ANSWERED = "answered before the reminder went out"
+    CHANNEL_PAUSED = "the channel is paused; kept for when it works again"
+
+
+def last_look(
+    db: Database,
+    *,
+    invitation_id: int,
+    outgoing: Outgoing,
+    purpose: MessagePurpose,
+    worker_id: str,
+    definition: CampaignDefinition,
+    zone: ZoneInfo,
+    now: datetime,
+) -> Withheld | None:
+    """Why this send must not go out now, or None when it may."""
+    address_opted_out = (
+        exists()
+        .where(
+            Consent.channel == outgoing.channel,
+            Consent.address == outgoing.to,
+            Consent.status == ConsentStatus.OPTED_OUT,
+        )
+        .correlate(None)
+    )
+    query = (
+        select(
+            Invitation.owner,
+            Invitation.state,
+            Invitation.claimed_for,
+            Invitation.responded_at,
+            Campaign.status,
+            Contact.opted_out_at,
+            address_opted_out,
+        )
+        .join(Campaign, Invitation.campaign_id == Campaign.id)
+        .join(Contact, Invitation.contact_id == Contact.id)
+        .where(Invitation.id == invitation_id)
+    )
+    with db.transaction() as session:
+        row = session.execute(query).one_or_none()
+    if row is None:
+        return Withheld.SETTLED_ELSEWHERE
+    owner, state, claimed_for, responded_at, status, contact_opted_out, opted_out = row
+    ours = owner == worker_id and claimed_for == purpose
+    if purpose is MessagePurpose.INVITATION:
+        ours = ours and state == InvitationState.CLAIMED
+    if not ours:
+        return Withheld.SETTLED_ELSEWHERE
+    if contact_opted_out is not None or opted_out:
+        return Withheld.OPTED_OUT
+    if status != CampaignStatus.ACTIVE:
+        return Withheld.CAMPAIGN_PAUSED
+    if purpose is MessagePurpose.REMINDER and responded_at is not None:
+        return Withheld.ANSWERED
+    if not is_inside(definition.send_window, zone, now):
+        return Withheld.WINDOW_CLOSED
+    return None
