@@ -60,7 +60,8 @@ def record_score(
 ) -> tuple[Response, bool]:
     """Store or change the score; returns the response and whether it is new.
 
-    A score given after expiry is kept and marked late. Once commented, the score is final.
+    A score given or corrected after expiry is kept and marked late (a late correction is a late answer, even
+    if the first score came in time). Once commented, the score is final.
     """
     response = response_for(invitation, session=session)
     created = response is None
@@ -82,6 +83,7 @@ def record_score(
         session.add(response)
     elif response.comment is None:
         response.score, response.category = score, categorize(score)
+        response.late = response.late or not is_open(invitation, now)
         response.answered_at, response.updated_at = now, now
     invitation.state = InvitationState.RESPONDED
     invitation.responded_at = invitation.responded_at or now

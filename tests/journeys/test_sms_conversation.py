@@ -356,3 +356,15 @@ def test_a_reply_that_beats_the_dispatcher_is_kept(
         invitation = session.scalars(select(Invitation)).one()
     assert invitation.state is InvitationState.RESPONDED and invitation.sent_at is not None
     assert the_response(engine).score == 9
+
+
+def test_a_score_corrected_after_expiry_is_marked_late(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
+) -> None:
+    """Answered in time, corrected once the survey had closed: the stored score is a late one."""
+    surveyed(engine, dispatcher)
+    reply(app, "9")
+    assert the_response(engine).late is False
+    engine.clock.advance(days=20)  # type: ignore[attr-defined]
+    assert shipped("en", "thank_you_late") in reply(app, "I meant 7")
+    assert (the_response(engine).score, the_response(engine).late) == (7, True)
