@@ -92,7 +92,7 @@ def inbound(db: Database) -> dict[str, str]:
     """Stored inbound SMS: MessageSid -> status."""
     with db.transaction() as session:
         rows = session.execute(
-            select(Message.provider_id, Message.status).where(Message.direction == Direction.INBOUND)
+            select(Message.provider_id, Message.inbound_state).where(Message.direction == Direction.INBOUND)
         ).all()
     return {str(sid): str(status) for sid, status in rows}
 
