@@ -24,6 +24,7 @@ from campaigns.dispatch.dispatcher import Dispatcher, default_worker_id
 from campaigns.dispatch.expiry import expire_invitations
 from campaigns.followups.deadlines import check_follow_ups
 from campaigns.planning.planner import plan_recurring
+from campaigns.replies.inbound import sweep_inbound
 from storage.enums import MessagePurpose
 from storage.leases import acquire_or_renew, release
 
@@ -60,6 +61,7 @@ class Ticker:
         self.add_job("dispatch", self.dispatch)
         self.add_job("reminders", self.remind)
         self.add_job("expiry", self.expire, IntervalTrigger(minutes=1, timezone=UTC))
+        self.add_job("inbound", self.sweep_inbound, IntervalTrigger(minutes=1, timezone=UTC))
         if container.slack is not None:
             self._add_slack_jobs(container.slack)
 
@@ -153,6 +155,10 @@ class Ticker:
 
     def expire(self) -> None:
         expire_invitations(self.dispatcher)
+
+    def sweep_inbound(self) -> None:
+        """Replies stored but left unhandled (Twilio does not retry a failed webhook by default)."""
+        sweep_inbound(self.container.db, self.container.transports, clock=self.container.clock)
 
     def _only_when_leader(self, job_id: str, func: Callable[[], Any]) -> Callable[[], None]:
         def run() -> None:

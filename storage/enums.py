@@ -111,6 +111,9 @@ class InboundState(StrEnum):
     """An inbound row's handling: stored first, then handled."""
 
     RECEIVED = "received"  # stored; not handled yet (a reply being answered, a callback held for its message)
+    PROCESSING = (
+        "processing"  # a reply claimed by one request or sweep (`claimed_by`, `claimed_at`) to handle it
+    )
     PROCESSED = "processed"  # handled: the reply was answered, the held callback applied
 
 

@@ -230,6 +230,7 @@ class Message(Timestamps, Base):
         UniqueConstraint("channel", "provider_id"),
         Index("ix_messages_invitation_id", "invitation_id"),
         Index("ix_messages_address_created_at", "address", "created_at"),
+        Index("ix_messages_inbound_state_created_at", "inbound_state", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -247,6 +248,12 @@ class Message(Timestamps, Base):
     inbound_state: Mapped[InboundState | None] = mapped_column(_enum(InboundState))
     error_code: Mapped[str | None] = mapped_column(String(32))
     raw: Mapped[dict[str, Any] | None]
+    # Inbound replies: who handles it (a claim, taken over when stale). Outbound answers: the reply answered.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None]
+    reply_to_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL"), index=True
+    )
 
 
 class Response(Timestamps, Base):

@@ -5,8 +5,9 @@ back, or None to stay silent. The rules:
 
 - STOP and the other opt-out words opt the number out at once and for good; START/YES/UNSTOP opt back in;
   HELP/INFO say who we are and how to stop. These work for any number, surveyed or not.
-- A reply goes to the newest invitation texted to that number. A number we never surveyed gets a polite
-  generic answer.
+- A reply goes to the survey of the newest survey text (invitation or reminder) the provider accepted for that
+  number (:func:`campaigns.replies.responses.latest_sms_invitation`), chosen again once its row is locked. A
+  number we never surveyed gets a polite generic answer.
 - A score records the response (a reply after expiry is kept and marked late) and asks for the reason; a second
   short score reply ("I meant 8") before the comment replaces the first.
 - After the score, the next message that is not a score is the comment, and we thank them.
@@ -52,10 +53,7 @@ class InboundSms:
 
 
 def handle_inbound(sms: InboundSms, *, now: datetime, session: Session) -> Answer | None:
-    invitation = latest_sms_invitation(sms.from_number, session=session)
-    if invitation is not None:
-        # Locked (PostgreSQL): a score and a comment sent together are handled one after the other.
-        session.refresh(invitation, with_for_update=True)
+    invitation = _answered_invitation(sms, session)
     contact = session.get(Contact, invitation.contact_id) if invitation else _contact_by_phone(sms, session)
     definition = _definition(invitation, session)
     locale = (contact.locale if contact else None) or (definition.locale if definition else "en")
@@ -124,6 +122,29 @@ def _replaces_score(body: str, comment: str | None) -> bool:
         return False
     words = re.findall(r"[^\W\d_]+", body.lower())
     return all(word in _CORRECTION_WORDS for word in words)
+
+
+def _answered_invitation(sms: InboundSms, session: Session) -> Invitation | None:
+    """The invitation this message answers, locked, and still the one once the lock is ours.
+
+    Locked (PostgreSQL) so that a score and a comment sent together are handled one after the other. While we
+    waited for the lock the dispatcher may have recorded a send (or its failure): the choice is made again under
+    the lock and, if it moved, the new one is locked in turn.
+    """
+    invitation = latest_sms_invitation(sms.from_number, session=session)
+    for _ in range(_RECHECKS):
+        if invitation is None:
+            return None
+        session.refresh(invitation, with_for_update=True)
+        again = latest_sms_invitation(sms.from_number, session=session)
+        if again is not None and again.id == invitation.id:
+            return invitation
+        invitation = again
+    return invitation
+
+
+# How often the choice of invitation may move while we wait for its lock before we take the latest one.
+_RECHECKS = 3
 
 
 def _contact_by_phone(sms: InboundSms, session: Session) -> Contact | None:

@@ -7,12 +7,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session, object_session
 
 from campaigns.followups import opening as followups
 from campaigns.scores.nps import categorize
-from storage.enums import Channel, Direction, InvitationState, MessagePurpose, SendState
+from storage.enums import (
+    Channel,
+    DeliveryStatus,
+    Direction,
+    InvitationState,
+    MessagePurpose,
+    SendState,
+)
 from storage.tables import Contact, Invitation, Message, Response
 
 # States in which an invitation has reached the person and may be answered (expired ones count as late).
@@ -22,6 +29,8 @@ ANSWERABLE = (
     InvitationState.RESPONDED,
     InvitationState.EXPIRED,
 )
+# What the provider reported for a text that never reached the phone: nobody can be answering it.
+UNDELIVERED = (DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED)
 
 
 def invitation_by_token(token: str, *, session: Session) -> Invitation | None:
@@ -29,7 +38,31 @@ def invitation_by_token(token: str, *, session: Session) -> Invitation | None:
 
 
 def latest_sms_invitation(phone: str, *, session: Session) -> Invitation | None:
-    """The newest invitation texted to this number: the one a reply from it answers."""
+    """The survey a reply from this number answers: that of the newest survey text (the invitation or its
+    reminder) the provider accepted.
+
+    A text still being sent is no answerable survey: the person cannot have read it, and crediting it would send
+    a survey already "answered". Only when no text was ever accepted for this number does one in flight count:
+    Twilio accepted it and the reply beat the dispatcher's recording of that answer.
+    """
+    accepted = _newest_survey_text(
+        phone,
+        Message.send_state == SendState.SENT,
+        or_(Message.delivery_status.is_(None), Message.delivery_status.not_in(UNDELIVERED)),
+        Invitation.state.in_(ANSWERABLE),
+        session=session,
+    )
+    if accepted is not None:
+        return accepted
+    return _newest_survey_text(
+        phone,
+        Message.send_state.in_((SendState.SENDING, SendState.UNKNOWN)),
+        Invitation.state == InvitationState.CLAIMED,
+        session=session,
+    )
+
+
+def _newest_survey_text(phone: str, *conditions: ColumnElement[bool], session: Session) -> Invitation | None:
     return session.scalar(
         select(Invitation)
         .join(Message, Message.invitation_id == Invitation.id)
@@ -37,10 +70,8 @@ def latest_sms_invitation(phone: str, *, session: Session) -> Invitation | None:
             Message.direction == Direction.OUTBOUND,
             Message.channel == Channel.SMS,
             Message.address == phone,
-            Message.purpose == MessagePurpose.INVITATION,
-            # CLAIMED: texted a moment ago, the dispatcher has not recorded the provider's answer yet.
-            Invitation.state.in_((*ANSWERABLE, InvitationState.CLAIMED)),
-            Message.send_state.not_in((SendState.REJECTED, SendState.FAILED, SendState.NOT_SENT)),
+            Message.purpose.in_((MessagePurpose.INVITATION, MessagePurpose.REMINDER)),
+            *conditions,
         )
         .order_by(Message.id.desc())
         .limit(1)
@@ -60,7 +91,8 @@ def record_score(
 ) -> tuple[Response, bool]:
     """Store or change the score; returns the response and whether it is new.
 
-    A score given after expiry is kept and marked late. Once commented, the score is final.
+    A score given or corrected after expiry is kept and marked late (a late correction is a late answer, even
+    if the first score came in time). Once commented, the score is final.
     """
     response = response_for(invitation, session=session)
     created = response is None
@@ -82,6 +114,7 @@ def record_score(
         session.add(response)
     elif response.comment is None:
         response.score, response.category = score, categorize(score)
+        response.late = response.late or not is_open(invitation, now)
         response.answered_at, response.updated_at = now, now
     invitation.state = InvitationState.RESPONDED
     invitation.responded_at = invitation.responded_at or now

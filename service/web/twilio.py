@@ -2,35 +2,46 @@
 
 Both are verified with `X-Twilio-Signature`, computed by Twilio over the public URL it called, so the URL is
 rebuilt from PUBLIC_BASE_URL (behind a proxy the app sees another host). A missing or wrong signature is a 403
-and nothing is stored. The raw inbound message is stored before anything else, and a retried delivery (the same
-MessageSid) is answered without being processed twice.
+and nothing is stored.
+
+Twilio retries a webhook that got no usable answer, but not a 500 (by default), and drops an answer that comes
+after its 15 s timeout. So whatever was not committed is answered 503, never 500 or 200, and never with a stack
+trace: the database unreachable or locked, a handling that failed (its reply stays stored and is given back to
+the next retry or to the sweeper), a duplicate delivery whose handling by another request is still under way.
+A reply is handled by the one request that claims it (campaigns.replies.inbound); a retry of a reply already
+handled is silent, unless that handling's answer came too late for Twilio: then it gets the stored answer.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, Response
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import SQLAlchemyError
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from campaigns.dispatch.delivery import apply_status
 from campaigns.privacy import mask_phone
-from campaigns.replies.conversation import Answer, InboundSms, handle_inbound
+from campaigns.replies.inbound import (
+    claim_reply,
+    handle_claimed,
+    new_owner,
+    release_claim,
+    settled_reply,
+    store_reply,
+)
 from service.container import Container
 from service.web.api.auth import get_container
-from storage.enums import Channel, Direction, InboundState, MessagePurpose, SendState
-from storage.tables import Message
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/twilio", tags=["twilio"], include_in_schema=False)
 TWIML = "application/xml"
+# Twilio ignores Retry-After, but proxies and operators' own retries read it.
+RETRY_AFTER_SECONDS = "5"
 
 
 async def verified_form(
@@ -65,86 +76,75 @@ def inbound_sms(form: Form, container: Annotated[Container, Depends(get_containe
     sid, sender, body = form.get("MessageSid", ""), form.get("From", ""), form.get("Body", "")
     if not sid or not sender:
         return _twiml(None)
-    now = container.clock.now()
-    stored = _store_inbound(container, sid=sid, sender=sender, body=body, raw=form)
-    if stored is None:
-        log.info("inbound SMS %s from %s was a retry; already handled", sid, mask_phone(sender))
-        return _twiml(None)
     try:
-        answer = _handle(container, InboundSms(sender, body, stored), now)
-    except IntegrityError:
-        # Two messages of one conversation at the same instant (SQLite does not lock the invitation): the
-        # other one has committed by now, so handling this one again sees it.
-        answer = _handle(container, InboundSms(sender, body, stored), now)
-    return _twiml(answer.text if answer else None)
+        message_id = store_reply(
+            container.db, sid=sid, sender=sender, body=body, raw=form, now=container.clock.now()
+        )
+        owner = new_owner("webhook")
+        claimed = claim_reply(container.db, message_id, owner=owner, now=container.clock.now())
+    except SQLAlchemyError as error:
+        return _not_committed(f"inbound SMS {sid} from {mask_phone(sender)} not stored", error)
+    if not claimed:
+        return _duplicate(container, message_id, sid)
+    try:
+        handled = handle_claimed(container.db, message_id, owner=owner, clock=container.clock)
+    except Exception as error:
+        _give_back(container, message_id, owner)
+        return _not_committed(f"inbound SMS {sid} stored but its handling failed", error)
+    if handled is None:  # our claim went stale and was taken over: the taker answers
+        return _duplicate(container, message_id, sid)
+    return _twiml(handled.answer.text if handled.answer else None)
 
 
-def _handle(container: Container, sms: InboundSms, now: datetime) -> Answer | None:
-    with container.db.transaction() as session:
-        answer = handle_inbound(sms, now=now, session=session)
-        inbound = session.get(Message, sms.message_id)
-        if inbound is not None:
-            inbound.inbound_state = InboundState.PROCESSED
-        if answer is not None:
-            session.add(
-                Message(
-                    direction=Direction.OUTBOUND,
-                    channel=Channel.SMS,
-                    purpose=answer.purpose,
-                    invitation_id=answer.invitation_id,
-                    address=sms.from_number,
-                    body=answer.text,
-                    send_state=SendState.TWIML,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-    return answer
+def _duplicate(container: Container, message_id: int, sid: str) -> Response:
+    """Another request or sweep claimed this message: 503 until its handling is committed, then its answer."""
+    try:
+        settled = settled_reply(container.db, message_id)
+    except SQLAlchemyError as error:
+        return _not_committed(f"inbound SMS {sid}: could not read its handling", error)
+    if not settled.handled:
+        log.info("inbound SMS %s is being handled by another request; answering 503 so Twilio retries", sid)
+        return _unavailable()
+    log.info("inbound SMS %s was a retry; already handled", sid)
+    return _twiml(settled.answer)
+
+
+def _give_back(container: Container, message_id: int, owner: str) -> None:
+    try:
+        release_claim(container.db, message_id, owner=owner)
+    except SQLAlchemyError:
+        log.warning(
+            "could not give inbound message %s back; its claim goes stale and is taken over", message_id
+        )
 
 
 @router.post("/status")
 def status_callback(form: Form, container: Annotated[Container, Depends(get_container)]) -> Response:
     sid, status = form.get("MessageSid", ""), form.get("MessageStatus", "")
     if sid and status:
-        with container.db.transaction() as session:
-            apply_status(
-                sid, status, form.get("ErrorCode") or None, now=container.clock.now(), session=session
-            )
+        try:
+            with container.db.transaction() as session:
+                apply_status(
+                    sid, status, form.get("ErrorCode") or None, now=container.clock.now(), session=session
+                )
+        except SQLAlchemyError as error:
+            return _not_committed(f"status callback for {sid} not applied", error)
     return Response(status_code=204)
 
 
-def _store_inbound(
-    container: Container, *, sid: str, sender: str, body: str, raw: dict[str, Any]
-) -> int | None:
-    """Store the raw message first of all; its id, or None when a retry of a message already processed.
+def _not_committed(what: str, error: Exception) -> Response:
+    """Nothing of this delivery is committed (or its handling is not): 503, so that Twilio delivers it again."""
+    if isinstance(error, SQLAlchemyError):
+        log.warning("%s: the database failed (%s); answering 503", what, type(error).__name__)
+    else:
+        log.exception("%s; answering 503", what)
+    return _unavailable()
 
-    A message stored but not processed (the process stopped in between) is processed on Twilio's retry.
-    """
-    now = container.clock.now()
-    try:
-        with container.db.transaction() as session:
-            seen = session.scalar(
-                select(Message).where(Message.channel == Channel.SMS, Message.provider_id == sid)
-            )
-            if seen is not None:
-                return None if seen.inbound_state is InboundState.PROCESSED else seen.id
-            message = Message(
-                direction=Direction.INBOUND,
-                channel=Channel.SMS,
-                purpose=MessagePurpose.REPLY,
-                address=sender,
-                body=body,
-                provider_id=sid,
-                inbound_state=InboundState.RECEIVED,
-                raw=raw,
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(message)
-            session.flush()
-            return message.id
-    except IntegrityError:
-        return None  # the same retry arrived concurrently
+
+def _unavailable() -> Response:
+    return PlainTextResponse(
+        "temporarily unavailable, retry later", status_code=503, headers={"Retry-After": RETRY_AFTER_SECONDS}
+    )
 
 
 def _storable(value: str) -> str:

@@ -18,8 +18,8 @@ from campaigns.dispatch.dispatcher import Dispatcher, DispatchStats
 from campaigns.messages.texts import text
 from service.container import Container
 from service.web.app import create_app
-from storage.enums import Channel, ConsentStatus, InvitationState
-from storage.tables import Consent, Invitation, Message, Response
+from storage.enums import Channel, ConsentStatus, InvitationState, MessagePurpose
+from storage.tables import Campaign, Consent, Invitation, Message, Response
 from tests.fixtures.engine import FROM_NUMBER, PUBLIC_URL, add_contacts, apply_yaml, plan
 from tests.standins.fake_twilio import DEFAULT_AUTH_TOKEN, FakeTwilio
 from tests.standins.twilio_webhooks import (
@@ -356,3 +356,78 @@ def test_a_reply_that_beats_the_dispatcher_is_kept(
         invitation = session.scalars(select(Invitation)).one()
     assert invitation.state is InvitationState.RESPONDED and invitation.sent_at is not None
     assert the_response(engine).score == 9
+
+
+def test_a_score_corrected_after_expiry_is_marked_late(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
+) -> None:
+    """Answered in time, corrected once the survey had closed: the stored score is a late one."""
+    surveyed(engine, dispatcher)
+    reply(app, "9")
+    assert the_response(engine).late is False
+    engine.clock.advance(days=20)  # type: ignore[attr-defined]
+    assert shipped("en", "thank_you_late") in reply(app, "I meant 7")
+    assert (the_response(engine).score, the_response(engine).late) == (7, True)
+
+
+# --- which survey a reply answers ---------------------------------------------------------------------------
+
+# A second campaign allowed to survey Ana a day after the first (its own fatigue window), with no reminder.
+OTHER = """
+campaigns:
+  - name: other
+    kind: relationship
+    interval_days: 1
+    channels: [sms]
+    brand: Acme
+    min_days_between_surveys: 1
+    remind_after: never
+    send_window: {days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "23:59"}
+"""
+
+
+def invitation_states(engine: Container) -> dict[str, InvitationState]:
+    """Each campaign's invitation state, by campaign name."""
+    with engine.db.transaction() as session:
+        rows = session.execute(
+            select(Campaign.name, Invitation.state).join(Campaign, Invitation.campaign_id == Campaign.id)
+        ).all()
+    return {name: state for name, state in rows}
+
+
+def answered_campaign(engine: Container) -> str:
+    with engine.db.transaction() as session:
+        return session.scalars(
+            select(Campaign.name).join(Response, Response.campaign_id == Campaign.id)
+        ).one()
+
+
+def test_a_reply_while_the_next_survey_is_claimed_but_not_texted_answers_the_survey_texted(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
+) -> None:
+    surveyed(engine, dispatcher)
+    engine.clock.advance(days=2)  # type: ignore[attr-defined]
+    apply_yaml(engine, OTHER)
+    assert plan(engine).planned == 1
+    staged = dispatcher._prepare(dispatcher._claim(), DispatchStats())  # claimed and staged, not texted yet
+    assert "main reason" in reply(app, "8")
+    assert answered_campaign(engine) == "pulse"
+    outcomes = [dispatcher._send(send) for send in staged]
+    dispatcher._record(outcomes, DispatchStats())
+    assert invitation_states(engine) == {"pulse": InvitationState.RESPONDED, "other": InvitationState.SENT}
+    assert len(fake_twilio.messages()) == 2  # the second survey went out, unanswered, as it should
+
+
+def test_a_reply_to_a_reminder_answers_the_reminded_survey_not_a_newer_one(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
+) -> None:
+    surveyed(engine, dispatcher)  # "pulse", reminded after 3 days
+    engine.clock.advance(days=2)  # type: ignore[attr-defined]
+    apply_yaml(engine, OTHER)
+    plan(engine)
+    assert dispatcher.drain().sent == 1  # "other", texted two days later
+    engine.clock.advance(days=1)  # type: ignore[attr-defined]
+    assert dispatcher.drain(MessagePurpose.REMINDER).sent == 1  # the reminder of "pulse", the newest text
+    assert "main reason" in reply(app, "8")
+    assert answered_campaign(engine) == "pulse"
+    assert invitation_states(engine) == {"pulse": InvitationState.RESPONDED, "other": InvitationState.SENT}

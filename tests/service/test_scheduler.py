@@ -84,6 +84,7 @@ def test_the_started_scheduler_plans_and_sends_on_its_own(
             "dispatch",
             "reminders",
             "expiry",
+            "inbound",
         }
     finally:
         ticker.shutdown()

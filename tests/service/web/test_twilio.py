@@ -1,0 +1,285 @@
+"""The Twilio webhooks over HTTP: one handling per MessageSid, 503 for anything not committed, and the sweeper.
+
+Twilio retries a webhook only when it got no answer it could use; it does not retry a 500 by default. So:
+whatever was not committed is answered 503 (Twilio retries it), a message is handled by exactly one request (a
+claim on its row), a retry of a message whose answer reached Twilio in time is answered with silence, and one
+whose answer came too late for Twilio gets the stored answer again. A stored message whose handling failed is
+handled by the sweeper, which texts the answer through the REST API.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, text, update
+
+from campaigns.dispatch.dispatcher import Dispatcher
+from campaigns.replies.inbound import sweep_inbound
+from service.container import Container
+from service.scheduler import Ticker
+from storage.db import Database
+from storage.enums import Direction, InboundState, SendState
+from storage.tables import Message, Response
+from tests.fixtures.engine import FROM_NUMBER, PUBLIC_URL, add_contacts, apply_yaml, plan
+from tests.standins.fake_twilio import DEFAULT_AUTH_TOKEN, FakeTwilio
+from tests.standins.twilio_webhooks import (
+    inbound_sms_params,
+    new_message_sid,
+    post_signed,
+    status_callback_params,
+)
+
+CAMPAIGN = """
+campaigns:
+  - name: pulse
+    kind: relationship
+    interval_days: 1
+    channels: [sms]
+    brand: Acme
+    send_window: {days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "23:59"}
+"""
+ANA = "+4915112345678"
+SMS_URL = f"{PUBLIC_URL}/twilio/sms"
+STATUS_URL = f"{PUBLIC_URL}/twilio/status"
+ASK_REASON = "main reason"
+
+
+@pytest.fixture
+def app(engine: Container) -> Iterator[TestClient]:
+    from service.web.app import create_app
+
+    with TestClient(create_app(engine), raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture
+def surveyed(engine: Container, dispatcher: Dispatcher) -> None:
+    add_contacts(engine, [{"external_id": "ana", "name": "Ana Lima", "phone": ANA}])
+    apply_yaml(engine, CAMPAIGN)
+    plan(engine)
+    assert dispatcher.drain().sent == 1
+
+
+def post(app: TestClient, body: str, sid: str) -> Any:
+    return post_signed(app, SMS_URL, inbound_sms_params(ANA, FROM_NUMBER, body, sid), DEFAULT_AUTH_TOKEN)
+
+
+def conversation_steps(db: Database) -> list[tuple[str, SendState | None]]:
+    """What we answered Ana after her survey: (text, how it went out)."""
+    with db.transaction() as session:
+        rows = session.execute(
+            select(Message.body, Message.send_state)
+            .where(Message.direction == Direction.OUTBOUND, Message.purpose != "invitation")
+            .order_by(Message.id)
+        ).all()
+    return [(str(body), state) for body, state in rows]
+
+
+def inbound_states(db: Database) -> list[InboundState | None]:
+    with db.transaction() as session:
+        return list(
+            session.scalars(
+                select(Message.inbound_state)
+                .where(Message.direction == Direction.INBOUND)
+                .order_by(Message.id)
+            )
+        )
+
+
+def response_count(db: Database) -> int:
+    with db.transaction() as session:
+        return session.scalar(select(func.count()).select_from(Response)) or 0
+
+
+@contextmanager
+def table_away(db: Database, table: str) -> Iterator[None]:
+    """A database fault for one table: renamed away by another connection, then restored."""
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql(f"ALTER TABLE {table} RENAME TO {table}_away")
+    try:
+        yield
+    finally:
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql(f"ALTER TABLE {table}_away RENAME TO {table}")
+
+
+# --- 503 for anything not committed ------------------------------------------------------------------------
+
+
+def test_a_database_that_cannot_store_the_message_is_a_503_without_a_trace(
+    engine: Container, app: TestClient, surveyed: None
+) -> None:
+    sid = new_message_sid()
+    with table_away(engine.db, "messages"):
+        refused = post(app, "9", sid)
+        callback = status_callback_params(new_message_sid(), "delivered", ANA, FROM_NUMBER)
+        refused_callback = post_signed(app, STATUS_URL, callback, DEFAULT_AUTH_TOKEN)
+    assert (refused.status_code, refused_callback.status_code) == (503, 503)
+    for answer in (refused, refused_callback):
+        assert "Traceback" not in answer.text and "sqlalchemy" not in answer.text.lower()
+        assert "Retry-After" in answer.headers
+    assert ASK_REASON in post(app, "9", sid).text  # Twilio's retry is handled as the first delivery
+    assert response_count(engine.db) == 1
+
+
+def test_a_handling_that_fails_is_a_503_and_the_retry_handles_the_stored_message(
+    engine: Container, app: TestClient, surveyed: None
+) -> None:
+    sid = new_message_sid()
+    with table_away(engine.db, "responses"):
+        assert post(app, "9", sid).status_code == 503
+    assert inbound_states(engine.db) == [InboundState.RECEIVED]  # stored, and free for the next attempt
+    assert ASK_REASON in post(app, "9", sid).text
+    assert inbound_states(engine.db) == [InboundState.PROCESSED]
+    assert [step for step, _ in conversation_steps(engine.db)] == [
+        "Thanks! What is the main reason for your score?"
+    ]
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_sqlite_locked_by_another_writer_is_a_503(engine: Container, app: TestClient) -> None:
+    with engine.db.engine.connect() as writer:
+        writer.exec_driver_sql("BEGIN IMMEDIATE")  # holds SQLite's write lock past the busy timeout
+        try:
+            answer = post(app, "9", new_message_sid())
+        finally:
+            writer.exec_driver_sql("ROLLBACK")
+    assert answer.status_code == 503
+
+
+# --- one handling per MessageSid -------------------------------------------------------------------------
+
+
+def test_a_duplicate_of_a_message_whose_handling_is_under_way_is_a_503_until_that_claim_is_stale(
+    engine: Container, app: TestClient, surveyed: None
+) -> None:
+    """A request that claimed the message and died (or is still at it): nobody else handles it meanwhile."""
+    sid = new_message_sid()
+    with table_away(engine.db, "responses"):
+        assert post(app, "9", sid).status_code == 503
+    with engine.db.transaction() as session:  # what a process killed inside its handling leaves behind
+        session.execute(
+            update(Message)
+            .where(Message.provider_id == sid)
+            .values(inbound_state=InboundState.PROCESSING, claimed_by="killed", claimed_at=engine.clock.now())
+        )
+    assert post(app, "9", sid).status_code == 503
+    engine.clock.advance(seconds=29)  # type: ignore[attr-defined]
+    assert post(app, "9", sid).status_code == 503
+    engine.clock.advance(seconds=2)  # type: ignore[attr-defined]
+    assert ASK_REASON in post(app, "9", sid).text  # the dead claim is taken over
+    assert response_count(engine.db) == 1 and len(conversation_steps(engine.db)) == 1
+
+
+def test_ten_copies_posted_at_once_are_one_step_and_one_reply(
+    engine: Container, app: TestClient, surveyed: None
+) -> None:
+    sid = new_message_sid()
+    together = threading.Barrier(10)
+
+    def deliver(_: int) -> Any:
+        together.wait(timeout=10)
+        return post(app, "6", sid)
+
+    with ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(deliver, range(10)))
+    assert {a.status_code for a in answers} <= {200, 503}
+    assert sum(ASK_REASON in a.text for a in answers) == 1
+    assert response_count(engine.db) == 1 and len(conversation_steps(engine.db)) == 1
+
+
+def waiting_for_a_lock(db: Database) -> Callable[[], bool]:
+    def check() -> bool:
+        with db.engine.connect() as connection:
+            return bool(
+                connection.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                    )
+                ).scalar()
+            )
+
+    return check
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("db", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_a_duplicate_arriving_while_the_first_waits_inside_its_handling_is_not_handled_again(
+    engine: Container, app: TestClient, surveyed: None
+) -> None:
+    """The first delivery waits for the invitation's row lock (held here); its duplicate comes meanwhile.
+
+    The first one's answer then comes later than Twilio waits for a webhook, so Twilio drops it: the retry
+    after it gets that stored answer, not silence and not a second handling.
+    """
+    sid = new_message_sid()
+    with engine.db.engine.connect() as holder, ThreadPoolExecutor(2) as pool:
+        holder.exec_driver_sql("BEGIN")
+        holder.exec_driver_sql("SELECT id FROM invitations FOR UPDATE")
+        try:
+            first = pool.submit(post, app, "6", sid)
+            wait_for(waiting_for_a_lock(engine.db), "the first delivery to wait for the invitation's lock")
+            duplicate = pool.submit(post, app, "6", sid)
+            wait_for(duplicate.done, "the duplicate to be answered while the first one waits")
+            engine.clock.advance(seconds=20)  # type: ignore[attr-defined]  # past Twilio's 15 s webhook timeout
+        finally:
+            holder.exec_driver_sql("COMMIT")
+        answered, duplicate = first.result(timeout=10), duplicate.result(timeout=10)
+    assert duplicate.status_code == 503
+    assert answered.status_code == 200 and ASK_REASON in answered.text
+    retried = post(app, "6", sid)
+    assert retried.status_code == 200 and ASK_REASON in retried.text
+    assert response_count(engine.db) == 1 and len(conversation_steps(engine.db)) == 1
+
+
+# --- the sweeper -----------------------------------------------------------------------------------------
+
+
+def test_a_stored_reply_whose_handling_failed_is_answered_once_by_the_sweeper_over_rest(
+    engine: Container, app: TestClient, surveyed: None, fake_twilio: FakeTwilio
+) -> None:
+    with table_away(engine.db, "responses"):
+        assert post(app, "9", new_message_sid()).status_code == 503  # and Twilio does not retry
+    transport = engine.transports
+    assert sweep_inbound(engine.db, transport, clock=engine.clock) == 0  # too fresh: its request may be at it
+    engine.clock.advance(seconds=31)  # type: ignore[attr-defined]
+    assert sweep_inbound(engine.db, transport, clock=engine.clock) == 1
+    assert sweep_inbound(engine.db, transport, clock=engine.clock) == 0
+    _survey, answer = fake_twilio.messages()
+    assert (answer.to, answer.body) == (ANA, "Thanks! What is the main reason for your score?")
+    assert conversation_steps(engine.db) == [(answer.body, SendState.SENT)]
+    assert inbound_states(engine.db) == [InboundState.PROCESSED]
+    assert response_count(engine.db) == 1
+
+
+def test_the_scheduler_runs_the_sweeper_every_minute(
+    engine: Container, app: TestClient, surveyed: None, fake_twilio: FakeTwilio
+) -> None:
+    with table_away(engine.db, "invitations"):
+        assert post(app, "9", new_message_sid()).status_code == 503
+    engine.clock.advance(timedelta(minutes=1))  # type: ignore[attr-defined]
+    ticker = Ticker(engine, holder="serve-a")
+    try:
+        job = ticker.scheduler.get_job("inbound")
+        assert job.trigger.interval == timedelta(minutes=1)
+        ticker.renew_lease()
+        job.func()
+    finally:
+        ticker.dispatcher.close()  # never started: nothing else to stop
+    assert [m.body for m in fake_twilio.messages()][1:] == ["Thanks! What is the main reason for your score?"]
+    assert inbound_states(engine.db) == [InboundState.PROCESSED]
