@@ -5,8 +5,8 @@
 stored TwiML answer given again to a retry whose first answer came too late for Twilio). An index on
 (`inbound_state`, `created_at`) lets the sweeper find replies left unhandled.
 
-Revision ID: 0007_inbound_claims
-Revises: 0006_audit_vocabularies
+Revision ID: 0010_inbound_claims
+Revises: 0009_channel_pauses
 Create Date: 2026-12-02
 """
 
@@ -17,8 +17,8 @@ from alembic import op
 
 import storage.types
 
-revision: str = '0007_inbound_claims'
-down_revision: str | None = '0006_audit_vocabularies'
+revision: str = '0010_inbound_claims'
+down_revision: str | None = '0009_channel_pauses'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
