@@ -91,7 +91,17 @@ class SmtpEmail:
         """MAIL FROM and RCPT TO: nothing of the message has left yet, whatever happens here."""
         smtp.ehlo_or_helo_if_needed()
         sender = getaddresses([self.config.sender])[0][1] or self.config.sender
-        code, reply = smtp.mail(sender)
+        options: list[str] = []
+        if _international(sender, to):
+            # RFC 6531: a non-ASCII address needs a server that says SMTPUTF8; one that does not cannot reach it.
+            if not smtp.has_extn("smtputf8"):
+                raise PermanentSendError(
+                    "the SMTP server cannot send to an internationalised address (no SMTPUTF8)",
+                    "SMTPUTF8",
+                    PermanentReason.INVALID_ADDRESS,
+                )
+            options = ["SMTPUTF8", "BODY=8BITMIME"]
+        code, reply = smtp.mail(sender, options)
         if code != 250:
             raise _refused_sender(code, reply)
         code, reply = smtp.rcpt(to)
@@ -109,7 +119,7 @@ class SmtpEmail:
         if code != 354:
             raise _refused_at(code, reply, "DATA", PermanentReason.REFUSED)
         try:
-            smtp.send(_content(email))
+            smtp.send(_content(email, utf8=_international(str(email["From"]), str(email["To"]))))
             code, reply = smtp.getreply()
         except (OSError, smtplib.SMTPServerDisconnected) as error:
             raise UncertainSendError(f"SMTP connection lost while sending: {type(error).__name__}") from None
@@ -144,10 +154,14 @@ class SmtpEmail:
         return smtp
 
 
-def _content(email: EmailMessage) -> bytes:
+def _international(*addresses: str) -> bool:
+    return not all(address.isascii() for address in addresses)
+
+
+def _content(email: EmailMessage, *, utf8: bool = False) -> bytes:
     """The message as SMTP carries it: CRLF lines, leading dots doubled, ended by a line with a single dot."""
     buffer = BytesIO()
-    BytesGenerator(buffer, policy=SMTP_POLICY).flatten(email)
+    BytesGenerator(buffer, policy=SMTP_POLICY.clone(utf8=True) if utf8 else SMTP_POLICY).flatten(email)
     data = _LEADING_DOT.sub(b"..", buffer.getvalue())
     if not data.endswith(b"\r\n"):
         data += b"\r\n"

@@ -117,6 +117,7 @@ class SmtpSink:
                 server_hostname="smtp-sink.test",  # skip socket.getfqdn(): a DNS lookup per connection
                 authenticator=self._authenticate if self.username is not None else None,
                 auth_require_tls=False,
+                enable_SMTPUTF8=True,  # as mail servers do today: internationalised addresses (RFC 6531)
             )
             try:
                 controller.start()

@@ -42,6 +42,13 @@ def test_an_accepted_message_arrives_once(smtp_sink: SmtpSink) -> None:
     assert (email.mail_from, list(email.rcpt_tos)) == ("nps@acme.example", [TO])
 
 
+def test_an_internationalised_address_is_sent_with_smtputf8(smtp_sink: SmtpSink) -> None:
+    to = "zoë@exämple.de"
+    adapter(smtp_sink).send(Outgoing(Channel.EMAIL, to, "Wie wahrscheinlich ist es...?", subject="Acme"))
+    [email] = smtp_sink.wait_for(1)
+    assert list(email.rcpt_tos) == [to] and email.message["To"] == to
+
+
 def test_a_refused_login_is_a_setup_error_naming_the_settings(smtp_sink_auth: SmtpSink) -> None:
     with pytest.raises(ChannelSetupError) as raised:
         send(adapter(smtp_sink_auth, password="wrong"))
