@@ -89,9 +89,12 @@ class SmtpSink:
     With credentials, MAIL FROM before a successful AUTH is refused with 530, like a submission server.
     """
 
-    def __init__(self, username: str | None = None, password: str | None = None) -> None:
+    def __init__(
+        self, username: str | None = None, password: str | None = None, *, smtputf8: bool = True
+    ) -> None:
         self.username = username
         self.password = password
+        self.smtputf8 = smtputf8
         self._cond = threading.Condition()
         self._controller: Controller | None = None
         self._init_state()
@@ -117,7 +120,7 @@ class SmtpSink:
                 server_hostname="smtp-sink.test",  # skip socket.getfqdn(): a DNS lookup per connection
                 authenticator=self._authenticate if self.username is not None else None,
                 auth_require_tls=False,
-                enable_SMTPUTF8=True,  # as mail servers do today: internationalised addresses (RFC 6531)
+                enable_SMTPUTF8=self.smtputf8,  # as mail servers do today: internationalised addresses (RFC 6531)
             )
             try:
                 controller.start()

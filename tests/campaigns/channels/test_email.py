@@ -49,6 +49,14 @@ def test_an_internationalised_address_is_sent_with_smtputf8(smtp_sink: SmtpSink)
     assert list(email.rcpt_tos) == [to] and email.message["To"] == to
 
 
+def test_an_internationalised_address_a_server_cannot_take_is_permanent_for_that_address() -> None:
+    with SmtpSink(smtputf8=False) as old_server:
+        with pytest.raises(PermanentSendError) as refused:
+            adapter(old_server).send(Outgoing(Channel.EMAIL, "zoë@exämple.de", "Wie...?", subject="Acme"))
+        assert refused.value.reason is PermanentReason.INVALID_ADDRESS
+        assert old_server.messages() == []
+
+
 def test_a_refused_login_is_a_setup_error_naming_the_settings(smtp_sink_auth: SmtpSink) -> None:
     with pytest.raises(ChannelSetupError) as raised:
         send(adapter(smtp_sink_auth, password="wrong"))
