@@ -7,10 +7,13 @@ turned into. What Twilio's answers mean:
   record, and Twilio blocks every later send to them), 21211 an invalid 'To', 21614 not a mobile number, 21612
   no route to it. They become a PermanentSendError whose `reason` says which. Another 4xx we do not know is
   taken as a refusal of this message (PermanentReason.REFUSED).
-- Errors about the *sender or the account* (20003 rotated token, 20404 wrong account SID, 21606/21212 bad
-  'From', 21608 trial account, 21611 the sender's queue is full, any 401) say nothing about the person and hold
+- Errors about the *sender or the account* (20003 rotated token, 20404 wrong account SID, 21606/21212/21603 bad
+  or missing 'From', 21608 trial account, 21611 the sender's queue is full, 21701-21705 a Messaging Service that
+  cannot send, any 401) say nothing about the person and hold
   for every send until someone fixes the setup: a ChannelSetupError naming what to fix; the dispatcher pauses
   SMS and keeps the invitations.
+- 21408 (the account may not text that country) is about us but only for that country: a TemporarySendError,
+  retried and then the next channel, with what to fix; SMS is not paused for everyone else.
 - 429 and a failure to connect prove that nothing was sent: a TemporarySendError, tried again later; a 429's
   Retry-After header becomes its `retry_after`.
 - A 5xx does *not* prove it: an edge or proxy in front of Twilio may answer 500/502/503 after Twilio accepted
@@ -64,7 +67,16 @@ _SETUP_ERRORS = {
     "21212": f"the 'From' number is invalid: {_FROM}",
     "21608": "the Twilio account is a trial account, which texts only verified numbers: upgrade it",
     "21611": "the 'From' number's queue is full: lower NPS_SEND_RATE or add senders; sending resumes by itself",
+    "21603": f"no sender was given: {_FROM}",
+    "21701": "Twilio knows no such Messaging Service: check TWILIO_MESSAGING_SERVICE_SID",
+    "21702": "the Messaging Service cannot send new messages: check it in Twilio's console",
+    "21703": "the Messaging Service has no number available to send from: add one to its sender pool",
+    "21704": "the Messaging Service has no numbers: add one to its sender pool",
+    "21705": "the Messaging Service is invalid: check TWILIO_MESSAGING_SERVICE_SID",
 }
+# About our account, but for one country only (Geo Permissions): pausing all SMS would stop every other country.
+# Tried again later, then the campaign's next channel; the person is never marked undeliverable for it.
+_COUNTRY_NOT_ENABLED = "21408"
 
 
 @dataclass(frozen=True)
@@ -161,6 +173,10 @@ def _classify(error: TwilioRestException, retry_after: str | None) -> SendError:
         return TemporarySendError(message, code, retry_after_seconds(retry_after, datetime.now(UTC)))
     if error.status >= 500:
         return UncertainSendError(f"{message} (Twilio may have accepted it all the same)", code)
+    if code == _COUNTRY_NOT_ENABLED:
+        return TemporarySendError(
+            f"{message}: enable the recipient's country in Twilio's Geo Permissions for SMS", code
+        )
     if code in _SETUP_ERRORS or error.status == 401:
         fix = _SETUP_ERRORS.get(code, "check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
         return ChannelSetupError(message, code, fix)

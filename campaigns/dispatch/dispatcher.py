@@ -78,6 +78,8 @@ from storage.tables import Campaign, Contact, Invitation, Message
 
 log = logging.getLogger(__name__)
 
+PROVIDER_ANSWER_TIME = timedelta(seconds=60)  # longer than any channel adapter waits for an answer
+
 
 @dataclass(frozen=True)
 class DispatchConfig:
@@ -245,7 +247,10 @@ class Dispatcher:
             facts = contact_facts([contact for _, contact, _ in rows], session=session)
             rejected = rejected_channels(ids, session=session)
             failed = failed_since(ids, session=session) if purpose is MessagePurpose.INVITATION else {}
-            gate = PauseGate(channel_pauses(session=session), now)
+            # A prepared send may leave up to half the claim timeout later (the rate limit, a slow batch), and its
+            # answer may take the provider's timeout: only then may another worker probe the channel.
+            probe_wait = self.config.claim_timeout / 2 + PROVIDER_ANSWER_TIME
+            gate = PauseGate(channel_pauses(session=session), now, probe_wait)
             self._paused_at_prepare = gate.pauses
             definitions: dict[int, CampaignDefinition] = {}
             for invitation, contact, campaign in rows:

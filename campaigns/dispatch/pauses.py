@@ -40,7 +40,6 @@ from storage.tables import ChannelPause
 
 FIRST_PAUSE = 60.0  # seconds; doubled per failed probe
 MAX_PAUSE = 900.0  # a fixed token is noticed within a quarter of an hour
-PROBE_WAIT = timedelta(seconds=60)  # how long the others wait for a probe's answer
 OUTAGE_STREAK = 10  # failures in a row that make a provider-wide outage
 SHORT_RETRY_AFTER = 5.0  # seconds: waited in this process (the token bucket); a longer one pauses the channel
 
@@ -105,12 +104,13 @@ def pause_channel(channel: Channel, hold: Hold, now: datetime, *, session: Sessi
     return PauseView(row.channel, row.code, row.reason, row.since, row.until, row.probes)
 
 
-def take_probe(pause: PauseView, now: datetime, *, session: Session) -> bool:
-    """Whether this worker sends the probe of an elapsed pause; the others see `until` move and wait."""
+def take_probe(pause: PauseView, now: datetime, wait: timedelta, *, session: Session) -> bool:
+    """Whether this worker sends the probe of an elapsed pause; the others see `until` move by `wait` (as long as
+    the probe can take to leave and be answered) and wait."""
     taken = session.execute(
         update(ChannelPause)
         .where(ChannelPause.channel == pause.channel, ChannelPause.until == pause.until)
-        .values(until=now + PROBE_WAIT)
+        .values(until=now + wait)
         .execution_options(synchronize_session=False)
     )
     return bool(taken.rowcount)  # type: ignore[attr-defined]
@@ -199,9 +199,10 @@ class ChannelHealth:
 class PauseGate:
     """One batch's way past the stored pauses, at prepare time: held until `until`, or the one probe."""
 
-    def __init__(self, pauses: list[PauseView], now: datetime) -> None:
+    def __init__(self, pauses: list[PauseView], now: datetime, probe_wait: timedelta) -> None:
         self.pauses = {pause.channel: pause for pause in pauses}
         self.now = now
+        self.probe_wait = probe_wait
         self._probing: set[Channel] = set()
 
     def wait_until(self, channel: Channel, *, session: Session) -> datetime | None:
@@ -213,7 +214,7 @@ class PauseGate:
             return pause.until
         if channel in self._probing:
             return self.now  # this batch's probe answers before the next batch decides
-        if take_probe(pause, self.now, session=session):
+        if take_probe(pause, self.now, self.probe_wait, session=session):
             self._probing.add(channel)
             return None
-        return self.now + PROBE_WAIT  # another worker probes
+        return self.now + self.probe_wait  # another worker probes

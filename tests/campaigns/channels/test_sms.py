@@ -46,7 +46,7 @@ def send(sms: TwilioSms) -> str:
         (21211, PermanentReason.INVALID_ADDRESS),
         (21614, PermanentReason.INVALID_ADDRESS),
         (21612, PermanentReason.UNREACHABLE),
-        (21408, PermanentReason.REFUSED),
+        (21602, PermanentReason.REFUSED),  # a 4xx we do not know: a refusal of this message
     ],
 )
 def test_a_refusal_about_the_recipient_is_permanent_and_says_why(
@@ -56,6 +56,14 @@ def test_a_refusal_about_the_recipient_is_permanent_and_says_why(
     with pytest.raises(PermanentSendError) as raised:
         send(adapter(fake_twilio))
     assert (raised.value.code, raised.value.reason) == (str(code), reason)
+
+
+def test_a_country_the_account_may_not_text_is_temporary_and_says_what_to_enable(
+    fake_twilio: FakeTwilio,
+) -> None:
+    fake_twilio.fail_next(21408)
+    with pytest.raises(TemporarySendError, match="Geo Permissions"):
+        send(adapter(fake_twilio))
 
 
 def test_rate_limited_is_temporary(fake_twilio: FakeTwilio) -> None:
