@@ -6,7 +6,10 @@ What the server's answers mean, by the step of the transaction they come at (RFC
   our credentials, not the recipient: a ChannelSetupError; the dispatcher pauses email and keeps the invitations.
 - MAIL FROM: a 5xx refuses our sender (EMAIL_FROM not allowed for this login, 530 authentication required):
   a ChannelSetupError too; a 4xx is temporary.
-- RCPT TO: a 5xx is about the recipient (no such mailbox): PermanentSendError; a 4xx (greylisting) is temporary.
+- RCPT TO: a 5xx is about the recipient (no such mailbox, 5.1.x): PermanentSendError, except a security or
+  policy refusal (enhanced code 5.7.x: "relay access denied", "authentication required"), which is about our
+  login or sender and would meet every address: a ChannelSetupError. A 4xx (greylisting) is temporary.
+- An internationalised address needs SMTPUTF8 (RFC 6531); a server without it cannot reach that address.
 - Until the message's content has been handed over, a lost connection proves nothing was sent: temporary.
 - After the content, the reply to its final "." is the server's decision: 250 accepted; a 4xx or 5xx means it
   did not take the message and must not deliver it (RFC 5321 section 4.2.5), so trying again later is safe.
@@ -106,6 +109,14 @@ class SmtpEmail:
             raise _refused_sender(code, reply)
         code, reply = smtp.rcpt(to)
         if code not in (250, 251):
+            if code >= 500 and _enhanced(reply).startswith("5.7."):
+                # RFC 3463 class 7, security or policy, at RCPT TO: "relay access denied", "authentication
+                # required". About us (our login, our sender), not the person: every address would get it.
+                raise ChannelSetupError(
+                    f"SMTP {code} at RCPT TO: {_text(reply)}",
+                    str(code),
+                    "the server will not relay for us: check SMTP_USERNAME, SMTP_PASSWORD and EMAIL_FROM",
+                )
             raise _refused_at(code, reply, "RCPT TO", PermanentReason.INVALID_ADDRESS)
 
     def _transmit(self, smtp: smtplib.SMTP, email: EmailMessage) -> None:
@@ -170,6 +181,12 @@ def _content(email: EmailMessage, *, utf8: bool = False) -> bytes:
 
 def _text(reply: bytes | str) -> str:
     return reply.decode(errors="replace") if isinstance(reply, bytes) else reply
+
+
+def _enhanced(reply: bytes | str) -> str:
+    """The reply's enhanced status code (RFC 3463, e.g. "5.7.1"), or "" when it has none."""
+    match = re.match(r"\s*([245]\.\d{1,3}\.\d{1,3})\b", _text(reply))
+    return match.group(1) if match else ""
 
 
 def _refused_sender(code: int, reply: bytes | str) -> SendError:

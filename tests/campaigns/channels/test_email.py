@@ -95,3 +95,17 @@ def test_a_refusal_after_the_content_means_the_server_did_not_take_it(
     assert smtp_sink.messages() == []
     send(adapter(smtp_sink))  # tried again: delivered once
     assert len(smtp_sink.wait_for(1)) == 1
+
+
+def test_a_relay_refusal_at_rcpt_to_is_a_setup_error_not_the_persons(smtp_sink: SmtpSink) -> None:
+    smtp_sink.reject_next(554, "rcpt", "5.7.1 Relay access denied")
+    with pytest.raises(ChannelSetupError) as refused:
+        send(adapter(smtp_sink))
+    assert "SMTP_USERNAME" in refused.value.fix
+
+
+def test_an_unknown_mailbox_at_rcpt_to_stays_permanent_for_that_address(smtp_sink: SmtpSink) -> None:
+    smtp_sink.reject_next(550, "rcpt", "5.1.1 User unknown")
+    with pytest.raises(PermanentSendError) as refused:
+        send(adapter(smtp_sink))
+    assert refused.value.reason is PermanentReason.INVALID_ADDRESS
