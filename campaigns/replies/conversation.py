@@ -53,7 +53,7 @@ class InboundSms:
 
 
 def handle_inbound(sms: InboundSms, *, now: datetime, session: Session) -> Answer | None:
-    invitation = _answered_invitation(sms, session)
+    invitation = _answered_invitation(sms, now, session)
     contact = session.get(Contact, invitation.contact_id) if invitation else _contact_by_phone(sms, session)
     definition = _definition(invitation, session)
     locale = (contact.locale if contact else None) or (definition.locale if definition else "en")
@@ -124,19 +124,19 @@ def _replaces_score(body: str, comment: str | None) -> bool:
     return all(word in _CORRECTION_WORDS for word in words)
 
 
-def _answered_invitation(sms: InboundSms, session: Session) -> Invitation | None:
+def _answered_invitation(sms: InboundSms, now: datetime, session: Session) -> Invitation | None:
     """The invitation this message answers, locked, and still the one once the lock is ours.
 
     Locked (PostgreSQL) so that a score and a comment sent together are handled one after the other. While we
     waited for the lock the dispatcher may have recorded a send (or its failure): the choice is made again under
     the lock and, if it moved, the new one is locked in turn.
     """
-    invitation = latest_sms_invitation(sms.from_number, session=session)
+    invitation = latest_sms_invitation(sms.from_number, now=now, session=session)
     for _ in range(_RECHECKS):
         if invitation is None:
             return None
         session.refresh(invitation, with_for_update=True)
-        again = latest_sms_invitation(sms.from_number, session=session)
+        again = latest_sms_invitation(sms.from_number, now=now, session=session)
         if again is not None and again.id == invitation.id:
             return invitation
         invitation = again

@@ -37,13 +37,14 @@ def invitation_by_token(token: str, *, session: Session) -> Invitation | None:
     return session.scalar(select(Invitation).where(Invitation.token == token))
 
 
-def latest_sms_invitation(phone: str, *, session: Session) -> Invitation | None:
+def latest_sms_invitation(phone: str, *, now: datetime, session: Session) -> Invitation | None:
     """The survey a reply from this number answers: that of the newest survey text (the invitation or its
     reminder) the provider accepted.
 
-    A text still being sent is no answerable survey: the person cannot have read it, and crediting it would send
-    a survey already "answered". Only when no text was ever accepted for this number does one in flight count:
-    Twilio accepted it and the reply beat the dispatcher's recording of that answer.
+    A text still being sent is no answerable survey while an open one was accepted: the person cannot have read
+    it, and crediting it would send a survey already "answered". A text in flight counts when no text was ever
+    accepted for this number, or when the newest accepted one is of a survey that has closed: then Twilio
+    accepted the new text and the reply beat the dispatcher's recording of that answer.
     """
     accepted = _newest_survey_text(
         phone,
@@ -52,19 +53,25 @@ def latest_sms_invitation(phone: str, *, session: Session) -> Invitation | None:
         Invitation.state.in_(ANSWERABLE),
         session=session,
     )
-    if accepted is not None:
-        return accepted
-    return _newest_survey_text(
+    in_flight = _newest_survey_text(
         phone,
         Message.send_state.in_((SendState.SENDING, SendState.UNKNOWN)),
         Invitation.state == InvitationState.CLAIMED,
         session=session,
     )
+    if accepted is None:
+        return in_flight[0] if in_flight else None
+    if in_flight is not None and in_flight[1] > accepted[1] and not is_open(accepted[0], now):
+        return in_flight[0]
+    return accepted[0]
 
 
-def _newest_survey_text(phone: str, *conditions: ColumnElement[bool], session: Session) -> Invitation | None:
-    return session.scalar(
-        select(Invitation)
+def _newest_survey_text(
+    phone: str, *conditions: ColumnElement[bool], session: Session
+) -> tuple[Invitation, int] | None:
+    """The survey of the newest text to `phone` that meets `conditions`, and that text's message id."""
+    row = session.execute(
+        select(Invitation, Message.id)
         .join(Message, Message.invitation_id == Invitation.id)
         .where(
             Message.direction == Direction.OUTBOUND,
@@ -75,7 +82,8 @@ def _newest_survey_text(phone: str, *conditions: ColumnElement[bool], session: S
         )
         .order_by(Message.id.desc())
         .limit(1)
-    )
+    ).first()
+    return (row[0], row[1]) if row else None
 
 
 def response_for(invitation: Invitation, *, session: Session) -> Response | None:

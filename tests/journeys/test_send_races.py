@@ -13,7 +13,7 @@ from campaigns.channels.base import Outgoing, Transport
 from campaigns.dispatch.dispatcher import Dispatcher
 from service.container import Container
 from storage.enums import Channel, InvitationState
-from storage.tables import ChannelPause, Invitation
+from storage.tables import ChannelPause, Invitation, Response
 from tests.fixtures.engine import FROM_NUMBER, PUBLIC_URL, add_contacts, apply_yaml, plan
 from tests.standins.fake_twilio import DEFAULT_AUTH_TOKEN, FakeTwilio
 from tests.standins.twilio_webhooks import inbound_sms_params, post_signed
@@ -172,3 +172,41 @@ def test_one_probe_for_one_elapsed_pause_even_when_the_probe_leaves_late(
         other.close()
     probes = fake_twilio.count() - before
     assert probes == 1, f"{probes} probe sends reached Twilio for one elapsed pause (pause: {pauses(engine)})"
+
+
+# --- a reply that beats the record step ------------------------------------------------------------------
+
+
+def test_a_reply_to_a_text_twilio_accepted_but_not_yet_recorded_answers_it_not_last_seasons_survey(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
+) -> None:
+    """The record step runs after the whole batch, so a fast reply to the first text of a batch arrives while its
+    message row is still `sending`. Last season's survey, closed long ago, must not take the score: the person is
+    answering the text in flight."""
+    add_contacts(engine, [ANA])
+    apply_yaml(engine, SMS_CAMPAIGN)
+    plan(engine)
+    dispatcher.drain()  # last season's survey, sent and never answered
+    engine.clock.advance(weeks=14)  # type: ignore[attr-defined]  # a Monday 10:00 again
+    plan(engine)
+    new = [i for i in invitations(engine) if i.state is InvitationState.PLANNED]
+    assert len(new) == 1, [i.state for i in invitations(engine)]
+
+    answers: list[str] = []
+
+    def the_person_answers_at_once(message: Outgoing, sid: str) -> None:
+        answers.append(reply(app, "9").text)  # Twilio accepted; its HTTP answer is still on its way back
+
+    fast = dispatcher_with(
+        engine, "fast-reply", Hooked(engine.transports[Channel.SMS], after=the_person_answers_at_once)
+    )
+    try:
+        assert fast.drain().sent == 1
+    finally:
+        fast.close()
+    with engine.db.transaction() as session:
+        credited = session.scalars(select(Response.invitation_id)).all()
+    assert credited == [new[0].id], (
+        f"the score went to invitation(s) {credited}, not the survey just texted ({new[0].id}); "
+        f"the person was told {answers}"
+    )
