@@ -45,11 +45,11 @@ def wait_for_a_lock_wait(db: Database, timeout: float = 10) -> None:
     raise AssertionError("the record step never waited for the reply's lock")
 
 
+# PostgreSQL only: sees who waits on a lock in pg_stat_activity; SQLite's write lock shows no waiter
+@pytest.mark.parametrize("db", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
 def test_a_reply_committed_between_the_send_and_its_record_survives(
     engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, db: Database
 ) -> None:
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("sees who waits on a lock in pg_stat_activity; SQLite's write lock shows no waiter")
     add_contacts(engine, [ANA])
     apply_yaml(engine, CAMPAIGN)
     plan(engine)

@@ -204,11 +204,11 @@ def pending_invitations(engine: Container) -> list[int]:
         )
 
 
+# PostgreSQL only: two sessions writing at once: SQLite has one writer at a time
+@pytest.mark.parametrize("db", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
 def test_a_contact_planned_by_another_session_at_the_same_moment_is_planned_once(
     engine: Container, db: Database
 ) -> None:
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("two sessions writing at once: SQLite has one writer at a time")
     add_contacts(engine, people(1))
     apply_yaml(engine, pulse(interval_days=1))
     now = engine.clock.now()
