@@ -16,14 +16,13 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 
+from bot.slack_answers import CHANNEL_PAUSE
 from storage.db import Database
 from storage.enums import AlertKind, AlertState
 from storage.tables import SlackAlert
 
 log = logging.getLogger("bot.poster")  # one logger for the outbox: operators follow one name
 
-CHANNEL = {"not_in_channel", "channel_not_found", "is_archived"}
-CHANNEL_PAUSE = 5 * 60
 
 Holds = dict[str, tuple[datetime, str]]
 """Held channels of a run: channel id -> (held until, reason)."""

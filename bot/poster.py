@@ -5,26 +5,18 @@ is claimed ("posting", a compare-and-set) in its own short transaction, Slack is
 and the outcome is recorded by a compare-and-set on "posting"; a change to the case during the call (its revision
 moves on) makes the poster update the message once more, so Slack always ends up showing the latest state.
 
-What Slack's answers mean, and what the poster does:
-- 429 (honouring Retry-After), 5xx, `ratelimited`, `internal_error`, ...: "not now". The run stops and the whole
-  queue waits, so that after an outage of any length every alert arrives once and in order.
-- The app's setup is broken (`invalid_auth`, `missing_scope`, ...): every alert would fail alike; the queue waits
-  15 minutes at a time and nothing is lost.
-- A channel is broken (`not_in_channel`, `channel_not_found`, `is_archived`): that says nothing about the alert,
-  only about where it goes. That channel's alerts are held ("held", with the reason) and retried every few
-  minutes, in order, until someone invites the bot back or fixes the channel id; the other channels (kudos, DMs, a
-  campaign's own channel) go on. One channel, not the whole queue: a broken kudos channel must not silence
-  detractor alerts (`bot.alert_holds`). `health()` says which channels are held and why, for readiness and
-  `nps doctor`.
-- Any other refusal is about this message alone: it is marked failed with the reason (`nps alerts` lists it).
-- No connection at all: not posted; retried with backoff.
-- A timeout, a dropped connection, or an answer we cannot use (no ts), or any unexpected exception: Slack may
-  have posted it. The alert becomes "uncertain" and stays first in line: before anything is posted again, the
-  channel's history is searched (`bot.alert_lookup`) for the metadata every alert carries. Found:
-  its ts is recorded (and it is edited if the case changed since); not found: it is posted; history not readable
-  (scope `channels:history` missing, ...): it is held for review ("review", `nps alerts`) rather than risk a
-  duplicate. A claim left "posting" for 5 minutes (the process died, or the database refused the ts) is uncertain
-  too: the ts write is retried in place a few times first, so a short lock does not get that far.
+What Slack's answers mean is sorted in `bot.slack_answers`: "not now" makes the run stop and the queue wait, so
+that after an outage every alert arrives once and in order; a broken setup holds the queue; a broken channel holds
+that channel (`bot.alert_holds`); any other refusal fails that message alone (`nps alerts` lists it).
+
+Lost answers: a timeout, a dropped connection, an answer we cannot use (no ts), any unexpected exception, and a
+5xx to a post: Slack may have posted it. The alert becomes "uncertain" and stays first in line: before anything is
+posted again, the channel's history is searched (`bot.alert_lookup`) for the metadata every alert carries. Found:
+its ts is recorded (and it is edited if the case changed since); not found: it is posted; history not readable
+(scope `channels:history` missing, ...): it is held for review ("review", `nps alerts`) rather than risk a
+duplicate. A claim left "posting" for 5 minutes (the process died, or the database refused the ts) is uncertain
+too: the ts write is retried in place a few times first, so a short lock does not get that far. One channel's
+alerts reach Slack in order, even with several posters.
 """
 
 from __future__ import annotations
@@ -46,7 +38,7 @@ from sqlalchemy import case as case_when
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import aliased
 
-from bot.alert_holds import CHANNEL, CHANNEL_PAUSE, ChannelHolds, Holds, OutboxHealth, outbox_health
+from bot.alert_holds import ChannelHolds, Holds, OutboxHealth, outbox_health
 from bot.alert_lookup import HistoryUnreadable, find_alert_message
 from bot.blocks import (
     Block,
@@ -62,6 +54,7 @@ from bot.blocks import (
 )
 from bot.cases import load_case
 from bot.query.formatting import escape
+from bot.slack_answers import CHANNEL, CHANNEL_PAUSE, MAYBE_POSTED, RETRYABLE, SETUP, SETUP_PAUSE
 from campaigns.clock import Clock
 from campaigns.ratelimit import backoff_delay, retry_after_seconds
 from storage.db import Database
@@ -70,23 +63,6 @@ from storage.tables import SlackAlert
 
 log = logging.getLogger(__name__)
 
-# Slack saying "not now": the queue waits and retries, in order.
-RETRYABLE = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
-# ...of which these may come after the message was stored ("it's possible some aspect of the operation succeeded",
-# Slack's docs for fatal_error and internal_error); only a rate limit proves a post was not made.
-MAYBE_POSTED = RETRYABLE - {"ratelimited"}
-# The app's own setup is broken (token revoked, scope missing): every alert would fail the same way, so the queue
-# waits a long time instead of failing them all; an admin fixes the setup and nothing is lost.
-SETUP = {
-    "invalid_auth",
-    "not_authed",
-    "account_inactive",
-    "token_revoked",
-    "token_expired",
-    "missing_scope",
-    "no_permission",
-}
-SETUP_PAUSE = 15 * 60
 BATCH = 50
 # A claim ("posting") older than this belongs to a poster that died mid-call; the alert is tried again.
 STALE_POSTING = timedelta(minutes=5)
