@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from campaigns.dispatch.dispatcher import Dispatcher
 from campaigns.planning.planner import PlanStats
@@ -16,6 +15,7 @@ from service.container import Container
 from storage.db import Database
 from storage.enums import InvitationState, SkipReason
 from storage.tables import Campaign, Contact, Invitation, Skip
+from tests.fixtures.databases import wait_while_it_runs_until_it_waits_on_a_lock
 from tests.fixtures.engine import add_contacts, apply_yaml, count_invitations, plan
 from tests.standins.fake_twilio import FakeTwilio
 
@@ -174,23 +174,6 @@ def test_a_paused_campaign_is_not_planned(engine: Container) -> None:
 
 
 # --- at most one pending invitation per contact (issue 10, case 1) ----------------------------------------
-
-
-def wait_while_it_runs_until_it_waits_on_a_lock(db: Database, worker: threading.Thread) -> None:
-    """Until `worker` waits on a PostgreSQL lock (or ended without needing one)."""
-    deadline = time.monotonic() + 10
-    with db.engine.connect() as connection:
-        while worker.is_alive() and time.monotonic() < deadline:
-            waiting = connection.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-                )
-            ).scalar_one()
-            connection.rollback()
-            if waiting:
-                return
-            time.sleep(0.01)
 
 
 def pending_invitations(engine: Container) -> list[int]:

@@ -17,7 +17,7 @@ from service.web.app import create_app
 from storage.db import Database
 from storage.enums import InvitationState
 from storage.tables import Campaign, Contact, Event, Invitation, Skip
-from tests.campaigns.planning.test_planner import wait_while_it_runs_until_it_waits_on_a_lock
+from tests.fixtures.databases import wait_while_it_runs_until_it_waits_on_a_lock
 from tests.fixtures.engine import apply_yaml, count_invitations
 from tests.standins.fake_twilio import FakeTwilio
 
