@@ -161,7 +161,7 @@ def test_the_notification_text_of_a_long_comment_is_short_and_escaped(
 def test_a_long_comment_of_ampersands_is_cut_between_escapes(
     engine: Container, fake_slack: FakeSlack, poster: AlertPoster
 ) -> None:
-    answer(engine.db, hostile_contact(engine.db, name="&" * 300), 1, "&" * 5000, engine.clock.now())
+    answer(engine.db, hostile_contact(engine.db, name="&" * 250), 1, "&" * 5000, engine.clock.now())
     later(engine, 11)
     poster.run()
     [alert] = fake_slack.successful("chat.postMessage")
@@ -199,7 +199,7 @@ def test_nps_followups_and_contact_show_names_and_ids_as_typed(
 def test_nps_contact_cuts_a_comment_of_ampersands_between_escapes(
     app: TestClient, fake_slack: FakeSlack, engine: Container
 ) -> None:
-    contact = hostile_contact(engine.db, name="&" * 300)
+    contact = hostile_contact(engine.db, name="&" * 250)
     answer(engine.db, contact, 2, "&" * 5000, engine.clock.now() - timedelta(hours=1))
     ack = command(app, fake_slack, f"contact {EMAIL}")
     assert_valid_blocks(ack["blocks"])
