@@ -7,13 +7,17 @@ from datetime import datetime
 from typing import Any
 
 from bot import ids
-from bot.query.formatting import escape
+from bot.mrkdwn import customer_text, cut, escape, quote, verbatim
 from campaigns.privacy import mask_email, mask_phone
 from storage.enums import ContactMethod, FollowUpStatus
 
 Block = dict[str, Any]
 
 KEY_PROPERTIES = 6  # properties shown on an alert; the rest are in `/nps contact`
+NOTIFICATION_LIMIT = 300
+"""Characters of a message's `text`, what notifications show (Slack advises at most 4,000; ours is a glance)."""
+TEXT_LIMIT = 2900  # of a section's text; Slack allows 3,000
+NAME_LIMIT = 100  # of a contact's name or external id wherever it is shown
 
 
 @dataclass(frozen=True)
@@ -51,15 +55,11 @@ def _when(at: datetime | None) -> str:
     return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} {{time}}|{at:%Y-%m-%d %H:%M} UTC>"
 
 
-def _quote(text: str) -> str:
-    """Customer text as a quote: escaped (no mentions, links or formatting of theirs) on every line."""
-    return "\n".join(f">{escape(line)}" for line in text.splitlines() or [""])
-
-
 def _who(case: Case) -> str:
-    name = escape(case.contact_name or case.contact_external_id or "Unknown contact")
+    """The contact's name (or id) and masked phone and email, as mrkdwn for a verbatim text object."""
+    name = customer_text(case.contact_name or case.contact_external_id or "Unknown contact", NAME_LIMIT)
     reach = " · ".join(
-        x
+        customer_text(x, 60)
         for x in (
             mask_phone(case.phone) if case.phone else None,
             mask_email(case.email) if case.email else None,
@@ -69,29 +69,43 @@ def _who(case: Case) -> str:
     return f"*{name}*" + (f" ({reach})" if reach else "")
 
 
+def _label(case: Case) -> str:
+    return {"detractor": "Detractor", "passive": "Passive", "promoter": "Promoter"}[case.category]
+
+
 def headline(case: Case) -> str:
-    label = {"detractor": "Detractor", "passive": "Passive", "promoter": "Promoter"}[case.category]
-    # plain_text: Slack shows it literally, no escaping needed
-    return f"{label} {case.score}/10 from {case.contact_name or case.contact_external_id or 'a customer'}"
+    """The header, a plain_text object: Slack shows it as typed and parses nothing, so it is cut, not escaped."""
+    who = cut(case.contact_name or case.contact_external_id or "a customer", NAME_LIMIT)
+    return cut(f"{_label(case)} {case.score}/10 from {who}", 150)
+
+
+def notification_text(case: Case) -> str:
+    """The message's `text`: mrkdwn, escaped and short (the blocks show the whole case)."""
+    who = customer_text(case.contact_name or case.contact_external_id or "a customer", NAME_LIMIT)
+    head = f"{_label(case)} {case.score}/10 from {who}"
+    if not case.comment:
+        return head
+    return f'{head}: "{customer_text(case.comment, NOTIFICATION_LIMIT - len(head) - 4)}"'
 
 
 def alert_blocks(case: Case, *, with_actions: bool = True) -> list[Block]:
-    comment = _quote(case.comment) if case.comment else "_No comment yet._"
+    comment = verbatim(quote(case.comment, TEXT_LIMIT)) if case.comment else verbatim("_No comment yet._")
     fields = [
         {"type": "mrkdwn", "text": f"*Score*\n{case.score}/10 ({case.category})"},
-        {"type": "mrkdwn", "text": f"*Contact*\n{_who(case)}"},
+        verbatim(f"*Contact*\n{_who(case)}"),
         {"type": "mrkdwn", "text": f"*Campaign*\n{escape(case.campaign or '-')} via {case.channel}"},
         {"type": "mrkdwn", "text": f"*Answered*\n{_when(case.answered_at)}"},
     ]
     blocks: list[Block] = [
-        {"type": "header", "text": {"type": "plain_text", "text": headline(case)[:150]}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": comment[:2900]}},
+        {"type": "header", "text": {"type": "plain_text", "text": headline(case)}},
+        {"type": "section", "text": comment},
         {"type": "section", "fields": fields},
     ]
     shown = list(case.properties.items())[:KEY_PROPERTIES]
     if shown:
-        text = "  ".join(f"*{escape(str(key))}:* {escape(str(value))}" for key, value in shown)
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": text[:2900]}]})
+        # 6 x (40 + 300 + 6) characters at most: within a context element's 3,000
+        text = "  ".join(f"*{customer_text(key, 40)}:* {customer_text(value, 300)}" for key, value in shown)
+        blocks.append({"type": "context", "elements": [verbatim(text)]})
     if case.previous_scores:
         history = ", ".join(f"{score} ({at:%Y-%m-%d})" for at, score in case.previous_scores[:8])
         blocks.append(
@@ -110,8 +124,8 @@ def status_line(case: Case) -> str:
         if case.contact_method:
             parts.append(f"contacted by {case.contact_method}")
         if case.outcome_note:
-            parts.append(f"outcome: {escape(case.outcome_note)}")
-        return " · ".join(parts)[:2900]
+            parts.append(f"outcome: {customer_text(case.outcome_note, 2000)}")
+        return " · ".join(parts)
     if case.acknowledged_by:
         parts.append(f":eyes: Acknowledged by <@{case.acknowledged_by}> {_when(case.acknowledged_at)}")
     if case.assignee:
@@ -190,9 +204,10 @@ def resolve_modal(follow_up_id: int, channel: str | None, ts: str | None) -> Blo
 
 
 def kudos_blocks(case: Case) -> list[Block]:
-    comment = _quote(case.comment) if case.comment else ""
-    text = f":tada: *{case.score}/10* from {_who(case)} ({escape(case.campaign or '-')})\n{comment}"
-    return [{"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}}]
+    text = f":tada: *{case.score}/10* from {_who(case)} ({escape(case.campaign or '-')})"
+    if case.comment:
+        text += "\n" + quote(case.comment, TEXT_LIMIT - len(text) - 1)
+    return [{"type": "section", "text": verbatim(text)}]
 
 
 def dm_blocks(kind: str, case: Case, permalink_hint: str) -> list[Block]:
@@ -228,7 +243,8 @@ def alert_metadata(alert_id: int, revision: int) -> dict[str, Any]:
 
 
 def withdrawn_text(case: Case) -> str:
-    who = case.contact_name or case.contact_external_id or "The customer"
+    """mrkdwn (escaped) for the message and its notification."""
+    who = customer_text(case.contact_name or case.contact_external_id or "The customer", NAME_LIMIT)
     return f"Withdrawn: {who} corrected the answer to {case.score}/10 ({case.category})"
 
 
@@ -237,7 +253,7 @@ def withdrawn_blocks(case: Case) -> list[Block]:
     return [
         {
             "type": "section",
-            "text": {"type": "mrkdwn", "text": f":leftwards_arrow_with_hook: {escape(withdrawn_text(case))}"},
+            "text": verbatim(f":leftwards_arrow_with_hook: {withdrawn_text(case)}"),
         },
         {
             "type": "context",

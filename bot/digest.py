@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.deps import SlackDeps
+from bot.mrkdwn import customer_text, verbatim
 from bot.query import formatting
 from campaigns.scores import queries
 from campaigns.scores.periods import Period
@@ -136,8 +137,9 @@ def digest_blocks(*, session: Session, now: datetime, tz: ZoneInfo) -> list[dict
     )
     found = themes([c for c in comments if c])
     if found:
-        text = "*Top comment themes:* " + ", ".join(f"{word} ({n})" for word, n in found)
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
+        # words of customers' comments: shown verbatim (`here` must not become @here), each at most 40 characters
+        text = "*Top comment themes:* " + ", ".join(f"{customer_text(word, 40)} ({n})" for word, n in found)
+        blocks.append({"type": "section", "text": verbatim(text)})
     closed = (
         session.scalar(
             select(func.count())

@@ -47,13 +47,12 @@ from bot.blocks import (
     alert_metadata,
     dm_blocks,
     escalation_blocks,
-    headline,
     kudos_blocks,
+    notification_text,
     withdrawn_blocks,
     withdrawn_text,
 )
 from bot.cases import load_case
-from bot.query.formatting import escape
 from bot.slack_answers import CHANNEL, CHANNEL_PAUSE, MAYBE_POSTED, RETRYABLE, SETUP, SETUP_PAUSE
 from campaigns.clock import Clock
 from campaigns.ratelimit import backoff_delay, retry_after_seconds
@@ -290,10 +289,10 @@ class AlertPoster:
         return claim.target
 
     def _render(self, kind: str, case: Case, withdrawn: bool) -> tuple[list[Block], str]:
-        # The fallback text (notifications) is mrkdwn too: customer text is escaped.
+        # The fallback text (notifications) is mrkdwn too: customer text is escaped, and it is kept short.
         if withdrawn:
-            return withdrawn_blocks(case), escape(withdrawn_text(case))
-        text = escape(headline(case)) + (f': "{escape(case.comment)}"' if case.comment else "")
+            return withdrawn_blocks(case), withdrawn_text(case)
+        text = notification_text(case)
         if kind == AlertKind.DETRACTOR:
             return alert_blocks(case), text
         if kind == AlertKind.KUDOS:

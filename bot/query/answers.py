@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from bot.mrkdwn import customer_text, cut, escape, verbatim
 from bot.query import formatting
 from bot.query.charts import trend_png
 from bot.query.grammar import (
@@ -124,6 +125,11 @@ def _section(text: str) -> Block:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}}
 
 
+def _customer_section(text: str) -> Block:
+    """A section with customers' text in it: verbatim, and built within Slack's limit, so never clipped here."""
+    return {"type": "section", "text": verbatim(text)}
+
+
 def _followups(query: FollowupsQuery, asker: Asker, *, session: Session, now: datetime) -> Answer:
     select_open = (
         select(FollowUp, Response, Contact)
@@ -140,14 +146,19 @@ def _followups(query: FollowupsQuery, asker: Asker, *, session: Session, now: da
         return Answer(
             f"No {query.scope} follow-ups. :tada:", [_section(f"No {query.scope} follow-ups. :tada:")]
         )
+    # 20 lines of at most 80 + 70 characters: within a section's 3,000
     lines = [
-        f"• *{contact.name if contact else '?'}* {response.score}/10 — due {follow_up.due_at:%Y-%m-%d %H:%M} UTC"
+        f"• *{_name(contact)}* {response.score}/10 — due {follow_up.due_at:%Y-%m-%d %H:%M} UTC"
         + (" *overdue*" if follow_up.due_at < now else "")
         + (f", <@{follow_up.assignee}>" if follow_up.assignee else ", unassigned")
         for follow_up, response, contact in rows
     ]
     text = f"*{len(rows)} {query.scope} follow-up(s)*\n" + "\n".join(lines)
-    return Answer(text, [_section(text)])
+    return Answer(text, [_customer_section(text)])
+
+
+def _name(contact: Contact | None) -> str:
+    return customer_text(contact.name or contact.external_id, 80) if contact else "?"
 
 
 def _contact(query: ContactQuery, *, session: Session) -> Answer:
@@ -158,9 +169,8 @@ def _contact(query: ContactQuery, *, session: Session) -> Answer:
         .limit(1)
     )
     if contact is None:
-        return Answer(
-            f"No contact matches `{key}`.", [_section(f"No contact matches `{formatting.escape(key)}`.")]
-        )
+        text = f"No contact matches `{escape(cut(key, 200))}`."
+        return Answer(text, [_section(text)])
     responses = session.scalars(
         select(Response)
         .where(Response.contact_id == contact.id)
@@ -168,23 +178,23 @@ def _contact(query: ContactQuery, *, session: Session) -> Answer:
         .limit(10)
     ).all()
     reach = " · ".join(
-        x
+        customer_text(x, 60)
         for x in (
             mask_phone(contact.phone) if contact.phone else "",
             mask_email(contact.email) if contact.email else "",
         )
         if x
     )
-    lines = [
-        f"*{formatting.escape(contact.name or contact.external_id)}* ({reach}) — id `{contact.external_id}`"
-    ]
+    # at most 100 + 130 + 100 characters, then 10 answers of 200 + 30: within a section's 3,000
+    name = customer_text(contact.name or contact.external_id, 100)
+    lines = [f"*{name}* ({reach}) — id `{customer_text(contact.external_id, 100)}`"]
     lines += [
         f"• {r.answered_at:%Y-%m-%d}: {r.score}/10"
-        + (f" — “{formatting.escape(r.comment[:200])}”" if r.comment else "")
+        + (f" — “{customer_text(r.comment, 200)}”" if r.comment else "")
         for r in responses
     ] or ["No answers yet."]
     text = "\n".join(lines)
-    return Answer(text, [_section(text)])
+    return Answer(text, [_customer_section(text)])
 
 
 def _campaigns(*, session: Session) -> Answer:
@@ -225,8 +235,8 @@ def _control(query: CampaignControl, asker: Asker, *, session: Session) -> Answe
     campaign = session.scalar(select(Campaign).where(Campaign.name == query.name))
     if campaign is None:
         return Answer(
-            f"No campaign named {query.name}.",
-            [_section(f"No campaign named `{formatting.escape(query.name)}`; `/nps campaigns` lists them.")],
+            f"No campaign named {escape(query.name)}.",
+            [_section(f"No campaign named `{escape(query.name)}`; `/nps campaigns` lists them.")],
         )
     done = CAMPAIGN_CONTROL_ACTIONS[query.action]
     if done is AuditAction.CAMPAIGN_RUN:

@@ -1,8 +1,9 @@
 """Slack answers for `/nps`: pure builders from query results to mrkdwn text and Block Kit blocks.
 
 Only section, context and divider blocks with mrkdwn text; at most 50 blocks and 3,000 characters per text,
-as Slack requires. Text that people wrote (comments, names, property values) is escaped, so a comment
-cannot mention @channel or forge a link.
+as Slack requires. Customers' text (comments, names, property values) goes through `bot.mrkdwn`: escaped, cut
+before escaping and shown verbatim, so a comment cannot mention @channel, forge a link or link a #channel.
+What the asker typed (filters, titles) is escaped.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, tzinfo
 from typing import Any
 
+from bot.mrkdwn import customer_text, cut, escape, quote, verbatim
 from bot.query.grammar import GrammarError, filters_text
 from campaigns.scores.filters import Filters
 from campaigns.scores.periods import Period
@@ -22,7 +24,8 @@ Block = dict[str, Any]
 MAX_BLOCKS = 50
 MAX_TEXT = 3000
 MAX_FIELD = 2000
-MAX_COMMENT = 700
+MAX_COMMENT = 700  # characters of a comment as sent, escapes included
+MAX_NAME = 100
 MAX_SEGMENTS = 30
 CATEGORY_EMOJI = {
     Category.PROMOTER: ":large_green_circle:",
@@ -32,11 +35,6 @@ CATEGORY_EMOJI = {
 
 
 # --- small pieces ----------------------------------------------------------------------------------------
-
-
-def escape(text: str) -> str:
-    """Slack's three control characters, escaped as its API asks."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def clip(text: str, limit: int = MAX_TEXT) -> str:
@@ -78,6 +76,11 @@ def describe_filters(filters: Filters) -> str:
 
 def _section(text: str) -> Block:
     return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text)}}
+
+
+def _customer_section(text: str) -> Block:
+    """A section with customer text in it, built within the limit (`bot.mrkdwn`), so it is never clipped here."""
+    return {"type": "section", "text": verbatim(text)}
 
 
 def _context(*texts: str) -> Block:
@@ -189,29 +192,33 @@ def compare_blocks(
 ) -> list[Block]:
     """NPS per value of a property, best first, as an aligned table; low samples marked with *."""
     scope = _scope_line(period_label, filters_label)
-    title = f"*NPS by {escape(property)}* · {scope}"
+    title = f"*NPS by {escape(clip(property, 100))}* · {scope}"
     if not segments:
         return [_section(f"{title}\nNo responses in this period.")]
     width = min(24, max(len(s.value) for s in segments[:MAX_SEGMENTS]))
-    rows = [
-        f"{escape(_fit(s.value, width)):<{width}}  {signed(s.nps):>5} {plus_minus(s.margin):>5}  "
-        f"n={s.responses}{' *' if s.low_sample else ''}"
-        for s in segments[:MAX_SEGMENTS]
-    ]
+    # The values are customers' (property values): cut to the column as shown, then escaped, so a row can be
+    # longer than it looks; rows stop where the section would pass Slack's limit.
+    budget, rows = MAX_TEXT - len(title) - 10, []
+    for s in segments[:MAX_SEGMENTS]:
+        value = cut(s.value, width)
+        row = (
+            f"{escape(value)}{' ' * (width - len(value))}  {signed(s.nps):>5} {plus_minus(s.margin):>5}  "
+            f"n={s.responses}{' *' if s.low_sample else ''}"
+        )
+        budget -= len(row) + 1
+        if budget < 0:
+            break
+        rows.append(row)
     table = "```" + "\n".join(rows) + "```"
     notes = []
-    if len(segments) > MAX_SEGMENTS:
-        notes.append(f"…and {len(segments) - MAX_SEGMENTS} more values.")
+    if len(segments) > len(rows):
+        notes.append(f"…and {len(segments) - len(rows)} more values.")
     if any(s.low_sample for s in segments):
         notes.append("* low sample: few responses, read with care.")
-    blocks = [_section(f"{title}\n{table}")]
+    blocks = [_customer_section(f"{title}\n{table}")]
     if notes:
         blocks.append(_context(" ".join(notes)))
     return blocks
-
-
-def _fit(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 # --- comments --------------------------------------------------------------------------------------------
@@ -238,15 +245,15 @@ def comments_blocks(
     blocks: list[Block] = [_context(f"Comments {first}–{last} of {page.total} · {scope}")]
     for item in page.items:
         local = item.answered_at.astimezone(tz)
-        who = escape(item.contact_name) if item.contact_name else "unknown contact"
+        who = customer_text(item.contact_name, MAX_NAME) if item.contact_name else "unknown contact"
         about = [f"{CATEGORY_EMOJI[item.category]} *{item.score}*", who]
         if item.campaign:
             about.append(escape(item.campaign))
         about += [item.channel.value, f"{local:%b} {local.day}, {local:%H:%M}"]
-        quoted = "\n".join(
-            f"> {line}" for line in escape(clip(item.comment, MAX_COMMENT)).splitlines() or [""]
-        )
-        blocks += [_section(quoted), _context(" · ".join(about))]
+        blocks += [
+            _customer_section(quote(item.comment, MAX_COMMENT, marker="> ")),
+            {"type": "context", "elements": [verbatim(" · ".join(about))]},
+        ]
     if page.has_more:
         hint = f"More: `{escape(next_command)}`" if next_command else f"Page {page.page} of {page.pages}."
         blocks += [_divider(), _context(hint)]

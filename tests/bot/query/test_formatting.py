@@ -106,6 +106,17 @@ def test_compare_blocks_many_segments_stay_within_limits() -> None:
     )
 
 
+def test_compare_blocks_of_hostile_values_stay_within_limits_and_verbatim() -> None:
+    segments = [SegmentReport(f"{i:02d}" + "<&>" * 10, Tally(i, 1, 1), 0, 5.0) for i in range(30)]
+    blocks = formatting.compare_blocks(segments, "plan", "last 90 days")
+    assert_valid_blocks(blocks)
+    table = blocks[0]["text"]
+    assert table["verbatim"] is True and table["text"].endswith("```")
+    rows = table["text"].split("```")[1].splitlines()
+    assert rows[0].startswith("00&lt;&amp;&gt;&lt;") and "<&" not in table["text"]
+    assert f"…and {30 - len(rows)} more values." in all_text(blocks)
+
+
 def comment(i: int, text: str = "Too slow", *, name: str | None = "Ada", score: int = 3) -> CommentItem:
     return CommentItem(NOW - timedelta(hours=i), score, text, name, "pulse", Channel.SMS, i)
 

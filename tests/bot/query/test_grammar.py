@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.query.formatting import escape
+from bot.mrkdwn import escape
 from bot.query.grammar import (
     EXAMPLES,
     CampaignControl,
