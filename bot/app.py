@@ -2,14 +2,29 @@
 
 Every listener acknowledges first. Button clicks change the follow-up in the database and then let the alert
 poster edit the alert in place; `/nps` answers quick questions in the ack and slow ones through response_url.
+Before any listener, a request from another workspace or Enterprise Grid org than ours is refused
+(`bot.permissions`): a valid signature only says that Slack sent it, not from where.
 """
 
 from __future__ import annotations
 
-from slack_bolt import App
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
 
+from slack_bolt import App, BoltContext, BoltResponse
+from slack_sdk.errors import SlackApiError
+
+from bot import ids
 from bot.deps import SlackDeps
 from bot.listeners import actions, commands, events, views
+from storage.enums import AuditAction, AuditEntity
+
+log = logging.getLogger(__name__)
+
+FOREIGN = ":no_entry: This app only answers the workspace it is installed in; nothing was done."
+UNVERIFIED = ":warning: I could not check which workspace this request comes from just now; please try again."
 
 
 def create_slack_app(deps: SlackDeps) -> App:
@@ -19,6 +34,69 @@ def create_slack_app(deps: SlackDeps) -> App:
         token_verification_enabled=False,  # no network call at construction; Bolt checks on first request
         raise_error_for_unhandled_request=False,
     )
+    app.use(_only_the_installed_workspace(deps))
     for listeners in (commands, actions, views, events):
         listeners.register(app, deps)
     return app
+
+
+def _only_the_installed_workspace(deps: SlackDeps) -> Callable[..., BoltResponse | None]:
+    def middleware(
+        body: dict[str, Any], context: BoltContext, next_: Callable[[], None]
+    ) -> BoltResponse | None:
+        try:
+            installed = deps.permissions.installation()
+        except (SlackApiError, OSError) as error:
+            log.warning("auth.test failed, Slack request refused: %s", type(error).__name__)
+            return _refusal(body, UNVERIFIED)
+        user = body.get("user")
+        foreign = installed.foreign(
+            team_id=context.team_id,
+            enterprise_id=context.enterprise_id,
+            user_team_id=user.get("team_id") if isinstance(user, dict) else None,
+        )
+        if foreign is None:
+            next_()
+            return None
+        requested = _requested(body)
+        log.warning("refused a Slack request (%s) from %s", requested, foreign)
+        deps.permissions.refused(
+            context.user_id,
+            AuditAction.SLACK_REQUEST_REFUSED,
+            AuditEntity.WORKSPACE,
+            foreign,
+            requested=requested,
+            team=context.team_id,
+            enterprise=context.enterprise_id,
+        )
+        return _refusal(body, FOREIGN)
+
+    return middleware
+
+
+def _requested(body: dict[str, Any]) -> str:
+    """What the request asked for, without its free text (a command's text may carry a phone number)."""
+    if body.get("command"):
+        words = str(body.get("text") or "").split()
+        return f"{body['command']} {words[0] if words else ''}".strip()[:64]
+    if body.get("type") == "block_actions":
+        return str(((body.get("actions") or [{}])[0]).get("action_id", ""))[:64]
+    if body.get("type") == "view_submission":
+        return str((body.get("view") or {}).get("callback_id", ""))[:64]
+    if body.get("type") == "event_callback":
+        return str((body.get("event") or {}).get("type", ""))[:64]
+    return str(body.get("type", ""))[:64]
+
+
+def _refusal(body: dict[str, Any], text: str) -> BoltResponse:
+    """The polite answer, in the HTTP response itself: nothing is sent to a URL the request named."""
+    if body.get("command"):
+        answer: dict[str, Any] = {"response_type": "ephemeral", "text": text}
+    elif (
+        body.get("type") == "view_submission"
+        and (body.get("view") or {}).get("callback_id") == ids.RESOLVE_VIEW
+    ):
+        answer = {"response_action": "errors", "errors": {ids.OUTCOME_BLOCK: text}}
+    else:
+        return BoltResponse(status=200, body="")
+    return BoltResponse(status=200, body=json.dumps(answer), headers={"content-type": "application/json"})

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from slack_sdk import WebClient
 
+from bot.permissions import Permissions
 from bot.poster import AlertPoster
 from campaigns.clock import Clock
 from storage.db import Database
@@ -21,5 +22,5 @@ class SlackDeps:
     poster: AlertPoster  # the process's one poster: its runs never overlap
     signing_secret: str | None  # None in Socket Mode
     timezone: ZoneInfo  # reports and periods (NPS_TIMEZONE)
-    admins: frozenset[str]  # Slack user ids allowed to control campaigns
+    permissions: Permissions  # who may act on follow-ups, see personal data, control campaigns
     digest_channel: str | None = None

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from slack_sdk import WebClient
 
 from bot.deps import SlackDeps
+from bot.permissions import Directory, Permissions, Policy
 from bot.poster import AlertPoster, Channels
 from campaigns.channels.base import Transport
 from campaigns.channels.email import SmtpConfig, SmtpEmail
@@ -132,7 +133,17 @@ def build_slack(settings: Settings, db: Database, clock: Clock) -> SlackDeps:
         poster=poster,
         signing_secret=settings.slack_signing_secret,
         timezone=ZoneInfo(settings.timezone),
-        admins=frozenset(settings.slack_admin_users),
+        permissions=Permissions(
+            Policy(
+                admins=frozenset(settings.slack_admin_users),
+                responders=frozenset(settings.slack_responders),
+                responder_group=settings.slack_responder_group,
+                alert_channel=settings.slack_alert_channel,
+                personal_data=settings.slack_personal_data,
+            ),
+            Directory(client, clock),
+            db,
+        ),
         digest_channel=settings.slack_digest_channel,
     )
 

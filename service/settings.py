@@ -7,6 +7,7 @@ nothing here guesses.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -43,6 +44,11 @@ class Settings:
     slack_kudos_channel: str | None = None
     slack_digest_channel: str | None = None
     slack_admin_users: tuple[str, ...] = ()
+    # Who may act on follow-ups and see personal data (bot.permissions): these users and this user group when
+    # either is set, otherwise the members of the alert's channel.
+    slack_responders: tuple[str, ...] = ()
+    slack_responder_group: str | None = None
+    slack_personal_data: str = "responders"  # or "admins"
 
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = field(default=None, repr=False)
@@ -116,6 +122,9 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         slack_kudos_channel=r.text("SLACK_KUDOS_CHANNEL"),
         slack_digest_channel=r.text("SLACK_DIGEST_CHANNEL"),
         slack_admin_users=r.csv("SLACK_ADMIN_USERS"),
+        slack_responders=r.slack_ids("SLACK_RESPONDERS", "UW", "user"),
+        slack_responder_group=r.slack_id("SLACK_RESPONDER_GROUP", "S", "user group"),
+        slack_personal_data=r.choice("SLACK_PERSONAL_DATA", "RESPONDERS", ("RESPONDERS", "ADMINS")).lower(),
         twilio_account_sid=r.text("TWILIO_ACCOUNT_SID"),
         twilio_auth_token=r.text("TWILIO_AUTH_TOKEN"),
         twilio_messaging_service_sid=r.text("TWILIO_MESSAGING_SERVICE_SID"),
@@ -175,6 +184,23 @@ class _Reader:
 
     def csv(self, name: str) -> tuple[str, ...]:
         return tuple(part.strip() for part in (self.text(name) or "").split(",") if part.strip())
+
+    def slack_ids(self, name: str, prefixes: str, kind: str) -> tuple[str, ...]:
+        """Comma-separated Slack ids: a name ("@ana", "#support") would never match anyone, so it is refused."""
+        ids = self.csv(name)
+        for value in ids:
+            if not re.fullmatch(f"[{prefixes}][A-Z0-9]{{2,}}", value):
+                raise SettingsError(
+                    f"{name} takes Slack {kind} ids such as {prefixes[0]}0123ABCD, got {value!r}"
+                )
+        return ids
+
+    def slack_id(self, name: str, prefixes: str, kind: str) -> str | None:
+        """One Slack id, or None when unset."""
+        value = self.text(name)
+        if value is not None and (len(self.slack_ids(name, prefixes, kind)) != 1 or "," in value):
+            raise SettingsError(f"{name} takes one Slack {kind} id, got {value!r}")
+        return value
 
     def integer(self, name: str, default: int, *, low: int, high: int) -> int:
         raw = self.text(name)

@@ -167,6 +167,7 @@ class AuditEntity(StrEnum):
     CAMPAIGN = "campaign"
     FOLLOW_UP = "follow_up"
     API_KEY = "api_key"
+    WORKSPACE = "workspace"  # a Slack workspace or Enterprise Grid org (a request from one not installed)
 
 
 class AuditAction(StrEnum):
@@ -186,3 +187,9 @@ class AuditAction(StrEnum):
     FOLLOW_UP_ACKNOWLEDGED = "follow_up.acknowledged"
     FOLLOW_UP_ASSIGNED = "follow_up.assigned"
     FOLLOW_UP_RESOLVED = "follow_up.resolved"
+    # Refused in Slack (bot.permissions): the details say what was asked and why it was refused.
+    FOLLOW_UP_REFUSED = "follow_up.refused"  # a button or the Resolve modal, by someone who may not act on it
+    CONTACT_LOOKUP_REFUSED = (
+        "contact.lookup.refused"  # `/nps contact` by someone who may not see personal data
+    )
+    SLACK_REQUEST_REFUSED = "slack.request.refused"  # any request from another workspace or enterprise

@@ -13,7 +13,10 @@ from slack_sdk.errors import SlackApiError
 from bot.deps import SlackDeps
 from bot.query.answers import Answer, Asker, answer, is_slow
 from bot.query.formatting import error_text
-from bot.query.grammar import GrammarError, parse
+from bot.query.grammar import CommentsQuery, ContactQuery, FollowupsQuery, GrammarError, Query, parse
+
+# Answers that name customers: the asker's right to see personal data is looked up for these only.
+PERSONAL = (ContactQuery, CommentsQuery, FollowupsQuery)
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +31,15 @@ def register(app: App, deps: SlackDeps) -> None:
         except GrammarError as error:
             ack(response_type="ephemeral", text=error_text(error))
             return
-        asker = Asker(user, user in deps.admins)
         if not is_slow(query):
+            asker = _asker(deps, user, query)
             with deps.db.transaction() as session:
                 result = answer(query, asker, session=session, now=now, tz=deps.timezone)
             ack(response_type="ephemeral", text=result.text, blocks=result.blocks)
             return
         ack(response_type="ephemeral", text=":hourglass_flowing_sand: Working on it...")
         try:
+            asker = _asker(deps, user, query)  # after the ack: it may ask Slack who is in the alert channel
             with deps.db.transaction() as session:
                 result = answer(query, asker, session=session, now=now, tz=deps.timezone)
             _upload_chart(client, user, result)
@@ -45,6 +49,16 @@ def register(app: App, deps: SlackDeps) -> None:
             respond(
                 response_type="ephemeral", text="Sorry, that query failed; please try again or ask an admin."
             )
+
+
+def _asker(deps: SlackDeps, user: str, query: Query) -> Asker:
+    permissions = deps.permissions
+    return Asker(
+        user,
+        permissions.is_admin(user),
+        sees_personal_data=isinstance(query, PERSONAL) and permissions.sees_personal_data(user),
+        personal_data_holders=permissions.policy.personal_data_label(),
+    )
 
 
 def _upload_chart(client: WebClient, user_id: str, result: Answer) -> None:

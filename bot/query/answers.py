@@ -6,12 +6,13 @@ are acknowledged with "working..." and answered through response_url (see bot.ap
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import false, or_, select
 from sqlalchemy.orm import Session
 
 from bot.mrkdwn import customer_text, cut, escape, verbatim
@@ -55,6 +56,8 @@ class Answer:
 class Asker:
     user_id: str
     is_admin: bool
+    sees_personal_data: bool = False  # customers' names and contact details (bot.permissions)
+    personal_data_holders: str = "the responders"  # who may see them, for the answer to say
 
 
 def is_slow(query: Query) -> bool:
@@ -102,6 +105,10 @@ def answer(query: Query, asker: Asker, *, session: Session, now: datetime, tz: Z
             page=query.page,
         )
         more = query.command(page=query.page + 1) if page.has_more else None
+        if not asker.sees_personal_data:
+            page = dataclasses.replace(
+                page, items=[dataclasses.replace(item, contact_name=None) for item in page.items]
+            )
         blocks = formatting.comments_blocks(
             page,
             formatting.describe_period(query.period),
@@ -109,10 +116,14 @@ def answer(query: Query, asker: Asker, *, session: Session, now: datetime, tz: Z
             next_command=more,
             tz=tz,
         )
+        if not asker.sees_personal_data and page.items:
+            blocks.append(_names_hidden(asker))
         return Answer("Comments", blocks)
     if isinstance(query, FollowupsQuery):
         return _followups(query, asker, session=session, now=now)
     if isinstance(query, ContactQuery):
+        if not asker.sees_personal_data:
+            return _contact_refused(asker, session=session)
         return _contact(query, session=session)
     if isinstance(query, CampaignsQuery):
         return _campaigns(session=session)
@@ -134,7 +145,8 @@ def _followups(query: FollowupsQuery, asker: Asker, *, session: Session, now: da
     select_open = (
         select(FollowUp, Response, Contact)
         .join(Response, FollowUp.response_id == Response.id)
-        .outerjoin(Contact, Response.contact_id == Contact.id)
+        # Without the right to see names, no contact is even loaded.
+        .outerjoin(Contact, Response.contact_id == Contact.id if asker.sees_personal_data else false())
         .where(FollowUp.status != FollowUpStatus.RESOLVED)
     )
     if query.scope == "mine":
@@ -154,11 +166,34 @@ def _followups(query: FollowupsQuery, asker: Asker, *, session: Session, now: da
         for follow_up, response, contact in rows
     ]
     text = f"*{len(rows)} {query.scope} follow-up(s)*\n" + "\n".join(lines)
+    if not asker.sees_personal_data:
+        return Answer(text, [_customer_section(text), _names_hidden(asker)])
     return Answer(text, [_customer_section(text)])
 
 
 def _name(contact: Contact | None) -> str:
     return customer_text(contact.name or contact.external_id, 80) if contact else "?"
+
+
+def _names_hidden(asker: Asker) -> Block:
+    note = f"Customers' names are hidden: only {asker.personal_data_holders} may see them."
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": note}]}
+
+
+def _contact_refused(asker: Asker, *, session: Session) -> Answer:
+    """Nothing about the contact, not even whether one matches; what was looked up is not kept either (it may
+    be a phone number or an email address)."""
+    record_audit(
+        session=session,
+        actor=f"slack:{asker.user_id}",
+        action=AuditAction.CONTACT_LOOKUP_REFUSED,
+        entity_type=AuditEntity.CONTACT,
+    )
+    text = (
+        f":no_entry: `/nps contact` shows personal data, which only {asker.personal_data_holders} may see. "
+        "Scores and anonymous comments are open to everyone (`/nps comments`)."
+    )
+    return Answer(text, [_section(text)])
 
 
 def _contact(query: ContactQuery, *, session: Session) -> Answer:

@@ -9,7 +9,7 @@ HELP_TEXT = """\
 • `/nps compare PROPERTY [period] [filters]` - NPS per value of a contact property, e.g. `plan` or `region` (default: last 90d)
 • `/nps comments [detractors|passives|promoters] [keyword] [period] [filters] [page N]` - the latest comments, newest first
 • `/nps followups [mine|overdue|open]` - follow-ups (default: open)
-• `/nps contact PHONE|EMAIL|ID` - a contact's answers and follow-ups
+• `/nps contact PHONE|EMAIL|ID` - a contact's answers and follow-ups (responders and admins; others see customers' names nowhere)
 • `/nps campaigns` - campaigns and their status
 • `/nps campaign pause|resume|run NAME` - campaign control (admins only)
 

@@ -100,7 +100,7 @@ def test_a_detractor_sms_raises_one_alert_that_assign_and_resolve_update_in_plac
 
     fid = follow_up_id(engine)
     click = block_actions_body(
-        ids.ASSIGN, block_id=f"follow_up:{fid}", selected_user=AGENT, user_id=MANAGER, channel_id=ALERTS
+        ids.ASSIGN, block_id=f"follow_up:{fid}", selected_user=AGENT, user_id=MANAGER, **on_alert(engine)
     )
     assert post_to_slack_events(app, click).status_code == 200
     [update] = fake_slack.wait_for("chat.update", 1, successful=True)
@@ -114,7 +114,7 @@ def test_a_detractor_sms_raises_one_alert_that_assign_and_resolve_update_in_plac
     poster.run()
     assert fake_slack.count("chat.postMessage") == 2
 
-    resolve_click = block_actions_body(ids.RESOLVE, value=str(fid), user_id=AGENT, channel_id=ALERTS)
+    resolve_click = block_actions_body(ids.RESOLVE, value=str(fid), user_id=AGENT, **on_alert(engine))
     assert post_to_slack_events(app, resolve_click).status_code == 200
     [opened] = fake_slack.wait_for("views.open", 1)
     assert opened["view"]["callback_id"] == ids.RESOLVE_VIEW
@@ -146,6 +146,11 @@ def alert_ts(engine: Container) -> str | None:
         return session.scalars(select(SlackAlert.ts).where(SlackAlert.kind == "detractor")).one()
 
 
+def on_alert(engine: Container) -> dict[str, Any]:
+    """Where a click on the detractor alert's buttons comes from: the alert's message, as Slack says."""
+    return {"channel_id": ALERTS, "message_ts": alert_ts(engine)}
+
+
 def test_a_resolve_with_a_contact_method_outside_the_choices_is_kept_without_one(
     engine: Container,
     dispatcher: Dispatcher,
@@ -164,7 +169,7 @@ def test_a_resolve_with_a_contact_method_outside_the_choices_is_kept_without_one
         "method": {"choice": {"type": "static_select", "selected_option": {"value": "carrier pigeon"}}},
     }
     submit = view_submission_body(
-        ids.RESOLVE_VIEW, values, private_metadata=f"{fid}|{ALERTS}|", user_id=AGENT
+        ids.RESOLVE_VIEW, values, private_metadata=f"{fid}|{ALERTS}|{alert_ts(engine)}", user_id=AGENT
     )
     assert post_to_slack_events(app, submit).status_code == 200
     fake_slack.wait_for("chat.update", 1, successful=True)  # the listener runs after the ack
@@ -187,7 +192,9 @@ def test_an_overdue_follow_up_escalates_once(
     sms(app, customer(0)["phone"], "terrible")
     poster.run()
     fid = follow_up_id(engine)
-    post_to_slack_events(app, block_actions_body(ids.ACK, value=str(fid), user_id=MANAGER, channel_id=ALERTS))
+    post_to_slack_events(
+        app, block_actions_body(ids.ACK, value=str(fid), user_id=MANAGER, **on_alert(engine))
+    )
     fake_slack.wait_for("chat.update", 1, successful=True)
 
     engine.clock.advance(hours=47)  # type: ignore[attr-defined]
@@ -420,7 +427,9 @@ def test_the_assignee_is_reminded_before_the_deadline(
     sms(app, customer(0)["phone"], "meh")
     poster.run()
     fid = follow_up_id(engine)
-    click = block_actions_body(ids.ASSIGN, block_id=f"follow_up:{fid}", selected_user=AGENT, user_id=MANAGER)
+    click = block_actions_body(
+        ids.ASSIGN, block_id=f"follow_up:{fid}", selected_user=AGENT, user_id=MANAGER, **on_alert(engine)
+    )
     post_to_slack_events(app, click)
     fake_slack.wait_for("chat.postMessage", 2, successful=True)  # the alert, then the assignment DM
     poster.run()

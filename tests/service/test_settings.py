@@ -68,6 +68,33 @@ def test_booleans_lists_and_trailing_slashes() -> None:
     assert s.public_base_url == "https://nps.example.com"
 
 
+def test_responders_are_slack_ids() -> None:
+    s = parse_settings(
+        {
+            "SLACK_RESPONDERS": "U0ANA, W0BEN",
+            "SLACK_RESPONDER_GROUP": "S0SUPPORT",
+            "SLACK_PERSONAL_DATA": "admins",
+        }
+    )
+    assert (s.slack_responders, s.slack_responder_group, s.slack_personal_data) == (
+        ("U0ANA", "W0BEN"),
+        "S0SUPPORT",
+        "admins",
+    )
+    assert parse_settings({}).slack_personal_data == "responders"
+    for env, message in [
+        (
+            {"SLACK_RESPONDERS": "U0ANA,@ben"},
+            "SLACK_RESPONDERS takes Slack user ids such as U0123ABCD, got '@ben'",
+        ),
+        ({"SLACK_RESPONDER_GROUP": "@support"}, "SLACK_RESPONDER_GROUP takes Slack user group ids"),
+        ({"SLACK_RESPONDER_GROUP": "S0A,S0B"}, "SLACK_RESPONDER_GROUP takes one Slack user group id"),
+        ({"SLACK_PERSONAL_DATA": "everyone"}, "SLACK_PERSONAL_DATA must be one of RESPONDERS, ADMINS"),
+    ]:
+        with pytest.raises(SettingsError, match=message):
+            parse_settings(env)
+
+
 def test_the_environment_wins_over_the_env_file(tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text("PORT=9000\nNPS_TIMEZONE=Europe/Berlin\n")

@@ -74,9 +74,11 @@ class FakeSlack(StandinHTTPServer):
             "chat.postEphemeral": self._chat_post_ephemeral,
             "conversations.open": self._conversations_open,
             "conversations.history": self._conversations_history,
+            "conversations.members": self._conversations_members,
             "views.open": self._views_open,
             "views.publish": self._views_publish,
             "users.info": self._users_info,
+            "usergroups.users.list": self._usergroups_users_list,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
         }
@@ -93,6 +95,8 @@ class FakeSlack(StandinHTTPServer):
         self._messages: dict[tuple[str, str], Payload] = {}
         self._uploads: dict[str, _Upload] = {}
         self._users: dict[str, Payload] = {}
+        self._members: dict[str, list[str]] = {}
+        self._groups: dict[str, list[str]] = {}
 
     @property
     def url(self) -> str:
@@ -156,8 +160,20 @@ class FakeSlack(StandinHTTPServer):
         with self._cond:
             self._users[user_id] = fields
 
+    def set_channel_members(self, channel: str, users: list[str]) -> None:
+        """The members `conversations.members` lists for `channel` (in this order); a channel never given here
+        answers `channel_not_found`, as a channel the bot cannot see does."""
+        with self._cond:
+            self._members[channel] = list(users)
+
+    def set_user_group(self, group: str, users: list[str]) -> None:
+        """The members `usergroups.users.list` lists for the user group `group` (an "S..." id); any other group
+        answers `no_such_subteam`."""
+        with self._cond:
+            self._groups[group] = list(users)
+
     def reset(self) -> None:
-        """Forget requests, messages, uploads, users, faults and latency."""
+        """Forget requests, messages, uploads, users, channel members, user groups, faults and latency."""
         with self._cond:
             super().reset()
             self._init_state()
@@ -356,6 +372,27 @@ class FakeSlack(StandinHTTPServer):
             m if with_metadata else {k: v for k, v in m.items() if k != "metadata"} for m in found[:limit]
         ]
         return {"ok": True, "messages": page, "has_more": len(found) > limit}
+
+    def _conversations_members(self, body: Payload, token: str) -> Payload:
+        """A channel's member ids, one page of `limit` (default 100, at most 1000) from the opaque `cursor`;
+        `response_metadata.next_cursor` is "" on the last page, as Slack answers."""
+        members = self._members.get(str(body.get("channel") or ""))
+        if members is None:
+            return _error("channel_not_found")
+        cursor = str(body.get("cursor") or "")
+        if cursor and not cursor.startswith("members:"):
+            return _error("invalid_cursor")
+        start = int(cursor.removeprefix("members:") or 0)
+        limit = min(int(body.get("limit") or 100), 1000)
+        end = start + limit
+        next_cursor = f"members:{end}" if end < len(members) else ""
+        return {"ok": True, "members": members[start:end], "response_metadata": {"next_cursor": next_cursor}}
+
+    def _usergroups_users_list(self, body: Payload, token: str) -> Payload:
+        users = self._groups.get(str(body.get("usergroup") or ""))
+        if users is None:
+            return _error("no_such_subteam")
+        return {"ok": True, "users": list(users)}
 
     def _conversations_open(self, body: Payload, token: str) -> Payload:
         if body.get("channel"):

@@ -45,10 +45,14 @@ def slash_command_body(
     team_id: str = TEAM_ID,
     response_url: str = DEFAULT_RESPONSE_URL,
     trigger_id: str = DEFAULT_TRIGGER_ID,
+    enterprise_id: str | None = None,
 ) -> str:
-    """The urlencoded form Slack POSTs for a slash command."""
+    """The urlencoded form Slack POSTs for a slash command (with `enterprise_id`: from an Enterprise Grid
+    workspace)."""
+    grid = {"enterprise_id": enterprise_id, "enterprise_name": "Grid"} if enterprise_id else {}
     return urlencode(
         {
+            **grid,
             "token": "deprecated-verification-token",
             "team_id": team_id,
             "team_domain": "test",
@@ -78,8 +82,10 @@ def block_actions_body(
     selected_user: str | None = None,
     team_id: str = TEAM_ID,
     trigger_id: str = DEFAULT_TRIGGER_ID,
+    enterprise_id: str | None = None,
 ) -> str:
-    """`payload=<json>` for a button click (or a users_select choice when `selected_user` is given)."""
+    """`payload=<json>` for a button click (or a users_select choice when `selected_user` is given); with
+    `enterprise_id`, from a workspace of that Enterprise Grid organisation."""
     action: dict[str, Any] = {"action_id": action_id, "block_id": block_id, "action_ts": str(time.time())}
     if selected_user is not None:
         action.update(type="users_select", selected_user=selected_user)
@@ -101,7 +107,7 @@ def block_actions_body(
         },
         "trigger_id": trigger_id,
         "team": {"id": team_id, "domain": "test"},
-        "enterprise": None,
+        "enterprise": {"id": enterprise_id, "name": "Grid"} if enterprise_id else None,
         "is_enterprise_install": False,
         "channel": {"id": channel_id, "name": "general"},
         "message": message if message is not None else default_message,

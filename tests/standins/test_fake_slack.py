@@ -129,6 +129,34 @@ def test_post_ephemeral(client: WebClient, fake_slack: FakeSlack) -> None:
     assert fake_slack.calls("chat.postEphemeral")[0]["user"] == "U0AAA"
 
 
+def test_channel_members_come_in_pages_as_slack_pages_them(client: WebClient, fake_slack: FakeSlack) -> None:
+    members = [f"U{n:08d}" for n in range(5)]
+    fake_slack.set_channel_members("C1", members)
+    first = client.conversations_members(channel="C1", limit=2)
+    assert first["members"] == members[:2]
+    seen, cursor = list(first["members"]), first["response_metadata"]["next_cursor"]
+    while cursor:
+        page = client.conversations_members(channel="C1", limit=2, cursor=cursor)
+        seen += page["members"]
+        cursor = page["response_metadata"]["next_cursor"]
+    assert seen == members
+    assert client.conversations_members(channel="C1")["response_metadata"]["next_cursor"] == ""
+    with pytest.raises(SlackApiError) as raised:
+        client.conversations_members(channel="C0UNKNOWN")
+    assert raised.value.response["error"] == "channel_not_found"
+
+
+def test_user_group_members(client: WebClient, fake_slack: FakeSlack) -> None:
+    fake_slack.set_user_group("S0SUPPORT", ["U0AAA", "U0BBB"])
+    assert client.usergroups_users_list(usergroup="S0SUPPORT")["users"] == ["U0AAA", "U0BBB"]
+    with pytest.raises(SlackApiError) as raised:
+        client.usergroups_users_list(usergroup="S0OTHER")
+    assert raised.value.response["error"] == "no_such_subteam"
+    fake_slack.reset()
+    with pytest.raises(SlackApiError):
+        client.usergroups_users_list(usergroup="S0SUPPORT")
+
+
 def test_views_open_and_publish(client: WebClient, fake_slack: FakeSlack) -> None:
     modal = client.views_open(trigger_id="1.2.abc", view=MODAL)["view"]
     assert modal["id"].startswith("V")

@@ -74,6 +74,8 @@ def test_slash_command_form_fields() -> None:
     assert fields["text"] == ""  # blank but present, as Slack sends it
     assert (fields["user_id"], fields["team_id"], fields["response_url"]) == ("U9", TEAM_ID, "http://x/r")
     assert fields["trigger_id"]
+    assert "enterprise_id" not in fields
+    assert form(slash_command_body(enterprise_id="E0GRID"))["enterprise_id"] == "E0GRID"
 
 
 def test_block_actions_payload() -> None:
@@ -93,6 +95,7 @@ def test_block_actions_payload() -> None:
     assert action["trigger_id"] and action["response_url"] and "message" in action
     select = payload(block_actions_body("assign", selected_user="U55"))["actions"][0]
     assert (select["type"], select["selected_user"]) == ("users_select", "U55")
+    assert payload(block_actions_body("assign", enterprise_id="E0GRID"))["enterprise"]["id"] == "E0GRID"
 
 
 def test_view_submission_payload() -> None:

@@ -15,7 +15,7 @@ from service.container import Container
 from storage.enums import CampaignStatus
 from storage.tables import AuditEntry, Campaign
 from tests.fixtures.seeding import Seeder
-from tests.fixtures.slack import ADMIN, MANAGER, post_to_slack_events
+from tests.fixtures.slack import ADMIN, ALERTS, MANAGER, OUTSIDER, post_to_slack_events
 from tests.standins.fake_slack import FakeSlack, dm_channel_id
 from tests.standins.slack_signing import slash_command_body
 
@@ -110,6 +110,40 @@ def test_compare_comments_contact_campaigns_and_followups(
     assert "Ana Lima" in json.dumps(command(app, fake_slack, "contact c1"), ensure_ascii=False)
     assert "pulse" in json.dumps(command(app, fake_slack, "campaigns"))
     assert "No open follow-ups" in json.dumps(command(app, fake_slack, "followups"))
+
+
+def test_contact_lookup_shows_no_personal_data_to_someone_outside_the_alert_channel(
+    app: TestClient, fake_slack: FakeSlack, engine: Container, seeded: Seeder
+) -> None:
+    refused = json.dumps(command(app, fake_slack, "contact c1", user=OUTSIDER), ensure_ascii=False)
+    assert "Ana Lima" not in refused and "c1" not in refused
+    assert f"members of <#{ALERTS}> and admins" in refused
+    with engine.db.transaction() as session:
+        [entry] = session.scalars(select(AuditEntry)).all()
+    assert (entry.actor, entry.action, entry.entity_type) == (
+        f"slack:{OUTSIDER}",
+        "contact.lookup.refused",
+        "contact",
+    )
+    assert "c1" not in json.dumps(entry.details)  # what was looked up may itself be a phone number
+    assert "Ana Lima" in json.dumps(command(app, fake_slack, "contact c1", user=MANAGER), ensure_ascii=False)
+
+
+def test_comments_and_follow_ups_are_anonymous_outside_the_alert_channel(
+    app: TestClient, fake_slack: FakeSlack, engine: Container, seeded: Seeder
+) -> None:
+    seeded.detractor(at=engine.clock.now() - timedelta(hours=1))
+    command(app, fake_slack, "comments detractors", user=OUTSIDER)
+    comments = later_answer(fake_slack, 1)
+    assert "slow support" in comments and "Ana Lima" not in comments
+    assert "names are hidden" in comments.lower()
+    follow_ups = json.dumps(command(app, fake_slack, "followups", user=OUTSIDER), ensure_ascii=False)
+    assert "1 open follow-up" in follow_ups and "Dana Detractor" not in follow_ups
+    assert "Dana Detractor" in json.dumps(
+        command(app, fake_slack, "followups", user=MANAGER), ensure_ascii=False
+    )
+    command(app, fake_slack, "comments detractors", user=MANAGER)
+    assert "Ana Lima" in later_answer(fake_slack, 2)
 
 
 def test_unsigned_requests_are_refused(app: TestClient) -> None:
