@@ -132,12 +132,18 @@ def _length(failed_probes: int, hold: Hold) -> timedelta:
 
 
 def _insert_if_missing(session: Session, values: Mapping[str, object]) -> bool:
-    """INSERT ... ON CONFLICT DO NOTHING: two workers pausing at once must not fail on the primary key."""
+    """INSERT ... ON CONFLICT DO NOTHING: two workers pausing at once must not fail on the primary key.
+
+    RETURNING says whether the row was inserted: SQLAlchemy reports no rowcount (-1) for an INSERT on PostgreSQL.
+    """
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     inserted = session.execute(
-        dialect.insert(ChannelPause).values(**values).on_conflict_do_nothing(index_elements=["channel"])
+        dialect.insert(ChannelPause)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["channel"])
+        .returning(ChannelPause.channel)
     )
-    return bool(inserted.rowcount)  # type: ignore[attr-defined]
+    return inserted.first() is not None
 
 
 class ChannelHealth:
