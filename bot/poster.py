@@ -38,7 +38,7 @@ from sqlalchemy import case as case_when
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import aliased
 
-from bot.alert_holds import ChannelHolds, Holds, OutboxHealth, outbox_health
+from bot.alert_holds import APP_HOLD, ChannelHolds, Holds, OutboxHealth, outbox_health
 from bot.alert_lookup import HistoryUnreadable, find_alert_message
 from bot.blocks import (
     Block,
@@ -402,7 +402,8 @@ class AlertPoster:
             # Slack (or an edge in front of it) may have taken the post before failing: look before posting again.
             self._uncertain(claim, error)
         if status == 429 or status >= 500 or code in RETRYABLE or code in SETUP:
-            self._settle(claim, AlertState.PENDING, reason, attempt=True)
+            held_channel = APP_HOLD if code in SETUP else None  # the app is refused: say so (readiness)
+            self._settle(claim, AlertState.PENDING, reason, attempt=True, held_channel=held_channel)
             if code in SETUP:
                 log.error("Slack refuses the app (%s): check SLACK_BOT_TOKEN and the app's scopes", code)
                 raise RetryLater(reason, SETUP_PAUSE)

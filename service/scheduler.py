@@ -54,6 +54,9 @@ class Ticker:
         )
         self.leader = False
         self.leader_until: datetime | None = None
+        # For readiness: when the lease job last ran (the scheduler's heartbeat) and why its renewal failed.
+        self.last_tick: datetime | None = None
+        self.lease_error: str | None = None
         self.add_job(
             "lease", self.renew_lease, IntervalTrigger(seconds=self.tick.total_seconds(), timezone=UTC)
         )
@@ -114,11 +117,14 @@ class Ticker:
         was_leader = self.leader
         now = self.container.clock.now()
         ttl = 3 * self.tick
+        self.last_tick = now
         try:
             held = acquire_or_renew(self.container.db, LEASE, self.holder, now=now, ttl=ttl)
-        except Exception:
+            self.lease_error = None
+        except Exception as error:
             log.exception("could not renew the scheduler lease; standing by until the database answers")
             held = False
+            self.lease_error = type(error).__name__
         # Renewal runs once a tick, well inside the lease; a process whose renewals stall stops acting one tick
         # before the lease runs out, so that it never overlaps with the process that takes over.
         self.leader_until = now + ttl - self.tick if held else None
