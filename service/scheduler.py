@@ -20,6 +20,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.deps import SlackDeps
 from bot.digest import post_digest
+from bot.notices import AdminNotices
 from campaigns.dispatch.dispatcher import Dispatcher, default_worker_id
 from campaigns.dispatch.expiry import expire_invitations
 from campaigns.followups.deadlines import check_follow_ups
@@ -75,6 +76,10 @@ class Ticker:
         if slack.digest_channel:
             trigger = CronTrigger(day_of_week="mon", hour=9, timezone=slack.timezone)
             self.add_job("digest", self.post_digest, trigger)
+        admin_channel = self.container.settings.slack_admin_channel
+        if admin_channel:
+            notices = AdminNotices(slack.db, slack.client, channel=admin_channel, clock=slack.clock)
+            self.add_job("admin_notices", notices.post_due)
 
     def post_digest(self) -> None:
         if self.container.slack is not None:

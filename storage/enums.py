@@ -186,3 +186,12 @@ class AuditAction(StrEnum):
     FOLLOW_UP_ACKNOWLEDGED = "follow_up.acknowledged"
     FOLLOW_UP_ASSIGNED = "follow_up.assigned"
     FOLLOW_UP_RESOLVED = "follow_up.resolved"
+
+
+class NoticeState(StrEnum):
+    """A notice to the admin channel (`admin_notices`): posted at most once."""
+
+    PENDING = "pending"
+    POSTING = "posting"  # claimed, Slack being called; left here by a poster that died: never posted again
+    POSTED = "posted"
+    FAILED = "failed"  # Slack's answer was lost (it may be there), or Slack refused it for a day
