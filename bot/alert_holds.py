@@ -5,10 +5,14 @@ invites the bot back or fixes the channel id. So the poster holds that channel's
 set, `next_attempt_at` a pause ahead; they stay "pending", only later), retries the oldest after the pause, and
 alerts queued meanwhile join the hold instead of overtaking it, so the channel's order is kept. Only that channel
 waits: a broken kudos channel must not silence detractor alerts. `outbox_health` says what is held and why.
+
+When Slack refuses the app itself (`invalid_auth`, `missing_scope`, ...; `bot.slack_answers.SETUP`) the whole queue
+waits; the alert that was refused is marked held on `APP_HOLD`, so that readiness and `nps alerts` say so too.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +27,9 @@ from storage.tables import SlackAlert
 
 log = logging.getLogger("bot.poster")  # one logger for the outbox: operators follow one name
 
+
+APP_HOLD = "*"
+"""`held_channel` of an alert Slack refused because of the app's setup: every channel waits, not one."""
 
 Holds = dict[str, tuple[datetime, str]]
 """Held channels of a run: channel id -> (held until, reason)."""
@@ -64,11 +71,23 @@ def outbox_health(db: Database) -> OutboxHealth:
                 .group_by(SlackAlert.state)
             ).all()
         )
+        # Slack refusing the app holds the whole queue: every waiting alert counts.
+        waiting = (
+            session.scalar(
+                select(func.count())
+                .select_from(SlackAlert)
+                .where(SlackAlert.state.in_([AlertState.PENDING, AlertState.UNCERTAIN]))
+            )
+            if any(channel == APP_HOLD for channel, _, _ in rows)
+            else 0
+        )
     held: dict[str, HeldChannel] = {}
     for channel, reason, until in rows:
         seen = held.get(str(channel))
         first = seen.reason if seen else reason or ""
         held[str(channel)] = HeldChannel(str(channel), (seen.alerts if seen else 0) + 1, first, until)
+    if APP_HOLD in held:
+        held[APP_HOLD] = dataclasses.replace(held[APP_HOLD], alerts=waiting or 0)
     return OutboxHealth(
         list(held.values()), counts.get(AlertState.REVIEW, 0), counts.get(AlertState.FAILED, 0)
     )

@@ -7,7 +7,8 @@ moves on) makes the poster update the message once more, so Slack always ends up
 
 What Slack's answers mean is sorted in `bot.slack_answers`: "not now" makes the run stop and the queue wait, so
 that after an outage every alert arrives once and in order; a broken setup holds the queue; a broken channel holds
-that channel (`bot.alert_holds`); any other refusal fails that message alone (`nps alerts` lists it).
+that channel (`bot.alert_holds`); any other refusal fails that message alone (`nps alerts` lists it). After each
+run, a hold that began or ended is announced in SLACK_ADMIN_CHANNEL, where one is set (`bot.notices`).
 
 Lost answers: a timeout, a dropped connection, an answer we cannot use (no ts), any unexpected exception, and a
 5xx to a post: Slack may have posted it. The alert becomes "uncertain" and stays first in line: before anything is
@@ -38,7 +39,7 @@ from sqlalchemy import case as case_when
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import aliased
 
-from bot.alert_holds import ChannelHolds, Holds, OutboxHealth, outbox_health
+from bot.alert_holds import APP_HOLD, ChannelHolds, Holds, OutboxHealth, outbox_health
 from bot.alert_lookup import HistoryUnreadable, find_alert_message
 from bot.blocks import (
     Block,
@@ -53,6 +54,7 @@ from bot.blocks import (
     withdrawn_text,
 )
 from bot.cases import load_case
+from bot.notices import announce_alert_holds
 from bot.slack_answers import CHANNEL, CHANNEL_PAUSE, MAYBE_POSTED, RETRYABLE, SETUP, SETUP_PAUSE
 from campaigns.clock import Clock
 from campaigns.ratelimit import backoff_delay, retry_after_seconds
@@ -76,6 +78,7 @@ WAITING = (AlertState.PENDING, AlertState.UNCERTAIN)  # states the run picks up 
 class Channels:
     alerts: str | None
     kudos: str | None
+    admin: str | None = None  # SLACK_ADMIN_CHANNEL: told when alerts become held and when they flow again
 
 
 class RetryLater(Exception):
@@ -136,11 +139,15 @@ class AlertPoster:
         if not self._lock.acquire(blocking=wait):
             return 0
         try:
-            self._release_stale_claims()
-            return self._run()
-        except DatabaseRefused as error:
-            log.error("alert outbox stopped: %s; the next run settles it", error)
-            return 0
+            try:
+                self._release_stale_claims()
+                done = self._run()
+            except DatabaseRefused as error:
+                log.error("alert outbox stopped: %s; the next run settles it", error)
+                done = 0
+            if self.channels.admin:
+                announce_alert_holds(self.db, self.clock.now())
+            return done
         finally:
             self._lock.release()
 
@@ -401,7 +408,8 @@ class AlertPoster:
             # Slack (or an edge in front of it) may have taken the post before failing: look before posting again.
             self._uncertain(claim, error)
         if status == 429 or status >= 500 or code in RETRYABLE or code in SETUP:
-            self._settle(claim, AlertState.PENDING, reason, attempt=True)
+            held_channel = APP_HOLD if code in SETUP else None  # the app is refused: say so (readiness)
+            self._settle(claim, AlertState.PENDING, reason, attempt=True, held_channel=held_channel)
             if code in SETUP:
                 log.error("Slack refuses the app (%s): check SLACK_BOT_TOKEN and the app's scopes", code)
                 raise RetryLater(reason, SETUP_PAUSE)

@@ -54,6 +54,7 @@ class Container:
             concurrency=s.send_concurrency,
             rate_per_second=float(s.send_rate),
             claim_timeout=timedelta(seconds=s.claim_timeout_seconds),
+            admin_notices=s.admin_notices,
         )
 
     def new_dispatcher(self, worker_id: str | None = None) -> Dispatcher:
@@ -124,7 +125,11 @@ def build_slack(settings: Settings, db: Database, clock: Clock) -> SlackDeps:
         db,
         client,
         clock=clock,
-        channels=Channels(alerts=settings.slack_alert_channel, kudos=settings.slack_kudos_channel),
+        channels=Channels(
+            alerts=settings.slack_alert_channel,
+            kudos=settings.slack_kudos_channel,
+            admin=settings.slack_admin_channel,
+        ),
     )
     return SlackDeps(
         db=db,

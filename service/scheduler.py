@@ -20,6 +20,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.deps import SlackDeps
 from bot.digest import post_digest
+from bot.notices import AdminNotices
 from campaigns.dispatch.dispatcher import Dispatcher, default_worker_id
 from campaigns.dispatch.expiry import expire_invitations
 from campaigns.followups.deadlines import check_follow_ups
@@ -54,6 +55,9 @@ class Ticker:
         )
         self.leader = False
         self.leader_until: datetime | None = None
+        # For readiness: when the lease job last ran (the scheduler's heartbeat) and why its renewal failed.
+        self.last_tick: datetime | None = None
+        self.lease_error: str | None = None
         self.add_job(
             "lease", self.renew_lease, IntervalTrigger(seconds=self.tick.total_seconds(), timezone=UTC)
         )
@@ -72,6 +76,10 @@ class Ticker:
         if slack.digest_channel:
             trigger = CronTrigger(day_of_week="mon", hour=9, timezone=slack.timezone)
             self.add_job("digest", self.post_digest, trigger)
+        admin_channel = self.container.settings.slack_admin_channel
+        if admin_channel:
+            notices = AdminNotices(slack.db, slack.client, channel=admin_channel, clock=slack.clock)
+            self.add_job("admin_notices", notices.post_due)
 
     def post_digest(self) -> None:
         if self.container.slack is not None:
@@ -114,11 +122,14 @@ class Ticker:
         was_leader = self.leader
         now = self.container.clock.now()
         ttl = 3 * self.tick
+        self.last_tick = now
         try:
             held = acquire_or_renew(self.container.db, LEASE, self.holder, now=now, ttl=ttl)
-        except Exception:
+            self.lease_error = None
+        except Exception as error:
             log.exception("could not renew the scheduler lease; standing by until the database answers")
             held = False
+            self.lease_error = type(error).__name__
         # Renewal runs once a tick, well inside the lease; a process whose renewals stall stops acting one tick
         # before the lease runs out, so that it never overlaps with the process that takes over.
         self.leader_until = now + ttl - self.tick if held else None

@@ -43,6 +43,7 @@ class Settings:
     slack_alert_channel: str | None = None
     slack_kudos_channel: str | None = None
     slack_digest_channel: str | None = None
+    slack_admin_channel: str | None = None
     slack_admin_users: tuple[str, ...] = ()
     # Who may act on follow-ups and see personal data (bot.permissions): these users and this user group when
     # either is set, otherwise the members of the alert's channel.
@@ -77,6 +78,11 @@ class Settings:
     @property
     def slack_enabled(self) -> bool:
         return bool(self.slack_bot_token and (self.slack_signing_secret or self.slack_app_token))
+
+    @property
+    def admin_notices(self) -> bool:
+        """Channel pauses and held Slack alerts are announced in SLACK_ADMIN_CHANNEL (otherwise only logged)."""
+        return bool(self.slack_enabled and self.slack_admin_channel)
 
     @property
     def twilio_enabled(self) -> bool:
@@ -121,6 +127,7 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         slack_alert_channel=r.text("SLACK_ALERT_CHANNEL"),
         slack_kudos_channel=r.text("SLACK_KUDOS_CHANNEL"),
         slack_digest_channel=r.text("SLACK_DIGEST_CHANNEL"),
+        slack_admin_channel=r.text("SLACK_ADMIN_CHANNEL"),
         slack_admin_users=r.csv("SLACK_ADMIN_USERS"),
         slack_responders=r.slack_ids("SLACK_RESPONDERS", "UW", "user"),
         slack_responder_group=r.slack_id("SLACK_RESPONDER_GROUP", "S", "user group"),

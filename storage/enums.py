@@ -193,3 +193,12 @@ class AuditAction(StrEnum):
         "contact.lookup.refused"  # `/nps contact` by someone who may not see personal data
     )
     SLACK_REQUEST_REFUSED = "slack.request.refused"  # any request from another workspace or enterprise
+
+
+class NoticeState(StrEnum):
+    """A notice to the admin channel (`admin_notices`): posted at most once."""
+
+    PENDING = "pending"
+    POSTING = "posting"  # claimed, Slack being called; left here by a poster that died: never posted again
+    POSTED = "posted"
+    FAILED = "failed"  # Slack's answer was lost (it may be there), or Slack refused it for a day

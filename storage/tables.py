@@ -26,6 +26,7 @@ from storage.enums import (
     InboundState,
     InvitationState,
     MessagePurpose,
+    NoticeState,
     SendState,
     SkipReason,
 )
@@ -215,6 +216,37 @@ class ChannelPause(Base):
     until: Mapped[datetime]
     # Failed probes since the pause began: each one doubles the next pause, up to a cap.
     probes: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class NoticeSubject(Base):
+    """What the admin channel was last told about one subject ("channel:sms", "slack:C0..."): held or not.
+
+    A notice is queued only when this flips (a compare-and-set), so a subject that stays held says nothing new.
+    """
+
+    __tablename__ = "notice_subjects"
+
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True)
+    held: Mapped[bool]
+    changed_at: Mapped[datetime]
+
+
+class AdminNotice(Base):
+    """A plain message to SLACK_ADMIN_CHANNEL about the service itself, queued with the change it announces."""
+
+    __tablename__ = "admin_notices"
+    __table_args__ = (Index("ix_admin_notices_state_next_attempt_at", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    state: Mapped[NoticeState] = mapped_column(_enum(NoticeState), default=NoticeState.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    posted_at: Mapped[datetime | None]
+    ts: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 class Message(Timestamps, Base):

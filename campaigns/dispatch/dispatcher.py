@@ -62,7 +62,10 @@ from campaigns.dispatch.pauses import (
     PauseView,
     channel_pauses,
     pause_channel,
+    pause_notice,
+    pause_subject,
     resume,
+    resume_notice,
 )
 from campaigns.dispatch.prepare import Rules, decide_invitation, decide_reminder
 from campaigns.dispatch.presend import Withheld, last_look
@@ -74,6 +77,7 @@ from campaigns.planning.windows import zone_for
 from campaigns.ratelimit import TokenBucket
 from storage.db import Database
 from storage.enums import CampaignStatus, Channel, InvitationState, MessagePurpose, SendState
+from storage.notices import announce
 from storage.tables import Campaign, Contact, Invitation, Message
 
 log = logging.getLogger(__name__)
@@ -92,6 +96,8 @@ class DispatchConfig:
     # How long one channel is retried before a survey moves on to the campaign's next one (the last channel is
     # retried until the survey would have expired; campaigns.dispatch.retries).
     retry_for: timedelta = timedelta(hours=24)
+    # Announce channel pauses and their end to the admin channel (SLACK_ADMIN_CHANNEL; campaigns.dispatch.pauses).
+    admin_notices: bool = False
 
 
 @dataclass
@@ -369,9 +375,16 @@ class Dispatcher:
                 pause.code or "none",
                 pause.reason,
             )
+            if self.config.admin_notices:  # once: a failed probe finds the subject held already
+                announce(
+                    pause_subject(channel), held=True, text=pause_notice(pause), now=now, session=session
+                )
         for channel in self.health.worked() - set(pauses):
             if channel in self._paused_at_prepare and resume(channel, session=session):
                 log.warning("%s works again: its pause is lifted and sending resumes", channel)
+                if self.config.admin_notices:
+                    text = resume_notice(channel)
+                    announce(pause_subject(channel), held=False, text=text, now=now, session=session)
         return pauses
 
     def _record_one(

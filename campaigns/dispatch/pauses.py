@@ -14,6 +14,10 @@ every due invitation in turn, it used to burn the whole outbox. Instead:
   account, sender) at once; a provider-wide outage as `OUTAGE_STREAK` failures in a row (429, 5xx, timeouts,
   unreachable) with no success in between; a Retry-After longer than `SHORT_RETRY_AFTER`, for at least that
   long. Sends of the batch not yet started are held as soon as the cause is seen.
+
+Where an admin channel is configured, the dispatcher announces a pause when it begins and when it is lifted
+(`pause_notice`, `resume_notice`, queued with `storage.notices.announce` in the transaction that pauses or
+resumes), never per failed probe.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from campaigns.channels.base import (
     TemporarySendError,
     UncertainSendError,
 )
+from campaigns.privacy import mask_text
 from campaigns.ratelimit import backoff_delay
 from storage.enums import Channel
 from storage.tables import ChannelPause
@@ -104,6 +109,27 @@ def pause_channel(channel: Channel, hold: Hold, now: datetime, *, session: Sessi
     return PauseView(row.channel, row.code, row.reason, row.since, row.until, row.probes)
 
 
+def pause_subject(channel: Channel) -> str:
+    """The channel's subject for admin notices (`storage.notices`)."""
+    return f"channel:{channel.value}"
+
+
+def pause_notice(pause: PauseView) -> str:
+    """What the admin channel is told when a pause begins; masked, as a provider's text may quote an address."""
+    code = f" (error {pause.code})" if pause.code else ""
+    return mask_text(
+        f"{_NAMES[pause.channel]} sending is paused{code}: {pause.reason}. Invitations stay planned; a probe "
+        f"goes out at {pause.until:%H:%M} UTC and sending resumes by itself once one goes through."
+    )
+
+
+def resume_notice(channel: Channel) -> str:
+    return f"{_NAMES[channel]} sending works again: the pause is lifted."
+
+
+_NAMES = {Channel.SMS: "SMS", Channel.EMAIL: "Email"}
+
+
 def take_probe(pause: PauseView, now: datetime, wait: timedelta, *, session: Session) -> bool:
     """Whether this worker sends the probe of an elapsed pause; the others see `until` move by `wait` (as long as
     the probe can take to leave and be answered) and wait."""
@@ -132,12 +158,18 @@ def _length(failed_probes: int, hold: Hold) -> timedelta:
 
 
 def _insert_if_missing(session: Session, values: Mapping[str, object]) -> bool:
-    """INSERT ... ON CONFLICT DO NOTHING: two workers pausing at once must not fail on the primary key."""
+    """INSERT ... ON CONFLICT DO NOTHING: two workers pausing at once must not fail on the primary key.
+
+    RETURNING says whether the row was inserted: SQLAlchemy reports no rowcount (-1) for an INSERT on PostgreSQL.
+    """
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     inserted = session.execute(
-        dialect.insert(ChannelPause).values(**values).on_conflict_do_nothing(index_elements=["channel"])
+        dialect.insert(ChannelPause)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["channel"])
+        .returning(ChannelPause.channel)
     )
-    return bool(inserted.rowcount)  # type: ignore[attr-defined]
+    return inserted.first() is not None
 
 
 class ChannelHealth:

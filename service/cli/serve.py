@@ -29,7 +29,7 @@ log = logging.getLogger("nps.serve")
 )
 @pass_context
 def serve_command(ctx: CliContext, host: str | None, port: int | None, scheduler: bool) -> None:
-    """Serve the HTTP app (webhooks, survey pages, API, /healthz) and the campaign scheduler."""
+    """Serve the HTTP app (webhooks, survey pages, API, /healthz, /readyz) and the campaign scheduler."""
     settings = ctx.settings
     container = ctx.container
     if current_revision(container.db.engine) != head_revision():
@@ -39,7 +39,7 @@ def serve_command(ctx: CliContext, host: str | None, port: int | None, scheduler
     ticker = Ticker(container) if scheduler else None
     if ticker is not None:
         ticker.start()
-    app = create_app(container)
+    app = create_app(container, ticker=ticker)
     socket_mode = _socket_mode(app.state.slack_app, settings.slack_app_token)
     try:
         uvicorn.run(

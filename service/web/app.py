@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -10,29 +10,28 @@ from fastapi.responses import JSONResponse
 
 from bot.app import create_slack_app
 from service.container import Container
+from service.web import health, survey
 from service.web import slack as slack_route
-from service.web import survey
 from service.web import twilio as twilio_webhooks
 from service.web.api import contacts, events
 
+if TYPE_CHECKING:
+    from service.scheduler import Ticker
 
-def create_app(container: Container) -> FastAPI:
+
+def create_app(container: Container, *, ticker: Ticker | None = None) -> FastAPI:
+    """The app; `ticker` is this process's scheduler, for readiness (None: run with --no-scheduler)."""
     app = FastAPI(
         title="nps-bot",
         summary="NPS surveys by SMS and email, with a Slack bot that closes the loop.",
         version="0.1.0",
     )
     app.state.container = container
+    app.state.ticker = ticker
     app.state.slack_app = create_slack_app(container.slack) if container.slack else None
 
-    @app.get("/healthz", tags=["ops"])
-    def healthz() -> JSONResponse:
-        """Liveness and readiness: 200 when the database answers, 503 otherwise."""
-        if container.db.is_reachable():
-            return JSONResponse({"status": "ok", "database": "ok"})
-        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.include_router(health.router)
     app.include_router(contacts.router, prefix="/api/v1")
     app.include_router(events.router, prefix="/api/v1")
     app.include_router(twilio_webhooks.router)

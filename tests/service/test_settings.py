@@ -111,3 +111,11 @@ def test_every_variable_is_documented_in_the_example_file() -> None:
     read = set(re.findall(r'r\.\w+\("([A-Z_]+)"', source))
     assert read <= documented, f"undocumented: {sorted(read - documented)}"
     assert isinstance(parse_settings({}), Settings)
+
+
+def test_admin_notices_need_slack_and_an_admin_channel() -> None:
+    slack = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}
+    assert parse_settings({"SLACK_ADMIN_CHANNEL": "C0OPS"}).admin_notices is False  # no Slack: logged only
+    assert parse_settings(slack).admin_notices is False
+    configured = parse_settings({**slack, "SLACK_ADMIN_CHANNEL": " C0OPS "})
+    assert (configured.slack_admin_channel, configured.admin_notices) == ("C0OPS", True)

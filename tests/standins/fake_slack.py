@@ -34,6 +34,8 @@ RESPONSE_URL = "response_url"
 RESPONSE_URL_USES = 5
 """Slack accepts up to 5 posts per response_url; later ones get 404 "used_url" here."""
 JSON_FIELDS = ("blocks", "attachments", "view", "files", "metadata")
+CHANNEL_METHODS = ("chat.postMessage", "chat.update", "conversations.history")
+"""Methods a refused channel (`refuse_channel`) answers with its error."""
 """Fields slack_sdk sends as JSON strings inside form bodies; recorded bodies hold them parsed."""
 
 Payload = dict[str, Any]
@@ -97,6 +99,7 @@ class FakeSlack(StandinHTTPServer):
         self._users: dict[str, Payload] = {}
         self._members: dict[str, list[str]] = {}
         self._groups: dict[str, list[str]] = {}
+        self._refused: dict[str, str] = {}
 
     @property
     def url(self) -> str:
@@ -142,6 +145,17 @@ class FakeSlack(StandinHTTPServer):
         what a connection reset after Slack took the request looks like from the client."""
         with self._cond:
             self._drops[method] += times
+
+    def refuse_channel(self, channel: str, error: str = "not_in_channel") -> None:
+        """Answer every call about `channel` (CHANNEL_METHODS) with ok=false `error` until `accept_channel`: the
+        bot removed from the channel, the channel archived (`is_archived`) or gone (`channel_not_found`)."""
+        with self._cond:
+            self._refused[channel] = error
+
+    def accept_channel(self, channel: str) -> None:
+        """`channel` works again (the bot was invited back)."""
+        with self._cond:
+            self._refused.pop(channel, None)
 
     def response_url(self, name: str = "default") -> str:
         """A local response_url: POSTs to it are recorded as method "response_url" (JSON bodies parsed).
@@ -269,6 +283,9 @@ class FakeSlack(StandinHTTPServer):
             return 200, _error("not_authed"), {}
         if not token.startswith(("xoxb-", "xoxp-")):
             return 200, _error("invalid_auth"), {}
+        refused = self._refused.get(str(body.get("channel", "")))
+        if refused is not None and method in CHANNEL_METHODS:
+            return 200, _error(refused), {}
         return 200, self._methods[method](body, token), {}
 
     def _answer_upload(self, request: IncomingRequest) -> Reply:

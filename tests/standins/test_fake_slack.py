@@ -247,6 +247,20 @@ def test_canned_error_body(client: WebClient, fake_slack: FakeSlack) -> None:
     assert raised.value.response["error"] == "channel_not_found"
 
 
+def test_a_refused_channel_answers_its_error_until_accepted_and_other_channels_work(
+    client: WebClient, fake_slack: FakeSlack
+) -> None:
+    fake_slack.refuse_channel("C1", "is_archived")
+    for _ in range(2):
+        with pytest.raises(SlackApiError) as raised:
+            client.chat_postMessage(channel="C1", text="x")
+        assert raised.value.response["error"] == "is_archived"
+    assert client.chat_postMessage(channel="C2", text="y")["ok"]
+    fake_slack.accept_channel("C1")
+    assert client.chat_postMessage(channel="C1", text="z")["ok"]
+    assert [m["text"] for m in client.conversations_history(channel="C1")["messages"]] == ["z"]
+
+
 def test_latency_does_not_serialise_concurrent_calls(client: WebClient, fake_slack: FakeSlack) -> None:
     fake_slack.set_latency("*", 0.3)
     started = time.monotonic()

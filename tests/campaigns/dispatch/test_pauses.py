@@ -7,12 +7,13 @@ read, every invitation still planned; once the channel works again, sending resu
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from campaigns.dispatch.dispatcher import Dispatcher
-from campaigns.dispatch.pauses import channel_pauses
+from campaigns.dispatch.pauses import FIRST_PAUSE, channel_pauses
 from service.container import Container
 from storage.enums import Channel, InvitationState
 from storage.tables import Invitation
@@ -100,6 +101,26 @@ def test_while_sms_is_paused_a_probe_tries_one_text_and_the_rest_wait(
         assert fake_twilio.count() == tried + 1  # one probe per pause, not the whole outbox again
         tried += 1
     assert {(i.state, i.attempts) for i in invitations(engine)} == {(InvitationState.PLANNED, 0)}
+
+
+def test_each_failed_probe_pauses_the_channel_twice_as_long(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio
+) -> None:
+    add_contacts(engine, PEOPLE)
+    apply_yaml(engine, SMS_ONLY)
+    plan(engine)
+    fake_twilio.fail_next(20003, times=100)
+    dispatcher.drain()
+    with engine.db.transaction() as session:
+        [first] = channel_pauses(session=session)
+    assert (first.probes, first.until - first.since) == (0, timedelta(seconds=FIRST_PAUSE))
+    for _ in range(3):
+        engine.clock.advance(minutes=20)  # type: ignore[attr-defined]
+        dispatcher.drain()  # the probe is refused too
+    with engine.db.transaction() as session:
+        [pause] = channel_pauses(session=session)
+    assert (pause.since, pause.probes) == (first.since, 3)
+    assert pause.until - engine.clock.now() == timedelta(seconds=8 * FIRST_PAUSE)
 
 
 def test_a_refused_smtp_sender_pauses_email_and_keeps_the_invitations(

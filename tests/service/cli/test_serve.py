@@ -23,7 +23,7 @@ def nps(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProce
     )
 
 
-def test_db_upgrade_then_serve_answers_healthz(tmp_path: Path) -> None:
+def test_db_upgrade_then_serve_answers_healthz_and_is_ready(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "PORT": str(port), "TWILIO_EDGE": "", "TWILIO_REGION": ""}
     env.pop("DATABASE_URL", None)  # the default: sqlite:///./nps.db in the working directory
@@ -51,7 +51,11 @@ def test_db_upgrade_then_serve_answers_healthz(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline, "nps serve did not start"
                 time.sleep(0.1)
         assert response.status_code == 200
-        assert response.json()["database"] == "ok"
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+        assert ready.status_code == 200, ready.text
+        checks = ready.json()["checks"]
+        assert checks["database"]["ok"] and checks["migrations"]["ok"]
+        assert checks["scheduler"]["state"] == "active"  # this process took the lease at start
     finally:
         server.terminate()
         _, stderr = server.communicate(timeout=15)

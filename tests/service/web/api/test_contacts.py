@@ -103,12 +103,6 @@ def test_keys_made_with_the_cli_are_accepted(client: TestClient, db: Database) -
     assert response.status_code == 201
 
 
-def test_healthz_checks_the_database(client: TestClient) -> None:
-    response = client.get("/healthz")
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok"}
-
-
 def test_the_openapi_schema_lists_the_api(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert "/api/v1/contacts" in paths
