@@ -26,6 +26,27 @@ log = logging.getLogger(__name__)
 FOREIGN = ":no_entry: This app only answers the workspace it is installed in; nothing was done."
 UNVERIFIED = ":warning: I could not check which workspace this request comes from just now; please try again."
 
+REFUSED = "Slack request refused: its signature is missing, stale or wrong"
+
+
+class _RefusalWithoutBody(logging.Filter):
+    """Bolt's request verification logs a refused request at INFO with its whole body: user ids, command text,
+    trigger_id and response_url (which lets whoever reads the log post as the app for 30 minutes), and all of it
+    from an unauthenticated sender. This keeps the one fact and drops the rest.
+
+    Bolt copies the filters of the logger it is given to every logger it makes, RequestVerification's included
+    (slack_bolt.logger.get_bolt_logger); that logger logs nothing else.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.endswith("RequestVerification"):
+            record.msg, record.args = REFUSED, ()
+        return True
+
+
+_LOG = logging.getLogger("bot.slack")
+_LOG.addFilter(_RefusalWithoutBody())
+
 
 def create_slack_app(deps: SlackDeps) -> App:
     app = App(
@@ -33,6 +54,8 @@ def create_slack_app(deps: SlackDeps) -> App:
         signing_secret=deps.signing_secret,
         token_verification_enabled=False,  # no network call at construction; Bolt checks on first request
         raise_error_for_unhandled_request=False,
+        # Also lets Bolt's loggers follow the root's level as it changes, rather than copy it once, here.
+        logger=_LOG,
     )
     app.use(_only_the_installed_workspace(deps))
     for listeners in (commands, actions, views, events):

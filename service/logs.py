@@ -1,29 +1,102 @@
-"""Logging setup with personal data masked (see campaigns.privacy)."""
+"""Logging setup: one handler on the root logger, whose formatter masks personal data (campaigns.privacy) in
+everything it writes.
+
+Masking the formatted record, not only its message, covers exception text and tracebacks (a database error
+repeats the values it was given), and it covers every logger that reaches the root handler: ours, the
+libraries', and uvicorn's (`uvicorn_log_config`).
+"""
 
 from __future__ import annotations
 
 import logging
+import string
+from typing import Any, TextIO
 
 from campaigns.privacy import mask_email, mask_phone, mask_text
 
-__all__ = ["MaskingFilter", "configure_logging", "mask_email", "mask_phone", "mask_text"]
+__all__ = [
+    "MESSAGE_LIMIT",
+    "MaskingFormatter",
+    "configure_logging",
+    "mask_email",
+    "mask_phone",
+    "mask_text",
+    "uvicorn_log_config",
+]
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+MESSAGE_LIMIT = 8_000
+"""Characters of a message a line carries; longer ones keep their start and end around a marker."""
+TRACEBACK_LIMIT = 32_000
+"""The same for exception text and stacks, which are longer and whose end names the error."""
+
+_ADDRESS_CHARACTERS = frozenset(string.ascii_letters + string.digits + "._%+-@")
+_ADDRESS_REACH = 320  # longer than any email address (64 + 1 + 253)
 
 
-class MaskingFilter(logging.Filter):
-    """A safety net under the explicit masking at call sites: rewrites the formatted message."""
+class MaskingFormatter(logging.Formatter):
+    """Formats a record with its message, exception and stack each capped, then masks the whole text.
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        masked = mask_text(message)
-        if masked != message:
-            record.msg, record.args = masked, None
-        return True
+    Capping comes first so that masking, linear as it is, never reads more than a few tens of kilobytes per line
+    whatever a client sent. The exception is formatted here every time rather than taken from the record's
+    cache, which another handler may have filled with the uncapped text.
+    """
+
+    def __init__(self, fmt: str = FORMAT) -> None:
+        super().__init__(fmt)
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.message = capped(record.getMessage(), MESSAGE_LIMIT)
+        if self.usesTime():
+            record.asctime = self.formatTime(record, self.datefmt)
+        text = self.formatMessage(record)
+        if record.exc_info:
+            text += "\n" + capped(self.formatException(record.exc_info), TRACEBACK_LIMIT)
+        elif record.exc_text:
+            text += "\n" + capped(record.exc_text, TRACEBACK_LIMIT)
+        if record.stack_info:
+            text += "\n" + capped(self.formatStack(record.stack_info), TRACEBACK_LIMIT)
+        return mask_text(text)
 
 
-def configure_logging(level: str = "INFO") -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(MaskingFilter())
+def capped(text: str, limit: int) -> str:
+    """`text`, or its first and last `limit // 2` characters around a marker saying how many were cut.
+
+    Where a cut falls inside an email address or a number, that word is cut away whole: half an address would
+    not be recognised and masked, and would show its other half.
+    """
+    if len(text) <= limit:
+        return text
+    head, tail = limit // 2, len(text) - limit // 2
+    head = _word_start(text, head)
+    tail = _word_end(text, tail)
+    return f"{text[:head]}…[{tail - head} characters cut]…{text[tail:]}"
+
+
+def _word_start(text: str, at: int) -> int:
+    """Where the word that `at` cuts starts (`at` itself when it cuts none, or the word is too long)."""
+    if text[at] not in _ADDRESS_CHARACTERS:
+        return at
+    start = at
+    while start > 0 and at - start < _ADDRESS_REACH and text[start - 1] in _ADDRESS_CHARACTERS:
+        start -= 1
+    return at if at - start >= _ADDRESS_REACH else start
+
+
+def _word_end(text: str, at: int) -> int:
+    """Where the word that `at` cuts ends (`at` itself when it cuts none, or the word is too long)."""
+    if text[at - 1] not in _ADDRESS_CHARACTERS:
+        return at
+    end = at
+    while end < len(text) and end - at < _ADDRESS_REACH and text[end] in _ADDRESS_CHARACTERS:
+        end += 1
+    return at if end - at >= _ADDRESS_REACH else end
+
+
+def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
+    """The root logger writes to `stream` (stderr) through MaskingFormatter, replacing any other handler."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(MaskingFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -31,3 +104,15 @@ def configure_logging(level: str = "INFO") -> None:
     logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
     # The Twilio client logs every request and response at INFO (numbers included).
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+
+
+def uvicorn_log_config() -> dict[str, Any]:
+    """uvicorn's `log_config`: its loggers keep no handlers of their own and propagate to the root handler, so
+    what it logs (startup, an exception escaping a route, with its traceback) is formatted and masked like the
+    rest. Its default config would give them unmasked handlers of their own."""
+    loggers = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "loggers": {name: {"handlers": [], "propagate": True} for name in loggers},
+    }

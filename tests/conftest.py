@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.fixtures.databases",
     "tests.fixtures.app",
     "tests.fixtures.engine",
+    "tests.fixtures.logs",
     "tests.fixtures.slack",
     "tests.fixtures.survey",
     "tests.fixtures.seeding",

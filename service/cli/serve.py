@@ -10,6 +10,7 @@ import uvicorn
 
 from service.cli.context import CliContext, pass_context
 from service.container import integration_report
+from service.logs import uvicorn_log_config
 from service.scheduler import Ticker
 from service.web.app import create_app
 from storage.db import current_revision
@@ -46,8 +47,8 @@ def serve_command(ctx: CliContext, host: str | None, port: int | None, scheduler
             app,
             host=host or settings.host,
             port=port or settings.port,
-            log_config=None,  # keep our handler, with its masking filter
-            access_log=False,
+            log_config=uvicorn_log_config(),  # uvicorn's loggers write through our masking handler
+            access_log=False,  # request lines would carry the survey and unsubscribe tokens of their paths
         )
     finally:
         if socket_mode is not None:

@@ -61,6 +61,7 @@ def test_db_upgrade_then_serve_answers_healthz_and_is_ready(tmp_path: Path) -> N
         _, stderr = server.communicate(timeout=15)
     assert "SMS: Twilio not configured; messages go to the log transport" in stderr
     assert "Slack: not configured" in stderr
+    assert "INFO uvicorn.error: Application startup complete" in stderr  # uvicorn writes through our handler
 
 
 def test_a_bad_setting_is_a_clear_startup_error(tmp_path: Path) -> None:
