@@ -2,9 +2,10 @@
 
 Twilio retries a webhook only when it got no answer it could use; it does not retry a 500 by default. So:
 whatever was not committed is answered 503 (Twilio retries it), a message is handled by exactly one request (a
-claim on its row), a retry of a message whose answer reached Twilio in time is answered with silence, and one
-whose answer came too late for Twilio gets the stored answer again. A stored message whose handling failed is
-handled by the sweeper, which texts the answer through the REST API.
+claim on its row), a retry of a message whose answer reached Twilio in time is answered with silence. A stored
+message whose handling failed is handled by the sweeper, which texts the answer through the REST API; so is an
+answer ready too late for Twilio's 15 s webhook timeout, unless Twilio's retry of that message takes it first.
+Slow handling is a statement held (`held`) while the app's clock moves on: no test sleeps.
 """
 
 from __future__ import annotations
