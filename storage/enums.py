@@ -91,6 +91,9 @@ class SendState(StrEnum):
     UNKNOWN = "unknown"  # no answer: reconciled from the provider's log later
     NOT_SENT = "not_sent"  # found never to have gone out (reconciliation, or a claim too old to start)
     TWIML = "twiml"  # an SMS conversation answer, handed to Twilio in the webhook's TwiML response
+    # An answer meant for TwiML whose webhook answer may have come too late for Twilio: the sweeper texts it
+    # over the REST API, unless Twilio's retry of the reply takes it first (then "twiml").
+    LATE_TWIML = "late_twiml"
 
 
 class DeliveryStatus(StrEnum):

@@ -218,6 +218,10 @@ class ChannelPause(Base):
     probes: Mapped[int] = mapped_column(Integer, default=0)
 
 
+# Answers the sweeper is to text over REST (their TwiML came too late): a handful of rows among all messages.
+IS_LATE_TWIML = text(f"send_state = '{SendState.LATE_TWIML.value}'")
+
+
 class NoticeSubject(Base):
     """What the admin channel was last told about one subject ("channel:sms", "slack:C0..."): held or not.
 
@@ -263,6 +267,7 @@ class Message(Timestamps, Base):
         Index("ix_messages_invitation_id", "invitation_id"),
         Index("ix_messages_address_created_at", "address", "created_at"),
         Index("ix_messages_inbound_state_created_at", "inbound_state", "created_at"),
+        Index("ix_messages_late_twiml", "id", sqlite_where=IS_LATE_TWIML, postgresql_where=IS_LATE_TWIML),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -12,14 +12,22 @@ picked up again by us, not left to Twilio.
 - :func:`handle_claimed` does the conversation step in one transaction that starts with the compare-and-set
   ``processing (ours) -> processed``: on PostgreSQL that locks the row, so a takeover waits for our commit and
   then finds the reply handled; on SQLite it takes the write lock. Its answer is stored with the reply it answers
-  (``reply_to_id``): handed to Twilio in the webhook's TwiML, or staged to be texted over the REST API.
+  (``reply_to_id``): handed to Twilio in the webhook's TwiML (``twiml``), or staged to be texted over the REST
+  API (``sending``).
+- Twilio drops a webhook answer after 15 s and does not retry by default. An answer that would leave later than
+  :data:`ANSWER_IN_TWIML_WITHIN` after its request came is ``late_twiml`` instead: committed so
+  (``answer_by``), or marked so after the commit (:func:`mark_late`) when the commit or the way out took the
+  time, or when Twilio hung up. The webhook then answers with empty TwiML and the sweeper texts it over REST.
 - :func:`release_claim` gives a failed handling back (``received``) for the next retry or sweep.
 - :func:`settled_reply` says what a duplicate delivery gets: nothing yet (the handling is not committed: the
-  webhook answers 503), silence (the first answer reached Twilio in time), or the stored TwiML answer again when
-  the handling ended later than Twilio waits for a webhook, so that Twilio dropped the first answer.
-- :func:`sweep_inbound` handles replies left ``received`` longer than :data:`SWEEP_AFTER` (or under a stale
-  claim) through the same claim, and texts each answer through the SMS adapter with no transaction held open
-  across the provider call.
+  webhook answers 503), silence (the answer went out in TwiML in time, or over REST), or a late answer the
+  retry takes (``late_twiml -> twiml``) to give in its own TwiML.
+- :func:`sweep_inbound` texts late answers and handles replies left ``received`` longer than
+  :data:`SWEEP_AFTER` (or under a stale claim) through the same claim, each answer through the SMS adapter with
+  no transaction held open across the provider call.
+
+A late answer goes out once: a retry takes it with ``late_twiml -> twiml``, the sweeper with
+``late_twiml -> sending``; whichever compare-and-set changes the row delivers it, the other finds nothing.
 """
 
 from __future__ import annotations
@@ -57,17 +65,30 @@ log = logging.getLogger(__name__)
 CLAIM_STALE_AFTER = timedelta(seconds=30)
 # A reply this long unhandled is no longer being answered by its webhook request: the sweeper takes it.
 SWEEP_AFTER = timedelta(seconds=30)
-# Twilio drops a webhook answer that takes longer than this, and may retry the delivery.
-TWILIO_WEBHOOK_TIMEOUT = timedelta(seconds=15)
+# Twilio drops a webhook answer that takes longer than 15 s. An answer ready later than this after its request
+# came may miss that (the rest is for the commit and the way back): it is texted over REST instead.
+ANSWER_IN_TWIML_WITHIN = timedelta(seconds=12)
 SWEEP_BATCH = 100
 
 
 @dataclass(frozen=True)
 class Handled:
-    """A committed conversation step: its answer (None: silence) and, when texted over REST, its staged row."""
+    """A committed conversation step: its answer (None: silence), to give in TwiML or staged for REST.
+
+    Neither is set when there is no answer or when it was committed late (the sweeper texts it).
+    """
 
     answer: Answer | None
+    twiml: TwimlAnswer | None = None
     staged: StagedAnswer | None = None
+
+
+@dataclass(frozen=True)
+class TwimlAnswer:
+    """An answer row in state ``twiml``, for the webhook's TwiML."""
+
+    message_id: int
+    text: str
 
 
 @dataclass(frozen=True)
@@ -81,7 +102,7 @@ class Settled:
     """What a delivery of a reply that someone else claimed gets."""
 
     handled: bool  # False: the handling is not committed (under way, or just given back)
-    answer: str | None = None  # the stored TwiML answer, for a retry of one whose answer Twilio dropped
+    twiml: TwimlAnswer | None = None  # a late answer this retry took, to give in its TwiML
 
 
 def new_owner(kind: str) -> str:
@@ -142,19 +163,38 @@ def claim_reply(db: Database, message_id: int, *, owner: str, now: datetime) -> 
 
 
 def handle_claimed(
-    db: Database, message_id: int, *, owner: str, clock: Clock, over_rest: bool = False
+    db: Database,
+    message_id: int,
+    *,
+    owner: str,
+    clock: Clock,
+    over_rest: bool = False,
+    answer_by: datetime | None = None,
 ) -> Handled | None:
-    """The conversation step of a claimed reply, committed with its answer; None when the claim was lost."""
+    """The conversation step of a claimed reply, committed with its answer; None when the claim was lost.
+
+    The answer is for TwiML unless `over_rest`; one ready after `answer_by` is committed ``late_twiml``.
+    """
     try:
-        return _handle_once(db, message_id, owner=owner, clock=clock, over_rest=over_rest)
+        return _handle_once(
+            db, message_id, owner=owner, clock=clock, over_rest=over_rest, answer_by=answer_by
+        )
     except IntegrityError:
         # Two messages of one conversation at the same instant: the other one has committed by now, so handling
         # this one again sees it. The claim is still ours (the rollback restored it).
-        return _handle_once(db, message_id, owner=owner, clock=clock, over_rest=over_rest)
+        return _handle_once(
+            db, message_id, owner=owner, clock=clock, over_rest=over_rest, answer_by=answer_by
+        )
 
 
 def _handle_once(
-    db: Database, message_id: int, *, owner: str, clock: Clock, over_rest: bool
+    db: Database,
+    message_id: int,
+    *,
+    owner: str,
+    clock: Clock,
+    over_rest: bool,
+    answer_by: datetime | None,
 ) -> Handled | None:
     with db.transaction() as session:
         finished = session.execute(
@@ -174,17 +214,27 @@ def _handle_once(
         sms = InboundSms(inbound.address, inbound.body or "", inbound.id)
         # The time the person wrote is the time of the answer (a reply swept up later is not late for it).
         answer = handle_inbound(sms, now=inbound.created_at, session=session)
-        staged = _store_answer(inbound, answer, over_rest, clock.now(), session) if answer else None
-        # When the handling ended: a retry compares it with Twilio's webhook timeout.
-        inbound.updated_at = clock.now()
-        session.flush()
-        return Handled(answer, staged)
+        inbound.updated_at = now = clock.now()
+        if answer is None:
+            return Handled(None)
+        if over_rest:
+            state = SendState.SENDING
+        elif answer_by is not None and now > answer_by:
+            state = SendState.LATE_TWIML
+        else:
+            state = SendState.TWIML
+        message_id = _store_answer(inbound, answer, state, now, session)
+        if state is SendState.SENDING:
+            return Handled(
+                answer, staged=StagedAnswer(message_id, Outgoing(Channel.SMS, inbound.address, answer.text))
+            )
+        if state is SendState.TWIML:
+            return Handled(answer, twiml=TwimlAnswer(message_id, answer.text))
+        return Handled(answer)
 
 
-def _store_answer(
-    inbound: Message, answer: Answer, over_rest: bool, now: datetime, session: Session
-) -> StagedAnswer | None:
-    """The answer's outbound row: handed to Twilio in TwiML, or staged ("sending") before the REST call."""
+def _store_answer(inbound: Message, answer: Answer, state: SendState, now: datetime, session: Session) -> int:
+    """The answer's outbound row, written before it is handed to Twilio (in TwiML or over REST); its id."""
     message = Message(
         direction=Direction.OUTBOUND,
         channel=Channel.SMS,
@@ -194,15 +244,34 @@ def _store_answer(
         reply_to_id=inbound.id,
         address=inbound.address,
         body=answer.text,
-        send_state=SendState.SENDING if over_rest else SendState.TWIML,
+        send_state=state,
         created_at=now,
         updated_at=now,
     )
     session.add(message)
     session.flush()
-    return (
-        StagedAnswer(message.id, Outgoing(Channel.SMS, inbound.address, answer.text)) if over_rest else None
-    )
+    return message.id
+
+
+def mark_late(db: Database, answer_id: int, *, now: datetime) -> bool:
+    """Leave a ``twiml`` answer to the sweeper: the webhook answer carrying it would come too late for Twilio.
+
+    A compare-and-set from ``twiml``; False when the row was not in that state (nothing changed).
+    """
+    return _move_answer(db, answer_id, SendState.TWIML, SendState.LATE_TWIML, now=now)
+
+
+def _move_answer(
+    db: Database, answer_id: int, expected: SendState, state: SendState, *, now: datetime
+) -> bool:
+    with db.transaction() as session:
+        result = session.execute(
+            update(Message)
+            .where(Message.id == answer_id, Message.send_state == expected)
+            .values(send_state=state, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def release_claim(db: Database, message_id: int, *, owner: str) -> None:
@@ -220,20 +289,31 @@ def release_claim(db: Database, message_id: int, *, owner: str) -> None:
         )
 
 
-def settled_reply(db: Database, message_id: int) -> Settled:
+def settled_reply(
+    db: Database, message_id: int, *, clock: Clock, answer_by: datetime | None = None
+) -> Settled:
+    """What a delivery of a reply someone else claimed gets; a retry before `answer_by` takes a late answer.
+
+    Taking is the compare-and-set ``late_twiml -> twiml`` against the sweeper's ``late_twiml -> sending``.
+    """
     with db.transaction() as session:
-        inbound = session.get(Message, message_id)
-        if inbound is None or inbound.inbound_state is not InboundState.PROCESSED:
+        state = session.scalar(select(Message.inbound_state).where(Message.id == message_id))
+        if state is not InboundState.PROCESSED:
             return Settled(handled=False)
-        if inbound.updated_at - inbound.created_at < TWILIO_WEBHOOK_TIMEOUT:
-            return Settled(handled=True)  # answered in time: Twilio has that answer, the person got it
-        answer = session.scalar(
-            select(Message.body)
-            .where(Message.reply_to_id == message_id, Message.send_state == SendState.TWIML)
-            .order_by(Message.id.desc())
-            .limit(1)
-        )
-        return Settled(handled=True, answer=answer)
+        if answer_by is None or clock.now() > answer_by:
+            # Too late to hand anything to Twilio: a late answer stays the sweeper's.
+            return Settled(handled=True)
+        taken = session.execute(
+            update(Message)
+            .where(Message.reply_to_id == message_id, Message.send_state == SendState.LATE_TWIML)
+            .values(send_state=SendState.TWIML, updated_at=clock.now())
+            .returning(Message.id, Message.body)
+            .execution_options(synchronize_session=False)
+        ).first()
+        if taken is None:
+            # Its answer went out in TwiML in time, or over REST, or there was none.
+            return Settled(handled=True)
+        return Settled(handled=True, twiml=TwimlAnswer(taken.id, taken.body or ""))
 
 
 # --- the sweeper -------------------------------------------------------------------------------------------
@@ -242,11 +322,13 @@ def settled_reply(db: Database, message_id: int) -> Settled:
 def sweep_inbound(
     db: Database, transports: Mapping[Channel, Transport], *, clock: Clock, limit: int = SWEEP_BATCH
 ) -> int:
-    """Handle replies left unhandled (their handling failed, or its process died); how many were handled.
+    """Text late answers, then handle replies left unhandled (their handling failed, or its process died).
 
-    Their webhook requests have answered long ago, so an answer is texted over the REST API: staged as an
-    outbound row in the handling's transaction, sent after its commit, recorded in a transaction of its own.
+    How many replies it answered or handled. Their webhook requests have answered long ago, so an answer is
+    texted over the REST API: staged as an outbound row (in the handling's transaction, or taken from
+    ``late_twiml``), sent after that commit, recorded in a transaction of its own.
     """
+    late = send_late_answers(db, transports[Channel.SMS], clock=clock, limit=limit)
     now = clock.now()
     left = or_(
         and_(Message.inbound_state == InboundState.RECEIVED, Message.created_at < now - SWEEP_AFTER),
@@ -284,7 +366,32 @@ def sweep_inbound(
             send_staged_answer(db, transports[Channel.SMS], result.staged, clock=clock)
     if handled:
         log.info("swept up %d inbound SMS whose handling had failed", handled)
-    return handled
+    return late + handled
+
+
+def send_late_answers(db: Database, transport: Transport, *, clock: Clock, limit: int = SWEEP_BATCH) -> int:
+    """Text the answers whose TwiML came too late for Twilio, each taken first; how many were taken."""
+    with db.transaction() as session:
+        rows = session.execute(
+            select(Message.id, Message.address, Message.body)
+            .where(Message.send_state == SendState.LATE_TWIML)
+            .order_by(Message.id)  # one person's answers in the order they were written
+            .limit(limit)
+        ).all()
+    taken = 0
+    for row in rows:
+        if not _move_answer(db, row.id, SendState.LATE_TWIML, SendState.SENDING, now=clock.now()):
+            continue  # Twilio's retry of the reply took it for its TwiML
+        taken += 1
+        send_staged_answer(
+            db,
+            transport,
+            StagedAnswer(row.id, Outgoing(Channel.SMS, row.address, row.body or "")),
+            clock=clock,
+        )
+    if taken:
+        log.info("texted %d answers over the REST API whose TwiML came too late for Twilio", taken)
+    return taken
 
 
 def send_staged_answer(db: Database, transport: Transport, staged: StagedAnswer, *, clock: Clock) -> None:

@@ -9,14 +9,22 @@ after its 15 s timeout. So whatever was not committed is answered 503, never 500
 trace: the database unreachable or locked, a handling that failed (its reply stays stored and is given back to
 the next retry or to the sweeper), a duplicate delivery whose handling by another request is still under way.
 A reply is handled by the one request that claims it (campaigns.replies.inbound); a retry of a reply already
-handled is silent, unless that handling's answer came too late for Twilio: then it gets the stored answer.
+handled is silent, unless that handling's answer came too late for Twilio: then it takes that answer, if the
+sweeper has not texted it yet.
+
+An answer goes into the TwiML only while Twilio can still be waiting for it: until ANSWER_IN_TWIML_WITHIN after
+the request came (stamped before the form is read or a thread is free to handle it), and while the connection is
+open. Past that it is left to the sweeper, which texts it over the REST API, and the webhook answers with empty
+TwiML, so that a Twilio still listening does not send it a second time.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Annotated
 
+import anyio.from_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
@@ -26,8 +34,11 @@ from twilio.twiml.messaging_response import MessagingResponse
 from campaigns.dispatch.delivery import apply_status
 from campaigns.privacy import mask_phone
 from campaigns.replies.inbound import (
+    ANSWER_IN_TWIML_WITHIN,
+    TwimlAnswer,
     claim_reply,
     handle_claimed,
+    mark_late,
     new_owner,
     release_claim,
     settled_reply,
@@ -70,8 +81,20 @@ async def forbidden(_request: Request, _error: Exception) -> Response:
 Form = Annotated[dict[str, str], Depends(verified_form)]
 
 
+async def arrival(request: Request) -> datetime:
+    """When the request came: in the event loop, before its form is read and before it waits for a thread."""
+    container: Container = request.app.state.container
+    return container.clock.now()
+
+
 @router.post("/sms")
-def inbound_sms(form: Form, container: Annotated[Container, Depends(get_container)]) -> Response:
+def inbound_sms(
+    arrived: Annotated[datetime, Depends(arrival)],
+    form: Form,
+    request: Request,
+    container: Annotated[Container, Depends(get_container)],
+) -> Response:
+    answer_by = arrived + ANSWER_IN_TWIML_WITHIN
     form = {key: _storable(value) for key, value in form.items()}
     sid, sender, body = form.get("MessageSid", ""), form.get("From", ""), form.get("Body", "")
     if not sid or not sender:
@@ -85,28 +108,61 @@ def inbound_sms(form: Form, container: Annotated[Container, Depends(get_containe
     except SQLAlchemyError as error:
         return _not_committed(f"inbound SMS {sid} from {mask_phone(sender)} not stored", error)
     if not claimed:
-        return _duplicate(container, message_id, sid)
+        return _duplicate(container, request, message_id, sid, answer_by)
     try:
-        handled = handle_claimed(container.db, message_id, owner=owner, clock=container.clock)
+        handled = handle_claimed(
+            container.db, message_id, owner=owner, clock=container.clock, answer_by=answer_by
+        )
     except Exception as error:
         _give_back(container, message_id, owner)
         return _not_committed(f"inbound SMS {sid} stored but its handling failed", error)
     if handled is None:  # our claim went stale and was taken over: the taker answers
-        return _duplicate(container, message_id, sid)
-    return _twiml(handled.answer.text if handled.answer else None)
+        return _duplicate(container, request, message_id, sid, answer_by)
+    if handled.answer is not None and handled.twiml is None:
+        log.warning("the answer to inbound SMS %s was ready too late for Twilio; it is texted over REST", sid)
+    return _answer(container, request, sid, handled.twiml, answer_by)
 
 
-def _duplicate(container: Container, message_id: int, sid: str) -> Response:
+def _duplicate(
+    container: Container, request: Request, message_id: int, sid: str, answer_by: datetime
+) -> Response:
     """Another request or sweep claimed this message: 503 until its handling is committed, then its answer."""
     try:
-        settled = settled_reply(container.db, message_id)
+        settled = settled_reply(container.db, message_id, clock=container.clock, answer_by=answer_by)
     except SQLAlchemyError as error:
         return _not_committed(f"inbound SMS {sid}: could not read its handling", error)
     if not settled.handled:
         log.info("inbound SMS %s is being handled by another request; answering 503 so Twilio retries", sid)
         return _unavailable()
-    log.info("inbound SMS %s was a retry; already handled", sid)
-    return _twiml(settled.answer)
+    if settled.twiml is not None:
+        log.info("inbound SMS %s was a retry of one answered too late; giving that answer now", sid)
+    else:
+        log.info("inbound SMS %s was a retry; already handled", sid)
+    return _answer(container, request, sid, settled.twiml, answer_by)
+
+
+def _answer(
+    container: Container, request: Request, sid: str, answer: TwimlAnswer | None, answer_by: datetime
+) -> Response:
+    """The TwiML carrying `answer`, unless Twilio cannot be waiting for it any more: then the sweeper texts it.
+
+    If the database cannot take it back, the TwiML carries it anyway: the last chance it has to go out.
+    """
+    if answer is None:
+        return _twiml(None)
+    if container.clock.now() <= answer_by and not anyio.from_thread.run(request.is_disconnected):
+        return _twiml(answer.text)
+    try:
+        mark_late(container.db, answer.message_id, now=container.clock.now())
+    except SQLAlchemyError as error:
+        log.warning(
+            "the answer to inbound SMS %s is late and could not be left to the sweeper (%s)",
+            sid,
+            type(error).__name__,
+        )
+        return _twiml(answer.text)
+    log.warning("the answer to inbound SMS %s is too late for Twilio's webhook; it is texted over REST", sid)
+    return _twiml(None)
 
 
 def _give_back(container: Container, message_id: int, owner: str) -> None:

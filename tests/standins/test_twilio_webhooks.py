@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from urllib.parse import parse_qsl
 
@@ -18,6 +19,7 @@ from tests.standins.twilio_webhooks import (
     SIGNATURE_HEADER,
     inbound_sms_params,
     new_message_sid,
+    post_and_hang_up,
     post_signed,
     post_unsigned,
     sign_twilio_request,
@@ -105,3 +107,16 @@ def test_forged_and_unsigned_requests_are_refused(app_client: TestClient) -> Non
     assert post_signed(app_client, SMS_URL, params, DEFAULT_AUTH_TOKEN, signature=forged).status_code == 403
     assert post_unsigned(app_client, SMS_URL, params).status_code == 403
     assert app_client.app.state.received == []  # type: ignore[attr-defined]
+
+
+def test_a_post_that_hangs_up_is_signed_and_the_app_sees_the_client_gone() -> None:
+    async def endpoint(request: Request) -> Response:
+        answer = await twilio_endpoint(request)
+        gone = await request.is_disconnected()
+        return Response(f"{answer.status_code} gone={gone}", status_code=answer.status_code)
+
+    app = Starlette(routes=[Route("/twilio/sms", endpoint, methods=["POST"])])
+    app.state.received = []
+    params = inbound_sms_params(PHONE, NUMBER, "9 & more")
+    assert asyncio.run(post_and_hang_up(app, SMS_URL, params, DEFAULT_AUTH_TOKEN)) == (200, "200 gone=True")
+    assert app.state.received == [params]

@@ -6,8 +6,9 @@ Values are never blank: some form parsers drop blank fields, which would break t
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from twilio.request_validator import RequestValidator
 
@@ -15,6 +16,12 @@ from tests.standins.fake_twilio import API_VERSION, DEFAULT_ACCOUNT_SID, num_seg
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+ASGIMessage = MutableMapping[str, Any]
+ASGIApp = Callable[
+    [ASGIMessage, Callable[[], Awaitable[ASGIMessage]], Callable[[ASGIMessage], Awaitable[None]]],
+    Awaitable[None],
+]
 
 
 class PostingClient(Protocol):
@@ -122,3 +129,49 @@ def _post(
         target_url = split.path + (f"?{split.query}" if split.query else "")
     all_headers = {"Content-Type": FORM_CONTENT_TYPE, **headers}
     return client.post(target_url, data=params, headers=all_headers)
+
+
+async def post_and_hang_up(
+    app: ASGIApp, public_url: str, params: dict[str, str], auth_token: str
+) -> tuple[int, str]:
+    """POST `params` like Twilio straight into an ASGI `app`, and hang up once the body is sent.
+
+    Twilio hangs up on a webhook that has not answered within its 15 s timeout; here every receive after the
+    body says the client is gone (`http.disconnect`), as a server says after the peer closed the connection.
+    Returns the status and body the app answered anyway, into the closed connection.
+    """
+    split = urlsplit(public_url)
+    body = urlencode(params).encode()
+    headers = [
+        (b"host", split.netloc.encode()),
+        (b"content-type", FORM_CONTENT_TYPE.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (SIGNATURE_HEADER.lower().encode(), sign_twilio_request(auth_token, public_url, params).encode()),
+    ]
+    scope: ASGIMessage = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": split.scheme,
+        "path": split.path,
+        "raw_path": split.path.encode(),
+        "query_string": split.query.encode(),
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": (split.hostname or "", split.port or 443),
+    }
+    incoming = [{"type": "http.request", "body": body, "more_body": False}]
+    answered: list[ASGIMessage] = []
+
+    async def receive() -> ASGIMessage:
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message: ASGIMessage) -> None:
+        answered.append(message)
+
+    await app(scope, receive, send)
+    start = next(m for m in answered if m["type"] == "http.response.start")
+    text = b"".join(m.get("body", b"") for m in answered if m["type"] == "http.response.body")
+    return int(start["status"]), text.decode()

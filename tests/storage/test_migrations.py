@@ -233,3 +233,26 @@ def test_one_pending_invitation_keeps_the_claimed_or_oldest_and_cancels_the_othe
     assert states == ["cancelled", "claimed", "cancelled", "planned", "sent", "cancelled"]
     with pytest.raises(IntegrityError), own_db.engine.begin() as connection:
         connection.execute(text("UPDATE invitations SET state = 'planned' WHERE id = 1"))
+
+
+def test_a_late_answer_downgrades_to_the_twiml_answer_the_older_code_knows(own_db: Database) -> None:
+    with own_db.transaction() as session:
+        for state in (SendState.LATE_TWIML, SendState.TWIML, SendState.SENDING):
+            session.add(
+                Message(
+                    direction=Direction.OUTBOUND,
+                    channel=Channel.SMS,
+                    purpose=MessagePurpose.CONVERSATION,
+                    address="+4915112345678",
+                    body="Thanks! What is the main reason for your score?",
+                    send_state=state,
+                    created_at=NOON,
+                    updated_at=NOON,
+                )
+            )
+    command.downgrade(alembic_config(own_db.engine), "0011_admin_notices")
+    with own_db.engine.connect() as connection:
+        states = connection.execute(text("SELECT send_state FROM messages ORDER BY id")).scalars().all()
+    assert states == ["twiml", "twiml", "sending"]
+    upgrade(own_db.engine)
+    assert current_revision(own_db.engine) == head_revision()

@@ -2,13 +2,15 @@
 
 Twilio retries a webhook only when it got no answer it could use; it does not retry a 500 by default. So:
 whatever was not committed is answered 503 (Twilio retries it), a message is handled by exactly one request (a
-claim on its row), a retry of a message whose answer reached Twilio in time is answered with silence, and one
-whose answer came too late for Twilio gets the stored answer again. A stored message whose handling failed is
-handled by the sweeper, which texts the answer through the REST API.
+claim on its row), a retry of a message whose answer reached Twilio in time is answered with silence. A stored
+message whose handling failed is handled by the sweeper, which texts the answer through the REST API; so is an
+answer ready too late for Twilio's 15 s webhook timeout, unless Twilio's retry of that message takes it first.
+Slow handling is a statement held (`held`) while the app's clock moves on: no test sleeps.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,23 +18,27 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text, update
 
+from campaigns.channels.base import Outgoing, Transport
 from campaigns.dispatch.dispatcher import Dispatcher
 from campaigns.replies.inbound import sweep_inbound
 from service.container import Container
 from service.scheduler import Ticker
 from storage.db import Database
-from storage.enums import Direction, InboundState, SendState
+from storage.enums import Channel, Direction, InboundState, SendState
 from storage.tables import Message, Response
+from tests.fixtures.databases import held
 from tests.fixtures.engine import FROM_NUMBER, PUBLIC_URL, add_contacts, apply_yaml, plan
 from tests.standins.fake_twilio import DEFAULT_AUTH_TOKEN, FakeTwilio
 from tests.standins.twilio_webhooks import (
     inbound_sms_params,
     new_message_sid,
+    post_and_hang_up,
     post_signed,
     status_callback_params,
 )
@@ -224,8 +230,8 @@ def test_a_duplicate_arriving_while_the_first_waits_inside_its_handling_is_not_h
 ) -> None:
     """The first delivery waits for the invitation's row lock (held here); its duplicate comes meanwhile.
 
-    The first one's answer then comes later than Twilio waits for a webhook, so Twilio drops it: the retry
-    after it gets that stored answer, not silence and not a second handling.
+    The first one's answer is then ready later than Twilio waits for a webhook, so it is not put in that TwiML
+    (Twilio has hung up): the retry after it takes that stored answer, and the sweeper then has nothing to text.
     """
     sid = new_message_sid()
     with engine.db.engine.connect() as holder, ThreadPoolExecutor(2) as pool:
@@ -241,9 +247,10 @@ def test_a_duplicate_arriving_while_the_first_waits_inside_its_handling_is_not_h
             holder.exec_driver_sql("COMMIT")
         answered, duplicate = first.result(timeout=10), duplicate.result(timeout=10)
     assert duplicate.status_code == 503
-    assert answered.status_code == 200 and ASK_REASON in answered.text
+    assert answered.status_code == 200 and ASK_REASON not in answered.text
     retried = post(app, "6", sid)
     assert retried.status_code == 200 and ASK_REASON in retried.text
+    assert sweep_inbound(engine.db, engine.transports, clock=engine.clock) == 0
     assert response_count(engine.db) == 1 and len(conversation_steps(engine.db)) == 1
 
 
@@ -265,6 +272,164 @@ def test_a_stored_reply_whose_handling_failed_is_answered_once_by_the_sweeper_ov
     assert conversation_steps(engine.db) == [(answer.body, SendState.SENT)]
     assert inbound_states(engine.db) == [InboundState.PROCESSED]
     assert response_count(engine.db) == 1
+
+
+# --- an answer too late for Twilio ------------------------------------------------------------------------
+
+ASK = "Thanks! What is the main reason for your score?"
+IN_HANDLING = "INSERT INTO responses"  # the conversation step records the score
+TAKING_THE_ANSWER = "UPDATE messages SET send_state"  # a retry or the sweeper takes a late answer
+
+
+def answers_texted(fake: FakeTwilio) -> list[tuple[str, str]]:
+    """What reached Ana over the REST API after her survey: (to, body)."""
+    _survey, *texted = fake.messages()
+    return [(m.to, m.body) for m in texted]
+
+
+def twiml_text(answer: Any) -> str | None:
+    """The message a webhook answer asks Twilio to send, if any (Twilio's TwiML is XML)."""
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/xml")
+    message = ElementTree.fromstring(answer.text).find("Message")
+    return None if message is None else message.text
+
+
+def post_slowly(engine: Container, app: TestClient, sid: str, seconds: float, sql: str, **hold: Any) -> Any:
+    """Post Ana's "9" while the database makes `sql` wait until `seconds` passed on the app's clock."""
+    with held(engine.db, sql, **hold) as statement, ThreadPoolExecutor(1) as pool:
+        posted = pool.submit(post, app, "9", sid)
+        statement.wait()
+        engine.clock.advance(seconds=seconds)  # type: ignore[attr-defined]
+        statement.release()
+        return posted.result(timeout=10)
+
+
+def sweep(engine: Container) -> int:
+    return sweep_inbound(engine.db, engine.transports, clock=engine.clock)
+
+
+@pytest.mark.parametrize("at_commit", [False, True], ids=["the handling waits", "its commit waits"])
+def test_an_answer_committed_later_than_twilio_waits_reaches_the_person_once_over_rest(
+    engine: Container, app: TestClient, surveyed: None, fake_twilio: FakeTwilio, at_commit: bool
+) -> None:
+    """Twilio drops a webhook answer after 15 s and does not retry: the TwiML goes nowhere, the sweeper texts it.
+
+    13 s is past the 12 s the answer may take (the rest is for the way back to Twilio), so the webhook answers
+    with empty TwiML: a Twilio still waiting must not send it as well.
+    """
+    answer = post_slowly(engine, app, new_message_sid(), 13, IN_HANDLING, at_commit=at_commit)
+    assert twiml_text(answer) is None
+    assert answers_texted(fake_twilio) == []
+    assert sweep(engine) == 1
+    assert sweep(engine) == 0
+    engine.clock.advance(minutes=5)  # type: ignore[attr-defined]
+    assert sweep(engine) == 0
+    assert answers_texted(fake_twilio) == [(ANA, ASK)]
+    assert conversation_steps(engine.db) == [(ASK, SendState.SENT)]
+    assert response_count(engine.db) == 1
+
+
+@pytest.mark.parametrize("seconds", [0, 11])
+def test_an_answer_given_in_time_is_never_texted_again(
+    engine: Container, app: TestClient, surveyed: None, fake_twilio: FakeTwilio, seconds: float
+) -> None:
+    sid = new_message_sid()
+    assert twiml_text(post_slowly(engine, app, sid, seconds, IN_HANDLING)) == ASK
+    engine.clock.advance(minutes=5)  # type: ignore[attr-defined]
+    assert sweep(engine) == 0
+    assert twiml_text(post(app, "9", sid)) is None  # a retry: Twilio has had that answer
+    assert sweep(engine) == 0
+    assert answers_texted(fake_twilio) == []
+    assert conversation_steps(engine.db) == [(ASK, SendState.TWIML)]
+
+
+def test_twilios_retry_of_a_late_answer_gets_it_in_twiml_and_the_sweeper_then_texts_nothing(
+    engine: Container, app: TestClient, surveyed: None, fake_twilio: FakeTwilio
+) -> None:
+    sid = new_message_sid()
+    assert twiml_text(post_slowly(engine, app, sid, 13, IN_HANDLING)) is None
+    assert twiml_text(post(app, "9", sid)) == ASK  # Twilio retried (an operator's #rc= override)
+    assert twiml_text(post(app, "9", sid)) is None
+    assert sweep(engine) == 0
+    assert answers_texted(fake_twilio) == []
+    assert conversation_steps(engine.db) == [(ASK, SendState.TWIML)]
+    assert response_count(engine.db) == 1
+
+
+def test_a_retry_after_the_sweeper_texted_a_late_answer_is_silent(
+    engine: Container, app: TestClient, surveyed: None, fake_twilio: FakeTwilio
+) -> None:
+    sid = new_message_sid()
+    assert twiml_text(post_slowly(engine, app, sid, 13, IN_HANDLING)) is None
+    assert sweep(engine) == 1
+    assert twiml_text(post(app, "9", sid)) is None
+    assert answers_texted(fake_twilio) == [(ANA, ASK)]
+    assert response_count(engine.db) == 1
+
+
+def test_a_retry_arriving_as_the_sweeper_takes_a_late_answer_leaves_it_to_whichever_took_it_first(
+    engine: Container, app: TestClient, surveyed: None, fake_twilio: FakeTwilio
+) -> None:
+    sid = new_message_sid()
+    assert twiml_text(post_slowly(engine, app, sid, 13, IN_HANDLING)) is None
+    with held(engine.db, TAKING_THE_ANSWER) as taking, ThreadPoolExecutor(1) as pool:
+        swept = pool.submit(sweep, engine)
+        taking.wait()  # the sweeper found the late answer and is about to take it
+        retried = post(app, "9", sid)  # when Twilio's retry comes and takes it first
+        taking.release()
+        assert swept.result(timeout=10) == 0
+    assert twiml_text(retried) == ASK
+    assert answers_texted(fake_twilio) == []
+    assert conversation_steps(engine.db) == [(ASK, SendState.TWIML)]
+
+
+class RetryDuringTheSend:
+    """Twilio's REST API, with Twilio's retry of the reply arriving while the sweeper's text is being sent."""
+
+    channel, name = Channel.SMS, "twilio"
+
+    def __init__(self, inner: Transport, retry: Callable[[], Any]) -> None:
+        self.inner, self.retry, self.retried = inner, retry, list[Any]()
+        self.find_sent = inner.find_sent
+
+    def send(self, message: Outgoing) -> str:
+        self.retried.append(self.retry())
+        return self.inner.send(message)
+
+
+def test_a_retry_arriving_while_the_sweeper_texts_a_late_answer_is_silent(
+    engine: Container, app: TestClient, surveyed: None, fake_twilio: FakeTwilio
+) -> None:
+    sid = new_message_sid()
+    assert twiml_text(post_slowly(engine, app, sid, 13, IN_HANDLING)) is None
+    twilio = RetryDuringTheSend(engine.transports[Channel.SMS], lambda: post(app, "9", sid))
+    assert sweep_inbound(engine.db, {Channel.SMS: twilio}, clock=engine.clock) == 1
+    assert [twiml_text(answer) for answer in twilio.retried] == [None]
+    assert answers_texted(fake_twilio) == [(ANA, ASK)]
+
+
+def test_a_retry_that_takes_a_late_answer_but_is_late_itself_leaves_it_to_the_sweeper(
+    engine: Container, app: TestClient, surveyed: None, fake_twilio: FakeTwilio
+) -> None:
+    sid = new_message_sid()
+    assert twiml_text(post_slowly(engine, app, sid, 13, IN_HANDLING)) is None
+    assert twiml_text(post_slowly(engine, app, sid, 13, TAKING_THE_ANSWER, at_commit=True)) is None
+    assert sweep(engine) == 1
+    assert answers_texted(fake_twilio) == [(ANA, ASK)]
+    assert twiml_text(post(app, "9", sid)) is None
+
+
+def test_an_answer_to_a_request_twilio_hung_up_on_is_texted_over_rest(
+    engine: Container, surveyed: None, fake_twilio: FakeTwilio
+) -> None:
+    """In time by our clock, but the connection is gone (Twilio's clock, a proxy in between): nobody reads it."""
+    from service.web.app import create_app
+
+    params = inbound_sms_params(ANA, FROM_NUMBER, "9", new_message_sid())
+    status, text = asyncio.run(post_and_hang_up(create_app(engine), SMS_URL, params, DEFAULT_AUTH_TOKEN))
+    assert status == 200 and "<Message>" not in text
+    assert sweep(engine) == 1
+    assert answers_texted(fake_twilio) == [(ANA, ASK)]
 
 
 def test_the_scheduler_runs_the_sweeper_every_minute(
