@@ -87,7 +87,9 @@ class SmtpEmail:
             self._transmit(smtp, email)
         return str(email["Message-ID"])
 
-    def find_sent(self, to: str, body: str, since: datetime) -> Sequence[str] | None:
+    def find_sent(
+        self, to: str, body: str, since: datetime, until: datetime | None = None
+    ) -> Sequence[str] | None:
         return None  # SMTP keeps no log we could ask
 
     def _envelope(self, smtp: smtplib.SMTP, to: str) -> None:

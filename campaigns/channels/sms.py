@@ -20,11 +20,22 @@ turned into. What Twilio's answers mean:
   the message. A 5xx, a read timeout or a connection broken mid-way are uncertain: an UncertainSendError,
   settled later from Twilio's message log (`find_sent`), never by sending again blindly.
 - Delivery status callbacks carry the same codes in `ErrorCode`: `reason_for_code` gives their meaning.
+
+Finding a send again. Twilio's list API does not return a message's StatusCallback, so the callback URL is
+the per-message key: `.../twilio/status?m=<our message id>` (signed by Twilio over the whole URL, query
+included). A callback that arrives for a send whose answer was lost names both our message and Twilio's SID,
+and reconciliation then knows the SID without the log. When it must read the log (`find_sent`), the body
+Twilio stored may not be the one we sent: Smart Encoding (a Messaging Service setting) swaps curly quotes,
+dashes, ellipses and Unicode spaces for GSM-7 characters when the whole text then fits GSM-7; opt-out
+language may be appended and a trial account prefixes "Sent from your Twilio trial account - ". So a logged
+message is ours when it went to the number from our sender (the From number, or the Messaging Service), was
+created in the claim's time window, and contains our text once both are folded (`same_text`).
 """
 
 from __future__ import annotations
 
 import threading
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -48,7 +59,7 @@ from campaigns.channels.base import (
 from campaigns.ratelimit import retry_after_seconds
 from storage.enums import Channel
 
-# Twilio's clock and ours differ a little; a reconciliation looks this far before the claim.
+# Twilio's clock and ours differ a little; a reconciliation looks this far around the claim's window.
 _CLOCK_SKEW = timedelta(minutes=2)
 
 # Twilio's error codes about the recipient, each final for that number.
@@ -118,7 +129,7 @@ class TwilioSms:
             if self.config.messaging_service_sid
             else {"from_": self.config.from_number}
         )
-        callback = {"status_callback": self.config.status_callback} if self.config.status_callback else {}
+        callback = {"status_callback": self._status_callback(message)} if self.config.status_callback else {}
         self._local.retry_after = None
         try:
             created = self._client().messages.create(to=message.to, body=message.body, **sender, **callback)
@@ -135,18 +146,33 @@ class TwilioSms:
         """A requests hook: keep this thread's last Retry-After header (TwilioRestException drops headers)."""
         self._local.retry_after = response.headers.get("Retry-After")
 
-    def find_sent(self, to: str, body: str, since: datetime) -> Sequence[str] | None:
-        """Ask Twilio's message log whether a send we never heard back about went out.
+    def _status_callback(self, message: Outgoing) -> str | None:
+        """Our StatusCallback URL, naming our message when the send has one (`?m=<message id>`)."""
+        url = self.config.status_callback
+        if url is None or message.message_id is None:
+            return url
+        return f"{url}{'&' if '?' in url else '?'}m={message.message_id}"
+
+    def find_sent(
+        self, to: str, body: str, since: datetime, until: datetime | None = None
+    ) -> Sequence[str] | None:
+        """Ask Twilio's message log whether a send we never heard back about went out (see the module).
 
         Filtered here by creation time, not with Twilio's DateSent filter: a message still queued has no
         date_sent yet and would be missed, and missing it would mean texting the person twice.
         """
         earliest = since - _CLOCK_SKEW
-        found = self._client().messages.list(to=to, limit=50)  # newest first
+        latest = until + _CLOCK_SKEW if until is not None else None
+        service = self.config.messaging_service_sid
+        sender = {} if service else {"from_": self.config.from_number}
+        found = self._client().messages.list(to=to, limit=50, **sender)  # newest first
         return [
             str(m.sid)
             for m in found
-            if m.body == body and (m.date_created is None or m.date_created >= earliest)
+            if (not service or m.messaging_service_sid == service)
+            and (m.date_created is None or m.date_created >= earliest)
+            and (m.date_created is None or latest is None or m.date_created <= latest)
+            and same_text(body, m.body or "")
         ]
 
 
@@ -156,6 +182,35 @@ def _never_connected(error: requests.exceptions.RequestException) -> bool:
         return True
     reason = error.args[0] if error.args else None
     return isinstance(getattr(reason, "reason", None), urllib3.exceptions.NewConnectionError)
+
+
+# Folded on both sides before a logged body is compared with ours: what Smart Encoding transliterates
+# (Twilio's published character list: quotation marks, primes, dashes), and invisible characters. NFKC then
+# folds the ellipsis to "...", Unicode spaces to " " and fullwidth forms to ASCII.
+_TYPOGRAPHY = str.maketrans(
+    {
+        **dict.fromkeys(
+            "\u00ab\u00bb\u201c\u201d\u201e\u201f\u2033\u02ba\u02ee\u275d\u275e\u301d\u301e\u301f\uff02", '"'
+        ),
+        **dict.fromkeys(
+            "\u2018\u2019\u201a\u201b\u2032\u02b9\u02bb\u02bc\u02bd\u02c8\u02ca\u02cb\u00b4\u0060\u275b\u275c\uff07",
+            "'",
+        ),
+        **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2043\u2212\ufe58\ufe63\uff0d", "-"),
+        **dict.fromkeys("\u00ad\u200b\u200c\u200d\u2060\ufeff"),
+    }
+)
+
+
+def same_text(ours: str, stored: str) -> bool:
+    """Whether a body Twilio stored is our text: equal once folded, or with text added before or after it."""
+    folded = _fold(ours)
+    return bool(folded) and folded in _fold(stored)
+
+
+def _fold(text: str) -> str:
+    """Typography folded (see _TYPOGRAPHY), whitespace collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", text.translate(_TYPOGRAPHY)).translate(_TYPOGRAPHY).split())
 
 
 def reason_for_code(error_code: str | None) -> PermanentReason | None:
