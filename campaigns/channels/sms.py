@@ -5,8 +5,11 @@ turned into. What Twilio's answers mean:
 
 - Errors about the *recipient* are final for that number: 21610 the person replied STOP (an opt-out we must
   record, and Twilio blocks every later send to them), 21211 an invalid 'To', 21614 not a mobile number, 21612
-  no route to it. They become a PermanentSendError whose `reason` says which. Another 4xx we do not know is
-  taken as a refusal of this message (PermanentReason.REFUSED).
+  no route to it. They become a PermanentSendError whose `reason` says which.
+- Another 4xx with a code not in our tables is a problem with the request that this version does not
+  understand: it says nothing about the person, so it is never final for the number. A TemporarySendError,
+  logged at WARNING with the code, retried with back-off for as long as the survey lasts
+  (campaigns.dispatch.retries), like any temporary failure.
 - Errors about the *sender or the account* (20003 rotated token, 20404 wrong account SID, 21606/21212/21603 bad
   or missing 'From', 21608 trial account, 21611 the sender's queue is full, 21701-21705 a Messaging Service that
   cannot send, any 401) say nothing about the person and hold
@@ -34,6 +37,7 @@ created in the claim's time window, and contains our text once both are folded (
 
 from __future__ import annotations
 
+import logging
 import threading
 import unicodedata
 from collections.abc import Sequence
@@ -58,6 +62,8 @@ from campaigns.channels.base import (
 )
 from campaigns.ratelimit import retry_after_seconds
 from storage.enums import Channel
+
+log = logging.getLogger(__name__)
 
 # Twilio's clock and ours differ a little; a reconciliation looks this far around the claim's window.
 _CLOCK_SKEW = timedelta(minutes=2)
@@ -235,4 +241,14 @@ def _classify(error: TwilioRestException, retry_after: str | None) -> SendError:
     if code in _SETUP_ERRORS or error.status == 401:
         fix = _SETUP_ERRORS.get(code, "check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
         return ChannelSetupError(message, code, fix)
-    return PermanentSendError(message, code, reason_for_code(code) or PermanentReason.REFUSED)
+    reason = reason_for_code(code)
+    if reason is not None:
+        return PermanentSendError(message, code, reason)
+    log.warning(
+        "Twilio answered %s with error %s, which this version does not know; the send is retried later and "
+        "nothing is concluded about the number (https://www.twilio.com/docs/errors/%s)",
+        error.status,
+        code,
+        code,
+    )
+    return TemporarySendError(f"{message} (an error this version does not know; retried)", code)

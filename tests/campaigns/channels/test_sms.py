@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -46,7 +47,6 @@ def send(sms: TwilioSms) -> str:
         (21211, PermanentReason.INVALID_ADDRESS),
         (21614, PermanentReason.INVALID_ADDRESS),
         (21612, PermanentReason.UNREACHABLE),
-        (21602, PermanentReason.REFUSED),  # a 4xx we do not know: a refusal of this message
     ],
 )
 def test_a_refusal_about_the_recipient_is_permanent_and_says_why(
@@ -56,6 +56,19 @@ def test_a_refusal_about_the_recipient_is_permanent_and_says_why(
     with pytest.raises(PermanentSendError) as raised:
         send(adapter(fake_twilio))
     assert (raised.value.code, raised.value.reason) == (str(code), reason)
+
+
+@pytest.mark.parametrize("code", [21999, 21602])
+def test_a_4xx_code_we_do_not_know_is_temporary_and_logged_never_final_for_the_number(
+    fake_twilio: FakeTwilio, caplog: pytest.LogCaptureFixture, code: int
+) -> None:
+    fake_twilio.fail_next(code)
+    with caplog.at_level(logging.WARNING), pytest.raises(TemporarySendError) as raised:
+        send(adapter(fake_twilio))
+    assert raised.value.code == str(code)
+    [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert str(code) in warning.getMessage()
+    assert TO not in warning.getMessage() and TO[-4:] not in warning.getMessage()
 
 
 def test_a_country_the_account_may_not_text_is_temporary_and_says_what_to_enable(
