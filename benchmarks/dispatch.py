@@ -71,7 +71,9 @@ class MemorySms:
     def send(self, message: Outgoing) -> str:
         return "SM" + uuid.uuid4().hex
 
-    def find_sent(self, to: str, body: str, since: datetime) -> Sequence[str] | None:
+    def find_sent(
+        self, to: str, body: str, since: datetime, until: datetime | None = None
+    ) -> Sequence[str] | None:
         return []
 
 

@@ -27,6 +27,9 @@ class Outgoing:
     subject: str | None = None
     html: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)  # extra email headers (List-Unsubscribe, ...)
+    # Our outbound message row, for a provider that can echo a key back (Twilio's StatusCallback URL carries
+    # it), so that its answer finds the message even when the send's own answer was lost. None outside the outbox.
+    message_id: int | None = None
 
 
 class SendError(Exception):
@@ -93,9 +96,12 @@ class Transport(Protocol):
         """Send and return the provider's message id; raises a SendError subclass."""
         ...
 
-    def find_sent(self, to: str, body: str, since: datetime) -> Sequence[str] | None:
-        """Provider ids of messages to `to` with `body` accepted since `since`.
+    def find_sent(
+        self, to: str, body: str, since: datetime, until: datetime | None = None
+    ) -> Sequence[str] | None:
+        """Provider ids of messages from us to `to` with `body`, accepted between `since` and `until`.
 
-        None when the provider keeps no log we can ask: then an unfinished send cannot be reconciled.
+        The provider may have stored the body a little differently (the adapter knows how); None when the
+        provider keeps no log we can ask: then an unfinished send cannot be reconciled.
         """
         ...

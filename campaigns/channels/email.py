@@ -9,12 +9,28 @@ What the server's answers mean, by the step of the transaction they come at (RFC
 - RCPT TO: a 5xx is about the recipient (no such mailbox, 5.1.x): PermanentSendError, except a security or
   policy refusal (enhanced code 5.7.x: "relay access denied", "authentication required"), which is about our
   login or sender and would meet every address: a ChannelSetupError. A 4xx (greylisting) is temporary.
+- DATA, and the reply to the content's final ".": a 4xx or 5xx means the server did not take the message and
+  must not deliver it (RFC 5321 section 4.2.5), so nothing went out. A relay decides here about our *sender*
+  too, having read the From header: Amazon SES answers "554 Message rejected: Email address is not verified.
+  The following identities failed the check in region ...: <identities>" (EMAIL_FROM or its domain is not a
+  verified identity; an account still in the SES sandbox must verify every recipient too) and "Sending
+  paused for this account"; others refuse our domain's authentication (SPF, DKIM, DMARC) or say the sender is
+  not authorised to send. Such a refusal would meet every recipient: a ChannelSetupError, the channel pauses
+  and the invitations stay planned. Only a refusal of the recipient (5.1.1-5.1.4, 5.1.6, 5.1.10 its address, 5.2.1
+  its mailbox disabled) is permanent for that address; anything else refused for good is about this message
+  (size 5.3.4, content 5.6.x, a policy 5.7.x not about the sender): permanent for this message, the campaign's
+  next channel is tried.
+- A full mailbox (enhanced 5.2.2, at RCPT TO or after the content) is, by RFC 3463, a persistent transient
+  failure that the recipient can clear: temporary, whatever the reply's first digit.
+- How a refusal is read (`_refusal`): the enhanced status code first (RFC 3463 `class.subject.detail`; subject
+  1 is an address, 2 a mailbox, 7 security or policy): X.1.7 and X.1.8 are our sender's address, X.7.8 and
+  X.7.13 our login or account, X.7.20-X.7.26 (RFC 7372) our domain's DKIM, SPF, reverse DNS or DMARC, X.7.27
+  (RFC 7505) our sender's domain takes no mail. Without a code, or with a generic one (X.0.0, X.7.0, X.7.1),
+  the text decides: "not verified", "sender", "not authorised to send", SPF, DKIM, DMARC, "sending paused".
 - An internationalised address needs SMTPUTF8 (RFC 6531); a server without it cannot reach that address.
 - Until the message's content has been handed over, a lost connection proves nothing was sent: temporary.
-- After the content, the reply to its final "." is the server's decision: 250 accepted; a 4xx or 5xx means it
-  did not take the message and must not deliver it (RFC 5321 section 4.2.5), so trying again later is safe.
-  Only a lost connection or a timeout while waiting for that reply is uncertain (UncertainSendError): the server
-  may have taken it, and SMTP keeps no log we could ask.
+  Only a lost connection or a timeout while waiting for the reply to the content is uncertain
+  (UncertainSendError): the server may have taken it, and SMTP keeps no log we could ask.
 """
 
 from __future__ import annotations
@@ -87,7 +103,9 @@ class SmtpEmail:
             self._transmit(smtp, email)
         return str(email["Message-ID"])
 
-    def find_sent(self, to: str, body: str, since: datetime) -> Sequence[str] | None:
+    def find_sent(
+        self, to: str, body: str, since: datetime, until: datetime | None = None
+    ) -> Sequence[str] | None:
         return None  # SMTP keeps no log we could ask
 
     def _envelope(self, smtp: smtplib.SMTP, to: str) -> None:
@@ -109,15 +127,7 @@ class SmtpEmail:
             raise _refused_sender(code, reply)
         code, reply = smtp.rcpt(to)
         if code not in (250, 251):
-            if code >= 500 and _enhanced(reply).startswith("5.7."):
-                # RFC 3463 class 7, security or policy, at RCPT TO: "relay access denied", "authentication
-                # required". About us (our login, our sender), not the person: every address would get it.
-                raise ChannelSetupError(
-                    f"SMTP {code} at RCPT TO: {_text(reply)}",
-                    str(code),
-                    "the server will not relay for us: check SMTP_USERNAME, SMTP_PASSWORD and EMAIL_FROM",
-                )
-            raise _refused_at(code, reply, "RCPT TO", PermanentReason.INVALID_ADDRESS)
+            raise _refusal(code, reply, "RCPT TO")
 
     def _transmit(self, smtp: smtplib.SMTP, email: EmailMessage) -> None:
         """DATA, the content, and the server's decision on it (see the module's docstring)."""
@@ -128,14 +138,14 @@ class SmtpEmail:
                 f"SMTP connection lost before the message: {type(error).__name__}"
             ) from None
         if code != 354:
-            raise _refused_at(code, reply, "DATA", PermanentReason.REFUSED)
+            raise _refusal(code, reply, "DATA")
         try:
             smtp.send(_content(email, utf8=_international(str(email["From"]), str(email["To"]))))
             code, reply = smtp.getreply()
         except (OSError, smtplib.SMTPServerDisconnected) as error:
             raise UncertainSendError(f"SMTP connection lost while sending: {type(error).__name__}") from None
         if code != 250:
-            raise _refused_at(code, reply, "the end of the message", PermanentReason.REFUSED)
+            raise _refusal(code, reply, "the end of the message")
 
     def _compose(self, message: Outgoing) -> EmailMessage:
         email = EmailMessage()
@@ -196,8 +206,45 @@ def _refused_sender(code: int, reply: bytes | str) -> SendError:
     return TemporarySendError(text, str(code))
 
 
-def _refused_at(code: int, reply: bytes | str, step: str, reason: PermanentReason) -> SendError:
+# Enhanced status details (RFC 3463, 7372, 7505, the IANA registry) that are about our sender, login or domain.
+_ABOUT_US = frozenset({"1.7", "1.8", "7.8", "7.13", *(f"7.{n}" for n in range(20, 28))})
+# Details that say nothing specific: the reply's text decides.
+_GENERIC = frozenset({"0.0", "7.0", "7.1"})
+# Details about the recipient's address or mailbox: permanent for that address.
+_RECIPIENT = frozenset({"1.1", "1.2", "1.3", "1.4", "1.6", "1.10", "2.1"})
+_MAILBOX_FULL = "2.2"
+_SENDER_TEXT = re.compile(
+    r"not verified|\bsender\b|not authori[sz]ed to send|\b(spf|dkim|dmarc)\b|sending (is )?(paused|suspended)",
+    re.IGNORECASE,
+)
+_SENDER_FIX = (
+    "the server will not send as EMAIL_FROM: verify that address or its domain with the provider (Amazon SES: "
+    "in its region; an account in the SES sandbox must also verify each recipient or ask for production "
+    "access) and check the domain's SPF, DKIM and DMARC records"
+)
+
+
+def _refusal(code: int, reply: bytes | str, step: str) -> SendError:
+    """A refusal at RCPT TO, DATA or after the content, by what it is about (see the module's docstring)."""
     text = f"SMTP {code} at {step}: {_text(reply)}"
-    if 500 <= code < 600:
-        return PermanentSendError(text, str(code), reason)
-    return TemporarySendError(text, str(code))
+    enhanced = _enhanced(reply)
+    detail = enhanced.partition(".")[2]
+    if detail == _MAILBOX_FULL:
+        return TemporarySendError(f"{text} (a full mailbox: tried again later)", str(code))
+    if not 500 <= code < 600:
+        return TemporarySendError(text, str(code))
+    about_us = detail in _ABOUT_US or (
+        (not detail or detail in _GENERIC) and _SENDER_TEXT.search(_text(reply)) is not None
+    )
+    if about_us:
+        return ChannelSetupError(text, str(code), _SENDER_FIX)
+    if step == "RCPT TO":
+        if detail.startswith("7."):
+            # Security or policy at RCPT TO: "relay access denied", "authentication required". About our login
+            # or sender, not the person: every address would get it.
+            fix = "the server will not relay for us: check SMTP_USERNAME, SMTP_PASSWORD and EMAIL_FROM"
+            return ChannelSetupError(text, str(code), fix)
+        return PermanentSendError(text, str(code), PermanentReason.INVALID_ADDRESS)
+    if detail in _RECIPIENT:
+        return PermanentSendError(text, str(code), PermanentReason.INVALID_ADDRESS)
+    return PermanentSendError(text, str(code), PermanentReason.REFUSED)

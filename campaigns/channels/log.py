@@ -25,5 +25,7 @@ class LogTransport:
         log.info("%s to %s (log transport, not sent): %d characters", message.channel, to, len(message.body))
         return f"log-{uuid.uuid4().hex}"
 
-    def find_sent(self, to: str, body: str, since: datetime) -> Sequence[str] | None:
+    def find_sent(
+        self, to: str, body: str, since: datetime, until: datetime | None = None
+    ) -> Sequence[str] | None:
         return None

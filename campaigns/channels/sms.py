@@ -5,8 +5,11 @@ turned into. What Twilio's answers mean:
 
 - Errors about the *recipient* are final for that number: 21610 the person replied STOP (an opt-out we must
   record, and Twilio blocks every later send to them), 21211 an invalid 'To', 21614 not a mobile number, 21612
-  no route to it. They become a PermanentSendError whose `reason` says which. Another 4xx we do not know is
-  taken as a refusal of this message (PermanentReason.REFUSED).
+  no route to it. They become a PermanentSendError whose `reason` says which.
+- Another 4xx with a code not in our tables is a problem with the request that this version does not
+  understand: it says nothing about the person, so it is never final for the number. A TemporarySendError,
+  logged at WARNING with the code, retried with back-off for as long as the survey lasts
+  (campaigns.dispatch.retries), like any temporary failure.
 - Errors about the *sender or the account* (20003 rotated token, 20404 wrong account SID, 21606/21212/21603 bad
   or missing 'From', 21608 trial account, 21611 the sender's queue is full, 21701-21705 a Messaging Service that
   cannot send, any 401) say nothing about the person and hold
@@ -20,11 +23,23 @@ turned into. What Twilio's answers mean:
   the message. A 5xx, a read timeout or a connection broken mid-way are uncertain: an UncertainSendError,
   settled later from Twilio's message log (`find_sent`), never by sending again blindly.
 - Delivery status callbacks carry the same codes in `ErrorCode`: `reason_for_code` gives their meaning.
+
+Finding a send again. Twilio's list API does not return a message's StatusCallback, so the callback URL is
+the per-message key: `.../twilio/status?m=<our message id>` (signed by Twilio over the whole URL, query
+included). A callback that arrives for a send whose answer was lost names both our message and Twilio's SID,
+and reconciliation then knows the SID without the log. When it must read the log (`find_sent`), the body
+Twilio stored may not be the one we sent: Smart Encoding (a Messaging Service setting) swaps curly quotes,
+dashes, ellipses and Unicode spaces for GSM-7 characters when the whole text then fits GSM-7; opt-out
+language may be appended and a trial account prefixes "Sent from your Twilio trial account - ". So a logged
+message is ours when it went to the number from our sender (the From number, or the Messaging Service), was
+created in the claim's time window, and contains our text once both are folded (`same_text`).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -48,7 +63,9 @@ from campaigns.channels.base import (
 from campaigns.ratelimit import retry_after_seconds
 from storage.enums import Channel
 
-# Twilio's clock and ours differ a little; a reconciliation looks this far before the claim.
+log = logging.getLogger(__name__)
+
+# Twilio's clock and ours differ a little; a reconciliation looks this far around the claim's window.
 _CLOCK_SKEW = timedelta(minutes=2)
 
 # Twilio's error codes about the recipient, each final for that number.
@@ -118,7 +135,7 @@ class TwilioSms:
             if self.config.messaging_service_sid
             else {"from_": self.config.from_number}
         )
-        callback = {"status_callback": self.config.status_callback} if self.config.status_callback else {}
+        callback = {"status_callback": self._status_callback(message)} if self.config.status_callback else {}
         self._local.retry_after = None
         try:
             created = self._client().messages.create(to=message.to, body=message.body, **sender, **callback)
@@ -135,18 +152,33 @@ class TwilioSms:
         """A requests hook: keep this thread's last Retry-After header (TwilioRestException drops headers)."""
         self._local.retry_after = response.headers.get("Retry-After")
 
-    def find_sent(self, to: str, body: str, since: datetime) -> Sequence[str] | None:
-        """Ask Twilio's message log whether a send we never heard back about went out.
+    def _status_callback(self, message: Outgoing) -> str | None:
+        """Our StatusCallback URL, naming our message when the send has one (`?m=<message id>`)."""
+        url = self.config.status_callback
+        if url is None or message.message_id is None:
+            return url
+        return f"{url}{'&' if '?' in url else '?'}m={message.message_id}"
+
+    def find_sent(
+        self, to: str, body: str, since: datetime, until: datetime | None = None
+    ) -> Sequence[str] | None:
+        """Ask Twilio's message log whether a send we never heard back about went out (see the module).
 
         Filtered here by creation time, not with Twilio's DateSent filter: a message still queued has no
         date_sent yet and would be missed, and missing it would mean texting the person twice.
         """
         earliest = since - _CLOCK_SKEW
-        found = self._client().messages.list(to=to, limit=50)  # newest first
+        latest = until + _CLOCK_SKEW if until is not None else None
+        service = self.config.messaging_service_sid
+        sender = {} if service else {"from_": self.config.from_number}
+        found = self._client().messages.list(to=to, limit=50, **sender)  # newest first
         return [
             str(m.sid)
             for m in found
-            if m.body == body and (m.date_created is None or m.date_created >= earliest)
+            if (not service or m.messaging_service_sid == service)
+            and (m.date_created is None or m.date_created >= earliest)
+            and (m.date_created is None or latest is None or m.date_created <= latest)
+            and same_text(body, m.body or "")
         ]
 
 
@@ -156,6 +188,35 @@ def _never_connected(error: requests.exceptions.RequestException) -> bool:
         return True
     reason = error.args[0] if error.args else None
     return isinstance(getattr(reason, "reason", None), urllib3.exceptions.NewConnectionError)
+
+
+# Folded on both sides before a logged body is compared with ours: what Smart Encoding transliterates
+# (Twilio's published character list: quotation marks, primes, dashes), and invisible characters. NFKC then
+# folds the ellipsis to "...", Unicode spaces to " " and fullwidth forms to ASCII.
+_TYPOGRAPHY = str.maketrans(
+    {
+        **dict.fromkeys(
+            "\u00ab\u00bb\u201c\u201d\u201e\u201f\u2033\u02ba\u02ee\u275d\u275e\u301d\u301e\u301f\uff02", '"'
+        ),
+        **dict.fromkeys(
+            "\u2018\u2019\u201a\u201b\u2032\u02b9\u02bb\u02bc\u02bd\u02c8\u02ca\u02cb\u00b4\u0060\u275b\u275c\uff07",
+            "'",
+        ),
+        **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2043\u2212\ufe58\ufe63\uff0d", "-"),
+        **dict.fromkeys("\u00ad\u200b\u200c\u200d\u2060\ufeff"),
+    }
+)
+
+
+def same_text(ours: str, stored: str) -> bool:
+    """Whether a body Twilio stored is our text: equal once folded, or with text added before or after it."""
+    folded = _fold(ours)
+    return bool(folded) and folded in _fold(stored)
+
+
+def _fold(text: str) -> str:
+    """Typography folded (see _TYPOGRAPHY), whitespace collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", text.translate(_TYPOGRAPHY)).translate(_TYPOGRAPHY).split())
 
 
 def reason_for_code(error_code: str | None) -> PermanentReason | None:
@@ -180,4 +241,14 @@ def _classify(error: TwilioRestException, retry_after: str | None) -> SendError:
     if code in _SETUP_ERRORS or error.status == 401:
         fix = _SETUP_ERRORS.get(code, "check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
         return ChannelSetupError(message, code, fix)
-    return PermanentSendError(message, code, reason_for_code(code) or PermanentReason.REFUSED)
+    reason = reason_for_code(code)
+    if reason is not None:
+        return PermanentSendError(message, code, reason)
+    log.warning(
+        "Twilio answered %s with error %s, which this version does not know; the send is retried later and "
+        "nothing is concluded about the number (https://www.twilio.com/docs/errors/%s)",
+        error.status,
+        code,
+        code,
+    )
+    return TemporarySendError(f"{message} (an error this version does not know; retried)", code)

@@ -22,6 +22,7 @@ from storage.enums import (
     InboundState,
     InvitationState,
     MessagePurpose,
+    SendState,
 )
 from storage.tables import Invitation, Message
 
@@ -50,7 +51,8 @@ def apply_status(
     known = _delivery_status(status)
     if known is None:
         return False
-    if message is None:
+    if message is None or message.send_state is not SendState.SENT:
+        # Not recorded as sent yet (a callback that named its message gave the id first): applied once it is.
         _hold(provider_id, known, error_code, now=now, session=session)
         return False
     current = _RANK[message.delivery_status] if message.delivery_status else -1
@@ -89,9 +91,9 @@ def _update_invitation(
     invitation.updated_at = now
 
 
-# A callback can arrive before the dispatcher has stored the provider id of its message (it records a whole
-# batch at once): such a callback is held as an inbound row, received but not yet processed, and applied when
-# the id is recorded.
+# A callback can arrive before the dispatcher has recorded its message as sent (it records a whole batch at
+# once; a send whose answer was lost waits for reconciliation): such a callback is held as an inbound row,
+# received but not yet processed, and applied when the message is recorded as sent with that id.
 
 
 def _hold(

@@ -29,7 +29,7 @@ import os
 import socket
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -292,9 +292,16 @@ class Dispatcher:
                 invitation.channel = outgoing.channel
                 sends.append(_PendingSend(invitation.id, message, outgoing, definition, zone.key))
             session.flush()
-            # Message ids exist only after the flush.
+            # Message ids exist only after the flush; the send carries its own (Twilio's status callback names it).
             return [
-                _Send(p.invitation_id, p.message.id, p.outgoing, p.definition, p.zone_name, purpose)
+                _Send(
+                    p.invitation_id,
+                    p.message.id,
+                    replace(p.outgoing, message_id=p.message.id),
+                    p.definition,
+                    p.zone_name,
+                    purpose,
+                )
                 for p in sends
             ]
 

@@ -1,9 +1,12 @@
 """Claims whose worker died: settled from the evidence, never by blindly sending again.
 
 The same for every purpose (the survey and its reminder; the flows are in campaigns.dispatch.outbox). No
-message row means nothing was sent: put back. A message row is checked against the provider's log: completed if
-it went out, put back if not; a provider without a log (SMTP) cannot tell, so the survey is held for review and
-a reminder is dropped, instead of risking a second message.
+message row means nothing was sent: put back. A message row whose provider id is known (a status callback
+named it, see `adopt_provider_id`) went out: completed. Otherwise it is checked against the provider's log,
+which the adapter searches for our text from our sender to that address within the claim's time window (what
+the provider stored may differ a little: campaigns.channels.sms): completed if it went out, put back if not; a
+provider without a log (SMTP) cannot tell, so the survey is held for review and a reminder is dropped, instead
+of risking a second message.
 
 A run has three steps, and no transaction is open while the provider is asked:
 1. read the stale claims and their last message (one short transaction);
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.channels.base import Transport
@@ -65,6 +68,7 @@ class _StaleClaim:
 
 class _Evidence(Enum):
     NOTHING_STAGED = "no message was written: nothing can have gone out"
+    CALLED_BACK = "the provider named it in a status callback"
     FOUND = "the provider has it"
     NOT_RECEIVED = "the provider's log does not have it"
     NO_LOG = "the provider keeps no log to ask"
@@ -94,7 +98,8 @@ def recover_stale_claims(
             if time.monotonic() > deadline:
                 log.info("reconciliation used its %s; the rest waits for the next run", time_budget)
                 return settled
-            verdict = _verdict(claim, transports)  # may ask the provider: no transaction is open here
+            # May ask the provider: no transaction is open here.
+            verdict = _verdict(claim, transports, claim_timeout)
             if verdict is not None and _apply(db, flow, claim, verdict, now):
                 settled += 1
         if settled >= max_claims:
@@ -150,16 +155,22 @@ def _last_traces(flow: Flow, invitations: Sequence[Invitation], *, session: Sess
     return traces
 
 
-def _verdict(claim: _StaleClaim, transports: Mapping[Channel, Transport]) -> _Verdict | None:
+def _verdict(
+    claim: _StaleClaim, transports: Mapping[Channel, Transport], claim_timeout: timedelta
+) -> _Verdict | None:
     """What the evidence says about the claim; None when the provider's log cannot be read now."""
     trace = claim.trace
     if trace is None:
         return _Verdict(_Evidence.NOTHING_STAGED)
-    if trace.send_state is SendState.SENT and trace.provider_id:
-        return _Verdict(_Evidence.FOUND, trace.provider_id)
+    if trace.provider_id:
+        evidence = _Evidence.FOUND if trace.send_state is SendState.SENT else _Evidence.CALLED_BACK
+        return _Verdict(evidence, trace.provider_id)
     transport = transports.get(trace.channel)
+    # A send of this claim started within half the claim timeout (the dispatcher's send_by) and the provider
+    # logs it when the request arrives: the whole timeout is a generous window.
+    until = claim.claimed_at + claim_timeout
     try:
-        found = transport.find_sent(trace.address, trace.body, claim.claimed_at) if transport else None
+        found = transport.find_sent(trace.address, trace.body, claim.claimed_at, until) if transport else None
     except Exception as error:  # the provider's log is unavailable: decide at a later run, send nothing now
         log.warning(
             "cannot check invitation %s against the provider log yet: %s",
@@ -233,5 +244,84 @@ def _settle(
     assert verdict.provider_id is not None
     created_at = message.created_at
     complete(flow, invitation, message, verdict.provider_id, created_at, now=now, session=session)
-    if trace.send_state is not SendState.SENT:
+    if verdict.evidence is _Evidence.CALLED_BACK:
+        invitation.last_error = "completed by its provider id from a status callback after the worker stopped"
+    elif trace.send_state is not SendState.SENT:
         invitation.last_error = "completed from the provider's log after the worker stopped"
+
+
+# --- a status callback that names its message --------------------------------------------------------------
+
+
+def adopt_provider_id(message_id: int, provider_id: str, *, now: datetime, session: Session) -> bool:
+    """Record the provider id a status callback gives for our message `message_id` (its `?m=`).
+
+    The callback's URL was signed by the provider over our message id, so it is the provider's own word that
+    it has that message, whatever our send heard back. Used only for an outbound message that may have gone out
+    (`sending`, `unknown`) and has no other provider id, once (a compare-and-set). When the send was uncertain
+    (`unknown`: its worker recorded a 5xx or a timeout and left the claim for reconciliation) the claim is
+    completed at once, in this transaction, as a compare-and-set on the claim like reconciliation's; while the
+    send is still under way (`sending`) only the id is stored, and the worker's record step or reconciliation
+    (by that id, without the provider's log) finishes it. Returns True when this completed the send.
+    """
+    message = session.get(Message, message_id)
+    if message is None or message.direction is not Direction.OUTBOUND or message.purpose not in FLOWS:
+        return False
+    state = message.send_state
+    if state not in (SendState.SENDING, SendState.UNKNOWN) or message.provider_id not in (None, provider_id):
+        return False
+    assert state is not None
+    other = session.scalar(
+        select(Message.id).where(
+            Message.channel == message.channel, Message.provider_id == provider_id, Message.id != message_id
+        )
+    )
+    if other is not None:
+        return False  # the id belongs to another message already
+    # An uncertain send's claim is taken first: the invitation's lock, then the message's, as reconciliation.
+    invitation = _claim_of(message, now, session=session) if state is SendState.UNKNOWN else None
+    if not _record_provider_id(message_id, provider_id, state, session=session) or invitation is None:
+        return False
+    message = session.get(Message, message_id, populate_existing=True)
+    assert message is not None
+    complete(
+        FLOWS[message.purpose], invitation, message, provider_id, message.created_at, now=now, session=session
+    )
+    invitation.last_error = "completed by the provider's status callback after an uncertain answer"
+    return True
+
+
+def _claim_of(message: Message, now: datetime, *, session: Session) -> Invitation | None:
+    """The claim `message` was sent under, taken (compare-and-set) to settle; None when it is not open."""
+    invitation = session.get(Invitation, message.invitation_id) if message.invitation_id else None
+    if (
+        invitation is None
+        or invitation.claimed_at is None
+        or invitation.claimed_for is not message.purpose
+        or message.created_at < invitation.claimed_at  # staged under an earlier claim
+    ):
+        return None
+    flow = FLOWS[message.purpose]
+    return take_claim(
+        flow,
+        invitation.id,
+        owner=invitation.owner,
+        claimed_at=invitation.claimed_at,
+        now=now,
+        session=session,
+    )
+
+
+def _record_provider_id(message_id: int, provider_id: str, expected: SendState, *, session: Session) -> bool:
+    """Compare-and-set: the message is still in `expected` and has no other provider id."""
+    changed = session.execute(
+        update(Message)
+        .where(
+            Message.id == message_id,
+            Message.send_state == expected,
+            or_(Message.provider_id.is_(None), Message.provider_id == provider_id),
+        )
+        .values(provider_id=provider_id)
+        .execution_options(synchronize_session=False)
+    )
+    return changed.rowcount == 1  # type: ignore[attr-defined]

@@ -1,8 +1,12 @@
 """Twilio's webhooks: inbound SMS (`POST /twilio/sms`) and delivery status callbacks (`POST /twilio/status`).
 
-Both are verified with `X-Twilio-Signature`, computed by Twilio over the public URL it called, so the URL is
-rebuilt from PUBLIC_BASE_URL (behind a proxy the app sees another host). A missing or wrong signature is a 403
-and nothing is stored.
+Both are verified with `X-Twilio-Signature`, computed by Twilio over the public URL it called, query string
+included, so the URL is rebuilt from PUBLIC_BASE_URL (behind a proxy the app sees another host). A missing or
+wrong signature is a 403 and nothing is stored.
+
+Each outbox send gives Twilio a StatusCallback naming our message, `/twilio/status?m=<message id>`; as the
+signature covers the query, the id is Twilio's word, not the caller's. A callback for a send whose answer was
+lost thus tells us its MessageSid (campaigns.dispatch.reconcile.adopt_provider_id).
 
 Twilio retries a webhook that got no usable answer, but not a 500 (by default), and drops an answer that comes
 after its 15 s timeout. So whatever was not committed is answered 503, never 500 or 200, and never with a stack
@@ -21,6 +25,7 @@ TwiML, so that a Twilio still listening does not send it a second time.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime
 from typing import Annotated
 
@@ -32,6 +37,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from campaigns.dispatch.delivery import apply_status
+from campaigns.dispatch.reconcile import adopt_provider_id
 from campaigns.privacy import mask_phone
 from campaigns.replies.inbound import (
     ANSWER_IN_TWIML_WITHIN,
@@ -51,6 +57,7 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/twilio", tags=["twilio"], include_in_schema=False)
 TWIML = "application/xml"
+_ROW_ID = re.compile(r"[0-9]{1,18}")  # our message id in a StatusCallback URL (fits a 64-bit integer)
 # Twilio ignores Retry-After, but proxies and operators' own retries read it.
 RETRY_AFTER_SECONDS = "5"
 
@@ -175,14 +182,19 @@ def _give_back(container: Container, message_id: int, owner: str) -> None:
 
 
 @router.post("/status")
-def status_callback(form: Form, container: Annotated[Container, Depends(get_container)]) -> Response:
+def status_callback(
+    form: Form, request: Request, container: Annotated[Container, Depends(get_container)]
+) -> Response:
     sid, status = form.get("MessageSid", ""), form.get("MessageStatus", "")
+    named = request.query_params.get("m", "")
+    message_id = int(named) if _ROW_ID.fullmatch(named) else None
     if sid and status:
         try:
             with container.db.transaction() as session:
-                apply_status(
-                    sid, status, form.get("ErrorCode") or None, now=container.clock.now(), session=session
-                )
+                now = container.clock.now()
+                if message_id is not None:
+                    adopt_provider_id(message_id, sid, now=now, session=session)
+                apply_status(sid, status, form.get("ErrorCode") or None, now=now, session=session)
         except SQLAlchemyError as error:
             return _not_committed(f"status callback for {sid} not applied", error)
     return Response(status_code=204)

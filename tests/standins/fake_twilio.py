@@ -18,6 +18,12 @@ or the TWILIO_EDGE / TWILIO_REGION environment variables), turning 127.0.0.1 int
 Only the `api` domain (api.twilio.com) is redirected; other domains (lookups, verify...) keep their hosts.
 `FakeTwilio.client()` does all of this. Errors come back as `TwilioRestException` with `.status` (HTTP) and
 `.code` (Twilio's code: 21610, 21211, 21614, 20003 bad credentials, 20404, 20429 for 429, 20500 for 500).
+
+What Twilio stores is not always what was posted: `store_bodies_as` turns on Smart Encoding (a Messaging
+Service setting that swaps curly quotes, dashes, ellipses and odd spaces for GSM-7 characters, per Twilio's
+published character list, but only when the whole text then fits GSM-7) and appends a footer (opt-out text),
+so the list and fetch APIs return a body that differs from the one sent. `use_clock` dates new messages by the
+test's clock instead of the wall clock, as Twilio's `date_created` follows real time next to the app's.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from __future__ import annotations
 import base64
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -63,6 +70,30 @@ ERRORS: dict[int, tuple[int, str]] = {
 _HTTP_ALIASES = {429: 20429, 500: 20500, 503: 20503}
 _PATH = re.compile(rf"/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages(?:/(?P<sid>[^/]+))?\.json")
 _E164 = re.compile(r"(whatsapp:)?\+[1-9]\d{6,14}")
+
+# Part of Twilio's "List of characters replaced by Smart Encoding" (twilio.com/docs/messaging/services/
+# smart-encoding-char-list): quotation marks, dashes, the ellipsis and Unicode spaces.
+_SMART_ENCODING = {
+    **dict.fromkeys("\u00ab\u00bb\u201c\u201d\u02ba\u02ee\u201f\u275d\u275e\u301d\u301e\uff02", '"'),
+    **dict.fromkeys("\u2018\u2019\u02bb\u02c8\u02bc\u02bd\u02b9\u201b\uff07\u00b4\u02ca\u0060\u02cb", "'"),
+    **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2043\u2212\ufe58\ufe63\uff0d", "-"),
+    "\u2026": "...",
+    **dict.fromkeys(
+        "\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000", " "
+    ),
+}
+# The GSM 03.38 default alphabet and its extension table: Smart Encoding applies only if the result fits it.
+_GSM7 = frozenset(
+    "@\u00a3$\u00a5\u00e8\u00e9\u00f9\u00ec\u00f2\u00c7\n\u00d8\u00f8\r\u00c5\u00e5\u0394_\u03a6\u0393\u039b\u03a9\u03a0\u03a8\u03a3\u0398\u039e"
+    "\u00c6\u00e6\u00df\u00c9 !\"#\u00a4%&'()*+,-./0123456789:;<=>?\u00a1ABCDEFGHIJKLMNOPQRSTUVWXYZ\u00c4\u00d6\u00d1\u00dc\u00a7\u00bf"
+    "abcdefghijklmnopqrstuvwxyz\u00e4\u00f6\u00f1\u00fc\u00e0\f^{}\\[~]|\u20ac"
+)
+
+
+def smart_encoded(body: str) -> str:
+    """`body` as Twilio's Smart Encoding stores it: transliterated when the result is all GSM-7, else unchanged."""
+    encoded = "".join(_SMART_ENCODING.get(char, char) for char in body)
+    return encoded if set(encoded) <= _GSM7 else body
 
 
 def error_reply(code: int) -> tuple[int, dict[str, Any]]:
@@ -125,6 +156,9 @@ class FakeTwilio(StandinHTTPServer):
         self._faults: list[_Fault] = []
         self._permanent: dict[str, int] = {}
         self._latency = 0.0
+        self._smart_encoding = False
+        self._footer = ""
+        self._clock: Callable[[], datetime] | None = None
 
     @property
     def url(self) -> str:
@@ -163,14 +197,27 @@ class FakeTwilio(StandinHTTPServer):
         with self._cond:
             self._latency = seconds
 
+    def store_bodies_as(self, *, smart_encoding: bool = False, footer: str = "") -> None:
+        """Store the bodies of later sends as Twilio would with Smart Encoding on and/or `footer` appended.
+
+        The sender's answer and the list/fetch APIs then carry the stored body, not the one posted.
+        """
+        with self._cond:
+            self._smart_encoding, self._footer = smart_encoding, footer
+
+    def use_clock(self, now: Callable[[], datetime] | None) -> None:
+        """Date new messages (`date_created`) by `now()` instead of the wall clock; None for the wall clock."""
+        with self._cond:
+            self._clock = now
+
     def set_status(self, sid: str, status: str, error_code: int | None = None) -> None:
         """Move a stored message to `status` (e.g. "delivered", "undelivered" with 30003)."""
         with self._cond:
             resource = self._stored[sid]
-            resource.update(status=status, error_code=error_code, date_updated=_now())
+            resource.update(status=status, error_code=error_code, date_updated=_now(self._clock))
 
     def reset(self) -> None:
-        """Forget requests, messages, faults and latency."""
+        """Forget requests, messages, faults, latency, stored-body changes and the clock."""
         with self._cond:
             super().reset()
             self._init_state()
@@ -254,8 +301,11 @@ class FakeTwilio(StandinHTTPServer):
     def _resource(self, form: dict[str, Any]) -> dict[str, Any]:
         sid = "SM" + uuid.uuid4().hex
         body = str(form.get("Body", ""))
+        if self._smart_encoding:
+            body = smart_encoded(body)
+        body += self._footer
         uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}.json"
-        now = _now()
+        now = _now(self._clock)
         return {
             "account_sid": self.account_sid,
             "api_version": API_VERSION,
@@ -300,8 +350,8 @@ class FakeTwilio(StandinHTTPServer):
         }
 
 
-def _now() -> str:
-    return format_datetime(datetime.now(UTC))
+def _now(clock: Callable[[], datetime] | None = None) -> str:
+    return format_datetime(clock() if clock else datetime.now(UTC))
 
 
 def _sent(resource: dict[str, Any], status_callback: str | None) -> SentMessage:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import pytest
 from twilio.base.exceptions import TwilioRestException
@@ -142,6 +143,33 @@ def test_async_client(fake_twilio: FakeTwilio) -> None:
 
     sid = asyncio.run(create())
     assert [m.sid for m in fake_twilio.messages()] == [sid]
+
+
+def test_smart_encoding_stores_the_gsm_transliteration_and_a_footer_is_appended(
+    client: Client, fake_twilio: FakeTwilio
+) -> None:
+    fake_twilio.store_bodies_as(smart_encoding=True, footer="\nReply STOP to opt out")
+    sid = send(client, body="\u201cHow likely\u201d \u2014 we\u2019d love to know\u2026 0\u201310")
+    stored = '"How likely" - we\'d love to know... 0-10\nReply STOP to opt out'
+    assert client.messages(sid).fetch().body == stored
+    assert [m.body for m in client.messages.list(to=TO)] == [stored]
+    assert fake_twilio.wait_for(1)[0]["Body"].startswith("\u201cHow")  # what was posted
+
+
+def test_smart_encoding_leaves_a_text_alone_that_cannot_become_gsm_7(
+    client: Client, fake_twilio: FakeTwilio
+) -> None:
+    fake_twilio.store_bodies_as(smart_encoding=True)
+    body = "\u201cHow likely\u201d \u2014 \U0001f600"
+    assert client.messages(send(client, body=body)).fetch().body == body
+
+
+def test_messages_can_be_dated_by_the_tests_clock(client: Client, fake_twilio: FakeTwilio) -> None:
+    then = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    fake_twilio.use_clock(lambda: then)
+    assert client.messages(send(client)).fetch().date_created == then
+    fake_twilio.reset()
+    assert client.messages(send(client)).fetch().date_created != then
 
 
 def test_reset_forgets_messages_and_faults(client: Client, fake_twilio: FakeTwilio) -> None:

@@ -88,6 +88,15 @@ def test_reject_next_at_data_is_a_data_error(smtp_sink: SmtpSink) -> None:
     assert smtp_sink.messages() == []
 
 
+def test_reject_next_at_data_with_a_providers_own_reply(smtp_sink: SmtpSink) -> None:
+    ses = "Message rejected: Email address is not verified. The following identities failed the check"
+    smtp_sink.reject_next(554, stage="data", text=ses)
+    with connect(smtp_sink) as smtp, pytest.raises(smtplib.SMTPDataError) as refused:
+        smtp.send_message(survey_email())
+    assert (refused.value.smtp_code, refused.value.smtp_error) == (554, ses.encode())
+    assert [r.stage for r in smtp_sink.refusals()] == ["data"]
+
+
 def test_reject_next_at_mail_and_custom_text(smtp_sink: SmtpSink) -> None:
     smtp_sink.reject_next(554, stage="mail", text="5.7.1 Sender blocked")
     with connect(smtp_sink) as smtp, pytest.raises(smtplib.SMTPSenderRefused) as refused:

@@ -14,7 +14,7 @@ from campaigns.channels.base import (
 from campaigns.channels.email import SmtpConfig, SmtpEmail
 from storage.enums import Channel
 from tests.standins.fixtures import SMTP_PASSWORD, SMTP_USERNAME
-from tests.standins.smtp import SmtpSink
+from tests.standins.smtp import SmtpSink, Stage
 
 TO = "ana@example.com"
 
@@ -85,7 +85,7 @@ def test_a_mailbox_refused_at_rcpt_to_is_permanent_for_that_address(smtp_sink: S
     assert raised.value.reason is PermanentReason.INVALID_ADDRESS
 
 
-@pytest.mark.parametrize(("code", "error"), [(451, TemporarySendError), (554, PermanentSendError)])
+@pytest.mark.parametrize(("code", "error"), [(451, TemporarySendError), (552, PermanentSendError)])
 def test_a_refusal_after_the_content_means_the_server_did_not_take_it(
     smtp_sink: SmtpSink, code: int, error: type[Exception]
 ) -> None:
@@ -109,3 +109,58 @@ def test_an_unknown_mailbox_at_rcpt_to_stays_permanent_for_that_address(smtp_sin
     with pytest.raises(PermanentSendError) as refused:
         send(adapter(smtp_sink))
     assert refused.value.reason is PermanentReason.INVALID_ADDRESS
+
+
+# What real servers say at the end of the content (or at DATA) about our own sender, not the recipient.
+SES_UNVERIFIED = (
+    "Message rejected: Email address is not verified. The following identities failed the check in region "
+    "EU-WEST-1: nps@acme.example"
+)
+SENDER_REFUSALS = [
+    (554, SES_UNVERIFIED),  # Amazon SES: EMAIL_FROM (or, in its sandbox, the recipient) is not verified
+    (554, "Sending paused for this account. For more information, please check the inbox of the email"),
+    (550, "5.7.1 Sender is not authorised to send on behalf of acme.example"),
+    (550, "5.7.26 Unauthenticated email from acme.example is not accepted due to domain's DMARC policy"),
+    (550, "5.7.23 SPF validation failed"),
+    (553, "5.1.8 Bad sender's system address"),
+    (550, "SPF check failed: not authorized to send from this host"),  # no enhanced code at all
+]
+
+
+@pytest.mark.parametrize("stage", ["data", "mail"])
+@pytest.mark.parametrize(("code", "reply"), SENDER_REFUSALS)
+def test_a_refusal_about_our_sender_is_a_setup_error_wherever_it_comes(
+    smtp_sink: SmtpSink, code: int, reply: str, stage: Stage
+) -> None:
+    smtp_sink.reject_next(code, stage=stage, text=reply)
+    with pytest.raises(ChannelSetupError) as refused:
+        send(adapter(smtp_sink))
+    assert refused.value.code == str(code)
+    assert "EMAIL_FROM" in refused.value.fix
+    assert smtp_sink.messages() == []
+
+
+@pytest.mark.parametrize(
+    ("stage", "code", "reply", "reason"),
+    [
+        ("data", 550, "5.1.1 Mailbox unavailable", PermanentReason.INVALID_ADDRESS),
+        ("data", 550, "5.2.1 Mailbox disabled, not accepting messages", PermanentReason.INVALID_ADDRESS),
+        ("data", 552, "5.3.4 Message size exceeds fixed limit", PermanentReason.REFUSED),
+        ("data", 554, "5.7.1 Message content rejected", PermanentReason.REFUSED),
+        ("rcpt", 550, "Requested action not taken: mailbox unavailable", PermanentReason.INVALID_ADDRESS),
+    ],
+)
+def test_a_refusal_of_the_recipient_or_of_this_message_stays_permanent_for_it(
+    smtp_sink: SmtpSink, stage: Stage, code: int, reply: str, reason: PermanentReason
+) -> None:
+    smtp_sink.reject_next(code, stage=stage, text=reply)
+    with pytest.raises(PermanentSendError) as refused:
+        send(adapter(smtp_sink))
+    assert refused.value.reason is reason
+
+
+@pytest.mark.parametrize("stage", ["rcpt", "data"])
+def test_a_full_mailbox_is_tried_again_later(smtp_sink: SmtpSink, stage: Stage) -> None:
+    smtp_sink.reject_next(552, stage=stage, text="5.2.2 Mailbox full, try again later")
+    with pytest.raises(TemporarySendError):
+        send(adapter(smtp_sink))

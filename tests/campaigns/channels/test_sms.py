@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -46,7 +47,6 @@ def send(sms: TwilioSms) -> str:
         (21211, PermanentReason.INVALID_ADDRESS),
         (21614, PermanentReason.INVALID_ADDRESS),
         (21612, PermanentReason.UNREACHABLE),
-        (21602, PermanentReason.REFUSED),  # a 4xx we do not know: a refusal of this message
     ],
 )
 def test_a_refusal_about_the_recipient_is_permanent_and_says_why(
@@ -56,6 +56,19 @@ def test_a_refusal_about_the_recipient_is_permanent_and_says_why(
     with pytest.raises(PermanentSendError) as raised:
         send(adapter(fake_twilio))
     assert (raised.value.code, raised.value.reason) == (str(code), reason)
+
+
+@pytest.mark.parametrize("code", [21999, 21602])
+def test_a_4xx_code_we_do_not_know_is_temporary_and_logged_never_final_for_the_number(
+    fake_twilio: FakeTwilio, caplog: pytest.LogCaptureFixture, code: int
+) -> None:
+    fake_twilio.fail_next(code)
+    with caplog.at_level(logging.WARNING), pytest.raises(TemporarySendError) as raised:
+        send(adapter(fake_twilio))
+    assert raised.value.code == str(code)
+    [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert str(code) in warning.getMessage()
+    assert TO not in warning.getMessage() and TO[-4:] not in warning.getMessage()
 
 
 def test_a_country_the_account_may_not_text_is_temporary_and_says_what_to_enable(
@@ -133,3 +146,61 @@ def test_a_429_carries_twilios_retry_after(fake_twilio: FakeTwilio, monkeypatch:
     with pytest.raises(TemporarySendError) as raised:
         send(adapter(fake_twilio))
     assert raised.value.retry_after == 120.0
+
+
+# --- Twilio's message log: what it stores may differ from what we sent ------------------------------------
+
+BODY = "Hi Ana \u2014 how likely are you to recommend \u201cAcme\u201d? Reply 0\u201310\u2026"
+
+
+def logged(sms: TwilioSms, body: str = BODY, to: str = TO) -> str:
+    """Send `body` and return the sid Twilio logged it under."""
+    return sms.send(Outgoing(Channel.SMS, to, body))
+
+
+@pytest.mark.parametrize(
+    ("smart_encoding", "footer"),
+    [(True, ""), (False, "\n\nReply STOP to unsubscribe."), (True, " Reply STOP to opt out")],
+)
+def test_the_log_finds_a_text_twilio_stored_smart_encoded_or_with_opt_out_text(
+    fake_twilio: FakeTwilio, smart_encoding: bool, footer: str
+) -> None:
+    fake_twilio.store_bodies_as(smart_encoding=smart_encoding, footer=footer)
+    sms = adapter(fake_twilio)
+    sid = logged(sms)
+    assert fake_twilio.messages()[0].body != BODY  # Twilio keeps another text than the one we sent
+    assert sms.find_sent(TO, BODY, datetime.now(UTC) - timedelta(minutes=1)) == [sid]
+
+
+def test_the_log_does_not_take_another_text_another_sender_or_another_time_for_ours(
+    fake_twilio: FakeTwilio,
+) -> None:
+    sms = adapter(fake_twilio)
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    logged(sms, "Hi Ana, your order has shipped.")
+    other_sender = TwilioSms(replace(sms.config, from_number="+15005550009"))
+    logged(other_sender)
+    assert sms.find_sent(TO, BODY, since) == []
+    sid = logged(sms)
+    assert sms.find_sent(TO, BODY, since) == [sid]
+    assert sms.find_sent(TO, BODY, since - timedelta(hours=2), since - timedelta(hours=1)) == []
+
+
+def test_the_log_matches_a_messaging_services_texts_by_the_service(fake_twilio: FakeTwilio) -> None:
+    config = replace(adapter(fake_twilio).config, from_number=None, messaging_service_sid="MG" + "1" * 32)
+    service = TwilioSms(config)
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    logged(adapter(fake_twilio))  # the same words from the account's plain number
+    assert service.find_sent(TO, BODY, since) == []
+    sid = logged(service)
+    assert service.find_sent(TO, BODY, since) == [sid]
+
+
+def test_the_status_callback_url_names_our_message(fake_twilio: FakeTwilio) -> None:
+    config = replace(adapter(fake_twilio).config, status_callback="https://nps.example.com/twilio/status")
+    TwilioSms(config).send(Outgoing(Channel.SMS, TO, BODY, message_id=42))
+    TwilioSms(config).send(Outgoing(Channel.SMS, TO, BODY))  # not an outbox message: no id to name
+    assert [m.status_callback for m in fake_twilio.messages()] == [
+        "https://nps.example.com/twilio/status?m=42",
+        "https://nps.example.com/twilio/status",
+    ]

@@ -65,8 +65,6 @@ def test_an_invitation_is_sent_once_by_sms_with_personalised_text(
     assert sent["To"] == "+4915112345678"
     assert sent["From"] == FROM_NUMBER
     assert sent["Body"] == "Hi Ana, how likely are you to recommend Acme? Reply 0-10. pro"
-    assert sent["StatusCallback"] == f"{PUBLIC_URL}/twilio/status"
-
     row = invitation(engine)
     assert row.state is InvitationState.SENT
     assert row.channel is Channel.SMS
@@ -76,6 +74,7 @@ def test_an_invitation_is_sent_once_by_sms_with_personalised_text(
     [message] = messages(engine)
     assert message.provider_id == fake_twilio.messages()[0].sid
     assert message.send_state == "sent"
+    assert sent["StatusCallback"] == f"{PUBLIC_URL}/twilio/status?m={message.id}"  # names our message
 
     assert dispatcher.drain().claimed == 0
     assert fake_twilio.count() == 1

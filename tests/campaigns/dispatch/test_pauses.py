@@ -141,6 +141,39 @@ def test_a_refused_smtp_sender_pauses_email_and_keeps_the_invitations(
     assert sorted(m.rcpt_tos[0] for m in smtp_sink.messages()) == ["p0@example.com", "p1@example.com"]
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Message rejected: Email address is not verified. The following identities failed the check in "
+        "region EU-WEST-1: nps@acme.example",  # Amazon SES, at the end of the content
+        "5.7.1 Sender is not authorised to send on behalf of acme.example (SPF)",
+    ],
+)
+def test_a_refusal_of_our_sender_at_the_end_of_the_content_pauses_email_and_keeps_the_invitations(
+    engine: Container,
+    dispatcher: Dispatcher,
+    smtp_sink: SmtpSink,
+    caplog: pytest.LogCaptureFixture,
+    reply: str,
+) -> None:
+    add_contacts(engine, PEOPLE[:2])
+    apply_yaml(engine, EMAIL_ONLY)
+    plan(engine)
+    smtp_sink.reject_next(554, stage="data", text=reply, times=2)
+    with caplog.at_level(logging.ERROR):
+        dispatcher.drain()
+    assert smtp_sink.messages() == []
+    assert {(i.state, i.attempts) for i in invitations(engine)} == {(InvitationState.PLANNED, 0)}
+    assert any("EMAIL_FROM" in r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR)
+    with engine.db.transaction() as session:
+        [pause] = channel_pauses(session=session)
+    assert (pause.channel, pause.code) == (Channel.EMAIL, "554")
+
+    engine.clock.advance(minutes=20)  # type: ignore[attr-defined]
+    dispatcher.drain()  # verified meanwhile: the probe goes through and the rest follows
+    assert sorted(m.rcpt_tos[0] for m in smtp_sink.messages()) == ["p0@example.com", "p1@example.com"]
+
+
 def test_many_failures_in_a_row_pause_the_channel_instead_of_calling_twilio_for_every_invitation(
     engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
@@ -15,7 +16,7 @@ from service.container import Container
 from storage.db import Database
 from storage.enums import Channel, InvitationState
 from storage.tables import Invitation, Message
-from tests.fixtures.engine import add_contacts, apply_yaml, plan
+from tests.fixtures.engine import FROM_NUMBER, add_contacts, apply_yaml, plan
 from tests.standins.fake_twilio import FakeTwilio
 from tests.standins.smtp import SmtpSink
 
@@ -71,6 +72,53 @@ def test_a_send_twilio_received_is_completed_not_repeated(
     with engine.db.transaction() as session:
         message = session.scalars(select(Message)).one()
     assert message.provider_id == fake_twilio.messages()[0].sid
+
+
+# What Twilio stores may differ from what we sent: Smart Encoding turns these quotes, dashes and the ellipsis
+# into GSM-7 characters; opt-out text may be appended.
+TYPOGRAPHIC = """
+    messages:
+      en: {sms: "Hi — how likely are you to recommend “Acme”? Reply 0–10…"}
+"""
+
+
+@pytest.mark.parametrize(
+    ("smart_encoding", "footer"), [(True, ""), (False, "\nReply STOP to unsubscribe"), (True, " STOP=stop")]
+)
+def test_a_send_twilio_stored_with_another_text_is_completed_not_repeated(
+    engine: Container,
+    dispatcher: Dispatcher,
+    fake_twilio: FakeTwilio,
+    smart_encoding: bool,
+    footer: str,
+) -> None:
+    add_contacts(engine, [ANA])
+    apply_yaml(engine, CAMPAIGN.format(channel="sms") + TYPOGRAPHIC)
+    plan(engine)
+    [staged] = dispatcher._prepare(dispatcher._claim(), DispatchStats())
+    fake_twilio.store_bodies_as(smart_encoding=smart_encoding, footer=footer)
+    dispatcher.transports[Channel.SMS].send(staged.outgoing)  # reached Twilio; then the worker died
+    [stored] = fake_twilio.messages()
+    assert stored.body != staged.outgoing.body
+    after_the_claim_timeout(engine)
+    dispatcher.drain()
+    assert fake_twilio.count() == 1
+    invitation = only_invitation(engine)
+    assert invitation.state is InvitationState.SENT
+    with engine.db.transaction() as session:
+        assert session.scalars(select(Message.provider_id)).all() == [stored.sid]
+
+
+def test_the_same_words_from_another_sender_of_the_account_are_not_our_send(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio
+) -> None:
+    [staged] = crash_after_prepare(engine, dispatcher)
+    another_number = fake_twilio.client()  # e.g. another service texting from the same Twilio account
+    another_number.messages.create(to=ANA["phone"], from_="+15005550009", body=staged.outgoing.body)
+    after_the_claim_timeout(engine)
+    dispatcher.drain()
+    assert [m.from_ for m in fake_twilio.messages()] == ["+15005550009", FROM_NUMBER]
+    assert only_invitation(engine).state is InvitationState.SENT
 
 
 def test_a_send_twilio_never_received_is_sent_once(
@@ -131,8 +179,10 @@ class LogReadHook:
     def send(self, message: Outgoing) -> str:
         return self.inner.send(message)
 
-    def find_sent(self, to: str, body: str, since: datetime) -> Sequence[str] | None:
-        found = self.inner.find_sent(to, body, since)
+    def find_sent(
+        self, to: str, body: str, since: datetime, until: datetime | None = None
+    ) -> Sequence[str] | None:
+        found = self.inner.find_sent(to, body, since, until)
         self.during(to)
         return found
 

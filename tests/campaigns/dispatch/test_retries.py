@@ -6,6 +6,7 @@ obeyed; a channel whose retries ran out hands the survey to the campaign's next 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -15,7 +16,7 @@ from sqlalchemy import select
 from campaigns.dispatch.dispatcher import Dispatcher
 from service.container import Container
 from storage.enums import Channel, InvitationState
-from storage.tables import Invitation
+from storage.tables import Consent, Invitation
 from tests.fixtures.engine import add_contacts, apply_yaml, plan
 from tests.standins._server import IncomingRequest, Reply
 from tests.standins.fake_twilio import FakeTwilio
@@ -145,3 +146,51 @@ def test_with_no_channel_left_retries_last_until_the_survey_would_expire(
     row = invitation(engine)
     assert row.state is InvitationState.FAILED
     assert row.last_error and "expire" in row.last_error
+
+
+ALWAYS_OPEN = "    send_window: {days: [mon, tue, wed, thu, fri, sat, sun], start: '00:00', end: '23:59'}\n"
+
+
+def test_a_twilio_code_we_do_not_know_is_retried_and_never_marks_the_number(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, caplog: pytest.LogCaptureFixture
+) -> None:
+    add_contacts(engine, [ANA])
+    apply_yaml(engine, CAMPAIGN.replace("[sms, email]", "[sms]") + ALWAYS_OPEN)
+    plan(engine)
+    fake_twilio.fail_to(ANA["phone"], 21999)  # a 400 with a code this version has never heard of
+    with caplog.at_level(logging.WARNING):
+        for _hour in range(3):
+            dispatcher.drain()
+            engine.clock.advance(hours=1)  # type: ignore[attr-defined]
+    row = invitation(engine)
+    assert row.state is InvitationState.PLANNED  # still to be sent, not undeliverable
+    assert fake_twilio.count() >= 2  # tried again with back-off
+    assert any("21999" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    with engine.db.transaction() as session:
+        assert session.scalars(select(Consent)).all() == []  # no opt-out recorded
+
+    fake_twilio.reset()  # whatever it was is over
+    engine.clock.advance(hours=2)  # type: ignore[attr-defined]
+    dispatcher.drain()
+    assert [m.to for m in fake_twilio.messages()] == [ANA["phone"]]
+    assert invitation(engine).state is InvitationState.SENT
+
+
+def test_a_twilio_code_we_do_not_know_is_retried_only_while_the_survey_lasts(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio
+) -> None:
+    add_contacts(engine, [ANA])
+    apply_yaml(
+        engine,
+        CAMPAIGN.replace("[sms, email]", "[sms]")
+        + "    expires_after: 2d\n    remind_after: never\n"
+        + ALWAYS_OPEN,
+    )
+    plan(engine)
+    fake_twilio.fail_to(ANA["phone"], 21999)
+    for _hour in range(60):
+        dispatcher.drain()
+        engine.clock.advance(hours=1)  # type: ignore[attr-defined]
+    row = invitation(engine)
+    assert row.state is InvitationState.FAILED  # given up by time, not undeliverable
+    assert row.last_error and "21999" in row.last_error

@@ -25,13 +25,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text, update
 
 from campaigns.channels.base import Outgoing, Transport
-from campaigns.dispatch.dispatcher import Dispatcher
+from campaigns.dispatch.dispatcher import Dispatcher, DispatchStats
 from campaigns.replies.inbound import sweep_inbound
 from service.container import Container
 from service.scheduler import Ticker
 from storage.db import Database
-from storage.enums import Channel, Direction, InboundState, SendState
-from storage.tables import Message, Response
+from storage.enums import Channel, Direction, InboundState, InvitationState, SendState
+from storage.tables import Invitation, Message, Response
 from tests.fixtures.databases import held
 from tests.fixtures.engine import FROM_NUMBER, PUBLIC_URL, add_contacts, apply_yaml, plan
 from tests.standins.fake_twilio import DEFAULT_AUTH_TOKEN, FakeTwilio
@@ -40,6 +40,8 @@ from tests.standins.twilio_webhooks import (
     new_message_sid,
     post_and_hang_up,
     post_signed,
+    post_unsigned,
+    sign_twilio_request,
     status_callback_params,
 )
 
@@ -448,3 +450,93 @@ def test_the_scheduler_runs_the_sweeper_every_minute(
         ticker.dispatcher.close()  # never started: nothing else to stop
     assert [m.body for m in fake_twilio.messages()][1:] == ["Thanks! What is the main reason for your score?"]
     assert inbound_states(engine.db) == [InboundState.PROCESSED]
+
+
+# --- status callbacks that name their message (`?m=<message id>`) ----------------------------------------
+
+
+def invited(engine: Container) -> None:
+    add_contacts(engine, [{"external_id": "ana", "name": "Ana Lima", "phone": ANA}])
+    apply_yaml(engine, CAMPAIGN)
+    plan(engine)
+
+
+def survey_row(engine: Container) -> tuple[Invitation, Message]:
+    with engine.db.transaction() as session:
+        invitation = session.scalars(select(Invitation)).one()
+        message = session.scalars(select(Message).where(Message.direction == Direction.OUTBOUND)).one()
+        return invitation, message
+
+
+def call_back(
+    app: TestClient, url: str, sid: str, status: str = "sent", signed_for: str | None = None
+) -> Any:
+    """Twilio posting a message's status to the StatusCallback URL it was given (signed for that URL)."""
+    params = status_callback_params(sid, status, ANA, FROM_NUMBER)
+    signature = sign_twilio_request(DEFAULT_AUTH_TOKEN, signed_for or url, params)
+    return post_signed(app, url, params, DEFAULT_AUTH_TOKEN, signature=signature)
+
+
+def test_a_status_callback_naming_an_uncertain_send_records_its_sid_and_settles_it(
+    engine: Container, dispatcher: Dispatcher, app: TestClient, fake_twilio: FakeTwilio
+) -> None:
+    invited(engine)
+    fake_twilio.accept_then_fail_next(502)  # Twilio took the text; the edge in front of it answered 502
+    assert dispatcher.drain().uncertain == 1
+    [sent] = fake_twilio.messages()
+    _, message = survey_row(engine)
+    assert sent.status_callback == f"{STATUS_URL}?m={message.id}"
+
+    assert call_back(app, sent.status_callback, sent.sid).status_code == 204
+    invitation, message = survey_row(engine)
+    assert (message.provider_id, message.send_state) == (sent.sid, SendState.SENT)
+    assert (invitation.state, invitation.owner) == (InvitationState.SENT, None)
+    assert call_back(app, sent.status_callback, sent.sid, "delivered").status_code == 204
+    assert survey_row(engine)[0].state is InvitationState.DELIVERED
+
+    engine.clock.advance(engine.dispatch_config().claim_timeout * 2)  # type: ignore[attr-defined]
+    dispatcher.drain()
+    assert fake_twilio.count() == 1  # never texted again
+
+
+def test_a_sid_called_back_while_the_send_was_under_way_settles_the_claim_without_twilios_log(
+    engine: Container, dispatcher: Dispatcher, app: TestClient, fake_twilio: FakeTwilio
+) -> None:
+    invited(engine)
+    [staged] = dispatcher._prepare(dispatcher._claim(), DispatchStats())
+    sid = dispatcher.transports[Channel.SMS].send(staged.outgoing)  # the worker dies before recording it
+    [sent] = fake_twilio.messages()
+    assert call_back(app, sent.status_callback, sid, "queued").status_code == 204
+    _, message = survey_row(engine)
+    assert (message.provider_id, message.send_state) == (sid, SendState.SENDING)
+
+    fake_twilio.reset()  # Twilio's log cannot help any more (a page later, a changed body...)
+    engine.clock.advance(engine.dispatch_config().claim_timeout * 2)  # type: ignore[attr-defined]
+    dispatcher.drain()
+    assert fake_twilio.count() == 0  # not texted again: the callback's sid proves Twilio has it
+    invitation, message = survey_row(engine)
+    assert (invitation.state, message.provider_id, message.send_state) == (
+        InvitationState.SENT,
+        sid,
+        SendState.SENT,
+    )
+
+
+def test_a_forged_or_unsigned_message_id_in_a_status_callback_is_refused(
+    engine: Container, dispatcher: Dispatcher, app: TestClient, fake_twilio: FakeTwilio
+) -> None:
+    invited(engine)
+    fake_twilio.accept_then_fail_next(502)
+    dispatcher.drain()
+    [sent] = fake_twilio.messages()
+    _, message = survey_row(engine)
+    genuine = f"{STATUS_URL}?m={message.id}"
+    params = status_callback_params(sent.sid, "sent", ANA, FROM_NUMBER)
+    # Signed by Twilio for a URL without the id (or another id), posted with ours: the URL was changed.
+    assert call_back(app, genuine, sent.sid, signed_for=STATUS_URL).status_code == 403
+    assert call_back(app, genuine, sent.sid, signed_for=f"{STATUS_URL}?m={message.id + 1}").status_code == 403
+    assert post_unsigned(app, genuine, params).status_code == 403
+    invitation, message = survey_row(engine)
+    assert (message.provider_id, invitation.state) == (None, InvitationState.CLAIMED)
+    assert call_back(app, genuine, sent.sid).status_code == 204
+    assert survey_row(engine)[1].provider_id == sent.sid
