@@ -104,6 +104,9 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
     logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
     # The Twilio client logs every request and response at INFO (numbers included).
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+    # slack_sdk logs every Web API request and response body at DEBUG: customers' names and comments, which no
+    # mask recognises. Its warnings and errors (rate limits, refused calls) still come through.
+    logging.getLogger("slack_sdk").setLevel(logging.INFO)
 
 
 def uvicorn_log_config() -> dict[str, Any]:

@@ -20,7 +20,12 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 
 
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine with SQLite tuned for a small service: WAL, foreign keys on, a busy timeout."""
+    """An engine with SQLite tuned for a small service: WAL, foreign keys on, a busy timeout.
+
+    `hide_parameters`: SQLAlchemy repeats a failed statement's parameters in its error (and its echo log);
+    those are customers' names, comments and addresses, which would reach tracebacks in the log.
+    """
+    kwargs.setdefault("hide_parameters", True)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         _ensure_sqlite_dir(parsed.database)
