@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from campaigns.contacts.csv_file import CsvRow, RowProblem, read_contacts_csv
-from campaigns.contacts.store import existing_external_ids, upsert_contacts
+from campaigns.contacts.store import existing_external_ids, too_many_properties_error, upsert_contacts
 from campaigns.contacts.validation import (
     NO_CHANNEL_MESSAGE,
     ContactInput,
@@ -103,5 +103,10 @@ def _write(batch: list[tuple[int, ContactInput]], db: Database, report: ImportRe
             else:
                 writable.append(contact)
         result = upsert_contacts(writable, session=session)
+    for line, contact in batch:
+        merged = result.too_many_properties.get(contact.external_id)
+        if merged is not None:
+            error = too_many_properties_error(merged)
+            report.problems.append(RowProblem(line=line, reason=f"{error.field}: {error.message}"))
     report.created += result.created
     report.updated += result.updated
