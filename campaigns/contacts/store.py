@@ -116,6 +116,6 @@ def _apply(contact: Contact, item: ContactInput) -> None:
 
 
 def _new_row(item: ContactInput, now: datetime) -> dict[str, object]:
-    row: dict[str, object] = {field: getattr(item, field) for field in _FIELDS}
+    row: dict[str, object] = {name: getattr(item, name) for name in _FIELDS}
     row.update(external_id=item.external_id, properties=dict(item.properties), created_at=now, updated_at=now)
     return row
