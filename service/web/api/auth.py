@@ -26,7 +26,9 @@ def require_api_key(
     container = get_container(request)
     key = credentials.credentials if credentials else ""
     with container.db.transaction() as session:
-        actor = authenticate(key, session=session, static_keys=container.settings.api_keys)
+        actor = authenticate(
+            key, session=session, now=container.clock.now(), static_keys=container.settings.api_keys
+        )
     if actor is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
