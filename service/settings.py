@@ -75,6 +75,7 @@ class Settings:
     email_from: str | None = None
 
     api_keys: tuple[str, ...] = field(default=(), repr=False)
+    api_docs: bool = False
     secret_key: str | None = field(default=None, repr=False)
     min_days_between_surveys: int = 90
     tick_seconds: int = 15
@@ -145,6 +146,7 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         smtp_ssl=r.boolean("SMTP_SSL", False),
         email_from=r.text("EMAIL_FROM"),
         api_keys=r.keys("NPS_API_KEYS"),
+        api_docs=r.boolean("NPS_API_DOCS", False),
         secret_key=r.key("NPS_SECRET_KEY"),
         min_days_between_surveys=r.integer("NPS_MIN_DAYS_BETWEEN_SURVEYS", 90, low=0, high=3650),
         tick_seconds=r.integer("NPS_TICK_SECONDS", 15, low=1, high=3600),

@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from service.apikeys import authenticate
 from service.container import Container
 
-_bearer = HTTPBearer(auto_error=False, description="An API key from NPS_API_KEYS or `nps apikeys create`")
+bearer = HTTPBearer(auto_error=False, description="An API key from NPS_API_KEYS or `nps apikeys create`")
 
 
 def get_container(request: Request) -> Container:
@@ -20,7 +20,7 @@ def get_container(request: Request) -> Container:
 
 def require_api_key(
     request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> str:
     """The caller's actor name for the audit log; 401 without a valid key."""
     container = get_container(request)

@@ -153,6 +153,6 @@ def test_healthz_checks_the_database(client: TestClient) -> None:
     assert response.json() == {"status": "ok", "database": "ok"}
 
 
-def test_the_openapi_schema_lists_the_api(client: TestClient) -> None:
-    paths = client.get("/openapi.json").json()["paths"]
+def test_the_openapi_schema_lists_the_api(client: TestClient, auth: dict[str, str]) -> None:
+    paths = client.get("/openapi.json", headers=auth).json()["paths"]
     assert "/api/v1/contacts" in paths

@@ -191,8 +191,8 @@ def test_oversized_events_get_a_short_422_and_store_nothing(
         assert session.scalars(select(Contact)).all() == []
 
 
-def test_the_openapi_schema_documents_events(api: TestClient) -> None:
-    schema = api.get("/openapi.json").json()
+def test_the_openapi_schema_documents_events(api: TestClient, auth: dict[str, str]) -> None:
+    schema = api.get("/openapi.json", headers=auth).json()
     assert "/api/v1/events" in schema["paths"]
     assert "idempotency_key" in schema["components"]["schemas"]["EventIn"]["properties"]
 
