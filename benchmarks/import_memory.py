@@ -2,8 +2,9 @@
 
 The import streams (bounded batches in, bounded batches written), so the growth should be the same for a file
 ten times the size: the ratio large / small near 1 (target < 1.5). Each import runs in a fresh process on a fresh
-SQLite database in a temporary directory. Default sizes 20 MB and 200 MB (a few minutes); `--size MB` sets the
-large one (the small one is a tenth), `--quick` is 2 MB and 20 MB for a smoke run. Run with `make bench`.
+SQLite database in a temporary directory. Default sizes 20 MB and 200 MB (1.9 million rows: the import takes
+minutes, at the speed of benchmarks/import_contacts.py); `--size MB` sets the large one (the small one is a
+tenth), `--quick` is 2 MB and 20 MB for a smoke run. Run with `make bench`.
 """
 
 from __future__ import annotations
