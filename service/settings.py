@@ -23,6 +23,22 @@ from storage.db import DEFAULT_DATABASE_URL
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
+# The placeholders config.example.env shows for each secret: a copied file whose secrets were never filled in
+# must not start a service that trusts them (tests/service/test_settings.py keeps this in step with the file).
+_PLACEHOLDERS = {
+    "SLACK_BOT_TOKEN": "xoxb-your-bot-token",
+    "SLACK_SIGNING_SECRET": "your-signing-secret",
+    "SLACK_APP_TOKEN": "xapp-your-app-level-token",
+    "TWILIO_AUTH_TOKEN": "your-auth-token",
+    "SMTP_PASSWORD": "your-smtp-password",
+    "NPS_API_KEYS": "change-me-to-a-long-random-string",
+    "NPS_SECRET_KEY": "change-me-to-a-long-random-string",
+}
+# NPS_SECRET_KEY and NPS_API_KEYS are only as strong as the admin made them (the other secrets are issued by
+# Slack, Twilio or the mail provider): at least this long, and not a repetition of a few characters.
+_MIN_KEY_LENGTH = 32
+_MIN_DISTINCT_CHARACTERS = 8
+
 
 class SettingsError(ValueError):
     """A configuration value is missing or malformed; the message names the variable."""
@@ -66,6 +82,7 @@ class Settings:
     email_from: str | None = None
 
     api_keys: tuple[str, ...] = field(default=(), repr=False)
+    api_docs: bool = False
     secret_key: str | None = field(default=None, repr=False)
     min_days_between_surveys: int = 90
     tick_seconds: int = 15
@@ -144,8 +161,9 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         smtp_starttls=r.boolean("SMTP_STARTTLS", True),
         smtp_ssl=r.boolean("SMTP_SSL", False),
         email_from=r.text("EMAIL_FROM"),
-        api_keys=r.csv("NPS_API_KEYS"),
-        secret_key=r.text("NPS_SECRET_KEY"),
+        api_keys=r.keys("NPS_API_KEYS"),
+        api_docs=r.boolean("NPS_API_DOCS", False),
+        secret_key=r.key("NPS_SECRET_KEY"),
         min_days_between_surveys=r.integer("NPS_MIN_DAYS_BETWEEN_SURVEYS", 90, low=0, high=3650),
         tick_seconds=r.integer("NPS_TICK_SECONDS", 15, low=1, high=3600),
         timezone=r.timezone("NPS_TIMEZONE", "UTC"),
@@ -175,6 +193,22 @@ def _check_combinations(s: Settings) -> None:
         )
 
 
+def _refuse_placeholder(name: str, value: str) -> None:
+    if value == _PLACEHOLDERS.get(name):
+        raise SettingsError(
+            f"{name} is still the placeholder of config.example.env; set a real value or remove it"
+        )
+
+
+def _check_strength(name: str, value: str) -> None:
+    _refuse_placeholder(name, value)  # one of several keys may be the placeholder
+    if len(value) < _MIN_KEY_LENGTH or len(set(value)) < _MIN_DISTINCT_CHARACTERS:
+        raise SettingsError(
+            f"{name} is too weak: use at least {_MIN_KEY_LENGTH} random characters, e.g. the output of "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+
+
 def _with_trailing_slash(url: str) -> str:
     return url if url.endswith("/") else url + "/"
 
@@ -187,6 +221,7 @@ class _Reader:
 
     def text(self, name: str) -> str | None:
         value = self.env.get(name, "").strip()
+        _refuse_placeholder(name, value)
         return value or None
 
     def csv(self, name: str) -> tuple[str, ...]:
@@ -208,6 +243,20 @@ class _Reader:
         if value is not None and (len(self.slack_ids(name, prefixes, kind)) != 1 or "," in value):
             raise SettingsError(f"{name} takes one Slack {kind} id, got {value!r}")
         return value
+
+    def key(self, name: str) -> str | None:
+        """A secret only we check (no provider does): at least 32 characters, and not a repeated few."""
+        value = self.text(name)
+        if value is not None:
+            _check_strength(name, value)
+        return value
+
+    def keys(self, name: str) -> tuple[str, ...]:
+        """Comma-separated secrets, each as :meth:`key` requires."""
+        values = self.csv(name)
+        for value in values:
+            _check_strength(name, value)
+        return values
 
     def integer(self, name: str, default: int, *, low: int, high: int) -> int:
         raw = self.text(name)

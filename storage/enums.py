@@ -181,6 +181,7 @@ class AuditAction(StrEnum):
     CONTACT_UPDATED = "contact.updated"
     EVENT_RECEIVED = "event.received"
     API_KEY_CREATED = "apikey.created"
+    API_KEY_REVOKED = "apikey.revoked"
     CAMPAIGN_CREATED = "campaign.created"
     CAMPAIGN_UPDATED = "campaign.updated"
     CAMPAIGN_PAUSED = "campaign.pause"

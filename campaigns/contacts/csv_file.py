@@ -1,17 +1,20 @@
 """Reading a contacts CSV file into rows keyed by column name, with per-row problems by line number.
 
-Rows are produced one at a time; besides the decoded text, only the external ids seen so far are kept.
+The file is read as a stream: rows are produced one at a time while the file is read in small chunks, so memory
+stays the same for a file of 2 MB or 2 GB. The external ids seen so far (to report duplicates) are kept in a
+private temporary SQLite database on disk, not in memory.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
+import itertools
 import re
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
     from _csv import Reader
@@ -21,6 +24,10 @@ NOT_UTF8_REASON = "is not valid UTF-8 (save the file as UTF-8)"
 
 # decode(errors="surrogateescape") turns every undecodable byte into one of these code points.
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
+# A UTF-16 byte order mark as surrogateescape decodes it.
+_UTF16_BOMS = ("\udcff\udcfe", "\udcfe\udcff")
+# How much of the file the delimiter detection reads at most looking for the end of the header line.
+_MAX_HEADER_CHARS = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -39,50 +46,57 @@ class CsvFileError(ValueError):
     """The file as a whole cannot be imported."""
 
 
-def read_contacts_csv(data: bytes) -> Iterator[CsvRow | RowProblem]:
-    """Rows and row problems of a contacts CSV, in file order.
+def read_contacts_csv(source: IO[bytes]) -> Iterator[CsvRow | RowProblem]:
+    """Rows and row problems of a contacts CSV read from the binary stream `source`, in file order.
 
     Accepts UTF-8 with or without BOM, comma or semicolon delimited (detected from the header line).
-    File-level problems raise CsvFileError at once, before any row is produced.
+    File-level problems raise CsvFileError before any row is produced. `source` is left open.
     """
-    text = _decode(data)
-    # strict: a stray or unclosed quote becomes a reported problem instead of silently merged cells.
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_detect_delimiter(text), strict=True)
-    header = _read_header(reader)
-    # Most files are clean UTF-8: one scan of the whole text spares a check per row.
-    check_encoding = _UNDECODABLE.search(text) is not None
-    return _rows(reader, header, check_encoding)
-
-
-def _decode(data: bytes) -> str:
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise CsvFileError("the file is UTF-16 encoded; save it as CSV UTF-8")
     # surrogateescape instead of failing: a file with one Windows-1252 row still imports its good rows.
-    return data.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
+    # newline="": the csv module sees line breaks as written, including those inside quoted cells.
+    text = io.TextIOWrapper(source, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    try:
+        delimiter, head = _detect_delimiter(text)
+        if head and head[0].startswith(_UTF16_BOMS):
+            raise CsvFileError("the file is UTF-16 encoded; save it as CSV UTF-8")
+        # strict: a stray or unclosed quote becomes a reported problem instead of silently merged cells.
+        reader = csv.reader(itertools.chain(head, text), delimiter=delimiter, strict=True)
+        header = _read_header(reader)
+        yield from _rows(reader, header)
+    finally:
+        text.detach()  # a collected wrapper would close the caller's stream
 
 
-def _detect_delimiter(text: str) -> str:
-    """ ";" when the header line has more semicolons than commas outside quotes, else ","."""
-    commas = semicolons = 0
+def _detect_delimiter(lines: Iterator[str]) -> tuple[str, list[str]]:
+    """ ";" when the header line has more semicolons than commas outside quotes, else ","; and the lines read."""
+    counts = {",": 0, ";": 0}
     in_quotes = started = False
-    for char in text:
-        if char == '"':
-            in_quotes = not in_quotes
-            started = True
-        elif in_quotes:
-            continue
-        elif char in "\r\n":
-            if started:  # blank lines before the header do not end it
-                break
-        elif char == ",":
-            commas += 1
-            started = True
-        elif char == ";":
-            semicolons += 1
-            started = True
-        elif not char.isspace():
-            started = True
-    return ";" if semicolons > commas else ","
+    head: list[str] = []
+    read = 0
+    for line in lines:
+        head.append(line)
+        read += len(line)
+        for char in line:
+            if char == '"':
+                in_quotes = not in_quotes
+                started = True
+            elif in_quotes:
+                continue
+            elif char in "\r\n":
+                if started:  # blank lines before the header do not end it
+                    return _more_frequent(counts), head
+            elif char in counts:
+                counts[char] += 1
+                started = True
+            elif not char.isspace():
+                started = True
+        if read > _MAX_HEADER_CHARS:
+            break  # an unclosed quote: the header's parse reports it
+    return _more_frequent(counts), head
+
+
+def _more_frequent(counts: dict[str, int]) -> str:
+    return ";" if counts[";"] > counts[","] else ","
 
 
 def _is_blank(cells: list[str]) -> bool:
@@ -119,45 +133,82 @@ def _read_header(reader: Reader) -> list[str]:
     return header
 
 
-def _rows(reader: Reader, header: list[str], check_encoding: bool) -> Iterator[CsvRow | RowProblem]:
+def _rows(reader: Reader, header: list[str]) -> Iterator[CsvRow | RowProblem]:
     width = len(header)
-    first_line_of: dict[str, int] = {}  # external_id -> line of its first row
     id_index = header.index(REQUIRED_COLUMN)
     previous_end = reader.line_num
-    while True:
-        # A record starts on the line after the previous one ended, even if it spans several lines.
-        line = previous_end + 1
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
+    seen = _SeenIds()
+    try:
+        while True:
+            # A record starts on the line after the previous one ended, even if it spans several lines.
+            line = previous_end + 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                previous_end = reader.line_num
+                yield RowProblem(line, _csv_error_reason(exc))
+                continue
             previous_end = reader.line_num
-            yield RowProblem(line, _csv_error_reason(exc))
-            continue
-        previous_end = reader.line_num
-
-        if _is_blank(cells):
-            continue
-        if check_encoding and any(_UNDECODABLE.search(cell) for cell in cells):
-            yield RowProblem(line, NOT_UTF8_REASON)
-            continue
-        if len(cells) > width:
-            # Spreadsheets often pad rows with trailing delimiters; only real extra values are an error.
-            if any(cell.strip() for cell in cells[width:]):
-                yield RowProblem(line, f"has {len(cells)} values but the header has {width} columns")
+            if _is_blank(cells):
                 continue
-            del cells[width:]
-        elif len(cells) < width:
-            cells.extend([""] * (width - len(cells)))
-
-        external_id = cells[id_index].strip()
-        if external_id:
-            first_line = first_line_of.setdefault(external_id, line)
-            if first_line != line:
-                yield RowProblem(line, f"duplicate external_id '{external_id}' (first on line {first_line})")
+            problem = _check_cells(cells, width)
+            if problem:
+                yield RowProblem(line, problem)
                 continue
-        yield CsvRow(line, dict(zip(header, cells, strict=True)))
+            external_id = cells[id_index].strip()
+            if external_id:
+                first_line = seen.first_line(external_id, line)
+                if first_line != line:
+                    yield RowProblem(
+                        line, f"duplicate external_id '{external_id}' (first on line {first_line})"
+                    )
+                    continue
+            yield CsvRow(line, dict(zip(header, cells, strict=True)))
+    finally:
+        seen.close()
+
+
+def _check_cells(cells: list[str], width: int) -> str | None:
+    """Why the row cannot be read, or None; pads short rows and drops empty trailing cells in place."""
+    if any(_UNDECODABLE.search(cell) for cell in cells):
+        return NOT_UTF8_REASON
+    if len(cells) > width:
+        # Spreadsheets often pad rows with trailing delimiters; only real extra values are an error.
+        if any(cell.strip() for cell in cells[width:]):
+            return f"has {len(cells)} values but the header has {width} columns"
+        del cells[width:]
+    elif len(cells) < width:
+        cells.extend([""] * (width - len(cells)))
+    return None
+
+
+class _SeenIds:
+    """The line each external id was first seen on, in a private temporary database on disk.
+
+    SQLite deletes it when the connection closes and keeps only a small page cache in memory, so a file of
+    millions of rows does not hold millions of ids in memory.
+    """
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect("")  # "": a private temporary database on disk
+        self._db.execute("CREATE TABLE seen (external_id TEXT PRIMARY KEY, line INTEGER NOT NULL)")
+
+    def first_line(self, external_id: str, line: int) -> int:
+        """The line `external_id` was first seen on: `line` itself when it is new."""
+        inserted = self._db.execute(
+            "INSERT INTO seen VALUES (?, ?) ON CONFLICT DO NOTHING", (external_id, line)
+        ).rowcount
+        if inserted:
+            return line
+        first: int = self._db.execute(
+            "SELECT line FROM seen WHERE external_id = ?", (external_id,)
+        ).fetchone()[0]
+        return first
+
+    def close(self) -> None:
+        self._db.close()
 
 
 def _csv_error_reason(exc: csv.Error) -> str:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import IO
 
 from campaigns.contacts.csv_file import CsvRow, RowProblem, read_contacts_csv
-from campaigns.contacts.store import existing_external_ids, upsert_contacts
+from campaigns.contacts.store import existing_external_ids, too_many_properties_error, upsert_contacts
 from campaigns.contacts.validation import (
     NO_CHANNEL_MESSAGE,
     ContactInput,
@@ -25,7 +26,8 @@ DEFAULT_BATCH_SIZE = 1000
 class ImportReport:
     created: int = 0
     updated: int = 0
-    problems: list[RowProblem] = field(default_factory=list)
+    rejected: int = 0
+    problems: list[RowProblem] = field(default_factory=list)  # empty when they went to `on_problem`
 
     @property
     def imported(self) -> int:
@@ -33,44 +35,47 @@ class ImportReport:
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.rejected
 
 
 def import_contacts(
-    data: bytes,
+    source: IO[bytes],
     *,
     db: Database,
     default_region: str | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     actor: str = "cli",
     on_progress: Callable[[int], None] | None = None,
+    on_problem: Callable[[RowProblem], None] | None = None,
 ) -> ImportReport:
-    """Import `data` (the file's bytes). Raises CsvFileError when the file as a whole is unusable.
-    `on_progress` receives the last line read after each batch.
+    """Import the CSV read from the binary stream `source`. Raises CsvFileError when the file as a whole is
+    unusable.
 
-    Each batch is one transaction: a batch is written whole or not at all.
+    The file is read, validated and written one batch at a time, so memory does not grow with the file. Each
+    batch is one transaction: written whole or not at all, and a bad row later in the file never undoes an
+    earlier batch. `on_progress` receives the last line read after each batch. Row problems go to
+    `on_problem` in line order as each batch is done (collected in the report without it).
     """
     report = ImportReport()
-    batch: list[tuple[int, ContactInput]] = []
+    emit = on_problem or report.problems.append
+    batch = _Batch()
     line = 0
-    for item in read_contacts_csv(data):
+    for item in read_contacts_csv(source):
         line = item.line
         if isinstance(item, RowProblem):
-            report.problems.append(item)
-            continue
-        contact = _validate(item, default_region, report)
-        if contact is not None:
-            batch.append((item.line, contact))
+            batch.problems.append(item)
+        else:
+            contact = _validate(item, default_region, batch)
+            if contact is not None:
+                batch.rows.append((item.line, contact))
         if len(batch) >= batch_size:
-            _write(batch, db, report)
-            batch = []
+            _write(batch, db, report, emit)
+            batch = _Batch()
             if on_progress is not None:
                 on_progress(line)
-    if batch:
-        _write(batch, db, report)
+    _write(batch, db, report, emit)
     if on_progress is not None:
         on_progress(line)
-    report.problems.sort(key=lambda problem: problem.line)
     with db.transaction() as session:
         record_audit(
             session=session,
@@ -79,29 +84,52 @@ def import_contacts(
             entity_type=AuditEntity.CONTACT,
             created=report.created,
             updated=report.updated,
-            rejected=len(report.problems),
+            rejected=report.rejected,
         )
     return report
 
 
-def _validate(row: CsvRow, default_region: str | None, report: ImportReport) -> ContactInput | None:
+@dataclass
+class _Batch:
+    """The rows read since the last write, and the problems found on their lines."""
+
+    rows: list[tuple[int, ContactInput]] = field(default_factory=list)
+    problems: list[RowProblem] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        # Problems count too: a file of bad rows is reported batch by batch instead of held to the end.
+        return len(self.rows) + len(self.problems)
+
+
+def _validate(row: CsvRow, default_region: str | None, batch: _Batch) -> ContactInput | None:
     try:
         return validate_contact(row.values, default_region=default_region)
     except ContactValidationError as error:
-        report.problems.append(RowProblem(line=row.line, reason=str(error)))
+        batch.problems.append(RowProblem(line=row.line, reason=str(error)))
         return None
 
 
-def _write(batch: list[tuple[int, ContactInput]], db: Database, report: ImportReport) -> None:
-    with db.transaction() as session:
-        unreachable = [contact.external_id for _, contact in batch if lacks_channel(contact)]
-        known = existing_external_ids(unreachable, session=session)
-        writable = []
-        for line, contact in batch:
-            if lacks_channel(contact) and contact.external_id not in known:
-                report.problems.append(RowProblem(line=line, reason=f"new contact {NO_CHANNEL_MESSAGE}"))
-            else:
-                writable.append(contact)
-        result = upsert_contacts(writable, session=session)
-    report.created += result.created
-    report.updated += result.updated
+def _write(batch: _Batch, db: Database, report: ImportReport, emit: Callable[[RowProblem], None]) -> None:
+    """Upsert the batch in one transaction, then hand on its problems in line order."""
+    problems = batch.problems
+    if batch.rows:
+        with db.transaction() as session:
+            unreachable = [contact.external_id for _, contact in batch.rows if lacks_channel(contact)]
+            known = existing_external_ids(unreachable, session=session)
+            writable = []
+            for line, contact in batch.rows:
+                if lacks_channel(contact) and contact.external_id not in known:
+                    problems.append(RowProblem(line=line, reason=f"new contact {NO_CHANNEL_MESSAGE}"))
+                else:
+                    writable.append(contact)
+            result = upsert_contacts(writable, session=session)
+        for line, contact in batch.rows:
+            merged = result.too_many_properties.get(contact.external_id)
+            if merged is not None:
+                error = too_many_properties_error(merged)
+                problems.append(RowProblem(line=line, reason=f"{error.field}: {error.message}"))
+        report.created += result.created
+        report.updated += result.updated
+    report.rejected += len(problems)
+    for problem in sorted(problems, key=lambda problem: problem.line):
+        emit(problem)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import unicodedata
 import zoneinfo
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import email_validator
@@ -21,9 +21,13 @@ STANDARD_FIELDS = ("external_id", "name", "phone", "email", "locale", "timezone"
 # The JSON API nests free properties under this key; it is therefore never a property name itself.
 PROPERTIES_KEY = "properties"
 
+# Limits of what is stored per contact (and per event): generous for CRM data, small enough that one record
+# cannot fill the database, a Slack alert or a template's variables. Documented in the README ("Limits").
 MAX_EXTERNAL_ID_LENGTH = 255
 MAX_NAME_LENGTH = 255
+MAX_PROPERTIES = 50
 MAX_PROPERTY_KEY_LENGTH = 64
+MAX_PROPERTY_VALUE_LENGTH = 1000
 # Values quoted back in error messages are shortened so one huge cell cannot flood a report.
 _MAX_QUOTED_LENGTH = 60
 
@@ -276,23 +280,61 @@ def _raw_properties(raw: Mapping[str, object], errors: list[FieldError]) -> list
     return pairs
 
 
+def property_limit_errors(pairs: Iterable[tuple[object, object]]) -> list[FieldError]:
+    """Where (key, value) pairs break the limits: at most MAX_PROPERTIES non-empty ones, names of at most
+    MAX_PROPERTY_KEY_LENGTH and values of at most MAX_PROPERTY_VALUE_LENGTH characters.
+
+    Contacts and events share these limits. Messages name the property, never quote its value, and over the
+    count only the count is reported, so that 10,000 keys give one line instead of 10,000.
+    """
+    given = [(key, value) for key, value in pairs if not _is_blank(value)]
+    if len(given) > MAX_PROPERTIES:
+        return [FieldError(PROPERTIES_KEY, f"has {len(given)} properties; at most {MAX_PROPERTIES}")]
+    errors = []
+    for key, value in given:
+        if not isinstance(key, str):
+            continue  # reported by the caller, which knows what a name must be
+        name = key.strip()
+        if len(name) > MAX_PROPERTY_KEY_LENGTH:
+            errors.append(
+                FieldError(
+                    PROPERTIES_KEY,
+                    f"property name {_quote(name)} is too long ({len(name)} characters; "
+                    f"at most {MAX_PROPERTY_KEY_LENGTH})",
+                )
+            )
+        elif (
+            isinstance(value, str | int | float)
+            and len(text := str(value).strip()) > MAX_PROPERTY_VALUE_LENGTH
+        ):
+            errors.append(
+                FieldError(
+                    PROPERTIES_KEY,
+                    f"the value of {_quote(name)} is too long ({len(text)} characters; "
+                    f"at most {MAX_PROPERTY_VALUE_LENGTH})",
+                )
+            )
+    return errors
+
+
+def _is_blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
 def _properties(raw: Mapping[str, object], errors: list[FieldError]) -> dict[str, str]:
+    pairs = _raw_properties(raw, errors)
+    limit_errors = property_limit_errors(pairs)
+    if limit_errors:
+        errors.extend(limit_errors)
+        return {}
     properties: dict[str, str] = {}
-    for raw_key, raw_value in _raw_properties(raw, errors):
+    for raw_key, raw_value in pairs:
         if not isinstance(raw_key, str) or _has_surrogates(raw_key):
             errors.append(FieldError(PROPERTIES_KEY, f"property names must be text, not {raw_key!r}"))
             continue
         key = raw_key.strip()
         if not key:
             errors.append(FieldError(PROPERTIES_KEY, "a property has no name"))
-            continue
-        if len(key) > MAX_PROPERTY_KEY_LENGTH:
-            errors.append(
-                FieldError(
-                    PROPERTIES_KEY,
-                    f"property name {_quote(key)} is too long (at most {MAX_PROPERTY_KEY_LENGTH} characters)",
-                )
-            )
             continue
         # Compared without case so that a "Phone" column is not silently stored as a property.
         if key.casefold() in (*STANDARD_FIELDS, PROPERTIES_KEY):

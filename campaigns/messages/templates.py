@@ -2,7 +2,8 @@
 
 Campaign templates are written by admins but rendered for every contact, with the contact's free properties
 as variables, so they run in Jinja2's (immutable) sandbox: no attribute starting with "_", no mutation of the
-variables, no access to Python internals. A variable that a contact does not have renders as an empty string,
+variables, no access to Python internals; and within the limits of :mod:`campaigns.messages.sandbox` (a
+source of at most MAX_TEMPLATE_LENGTH characters writes at most MAX_WRITTEN, in a bounded number of steps). A variable that a contact does not have renders as an empty string,
 and so does anything reached through it (``{{ missing.attribute.upper() }}``), because a contact without a
 "plan" property must still get a sensible message, not an error.
 """
@@ -16,10 +17,13 @@ from typing import Any
 
 import jinja2
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from campaigns.messages.sandbox import MAX_WRITTEN, BoundedSandbox, TemplateLimitError, budget
 
 __all__ = [
     "ENVIRONMENT",
+    "MAX_TEMPLATE_LENGTH",
+    "MAX_WRITTEN",
     "SAMPLE_VARIABLES",
     "TemplateProblem",
     "render",
@@ -32,8 +36,9 @@ __all__ = [
 class TemplateProblem(Exception):
     """A template could not be compiled or rendered; ``message`` says why in one line.
 
-    ``security`` is True when the sandbox refused something (an attempt to reach Python internals), which is
-    never a matter of missing data and therefore always a mistake in the template itself.
+    ``security`` is True when the sandbox refused something (an attempt to reach Python internals, or going
+    over its limits with the sample data of validation), which is never a matter of missing data and
+    therefore always a mistake in the template itself.
     """
 
     def __init__(self, message: str, *, security: bool = False) -> None:
@@ -77,7 +82,7 @@ class _BlankUndefined(jinja2.ChainableUndefined):
 
 
 # One environment for the whole process: compiled templates are cached per source (see _compile).
-ENVIRONMENT = ImmutableSandboxedEnvironment(
+ENVIRONMENT = BoundedSandbox(
     autoescape=False,
     undefined=_BlankUndefined,
     keep_trailing_newline=False,
@@ -134,9 +139,18 @@ def template_syntax_problem(source: str) -> str | None:
     return None
 
 
+# Long enough for an email intro of several paragraphs; a template is a message, not a document.
+MAX_TEMPLATE_LENGTH = 5_000
+
+
 @functools.lru_cache(maxsize=1024)
 def _compile(source: str) -> jinja2.Template:
     """Compiled template, cached: the dispatcher renders the same few sources for thousands of contacts."""
+    if len(source) > MAX_TEMPLATE_LENGTH:
+        raise TemplateProblem(
+            f"the template is too long ({len(source):,} characters; at most {MAX_TEMPLATE_LENGTH:,})",
+            security=True,
+        )
     try:
         return ENVIRONMENT.from_string(source)
     except jinja2.TemplateSyntaxError as exc:
@@ -151,7 +165,10 @@ def render(source: str, variables: Mapping[str, object]) -> str:
     """
     template = _compile(source)
     try:
-        text = template.render(dict(variables))
+        with budget():
+            text = template.render(dict(variables))
+    except TemplateLimitError as exc:
+        raise TemplateProblem(f"the template {exc}", security=True) from None
     except SecurityError as exc:
         raise TemplateProblem(
             f"the template uses something the sandbox forbids: {exc}", security=True

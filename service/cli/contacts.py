@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from campaigns.contacts.csv_file import CsvFileError
-from campaigns.contacts.importer import ImportReport, import_contacts
+from campaigns.contacts.csv_file import CsvFileError, RowProblem
+from campaigns.contacts.importer import import_contacts
 from campaigns.contacts.store import get_contact_by_external_id
 from campaigns.planning.explain import explain
 from service.cli.context import CliContext, pass_context
-from storage.db import Database
 
 
 @click.group("contacts")
@@ -32,43 +33,51 @@ def import_command(ctx: CliContext, file: Path, default_region: str | None, batc
     Columns external_id, name, phone, email, locale, timezone; every other column becomes a property.
     Rejected rows are listed with their line number; the command exits 1 if there were any.
     """
-    data = file.read_bytes()
     db = ctx.container.db
-    try:
-        if sys.stderr.isatty():
-            report = _import_with_progress(data, db=db, default_region=default_region, batch_size=batch_size)
-        else:
-            report = import_contacts(data, db=db, default_region=default_region, batch_size=batch_size)
-    except CsvFileError as error:
-        raise click.ClickException(f"{file}: {error}") from None
-    _print_report(file, report)
+
+    def report_problem(problem: RowProblem) -> None:
+        click.echo(f"{file}:{problem.line}: {problem.reason}", err=True)
+
+    with file.open("rb") as source, _progress_bar(file) as on_progress:
+        try:
+            report = import_contacts(
+                source,
+                db=db,
+                default_region=default_region,
+                batch_size=batch_size,
+                on_progress=on_progress,
+                on_problem=report_problem,
+            )
+        except CsvFileError as error:
+            raise click.ClickException(f"{file}: {error}") from None
+    summary = f"imported {report.imported} contacts ({report.created} new, {report.updated} updated)"
+    if report.rejected:
+        summary += f"; {report.rejected} rows rejected"
+    click.echo(summary)
     if not report.ok:
         sys.exit(1)
 
 
-def _import_with_progress(
-    data: bytes, *, db: Database, default_region: str | None, batch_size: int
-) -> ImportReport:
-    total_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+@contextmanager
+def _progress_bar(file: Path) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar over the file's lines on a terminal (problems print above it); nothing otherwise."""
+    if not sys.stderr.isatty():
+        yield None
+        return
     columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=True) as progress:
-        task = progress.add_task("import", total=total_lines)
-        return import_contacts(
-            data,
-            db=db,
-            default_region=default_region,
-            batch_size=batch_size,
-            on_progress=lambda line: progress.update(task, completed=line),
-        )
+        task = progress.add_task("import", total=_count_lines(file))
+        yield lambda line: progress.update(task, completed=line)
 
 
-def _print_report(file: Path, report: ImportReport) -> None:
-    for problem in report.problems:
-        click.echo(f"{file}:{problem.line}: {problem.reason}", err=True)
-    summary = f"imported {report.imported} contacts ({report.created} new, {report.updated} updated)"
-    if report.problems:
-        summary += f"; {len(report.problems)} rows rejected"
-    click.echo(summary)
+def _count_lines(file: Path) -> int:
+    """Lines in the file, read in chunks (for the progress bar; the file may be larger than memory)."""
+    lines, last = 0, b"\n"
+    with file.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return lines + (0 if last == b"\n" else 1)
 
 
 @contacts_group.command("why")

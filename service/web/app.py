@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from bot.app import create_slack_app
 from service.container import Container
-from service.web import health, survey
+from service.web import docs, health, survey
 from service.web import slack as slack_route
 from service.web import twilio as twilio_webhooks
 from service.web.api import contacts, events
@@ -25,6 +25,10 @@ def create_app(container: Container, *, ticker: Ticker | None = None) -> FastAPI
         title="nps-bot",
         summary="NPS surveys by SMS and email, with a Slack bot that closes the loop.",
         version="0.1.0",
+        # Served by service/web/docs.py: without a CDN, and only as NPS_API_DOCS allows.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.container = container
     app.state.ticker = ticker
@@ -37,6 +41,7 @@ def create_app(container: Container, *, ticker: Ticker | None = None) -> FastAPI
     app.include_router(twilio_webhooks.router)
     app.include_router(survey.router)
     app.include_router(slack_route.router)
+    app.include_router(docs.router)
     app.add_exception_handler(twilio_webhooks.Forbidden, twilio_webhooks.forbidden)
     return app
 

@@ -119,3 +119,66 @@ def test_admin_notices_need_slack_and_an_admin_channel() -> None:
     assert parse_settings(slack).admin_notices is False
     configured = parse_settings({**slack, "SLACK_ADMIN_CHANNEL": " C0OPS "})
     assert (configured.slack_admin_channel, configured.admin_notices) == ("C0OPS", True)
+
+
+# --- secrets ------------------------------------------------------------------------------------------------
+
+
+def example_placeholders() -> dict[str, str]:
+    """The commented-out `# NAME=value` lines of config.example.env."""
+    example = (Path(__file__).parents[2] / "config.example.env").read_text()
+    pairs = (line.removeprefix("# ").split("=", 1) for line in example.splitlines() if line.startswith("# "))
+    return {name: value for name, value in (pair for pair in pairs if len(pair) == 2) if name.isupper()}
+
+
+STRONG = "kq3V9yZtX2pB7wRm4sLd8fHj6nGc1aEu0oTi"  # 36 characters, like secrets.token_urlsafe(27)
+SECRETS = {
+    "SLACK_BOT_TOKEN": {"SLACK_SIGNING_SECRET": "0123456789abcdef0123456789abcdef"},
+    "SLACK_SIGNING_SECRET": {"SLACK_BOT_TOKEN": "xoxb-1-2-3"},
+    "SLACK_APP_TOKEN": {"SLACK_BOT_TOKEN": "xoxb-1-2-3"},
+    "TWILIO_AUTH_TOKEN": {"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_FROM_NUMBER": "+15005550006"},
+    "SMTP_PASSWORD": {},
+    "NPS_API_KEYS": {},
+    "NPS_SECRET_KEY": {},
+}
+
+
+@pytest.mark.parametrize("variable", sorted(SECRETS))
+def test_a_secret_left_at_its_placeholder_is_refused(variable: str) -> None:
+    placeholder = example_placeholders()[variable]
+    with pytest.raises(SettingsError) as error:
+        parse_settings({**SECRETS[variable], variable: placeholder})
+    assert str(error.value) == (
+        f"{variable} is still the placeholder of config.example.env; set a real value or remove it"
+    )
+
+
+def test_every_secret_of_the_example_file_is_checked() -> None:
+    secret = {
+        name
+        for name in example_placeholders()
+        if name.endswith(("TOKEN", "SECRET", "PASSWORD", "KEY", "KEYS"))
+    }
+    assert secret == set(SECRETS)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["short-but-random-9f8e7d", "a" * 64, "abababababababababababababababababab"],
+    ids=["under 32 characters", "one character", "two characters"],
+)
+@pytest.mark.parametrize("variable", ["NPS_SECRET_KEY", "NPS_API_KEYS"])
+def test_secret_keys_and_api_keys_need_32_random_characters(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        parse_settings({variable: f"{STRONG},{value}" if variable == "NPS_API_KEYS" else value})
+    assert str(error.value).startswith(f"{variable} is too weak: use at least 32 random characters")
+    assert value not in str(error.value)
+
+
+def test_strong_secret_keys_and_api_keys_are_accepted() -> None:
+    import secrets
+
+    key = secrets.token_urlsafe(32)
+    settings = parse_settings({"NPS_SECRET_KEY": STRONG, "NPS_API_KEYS": f"{key}, {STRONG}"})
+    assert settings.secret_key == STRONG
+    assert settings.api_keys == (key, STRONG)

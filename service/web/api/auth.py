@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from service.apikeys import authenticate
 from service.container import Container
 
-_bearer = HTTPBearer(auto_error=False, description="An API key from NPS_API_KEYS or `nps apikeys create`")
+bearer = HTTPBearer(auto_error=False, description="An API key from NPS_API_KEYS or `nps apikeys create`")
 
 
 def get_container(request: Request) -> Container:
@@ -20,13 +20,15 @@ def get_container(request: Request) -> Container:
 
 def require_api_key(
     request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> str:
     """The caller's actor name for the audit log; 401 without a valid key."""
     container = get_container(request)
     key = credentials.credentials if credentials else ""
     with container.db.transaction() as session:
-        actor = authenticate(key, session=session, static_keys=container.settings.api_keys)
+        actor = authenticate(
+            key, session=session, now=container.clock.now(), static_keys=container.settings.api_keys
+        )
     if actor is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,

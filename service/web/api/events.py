@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from campaigns.contacts.store import upsert_contact
-from campaigns.contacts.validation import ContactValidationError
+from campaigns.contacts.validation import ContactValidationError, property_limit_errors
 from campaigns.planning.planner import plan_for_event
 from service.container import Container
 from service.web.api.auth import Actor, get_container
@@ -79,6 +79,9 @@ def receive_event(
         replay = _replay(container, body.idempotency_key, response)
         if replay is not None:
             return replay
+    limit_errors = property_limit_errors(body.properties.items())
+    if limit_errors:
+        raise field_errors(ContactValidationError(limit_errors))
     item = validated_contact(body.contact, "contact")
     now = container.clock.now()
     try:

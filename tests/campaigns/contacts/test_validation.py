@@ -299,6 +299,33 @@ def test_property_name_may_be_64_characters_but_not_more() -> None:
     assert only_error({"external_id": "c1", "email": EMAIL, "k" * 65: "v"}).field == "properties"
 
 
+def test_at_most_50_properties_are_accepted_and_more_are_one_error() -> None:
+    fifty = {f"p{i}": "v" for i in range(50)}
+    assert len(validate_contact({"external_id": "c1", "email": EMAIL, "properties": fifty}).properties) == 50
+    many = {f"p{i}": "v" for i in range(10_000)}
+    error = only_error({"external_id": "c1", "email": EMAIL, "properties": many})
+    assert (error.field, error.message) == ("properties", "has 10000 properties; at most 50")
+
+
+def test_empty_property_values_do_not_count_against_the_limit() -> None:
+    # A spreadsheet with many optional columns: only what a row fills in is stored.
+    row = {f"col{i}": "" for i in range(200)} | {"plan": "pro"}
+    assert validate_contact({"external_id": "c1", "email": EMAIL, **row}).properties == {"plan": "pro"}
+
+
+def test_a_property_value_may_be_1000_characters_and_a_longer_one_is_named_not_echoed() -> None:
+    assert validate_contact({"external_id": "c1", "email": EMAIL, "note": "x" * 1000}).properties["note"]
+    error = only_error({"external_id": "c1", "email": EMAIL, "properties": {"note": "secret" * 2_000_000}})
+    assert error.field == "properties"
+    assert error.message == "the value of 'note' is too long (12000000 characters; at most 1000)"
+
+
+def test_a_long_number_counts_as_its_digits() -> None:
+    assert (
+        only_error({"external_id": "c1", "email": EMAIL, "properties": {"n": 10**1200}}).field == "properties"
+    )
+
+
 def test_property_without_a_name_is_rejected() -> None:
     assert only_error({"external_id": "c1", "email": EMAIL, "properties": {" ": "v"}}).field == "properties"
 

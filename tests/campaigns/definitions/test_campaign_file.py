@@ -832,6 +832,14 @@ TEXTS_HINT = "catalogue keys such as sms, email_subject, ask_comment or page_tha
             "{en: {sms: \"{{ ''.__class__.__mro__ }}\"}}",
             f"{P}.messages.en.sms: the template uses something the sandbox forbids: access to attribute '__class__' of 'str' object is unsafe.",
         ),
+        (
+            "{en: {email_intro: '{% for i in range(1000) %}{% for j in range(1000) %}{{ company * 3 }}{% endfor %}{% endfor %}'}}",
+            f"{P}.messages.en.email_intro: the template writes more than 10,000 characters",
+        ),
+        (
+            "{en: {email_intro: '" + "x" * 5001 + "'}}",
+            f"{P}.messages.en.email_intro: the template is too long (5,001 characters; at most 5,000)",
+        ),
     ],
 )
 def test_message_problems(messages: str, expected: str) -> None:

@@ -78,6 +78,28 @@ def test_an_invalid_file_names_each_field_and_changes_nothing(
         assert session.scalars(select(Campaign)).all() == []
 
 
+def test_a_template_over_the_limits_is_refused_with_its_field_and_nothing_is_stored(
+    database_url: str, db: Database, tmp_path: Path
+) -> None:
+    loop = "{% for i in range(1000) %}{% for j in range(1000) %}{{ first_name * 3 }}{% endfor %}{% endfor %}"
+    path = tmp_path / "campaigns.yaml"
+    path.write_text(
+        FILE.replace("Reply 0-10.", "Reply 0-10. " + loop).replace("locale: en", "locale: en\n    brand: A")
+    )
+    result = nps(database_url, "campaigns", "apply", str(path))
+    assert result.exit_code == 1
+    assert (
+        "campaigns[0] (quarterly-pulse).messages.en.sms: the template writes more than 10,000 characters"
+        in (result.stderr)
+    )
+    path.write_text(FILE.replace("Reply 0-10.", "Reply 0-10." + " " * 5000))
+    result = nps(database_url, "campaigns", "apply", str(path))
+    assert result.exit_code == 1
+    assert "messages.en.sms: the template is too long (5,082 characters; at most 5,000)" in result.stderr
+    with db.transaction() as session:
+        assert session.scalars(select(Campaign)).all() == []
+
+
 def test_list_pause_and_resume(database_url: str, db: Database, tmp_path: Path) -> None:
     path = tmp_path / "campaigns.yaml"
     path.write_text(FILE)

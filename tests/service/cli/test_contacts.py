@@ -120,3 +120,54 @@ def test_a_new_contact_needs_a_channel_but_an_update_may_omit_it(
     stored = contacts(db)
     assert set(stored) == {"c1"}
     assert (stored["c1"].name, stored["c1"].phone) == ("Ana Lima", "+4915112345678")
+
+
+def test_rows_over_the_property_limits_are_rejected_whole_by_line(
+    database_url: str, db: Database, tmp_path: Path
+) -> None:
+    columns = [f"p{i}" for i in range(51)]
+    path = tmp_path / "contacts.csv"
+    path.write_text(
+        "external_id,phone,"
+        + ",".join(columns)
+        + "\n"
+        + "c1,+4915112345678,"
+        + ",".join("v" for _ in columns)
+        + "\n"  # line 2: 51 properties
+        + "c2,+4915112345679,long"
+        + "x" * 1000
+        + "," * 50
+        + "\n"  # line 3: a value of 1004 characters
+        + "c3,+4915112345670,pro"
+        + "," * 50
+        + "\n"  # line 4: one property
+    )
+    code, out, err = run_import(database_url, path)
+    assert code == 1
+    assert f"{path}:2: properties: has 51 properties; at most 50" in err
+    assert f"{path}:3: properties: the value of 'p0' is too long (1004 characters; at most 1000)" in err
+    assert "xxxx" not in err
+    assert "imported 1 contacts (1 new, 0 updated); 2 rows rejected" in out
+    assert {key: c.properties for key, c in contacts(db).items()} == {"c3": {"p0": "pro"}}
+
+
+def test_an_import_cannot_grow_a_stored_contact_past_50_properties(
+    database_url: str, db: Database, tmp_path: Path
+) -> None:
+    path = tmp_path / "contacts.csv"
+    first = [f"a{i}" for i in range(30)]
+    path.write_text("external_id,phone," + ",".join(first) + "\nc1,+4915112345678" + ",v" * 30 + "\n")
+    assert run_import(database_url, path)[0] == 0
+    more = [f"b{i}" for i in range(21)]
+    path.write_text(
+        "external_id,name," + ",".join(more) + "\nc1,Ana" + ",v" * 21 + "\nc2,Bo" + ",v" * 21 + "\n"
+    )
+    code, out, err = run_import(database_url, path)
+    assert code == 1
+    assert (
+        f"{path}:2: properties: together with the properties already stored the contact would have 51" in err
+    )
+    assert f"{path}:3: new contact needs a phone number or an email address" in err
+    assert "imported 0 contacts (0 new, 0 updated); 2 rows rejected" in out
+    stored = contacts(db)["c1"]
+    assert (stored.name, len(stored.properties)) == (None, 30)

@@ -70,3 +70,15 @@ def test_a_bad_setting_is_a_clear_startup_error(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "configuration error: SMTP_STARTTLS must be true or false" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_serve_and_worker_refuse_to_start_with_a_placeholder_secret(tmp_path: Path) -> None:
+    env = {**os.environ, "NPS_SECRET_KEY": "change-me-to-a-long-random-string"}
+    env.pop("DATABASE_URL", None)
+    for command in ("serve", "worker"):
+        refused = nps(command, env=env, cwd=tmp_path)
+        assert refused.returncode == 1
+        assert refused.stderr == (
+            "Error: configuration error: NPS_SECRET_KEY is still the placeholder of config.example.env; "
+            "set a real value or remove it\n"
+        )

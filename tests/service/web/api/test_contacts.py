@@ -1,3 +1,4 @@
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -84,6 +85,49 @@ def test_odd_json_is_a_422_not_a_500(client: TestClient, auth: dict[str, str]) -
     assert client.post("/api/v1/contacts", content=b"\xff{not json", headers=auth).status_code == 422
 
 
+@pytest.mark.parametrize(
+    "properties",
+    [
+        {"note": "secret-" * 1_500_000},  # a 10 MB value
+        {f"k{i}": "v" for i in range(10_000)},
+        {"k" * 65: "v"},
+    ],
+    ids=["10 MB value", "10,000 keys", "long name"],
+)
+def test_property_limits_get_a_short_422_naming_the_field_without_the_value(
+    client: TestClient, auth: dict[str, str], db: Database, properties: dict[str, str]
+) -> None:
+    body = {"external_id": "crm-1", "phone": "+4915112345678", "properties": properties}
+    response = client.post("/api/v1/contacts", json=body, headers=auth)
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "properties"]
+    assert "at most" in error["msg"]
+    assert "secret" not in response.text and len(response.content) < 500
+    with db.transaction() as session:
+        assert session.scalars(select(Contact)).all() == []
+
+
+def test_updates_cannot_grow_a_contact_past_50_properties(
+    client: TestClient, auth: dict[str, str], db: Database
+) -> None:
+    first = {f"a{i}": "v" for i in range(40)}
+    body = {"external_id": "crm-1", "phone": "+4915112345678", "properties": first}
+    assert client.post("/api/v1/contacts", json=body, headers=auth).status_code == 201
+    more = {"external_id": "crm-1", "name": "Ana", "properties": {f"b{i}": "v" for i in range(11)}}
+    response = client.post("/api/v1/contacts", json=more, headers=auth)
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "properties"]
+    assert "would have 51; at most 50" in error["msg"]
+    # Updating the 40 stored keys and adding 10 new ones is within the limit.
+    within = {"external_id": "crm-1", "properties": {**first, **{f"b{i}": "v" for i in range(10)}}}
+    assert client.post("/api/v1/contacts", json=within, headers=auth).status_code == 200
+    with db.transaction() as session:
+        [contact] = session.scalars(select(Contact)).all()
+        assert (contact.name, len(contact.properties)) == (None, 50)
+
+
 def test_national_numbers_use_the_default_region(client: TestClient, auth: dict[str, str]) -> None:
     response = client.post(
         "/api/v1/contacts",
@@ -103,6 +147,6 @@ def test_keys_made_with_the_cli_are_accepted(client: TestClient, db: Database) -
     assert response.status_code == 201
 
 
-def test_the_openapi_schema_lists_the_api(client: TestClient) -> None:
-    paths = client.get("/openapi.json").json()["paths"]
+def test_the_openapi_schema_lists_the_api(client: TestClient, auth: dict[str, str]) -> None:
+    paths = client.get("/openapi.json", headers=auth).json()["paths"]
     assert "/api/v1/contacts" in paths

@@ -163,8 +163,36 @@ def test_bad_events_get_422_naming_the_field(
     assert count_invitations(engine) == 0
 
 
-def test_the_openapi_schema_documents_events(api: TestClient) -> None:
-    schema = api.get("/openapi.json").json()
+@pytest.mark.parametrize(
+    ("body", "location"),
+    [
+        ({"properties": {"note": "secret-" * 1_500_000}}, ["body", "properties"]),
+        ({"properties": {f"k{i}": i for i in range(10_000)}}, ["body", "properties"]),
+        (
+            {"contact": {"external_id": "crm-7", "properties": {"k" * 65: "v"}}},
+            ["body", "contact", "properties"],
+        ),
+        (
+            {"contact": {"external_id": "x" * 256, "phone": "+4915112345678"}},
+            ["body", "contact", "external_id"],
+        ),
+    ],
+    ids=["10 MB value", "10,000 keys", "contact property name", "external_id"],
+)
+def test_oversized_events_get_a_short_422_and_store_nothing(
+    engine: Container, api: TestClient, auth: dict[str, str], body: dict[str, object], location: list[str]
+) -> None:
+    response = api.post("/api/v1/events", json=event(**body), headers=auth)
+    assert response.status_code == 422
+    assert [error["loc"] for error in response.json()["detail"]] == [location]
+    assert "secret" not in response.text and len(response.content) < 500
+    with engine.db.transaction() as session:
+        assert session.scalars(select(Event)).all() == []
+        assert session.scalars(select(Contact)).all() == []
+
+
+def test_the_openapi_schema_documents_events(api: TestClient, auth: dict[str, str]) -> None:
+    schema = api.get("/openapi.json", headers=auth).json()
     assert "/api/v1/events" in schema["paths"]
     assert "idempotency_key" in schema["components"]["schemas"]["EventIn"]["properties"]
 
