@@ -14,6 +14,7 @@ from service.web import slack as slack_route
 from service.web import survey
 from service.web import twilio as twilio_webhooks
 from service.web.api import contacts, events
+from service.web.limits import API_BODY, DEFAULT_BODY, SLACK_BODY, SURVEY_BODY, TWILIO_BODY
 
 
 def create_app(container: Container) -> FastAPI:
@@ -21,6 +22,7 @@ def create_app(container: Container) -> FastAPI:
         title="nps-bot",
         summary="NPS surveys by SMS and email, with a Slack bot that closes the loop.",
         version="0.1.0",
+        max_body_size=DEFAULT_BODY,
     )
     app.state.container = container
     app.state.slack_app = create_slack_app(container.slack) if container.slack else None
@@ -33,11 +35,12 @@ def create_app(container: Container) -> FastAPI:
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
 
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
-    app.include_router(contacts.router, prefix="/api/v1")
-    app.include_router(events.router, prefix="/api/v1")
-    app.include_router(twilio_webhooks.router)
-    app.include_router(survey.router)
-    app.include_router(slack_route.router)
+    # Each group's body limit (service/web/limits.py), enforced while the body is read.
+    app.include_router(contacts.router, prefix="/api/v1", max_body_size=API_BODY)
+    app.include_router(events.router, prefix="/api/v1", max_body_size=API_BODY)
+    app.include_router(twilio_webhooks.router, max_body_size=TWILIO_BODY)
+    app.include_router(survey.router, max_body_size=SURVEY_BODY)
+    app.include_router(slack_route.router, max_body_size=SLACK_BODY)
     app.add_exception_handler(twilio_webhooks.Forbidden, twilio_webhooks.forbidden)
     return app
 

@@ -42,19 +42,27 @@ router = APIRouter(prefix="/twilio", tags=["twilio"], include_in_schema=False)
 TWIML = "application/xml"
 # Twilio ignores Retry-After, but proxies and operators' own retries read it.
 RETRY_AFTER_SECONDS = "5"
+# An inbound SMS has some thirty fields, forty more with ten MMS media; a status callback about a dozen.
+_MAX_FIELDS = 200
 
 
 async def verified_form(
     request: Request, container: Annotated[Container, Depends(get_container)]
 ) -> dict[str, str]:
-    """The webhook's form fields, or a 403 when the signature does not match."""
-    form = {key: value for key, value in (await request.form()).multi_items() if isinstance(value, str)}
+    """The webhook's form fields, or a 403 when the signature does not match.
+
+    Without an auth token or a signature header nothing can match, so the body is not even read.
+    """
     token = container.settings.twilio_auth_token
     signature = request.headers.get("x-twilio-signature", "")
+    if not token or not signature:
+        raise Forbidden
+    fields = await request.form(max_files=0, max_fields=_MAX_FIELDS)
+    form = {key: value for key, value in fields.multi_items() if isinstance(value, str)}
     url = container.settings.public_base_url + request.url.path
     if request.url.query:
         url += "?" + request.url.query
-    if not token or not signature or not RequestValidator(token).validate(url, form, signature):
+    if not RequestValidator(token).validate(url, form, signature):
         raise Forbidden
     return form
 

@@ -12,12 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from campaigns.contacts.store import upsert_contact
 from campaigns.contacts.validation import ContactInput, ContactValidationError, validate_contact
 from service.container import Container
-from service.web.api.auth import Actor, get_container
+from service.web.api.auth import Actor, KeyCheckedRoute, get_container
 from storage.audit import record_audit
 from storage.enums import AuditAction, AuditEntity
 from storage.tables import Contact
 
-router = APIRouter(tags=["contacts"])
+router = APIRouter(tags=["contacts"], route_class=KeyCheckedRoute)
 
 PropertyValue = str | int | float | bool
 

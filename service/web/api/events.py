@@ -14,13 +14,13 @@ from campaigns.contacts.store import upsert_contact
 from campaigns.contacts.validation import ContactValidationError
 from campaigns.planning.planner import plan_for_event
 from service.container import Container
-from service.web.api.auth import Actor, get_container
+from service.web.api.auth import Actor, KeyCheckedRoute, get_container
 from service.web.api.contacts import ContactIn, field_errors, validated_contact
 from storage.audit import record_audit
 from storage.enums import AuditAction, AuditEntity
 from storage.tables import Event
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], route_class=KeyCheckedRoute)
 
 EVENT_NAME = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
 
