@@ -1,3 +1,5 @@
+import jsonschema_rs
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -112,3 +114,44 @@ def test_healthz_checks_the_database(client: TestClient) -> None:
 def test_the_openapi_schema_lists_the_api(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert "/api/v1/contacts" in paths
+
+
+@pytest.mark.parametrize("region", ["XX", "ZZ", "deu", "", " ", "ü", "D\x00"])
+def test_an_unknown_default_region_is_a_422_naming_it(
+    client: TestClient, auth: dict[str, str], db: Database, region: str
+) -> None:
+    """Issue 11 case 5: schemathesis found 638 ways to a 500 here."""
+    body = {"external_id": "us-1", "phone": "(415) 555-2671", "default_region": region}
+    response = client.post("/api/v1/contacts", json=body, headers=auth)
+    assert response.status_code == 422
+    assert ["body", "default_region"] in [error["loc"] for error in response.json()["detail"]]
+    with db.transaction() as session:
+        assert session.scalars(select(Contact)).all() == []
+
+
+def test_a_lower_case_default_region_is_read_as_its_code(client: TestClient, auth: dict[str, str]) -> None:
+    body = {"external_id": "us-1", "phone": "(415) 555-2671", "default_region": "us"}
+    response = client.post("/api/v1/contacts", json=body, headers=auth)
+    assert response.status_code == 201 and response.json()["phone"] == "+14155552671"
+
+
+@pytest.mark.parametrize("external_id", ["", "   ", "x" * 256])
+def test_what_the_schema_refuses_is_what_the_code_refuses(
+    client: TestClient, auth: dict[str, str], external_id: str
+) -> None:
+    """An empty external_id was valid in the OpenAPI schema and refused by the code: both say no now."""
+    contact = client.get("/openapi.json").json()["components"]["schemas"]["ContactIn"]
+    assert not jsonschema_rs.is_valid(contact["properties"]["external_id"], external_id)
+    body = {"external_id": external_id, "email": "a@example.com"}
+    response = client.post("/api/v1/contacts", json=body, headers=auth)
+    assert response.status_code == 422
+    assert ["body", "external_id"] in [error["loc"] for error in response.json()["detail"]]
+
+
+def test_every_answer_the_api_gives_is_documented(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/api/v1/contacts", "/api/v1/events"):
+        documented = paths[path]["post"]["responses"]
+        assert {"400", "401", "413", "422"} <= set(documented), path
+        for code in ("400", "401", "413"):
+            assert "application/json" in documented[code]["content"], (path, code)

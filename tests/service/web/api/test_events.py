@@ -163,6 +163,28 @@ def test_bad_events_get_422_naming_the_field(
     assert count_invitations(engine) == 0
 
 
+@pytest.mark.parametrize(
+    "occurred_at",
+    [
+        "0001-01-01T00:00:00+05:00",
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59Z",
+        "9999-12-31T23:59:59-05:00",
+    ],
+)
+def test_an_occurred_at_far_outside_our_time_is_a_422_not_a_500(
+    engine: Container, api: TestClient, auth: dict[str, str], occurred_at: str
+) -> None:
+    """Issue 11 case 5: year 1 or 9999 overflowed the planner's date arithmetic (a 500)."""
+    apply_yaml(engine, POST_DELIVERY)
+    response = api.post("/api/v1/events", json=event(occurred_at=occurred_at), headers=auth)
+    assert response.status_code == 422
+    assert ["body", "occurred_at"] in [error["loc"] for error in response.json()["detail"]]
+    with engine.db.transaction() as session:
+        assert session.scalars(select(Event)).all() == []
+    assert count_invitations(engine) == 0
+
+
 def test_the_openapi_schema_documents_events(api: TestClient) -> None:
     schema = api.get("/openapi.json").json()
     assert "/api/v1/events" in schema["paths"]
