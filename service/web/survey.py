@@ -88,7 +88,10 @@ async def _read_form(request: Request) -> dict[str, str] | None:
         return None  # malformed multipart, too many fields ...
     except Exception:  # a body that is not UTF-8 ...
         return None
-    return {key: value for key, value in form.multi_items() if isinstance(value, str)}
+    # PostgreSQL text cannot hold NUL (a 500 there); a comment keeps its place as a replacement character.
+    return {
+        key: value.replace("\x00", "\ufffd") for key, value in form.multi_items() if isinstance(value, str)
+    }
 
 
 def _survey(container: Container, token: str, *, any_state: bool = False) -> Survey | None:

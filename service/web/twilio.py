@@ -64,7 +64,8 @@ async def verified_form(
         url += "?" + request.url.query
     if not RequestValidator(token).validate(url, form, signature):
         raise Forbidden
-    return form
+    # Checked as signed; handed on as storable, names as well as values, to every handler.
+    return {_storable(key): _storable(value) for key, value in form.items()}
 
 
 class Forbidden(Exception):
@@ -80,7 +81,6 @@ Form = Annotated[dict[str, str], Depends(verified_form)]
 
 @router.post("/sms")
 def inbound_sms(form: Form, container: Annotated[Container, Depends(get_container)]) -> Response:
-    form = {key: _storable(value) for key, value in form.items()}
     sid, sender, body = form.get("MessageSid", ""), form.get("From", ""), form.get("Body", "")
     if not sid or not sender:
         return _twiml(None)

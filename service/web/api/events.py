@@ -28,6 +28,10 @@ EARLIEST_EVENT = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_EVENT = datetime(2100, 1, 1, tzinfo=UTC)
 
 
+# PostgreSQL text and JSONB cannot hold NUL; refused here as a field error, where it would otherwise be a 500.
+StorableText = Annotated[str, Field(pattern=r"^[^\x00]*$")]
+
+
 class EventIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -36,8 +40,8 @@ class EventIn(BaseModel):
     occurred_at: datetime | None = Field(
         None, description="ISO 8601 with an offset, in the years 1970 to 2099; default: now"
     )
-    properties: dict[str, str | int | float | bool] = Field(default_factory=dict)
-    idempotency_key: str | None = Field(
+    properties: dict[StorableText, StorableText | int | float | bool] = Field(default_factory=dict)
+    idempotency_key: StorableText | None = Field(
         None, min_length=1, max_length=255, description="The same key again returns the first outcome"
     )
 

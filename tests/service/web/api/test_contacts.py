@@ -1,3 +1,5 @@
+import json
+
 import jsonschema_rs
 import pytest
 from fastapi.testclient import TestClient
@@ -155,3 +157,27 @@ def test_every_answer_the_api_gives_is_documented(client: TestClient) -> None:
         assert {"400", "401", "413", "422"} <= set(documented), path
         for code in ("400", "401", "413"):
             assert "application/json" in documented[code]["content"], (path, code)
+
+
+@pytest.mark.parametrize(
+    "contact",
+    [
+        {"name": "Ana\x00Lima"},
+        {"email": "ana@example.com\x00"},
+        {"properties": {"plan": "pro\x00"}},
+        {"properties": {"pl\x00an": "pro"}},
+        {"name": "Ana\ud800"},  # a lone surrogate, as JSON can escape it
+    ],
+)
+def test_text_a_database_cannot_store_is_a_422_naming_the_field(
+    client: TestClient, auth: dict[str, str], db: Database, contact: dict[str, object]
+) -> None:
+    """Found by the fuzz step: PostgreSQL refuses NUL in text and JSONB, which was a 500 there (not on SQLite)."""
+    body = {"external_id": "crm-1", "email": "ana@example.com", **contact}
+    response = client.post(
+        "/api/v1/contacts", content=json.dumps(body), headers={**auth, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert {tuple(error["loc"][:2]) for error in response.json()["detail"]} == {("body", next(iter(contact)))}
+    with db.transaction() as session:
+        assert session.scalars(select(Contact)).all() == []

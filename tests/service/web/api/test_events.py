@@ -185,6 +185,26 @@ def test_an_occurred_at_far_outside_our_time_is_a_422_not_a_500(
     assert count_invitations(engine) == 0
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"properties": {"order": "A-1\x00"}},
+        {"properties": {"or\x00der": "A-1"}},
+        {"idempotency_key": "k\x00"},
+    ],
+)
+def test_text_a_database_cannot_store_is_a_422_not_a_500(
+    engine: Container, api: TestClient, auth: dict[str, str], fields: dict[str, object]
+) -> None:
+    """Found by the fuzz step: PostgreSQL refuses NUL in text and JSONB, which was a 500 there."""
+    apply_yaml(engine, POST_DELIVERY)
+    response = api.post("/api/v1/events", json=event(**fields), headers=auth)
+    assert response.status_code == 422
+    assert ["body", next(iter(fields))] == response.json()["detail"][0]["loc"][:2]
+    with engine.db.transaction() as session:
+        assert session.scalars(select(Event)).all() == []
+
+
 def test_the_openapi_schema_documents_events(api: TestClient) -> None:
     schema = api.get("/openapi.json").json()
     assert "/api/v1/events" in schema["paths"]
