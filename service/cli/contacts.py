@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+import phonenumbers
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from campaigns.contacts.csv_file import CsvFileError
@@ -23,7 +24,12 @@ def contacts_group() -> None:
 
 @contacts_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--default-region", metavar="CC", help="Country for national phone numbers, e.g. DE or US.")
+@click.option(
+    "--default-region",
+    metavar="CC",
+    callback=lambda _ctx, _param, value: _known_region(value),
+    help="Country for national phone numbers, e.g. DE or US.",
+)
 @click.option("--batch-size", type=click.IntRange(1, 50_000), default=1000, show_default=True)
 @pass_context
 def import_command(ctx: CliContext, file: Path, default_region: str | None, batch_size: int) -> None:
@@ -44,6 +50,13 @@ def import_command(ctx: CliContext, file: Path, default_region: str | None, batc
     _print_report(file, report)
     if not report.ok:
         sys.exit(1)
+
+
+def _known_region(value: str | None) -> str | None:
+    """A usage error before the file is read, instead of a traceback from the first row's validation."""
+    if value is not None and value.strip().upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise click.BadParameter(f"'{value}' is not a country code that phone numbers use (e.g. DE, US, GB)")
+    return value
 
 
 def _import_with_progress(
