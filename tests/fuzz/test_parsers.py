@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-import pytest
 import yaml
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, example, given, settings
@@ -198,20 +197,15 @@ WEBHOOK = settings(
 )
 
 
-@pytest.fixture
-def webhooks(app: TestClient) -> TestClient:
-    return app
-
-
 @WEBHOOK
 @given(sender=PHONES, body=FORM_TEXT, sid=st.one_of(st.just(""), FORM_TEXT), extra=EXTRA_FIELDS)
 @example(sender="+4915112345678\x00", body="9\x00", sid="SM\x00", extra={"\x00": "\x00"})
 def test_a_signed_inbound_sms_of_any_content_is_answered(
-    webhooks: TestClient, sender: str, body: str, sid: str, extra: dict[str, str]
+    app: TestClient, sender: str, body: str, sid: str, extra: dict[str, str]
 ) -> None:
     params = {**extra, **inbound_sms_params(sender, FROM_NUMBER, body, sid or new_message_sid())}
     params["MessageSid"] = sid or params["MessageSid"]
-    response = post_signed(webhooks, f"{PUBLIC_URL}/twilio/sms", params, DEFAULT_AUTH_TOKEN)
+    response = post_signed(app, f"{PUBLIC_URL}/twilio/sms", params, DEFAULT_AUTH_TOKEN)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("application/xml")
 
@@ -226,22 +220,22 @@ def test_a_signed_inbound_sms_of_any_content_is_answered(
 @example(sid="SM\x00", status="delivered", code=None, extra={})
 @example(sid="SM1", status="undelivered\x00", code="3\x00", extra={})
 def test_a_signed_status_callback_of_any_content_is_answered(
-    webhooks: TestClient, sid: str, status: str, code: str | None, extra: dict[str, str]
+    app: TestClient, sid: str, status: str, code: str | None, extra: dict[str, str]
 ) -> None:
     params = {**extra, **status_callback_params(sid, status, "+4915112345678", FROM_NUMBER, error_code=code)}
-    response = post_signed(webhooks, f"{PUBLIC_URL}/twilio/status", params, DEFAULT_AUTH_TOKEN)
+    response = post_signed(app, f"{PUBLIC_URL}/twilio/status", params, DEFAULT_AUTH_TOKEN)
     assert response.status_code == 204, response.text
 
 
 @WEBHOOK
 @given(path=st.sampled_from(["/twilio/sms", "/twilio/status"]), params=EXTRA_FIELDS, signature=HEADER_TEXT)
 def test_a_webhook_without_a_valid_signature_is_refused(
-    webhooks: TestClient, path: str, params: dict[str, str], signature: str
+    app: TestClient, path: str, params: dict[str, str], signature: str
 ) -> None:
     url = f"{PUBLIC_URL}{path}"
-    forged = post_signed(webhooks, url, params, DEFAULT_AUTH_TOKEN, signature=signature)
+    forged = post_signed(app, url, params, DEFAULT_AUTH_TOKEN, signature=signature)
     assert forged.status_code == 403
-    assert post_unsigned(webhooks, url, params).status_code == 403
+    assert post_unsigned(app, url, params).status_code == 403
 
 
 # --- the survey page's form, through the app ------------------------------------------------------------------
