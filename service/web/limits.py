@@ -24,9 +24,10 @@ TWILIO_BODY = 64 * KIB
 """Twilio's webhooks: an SMS body is at most 1,600 characters (19 KB once every character is a percent-escaped
 emoji) beside some thirty short fields; status callbacks are a dozen fields."""
 
-SLACK_BODY = 256 * KIB
+SLACK_BODY = 512 * KIB
 """POST /slack/events: a slash command is a short form; the largest bodies are button clicks on an alert, which
-carry the whole message (its blocks are cut at 2,900 characters each), at most tens of KB even in CJK text."""
+carry the whole message, form-encoded: its blocks are cut at 2,900 characters each, but CJK text takes up to nine
+bytes a character there, which puts an alert with a long comment and its notification text near 300 KB."""
 
 SURVEY_BODY = 64 * KIB
 """The survey page and unsubscribe forms: a score, a comment of at most 5,000 characters, two hidden fields."""
