@@ -215,10 +215,9 @@ def hostile_bodies() -> list[tuple[str, bytes, dict[str, str]]]:
 def test_20_mb_unsigned_bodies_to_every_route_leave_healthz_answering_fast(served: Served) -> None:
     """Issue 11 "done when": /healthz answers in under 100 ms while a 20 MB unsigned body arrives at any route.
 
-    Before the limits, a 20 MB body was read and parsed before it was refused: ten million JSON numbers held
-    the event loop for seconds, and an unsigned Slack body was logged and masked, freezing the process. The
-    bound below is generous for a loaded 2-core machine (the target is 100 ms, the broken code took seconds);
-    the median has to meet the target itself.
+    Before the limits, each 20 MB body was read and parsed in full before it was refused, and an unsigned Slack
+    body was logged and masked on top: /healthz stopped answering within this test's two minutes. The bound on
+    the slowest answer is generous for a loaded 2-core machine; the median has to meet the target itself.
     """
     latencies: list[float] = []
     stop = threading.Event()
