@@ -156,6 +156,11 @@ def _has_surrogates(text: str) -> bool:
     return any("\ud800" <= char <= "\udfff" for char in text)
 
 
+def _not_storable(text: str) -> bool:
+    # PostgreSQL text and JSONB cannot hold NUL at all (SQLite can, so only PostgreSQL failed, with a 500).
+    return "\x00" in text or _has_surrogates(text)
+
+
 def _text_field(raw: Mapping[str, object], name: str, errors: list[FieldError]) -> str | None:
     """The stripped text of a standard field, None when absent or blank; records type errors."""
     value = raw.get(name)
@@ -183,6 +188,8 @@ def _check_external_id(text: str) -> str | _Invalid:
 def _check_name(text: str) -> str | _Invalid:
     if len(text) > MAX_NAME_LENGTH:
         return _Invalid(f"is too long ({len(text)} characters; at most {MAX_NAME_LENGTH})")
+    if "\x00" in text:  # PostgreSQL cannot store it; the other fields' own checks refuse it already
+        return _Invalid("contains a NUL character, which cannot be stored")
     return text
 
 
@@ -257,7 +264,7 @@ def _property_value(key: str, value: object) -> str | _Invalid | None:
         text = str(value)
     else:
         return _Invalid(f"{_quote(key)} must be text or a number, not {_describe_type(value)}")
-    if _has_surrogates(text):
+    if _not_storable(text):
         return _Invalid(f"{_quote(key)} contains characters that are not valid text")
     return text.strip() or None
 
@@ -329,7 +336,7 @@ def _properties(raw: Mapping[str, object], errors: list[FieldError]) -> dict[str
         return {}
     properties: dict[str, str] = {}
     for raw_key, raw_value in pairs:
-        if not isinstance(raw_key, str) or _has_surrogates(raw_key):
+        if not isinstance(raw_key, str) or _not_storable(raw_key):
             errors.append(FieldError(PROPERTIES_KEY, f"property names must be text, not {raw_key!r}"))
             continue
         key = raw_key.strip()

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
+import phonenumbers
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from campaigns.contacts.csv_file import CsvFileError, RowProblem
@@ -24,7 +25,12 @@ def contacts_group() -> None:
 
 @contacts_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--default-region", metavar="CC", help="Country for national phone numbers, e.g. DE or US.")
+@click.option(
+    "--default-region",
+    metavar="CC",
+    callback=lambda _ctx, _param, value: _known_region(value),
+    help="Country for national phone numbers, e.g. DE or US.",
+)
 @click.option("--batch-size", type=click.IntRange(1, 50_000), default=1000, show_default=True)
 @pass_context
 def import_command(ctx: CliContext, file: Path, default_region: str | None, batch_size: int) -> None:
@@ -56,6 +62,13 @@ def import_command(ctx: CliContext, file: Path, default_region: str | None, batc
     click.echo(summary)
     if not report.ok:
         sys.exit(1)
+
+
+def _known_region(value: str | None) -> str | None:
+    """A usage error before the file is read, instead of a traceback from the first row's validation."""
+    if value is not None and value.strip().upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise click.BadParameter(f"'{value}' is not a country code that phone numbers use (e.g. DE, US, GB)")
+    return value
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from service.web import docs, health, survey
 from service.web import slack as slack_route
 from service.web import twilio as twilio_webhooks
 from service.web.api import contacts, events
+from service.web.limits import API_BODY, DEFAULT_BODY, SLACK_BODY, SURVEY_BODY, TWILIO_BODY
 
 if TYPE_CHECKING:
     from service.scheduler import Ticker
@@ -29,18 +30,20 @@ def create_app(container: Container, *, ticker: Ticker | None = None) -> FastAPI
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        max_body_size=DEFAULT_BODY,
     )
     app.state.container = container
     app.state.ticker = ticker
     app.state.slack_app = create_slack_app(container.slack) if container.slack else None
 
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    # Each group's body limit (service/web/limits.py), enforced while the body is read.
+    app.include_router(contacts.router, prefix="/api/v1", max_body_size=API_BODY)
+    app.include_router(events.router, prefix="/api/v1", max_body_size=API_BODY)
+    app.include_router(twilio_webhooks.router, max_body_size=TWILIO_BODY)
+    app.include_router(survey.router, max_body_size=SURVEY_BODY)
+    app.include_router(slack_route.router, max_body_size=SLACK_BODY)
     app.include_router(health.router)
-    app.include_router(contacts.router, prefix="/api/v1")
-    app.include_router(events.router, prefix="/api/v1")
-    app.include_router(twilio_webhooks.router)
-    app.include_router(survey.router)
-    app.include_router(slack_route.router)
     app.include_router(docs.router)
     app.add_exception_handler(twilio_webhooks.Forbidden, twilio_webhooks.forbidden)
     return app

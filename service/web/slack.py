@@ -1,37 +1,63 @@
 """POST /slack/events: Slack's commands, interactivity and events, handed to the Bolt app.
 
 The sync Bolt app runs in FastAPI's threadpool (a sync route), never inside the event loop; the body is read
-raw because the signature covers the exact bytes.
+raw because the signature covers the exact bytes. Before it is read, the headers must be able to carry a valid
+signature: Slack signs every request with `X-Slack-Signature: v0=<64 hex digits>` over `X-Slack-Request-Timestamp`
+(Unix seconds, refused by Bolt when more than five minutes off) and the body. A request without them is
+refused with 401 before a byte of its body is read, and never reaches Bolt (which would fail with a 500 on a
+timestamp that is not a number).
 """
 
 from __future__ import annotations
 
+import re
+import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 from slack_bolt import App, BoltRequest
 
 router = APIRouter(tags=["slack"], include_in_schema=False)
 
+_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
+# Bolt's own tolerance (slack_sdk.signature.SignatureVerifier): a request older or newer than this is a replay.
+_MAX_CLOCK_SKEW_SECONDS = 60 * 5
 
-async def raw_body(request: Request) -> bytes:
+
+def slack_app(request: Request) -> App:
+    app: App | None = request.app.state.slack_app
+    if app is None:
+        raise HTTPException(404, detail="Slack is not configured on this server (SLACK_BOT_TOKEN)")
+    return app
+
+
+async def signed_body(request: Request, _app: Annotated[App, Depends(slack_app)]) -> bytes:
+    """The raw body, read only when the signature headers are there and well formed; 401 otherwise."""
+    problem = _signature_headers_problem(
+        request.headers.get("x-slack-signature"), request.headers.get("x-slack-request-timestamp")
+    )
+    if problem is not None:
+        raise HTTPException(401, detail=f"invalid request: {problem}")
     return await request.body()
 
 
-def slack_app(request: Request) -> App | None:
-    app: App | None = request.app.state.slack_app
-    return app
+def _signature_headers_problem(signature: str | None, timestamp: str | None) -> str | None:
+    if not signature or _SIGNATURE.fullmatch(signature) is None:
+        return "X-Slack-Signature is missing or not a v0 signature"
+    if not timestamp or len(timestamp) > 12 or not (timestamp.isascii() and timestamp.isdigit()):
+        return "X-Slack-Request-Timestamp is missing or not a number"
+    if abs(time.time() - int(timestamp)) > _MAX_CLOCK_SKEW_SECONDS:
+        return "X-Slack-Request-Timestamp is more than five minutes off"
+    return None
 
 
 @router.post("/slack/events")
 def slack_events(
     request: Request,
-    body: Annotated[bytes, Depends(raw_body)],
-    app: Annotated[App | None, Depends(slack_app)],
+    app: Annotated[App, Depends(slack_app)],
+    body: Annotated[bytes, Depends(signed_body)],
 ) -> Response:
-    if app is None:
-        return Response("Slack is not configured on this server (SLACK_BOT_TOKEN)", status_code=404)
     bolt_request = BoltRequest(
         body=body.decode("utf-8", errors="replace"),
         query=request.url.query,

@@ -39,9 +39,10 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException
 
 from campaigns.messages.templates import template_variables
 from campaigns.messages.texts import ContactTexts, contact_texts
@@ -62,8 +63,6 @@ _HERE = Path(__file__).with_name("templates")
 _templates = Jinja2Templates(directory=str(_HERE))
 _CSS = (_HERE / "survey.css").read_bytes()
 
-# A survey form is a score, a comment of at most 5,000 characters and two hidden fields.
-_MAX_BODY = 64 * 1024
 _HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "same-origin",  # the token is in the URL: never hand it to another site
@@ -77,14 +76,22 @@ _key_lock = threading.Lock()
 
 
 async def _read_form(request: Request) -> dict[str, str] | None:
-    """The posted form fields, or None for a body that is too large or not a form at all."""
+    """The posted form fields, or None for a body that is not a form at all.
+
+    A body over the router's limit (service/web/limits.py) is answered 413 while it is read.
+    """
     try:
-        if int(request.headers.get("content-length") or 0) > _MAX_BODY:
-            return None
         form = await request.form(max_files=0, max_fields=20)
-    except Exception:  # malformed multipart, a bad Content-Length, a body that is not UTF-8 ...
+    except HTTPException as error:
+        if error.status_code == status.HTTP_413_CONTENT_TOO_LARGE:
+            raise
+        return None  # malformed multipart, too many fields ...
+    except Exception:  # a body that is not UTF-8 ...
         return None
-    return {key: value for key, value in form.multi_items() if isinstance(value, str)}
+    # PostgreSQL text cannot hold NUL (a 500 there); a comment keeps its place as a replacement character.
+    return {
+        key: value.replace("\x00", "\ufffd") for key, value in form.multi_items() if isinstance(value, str)
+    }
 
 
 def _survey(container: Container, token: str, *, any_state: bool = False) -> Survey | None:

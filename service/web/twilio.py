@@ -60,21 +60,30 @@ TWIML = "application/xml"
 _ROW_ID = re.compile(r"[0-9]{1,18}")  # our message id in a StatusCallback URL (fits a 64-bit integer)
 # Twilio ignores Retry-After, but proxies and operators' own retries read it.
 RETRY_AFTER_SECONDS = "5"
+# An inbound SMS has some thirty fields, forty more with ten MMS media; a status callback about a dozen.
+_MAX_FIELDS = 200
 
 
 async def verified_form(
     request: Request, container: Annotated[Container, Depends(get_container)]
 ) -> dict[str, str]:
-    """The webhook's form fields, or a 403 when the signature does not match."""
-    form = {key: value for key, value in (await request.form()).multi_items() if isinstance(value, str)}
+    """The webhook's form fields, or a 403 when the signature does not match.
+
+    Without an auth token or a signature header nothing can match, so the body is not even read.
+    """
     token = container.settings.twilio_auth_token
     signature = request.headers.get("x-twilio-signature", "")
+    if not token or not signature:
+        raise Forbidden
+    fields = await request.form(max_files=0, max_fields=_MAX_FIELDS)
+    form = {key: value for key, value in fields.multi_items() if isinstance(value, str)}
     url = container.settings.public_base_url + request.url.path
     if request.url.query:
         url += "?" + request.url.query
-    if not token or not signature or not RequestValidator(token).validate(url, form, signature):
+    if not RequestValidator(token).validate(url, form, signature):
         raise Forbidden
-    return form
+    # Checked as signed; handed on as storable, names as well as values, to every handler.
+    return {_storable(key): _storable(value) for key, value in form.items()}
 
 
 class Forbidden(Exception):
@@ -102,7 +111,6 @@ def inbound_sms(
     container: Annotated[Container, Depends(get_container)],
 ) -> Response:
     answer_by = arrived + ANSWER_IN_TWIML_WITHIN
-    form = {key: _storable(value) for key, value in form.items()}
     sid, sender, body = form.get("MessageSid", ""), form.get("From", ""), form.get("Body", "")
     if not sid or not sender:
         return _twiml(None)

@@ -5,34 +5,65 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
+import phonenumbers
 from fastapi import APIRouter, Depends, Response, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from campaigns.contacts.store import upsert_contact
-from campaigns.contacts.validation import ContactInput, ContactValidationError, validate_contact
+from campaigns.contacts.validation import (
+    MAX_EXTERNAL_ID_LENGTH,
+    MAX_NAME_LENGTH,
+    ContactInput,
+    ContactValidationError,
+    validate_contact,
+)
 from service.container import Container
-from service.web.api.auth import Actor, get_container
+from service.web.api.auth import Actor, KeyCheckedRoute, get_container
+from service.web.api.responses import ERRORS
 from storage.audit import record_audit
 from storage.enums import AuditAction, AuditEntity
 from storage.tables import Contact
 
-router = APIRouter(tags=["contacts"])
+router = APIRouter(tags=["contacts"], route_class=KeyCheckedRoute)
 
 PropertyValue = str | int | float | bool
+
+
+# What validate_contact accepts as an id, for the schema: some character other than a space, and no control
+# characters. The code enforces it with its own messages; the schema says it so that clients know.
+EXTERNAL_ID_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
 
 
 class ContactIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    external_id: str = Field(description="Your system's id for this person; the upsert key")
-    name: str | None = None
+    external_id: str = Field(
+        min_length=1,
+        max_length=MAX_EXTERNAL_ID_LENGTH,
+        json_schema_extra={"pattern": EXTERNAL_ID_PATTERN},
+        description="Your system's id for this person; the upsert key. Not blank, no control characters",
+    )
+    name: str | None = Field(None, max_length=MAX_NAME_LENGTH)
     phone: str | None = Field(None, description="E.164 (+4915112345678), or national with default_region")
     email: str | None = None
     locale: str | None = Field(None, description="BCP 47, e.g. en, de-AT, zh-Hant")
     timezone: str | None = Field(None, description="IANA zone, e.g. Europe/Berlin")
     properties: dict[str, PropertyValue] = Field(default_factory=dict)
-    default_region: str | None = Field(None, description="ISO country code for national phone numbers")
+    default_region: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z]{2}$",
+        description="The country whose national phone numbers `phone` may be written in: an ISO 3166 code "
+        "that phone numbering knows, e.g. DE, US, GB",
+    )
+
+    @field_validator("default_region")
+    @classmethod
+    def _known_region(cls, value: str | None) -> str | None:
+        """Refused here, as a field error, instead of failing validate_contact for the whole request."""
+        if value is not None and value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"'{value}' is not a country code that phone numbers use (e.g. DE, US, GB)")
+        return value
 
 
 class ContactOut(BaseModel):
@@ -72,7 +103,7 @@ def validated_contact(body: ContactIn, *location: str) -> ContactInput:
 @router.post(
     "/contacts",
     response_model=ContactOut,
-    responses={201: {"description": "Created"}, 401: {"description": "No valid API key"}},
+    responses={201: {"model": ContactOut, "description": "Created"}, **ERRORS},
 )
 def upsert_contact_route(
     body: ContactIn,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response, status
@@ -14,15 +14,22 @@ from campaigns.contacts.store import upsert_contact
 from campaigns.contacts.validation import ContactValidationError, property_limit_errors
 from campaigns.planning.planner import plan_for_event
 from service.container import Container
-from service.web.api.auth import Actor, get_container
+from service.web.api.auth import Actor, KeyCheckedRoute, get_container
 from service.web.api.contacts import ContactIn, field_errors, validated_contact
+from service.web.api.responses import ERRORS
 from storage.audit import record_audit
 from storage.enums import AuditAction, AuditEntity
 from storage.tables import Event
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], route_class=KeyCheckedRoute)
 
 EVENT_NAME = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
+EARLIEST_EVENT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_EVENT = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+# PostgreSQL text and JSONB cannot hold NUL; refused here as a field error, where it would otherwise be a 500.
+StorableText = Annotated[str, Field(pattern=r"^[^\x00]*$")]
 
 
 class EventIn(BaseModel):
@@ -30,9 +37,11 @@ class EventIn(BaseModel):
 
     event: str = Field(pattern=EVENT_NAME, description="Trigger name, e.g. order_delivered")
     contact: ContactIn = Field(description="Upserted by external_id before planning")
-    occurred_at: datetime | None = Field(None, description="ISO 8601 with an offset; default: now")
-    properties: dict[str, str | int | float | bool] = Field(default_factory=dict)
-    idempotency_key: str | None = Field(
+    occurred_at: datetime | None = Field(
+        None, description="ISO 8601 with an offset, in the years 1970 to 2099; default: now"
+    )
+    properties: dict[StorableText, StorableText | int | float | bool] = Field(default_factory=dict)
+    idempotency_key: StorableText | None = Field(
         None, min_length=1, max_length=255, description="The same key again returns the first outcome"
     )
 
@@ -41,6 +50,9 @@ class EventIn(BaseModel):
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("needs a UTC offset, e.g. 2026-11-23T10:00:00Z")
+        # Year 1 or 9999 would overflow the planner's arithmetic (the event plus a delay, minus dedupe days).
+        if value is not None and not EARLIEST_EVENT <= value < LATEST_EVENT:
+            raise ValueError(f"must be between {EARLIEST_EVENT:%Y} and {LATEST_EVENT.year - 1}")
         return value
 
 
@@ -63,10 +75,7 @@ class EventOut(BaseModel):
     "/events",
     response_model=EventOut,
     status_code=status.HTTP_201_CREATED,
-    responses={
-        200: {"description": "A replay of an idempotency key"},
-        401: {"description": "No valid API key"},
-    },
+    responses={200: {"model": EventOut, "description": "A replay of an idempotency key"}, **ERRORS},
 )
 def receive_event(
     body: EventIn,

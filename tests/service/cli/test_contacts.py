@@ -80,6 +80,18 @@ def test_national_numbers_need_the_default_region(database_url: str, db: Databas
     assert contacts(db)["c1"].phone == "+49301234567"
 
 
+@pytest.mark.parametrize("region", ["XX", "Germany", ""])
+def test_an_unknown_default_region_is_a_usage_error_not_a_traceback(
+    database_url: str, db: Database, tmp_path: Path, region: str
+) -> None:
+    path = tmp_path / "contacts.csv"
+    path.write_text("external_id,phone\nc1,030 1234567\n")
+    code, _, err = run_import(database_url, path, "--default-region", region)
+    assert code == 2 and "--default-region" in err and "e.g. DE, US, GB" in err
+    assert "Traceback" not in err
+    assert contacts(db) == {}
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [(b"", "empty"), (b"name,phone\nAna,+4915112345678\n", "external_id")],
