@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import time
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -62,3 +64,15 @@ def test_a_guessed_survey_token_finds_nothing_and_real_tokens_carry_128_bits(
     for guess in ("1", "AAAAAAAAAAAAAAAAAAAAAA", "../../etc/passwd", "%00", "x" * 5000):
         assert app.get(f"/s/{guess}").status_code == 404
     assert len(new_token()) >= 22  # token_urlsafe(16): 16 random bytes
+
+
+def test_every_test_security_md_cites_exists() -> None:
+    """SECURITY.md's table names the test behind each defence; a renamed or deleted test must update it."""
+    root = Path(__file__).parents[2]
+    cited = re.findall(r"`([\w/]+/test_\w+\.py)(?:::(\w+))?`", (root / "SECURITY.md").read_text())
+    assert len(cited) > 30
+    for path, name in cited:
+        source = root / "tests" / path
+        assert source.is_file(), path
+        if name:
+            assert re.search(rf"^(async )?def {name}\(", source.read_text(), re.M), f"{path}::{name}"
