@@ -3,12 +3,16 @@
 - **Campaign control** (`/nps campaign pause|resume|run`): the admins (SLACK_ADMIN_USERS) only.
 - **Acting on a follow-up** (Acknowledge, Assign, Resolve and its modal): the responders and the admins. The
   responders are the users of SLACK_RESPONDERS and the members of SLACK_RESPONDER_GROUP when either is set,
-  otherwise the members of the channel the alert is in. A case can be assigned only to someone who may act on it.
+  otherwise the members of the channel the alert is in. A case can be assigned only to someone who may act on it,
+  and never to a guest from another organisation (Slack Connect).
 - **A button acts only on its own alert**: the follow-up a click names must be the one whose alert Slack shows
   as that very message (the click's channel and ts); any other click changes nothing.
 - **Personal data** (`/nps contact`, customers' names beside comments and follow-ups): the responders (for
   `/nps`, the members of SLACK_ALERT_CHANNEL unless configured) and the admins, or only the admins with
-  SLACK_PERSONAL_DATA=admins. Everyone else gets scores and anonymous comments.
+  SLACK_PERSONAL_DATA=admins. Everyone else gets scores and anonymous comments (phones and emails in them and in
+  property values masked). Messages about a case follow the same rule (`Permissions.disclosure`): with
+  SLACK_PERSONAL_DATA=admins alerts, kudos and DMs leave out who the customer is, and a DM to an assignee who may
+  no longer act on the case shows nothing of it.
 - **Only the installed workspace**: a request whose team or Enterprise Grid org differs from what auth.test says
   about our token is refused before any listener runs (`bot.app`), whatever user id it carries.
 

@@ -71,6 +71,7 @@ def test_the_resolve_modal_is_acknowledged_within_three_seconds_when_slack_is_sl
     assert elapsed < 3, elapsed  # generous: the ack itself needs no Slack call
 
 
+@pytest.mark.parametrize("too_large", [str(2**31), TOO_LARGE], ids=["2**31", "2**63"])
 @pytest.mark.parametrize("what", ["acknowledge", "assign", "resolve button", "resolve submission"])
 def test_a_follow_up_id_too_large_for_the_database_is_refused_politely(
     app: TestClient,
@@ -79,16 +80,17 @@ def test_a_follow_up_id_too_large_for_the_database_is_refused_politely(
     poster: AlertPoster,
     caplog: pytest.LogCaptureFixture,
     what: str,
+    too_large: str,
 ) -> None:
     """A button value, block id or private_metadata naming follow-up 2**63 would overflow the database's integer
     (SQLite's OverflowError, PostgreSQL's "integer out of range", there from 2**31 on): the id is checked first
     and refused like any other wrong button, without a traceback."""
     alert = posted_alert(engine, poster)
     body = {
-        "acknowledge": lambda: alert.click(ids.ACK, MANAGER, about=TOO_LARGE),
-        "assign": lambda: alert.click(ids.ASSIGN, MANAGER, about=TOO_LARGE, selected_user=AGENT),
-        "resolve button": lambda: alert.click(ids.RESOLVE, MANAGER, about=TOO_LARGE),
-        "resolve submission": lambda: alert.resolve_submission(MANAGER, about=TOO_LARGE),
+        "acknowledge": lambda: alert.click(ids.ACK, MANAGER, about=too_large),
+        "assign": lambda: alert.click(ids.ASSIGN, MANAGER, about=too_large, selected_user=AGENT),
+        "resolve button": lambda: alert.click(ids.RESOLVE, MANAGER, about=too_large),
+        "resolve submission": lambda: alert.resolve_submission(MANAGER, about=too_large),
     }[what]()
     response = post_to_slack_events(app, body)
     assert response.status_code == 200, response.text
