@@ -80,10 +80,13 @@ def register(app: App, deps: SlackDeps) -> None:
         view = blocks.resolve_modal(click.follow_up_id, click.channel, click.ts)
         try:
             opened = client.views_open(trigger_id=body["trigger_id"], view=view)["view"]
-        except SlackApiError as error:
-            # expired_trigger_id: more than 3 seconds passed since the click (a slow network or a busy worker).
-            code = error.response.get("error") if error.response is not None else error
-            log.info("resolve modal not opened: %s", code)
+        except (SlackApiError, OSError) as error:
+            # expired_trigger_id: more than 3 seconds passed since the click (a slow network or a busy worker);
+            # an OSError: Slack did not answer (a timeout, a refused connection).
+            response = error.response if isinstance(error, SlackApiError) else None
+            log.info(
+                "resolve modal not opened: %s", response.get("error") if response else type(error).__name__
+            )
             _tell(client, click, ":warning: I could not open the Resolve form in time; please try again.")
             return
         if verdict is None:
