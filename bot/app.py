@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError
 from bot import ids
 from bot.deps import SlackDeps
 from bot.listeners import actions, commands, events, views
+from bot.query.grammar import ALIASES
 from storage.enums import AuditAction, AuditEntity
 
 log = logging.getLogger(__name__)
@@ -98,10 +99,12 @@ def _only_the_installed_workspace(deps: SlackDeps) -> Callable[..., BoltResponse
 
 
 def _requested(body: dict[str, Any]) -> str:
-    """What the request asked for, without its free text (a command's text may carry a phone number)."""
+    """What the request asked for, without its free text: a command and the name of its subcommand, if the first
+    word is one (`/nps campaign`); any other first word may be what someone looked up (`/nps +4915112345678`)."""
     if body.get("command"):
         words = str(body.get("text") or "").split()
-        return f"{body['command']} {words[0] if words else ''}".strip()[:64]
+        subcommand = ALIASES.get(words[0].casefold(), "") if words else ""
+        return f"{body['command']} {subcommand}".strip()[:64]
     if body.get("type") == "block_actions":
         return str(((body.get("actions") or [{}])[0]).get("action_id", ""))[:64]
     if body.get("type") == "view_submission":

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from bot import ids
-from bot.mrkdwn import customer_text, cut, escape, quote, verbatim
-from campaigns.privacy import mask_email, mask_phone
+from bot.mrkdwn import customer_text, cut, escape, one_line, quote, verbatim
+from campaigns.privacy import mask_email, mask_phone, mask_text
 from storage.enums import ContactMethod, FollowUpStatus
 
 Block = dict[str, Any]
@@ -47,6 +48,24 @@ class Case:
     resolved_at: datetime | None = None
     outcome_note: str | None = None
     contact_method: ContactMethod | None = None
+    hidden: bool = False  # who the customer is was left out (`anonymous`)
+
+
+def anonymous(case: Case) -> Case:
+    """The case without who the customer is: no name, id or contact details, the properties left out (a CSV
+    import keeps every column, emails and phones included), and phone numbers and emails written in the comment
+    or the outcome masked. For messages to people who may not see personal data (`bot.permissions`)."""
+    return dataclasses.replace(
+        case,
+        contact_name=None,
+        contact_external_id=None,
+        phone=None,
+        email=None,
+        properties={},
+        comment=mask_text(case.comment) if case.comment else case.comment,
+        outcome_note=mask_text(case.outcome_note) if case.outcome_note else case.outcome_note,
+        hidden=True,
+    )
 
 
 def _when(at: datetime | None) -> str:
@@ -57,6 +76,8 @@ def _when(at: datetime | None) -> str:
 
 def _who(case: Case) -> str:
     """The contact's name (or id) and masked phone and email, as mrkdwn for a verbatim text object."""
+    if case.hidden:
+        return "_a customer (details for those who may see them)_"
     name = customer_text(case.contact_name or case.contact_external_id or "Unknown contact", NAME_LIMIT)
     reach = " · ".join(
         customer_text(x, 60)
@@ -75,7 +96,7 @@ def _label(case: Case) -> str:
 
 def headline(case: Case) -> str:
     """The header, a plain_text object: Slack shows it as typed and parses nothing, so it is cut, not escaped."""
-    who = cut(case.contact_name or case.contact_external_id or "a customer", NAME_LIMIT)
+    who = cut(one_line(case.contact_name or case.contact_external_id or "a customer"), NAME_LIMIT)
     return cut(f"{_label(case)} {case.score}/10 from {who}", 150)
 
 
@@ -203,6 +224,16 @@ def resolve_modal(follow_up_id: int, channel: str | None, ts: str | None) -> Blo
     }
 
 
+def refusal_modal(text: str) -> Block:
+    """What a Resolve modal shows instead of its form when the clicker may not resolve (checked after opening)."""
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "Resolve follow-up"},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+    }
+
+
 def kudos_blocks(case: Case) -> list[Block]:
     text = f":tada: *{case.score}/10* from {_who(case)} ({escape(case.campaign or '-')})"
     if case.comment:
@@ -219,6 +250,23 @@ def dm_blocks(kind: str, case: Case, permalink_hint: str) -> list[Block]:
         {"type": "section", "text": {"type": "mrkdwn", "text": f"{intro} {permalink_hint}".strip()}},
         *alert_blocks(case, with_actions=False),
     ]
+
+
+def withheld_dm_text(kind: str, case: Case) -> str:
+    return {
+        "assigned": "You were assigned a follow-up",
+        "reminder": "Reminder: a follow-up of yours is due",
+    }.get(kind, "A follow-up of yours")
+
+
+def withheld_dm_blocks(kind: str, case: Case) -> list[Block]:
+    """A DM to an assignee who may no longer act on the case (not a responder any more): when it is due, and
+    nothing of the customer or what they said."""
+    text = (
+        f"{withheld_dm_text(kind, case)} {_when(case.due_at)}, but you may no longer act on it, so its details "
+        "are not shown. Ask an admin to reassign it if it should stay with you."
+    )
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
 
 
 def escalation_blocks(kind: str, case: Case) -> list[Block]:

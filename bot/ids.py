@@ -17,11 +17,26 @@ OUTCOME_BLOCK, OUTCOME_NOTE = "outcome", "note"
 METHOD_BLOCK, METHOD_CHOICE = "method", "choice"
 
 
+MAX_ID = 2**31 - 1
+"""The largest id the database holds (PostgreSQL's `integer`; SQLite's go to 2**63 - 1): an id in a button value,
+block_id or private_metadata is checked against it before any query, which would fail on a larger one."""
+
+
+def valid_id(follow_up_id: int) -> bool:
+    return 0 < follow_up_id <= MAX_ID
+
+
+def number(value: object) -> int:
+    """A follow-up id from a button's value or a modal's metadata; 0 when it names none the database can hold."""
+    text = str(value or "")
+    found = int(text) if text.isdecimal() and text.isascii() and len(text) <= 10 else 0
+    return found if valid_id(found) else 0
+
+
 def follow_up_block(follow_up_id: int | str) -> str:
     return f"{FOLLOW_UP_BLOCK}{follow_up_id}"
 
 
 def follow_up_of_block(block_id: str) -> int:
     """The follow-up id in an actions block's id; 0 when there is none."""
-    tail = block_id.rpartition(":")[2]
-    return int(tail) if tail.isdecimal() else 0
+    return number(block_id.rpartition(":")[2])

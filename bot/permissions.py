@@ -3,17 +3,21 @@
 - **Campaign control** (`/nps campaign pause|resume|run`): the admins (SLACK_ADMIN_USERS) only.
 - **Acting on a follow-up** (Acknowledge, Assign, Resolve and its modal): the responders and the admins. The
   responders are the users of SLACK_RESPONDERS and the members of SLACK_RESPONDER_GROUP when either is set,
-  otherwise the members of the channel the alert is in. A case can be assigned only to someone who may act on it.
+  otherwise the members of the channel the alert is in. A case can be assigned only to someone who may act on it,
+  and never to a guest from another organisation (Slack Connect).
 - **A button acts only on its own alert**: the follow-up a click names must be the one whose alert Slack shows
   as that very message (the click's channel and ts); any other click changes nothing.
 - **Personal data** (`/nps contact`, customers' names beside comments and follow-ups): the responders (for
   `/nps`, the members of SLACK_ALERT_CHANNEL unless configured) and the admins, or only the admins with
-  SLACK_PERSONAL_DATA=admins. Everyone else gets scores and anonymous comments.
+  SLACK_PERSONAL_DATA=admins. Everyone else gets scores and anonymous comments (phones and emails in them and in
+  property values masked). Messages about a case follow the same rule (`Permissions.disclosure`): with
+  SLACK_PERSONAL_DATA=admins alerts, kudos and DMs leave out who the customer is, and a DM to an assignee who may
+  no longer act on the case shows nothing of it.
 - **Only the installed workspace**: a request whose team or Enterprise Grid org differs from what auth.test says
   about our token is refused before any listener runs (`bot.app`), whatever user id it carries.
 
-Memberships come from Slack (conversations.members, paginated; usergroups.users.list) and are kept for a minute:
-someone removed from the channel may act for up to a minute more. When Slack cannot answer (a missing scope, a
+Memberships come from Slack (conversations.members, paginated; usergroups.users.list) and are kept for a minute,
+timed by the monotonic clock (a wall clock stepped back would keep them longer): someone removed from the channel may act for up to a minute more. When Slack cannot answer (a missing scope, a
 rate limit, an outage) nobody but the admins may act, and the refusal says why. Every refusal is audited.
 """
 
@@ -23,13 +27,14 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
+from typing import Any, Literal
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 
+from bot import ids
 from campaigns.clock import Clock
 from storage.audit import record_audit
 from storage.db import Database
@@ -40,6 +45,10 @@ log = logging.getLogger(__name__)
 
 MEMBERSHIP_TTL = timedelta(seconds=60)
 MEMBERS_PAGE, MEMBERS_PAGES = 200, 50  # conversations.members: 10,000 members at most, then it fails closed
+
+
+Disclosure = Literal["customer", "anonymous", "nothing"]
+"""What a message about a case may show: all of it, the case without who the customer is, or none of it."""
 
 
 class LookupFailed(Exception):
@@ -161,17 +170,26 @@ class Directory:
     def __init__(self, client: WebClient, clock: Clock, ttl: timedelta = MEMBERSHIP_TTL) -> None:
         self.client, self.clock, self.ttl = client, clock, ttl
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[datetime, frozenset[str]]] = {}
+        self._cache: dict[str, tuple[float, frozenset[str]]] = {}  # key -> (loaded at, monotonic s; members)
 
-    def channel_members(self, channel: str) -> frozenset[str]:
-        return self._cached(f"channel:{channel}", lambda: self._channel_members(channel))
+    def channel_members(self, channel: str, *, ask: bool = True) -> frozenset[str] | None:
+        """None only with `ask=False`, when the members are not remembered (Slack would have to be asked)."""
+        return self._cached(f"channel:{channel}", lambda: self._channel_members(channel), ask=ask)
 
-    def group_members(self, group: str) -> frozenset[str]:
+    def group_members(self, group: str, *, ask: bool = True) -> frozenset[str] | None:
         """usergroups.users.list answers the whole group in one page (scope usergroups:read)."""
         return self._cached(
             f"group:{group}",
             lambda: frozenset(self._call(self.client.usergroups_users_list, usergroup=group)["users"]),
+            ask=ask,
         )
+
+    def user(self, user: str) -> dict[str, Any]:
+        """users.info's `user` (scope users:read): `team_id` is the user's own workspace, and `is_stranger` marks
+        someone from another organisation seen in a channel shared with it (Slack Connect)."""
+        answer = self._call(self.client.users_info, user=user)
+        found = answer.get("user")
+        return found if isinstance(found, dict) else {}
 
     def _channel_members(self, channel: str) -> frozenset[str]:
         """conversations.members, page by page (scopes channels:read, groups:read for private channels)."""
@@ -197,12 +215,16 @@ class Directory:
         except OSError as error:  # a timeout or a refused connection: Slack did not answer
             raise LookupFailed("no_answer") from error
 
-    def _cached(self, key: str, load: Callable[[], frozenset[str]]) -> frozenset[str]:
-        now = self.clock.now()
+    def _cached(
+        self, key: str, load: Callable[[], frozenset[str]], *, ask: bool = True
+    ) -> frozenset[str] | None:
+        now = self.clock.monotonic()
         with self._lock:
             hit = self._cache.get(key)
-        if hit is not None and now - hit[0] < self.ttl:
+        if hit is not None and now - hit[0] < self.ttl.total_seconds():
             return hit[1]
+        if not ask:
+            return None
         members = load()  # outside the lock: two loads at once are harmless, a slow one blocks nobody else
         with self._lock:
             self._cache[key] = (now, members)
@@ -226,56 +248,113 @@ class Permissions:
             self._installation = Installation.of(answer if isinstance(answer, dict) else {})
         return self._installation
 
-    def is_responder(self, user: str, channel: str | None) -> bool:
-        """Raises LookupFailed when Slack cannot say."""
+    def is_responder(self, user: str, channel: str | None, *, ask: bool = True) -> bool | None:
+        """Raises LookupFailed when Slack cannot say; None with `ask=False` when Slack would have to be asked."""
         policy = self.policy
         if user in policy.responders:
             return True
         if policy.responder_group:
-            return user in self.directory.group_members(policy.responder_group)
-        if policy.configured or not channel:
+            members = self.directory.group_members(policy.responder_group, ask=ask)
+        elif policy.configured or not channel:
             return False
-        return user in self.directory.channel_members(channel)
+        else:
+            members = self.directory.channel_members(channel, ask=ask)
+        return None if members is None else user in members
 
-    def may_act(self, user: str, channel: str | None, verb: str) -> Verdict:
+    def may_act(self, user: str, channel: str | None, verb: str, *, ask: bool = True) -> Verdict | None:
+        """None only with `ask=False`, when the answer needs Slack (a listener that must answer within Slack's
+        3 seconds asks again after answering)."""
         if self.is_admin(user):
             return ALLOWED
         try:
-            return ALLOWED if self.is_responder(user, channel) else not_responder(self.policy, channel, verb)
+            responder = self.is_responder(user, channel, ask=ask)
         except LookupFailed as error:
             log.warning("could not check who may act on follow-ups in %s: %s", channel, error)
             return lookup_failed(error)
+        if responder is None:
+            return None
+        return ALLOWED if responder else not_responder(self.policy, channel, verb)
 
     def may_assign_to(self, assignee: str, channel: str | None) -> Verdict:
+        """Only someone who may act on the case; never a Slack Connect guest, whose own clicks are refused as
+        foreign (`Installation.foreign`) and whose DMs would carry the customer into another organisation."""
         verdict = self.may_act(assignee, channel, "act on")
+        assert verdict is not None
+        if verdict.allowed and not self.is_admin(assignee):
+            try:
+                guest = self._from_elsewhere(assignee)
+            except LookupFailed as error:
+                log.warning("could not check the workspace of an assignee: %s", error)
+                return lookup_failed(error)
+            if guest:
+                text = f":no_entry: <@{assignee}> cannot be assigned: they are from another organisation."
+                return Verdict(False, "assignee_foreign", text)
         if verdict.allowed or verdict.reason == "lookup_failed":
             return verdict
         who = self.policy.responders_label(channel)
         text = f":no_entry: <@{assignee}> cannot be assigned: only {who} may act on follow-ups."
         return Verdict(False, "assignee_not_responder", text)
 
-    def may_act_on_message(
-        self, user: str, follow_up_id: int, channel: str | None, ts: str | None, verb: str
-    ) -> Verdict:
-        """A click (or the modal it opened) on the message `ts` in `channel` about `follow_up_id`."""
+    def _from_elsewhere(self, user: str) -> bool:
+        info = self.directory.user(user)
+        try:
+            installed = self.installation()
+        except (SlackApiError, OSError) as error:
+            raise LookupFailed("no_answer") from error
+        if info.get("is_stranger"):
+            return True
+        if installed.org_wide:
+            enterprise = (info.get("enterprise_user") or {}).get("enterprise_id")
+            return (enterprise or None) != installed.enterprise_id
+        return info.get("team_id") != installed.team_id
+
+    def shows(self, follow_up_id: int, channel: str | None, ts: str | None) -> bool:
+        """The message `ts` in `channel` is the alert of `follow_up_id` (read from the database only)."""
+        if not channel or not ts or not ids.valid_id(follow_up_id):
+            return False
         with self.db.transaction() as session:
             shown = session.execute(
                 select(SlackAlert.channel, SlackAlert.ts)
                 .join(FollowUp, FollowUp.response_id == SlackAlert.response_id)
                 .where(FollowUp.id == follow_up_id, SlackAlert.kind == AlertKind.DETRACTOR)
             ).first()
-        if not channel or not ts or shown is None or tuple(shown) != (channel, ts):
-            return WRONG_MESSAGE
-        return self.may_act(user, channel, verb)
+        return shown is not None and tuple(shown) == (channel, ts)
 
-    def sees_personal_data(self, user: str) -> bool:
-        """Names and contact details in `/nps` answers; when Slack cannot say, the answer is anonymous."""
+    def may_act_on_message(
+        self, user: str, follow_up_id: int, channel: str | None, ts: str | None, verb: str
+    ) -> Verdict:
+        """A click (or the modal it opened) on the message `ts` in `channel` about `follow_up_id`."""
+        if not self.shows(follow_up_id, channel, ts):
+            return WRONG_MESSAGE
+        verdict = self.may_act(user, channel, verb)
+        assert verdict is not None
+        return verdict
+
+    def disclosure(self, user: str | None, channel: str | None) -> Disclosure:
+        """How much of a case a message may show: an alert in `channel` (`user` None), or a DM to `user` about a
+        case alerted in `channel`. A DM to someone who may not act on the case (removed from the channel since it
+        was assigned, or Slack cannot say) shows nothing of it; with SLACK_PERSONAL_DATA=admins, what anyone but
+        an admin is shown is anonymous."""
+        if user is not None and not self.is_admin(user):
+            try:
+                if not self.is_responder(user, channel):
+                    return "nothing"
+            except LookupFailed as error:
+                log.warning("could not check who may be shown a case: %s", error)
+                return "nothing"
+        if self.policy.personal_data == "admins" and not (user is not None and self.is_admin(user)):
+            return "anonymous"
+        return "customer"
+
+    def sees_personal_data(self, user: str, *, ask: bool = True) -> bool | None:
+        """Names and contact details in `/nps` answers; when Slack cannot say, the answer is anonymous. None only
+        with `ask=False`, when Slack would have to be asked."""
         if self.is_admin(user):
             return True
         if self.policy.personal_data == "admins":
             return False
         try:
-            return self.is_responder(user, self.policy.alert_channel)
+            return self.is_responder(user, self.policy.alert_channel, ask=ask)
         except LookupFailed as error:
             log.warning("could not check who may see personal data: %s", error)
             return False

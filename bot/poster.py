@@ -37,7 +37,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy import case as case_when
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 from bot.alert_holds import APP_HOLD, ChannelHolds, Holds, OutboxHealth, outbox_health
 from bot.alert_lookup import HistoryUnreadable, find_alert_message
@@ -46,15 +46,19 @@ from bot.blocks import (
     Case,
     alert_blocks,
     alert_metadata,
+    anonymous,
     dm_blocks,
     escalation_blocks,
     kudos_blocks,
     notification_text,
     withdrawn_blocks,
     withdrawn_text,
+    withheld_dm_blocks,
+    withheld_dm_text,
 )
 from bot.cases import load_case
 from bot.notices import announce_alert_holds
+from bot.permissions import Disclosure
 from bot.slack_answers import CHANNEL, CHANNEL_PAUSE, MAYBE_POSTED, RETRYABLE, SETUP, SETUP_PAUSE
 from campaigns.clock import Clock
 from campaigns.ratelimit import backoff_delay, retry_after_seconds
@@ -121,7 +125,11 @@ class AlertPoster:
         clock: Clock,
         channels: Channels,
         sleep: Callable[[float], None] = time.sleep,
+        disclosure: Callable[[str | None, str | None], Disclosure] = lambda user, channel: "customer",
     ) -> None:
+        """`disclosure(user, channel)`: how much of the case a message (to `channel`, or a DM to `user` about a
+        case alerted in `channel`) may show (`bot.permissions.Permissions.disclosure`)."""
+        self.disclosure = disclosure
         self.db = db
         self.client = client
         self.clock = clock
@@ -265,7 +273,8 @@ class AlertPoster:
                 alert.claimed_at or now,
                 alert.withdrawn_at is not None,
             )
-            message = self._render(alert.kind, case, claim.withdrawn) if case is not None else None
+            viewer = target if alert.kind in DM_KINDS else None
+            alerted_in = self._alerted_in(alert, session) if viewer else target
         if case is None or not target:
             reason = "no channel configured" if case else "the response no longer exists"
             self._settle(claim, AlertState.FAILED, reason)
@@ -273,7 +282,22 @@ class AlertPoster:
         if claim.withdrawn and claim.ts is None:
             self._settle(claim, AlertState.WITHDRAWN, None)  # corrected before it was shown: nothing to edit
             return None, None
-        return claim, message
+        shown = self.disclosure(viewer, alerted_in)  # may ask Slack: outside the transaction
+        if shown == "nothing" and claim.kind in DM_KINDS and not claim.withdrawn:
+            return claim, (withheld_dm_blocks(claim.kind, case), withheld_dm_text(claim.kind, case))
+        if shown != "customer":
+            case = anonymous(case)
+        return claim, self._render(claim.kind, case, claim.withdrawn)
+
+    def _alerted_in(self, alert: SlackAlert, session: Session) -> str | None:
+        """The channel of the case's detractor alert (a campaign's own slack_channel, or SLACK_ALERT_CHANNEL)."""
+        channel = session.scalar(
+            select(SlackAlert.channel)
+            .where(SlackAlert.response_id == alert.response_id, SlackAlert.kind == AlertKind.DETRACTOR)
+            .order_by(SlackAlert.id.desc())
+            .limit(1)
+        )
+        return channel or self.channels.alerts
 
     def _send(self, claim: Claim, blocks: list[Block], text: str) -> tuple[str, str]:
         metadata = alert_metadata(claim.id, claim.revision)

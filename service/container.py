@@ -121,6 +121,17 @@ def build_slack(settings: Settings, db: Database, clock: Clock) -> SlackDeps:
     client = WebClient(
         token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10, retry_handlers=[]
     )
+    permissions = Permissions(
+        Policy(
+            admins=frozenset(settings.slack_admin_users),
+            responders=frozenset(settings.slack_responders),
+            responder_group=settings.slack_responder_group,
+            alert_channel=settings.slack_alert_channel,
+            personal_data=settings.slack_personal_data,
+        ),
+        Directory(client, clock),
+        db,
+    )
     poster = AlertPoster(
         db,
         client,
@@ -130,6 +141,7 @@ def build_slack(settings: Settings, db: Database, clock: Clock) -> SlackDeps:
             kudos=settings.slack_kudos_channel,
             admin=settings.slack_admin_channel,
         ),
+        disclosure=permissions.disclosure,
     )
     return SlackDeps(
         db=db,
@@ -138,17 +150,7 @@ def build_slack(settings: Settings, db: Database, clock: Clock) -> SlackDeps:
         poster=poster,
         signing_secret=settings.slack_signing_secret,
         timezone=ZoneInfo(settings.timezone),
-        permissions=Permissions(
-            Policy(
-                admins=frozenset(settings.slack_admin_users),
-                responders=frozenset(settings.slack_responders),
-                responder_group=settings.slack_responder_group,
-                alert_channel=settings.slack_alert_channel,
-                personal_data=settings.slack_personal_data,
-            ),
-            Directory(client, clock),
-            db,
-        ),
+        permissions=permissions,
         digest_channel=settings.slack_digest_channel,
     )
 

@@ -15,7 +15,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import blocks, ids
 from bot.deps import SlackDeps
-from bot.permissions import Verdict
+from bot.permissions import WRONG_MESSAGE, Verdict
 from campaigns.followups import actions
 from storage.enums import AuditAction, AuditEntity
 
@@ -39,7 +39,7 @@ def register(app: App, deps: SlackDeps) -> None:
     @app.action(ids.ACK)
     def on_acknowledge(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
-        click = Click.of(body, _number(body["actions"][0].get("value")))
+        click = Click.of(body, ids.number(body["actions"][0].get("value")))
         if not _permitted(deps, client, click, "acknowledge"):
             return
         if actions.acknowledge(deps.db, click.follow_up_id, user=click.user, now=deps.clock.now()):
@@ -64,17 +64,36 @@ def register(app: App, deps: SlackDeps) -> None:
 
     @app.action(ids.RESOLVE)
     def on_resolve_click(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        """The trigger_id lasts 3 seconds: the modal opens before Slack is asked who is in the channel (unless
+        that is remembered), and a refusal then replaces the modal's content."""
         ack()
-        click = Click.of(body, _number(body["actions"][0].get("value")))
-        if not _permitted(deps, client, click, "resolve"):
+        click = Click.of(body, ids.number(body["actions"][0].get("value")))
+        permissions = deps.permissions
+        verdict = (
+            permissions.may_act(click.user, click.channel, "resolve", ask=False)
+            if permissions.shows(click.follow_up_id, click.channel, click.ts)
+            else WRONG_MESSAGE
+        )
+        if verdict is not None and not verdict.allowed:
+            _refuse(deps, client, click, "resolve", verdict)
             return
         view = blocks.resolve_modal(click.follow_up_id, click.channel, click.ts)
-        client.views_open(trigger_id=body["trigger_id"], view=view)
-
-
-def _number(value: object) -> int:
-    text = str(value or "")
-    return int(text) if text.isdecimal() else 0
+        try:
+            opened = client.views_open(trigger_id=body["trigger_id"], view=view)["view"]
+        except (SlackApiError, OSError) as error:
+            # expired_trigger_id: more than 3 seconds passed since the click (a slow network or a busy worker);
+            # an OSError: Slack did not answer (a timeout, a refused connection).
+            response = error.response if isinstance(error, SlackApiError) else None
+            log.info(
+                "resolve modal not opened: %s", response.get("error") if response else type(error).__name__
+            )
+            _tell(client, click, ":warning: I could not open the Resolve form in time; please try again.")
+            return
+        if verdict is None:
+            verdict = permissions.may_act(click.user, click.channel, "resolve")
+            assert verdict is not None
+            if not verdict.allowed:
+                _refuse(deps, client, click, "resolve", verdict, shown_in=opened)
 
 
 def _permitted(deps: SlackDeps, client: WebClient, click: Click, verb: str) -> bool:
@@ -87,9 +106,17 @@ def _permitted(deps: SlackDeps, client: WebClient, click: Click, verb: str) -> b
 
 
 def _refuse(
-    deps: SlackDeps, client: WebClient, click: Click, verb: str, verdict: Verdict, **details: str
+    deps: SlackDeps,
+    client: WebClient,
+    click: Click,
+    verb: str,
+    verdict: Verdict,
+    *,
+    shown_in: dict[str, Any] | None = None,
+    **details: str,
 ) -> None:
-    """Audit the refusal, then tell the user privately, in the channel they clicked in."""
+    """Audit the refusal, then tell the user privately: in the modal `shown_in` (views.update), or in the
+    channel they clicked in."""
     deps.permissions.refused(
         click.user,
         AuditAction.FOLLOW_UP_REFUSED,
@@ -101,9 +128,24 @@ def _refuse(
         ts=click.ts,
         **details,
     )
+    if shown_in is not None:
+        try:
+            client.views_update(
+                view_id=shown_in.get("id"), hash=shown_in.get("hash"), view=blocks.refusal_modal(verdict.text)
+            )
+            return
+        except SlackApiError as error:  # closed meanwhile (hash_conflict, not_found): say it in the channel
+            log.info(
+                "refusal not shown in the modal: %s", error.response.get("error") if error.response else error
+            )
+    _tell(client, click, verdict.text)
+
+
+def _tell(client: WebClient, click: Click, text: str) -> None:
+    """An ephemeral message to the user, in the channel they clicked in."""
     if not click.channel:
         return
     try:
-        client.chat_postEphemeral(channel=click.channel, user=click.user, text=verdict.text)
+        client.chat_postEphemeral(channel=click.channel, user=click.user, text=text)
     except SlackApiError as error:
         log.info("refusal not shown: %s", error.response.get("error") if error.response else error)

@@ -1,5 +1,7 @@
 """`/nps`: quick answers go back in the ack itself; slow queries are acknowledged with "working on it" at once
-and answered through response_url, so that Slack's 3-second limit never shows the user an error."""
+and answered through response_url, so that Slack's 3-second limit never shows the user an error. An answer that
+depends on whether the asker may see personal data is quick only when that is known without asking Slack (an
+admin, a remembered membership): conversations.members can take longer than the 3 seconds."""
 
 from __future__ import annotations
 
@@ -11,12 +13,9 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.deps import SlackDeps
-from bot.query.answers import Answer, Asker, answer, is_slow
+from bot.query.answers import Answer, Asker, answer, is_slow, shows_personal_data
 from bot.query.formatting import error_text
-from bot.query.grammar import CommentsQuery, ContactQuery, FollowupsQuery, GrammarError, Query, parse
-
-# Answers that name customers: the asker's right to see personal data is looked up for these only.
-PERSONAL = (ContactQuery, CommentsQuery, FollowupsQuery)
+from bot.query.grammar import GrammarError, Query, parse
 
 log = logging.getLogger(__name__)
 
@@ -31,15 +30,17 @@ def register(app: App, deps: SlackDeps) -> None:
         except GrammarError as error:
             ack(response_type="ephemeral", text=error_text(error))
             return
-        if not is_slow(query):
-            asker = _asker(deps, user, query)
+        known = _asker(deps, user, query, ask=False)
+        if not is_slow(query) and known is not None:
             with deps.db.transaction() as session:
-                result = answer(query, asker, session=session, now=now, tz=deps.timezone)
+                result = answer(query, known, session=session, now=now, tz=deps.timezone)
             ack(response_type="ephemeral", text=result.text, blocks=result.blocks)
             return
         ack(response_type="ephemeral", text=":hourglass_flowing_sand: Working on it...")
         try:
-            asker = _asker(deps, user, query)  # after the ack: it may ask Slack who is in the alert channel
+            # After the ack: it may ask Slack who is in the alert channel.
+            asker = known or _asker(deps, user, query)
+            assert asker is not None
             with deps.db.transaction() as session:
                 result = answer(query, asker, session=session, now=now, tz=deps.timezone)
             _upload_chart(client, user, result)
@@ -51,12 +52,16 @@ def register(app: App, deps: SlackDeps) -> None:
             )
 
 
-def _asker(deps: SlackDeps, user: str, query: Query) -> Asker:
+def _asker(deps: SlackDeps, user: str, query: Query, *, ask: bool = True) -> Asker | None:
+    """Who asks; None with `ask=False` when whether they may see personal data needs Slack."""
     permissions = deps.permissions
+    sees = shows_personal_data(query) and permissions.sees_personal_data(user, ask=ask)
+    if sees is None:
+        return None
     return Asker(
         user,
         permissions.is_admin(user),
-        sees_personal_data=isinstance(query, PERSONAL) and permissions.sees_personal_data(user),
+        sees_personal_data=sees,
         personal_data_holders=permissions.policy.personal_data_label(),
     )
 

@@ -32,7 +32,7 @@ from bot.query.grammar import (
 )
 from bot.query.help import HELP_TEXT
 from campaigns.definitions.store import set_status, summaries
-from campaigns.privacy import mask_email, mask_phone
+from campaigns.privacy import mask_email, mask_phone, mask_text
 from campaigns.scores import queries
 from storage.audit import record_audit
 from storage.enums import AuditAction, AuditEntity, CampaignStatus, FollowUpStatus
@@ -64,7 +64,28 @@ def is_slow(query: Query) -> bool:
     return isinstance(query, SLOW)
 
 
+def shows_personal_data(query: Query) -> bool:
+    """The answer differs for those who may see personal data (`bot.permissions`): customers' names, contact
+    details written in comments or stored as property values, and filters that single a customer out."""
+    return isinstance(query, (ContactQuery, CommentsQuery, FollowupsQuery, CompareQuery)) or _singles_out(
+        query
+    )
+
+
+def _singles_out(query: Query) -> bool:
+    """A property filter on a phone number or an email address (`work_email=ana@example.org`) names one
+    customer, however anonymous the answer to it is."""
+    filters = getattr(query, "filters", None)
+    return filters is not None and any(mask_text(value) != value for _, value in filters.properties)
+
+
 def answer(query: Query, asker: Asker, *, session: Session, now: datetime, tz: ZoneInfo) -> Answer:
+    if not asker.sees_personal_data and _singles_out(query):
+        text = (
+            ":no_entry: A filter on a phone number or email address singles a customer out, which only "
+            f"{asker.personal_data_holders} may do. Filter on other properties, or ask one of them."
+        )
+        return Answer(text, [_section(text)])
     if isinstance(query, HelpQuery):
         return Answer("How to use /nps", formatting.help_blocks(HELP_TEXT))
     if isinstance(query, ScoreQuery):
@@ -88,6 +109,10 @@ def answer(query: Query, asker: Asker, *, session: Session, now: datetime, tz: Z
         segments = queries.compare(
             session=session, property=query.property, period=query.period, filters=query.filters
         )
+        if (
+            not asker.sees_personal_data
+        ):  # property values are customers' data: a CSV import keeps every column
+            segments = [dataclasses.replace(s, value=mask_text(s.value)) for s in segments]
         label = formatting.describe_period(query.period)
         return Answer(
             f"NPS by {query.property}",
@@ -107,7 +132,11 @@ def answer(query: Query, asker: Asker, *, session: Session, now: datetime, tz: Z
         more = query.command(page=query.page + 1) if page.has_more else None
         if not asker.sees_personal_data:
             page = dataclasses.replace(
-                page, items=[dataclasses.replace(item, contact_name=None) for item in page.items]
+                page,
+                items=[
+                    dataclasses.replace(item, contact_name=None, comment=mask_text(item.comment))
+                    for item in page.items
+                ],
             )
         blocks = formatting.comments_blocks(
             page,
@@ -291,4 +320,4 @@ def _control(query: CampaignControl, asker: Asker, *, session: Session) -> Answe
     return Answer(text, [_section(text)])
 
 
-__all__ = ["Answer", "Asker", "answer", "is_slow"]
+__all__ = ["Answer", "Asker", "answer", "is_slow", "shows_personal_data"]

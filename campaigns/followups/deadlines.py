@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from campaigns.followups.alert_queue import queue_alert
 from storage.db import Database
 from storage.enums import AlertKind, FollowUpStatus
-from storage.tables import FollowUp
+from storage.tables import FollowUp, SlackAlert
 
 # The reminder goes out when this share of the time to the deadline is left.
 REMIND_AT_REMAINING = 0.25
@@ -29,7 +30,11 @@ def check_follow_ups(
             kind = _due_message(follow_up, now, unacknowledged_after)
             if kind is None:
                 continue
-            channel = follow_up.assignee or "" if kind == AlertKind.REMINDER else ""
+            channel = (
+                follow_up.assignee or ""
+                if kind == AlertKind.REMINDER
+                else _alert_channel(follow_up.response_id, session)
+            )
             queue_alert(
                 kind,
                 response_id=follow_up.response_id,
@@ -40,6 +45,18 @@ def check_follow_ups(
             )
             queued += 1
     return queued
+
+
+def _alert_channel(response_id: int, session: Session) -> str:
+    """Where the case's detractor alert is (a campaign's own slack_channel, or "" for SLACK_ALERT_CHANNEL): its
+    escalations go there too, to the people who may act on it, and never show its customer to another channel."""
+    channel = session.scalar(
+        select(SlackAlert.channel)
+        .where(SlackAlert.response_id == response_id, SlackAlert.kind == AlertKind.DETRACTOR)
+        .order_by(SlackAlert.id.desc())
+        .limit(1)
+    )
+    return channel or ""
 
 
 def _due_message(follow_up: FollowUp, now: datetime, unacknowledged_after: timedelta) -> str | None:

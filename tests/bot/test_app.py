@@ -12,8 +12,9 @@ from sqlalchemy import select
 
 from bot import ids
 from service.container import Container
-from storage.enums import CampaignStatus
+from storage.enums import AuditAction, CampaignStatus
 from storage.tables import AuditEntry, Campaign
+from tests.bot.slack_cases import audited
 from tests.fixtures.seeding import Seeder
 from tests.fixtures.slack import ADMIN, ALERTS, MANAGER, post_to_slack_events
 from tests.standins.fake_slack import TEAM_ID, FakeSlack
@@ -106,3 +107,15 @@ def test_requests_from_the_installed_workspace_are_answered(
     assert "/nps trend" in json.dumps(post_to_slack_events(app, body).json())
     assert refusals(engine) == []
     assert fake_slack.successful("auth.test")  # the installed workspace comes from Slack
+
+
+@pytest.mark.parametrize("looked_up", ["+4915112345678", "ana.lima@acme.example"])
+def test_a_refused_request_from_another_workspace_keeps_no_phone_or_email_in_the_audit_log(
+    app: TestClient, engine: Container, fake_slack: FakeSlack, looked_up: str
+) -> None:
+    """README: refusals are audited "with what was asked and why; never what was looked up". The workspace
+    check audits a command by its name and subcommand only: `/nps +4915112345678` (or an email) is not kept."""
+    body = slash_command_body(text=f"{looked_up} last 30d", user_id=MANAGER, team_id="T0OTHER")
+    assert post_to_slack_events(app, body).status_code == 200
+    [entry] = audited(engine, AuditAction.SLACK_REQUEST_REFUSED)
+    assert looked_up not in json.dumps(entry.details), entry.details

@@ -9,9 +9,11 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.mrkdwn import customer_text, cut, quote, verbatim
+from bot.mrkdwn import customer_text, cut, one_line, quote, verbatim
 
 ESCAPED = re.compile(r"(?:[^&<>]|&amp;|&lt;|&gt;)*")
+# Explicit bidi embeddings, overrides and isolates, and the PDF and PDI that close them.
+BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
 
 
 def test_slack_control_characters_are_escaped_and_nothing_else() -> None:
@@ -47,18 +49,30 @@ def test_quotes_mark_every_line_within_the_limit() -> None:
     assert len(many) <= 100 and many.endswith("…")
 
 
+def test_one_line_text_has_no_line_breaks_nor_bidi_controls() -> None:
+    assert customer_text("Eve\n• *Big* 10/10\r\nx\u2028y\x85z", 100) == "Eve • *Big* 10/10 x y z"
+    assert customer_text("\u202eEve\u2066 \u2069\u202c", 100) == "Eve "
+    assert (
+        customer_text("\u200f\u05e9\u05dc\u05d5\u05dd", 100) == "\u200f\u05e9\u05dc\u05d5\u05dd"
+    )  # RLM stays
+    assert one_line("a\n\nb") == "a  b"
+    assert quote("\u202eok\n\u2067x", 100) == ">ok\n>x"
+
+
 def test_verbatim_text_objects() -> None:
     assert verbatim("x") == {"type": "mrkdwn", "text": "x", "verbatim": True}
 
 
 @given(st.text(), st.integers(min_value=1, max_value=60))
-def test_any_text_is_shown_as_typed_up_to_the_cut(text: str, limit: int) -> None:
+def test_any_text_is_shown_as_typed_on_one_line_up_to_the_cut(text: str, limit: int) -> None:
     shown = customer_text(text, limit)
     assert len(shown) <= limit and ESCAPED.fullmatch(shown)
-    if shown.endswith("…") and html.unescape(shown) != text:
-        assert text.startswith(html.unescape(shown[:-1]))
+    assert len(shown.splitlines()) <= 1 and not BIDI_CONTROLS.intersection(shown)
+    typed = one_line(text)
+    if shown.endswith("…") and html.unescape(shown) != typed:
+        assert typed.startswith(html.unescape(shown[:-1]))
     else:
-        assert html.unescape(shown) == text
+        assert html.unescape(shown) == typed
 
 
 @given(st.text(), st.integers(min_value=2, max_value=60))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from slack_sdk import WebClient
 
 from bot.permissions import MEMBERS_PAGE, Directory, Installation, LookupFailed, Policy
 from campaigns.clock import ManualClock
+from tests.fixtures.slack import AGENT, ALERTS, MANAGER
 from tests.standins.fake_slack import FakeSlack
 
 HERE = Installation(team_id="T0HERE", enterprise_id=None)
@@ -107,3 +110,19 @@ def test_a_slack_that_does_not_answer_is_a_lookup_failure(clock: ManualClock) ->
     )
     with pytest.raises(LookupFailed, match="no_answer"):
         Directory(unreachable, clock).channel_members("C0ALERTS")
+
+
+def test_a_clock_stepped_back_does_not_keep_a_removed_member_for_longer_than_a_minute(
+    fake_slack: FakeSlack,
+) -> None:
+    """Memberships are kept for a minute by the monotonic clock. When the wall clock steps back (an NTP
+    correction, a resumed VM), a removed member is still forgotten after a minute, not after the clock has
+    caught up again (here an hour in which someone removed from the channel would still act on follow-ups)."""
+    clock = ManualClock(datetime(2026, 5, 14, 12, 0, tzinfo=UTC))
+    directory = Directory(WebClient(token="xoxb-test", base_url=fake_slack.url, retry_handlers=[]), clock)
+    fake_slack.set_channel_members(ALERTS, [MANAGER, AGENT])
+    assert AGENT in directory.channel_members(ALERTS)
+    fake_slack.set_channel_members(ALERTS, [MANAGER])  # the agent is removed
+    clock.set(datetime(2026, 5, 14, 11, 0, tzinfo=UTC))  # the clock steps back an hour
+    clock.advance(minutes=2)  # two real minutes after the removal
+    assert AGENT not in directory.channel_members(ALERTS)

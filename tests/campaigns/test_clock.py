@@ -81,3 +81,13 @@ def test_concurrent_advances_are_not_lost() -> None:
     for thread in threads:
         thread.join()
     assert clock.now() == START + timedelta(microseconds=8000)
+
+
+def test_the_monotonic_clock_moves_with_time_not_with_the_wall_clock_set_back() -> None:
+    clock = ManualClock(START)
+    clock.advance(seconds=30)
+    clock.set(START - timedelta(hours=1))  # an NTP correction: the wall clock steps back
+    clock.advance(seconds=45)
+    assert clock.monotonic() == 75.0
+    system = SystemClock()
+    assert system.monotonic() <= system.monotonic()

@@ -79,6 +79,7 @@ class FakeSlack(StandinHTTPServer):
             "conversations.members": self._conversations_members,
             "views.open": self._views_open,
             "views.publish": self._views_publish,
+            "views.update": self._views_update,
             "users.info": self._users_info,
             "usergroups.users.list": self._usergroups_users_list,
             "files.getUploadURLExternal": self._files_get_upload_url,
@@ -93,6 +94,7 @@ class FakeSlack(StandinHTTPServer):
         self._drops: defaultdict[str, int] = defaultdict(int)
         self._after: defaultdict[str, deque[_Fault]] = defaultdict(deque)
         self._holds: defaultdict[str, deque[tuple[float, threading.Event]]] = defaultdict(deque)
+        self._views: dict[str, Payload] = {}  # view id -> the view as last opened, published or updated
         self._latency: dict[str, float] = {}
         self._messages: dict[tuple[str, str], Payload] = {}
         self._uploads: dict[str, _Upload] = {}
@@ -429,12 +431,30 @@ class FakeSlack(StandinHTTPServer):
         view.update(id=view_id, team_id=TEAM_ID, app_id=APP_ID, bot_id=BOT_ID, hash=f"{view_id}.hash")
         view.setdefault("type", default_type)
         view.setdefault("state", {"values": {}})
+        self._views[view_id] = view
         return view
 
     def _views_open(self, body: Payload, token: str) -> Payload:
         if not body.get("trigger_id") or not body.get("view"):
             return _error("invalid_arguments")
         return {"ok": True, "view": self._view(body["view"], "modal")}
+
+    def _views_update(self, body: Payload, token: str) -> Payload:
+        """As Slack: the view named by `view_id` is replaced (a new hash); `not_found` for a view never opened,
+        `hash_conflict` when a `hash` is given that is not the view's current one."""
+        old = self._views.get(str(body.get("view_id") or ""))
+        if not body.get("view"):
+            return _error("invalid_arguments")
+        if old is None:
+            return _error("not_found")
+        if body.get("hash") and body["hash"] != old["hash"]:
+            return _error("hash_conflict")
+        view = dict(body["view"]) if isinstance(body["view"], dict) else {}
+        view.update(id=old["id"], team_id=TEAM_ID, app_id=APP_ID, bot_id=BOT_ID, hash=self._next_id("H"))
+        view.setdefault("type", old["type"])
+        view.setdefault("state", {"values": {}})
+        self._views[old["id"]] = view
+        return {"ok": True, "view": view}
 
     def _views_publish(self, body: Payload, token: str) -> Payload:
         if not body.get("user_id") or not body.get("view"):

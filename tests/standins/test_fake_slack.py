@@ -167,6 +167,17 @@ def test_views_open_and_publish(client: WebClient, fake_slack: FakeSlack) -> Non
     assert fake_slack.calls("views.publish")[0]["user_id"] == "U0AAA"
 
 
+def test_views_update_replaces_an_open_view_unless_its_hash_is_stale(client: WebClient) -> None:
+    modal = client.views_open(trigger_id="1.2.abc", view=MODAL)["view"]
+    changed = {**MODAL, "blocks": SECTION}
+    updated = client.views_update(view_id=modal["id"], hash=modal["hash"], view=changed)["view"]
+    assert updated["id"] == modal["id"] and updated["blocks"] == SECTION and updated["hash"] != modal["hash"]
+    for wrong in ({"view_id": modal["id"], "hash": modal["hash"]}, {"view_id": "V0NEVER"}):
+        with pytest.raises(SlackApiError) as refused:
+            client.views_update(view=changed, **wrong)
+        assert refused.value.response["error"] in {"hash_conflict", "not_found"}
+
+
 def test_users_info_with_overrides(client: WebClient, fake_slack: FakeSlack) -> None:
     fake_slack.add_user("U0AAA", tz="Europe/Paris", profile={"email": "ana@example.com"})
     user = client.users_info(user="U0AAA")["user"]

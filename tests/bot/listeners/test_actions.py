@@ -7,6 +7,7 @@ message's channel and ts in their container, as Slack's do.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,11 +19,12 @@ from sqlalchemy import select
 
 from bot import ids
 from bot.poster import AlertPoster
+from campaigns.clock import ManualClock
 from service.container import Container, build_container
 from service.web.app import create_app
 from storage.enums import AlertKind, FollowUpStatus
 from storage.tables import AuditEntry, FollowUp, SlackAlert
-from tests.fixtures.seeding import Seeder
+from tests.fixtures.seeding import Seeder, assert_valid_view
 from tests.fixtures.slack import ADMIN, AGENT, ALERTS, MANAGER, OUTSIDER, post_to_slack_events
 from tests.standins.fake_slack import FakeSlack
 from tests.standins.slack_signing import block_actions_body, view_submission_body
@@ -147,22 +149,36 @@ def test_someone_outside_the_channel_can_neither_open_nor_submit_the_resolve_mod
     app: TestClient, engine: Container, fake_slack: FakeSlack, poster: AlertPoster
 ) -> None:
     [alert] = posted_alerts(engine, poster)
+    # The trigger_id lasts 3 seconds: the modal opens before Slack is asked, and the refusal replaces its form.
+    post_to_slack_events(app, alert.click(ids.RESOLVE, OUTSIDER))
+    fake_slack.wait_for("views.open", 1, successful=True)
+    [replaced] = fake_slack.wait_for("views.update", 1, successful=True)
+    assert "may resolve follow-ups" in json.dumps(replaced["view"]) and "submit" not in replaced["view"]
+    assert_valid_view(replaced["view"])
+    # Remembered for a minute: the next click is refused at once, without a modal.
     post_to_slack_events(app, alert.click(ids.RESOLVE, OUTSIDER))
     [refusal] = refusals(fake_slack)
-    assert "may resolve follow-ups" in refusal["text"]
-    assert fake_slack.count("views.open") == 0
+    assert "may resolve follow-ups" in refusal["text"] and fake_slack.count("views.open") == 1
 
-    # A modal opened while they were still a member is refused on submission, in the modal itself.
+    # A modal opened while they were still a member is refused on submission, in the modal itself ...
     submitted = post_to_slack_events(app, alert.resolve_submission(OUTSIDER))
     assert submitted.status_code == 200
     answer = submitted.json()
     assert answer["response_action"] == "errors"
     assert f"Only members of <#{ALERTS}> and admins may resolve" in answer["errors"][ids.OUTCOME_BLOCK]
+    # ... or, when Slack must be asked again, after the ack (which closes it), in an ephemeral message.
+    engine_clock(engine).advance(minutes=2)
+    closed = post_to_slack_events(app, alert.resolve_submission(OUTSIDER))
+    assert closed.status_code == 200 and not closed.content
+    [_, refusal] = refusals(fake_slack, 2)
+    assert f"Only members of <#{ALERTS}> and admins may resolve" in refusal["text"]
     assert follow_up(engine, alert.follow_up_id).status is FollowUpStatus.OPEN
-    assert [(a, d["requested"]) for _, a, _, d in audit(engine)] == [
-        ("follow_up.refused", "resolve"),
-        ("follow_up.refused", "resolve"),
-    ]
+    assert [(a, d["requested"]) for _, a, _, d in audit(engine)] == [("follow_up.refused", "resolve")] * 4
+
+
+def engine_clock(engine: Container) -> ManualClock:
+    assert isinstance(engine.clock, ManualClock)
+    return engine.clock
 
 
 def test_a_case_can_only_be_assigned_to_someone_who_may_act_on_it(
