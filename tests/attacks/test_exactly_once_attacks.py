@@ -1,0 +1,199 @@
+"""Exactly once, attacked from outside: late SMS answers, reconciliation by Twilio's log, SMTP refusals.
+
+Each test is a way found to make a person get an answer never, a survey never, or to burn every address
+because of our own setup. They fail on the code they were written against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from campaigns.channels.base import ChannelSetupError, Outgoing, PermanentSendError, SendError
+from campaigns.channels.email import SmtpConfig, SmtpEmail
+from campaigns.dispatch.dispatcher import Dispatcher, DispatchStats
+from campaigns.replies.inbound import (
+    ANSWER_IN_TWIML_WITHIN,
+    claim_reply,
+    handle_claimed,
+    new_owner,
+    store_reply,
+    sweep_inbound,
+)
+from service.container import Container
+from storage.enums import Channel
+from storage.tables import Invitation
+from tests.fixtures.engine import FROM_NUMBER, add_contacts, apply_yaml, plan
+from tests.service.web.test_twilio import ASK, CAMPAIGN, answers_texted, post, twiml_text
+from tests.standins.fake_twilio import FakeTwilio
+from tests.standins.smtp import SmtpSink, Stage
+from tests.standins.twilio_webhooks import inbound_sms_params, new_message_sid
+
+ANA = "+4915112345678"
+
+
+@pytest.fixture
+def app(engine: Container) -> Iterator[TestClient]:
+    from service.web.app import create_app
+
+    with TestClient(create_app(engine), raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture
+def surveyed(engine: Container, dispatcher: Dispatcher) -> None:
+    add_contacts(engine, [{"external_id": "ana", "name": "Ana Lima", "phone": ANA}])
+    apply_yaml(engine, CAMPAIGN)
+    plan(engine)
+    assert dispatcher.drain().sent == 1
+
+
+# --- (a) an answer committed for TwiML that never reached Twilio ---------------------------------------------
+
+
+def test_an_answer_committed_for_twiml_whose_webhook_died_before_answering_reaches_the_person(
+    engine: Container, app: TestClient, surveyed: None, fake_twilio: FakeTwilio
+) -> None:
+    """The webhook commits the answer as ``twiml`` and its process dies before the HTTP answer is written.
+
+    Twilio got no usable answer, so it retries (a failed connection is what Twilio retries). The retry finds the
+    reply processed and its answer in ``twiml`` (not ``late_twiml``), so it answers with empty TwiML; the sweeper
+    texts only ``late_twiml`` answers. Nobody ever sends "What is the main reason...": the person's answer is
+    lost although it is stored as given. A retry proves the earlier TwiML did not reach Twilio.
+    """
+    sid = new_message_sid()
+    params = inbound_sms_params(ANA, FROM_NUMBER, "9", sid)
+    # What POST /twilio/sms does up to its commit; then the process is killed.
+    arrived = engine.clock.now()
+    message_id = store_reply(engine.db, sid=sid, sender=ANA, body="9", raw=params, now=arrived)
+    owner = new_owner("webhook")
+    assert claim_reply(engine.db, message_id, owner=owner, now=arrived)
+    handled = handle_claimed(
+        engine.db, message_id, owner=owner, clock=engine.clock, answer_by=arrived + ANSWER_IN_TWIML_WITHIN
+    )
+    assert handled is not None and handled.twiml is not None  # committed for a TwiML that was never written
+
+    retried = post(app, "9", sid)  # Twilio's retry, within the time it could still take an answer
+    engine.clock.advance(minutes=5)  # type: ignore[attr-defined]
+    sweep_inbound(engine.db, engine.transports, clock=engine.clock)
+    got = ([twiml_text(retried)] if twiml_text(retried) else []) + [
+        body for _, body in answers_texted(fake_twilio)
+    ]
+    assert got == [ASK]
+
+
+# --- (b) reconciliation by Twilio's log: another message with the same text to the same number ----------------
+
+NAMELESS = [
+    {"external_id": "ana", "phone": ANA},
+    {"external_id": "ben", "phone": ANA},  # the same household phone
+]
+
+
+def test_another_contacts_identical_survey_to_a_shared_number_does_not_settle_a_send_that_never_left(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio
+) -> None:
+    """Two contacts share one phone (a household, a reception desk). Both are claimed in one batch and staged;
+    Ben's text goes out, then the worker dies before Ana's send. Reconciliation asks Twilio's log for Ana's text
+    to that number from our sender in the claim's window and finds Ben's identical text, so Ana's survey is
+    completed as sent and never texted. A message can prove only one send: a provider id already recorded for
+    another message is not evidence for this one.
+    """
+    add_contacts(engine, NAMELESS)
+    apply_yaml(engine, CAMPAIGN)
+    plan(engine)
+    staged = dispatcher._prepare(dispatcher._claim(), DispatchStats())
+    assert len(staged) == 2 and staged[0].outgoing.body == staged[1].outgoing.body
+    first, _second = staged
+    dispatcher._record([dispatcher._send(first)], DispatchStats())  # Ben's text, sent and recorded
+    # The worker dies before Ana's send.
+    engine.clock.advance(engine.dispatch_config().claim_timeout * 2)  # type: ignore[attr-defined]
+    dispatcher.drain()
+    engine.clock.advance(engine.dispatch_config().claim_timeout * 2)  # type: ignore[attr-defined]
+    dispatcher.drain()
+    with engine.db.transaction() as session:
+        states = sorted(str(s) for s in session.scalars(select(Invitation.state)))
+    assert fake_twilio.count() == 2, f"one text for two surveys; invitations: {states}"
+
+
+def test_one_claim_matching_an_already_recorded_sid_does_not_stop_reconciliation_of_every_later_claim(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio
+) -> None:
+    """Reconciliation completes Ana's claim with Ben's SID, which the unique (channel, provider_id) refuses: the
+    IntegrityError escapes the run ("retrying at the next run"), every run, in invitation order. Cai's claim (a
+    different number, lost before its send) comes after it and is never settled: Cai is never surveyed.
+    """
+    add_contacts(engine, [*NAMELESS, {"external_id": "cai", "phone": "+4915199999999"}])
+    apply_yaml(engine, CAMPAIGN)
+    plan(engine)
+    staged = dispatcher._prepare(dispatcher._claim(), DispatchStats())
+    assert len(staged) == 3
+    shared = [send for send in staged if send.outgoing.to == ANA]
+    dispatcher._record([dispatcher._send(shared[0])], DispatchStats())  # then the worker dies
+    for _run in range(3):
+        engine.clock.advance(engine.dispatch_config().claim_timeout * 2)  # type: ignore[attr-defined]
+        dispatcher.drain()
+    assert "+4915199999999" in [m.to for m in fake_twilio.messages()]
+
+
+# --- (c) SMTP refusals that are about our setup, read as the person's -----------------------------------------
+
+TO = "ana@example.com"
+
+
+def smtp(sink: SmtpSink) -> SmtpEmail:
+    return SmtpEmail(
+        SmtpConfig(host=sink.host, port=sink.port, sender="Acme <nps@acme.example>", starttls=False)
+    )
+
+
+def send_email(email: SmtpEmail) -> None:
+    email.send(Outgoing(Channel.EMAIL, TO, "How likely are you to recommend Acme?", subject="Acme"))
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        # Exim does not advertise ENHANCEDSTATUSCODES by default: its relay refusal carries no X.Y.Z.
+        "relay not permitted",
+        "Relaying denied. Proper authentication required.",
+        # Postfix checks the sender at RCPT TO (smtpd_delay_reject=yes, its default): our EMAIL_FROM refused.
+        "5.1.0 <nps@acme.example>: Sender address rejected: User unknown in virtual mailbox table",
+    ],
+)
+def test_a_refusal_at_rcpt_to_about_our_relay_or_sender_is_not_final_for_the_person(
+    smtp_sink: SmtpSink, reply: str
+) -> None:
+    """Every address would get this answer: marking each one undeliverable burns the whole outbox."""
+    smtp_sink.reject_next(550, "rcpt", reply)
+    with pytest.raises(SendError) as refused:
+        send_email(smtp(smtp_sink))
+    assert not isinstance(refused.value, PermanentSendError) or isinstance(refused.value, ChannelSetupError)
+    assert isinstance(refused.value, ChannelSetupError), type(refused.value).__name__
+
+
+@pytest.mark.parametrize(
+    ("stage", "reply"),
+    [
+        # Microsoft 365: the recipient is a group that accepts mail only from authenticated (internal) senders.
+        ("rcpt", "5.7.133 RESOLVER.RST.SenderNotAuthenticatedForGroup; authentication required"),
+        # Microsoft 365: the recipient's mailbox accepts mail only from a list of senders.
+        (
+            "rcpt",
+            "5.7.129 RESOLVER.RST.RestrictedToRecipientsPermission; not authorized to send to the recipient",
+        ),
+        # Postfix check_recipient_access: this one recipient refuses outside mail.
+        ("rcpt", "5.7.1 <ana@example.com>: Recipient address rejected: Access denied"),
+    ],
+)
+def test_a_refusal_by_one_recipients_own_policy_does_not_pause_email_for_everyone(
+    smtp_sink: SmtpSink, stage: Stage, reply: str
+) -> None:
+    """A ChannelSetupError pauses the email channel for every invitation; this answer is about one mailbox."""
+    smtp_sink.reject_next(550, stage, reply)
+    with pytest.raises(SendError) as refused:
+        send_email(smtp(smtp_sink))
+    assert not isinstance(refused.value, ChannelSetupError), refused.value
