@@ -12,11 +12,10 @@ from concurrent.futures import TimeoutError as Timeout
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
 from campaigns.channels.base import ChannelSetupError, Outgoing, SendError
 from campaigns.channels.email import SmtpConfig, SmtpEmail
-from campaigns.dispatch.dispatcher import Dispatcher, DispatchStats
+from campaigns.dispatch.dispatcher import Dispatcher
 from campaigns.replies.inbound import (
     ANSWER_IN_TWIML_WITHIN,
     claim_reply,
@@ -27,7 +26,6 @@ from campaigns.replies.inbound import (
 )
 from service.container import Container
 from storage.enums import Channel
-from storage.tables import Invitation
 from tests.fixtures.engine import FROM_NUMBER, add_contacts, apply_yaml, plan
 from tests.service.web.test_twilio import ASK, CAMPAIGN, answers_texted, post, twiml_text
 from tests.standins.fake_twilio import FakeTwilio
@@ -85,60 +83,6 @@ def test_an_answer_committed_for_twiml_whose_webhook_died_before_answering_reach
         body for _, body in answers_texted(fake_twilio)
     ]
     assert got == [ASK]
-
-
-# --- (b) reconciliation by Twilio's log: another message with the same text to the same number ----------------
-
-NAMELESS = [
-    {"external_id": "ana", "phone": ANA},
-    {"external_id": "ben", "phone": ANA},  # the same household phone
-]
-
-
-def test_another_contacts_identical_survey_to_a_shared_number_does_not_settle_a_send_that_never_left(
-    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio
-) -> None:
-    """Two contacts share one phone (a household, a reception desk). Both are claimed in one batch and staged;
-    Ben's text goes out, then the worker dies before Ana's send. Reconciliation asks Twilio's log for Ana's text
-    to that number from our sender in the claim's window and finds Ben's identical text, so Ana's survey is
-    completed as sent and never texted. A message can prove only one send: a provider id already recorded for
-    another message is not evidence for this one.
-    """
-    add_contacts(engine, NAMELESS)
-    apply_yaml(engine, CAMPAIGN)
-    plan(engine)
-    staged = dispatcher._prepare(dispatcher._claim(), DispatchStats())
-    assert len(staged) == 2 and staged[0].outgoing.body == staged[1].outgoing.body
-    first, _second = staged
-    dispatcher._record([dispatcher._send(first)], DispatchStats())  # Ben's text, sent and recorded
-    # The worker dies before Ana's send.
-    engine.clock.advance(engine.dispatch_config().claim_timeout * 2)  # type: ignore[attr-defined]
-    dispatcher.drain()
-    engine.clock.advance(engine.dispatch_config().claim_timeout * 2)  # type: ignore[attr-defined]
-    dispatcher.drain()
-    with engine.db.transaction() as session:
-        states = sorted(str(s) for s in session.scalars(select(Invitation.state)))
-    assert fake_twilio.count() == 2, f"one text for two surveys; invitations: {states}"
-
-
-def test_one_claim_matching_an_already_recorded_sid_does_not_stop_reconciliation_of_every_later_claim(
-    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio
-) -> None:
-    """Reconciliation completes Ana's claim with Ben's SID, which the unique (channel, provider_id) refuses: the
-    IntegrityError escapes the run ("retrying at the next run"), every run, in invitation order. Cai's claim (a
-    different number, lost before its send) comes after it and is never settled: Cai is never surveyed.
-    """
-    add_contacts(engine, [*NAMELESS, {"external_id": "cai", "phone": "+4915199999999"}])
-    apply_yaml(engine, CAMPAIGN)
-    plan(engine)
-    staged = dispatcher._prepare(dispatcher._claim(), DispatchStats())
-    assert len(staged) == 3
-    shared = [send for send in staged if send.outgoing.to == ANA]
-    dispatcher._record([dispatcher._send(shared[0])], DispatchStats())  # then the worker dies
-    for _run in range(3):
-        engine.clock.advance(engine.dispatch_config().claim_timeout * 2)  # type: ignore[attr-defined]
-        dispatcher.drain()
-    assert "+4915199999999" in [m.to for m in fake_twilio.messages()]
 
 
 # --- (c) SMTP refusals that are about our setup, read as the person's -----------------------------------------
