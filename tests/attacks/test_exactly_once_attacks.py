@@ -13,8 +13,6 @@ from concurrent.futures import TimeoutError as Timeout
 import pytest
 from fastapi.testclient import TestClient
 
-from campaigns.channels.base import ChannelSetupError, Outgoing, SendError
-from campaigns.channels.email import SmtpConfig, SmtpEmail
 from campaigns.dispatch.dispatcher import Dispatcher
 from campaigns.replies.inbound import (
     ANSWER_IN_TWIML_WITHIN,
@@ -25,11 +23,9 @@ from campaigns.replies.inbound import (
     sweep_inbound,
 )
 from service.container import Container
-from storage.enums import Channel
 from tests.fixtures.engine import FROM_NUMBER, add_contacts, apply_yaml, plan
 from tests.service.web.test_twilio import ASK, CAMPAIGN, answers_texted, post, twiml_text
 from tests.standins.fake_twilio import FakeTwilio
-from tests.standins.smtp import SmtpSink, Stage
 from tests.standins.twilio_webhooks import inbound_sms_params, new_message_sid
 
 ANA = "+4915112345678"
@@ -83,65 +79,6 @@ def test_an_answer_committed_for_twiml_whose_webhook_died_before_answering_reach
         body for _, body in answers_texted(fake_twilio)
     ]
     assert got == [ASK]
-
-
-# --- (c) SMTP refusals that are about our setup, read as the person's -----------------------------------------
-
-TO = "ana@example.com"
-
-
-def smtp(sink: SmtpSink) -> SmtpEmail:
-    return SmtpEmail(
-        SmtpConfig(host=sink.host, port=sink.port, sender="Acme <nps@acme.example>", starttls=False)
-    )
-
-
-def send_email(email: SmtpEmail) -> None:
-    email.send(Outgoing(Channel.EMAIL, TO, "How likely are you to recommend Acme?", subject="Acme"))
-
-
-@pytest.mark.parametrize(
-    "reply",
-    [
-        # Exim does not advertise ENHANCEDSTATUSCODES by default: its relay refusal carries no X.Y.Z.
-        "relay not permitted",
-        "Relaying denied. Proper authentication required.",
-        # Postfix checks the sender at RCPT TO (smtpd_delay_reject=yes, its default): our EMAIL_FROM refused.
-        "5.1.0 <nps@acme.example>: Sender address rejected: User unknown in virtual mailbox table",
-    ],
-)
-def test_a_refusal_at_rcpt_to_about_our_relay_or_sender_is_not_final_for_the_person(
-    smtp_sink: SmtpSink, reply: str
-) -> None:
-    """Every address would get this answer: marking each one undeliverable burns the whole outbox."""
-    smtp_sink.reject_next(550, "rcpt", reply)
-    with pytest.raises(SendError) as refused:
-        send_email(smtp(smtp_sink))
-    assert isinstance(refused.value, ChannelSetupError), type(refused.value).__name__
-
-
-@pytest.mark.parametrize(
-    ("stage", "reply"),
-    [
-        # Microsoft 365: the recipient is a group that accepts mail only from authenticated (internal) senders.
-        ("rcpt", "5.7.133 RESOLVER.RST.SenderNotAuthenticatedForGroup; authentication required"),
-        # Microsoft 365: the recipient's mailbox accepts mail only from a list of senders.
-        (
-            "rcpt",
-            "5.7.129 RESOLVER.RST.RestrictedToRecipientsPermission; not authorized to send to the recipient",
-        ),
-        # Postfix check_recipient_access: this one recipient refuses outside mail.
-        ("rcpt", "5.7.1 <ana@example.com>: Recipient address rejected: Access denied"),
-    ],
-)
-def test_a_refusal_by_one_recipients_own_policy_does_not_pause_email_for_everyone(
-    smtp_sink: SmtpSink, stage: Stage, reply: str
-) -> None:
-    """A ChannelSetupError pauses the email channel for every invitation; this answer is about one mailbox."""
-    smtp_sink.reject_next(550, stage, reply)
-    with pytest.raises(SendError) as refused:
-        send_email(smtp(smtp_sink))
-    assert not isinstance(refused.value, ChannelSetupError), refused.value
 
 
 # --- (d) /readyz ---------------------------------------------------------------------------------------------
