@@ -7,8 +7,6 @@ because of our own setup. They fail on the code they were written against.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as Timeout
 
 import pytest
 from fastapi.testclient import TestClient
@@ -79,28 +77,3 @@ def test_an_answer_committed_for_twiml_whose_webhook_died_before_answering_reach
         body for _, body in answers_texted(fake_twilio)
     ]
     assert got == [ASK]
-
-
-# --- (d) /readyz ---------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("db", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
-def test_readyz_answers_while_a_migration_holds_a_table_it_reads(engine: Container, app: TestClient) -> None:
-    """`nps db upgrade` altering a table takes ACCESS EXCLUSIVE on it; readiness reads it with no statement or
-    lock timeout, so the probe hangs for as long as the migration runs (an orchestrator's probe times out after a
-    second or so and marks every web process dead at once). A probe must answer, 503 meanwhile.
-
-    5 s is a generous bound against a probe that otherwise never answers while the lock is held.
-    """
-    with engine.db.engine.connect() as migration, ThreadPoolExecutor(1) as pool:
-        locked = migration.begin()
-        migration.exec_driver_sql("LOCK TABLE channel_pauses IN ACCESS EXCLUSIVE MODE")
-        probe = pool.submit(app.get, "/readyz")
-        try:
-            answer = probe.result(timeout=5)
-        except Timeout:
-            answer = None
-        finally:
-            locked.rollback()
-    assert answer is not None, "GET /readyz hung while a table it reads was locked"
-    assert answer.status_code == 503
