@@ -6,9 +6,17 @@ What the server's answers mean, by the step of the transaction they come at (RFC
   our credentials, not the recipient: a ChannelSetupError; the dispatcher pauses email and keeps the invitations.
 - MAIL FROM: a 5xx refuses our sender (EMAIL_FROM not allowed for this login, 530 authentication required):
   a ChannelSetupError too; a 4xx is temporary.
-- RCPT TO: a 5xx is about the recipient (no such mailbox, 5.1.x): PermanentSendError, except a security or
-  policy refusal (enhanced code 5.7.x: "relay access denied", "authentication required"), which is about our
-  login or sender and would meet every address: a ChannelSetupError. A 4xx (greylisting) is temporary.
+- RCPT TO: a 5xx is about the recipient (no such mailbox, 5.1.x): PermanentSendError, except a refusal about
+  relaying or our sender, which would meet every address: a ChannelSetupError. That is one about relaying
+  ("Relay access denied", Exim's "relay not permitted" with no enhanced code, "Relaying denied"), one asking us
+  to authenticate ("authentication required"), one about our sender (Postfix checks the sender at RCPT TO by
+  default, smtpd_delay_reject=yes: "5.1.0 <...>: Sender address rejected", and 5.1.7, 5.1.8), and any other
+  security or policy refusal (5.7.x) that does not name the recipient. A recipient's own policy is permanent
+  for that address only and never pauses email: Microsoft 365's 5.7.129 (RESOLVER.RST.RestrictedTo
+  RecipientsPermission: the mailbox takes mail only from listed senders) and 5.7.133 (RESOLVER.RST.
+  SenderNotAuthenticatedForGroup: the group takes mail only from authenticated senders of its organisation,
+  though its text says "authentication required"), and Postfix's check_recipient_access ("5.7.1 <...>:
+  Recipient address rejected: Access denied"). A 4xx (greylisting) is temporary.
 - DATA, and the reply to the content's final ".": a 4xx or 5xx means the server did not take the message and
   must not deliver it (RFC 5321 section 4.2.5), so nothing went out. A relay decides here about our *sender*
   too, having read the From header: Amazon SES answers "554 Message rejected: Email address is not verified.
@@ -25,8 +33,10 @@ What the server's answers mean, by the step of the transaction they come at (RFC
 - How a refusal is read (`_refusal`): the enhanced status code first (RFC 3463 `class.subject.detail`; subject
   1 is an address, 2 a mailbox, 7 security or policy): X.1.7 and X.1.8 are our sender's address, X.7.8 and
   X.7.13 our login or account, X.7.20-X.7.26 (RFC 7372) our domain's DKIM, SPF, reverse DNS or DMARC, X.7.27
-  (RFC 7505) our sender's domain takes no mail. Without a code, or with a generic one (X.0.0, X.7.0, X.7.1),
-  the text decides: "not verified", "sender", "not authorised to send", SPF, DKIM, DMARC, "sending paused".
+  (RFC 7505) our sender's domain takes no mail; at RCPT TO, Microsoft's X.7.129 and X.7.133 are the
+  recipient's own policy (above). Without a code, or with a generic one (X.0.0, X.1.0, X.7.0, X.7.1), the text
+  decides: "not verified", "sender", "not authorised to send", SPF, DKIM, DMARC, "sending paused"; at RCPT TO
+  also "relay", "authentication required" (ours) and "Recipient address rejected" (theirs).
 - An internationalised address needs SMTPUTF8 (RFC 6531); a server without it cannot reach that address.
 - Until the message's content has been handed over, a lost connection proves nothing was sent: temporary.
   Only a lost connection or a timeout while waiting for the reply to the content is uncertain
@@ -208,8 +218,14 @@ def _refused_sender(code: int, reply: bytes | str) -> SendError:
 
 # Enhanced status details (RFC 3463, 7372, 7505, the IANA registry) that are about our sender, login or domain.
 _ABOUT_US = frozenset({"1.7", "1.8", "7.8", "7.13", *(f"7.{n}" for n in range(20, 28))})
-# Details that say nothing specific: the reply's text decides.
-_GENERIC = frozenset({"0.0", "7.0", "7.1"})
+# Details that say nothing specific: the reply's text decides (X.1.0: "other address status", ours or theirs).
+_GENERIC = frozenset({"0.0", "1.0", "7.0", "7.1"})
+# Microsoft 365 at RCPT TO: this recipient takes mail only from listed senders (7.129) or, a group, only from
+# authenticated senders of its organisation (7.133). About one mailbox, not us (see the module's docstring).
+_RECIPIENT_POLICY = frozenset({"7.129", "7.133"})
+# At RCPT TO, what makes a refusal about our relay or sender, and what makes it the recipient's own.
+_RELAY_TEXT = re.compile(r"\brelay(ing)?\b|authenticat(e|ion) required|must authenticate", re.IGNORECASE)
+_RECIPIENT_TEXT = re.compile(r"recipient address rejected", re.IGNORECASE)
 # Details about the recipient's address or mailbox: permanent for that address.
 _RECIPIENT = frozenset({"1.1", "1.2", "1.3", "1.4", "1.6", "1.10", "2.1"})
 _MAILBOX_FULL = "2.2"
@@ -223,6 +239,8 @@ _SENDER_FIX = (
     "access) and check the domain's SPF, DKIM and DMARC records"
 )
 
+_RELAY_FIX = "the server will not relay for us: check SMTP_USERNAME, SMTP_PASSWORD and EMAIL_FROM"
+
 
 def _refusal(code: int, reply: bytes | str, step: str) -> SendError:
     """A refusal at RCPT TO, DATA or after the content, by what it is about (see the module's docstring)."""
@@ -233,17 +251,25 @@ def _refusal(code: int, reply: bytes | str, step: str) -> SendError:
         return TemporarySendError(f"{text} (a full mailbox: tried again later)", str(code))
     if not 500 <= code < 600:
         return TemporarySendError(text, str(code))
+    if step == "RCPT TO" and detail in _RECIPIENT_POLICY:
+        return PermanentSendError(text, str(code), PermanentReason.UNREACHABLE)
     about_us = detail in _ABOUT_US or (
         (not detail or detail in _GENERIC) and _SENDER_TEXT.search(_text(reply)) is not None
     )
     if about_us:
         return ChannelSetupError(text, str(code), _SENDER_FIX)
     if step == "RCPT TO":
+        if _RELAY_TEXT.search(_text(reply)):
+            return ChannelSetupError(text, str(code), _RELAY_FIX)
+        if _RECIPIENT_TEXT.search(_text(reply)):
+            reason = (
+                PermanentReason.UNREACHABLE if detail.startswith("7.") else PermanentReason.INVALID_ADDRESS
+            )
+            return PermanentSendError(text, str(code), reason)
         if detail.startswith("7."):
-            # Security or policy at RCPT TO: "relay access denied", "authentication required". About our login
-            # or sender, not the person: every address would get it.
-            fix = "the server will not relay for us: check SMTP_USERNAME, SMTP_PASSWORD and EMAIL_FROM"
-            return ChannelSetupError(text, str(code), fix)
+            # Any other security or policy refusal that does not name the recipient: about our login or sender,
+            # not the person; every address would get it.
+            return ChannelSetupError(text, str(code), _RELAY_FIX)
         return PermanentSendError(text, str(code), PermanentReason.INVALID_ADDRESS)
     if detail in _RECIPIENT:
         return PermanentSendError(text, str(code), PermanentReason.INVALID_ADDRESS)

@@ -104,6 +104,48 @@ def test_a_relay_refusal_at_rcpt_to_is_a_setup_error_not_the_persons(smtp_sink: 
     assert "SMTP_USERNAME" in refused.value.fix
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [
+        # Exim does not advertise ENHANCEDSTATUSCODES by default: its relay refusal carries no X.Y.Z.
+        "relay not permitted",
+        "Relaying denied. Proper authentication required.",
+        # Postfix checks the sender at RCPT TO (smtpd_delay_reject=yes, its default): our EMAIL_FROM refused.
+        "5.1.0 <nps@acme.example>: Sender address rejected: User unknown in virtual mailbox table",
+        "5.1.7 <nps@acme.example>: Sender address rejected: Bad sender address syntax",
+        "5.1.8 <nps@acme.example>: Sender address rejected: Domain not found",
+    ],
+)
+def test_a_refusal_at_rcpt_to_about_our_relay_or_sender_pauses_email_instead_of_burning_the_address(
+    smtp_sink: SmtpSink, reply: str
+) -> None:
+    """Every address would get this answer: marking each one undeliverable would burn the whole outbox."""
+    smtp_sink.reject_next(550, "rcpt", reply)
+    with pytest.raises(ChannelSetupError) as refused:
+        send(adapter(smtp_sink))
+    assert "EMAIL_FROM" in refused.value.fix
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        # Microsoft 365: the recipient is a group that takes mail only from authenticated (internal) senders.
+        "5.7.133 RESOLVER.RST.SenderNotAuthenticatedForGroup; authentication required",
+        # Microsoft 365: the recipient's mailbox takes mail only from a list of senders.
+        "5.7.129 RESOLVER.RST.RestrictedToRecipientsPermission; not authorized to send to the recipient",
+        # Postfix check_recipient_access: this one recipient refuses outside mail.
+        "5.7.1 <ana@example.com>: Recipient address rejected: Access denied",
+    ],
+)
+def test_a_refusal_by_one_recipients_own_policy_is_permanent_for_that_address_and_pauses_nothing(
+    smtp_sink: SmtpSink, reply: str
+) -> None:
+    smtp_sink.reject_next(550, "rcpt", reply)
+    with pytest.raises(PermanentSendError) as refused:
+        send(adapter(smtp_sink))
+    assert refused.value.reason is PermanentReason.UNREACHABLE
+
+
 def test_an_unknown_mailbox_at_rcpt_to_stays_permanent_for_that_address(smtp_sink: SmtpSink) -> None:
     smtp_sink.reject_next(550, "rcpt", "5.1.1 User unknown")
     with pytest.raises(PermanentSendError) as refused:

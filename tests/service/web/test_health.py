@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from service.container import Container, build_container
 from service.scheduler import Ticker
 from service.settings import Settings
 from service.web.app import create_app
-from storage.db import Database, alembic_config, upgrade
+from storage.db import SQLITE_BUSY_TIMEOUT_MS, Database, alembic_config, upgrade
 from storage.migrations_state import head_revision
 from tests.fixtures.engine import add_contacts, apply_yaml, plan
 from tests.fixtures.own_postgres import PostgresServer
@@ -269,3 +271,48 @@ def test_readyz_is_503_while_slack_refuses_the_apps_token(
     poster.run()
     assert len(fake_slack.successful(POST)) == 1
     assert ready(app)[0] == 200
+
+
+# --- a probe that waits on a lock -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("db", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_readyz_answers_503_while_a_migration_holds_a_table_it_reads(
+    engine: Container, app: TestClient
+) -> None:
+    """`nps db upgrade` altering a table takes ACCESS EXCLUSIVE on it for as long as it runs; an orchestrator's
+    probe gives up after a second or so and marks every web process dead at once. The probe answers meanwhile,
+    503 naming the check that timed out, and 200 again once the lock is gone.
+
+    10 s is a generous bound against a probe that otherwise never answers while the lock is held.
+    """
+    with engine.db.engine.connect() as migration, ThreadPoolExecutor(1) as pool:
+        locked = migration.begin()
+        migration.exec_driver_sql("LOCK TABLE channel_pauses IN ACCESS EXCLUSIVE MODE")
+        probe = pool.submit(ready, app)
+        try:
+            answer = probe.result(timeout=10)
+        except FutureTimeout:
+            answer = None
+        finally:
+            locked.rollback()
+    assert answer is not None, "GET /readyz hung while a table it reads was locked"
+    status, body = answer
+    assert status == 503
+    assert body["failing"] == ["channels"]
+    assert body["checks"]["channels"]["reason"].startswith("timed out after 2 s")
+    assert ready(app)[0] == 200
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_readyz_gives_sqlites_connections_back_with_their_busy_timeout(
+    engine: Container, app: TestClient
+) -> None:
+    """Readiness shortens the busy timeout of the connection it reads on; the next user of that connection waits
+    as long as ever for a lock."""
+    assert ready(app)[0] == 200
+    pool = engine.db.engine.pool
+    with engine.db.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == SQLITE_BUSY_TIMEOUT_MS, (
+            pool.status()
+        )
