@@ -105,7 +105,7 @@ def _bounded(db: Database) -> Iterator[Database]:
     with db.engine.connect() as connection:
         sqlite = connection.dialect.name == "sqlite"
         if sqlite:  # a connection setting, not a transaction's: put back before the pool hands it out again
-            busy = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+            busy = connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
             connection.exec_driver_sql(f"PRAGMA busy_timeout={milliseconds}")
             connection.commit()
         try:
