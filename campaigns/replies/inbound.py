@@ -20,8 +20,14 @@ picked up again by us, not left to Twilio.
   time, or when Twilio hung up. The webhook then answers with empty TwiML and the sweeper texts it over REST.
 - :func:`release_claim` gives a failed handling back (``received``) for the next retry or sweep.
 - :func:`settled_reply` says what a duplicate delivery gets: nothing yet (the handling is not committed: the
-  webhook answers 503), silence (the answer went out in TwiML in time, or over REST), or a late answer the
-  retry takes (``late_twiml -> twiml``) to give in its own TwiML.
+  webhook answers 503), silence (the answer went out in TwiML in time, or over REST), or an answer the retry
+  takes to give in its own TwiML: a late one (``late_twiml -> twiml``), or one still ``twiml`` that no retry
+  took yet and was given out less than :data:`TWILIO_WEBHOOK_TIMEOUT` ago. Twilio retries only when it got no
+  usable answer, and its retry carries the same MessageSid: the request that committed the answer died before
+  writing it (or Twilio hung up first). The retry takes it as a compare-and-set that stamps the answer's
+  ``claimed_at`` (unused otherwise on an outbound row), so one retry at most gets it, and :func:`mark_late` of
+  the request it was first given to then finds it taken and changes nothing. Older than Twilio's timeout, an
+  answer never collected stays silent: the request it was meant for has been given up by Twilio either way.
 - :func:`sweep_inbound` texts late answers and handles replies left ``received`` longer than
   :data:`SWEEP_AFTER` (or under a stale claim) through the same claim, each answer through the SMS adapter with
   no transaction held open across the provider call.
@@ -68,6 +74,9 @@ SWEEP_AFTER = timedelta(seconds=30)
 # Twilio drops a webhook answer that takes longer than 15 s. An answer ready later than this after its request
 # came may miss that (the rest is for the commit and the way back): it is texted over REST instead.
 ANSWER_IN_TWIML_WITHIN = timedelta(seconds=12)
+# Twilio gives up on a webhook request after this long: a retry later than this after an answer was given out
+# is not waiting for that answer.
+TWILIO_WEBHOOK_TIMEOUT = timedelta(seconds=15)
 SWEEP_BATCH = 100
 
 
@@ -85,10 +94,11 @@ class Handled:
 
 @dataclass(frozen=True)
 class TwimlAnswer:
-    """An answer row in state ``twiml``, for the webhook's TwiML."""
+    """An answer row in state ``twiml``, for the webhook's TwiML; `taken_at`: when a retry took it (its CAS)."""
 
     message_id: int
     text: str
+    taken_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -102,7 +112,7 @@ class Settled:
     """What a delivery of a reply that someone else claimed gets."""
 
     handled: bool  # False: the handling is not committed (under way, or just given back)
-    twiml: TwimlAnswer | None = None  # a late answer this retry took, to give in its TwiML
+    twiml: TwimlAnswer | None = None  # an answer this retry took, to give in its TwiML
 
 
 def new_owner(kind: str) -> str:
@@ -253,12 +263,26 @@ def _store_answer(inbound: Message, answer: Answer, state: SendState, now: datet
     return message.id
 
 
-def mark_late(db: Database, answer_id: int, *, now: datetime) -> bool:
+def mark_late(db: Database, answer: TwimlAnswer, *, now: datetime) -> bool:
     """Leave a ``twiml`` answer to the sweeper: the webhook answer carrying it would come too late for Twilio.
 
-    A compare-and-set from ``twiml``; False when the row was not in that state (nothing changed).
+    A compare-and-set from ``twiml`` as this request was given it (no retry has taken it since); False when the
+    row is not so (nothing changed).
     """
-    return _move_answer(db, answer_id, SendState.TWIML, SendState.LATE_TWIML, now=now)
+    with db.transaction() as session:
+        result = session.execute(
+            update(Message)
+            .where(
+                Message.id == answer.message_id,
+                Message.send_state == SendState.TWIML,
+                Message.claimed_at.is_(None)
+                if answer.taken_at is None
+                else Message.claimed_at == answer.taken_at,
+            )
+            .values(send_state=SendState.LATE_TWIML, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def _move_answer(
@@ -294,7 +318,9 @@ def settled_reply(
 ) -> Settled:
     """What a delivery of a reply someone else claimed gets; a retry before `answer_by` takes a late answer.
 
-    Taking is the compare-and-set ``late_twiml -> twiml`` against the sweeper's ``late_twiml -> sending``.
+    Taking a late answer is the compare-and-set ``late_twiml -> twiml`` against the sweeper's ``late_twiml ->
+    sending``; taking one still ``twiml`` (see the module) is a compare-and-set on its ``claimed_at`` against
+    other retries and :func:`mark_late`. Both stamp ``claimed_at``: no later retry takes it again.
     """
     with db.transaction() as session:
         state = session.scalar(select(Message.inbound_state).where(Message.id == message_id))
@@ -303,17 +329,27 @@ def settled_reply(
         if answer_by is None or clock.now() > answer_by:
             # Too late to hand anything to Twilio: a late answer stays the sweeper's.
             return Settled(handled=True)
-        taken = session.execute(
-            update(Message)
-            .where(Message.reply_to_id == message_id, Message.send_state == SendState.LATE_TWIML)
-            .values(send_state=SendState.TWIML, updated_at=clock.now())
-            .returning(Message.id, Message.body)
-            .execution_options(synchronize_session=False)
-        ).first()
-        if taken is None:
-            # Its answer went out in TwiML in time, or over REST, or there was none.
-            return Settled(handled=True)
-        return Settled(handled=True, twiml=TwimlAnswer(taken.id, taken.body or ""))
+        now = clock.now()
+        answer = and_(Message.reply_to_id == message_id, Message.direction == Direction.OUTBOUND)
+        late = and_(answer, Message.send_state == SendState.LATE_TWIML)
+        lost = and_(
+            answer,
+            Message.send_state == SendState.TWIML,
+            Message.claimed_at.is_(None),
+            Message.updated_at >= now - TWILIO_WEBHOOK_TIMEOUT,
+        )
+        for taking in (late, lost):
+            taken = session.execute(
+                update(Message)
+                .where(taking)
+                .values(send_state=SendState.TWIML, claimed_at=now, updated_at=now)
+                .returning(Message.id, Message.body)
+                .execution_options(synchronize_session=False)
+            ).first()
+            if taken is not None:
+                return Settled(handled=True, twiml=TwimlAnswer(taken.id, taken.body or "", taken_at=now))
+        # Its answer went out in TwiML (in time, or to a retry already), or over REST, or there was none.
+        return Settled(handled=True)
 
 
 # --- the sweeper -------------------------------------------------------------------------------------------

@@ -150,7 +150,7 @@ def _duplicate(
         log.info("inbound SMS %s is being handled by another request; answering 503 so Twilio retries", sid)
         return _unavailable()
     if settled.twiml is not None:
-        log.info("inbound SMS %s was a retry of one answered too late; giving that answer now", sid)
+        log.info("inbound SMS %s was a retry of one whose answer did not reach Twilio; giving it now", sid)
     else:
         log.info("inbound SMS %s was a retry; already handled", sid)
     return _answer(container, request, sid, settled.twiml, answer_by)
@@ -168,7 +168,7 @@ def _answer(
     if container.clock.now() <= answer_by and not anyio.from_thread.run(request.is_disconnected):
         return _twiml(answer.text)
     try:
-        mark_late(container.db, answer.message_id, now=container.clock.now())
+        mark_late(container.db, answer, now=container.clock.now())
     except SQLAlchemyError as error:
         log.warning(
             "the answer to inbound SMS %s is late and could not be left to the sweeper (%s)",

@@ -4,7 +4,8 @@
   never 200; every message answered 200 is stored and handled; the service recovers by itself.
 - A storm while `nps serve` reconciles stale claims against a slow Twilio log: no errors, every message stored,
   every answer inside Twilio's 15 s webhook timeout.
-- The same MessageSid posted 10 times at once: one conversation step, one reply.
+- The same MessageSid posted 10 times at once: one conversation step, its answer given once (and to at most one
+  copy after that, taken for Twilio's retry).
 """
 
 from __future__ import annotations
@@ -279,6 +280,8 @@ def test_the_same_message_sid_posted_ten_times_at_once_is_one_conversation_step_
         f"{replies} replies, {responses} responses, answers {dict(statuses)}"
     )
     assert steps == 1
-    assert replies == 1
+    # The request that committed the step answers; one copy arriving after that commit may take the answer for
+    # Twilio's retry (campaigns.replies.inbound): Twilio reads only the request it still waits on.
+    assert 1 <= replies <= 2
     assert responses == 1
     assert all(a.status in (200, 503) for a in answers), statuses

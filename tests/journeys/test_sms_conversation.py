@@ -148,10 +148,14 @@ def test_twilio_retries_are_processed_once(
 ) -> None:
     surveyed(engine, dispatcher)
     assert "<Message>" in reply(app, "8", sid="SM" + "1" * 32)
+    # Twilio retries only when it got no usable answer: the first retry gets the answer, once.
+    assert "<Message>" in reply(app, "8", sid="SM" + "1" * 32)
     assert "<Message>" not in reply(app, "8", sid="SM" + "1" * 32)
     with engine.db.transaction() as session:
         inbound = session.scalars(select(Message).where(Message.direction == "inbound")).all()
+        answers = session.scalars(select(Message).where(Message.reply_to_id.is_not(None))).all()
     assert len(inbound) == 1
+    assert len(answers) == 1
 
 
 def test_forged_or_missing_signatures_get_403_and_store_nothing(app: TestClient, engine: Container) -> None:
