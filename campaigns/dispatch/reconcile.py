@@ -17,6 +17,12 @@ A run has three steps, and no transaction is open while the provider is asked:
    meanwhile, the decision is stale and dropped. Several reconcilers (`nps serve` and `nps worker` on SQLite,
    where `FOR UPDATE SKIP LOCKED` does not exist) may read the same claim; only one of them settles it.
 A run is bounded in rows and in time; what is left waits for the next run.
+
+A provider id proves one send only. Two contacts sharing a phone (a household, a reception desk) get identical
+texts from the same sender, so the log can answer with the SID of our *other* message: an id already recorded
+for another message is no evidence for this one and is left out (`_unrecorded`). Each claim is settled on its
+own: when one fails (its id was recorded elsewhere meanwhile and the unique (channel, provider_id) refuses it,
+the database hiccups) it is logged and left as it is for the next run, and the run goes on with the others.
 """
 
 from __future__ import annotations
@@ -98,13 +104,33 @@ def recover_stale_claims(
             if time.monotonic() > deadline:
                 log.info("reconciliation used its %s; the rest waits for the next run", time_budget)
                 return settled
-            # May ask the provider: no transaction is open here.
-            verdict = _verdict(claim, transports, claim_timeout)
-            if verdict is not None and _apply(db, flow, claim, verdict, now):
+            if _reconcile(db, flow, claim, transports, claim_timeout, now):
                 settled += 1
         if settled >= max_claims:
             break
     return settled
+
+
+def _reconcile(
+    db: Database,
+    flow: Flow,
+    claim: _StaleClaim,
+    transports: Mapping[Channel, Transport],
+    claim_timeout: timedelta,
+    now: datetime,
+) -> bool:
+    """Settle one claim; whatever goes wrong with it is logged and leaves it for the next run, never the run."""
+    try:
+        # May ask the provider: no transaction is open here.
+        verdict = _verdict(db, claim, transports, claim_timeout)
+        return verdict is not None and _apply(db, flow, claim, verdict, now)
+    except Exception as error:
+        log.warning(
+            "could not settle invitation %s (%s); it is left for the next run",
+            claim.invitation_id,
+            type(error).__name__,
+        )
+        return False
 
 
 def _stale_claims(db: Database, flow: Flow, cutoff: datetime, *, limit: int) -> list[_StaleClaim]:
@@ -156,7 +182,7 @@ def _last_traces(flow: Flow, invitations: Sequence[Invitation], *, session: Sess
 
 
 def _verdict(
-    claim: _StaleClaim, transports: Mapping[Channel, Transport], claim_timeout: timedelta
+    db: Database, claim: _StaleClaim, transports: Mapping[Channel, Transport], claim_timeout: timedelta
 ) -> _Verdict | None:
     """What the evidence says about the claim; None when the provider's log cannot be read now."""
     trace = claim.trace
@@ -180,9 +206,27 @@ def _verdict(
         return None
     if found is None:
         return _Verdict(_Evidence.NO_LOG)
-    if found:
-        return _Verdict(_Evidence.FOUND, found[0])
+    unrecorded = _unrecorded(db, trace, found)
+    if unrecorded:
+        return _Verdict(_Evidence.FOUND, unrecorded[0])
     return _Verdict(_Evidence.NOT_RECEIVED)
+
+
+def _unrecorded(db: Database, trace: _Trace, found: Sequence[str]) -> list[str]:
+    """The provider ids in `found` not recorded for another of our messages (see the module), in their order."""
+    if not found:
+        return []
+    with db.transaction() as session:
+        recorded = set(
+            session.scalars(
+                select(Message.provider_id).where(
+                    Message.channel == trace.channel,
+                    Message.provider_id.in_(list(found)),
+                    Message.id != trace.message_id,
+                )
+            )
+        )
+    return [sid for sid in found if sid not in recorded]
 
 
 class _SettledElsewhere(Exception):

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from campaigns.channels.base import Outgoing, Transport
 from campaigns.dispatch.delivery import apply_status
 from campaigns.dispatch.dispatcher import Dispatcher, DispatchStats
+from campaigns.dispatch.reconcile import adopt_provider_id
 from service.container import Container
 from storage.db import Database
 from storage.enums import Channel, InvitationState
@@ -293,3 +298,119 @@ def test_a_delivered_survey_stays_delivered_when_a_slower_reconciler_settles_it_
     invitation = only_invitation(engine)
     assert invitation.state is InvitationState.DELIVERED
     assert invitation.last_error == "completed from the provider's log after the worker stopped"
+
+
+# --- a shared phone: another of our messages with the same text to the same number --------------------------
+
+# A household or a reception desk: two contacts, one phone, identical texts from the same sender.
+SHARED = [
+    {"external_id": "ana", "phone": ANA["phone"], "timezone": "UTC"},
+    {"external_id": "ben", "phone": ANA["phone"], "timezone": "UTC"},
+]
+CAI = {"external_id": "cai", "phone": "+4915199999999", "timezone": "UTC"}
+
+
+def stage_all(engine: Container, dispatcher: Dispatcher, contacts: list[dict[str, str]]) -> list:  # type: ignore[type-arg]
+    """Claim and stage every contact's survey like a worker, then "die"; in invitation order."""
+    add_contacts(engine, contacts)
+    apply_yaml(engine, CAMPAIGN.format(channel="sms"))
+    plan(engine)
+    staged = dispatcher._prepare(dispatcher._claim(), DispatchStats())
+    assert len(staged) == len(contacts)
+    return sorted(staged, key=lambda send: send.invitation_id)
+
+
+def invitation_states(engine: Container) -> list[InvitationState]:
+    with engine.db.transaction() as session:
+        return list(session.scalars(select(Invitation.state).order_by(Invitation.id)))
+
+
+def test_a_shared_phones_identical_text_does_not_settle_a_survey_that_never_left(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio
+) -> None:
+    """Ben's text went out and was recorded; the worker died before Ana's. Twilio's log has Ben's identical
+    text to that number: it proves Ben's send, not Ana's, so Ana is texted."""
+    ana, ben = stage_all(engine, dispatcher, SHARED)
+    dispatcher._record([dispatcher._send(ben)], DispatchStats())  # then the worker dies before Ana's send
+    assert ana.outgoing.body == ben.outgoing.body
+    after_the_claim_timeout(engine)
+    dispatcher.drain()
+    assert fake_twilio.count() == 2
+    assert invitation_states(engine) == [InvitationState.SENT, InvitationState.SENT]
+    with engine.db.transaction() as session:
+        sids = session.scalars(select(Message.provider_id).where(Message.provider_id.is_not(None))).all()
+    assert sorted(sids) == sorted(m.sid for m in fake_twilio.messages())
+
+
+def test_a_claim_matching_another_messages_sid_does_not_hold_up_the_claims_after_it(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio
+) -> None:
+    """Cai's claim (another number, lost before its send) comes after Ana's in the run: it is settled too."""
+    _ana, ben, _cai = stage_all(engine, dispatcher, [*SHARED, CAI])
+    dispatcher._record([dispatcher._send(ben)], DispatchStats())  # then the worker dies
+    after_the_claim_timeout(engine)
+    dispatcher.drain()
+    assert sorted(m.to for m in fake_twilio.messages()) == sorted([ANA["phone"], ANA["phone"], CAI["phone"]])
+    assert invitation_states(engine) == [InvitationState.SENT] * 3
+
+
+@pytest.mark.parametrize("db", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_a_claim_that_fails_to_settle_is_left_for_the_next_run_and_the_others_proceed(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ben's text reached Twilio, unrecorded, and both claims on the shared phone find its SID in the log.
+    While the reconciler asks about Ana's, Ben's status callback records that SID for Ben's message in a
+    transaction that commits only once completing Ana's with the same SID waits on it: the unique (channel,
+    provider_id) refuses Ana's. That claim is logged and left; Ben's and Cai's, after it, are settled in the same
+    run; the next run texts Ana."""
+    ana, ben, _cai = stage_all(engine, dispatcher, [*SHARED, CAI])
+    dispatcher.transports[Channel.SMS].send(ben.outgoing)  # reached Twilio; the worker died before recording
+    [bens_sid] = [m.sid for m in fake_twilio.messages()]
+    after_the_claim_timeout(engine)
+    started: list[Future[None]] = []
+
+    with engine.db.engine.connect() as callback, ThreadPoolExecutor(1) as committer:
+        callback_pid = callback.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+
+        def commit_once_anas_completion_waits_on_it() -> None:
+            with engine.db.engine.connect() as watcher:
+                waiting = text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"
+                )
+                deadline = time.monotonic() + 10  # a bound against a hang, not a timing assumption
+                while (
+                    not watcher.execute(waiting, {"pid": callback_pid}).scalar()
+                    and time.monotonic() < deadline
+                ):
+                    watcher.rollback()
+                    time.sleep(0.01)
+            callback.commit()
+
+        def bens_status_callback_arrives(_: str) -> None:
+            if not started:
+                with Session(bind=callback, join_transaction_mode="rollback_only") as session:
+                    adopt_provider_id(ben.message_id, bens_sid, now=engine.clock.now(), session=session)
+                    session.flush()
+                started.append(committer.submit(commit_once_anas_completion_waits_on_it))
+
+        reconciler = dispatcher_with(
+            engine,
+            "reconciler",
+            LogReadHook(dispatcher.transports[Channel.SMS], bens_status_callback_arrives),
+        )
+        try:
+            with caplog.at_level(logging.WARNING, logger="campaigns.dispatch.reconcile"):
+                assert reconciler.recover_stale_claims() == 2  # Ben's (by its callback's SID) and Cai's
+        finally:
+            reconciler.close()
+        started[0].result()
+    assert f"could not settle invitation {ana.invitation_id} (IntegrityError)" in caplog.text
+    assert invitation_states(engine) == [
+        InvitationState.CLAIMED,
+        InvitationState.SENT,
+        InvitationState.PLANNED,
+    ]
+    after_the_claim_timeout(engine)
+    dispatcher.drain()
+    assert sorted(m.to for m in fake_twilio.messages()) == sorted([ANA["phone"], ANA["phone"], CAI["phone"]])
+    assert invitation_states(engine) == [InvitationState.SENT] * 3
