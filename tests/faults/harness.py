@@ -266,19 +266,29 @@ def expire_claims(db: Database, owners: Iterable[str] | None = None) -> int:
     """The fast clock for dead workers: their claims are made older than the claim timeout, as if it had passed.
 
     Only rows still claimed (by `owners`, or by anyone when None) move; rows claimed by a live process must not.
-    An hour back: earlier than any real claim of the test, so every message a claim wrote stays after it.
+    A claim moves back only as far as the timeout needs (to just past it, never later than it was), because
+    the rest of its story keeps the wall clock: its messages were written after the claim, and Twilio dated
+    them when they arrived, within the claim's window that reconciliation searches. Moved further (an hour
+    back, as this once did), Twilio's log no longer has the sends inside the claim's window, and every send a
+    dead worker made looks like one that never went out: reconciliation then rightly texts it again.
     """
-    conditions = [Invitation.state == "claimed"]
+    cutoff = datetime.now(UTC) - timedelta(seconds=CLAIM_TIMEOUT_SECONDS + 5)
+    conditions = [Invitation.state == "claimed", Invitation.claimed_at > cutoff]
     if owners is not None:
         conditions.append(Invitation.owner.in_(list(owners)))
     with db.transaction() as session:
+        already = session.scalar(
+            select(func.count())
+            .select_from(Invitation)
+            .where(Invitation.state == "claimed", Invitation.claimed_at <= cutoff, *conditions[2:])
+        )
         moved = session.execute(
             update(Invitation)
             .where(*conditions)
-            .values(claimed_at=datetime.now(UTC) - timedelta(hours=1))
+            .values(claimed_at=cutoff)
             .execution_options(synchronize_session=False)
         )
-        return int(moved.rowcount or 0)
+        return int(moved.rowcount or 0) + int(already or 0)
 
 
 @dataclass(frozen=True)
