@@ -12,11 +12,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from service.logs import configure_logging
-from service.settings import Settings, SettingsError, load_settings
-
 if TYPE_CHECKING:
     from service.container import Container
+    from service.settings import Settings
 
 UPGRADE = "run `nps db upgrade`"
 
@@ -30,6 +28,9 @@ class CliContext:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from service.logs import configure_logging
+            from service.settings import SettingsError, load_settings  # SQLAlchemy too: not for `--help`
+
             try:
                 self._settings = load_settings(env_file=self.env_file)
             except SettingsError as error:

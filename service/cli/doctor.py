@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from service.cli.context import CliContext, pass_context
-from service.settings import SettingsError, load_settings
 
 
 @click.command("doctor")
@@ -20,6 +19,7 @@ def doctor_command(ctx: CliContext) -> None:
     """
     from service.doctor.findings import fail, failed, ok
     from service.doctor.run import run_checks
+    from service.settings import SettingsError, load_settings
 
     source = ctx.env_file if Path(ctx.env_file).is_file() else "the environment"
     try:
