@@ -72,12 +72,12 @@ class Container:
 
 def build_transports(settings: Settings) -> dict[Channel, Transport]:
     """The real providers where configured, the log transport otherwise."""
-    from campaigns.channels.email import SmtpConfig, SmtpEmail
     from campaigns.channels.log import LogTransport
-    from campaigns.channels.sms import TwilioConfig, TwilioSms
 
     sms: Transport = LogTransport(Channel.SMS)
     if settings.twilio_enabled:
+        from campaigns.channels.sms import TwilioConfig, TwilioSms
+
         assert settings.twilio_account_sid and settings.twilio_auth_token
         sms = TwilioSms(
             TwilioConfig(
@@ -91,6 +91,8 @@ def build_transports(settings: Settings) -> dict[Channel, Transport]:
         )
     email: Transport = LogTransport(Channel.EMAIL)
     if settings.smtp_enabled:
+        from campaigns.channels.email import SmtpConfig, SmtpEmail
+
         assert settings.smtp_host and settings.email_from
         email = SmtpEmail(
             SmtpConfig(
