@@ -12,6 +12,7 @@ from click.testing import CliRunner, Result
 
 from bot.manifest import bot_scopes
 from service.cli import cli
+from service.doctor.findings import TIMEOUT_SECONDS
 from storage.db import Database
 from tests.standins.fake_slack import BOT_USER_ID, FakeSlack
 from tests.standins.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
@@ -263,3 +264,34 @@ def test_a_placeholder_secret_fails_as_the_settings_do(env: dict[str, str]) -> N
         "FAIL     settings: SLACK_BOT_TOKEN is still the placeholder of config.example.env; set a real value or "
         "remove it (read from the environment)"
     ]
+
+
+def test_a_user_token_is_not_a_bot_token(env: dict[str, str]) -> None:
+    result = doctor(env, SLACK_BOT_TOKEN="xoxp-a-user-token")
+    assert result.exit_code == 1
+    assert line(result, "slack token").startswith("FAIL     slack token: SLACK_BOT_TOKEN is not a bot token")
+
+
+def test_an_unreachable_twilio_fails_instead_of_hanging(env: dict[str, str]) -> None:
+    result = doctor(env, TWILIO_API_URL="http://127.0.0.1:9")
+    assert result.exit_code == 1
+    assert line(result, "twilio credentials").startswith(
+        "FAIL     twilio credentials: cannot reach Twilio at http://127.0.0.1:9"
+    )
+
+
+@pytest.mark.postgres
+def test_a_migrated_postgresql_passes(env: dict[str, str], postgres_url: str) -> None:
+    result = doctor(env, DATABASE_URL=postgres_url)
+    assert result.exit_code == 0, result.output
+    assert line(result, "database").startswith("ok       database: postgresql+psycopg://")
+    assert "at the current migration" in line(result, "database")
+
+
+def test_a_slack_that_does_not_answer_is_given_up_on(env: dict[str, str], fake_slack: FakeSlack) -> None:
+    """Bounded: the doctor waits TIMEOUT_SECONDS for an answer, then says so and goes on with the other checks."""
+    fake_slack.set_latency("auth.test", TIMEOUT_SECONDS + 3)
+    result = doctor(env)
+    assert result.exit_code == 1
+    assert "cannot reach Slack" in line(result, "slack token") and "timed out" in line(result, "slack token")
+    assert line(result, "smtp login").startswith("ok")
