@@ -10,7 +10,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from service.doctor.findings import TIMEOUT_SECONDS, Finding, fail, ok, warning
+from service.doctor.findings import TIMEOUT_SECONDS, Finding, Status, fail, ok, warning
 from service.settings import Settings
 
 DEFAULT_API_URL = "https://api.twilio.com"
@@ -39,7 +39,7 @@ def check_twilio(settings: Settings) -> list[Finding]:
         return [warning("twilio", "not configured (TWILIO_ACCOUNT_SID unset): SMS go to the log, not sent")]
     client = twilio_client(settings)
     account = _check_account(client, settings)
-    if account.status.value == "FAIL":
+    if account.status is Status.FAIL:
         return [account]
     inbound = settings.public_base_url + INBOUND_PATH
     webhooks = ok(
