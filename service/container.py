@@ -5,23 +5,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from slack_sdk import WebClient
-
-from bot.deps import SlackDeps
-from bot.permissions import Directory, Permissions, Policy
-from bot.poster import AlertPoster, Channels
-from campaigns.channels.base import Transport
-from campaigns.channels.email import SmtpConfig, SmtpEmail
-from campaigns.channels.log import LogTransport
-from campaigns.channels.sms import TwilioConfig, TwilioSms
 from campaigns.clock import Clock, SystemClock
-from campaigns.dispatch.dispatcher import DispatchConfig, Dispatcher
-from campaigns.planning.planner import PlanningRules
 from service.settings import Settings
 from storage.db import Database
 from storage.enums import Channel
+
+# The providers' clients (slack_sdk, twilio), the Slack side and the dispatcher are imported where they are
+# built: a command that only reads the database (`nps alerts`, `nps campaigns list`) starts without them.
+if TYPE_CHECKING:
+    from bot.deps import SlackDeps
+    from campaigns.channels.base import Transport
+    from campaigns.dispatch.dispatcher import DispatchConfig, Dispatcher
+    from campaigns.planning.planner import PlanningRules
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +35,16 @@ class Container:
 
     @property
     def planning_rules(self) -> PlanningRules:
+        from campaigns.planning.planner import PlanningRules
+
         return PlanningRules(
             min_days_between_surveys=self.settings.min_days_between_surveys,
             default_timezone=self.settings.timezone,
         )
 
     def dispatch_config(self) -> DispatchConfig:
+        from campaigns.dispatch.dispatcher import DispatchConfig
+
         s = self.settings
         return DispatchConfig(
             public_base_url=s.public_base_url,
@@ -58,6 +60,8 @@ class Container:
         )
 
     def new_dispatcher(self, worker_id: str | None = None) -> Dispatcher:
+        from campaigns.dispatch.dispatcher import Dispatcher
+
         return Dispatcher(
             self.db, self.transports, clock=self.clock, config=self.dispatch_config(), worker_id=worker_id
         )
@@ -68,8 +72,12 @@ class Container:
 
 def build_transports(settings: Settings) -> dict[Channel, Transport]:
     """The real providers where configured, the log transport otherwise."""
+    from campaigns.channels.log import LogTransport
+
     sms: Transport = LogTransport(Channel.SMS)
     if settings.twilio_enabled:
+        from campaigns.channels.sms import TwilioConfig, TwilioSms
+
         assert settings.twilio_account_sid and settings.twilio_auth_token
         sms = TwilioSms(
             TwilioConfig(
@@ -83,6 +91,8 @@ def build_transports(settings: Settings) -> dict[Channel, Transport]:
         )
     email: Transport = LogTransport(Channel.EMAIL)
     if settings.smtp_enabled:
+        from campaigns.channels.email import SmtpConfig, SmtpEmail
+
         assert settings.smtp_host and settings.email_from
         email = SmtpEmail(
             SmtpConfig(
@@ -115,6 +125,12 @@ def build_container(
 
 def build_slack(settings: Settings, db: Database, clock: Clock) -> SlackDeps:
     """The Slack client and the one alert poster of this process, for the Slack app and the scheduler."""
+    from slack_sdk import WebClient
+
+    from bot.deps import SlackDeps
+    from bot.permissions import Directory, Permissions, Policy
+    from bot.poster import AlertPoster, Channels
+
     # No automatic retries: slack_sdk's default resends a request whose connection was reset, and a reset after
     # Slack took a chat.postMessage would post the alert twice. The alert outbox settles such a post from the
     # channel's history instead; a listener's call that fails is answered with an error and can be repeated.

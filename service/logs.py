@@ -107,6 +107,8 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
     # slack_sdk logs every Web API request and response body at DEBUG: customers' names and comments, which no
     # mask recognises. Its warnings and errors (rate limits, refused calls) still come through.
     logging.getLogger("slack_sdk").setLevel(logging.INFO)
+    # Alembic names each plugin it loads at INFO whenever a command reads the migration scripts.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def uvicorn_log_config() -> dict[str, Any]:

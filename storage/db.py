@@ -6,13 +6,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 DEFAULT_DATABASE_URL = "sqlite:///./nps.db"
@@ -33,6 +34,22 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _configure_sqlite)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def missing_sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names when it does not exist yet (None for PostgreSQL, memory, or an existing file).
+
+    Connecting would create it empty, wherever the command happens to run: commands other than `nps db upgrade`
+    refuse instead, naming the file.
+    """
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):
+        return None
+    path = Path(database).resolve()
+    return None if path.exists() else path
 
 
 def _ensure_sqlite_dir(database: str | None) -> None:
@@ -78,6 +95,10 @@ class Database:
 
 
 def alembic_config(engine: Engine) -> Config:
+    from alembic.config import (
+        Config,  # Alembic is imported by the commands that migrate, not by every command
+    )
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["engine"] = engine
@@ -86,13 +107,24 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema up to `revision` (idempotent)."""
+    from alembic import command
+
     command.upgrade(alembic_config(engine), revision)
 
 
 def current_revision(bind: Engine | Connection) -> str | None:
-    from alembic.runtime.migration import MigrationContext
+    """The revision Alembic recorded (None for an empty database).
 
+    Read with a plain query: Alembic's MigrationContext would log two INFO lines for every command that checks.
+    """
     if isinstance(bind, Connection):
-        return MigrationContext.configure(bind).get_current_revision()
+        return _recorded_revision(bind)
     with bind.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        return _recorded_revision(connection)
+
+
+def _recorded_revision(connection: Connection) -> str | None:
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one_or_none()
+    return None if revision is None else str(revision)

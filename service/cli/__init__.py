@@ -1,26 +1,41 @@
-"""The `nps` command line. Each command group lives in its own module; this one only assembles them."""
+"""The `nps` command line. Each command group lives in its own module; this one only assembles them.
+
+Start-up is kept light: the command modules import the heavy parts (the web app, slack_bolt, twilio,
+matplotlib...) inside the commands that use them, so `nps --help` and the simple commands start fast
+(benchmarks/cli_startup.py measures it).
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from service.cli import alerts, apikeys, campaigns, contacts, db, serve, worker
+from service.cli import alerts, apikeys, campaigns, contacts, db, doctor, serve, worker
 from service.cli.context import CliContext
+
+DEFAULT_ENV_FILE = ".env"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
-    "--env-file", default=".env", show_default=True, help="Settings file read before the environment."
+    "--env-file",
+    default=DEFAULT_ENV_FILE,
+    show_default=True,
+    help="Settings file read before the environment (a missing .env is fine; a named file must exist).",
 )
 @click.version_option(package_name="nps-bot", prog_name="nps")
 @click.pass_context
 def cli(ctx: click.Context, env_file: str) -> None:
     """NPS surveys by SMS and email, with a Slack bot that closes the loop."""
+    named = ctx.get_parameter_source("env_file") is not click.core.ParameterSource.DEFAULT
+    if named and not Path(env_file).exists():
+        raise click.ClickException(f"--env-file {env_file}: no such file")
     ctx.obj = CliContext(env_file=env_file)
     ctx.call_on_close(ctx.obj.close)
 
 
-for module in (db, serve, worker, contacts, campaigns, apikeys, alerts):
+for module in (db, serve, worker, doctor, contacts, campaigns, apikeys, alerts):
     module.register(cli)
 
 

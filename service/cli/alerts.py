@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import click
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
-from campaigns.followups.alert_queue import alerts_needing_someone, queue_again, shown_state
+import click
+
 from service.cli.context import CliContext, pass_context
-from storage.tables import SlackAlert
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from storage.tables import SlackAlert
 
 
 @click.group("alerts", invoke_without_command=True)
@@ -17,6 +21,8 @@ def alerts_group(click_ctx: click.Context, ctx: CliContext) -> None:
     """List Slack alerts that failed, are held on a broken channel, or wait for review, with the reason."""
     if click_ctx.invoked_subcommand is not None:
         return
+    from campaigns.followups.alert_queue import alerts_needing_someone
+
     with ctx.container.db.transaction() as session:
         waiting = alerts_needing_someone(session)
     if not waiting:
@@ -28,6 +34,8 @@ def alerts_group(click_ctx: click.Context, ctx: CliContext) -> None:
 
 
 def _line(alert: SlackAlert) -> str:
+    from campaigns.followups.alert_queue import shown_state
+
     since = f"{alert.updated_at:%Y-%m-%d %H:%M}"
     channel = alert.held_channel or alert.channel or "(default)"
     reason = alert.last_error or "-"
@@ -45,6 +53,8 @@ def retry_command(ctx: CliContext, alert_ids: tuple[int, ...], every: bool) -> N
     """
     if bool(alert_ids) == every:
         raise click.UsageError("name the alerts to retry, or pass --all")
+    from campaigns.followups.alert_queue import queue_again
+
     now = ctx.container.clock.now()
     with ctx.container.db.transaction() as session:
         if alert_ids:
@@ -54,6 +64,9 @@ def retry_command(ctx: CliContext, alert_ids: tuple[int, ...], every: bool) -> N
 
 
 def _refuse_settled(alert_ids: list[int], *, session: Session) -> None:
+    from campaigns.followups.alert_queue import shown_state
+    from storage.tables import SlackAlert
+
     for alert_id in alert_ids:
         alert = session.get(SlackAlert, alert_id)
         if alert is None:

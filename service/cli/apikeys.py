@@ -6,10 +6,7 @@ from datetime import datetime
 
 import click
 
-from service.apikeys import ApiKeyNotFound, create_api_key, find_api_key, list_api_keys, revoke_api_key
 from service.cli.context import CliContext, pass_context
-from storage.audit import record_audit
-from storage.enums import AuditAction, AuditEntity
 
 
 @click.group("apikeys")
@@ -22,6 +19,10 @@ def apikeys_group() -> None:
 @pass_context
 def create_command(ctx: CliContext, name: str) -> None:
     """Create a key called NAME and print it once; only its hash is stored."""
+    from service.apikeys import create_api_key
+    from storage.audit import record_audit
+    from storage.enums import AuditAction, AuditEntity
+
     with ctx.container.db.transaction() as session:
         row, key = create_api_key(name, session=session)
         record_audit(
@@ -39,6 +40,8 @@ def create_command(ctx: CliContext, name: str) -> None:
 @pass_context
 def list_command(ctx: CliContext) -> None:
     """Keys by id and prefix, with name, creation, last use (to the minute) and revocation; never the key."""
+    from service.apikeys import list_api_keys
+
     with ctx.container.db.transaction() as session:
         rows = [
             (r.id, r.prefix, r.name, r.created_at, r.last_used_at, r.revoked_at)
@@ -67,6 +70,10 @@ def _when(at: datetime | None, missing: str = "") -> str:
 @pass_context
 def revoke_command(ctx: CliContext, key: str) -> None:
     """Revoke the key with the prefix or id KEY (as `nps apikeys list` shows them); it gets 401 from now on."""
+    from service.apikeys import ApiKeyNotFound, find_api_key, revoke_api_key
+    from storage.audit import record_audit
+    from storage.enums import AuditAction, AuditEntity
+
     now = ctx.container.clock.now()
     with ctx.container.db.transaction() as session:
         try:

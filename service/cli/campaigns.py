@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from campaigns.definitions.campaign_file import parse_campaign_file
-from campaigns.definitions.problems import CampaignFileError
-from campaigns.definitions.store import apply_definitions, set_status, summaries
 from service.cli.context import CliContext, pass_context
-from storage.audit import record_audit
-from storage.enums import AuditAction, AuditEntity, CampaignStatus
 
-APPLIED = {"created": AuditAction.CAMPAIGN_CREATED, "updated": AuditAction.CAMPAIGN_UPDATED}
+if TYPE_CHECKING:
+    from storage.enums import CampaignStatus
 
 
 @click.group("campaigns")
@@ -28,6 +23,13 @@ def campaigns_group() -> None:
 @pass_context
 def apply_command(ctx: CliContext, file: Path) -> None:
     """Create or update the campaigns of a YAML file (matched by name)."""
+    from campaigns.definitions.campaign_file import parse_campaign_file
+    from campaigns.definitions.problems import CampaignFileError
+    from campaigns.definitions.store import apply_definitions
+    from storage.audit import record_audit
+    from storage.enums import AuditAction, AuditEntity
+
+    applied = {"created": AuditAction.CAMPAIGN_CREATED, "updated": AuditAction.CAMPAIGN_UPDATED}
     try:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -41,11 +43,11 @@ def apply_command(ctx: CliContext, file: Path) -> None:
     with ctx.container.db.transaction() as session:
         results = apply_definitions(parsed.campaigns, session=session)
         for name, outcome in results:
-            if outcome in APPLIED:
+            if outcome in applied:
                 record_audit(
                     session=session,
                     actor="cli",
-                    action=APPLIED[outcome],
+                    action=applied[outcome],
                     entity_type=AuditEntity.CAMPAIGN,
                     entity_id=name,
                 )
@@ -57,6 +59,11 @@ def apply_command(ctx: CliContext, file: Path) -> None:
 @pass_context
 def list_command(ctx: CliContext) -> None:
     """Campaigns with their status and invitation counts."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from campaigns.definitions.store import summaries
+
     with ctx.container.db.transaction() as session:
         rows = summaries(session=session)
     if not rows:
@@ -79,6 +86,10 @@ def list_command(ctx: CliContext) -> None:
 
 
 def _set_status(ctx: CliContext, name: str, status: CampaignStatus) -> None:
+    from campaigns.definitions.store import set_status
+    from storage.audit import record_audit
+    from storage.enums import AuditAction, AuditEntity, CampaignStatus
+
     with ctx.container.db.transaction() as session:
         campaign = set_status(name, status, session=session)
         if campaign is None:
@@ -100,6 +111,8 @@ def _set_status(ctx: CliContext, name: str, status: CampaignStatus) -> None:
 @pass_context
 def pause_command(ctx: CliContext, name: str) -> None:
     """Stop planning and sending for a campaign; queued invitations wait."""
+    from storage.enums import CampaignStatus
+
     _set_status(ctx, name, CampaignStatus.PAUSED)
 
 
@@ -108,6 +121,8 @@ def pause_command(ctx: CliContext, name: str) -> None:
 @pass_context
 def resume_command(ctx: CliContext, name: str) -> None:
     """Resume a paused campaign."""
+    from storage.enums import CampaignStatus
+
     _set_status(ctx, name, CampaignStatus.ACTIVE)
 
 

@@ -6,16 +6,20 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import phonenumbers
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from campaigns.contacts.csv_file import CsvFileError, RowProblem
-from campaigns.contacts.importer import import_contacts
-from campaigns.contacts.store import get_contact_by_external_id
-from campaigns.planning.explain import explain
 from service.cli.context import CliContext, pass_context
+
+if TYPE_CHECKING:
+    from campaigns.contacts.csv_file import RowProblem
+
+
+class _BadOption(click.ClickException):
+    """A wrong option value, said in one line (a usage error would print the usage first); exit code 2."""
+
+    exit_code = 2
 
 
 @click.group("contacts")
@@ -25,12 +29,7 @@ def contacts_group() -> None:
 
 @contacts_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--default-region",
-    metavar="CC",
-    callback=lambda _ctx, _param, value: _known_region(value),
-    help="Country for national phone numbers, e.g. DE or US.",
-)
+@click.option("--default-region", metavar="CC", help="Country for national phone numbers, e.g. DE or US.")
 @click.option("--batch-size", type=click.IntRange(1, 50_000), default=1000, show_default=True)
 @pass_context
 def import_command(ctx: CliContext, file: Path, default_region: str | None, batch_size: int) -> None:
@@ -39,6 +38,10 @@ def import_command(ctx: CliContext, file: Path, default_region: str | None, batc
     Columns external_id, name, phone, email, locale, timezone; every other column becomes a property.
     Rejected rows are listed with their line number; the command exits 1 if there were any.
     """
+    from campaigns.contacts.csv_file import CsvFileError
+    from campaigns.contacts.importer import import_contacts
+
+    _refuse_unknown_region(default_region)
     db = ctx.container.db
 
     def report_problem(problem: RowProblem) -> None:
@@ -64,11 +67,14 @@ def import_command(ctx: CliContext, file: Path, default_region: str | None, batc
         sys.exit(1)
 
 
-def _known_region(value: str | None) -> str | None:
-    """A usage error before the file is read, instead of a traceback from the first row's validation."""
+def _refuse_unknown_region(value: str | None) -> None:
+    """One line before the file is read, instead of a traceback from the first row's validation."""
+    import phonenumbers
+
     if value is not None and value.strip().upper() not in phonenumbers.SUPPORTED_REGIONS:
-        raise click.BadParameter(f"'{value}' is not a country code that phone numbers use (e.g. DE, US, GB)")
-    return value
+        raise _BadOption(
+            f"--default-region '{value}' is not a country code that phone numbers use (e.g. DE, US, GB)"
+        )
 
 
 @contextmanager
@@ -77,6 +83,8 @@ def _progress_bar(file: Path) -> Iterator[Callable[[int], None] | None]:
     if not sys.stderr.isatty():
         yield None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=True) as progress:
         task = progress.add_task("import", total=_count_lines(file))
@@ -98,6 +106,9 @@ def _count_lines(file: Path) -> int:
 @pass_context
 def why_command(ctx: CliContext, external_id: str) -> None:
     """Explain when a contact was last surveyed, when next, and why campaigns skipped them."""
+    from campaigns.contacts.store import get_contact_by_external_id
+    from campaigns.planning.explain import explain
+
     container = ctx.container
     with container.db.transaction() as session:
         contact = get_contact_by_external_id(external_id, session=session)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from service.cli.context import CliContext, pass_context
-from storage.db import current_revision, upgrade
 
 
 @click.group("db")
@@ -16,8 +15,10 @@ def db_group() -> None:
 @db_group.command("upgrade")
 @pass_context
 def upgrade_command(ctx: CliContext) -> None:
-    """Apply every pending migration (safe to run again)."""
-    engine = ctx.container.db.engine
+    """Apply every pending migration (safe to run again); creates a SQLite database that does not exist yet."""
+    from storage.db import current_revision, upgrade
+
+    engine = ctx.open(create=True, migrated=False).db.engine
     upgrade(engine)
     click.echo(f"database at revision {current_revision(engine)}")
 
@@ -26,7 +27,11 @@ def upgrade_command(ctx: CliContext) -> None:
 @pass_context
 def current_command(ctx: CliContext) -> None:
     """Show the schema revision the database is at."""
-    click.echo(current_revision(ctx.container.db.engine) or "empty (run `nps db upgrade`)")
+    from storage.db import current_revision
+
+    click.echo(
+        current_revision(ctx.open(create=False, migrated=False).db.engine) or "empty (run `nps db upgrade`)"
+    )
 
 
 def register(cli: click.Group) -> None:

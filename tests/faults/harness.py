@@ -34,7 +34,7 @@ from tests.fixtures.own_postgres import free_port
 from tests.standins.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
 
 ROOT = Path(__file__).resolve().parents[2]
-NPS = [sys.executable, "-c", "from service.cli import main; main()", "--env-file", "/nonexistent"]
+NPS = [sys.executable, "-c", "from service.cli import main; main()", "--env-file", os.devnull]
 SMALL = os.environ.get("FAULTS_SIZE", "").lower() == "small"
 SEED = int(os.environ.get("FAULTS_SEED", "10"))
 FIGURES: list[str] = []

@@ -9,6 +9,7 @@ The last test covers a worker slower than the claim timeout: it hands unsent cla
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -42,7 +43,7 @@ WORKER = [
     "-c",
     "from service.cli import main; main()",
     "--env-file",
-    "/nonexistent",
+    os.devnull,
     "worker",
 ]
 CONCURRENCY = 8

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.manifest import bot_scopes
 from tests.standins._server import IncomingRequest, RecordedRequest, Reply, StandinHTTPServer, parse_body
 
 TEAM_ID = "T123"
@@ -39,6 +40,9 @@ CHANNEL_METHODS = ("chat.postMessage", "chat.update", "conversations.history")
 """Fields slack_sdk sends as JSON strings inside form bodies; recorded bodies hold them parsed."""
 
 Payload = dict[str, Any]
+
+MANIFEST_SCOPES = bot_scopes()
+"""The bot scopes of the app manifest: what `auth.test` reports as granted unless `set_scopes` says otherwise."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,7 @@ class FakeSlack(StandinHTTPServer):
             "conversations.open": self._conversations_open,
             "conversations.history": self._conversations_history,
             "conversations.members": self._conversations_members,
+            "conversations.info": self._conversations_info,
             "views.open": self._views_open,
             "views.publish": self._views_publish,
             "views.update": self._views_update,
@@ -102,6 +107,7 @@ class FakeSlack(StandinHTTPServer):
         self._members: dict[str, list[str]] = {}
         self._groups: dict[str, list[str]] = {}
         self._refused: dict[str, str] = {}
+        self._scopes: tuple[str, ...] = MANIFEST_SCOPES
 
     @property
     def url(self) -> str:
@@ -181,6 +187,11 @@ class FakeSlack(StandinHTTPServer):
         answers `channel_not_found`, as a channel the bot cannot see does."""
         with self._cond:
             self._members[channel] = list(users)
+
+    def set_scopes(self, scopes: list[str]) -> None:
+        """The bot scopes `auth.test` reports in its `x-oauth-scopes` header (default: the manifest's)."""
+        with self._cond:
+            self._scopes = tuple(scopes)
 
     def set_user_group(self, group: str, users: list[str]) -> None:
         """The members `usergroups.users.list` lists for the user group `group` (an "S..." id); any other group
@@ -288,7 +299,10 @@ class FakeSlack(StandinHTTPServer):
         refused = self._refused.get(str(body.get("channel", "")))
         if refused is not None and method in CHANNEL_METHODS:
             return 200, _error(refused), {}
-        return 200, self._methods[method](body, token), {}
+        payload = self._methods[method](body, token)
+        if method == "auth.test":  # Slack lists the token's scopes in a header of every Web API answer
+            return 200, payload, {"x-oauth-scopes": ",".join(self._scopes)}
+        return 200, payload, {}
 
     def _answer_upload(self, request: IncomingRequest) -> Reply:
         file_id = request.path.removeprefix("/upload/")
@@ -407,6 +421,16 @@ class FakeSlack(StandinHTTPServer):
         next_cursor = f"members:{end}" if end < len(members) else ""
         return {"ok": True, "members": members[start:end], "response_metadata": {"next_cursor": next_cursor}}
 
+    def _conversations_info(self, body: Payload, token: str) -> Payload:
+        """A channel given to `set_channel_members`, with `is_member` for the bot; others `channel_not_found`."""
+        channel = str(body.get("channel") or "")
+        members = self._members.get(channel)
+        if members is None:
+            return _error("channel_not_found")
+        info = {"id": channel, "name": channel.lower(), "is_channel": channel.startswith("C")}
+        info.update(is_private=channel.startswith("G"), is_archived=False, is_member=BOT_USER_ID in members)
+        return {"ok": True, "channel": info}
+
     def _usergroups_users_list(self, body: Payload, token: str) -> Payload:
         users = self._groups.get(str(body.get("usergroup") or ""))
         if users is None:
@@ -505,4 +529,4 @@ class FakeSlack(StandinHTTPServer):
         return {"ok": True, "files": result}
 
 
-__all__ = ["RESPONSE_URL", "FakeSlack", "RecordedRequest", "dm_channel_id"]
+__all__ = ["MANIFEST_SCOPES", "RESPONSE_URL", "FakeSlack", "RecordedRequest", "dm_channel_id"]

@@ -2,7 +2,9 @@
 
 Answers `POST/GET /2010-04-01/Accounts/{AccountSid}/Messages.json` and `GET .../Messages/{Sid}.json` with
 Twilio's JSON shapes and error codes, checks HTTP Basic auth, records every request, and injects failures
-and latency.
+and latency. For setup checks (`nps doctor`) it also answers `GET /2010-04-01/Accounts/{AccountSid}.json` (the
+account), `GET .../IncomingPhoneNumbers.json?PhoneNumber=...` (numbers given to `add_phone_number`) and the
+Messaging domain's `GET /v1/Services/{Sid}` (services given to `add_messaging_service`).
 
 Pointing twilio-python 9.x at it (checked against twilio/base/domain.py and client_base.py): every Messages
 call builds its URL as `client.api.base_url.strip("/") + "/2010-04-01/Accounts/..."` at request time, so
@@ -69,6 +71,9 @@ ERRORS: dict[int, tuple[int, str]] = {
 """Twilio error code -> (HTTP status, message)."""
 _HTTP_ALIASES = {429: 20429, 500: 20500, 503: 20503}
 _PATH = re.compile(rf"/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages(?:/(?P<sid>[^/]+))?\.json")
+_ACCOUNT = re.compile(rf"/{API_VERSION}/Accounts/(?P<account>[^/]+)\.json")
+_NUMBERS = re.compile(rf"/{API_VERSION}/Accounts/(?P<account>[^/]+)/IncomingPhoneNumbers\.json")
+_SERVICE = re.compile(r"/v1/Services/(?P<sid>[^/]+)")
 _E164 = re.compile(r"(whatsapp:)?\+[1-9]\d{6,14}")
 
 # Part of Twilio's "List of characters replaced by Smart Encoding" (twilio.com/docs/messaging/services/
@@ -159,6 +164,8 @@ class FakeTwilio(StandinHTTPServer):
         self._smart_encoding = False
         self._footer = ""
         self._clock: Callable[[], datetime] | None = None
+        self._numbers: dict[str, dict[str, Any]] = {}
+        self._services: dict[str, dict[str, Any]] = {}
 
     @property
     def url(self) -> str:
@@ -168,7 +175,7 @@ class FakeTwilio(StandinHTTPServer):
     def client(self, auth_token: str | None = None, http_client: HttpClient | None = None) -> Client:
         """The official client aimed at this fake, as app code should build it (edge/region cleared)."""
         client = Client(self.account_sid, auth_token or self.auth_token, http_client=http_client)
-        client.api.base_url = self.url
+        client.api.base_url = client.messaging.base_url = self.url
         client.edge = client.region = None
         return client
 
@@ -216,8 +223,36 @@ class FakeTwilio(StandinHTTPServer):
             resource = self._stored[sid]
             resource.update(status=status, error_code=error_code, date_updated=_now(self._clock))
 
+    def add_phone_number(self, number: str, sms_url: str | None = None, sms: bool = True) -> None:
+        """An incoming number of the account (E.164), with the webhook Twilio calls for texts it receives."""
+        with self._cond:
+            self._numbers[number] = {
+                "sid": "PN" + uuid.uuid4().hex,
+                "account_sid": self.account_sid,
+                "phone_number": number,
+                "friendly_name": number,
+                "sms_url": sms_url or "",
+                "sms_method": "POST",
+                "capabilities": {"sms": sms, "mms": False, "voice": True, "fax": False},
+            }
+
+    def add_messaging_service(
+        self, sid: str, inbound_request_url: str | None = None, use_inbound_webhook_on_number: bool = False
+    ) -> None:
+        """A Messaging Service of the account; its `inbound_request_url` is called for texts to its numbers."""
+        with self._cond:
+            self._services[sid] = {
+                "sid": sid,
+                "account_sid": self.account_sid,
+                "friendly_name": "NPS surveys",
+                "inbound_request_url": inbound_request_url,
+                "inbound_method": "POST",
+                "use_inbound_webhook_on_number": use_inbound_webhook_on_number,
+                "url": f"{self.url}/v1/Services/{sid}",
+            }
+
     def reset(self) -> None:
-        """Forget requests, messages, faults, latency, stored-body changes and the clock."""
+        """Forget requests, messages, numbers, services, faults, latency, stored-body changes and the clock."""
         with self._cond:
             super().reset()
             self._init_state()
@@ -241,7 +276,9 @@ class FakeTwilio(StandinHTTPServer):
 
     # HTTP ------------------------------------------------------------------------------------------
     def answer(self, request: IncomingRequest) -> Reply:
-        """Authenticate, then route to create / fetch / list."""
+        """Authenticate, then route to create / fetch / list (or to the setup resources)."""
+        if request.http_method == "GET" and not _PATH.fullmatch(request.path):
+            return self._answer_setup(request)
         match = _PATH.fullmatch(request.path)
         body = parse_body(request.headers, request.raw)
         sid = match["sid"] if match else None
@@ -267,6 +304,61 @@ class FakeTwilio(StandinHTTPServer):
             delay = self._latency if method == SEND else 0.0
         headers = {"WWW-Authenticate": 'Basic realm="Twilio API"'} if status == 401 else {}
         return Reply.json(status, payload, headers, delay)
+
+    def _answer_setup(self, request: IncomingRequest) -> Reply:
+        """The account, its incoming numbers and its Messaging Services (read-only)."""
+        account, numbers, service = (r.fullmatch(request.path) for r in (_ACCOUNT, _NUMBERS, _SERVICE))
+        method = (
+            "accounts.fetch"
+            if account
+            else "incoming_phone_numbers.list"
+            if numbers
+            else "services.fetch"
+            if service
+            else request.path
+        )
+        with self._cond:
+            scoped = account or numbers
+            own = scoped is not None and scoped["account"] == self.account_sid
+            if not self._authorized(request.headers.get("authorization", "")):
+                status, payload = error_reply(20003)
+                payload["detail"] = "Your AccountSid or AuthToken was incorrect."
+            elif account and own:
+                status, payload = 200, self._account()
+            elif numbers and own:
+                status, payload = 200, self._numbers_page(request.path, request.query)
+            elif service and service["sid"] in self._services:
+                status, payload = 200, self._services[service["sid"]]
+            else:
+                status, payload = error_reply(20404)
+            self._record(method, request, {}, status, status == 200)
+        headers = {"WWW-Authenticate": 'Basic realm="Twilio API"'} if status == 401 else {}
+        return Reply.json(status, payload, headers)
+
+    def _account(self) -> dict[str, Any]:
+        return {
+            "sid": self.account_sid,
+            "friendly_name": "NPS test account",
+            "status": "active",
+            "type": "Full",
+            "uri": f"/{API_VERSION}/Accounts/{self.account_sid}.json",
+        }
+
+    def _numbers_page(self, path: str, query: dict[str, str]) -> dict[str, Any]:
+        wanted = query.get("PhoneNumber")
+        found = [n for number, n in self._numbers.items() if wanted in (None, number)]
+        uri = f"{path}?PageSize=50&Page=0"
+        return {
+            "incoming_phone_numbers": found,
+            "end": max(len(found) - 1, 0),
+            "first_page_uri": uri,
+            "next_page_uri": None,
+            "page": 0,
+            "page_size": 50,
+            "previous_page_uri": None,
+            "start": 0,
+            "uri": uri,
+        }
 
     def _authorized(self, header: str) -> bool:
         expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()

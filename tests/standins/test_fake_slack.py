@@ -16,7 +16,14 @@ from slack_sdk.webhook import WebhookClient
 from urllib3 import encode_multipart_formdata
 
 from tests.standins._server import parse_body
-from tests.standins.fake_slack import BOT_USER_ID, RESPONSE_URL, TEAM_ID, FakeSlack, dm_channel_id
+from tests.standins.fake_slack import (
+    BOT_USER_ID,
+    MANIFEST_SCOPES,
+    RESPONSE_URL,
+    TEAM_ID,
+    FakeSlack,
+    dm_channel_id,
+)
 
 TOKEN = "xoxb-test-token"
 SECTION = [{"type": "section", "text": {"type": "mrkdwn", "text": "*NPS* alert"}}]
@@ -323,3 +330,25 @@ def test_multipart_bodies_parse() -> None:
     """Legacy endpoints (files.upload) post multipart: text fields decode, files stay bytes."""
     raw, content_type = encode_multipart_formdata({"channels": "C1", "file": ("a.csv", b"\x00\x01")})
     assert parse_body({"content-type": content_type}, raw) == {"channels": "C1", "file": b"\x00\x01"}
+
+
+def test_auth_test_lists_the_granted_scopes_in_the_header_slack_sends(
+    client: WebClient, fake_slack: FakeSlack
+) -> None:
+    """By default every scope of the app manifest; `set_scopes` grants fewer (an app installed before a change)."""
+    granted = client.auth_test().headers["x-oauth-scopes"]
+    assert set(granted.split(",")) == set(MANIFEST_SCOPES) and "chat:write" in MANIFEST_SCOPES
+    fake_slack.set_scopes(["chat:write", "commands"])
+    assert client.auth_test().headers["x-oauth-scopes"] == "chat:write,commands"
+
+
+def test_conversations_info_says_whether_the_bot_is_a_member(
+    client: WebClient, fake_slack: FakeSlack
+) -> None:
+    fake_slack.set_channel_members("C0ALERTS01", [BOT_USER_ID, "U1"])
+    fake_slack.set_channel_members("C0OTHER001", ["U1"])
+    assert client.conversations_info(channel="C0ALERTS01")["channel"]["is_member"] is True
+    assert client.conversations_info(channel="C0OTHER001")["channel"]["is_member"] is False
+    with pytest.raises(SlackApiError) as error:
+        client.conversations_info(channel="C0UNKNOWN1")
+    assert error.value.response["error"] == "channel_not_found"

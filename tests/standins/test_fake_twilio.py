@@ -179,3 +179,32 @@ def test_reset_forgets_messages_and_faults(client: Client, fake_twilio: FakeTwil
     fake_twilio.reset()
     assert fake_twilio.messages() == []
     assert send(client)
+
+
+def test_the_account_can_be_fetched_with_good_credentials_only(fake_twilio: FakeTwilio) -> None:
+    account = fake_twilio.client().api.v2010.accounts(DEFAULT_ACCOUNT_SID).fetch()
+    assert account.sid == DEFAULT_ACCOUNT_SID and account.status == "active"
+    with pytest.raises(TwilioRestException) as error:
+        fake_twilio.client(auth_token="wrong").api.v2010.accounts(DEFAULT_ACCOUNT_SID).fetch()
+    assert error.value.status == 401 and error.value.code == 20003
+
+
+def test_incoming_numbers_are_listed_by_phone_number_with_their_sms_url(fake_twilio: FakeTwilio) -> None:
+    fake_twilio.add_phone_number(FROM, sms_url="https://nps.example.com/twilio/sms")
+    client = fake_twilio.client()
+    found = client.incoming_phone_numbers.list(phone_number=FROM)
+    assert [(n.phone_number, n.sms_url, n.capabilities["sms"]) for n in found] == [
+        (FROM, "https://nps.example.com/twilio/sms", True)
+    ]
+    assert client.incoming_phone_numbers.list(phone_number=OTHER) == []
+
+
+def test_a_messaging_service_is_fetched_from_the_messaging_domain(fake_twilio: FakeTwilio) -> None:
+    sid = "MG" + "0" * 32
+    fake_twilio.add_messaging_service(sid, inbound_request_url="https://nps.example.com/twilio/sms")
+    client = fake_twilio.client()
+    service = client.messaging.v1.services(sid).fetch()
+    assert service.inbound_request_url == "https://nps.example.com/twilio/sms"
+    with pytest.raises(TwilioRestException) as error:
+        client.messaging.v1.services("MG" + "1" * 32).fetch()
+    assert error.value.status == 404 and error.value.code == 20404

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from click.testing import CliRunner, Result
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -14,7 +16,7 @@ CONTACT = {"external_id": "crm-1", "phone": "+4915112345678"}
 
 
 def nps(database_url: str, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--env-file", "/nonexistent", *args], env={"DATABASE_URL": database_url})
+    return CliRunner().invoke(cli, ["--env-file", os.devnull, *args], env={"DATABASE_URL": database_url})
 
 
 def create(database_url: str, name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from click.testing import CliRunner, Result
@@ -40,7 +41,7 @@ campaigns:
 
 
 def nps(database_url: str, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--env-file", "/nonexistent", *args], env={"DATABASE_URL": database_url})
+    return CliRunner().invoke(cli, ["--env-file", os.devnull, *args], env={"DATABASE_URL": database_url})
 
 
 def test_apply_creates_then_updates_by_name(database_url: str, db: Database, tmp_path: Path) -> None:

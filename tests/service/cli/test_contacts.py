@@ -1,5 +1,6 @@
 """`nps contacts import`: good rows import, bad rows are reported by line, nothing half-written."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ def run_import(database_url: str, path: Path, *args: str) -> tuple[int, str, str
     runner = CliRunner()
     result = runner.invoke(
         cli,
-        ["--env-file", "/nonexistent", "contacts", "import", str(path), *args],
+        ["--env-file", os.devnull, "contacts", "import", str(path), *args],
         env={"DATABASE_URL": database_url},
     )
     return result.exit_code, result.stdout, result.stderr
