@@ -27,13 +27,11 @@ def expire_invitations(dispatcher: Dispatcher) -> int:
     )
     with dispatcher.db.transaction() as session:
         expired = session.execute(statement).all()
-        names = dict(
-            session.execute(
-                select(Campaign.id, Campaign.name).where(Campaign.id.in_({row[1] for row in expired}))
-            )
-            .tuples()
-            .all()
-        )
+        campaign_ids = {row[1] for row in expired}
+        names = {
+            row[0]: row[1]
+            for row in session.execute(select(Campaign.id, Campaign.name).where(Campaign.id.in_(campaign_ids)))
+        }
     # One line per campaign, committed: the ids say which surveys (`nps events` tells each one's story).
     by_campaign: dict[int, list[int]] = {}
     for invitation_id, campaign_id in expired:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from service.cli import alerts, apikeys, campaigns, contacts, db, serve, worker
+from service.cli import alerts, apikeys, campaigns, contacts, db, events, serve, worker
 from service.cli.context import CliContext
 
 
@@ -20,7 +20,7 @@ def cli(ctx: click.Context, env_file: str) -> None:
     ctx.call_on_close(ctx.obj.close)
 
 
-for module in (db, serve, worker, contacts, campaigns, apikeys, alerts):
+for module in (db, serve, worker, contacts, campaigns, apikeys, alerts, events):
     module.register(cli)
 
 
