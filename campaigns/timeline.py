@@ -155,7 +155,7 @@ class _Story:
             if self.since is not None:
                 where.append(Message.updated_at >= self.since)
             return self._rows(Message, *where)
-        linked = Message.invitation_id.in_(invitation_ids)
+        linked: ColumnElement[bool] = Message.invitation_id.in_(invitation_ids)
         if self.contact_id is not None and self.campaign_id is None:
             linked = or_(linked, Message.contact_id == self.contact_id)
         return self._rows(Message, linked, Message.purpose != MessagePurpose.STATUS_CALLBACK)
@@ -227,8 +227,14 @@ class _Story:
         return Entry(at, event, text if self.show else mask_text(text), shown, key)
 
     def _invitation(self, i: Invitation) -> Iterator[Entry]:
-        ids = {"invitation": i.id, "campaign": self.campaigns.get(i.campaign_id), "contact": self._who(i.contact_id)}
-        yield self._entry(i.created_at, "survey.planned", "survey planned", f"i{i.id}p", **ids, due=_t(i.due_at))
+        ids = {
+            "invitation": i.id,
+            "campaign": self.campaigns.get(i.campaign_id),
+            "contact": self._who(i.contact_id),
+        }
+        yield self._entry(
+            i.created_at, "survey.planned", "survey planned", f"i{i.id}p", **ids, due=_t(i.due_at)
+        )
         if i.sent_at:
             yield self._entry(i.sent_at, "survey.sent", "survey sent", f"i{i.id}s", **ids, channel=i.channel)
         if i.delivered_at:
@@ -276,13 +282,20 @@ class _Story:
         yield self._entry(r.answered_at, "reply", words, f"r{r.id}", **ids, channel=r.channel)
         if r.commented_at:
             yield self._entry(
-                r.commented_at, "comment", "comment recorded", f"r{r.id}c", **ids, comment=self._free(r.comment)
+                r.commented_at,
+                "comment",
+                "comment recorded",
+                f"r{r.id}c",
+                **ids,
+                comment=self._free(r.comment),
             )
 
     def _follow_up(self, f: FollowUp) -> Iterator[Entry]:
         ids = {"follow_up": f.id, "response": f.response_id}
-        yield self._entry(f.created_at, "follow_up.opened", "follow-up opened", f"f{f.id}o", **ids, due=_t(f.due_at))
-        steps = (
+        yield self._entry(
+            f.created_at, "follow_up.opened", "follow-up opened", f"f{f.id}o", **ids, due=_t(f.due_at)
+        )
+        steps: tuple[tuple[datetime | None, str, dict[str, Any]], ...] = (
             (f.acknowledged_at, "acknowledged", {"by": f.acknowledged_by}),
             (f.assigned_at, "assigned", {"assignee": f.assignee, "by": f.assigned_by}),
             (f.unacknowledged_escalated_at, "escalated", {"why": "nobody acknowledged it"}),
@@ -293,7 +306,9 @@ class _Story:
         for at, what, more in steps:
             if at is not None:
                 note = {"note": self._free(f.outcome_note)} if what == "resolved" else {}
-                yield self._entry(at, f"follow_up.{what}", f"follow-up {what}", f"f{f.id}{what}", **ids, **more, **note)
+                yield self._entry(
+                    at, f"follow_up.{what}", f"follow-up {what}", f"f{f.id}{what}", **ids, **more, **note
+                )
 
     def _alert(self, a: SlackAlert) -> Iterator[Entry]:
         ids = {"alert": a.id, "kind": a.kind, "response": a.response_id, "channel": a.channel or None}
@@ -302,7 +317,12 @@ class _Story:
             yield self._entry(a.posted_at, "alert.posted", "Slack alert posted", f"a{a.id}p", **ids, ts=a.ts)
         elif a.last_error:
             yield self._entry(
-                a.updated_at, f"alert.{a.state}", f"Slack alert {a.state}", f"a{a.id}s", **ids, why=a.last_error
+                a.updated_at,
+                f"alert.{a.state}",
+                f"Slack alert {a.state}",
+                f"a{a.id}s",
+                **ids,
+                why=a.last_error,
             )
 
     def _consent(self, c: Consent) -> Entry:
@@ -319,7 +339,9 @@ class _Story:
         )
 
     def _audit(self, a: AuditEntry) -> Entry:
-        details = a.details if self.show else {k: v for k, v in a.details.items() if k not in ("note", "name")}
+        details = (
+            a.details if self.show else {k: v for k, v in a.details.items() if k not in ("note", "name")}
+        )
         return self._entry(
             a.at,
             f"audit.{a.action}",

@@ -147,7 +147,9 @@ def configure_logging(
     for name in LIBRARY_LOGGERS:
         logging.getLogger(name).setLevel(library_level)
     # APScheduler logs every job run at INFO; our jobs log what they did themselves.
-    logging.getLogger("apscheduler.executors").setLevel(max(logging.WARNING, logging.getLevelName(library_level)))
+    logging.getLogger("apscheduler.executors").setLevel(
+        max(logging.WARNING, logging.getLevelName(library_level))
+    )
     # The Twilio client logs every request and response at INFO (numbers included).
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
     # slack_sdk logs every Web API request and response body at DEBUG: customers' names and comments, which no

@@ -52,7 +52,9 @@ class Settings:
     port: int = 8000
     log_level: str = "INFO"
     log_format: str = "text"  # or "json": one object per line
-    log_libraries: str | None = None  # the noisy libraries' level (service.logs); WARNING unless LOG_LEVEL=DEBUG
+    log_libraries: str | None = (
+        None  # the noisy libraries' level (service.logs); WARNING unless LOG_LEVEL=DEBUG
+    )
 
     slack_bot_token: str | None = field(default=None, repr=False)
     slack_signing_secret: str | None = field(default=None, repr=False)
@@ -220,7 +222,9 @@ def _check_combinations(s: Settings) -> None:
             "email to the log transport"
         )
     if s.smtp_enabled and bool(s.smtp_username) != bool(s.smtp_password):
-        given, missing = ("SMTP_USERNAME", "SMTP_PASSWORD") if s.smtp_username else ("SMTP_PASSWORD", "SMTP_USERNAME")
+        given, missing = (
+            ("SMTP_USERNAME", "SMTP_PASSWORD") if s.smtp_username else ("SMTP_PASSWORD", "SMTP_USERNAME")
+        )
         raise SettingsError(f"{given} is set but {missing} is not: SMTP login needs both")
     if s.smtp_ssl and s.smtp_starttls and s.smtp_enabled:
         raise SettingsError(

@@ -13,6 +13,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from campaigns.channels.base import Outgoing
 from campaigns.events import Event, emit
@@ -42,7 +43,7 @@ class LogTransport:
             text = f"    | Subject: {message.subject}\n{text}"
         # The message itself follows on lines of its own, as the recipient would read it.
         words = f"NOT SENT (log transport): {message.channel}"
-        fields = {"to": message.to, "message": message.message_id, "survey_link": link}
+        fields: dict[str, Any] = {"to": message.to, "message": message.message_id, "survey_link": link}
         emit(log, Event.LOG_TRANSPORT, words=words, detail=text, **fields)
         return f"log-{uuid.uuid4().hex}"
 

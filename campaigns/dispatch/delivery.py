@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.channels.base import PermanentReason
 from campaigns.channels.sms import describe_code, reason_for_code
-from campaigns.events import Event, emit_after_commit
 from campaigns.contacts.consents import opt_out_address
+from campaigns.events import Event, emit_after_commit
 from storage.enums import (
     Channel,
     DeliveryStatus,
@@ -75,10 +76,16 @@ def apply_status(
     return True
 
 
-def _log_status(message: Message, status: DeliveryStatus, error_code: str | None, *, session: Session) -> None:
+def _log_status(
+    message: Message, status: DeliveryStatus, error_code: str | None, *, session: Session
+) -> None:
     """Delivered and undelivered are news for the operator; the steps before them (queued, sent) are not."""
     what = "reminder" if message.purpose is MessagePurpose.REMINDER else "survey"
-    fields = {"invitation": message.invitation_id, "message": message.id, "to": message.address}
+    fields: dict[str, Any] = {
+        "invitation": message.invitation_id,
+        "message": message.id,
+        "to": message.address,
+    }
     if status is DeliveryStatus.DELIVERED:
         emit_after_commit(session, log, Event.SURVEY_DELIVERED, words=f"{what} delivered", **fields)
     elif status in FAILED:

@@ -7,8 +7,8 @@ import logging
 from sqlalchemy import select, update
 
 from campaigns.dispatch.dispatcher import Dispatcher
-from campaigns.events import Event, emit
 from campaigns.dispatch.outbox import AWAITING_ANSWER
+from campaigns.events import Event, emit
 from storage.enums import InvitationState
 from storage.tables import Campaign, Invitation
 
@@ -30,7 +30,9 @@ def expire_invitations(dispatcher: Dispatcher) -> int:
         campaign_ids = {row[1] for row in expired}
         names = {
             row[0]: row[1]
-            for row in session.execute(select(Campaign.id, Campaign.name).where(Campaign.id.in_(campaign_ids)))
+            for row in session.execute(
+                select(Campaign.id, Campaign.name).where(Campaign.id.in_(campaign_ids))
+            )
         }
     # One line per campaign, committed: the ids say which surveys (`nps events` tells each one's story).
     by_campaign: dict[int, list[int]] = {}

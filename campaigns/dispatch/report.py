@@ -39,7 +39,11 @@ def _next_step(purpose: MessagePurpose, error: SendError, invitation: Invitation
     if isinstance(error, UncertainSendError):
         return "reconciled from the provider's log, not resent blindly"
     if isinstance(error, ChannelSetupError):
-        return f"channel paused, the survey waits: {error.fix}" if error.fix else "channel paused, the survey waits"
+        return (
+            f"channel paused, the survey waits: {error.fix}"
+            if error.fix
+            else "channel paused, the survey waits"
+        )
     if tally is Tally.FAILED:
         return "no reminder"
     if isinstance(error, PermanentSendError):
@@ -48,5 +52,7 @@ def _next_step(purpose: MessagePurpose, error: SendError, invitation: Invitation
         return f"the campaign's next channel ({error.reason})"
     due = invitation.reminder_due_at if purpose is MessagePurpose.REMINDER else invitation.due_at
     when = f"{due:%Y-%m-%d %H:%M:%S} UTC" if due else "later"
-    hint = " (the provider asked to wait)" if isinstance(error, TemporarySendError) and error.retry_after else ""
+    hint = (
+        " (the provider asked to wait)" if isinstance(error, TemporarySendError) and error.retry_after else ""
+    )
     return f"retried at {when}{hint}"

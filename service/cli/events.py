@@ -46,9 +46,7 @@ def shown(entry: Entry, as_json: bool) -> str:
     return f"{entry.at:%Y-%m-%d %H:%M:%S}  {entry.text}"
 
 
-def poll(
-    db: Database, filters: Filters, seen: set[str], *, show_personal: bool
-) -> list[Entry]:
+def poll(db: Database, filters: Filters, seen: set[str], *, show_personal: bool) -> list[Entry]:
     """The entries not shown yet (`seen` holds the keys of those shown, and is updated)."""
     with db.transaction() as session:
         entries = timeline(filters, show_personal=show_personal, session=session)
@@ -58,15 +56,27 @@ def poll(
 
 
 @click.command("events")
-@click.option("--contact", metavar="ID", help="One contact: its external id (or numeric id); its whole history.")
+@click.option(
+    "--contact", metavar="ID", help="One contact: its external id (or numeric id); its whole history."
+)
 @click.option("--campaign", metavar="NAME", help="One campaign.")
-@click.option("--since", metavar="WHEN", help="From this moment: 2026-11-23, 2026-11-23T10:00 or 30m/2h/7d ago.")
+@click.option(
+    "--since", metavar="WHEN", help="From this moment: 2026-11-23, 2026-11-23T10:00 or 30m/2h/7d ago."
+)
 @click.option("--until", metavar="WHEN", help="Up to this moment (same forms).")
 @click.option("--follow", is_flag=True, help="Keep watching and print new entries as they happen.")
-@click.option("--interval", type=click.FloatRange(0.1, 3600), default=2.0, show_default=True, help="Seconds between polls with --follow.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.1, 3600),
+    default=2.0,
+    show_default=True,
+    help="Seconds between polls with --follow.",
+)
 @click.option("--max-seconds", type=click.FloatRange(0), default=None, help="Stop following after this long.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-@click.option("--show-personal-data", is_flag=True, help="Show numbers, addresses, names, replies and comments.")
+@click.option(
+    "--show-personal-data", is_flag=True, help="Show numbers, addresses, names, replies and comments."
+)
 @pass_context
 def events_command(
     ctx: CliContext,

@@ -40,7 +40,13 @@ campaigns:
     send_window: {days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "23:59"}
 """
 ANA = {"external_id": "ana", "name": "Ana Lima", "phone": "+4915112345678", "timezone": "UTC"}
-BEN = {**ANA, "external_id": "ben", "name": "Ben Okafor", "phone": "+4915112345679", "email": "ben@example.com"}
+BEN = {
+    **ANA,
+    "external_id": "ben",
+    "name": "Ben Okafor",
+    "phone": "+4915112345679",
+    "email": "ben@example.com",
+}
 MASKED_ANA = "+4••••••••••78"
 
 
@@ -103,9 +109,7 @@ def test_a_survey_sent_and_delivered_says_campaign_channel_invitation_and_the_ma
     assert text.startswith("survey delivered: invitation=")
 
 
-def test_the_dispatch_run_is_counted_in_words(
-    engine: Container, dispatcher: Dispatcher, events: Any
-) -> None:
+def test_the_dispatch_run_is_counted_in_words(engine: Container, dispatcher: Dispatcher, events: Any) -> None:
     stats = surveyed(engine, dispatcher, ANA, BEN)
     assert stats.summary("surveys") == "surveys: 2 due, 2 sent"
     assert "DispatchStats" not in stats.summary("surveys")
@@ -157,6 +161,7 @@ def test_a_detractors_reply_comment_and_alert_are_each_one_line(
 
     reply(app, "nobody called me back")
     comment, text = one(events, "reply.comment")
+    assert comment["characters"] == len("nobody called me back")
     assert "nobody" not in text  # free text is never a field
     assert engine.slack is not None
     assert engine.slack.poster.run() == 1
@@ -179,7 +184,11 @@ def test_follow_up_actions_deadlines_and_escalations_are_logged(
     assert acknowledge(engine.db, follow_up, user=MANAGER, now=now)
     assert assign(engine.db, follow_up, assignee="U0AGENT", by=MANAGER, now=now)
     assert one(events, "follow_up.acknowledged")[0] == {"follow_up": follow_up, "by": MANAGER}
-    assert one(events, "follow_up.assigned")[0] == {"follow_up": follow_up, "assignee": "U0AGENT", "by": MANAGER}
+    assert one(events, "follow_up.assigned")[0] == {
+        "follow_up": follow_up,
+        "assignee": "U0AGENT",
+        "by": MANAGER,
+    }
     engine.clock.advance(days=3)  # type: ignore[attr-defined]
     check_follow_ups(engine.db, now=engine.clock.now())
     fields, text = one(events, "follow_up.overdue")
@@ -205,9 +214,7 @@ def test_opt_out_and_opt_in_name_their_source(
     assert len(lines(events, "consent.opted_out")) == 2
 
 
-def test_a_reminder_and_an_expiry_are_logged(
-    engine: Container, dispatcher: Dispatcher, events: Any
-) -> None:
+def test_a_reminder_and_an_expiry_are_logged(engine: Container, dispatcher: Dispatcher, events: Any) -> None:
     surveyed(engine, dispatcher)
     engine.clock.advance(days=3)  # type: ignore[attr-defined]
     assert dispatcher.drain(MessagePurpose.REMINDER).sent == 1

@@ -208,7 +208,8 @@ def test_a_day_of_the_service_logs_no_personal_data_keys_tokens_or_secrets(
             assert http.post("/api/v1/contacts", json=EVE, headers=api).status_code == 500
 
     output = service_log.getvalue()
-    if output.startswith("{"):  # LOG_FORMAT=json: every line is one object, its fields masked like its message
+    # LOG_FORMAT=json: every line is one object, its fields masked like its message.
+    if output.startswith("{"):
         entries = [json.loads(line) for line in output.splitlines()]
         assert {"time", "level", "logger", "event", "message", "fields"} <= set(entries[0])
         sent = [e for e in entries if e["event"] == "survey.sent"]

@@ -101,7 +101,11 @@ def test_json_lines_parse_and_carry_the_event_and_its_fields_masked(restored: No
     assert sent["fields"] == {"campaign": "pulse", "to": "+1••••••••23"}
     assert sent["message"] == "survey sent: campaign=pulse to=+1••••••••23"
     assert datetime.fromisoformat(sent["time"]).tzinfo is not None
-    assert free["event"] is None and free["fields"] == {} and free["message"] == "free text about j•••@example.com"
+    assert (
+        free["event"] is None
+        and free["fields"] == {}
+        and free["message"] == "free text about j•••@example.com"
+    )
     assert "LookupError" in failed["exception"] and PHONE not in stream.getvalue()
     assert EMAIL not in stream.getvalue()
 
@@ -109,8 +113,10 @@ def test_json_lines_parse_and_carry_the_event_and_its_fields_masked(restored: No
 def test_text_is_the_default_and_reads_as_words(restored: None) -> None:
     stream = _configured()
     emit(logging.getLogger("nps.test"), Event.OPTED_OUT, channel="sms", address=PHONE, source="sms-keyword")
-    assert stream.getvalue().rstrip().endswith(
-        "INFO nps.test: opted out: channel=sms address=+1••••••••23 source=sms-keyword"
+    assert (
+        stream.getvalue()
+        .rstrip()
+        .endswith("INFO nps.test: opted out: channel=sms address=+1••••••••23 source=sms-keyword")
     )
 
 

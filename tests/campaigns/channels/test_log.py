@@ -8,7 +8,9 @@ from campaigns.channels.base import Outgoing
 from campaigns.channels.log import LogTransport
 from storage.enums import Channel
 
-BODY = "Hi Ana, how likely are you to recommend Acme to a friend? Reply 0-10.\nhttps://nps.example.com/s/Tok3n_x"
+BODY = (
+    "Hi Ana, how likely are you to recommend Acme to a friend? Reply 0-10.\nhttps://nps.example.com/s/Tok3n_x"
+)
 
 
 def test_it_shows_the_whole_message_and_its_link_marked_not_sent(service_log: io.StringIO) -> None:
@@ -28,4 +30,3 @@ def test_an_email_shows_its_subject(service_log: io.StringIO) -> None:
     output = service_log.getvalue()
     assert "NOT SENT (log transport): email: to=a•••@example.com" in output
     assert "    | Subject: How did we do?" in output and "ana.lima@" not in output
-

@@ -106,7 +106,9 @@ def test_a_round_trip_reads_in_time_order_and_masked(
         "answer to the person by sms",
     ):
         assert expected in starts, (expected, starts)
-    assert starts.index("survey delivered") < starts.index("reply recorded") < starts.index("comment recorded")
+    assert (
+        starts.index("survey delivered") < starts.index("reply recorded") < starts.index("comment recorded")
+    )
     assert starts.index("reply recorded") < starts.index("answer to the person by sms")
     assert starts.index("follow-up acknowledged") < starts.index("opted out")
     output = "\n".join(lines)
@@ -136,7 +138,9 @@ def test_json_lines_parse_and_a_time_range_narrows_them(
     assert {"time", "event", "text", "fields"} <= set(entries[0])
     sent = [e for e in entries if e["event"] == "survey.sent"]
     assert sent[0]["fields"]["campaign"] == "pulse" and sent[0]["fields"]["channel"] == "sms"
-    narrow = nps(database_url, "events", "--since", "2026-11-23T10:02", "--until", "2026-11-23T10:03", "--json")
+    narrow = nps(
+        database_url, "events", "--since", "2026-11-23T10:02", "--until", "2026-11-23T10:03", "--json"
+    )
     kinds = [json.loads(line)["event"] for line in narrow.stdout.splitlines()]
     assert "reply" in kinds and "survey.sent" not in kinds and "consent" not in kinds
 
@@ -165,7 +169,9 @@ def test_follow_prints_only_what_is_new(
         "survey.sent",
     ]
     # The command itself, bounded: it prints the story once and stops after --max-seconds.
-    result = nps(database_url, "events", "--contact", "ana", "--follow", "--interval", "0.1", "--max-seconds", "0.3")
+    result = nps(
+        database_url, "events", "--contact", "ana", "--follow", "--interval", "0.1", "--max-seconds", "0.3"
+    )
     assert result.exit_code == 0 and len(result.stdout.splitlines()) == 3
 
 
