@@ -172,14 +172,14 @@ class _Story:
 
     def _consents(self) -> list[Consent]:
         if self.contact_id is None:
-            return self._rows(Consent)
+            return self._rows(Consent, *([Consent.changed_at >= self.since] if self.since else []))
         contact = self.session.get(Contact, self.contact_id)
         addresses = [a for a in ((contact.phone, contact.email) if contact else ()) if a]
         return self._rows(Consent, or_(Consent.contact_id == self.contact_id, Consent.address.in_(addresses)))
 
     def _audits(self, follow_up_ids: Sequence[int]) -> list[AuditEntry]:
         if self.contact_id is None and self.campaign_id is None:
-            return self._rows(AuditEntry)
+            return self._rows(AuditEntry, *([AuditEntry.at >= self.since] if self.since else []))
         about = [
             (AuditEntity.FOLLOW_UP, [str(i) for i in follow_up_ids]),
         ]
