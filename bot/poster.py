@@ -61,6 +61,7 @@ from bot.notices import announce_alert_holds
 from bot.permissions import Disclosure
 from bot.slack_answers import CHANNEL, CHANNEL_PAUSE, MAYBE_POSTED, RETRYABLE, SETUP, SETUP_PAUSE
 from campaigns.clock import Clock
+from campaigns.events import Event, emit_after_commit
 from campaigns.ratelimit import backoff_delay, retry_after_seconds
 from storage.db import Database
 from storage.enums import AlertKind, AlertState
@@ -363,6 +364,17 @@ class AlertPoster:
             try:
                 with self.db.transaction() as session:
                     session.execute(statement)
+                    emit_after_commit(
+                        session,
+                        log,
+                        Event.ALERT_POSTED,
+                        words="Slack alert updated in place" if claim.ts else None,
+                        alert=claim.id,
+                        kind=claim.kind,
+                        channel=channel,
+                        ts=ts,
+                        revision=revision,
+                    )
                 return
             except DBAPIError as error:
                 if wait is None:

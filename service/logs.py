@@ -8,14 +8,18 @@ libraries', and uvicorn's (`uvicorn_log_config`).
 
 from __future__ import annotations
 
+import json
 import logging
 import string
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from campaigns.privacy import mask_email, mask_phone, mask_text
 
 __all__ = [
+    "LIBRARY_LOGGERS",
     "MESSAGE_LIMIT",
+    "JsonMaskingFormatter",
     "MaskingFormatter",
     "configure_logging",
     "mask_email",
@@ -59,6 +63,33 @@ class MaskingFormatter(logging.Formatter):
         return mask_text(text)
 
 
+class JsonMaskingFormatter(MaskingFormatter):
+    """One JSON object per line (`LOG_FORMAT=json`): time, level, logger, event, message, fields, and the
+    exception or stack when there is one. Capped and masked like the text lines, after serialising, so that no
+    field escapes the mask."""
+
+    def __init__(self) -> None:
+        super().__init__("%(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "event": getattr(record, "event", None),
+            "message": capped(record.getMessage(), MESSAGE_LIMIT),
+            "fields": getattr(record, "fields", None) or {},
+        }
+        if record.exc_info:
+            entry["exception"] = capped(self.formatException(record.exc_info), TRACEBACK_LIMIT)
+        elif record.exc_text:
+            entry["exception"] = capped(record.exc_text, TRACEBACK_LIMIT)
+        if record.stack_info:
+            entry["stack"] = capped(self.formatStack(record.stack_info), TRACEBACK_LIMIT)
+        # ensure_ascii=False keeps addresses and numbers as they are written, so that the mask recognises them.
+        return mask_text(json.dumps(entry, ensure_ascii=False, default=str))
+
+
 def capped(text: str, limit: int) -> str:
     """`text`, or its first and last `limit // 2` characters around a marker saying how many were cut.
 
@@ -93,15 +124,32 @@ def _word_end(text: str, at: int) -> int:
     return at if end - at >= _ADDRESS_REACH else end
 
 
-def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
-    """The root logger writes to `stream` (stderr) through MaskingFormatter, replacing any other handler."""
+# Libraries whose INFO lines tell an operator nothing about surveys: at WARNING unless LOG_LEVEL=DEBUG or
+# LOG_LIBRARIES=info. (APScheduler logs every job run, Alembic every migration step, httpx and urllib3 every
+# request, uvicorn every request it serves.)
+LIBRARY_LOGGERS = ("alembic", "apscheduler", "httpx", "httpcore", "urllib3", "uvicorn.access")
+
+
+def configure_logging(
+    level: str = "INFO", stream: TextIO | None = None, *, fmt: str = "text", libraries: str | None = None
+) -> None:
+    """The root logger writes to `stream` (stderr) through a masking formatter, replacing any other handler.
+
+    `fmt` is "text" (readable lines) or "json" (one object per line). `libraries` is the level of the noisy
+    libraries' loggers (LIBRARY_LOGGERS): WARNING by default, `level` itself when that is DEBUG.
+    """
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(MaskingFormatter())
+    handler.setFormatter(JsonMaskingFormatter() if fmt == "json" else MaskingFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    library_level = (libraries or ("DEBUG" if level == "DEBUG" else "WARNING")).upper()
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(library_level)
     # APScheduler logs every job run at INFO; our jobs log what they did themselves.
-    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler.executors").setLevel(
+        max(logging.WARNING, logging.getLevelName(library_level))
+    )
     # The Twilio client logs every request and response at INFO (numbers included).
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
     # slack_sdk logs every Web API request and response body at DEBUG: customers' names and comments, which no

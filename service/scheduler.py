@@ -157,12 +157,12 @@ class Ticker:
     def dispatch(self) -> None:
         stats = self.dispatcher.drain()
         if stats.claimed:
-            log.info("dispatch: %s", stats)
+            log.info("%s", stats.summary("surveys"))
 
     def remind(self) -> None:
         stats = self.dispatcher.drain(MessagePurpose.REMINDER)
         if stats.claimed:
-            log.info("reminders: %s", stats)
+            log.info("%s", stats.summary("reminders"))
 
     def expire(self) -> None:
         expire_invitations(self.dispatcher)

@@ -51,6 +51,10 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json": one object per line
+    log_libraries: str | None = (
+        None  # the noisy libraries' level (service.logs); WARNING unless LOG_LEVEL=DEBUG
+    )
 
     slack_bot_token: str | None = field(default=None, repr=False)
     slack_signing_secret: str | None = field(default=None, repr=False)
@@ -137,6 +141,8 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         host=r.text("HOST") or "127.0.0.1",
         port=r.integer("PORT", 8000, low=1, high=65535),
         log_level=r.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+        log_format=r.choice("LOG_FORMAT", "TEXT", ("TEXT", "JSON")).lower(),
+        log_libraries=r.optional_choice("LOG_LIBRARIES", ("DEBUG", "INFO", "WARNING", "ERROR")),
         slack_bot_token=r.text("SLACK_BOT_TOKEN"),
         slack_signing_secret=r.text("SLACK_SIGNING_SECRET"),
         slack_app_token=r.text("SLACK_APP_TOKEN"),
@@ -187,6 +193,39 @@ def _check_combinations(s: Settings) -> None:
         raise SettingsError("Twilio needs TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER")
     if s.smtp_enabled and not s.email_from:
         raise SettingsError("SMTP_HOST is set but EMAIL_FROM is not")
+    # Half a channel's configuration is a mistake, never a reason to fall back to the log transport unnoticed.
+    twilio_rest = [
+        name
+        for name, value in (
+            ("TWILIO_MESSAGING_SERVICE_SID", s.twilio_messaging_service_sid),
+            ("TWILIO_FROM_NUMBER", s.twilio_from_number),
+        )
+        if value
+    ]
+    if twilio_rest and not s.twilio_enabled:
+        raise SettingsError(
+            f"{twilio_rest[0]} is set but TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not: set both, or unset "
+            f"{twilio_rest[0]} to send SMS to the log transport"
+        )
+    smtp_rest = [
+        name
+        for name, value in (
+            ("SMTP_USERNAME", s.smtp_username),
+            ("SMTP_PASSWORD", s.smtp_password),
+            ("EMAIL_FROM", s.email_from),
+        )
+        if value
+    ]
+    if smtp_rest and not s.smtp_enabled:
+        raise SettingsError(
+            f"{smtp_rest[0]} is set but SMTP_HOST is not: set SMTP_HOST, or unset {', '.join(smtp_rest)} to send "
+            "email to the log transport"
+        )
+    if s.smtp_enabled and bool(s.smtp_username) != bool(s.smtp_password):
+        given, missing = (
+            ("SMTP_USERNAME", "SMTP_PASSWORD") if s.smtp_username else ("SMTP_PASSWORD", "SMTP_USERNAME")
+        )
+        raise SettingsError(f"{given} is set but {missing} is not: SMTP login needs both")
     if s.smtp_ssl and s.smtp_starttls and s.smtp_enabled:
         raise SettingsError(
             "SMTP_SSL and SMTP_STARTTLS exclude each other; set SMTP_STARTTLS=false with SMTP_SSL"
@@ -285,6 +324,10 @@ class _Reader:
         if raw not in options:
             raise SettingsError(f"{name} must be one of {', '.join(options)}, got {raw!r}")
         return raw
+
+    def optional_choice(self, name: str, options: tuple[str, ...]) -> str | None:
+        """One of `options` (case-insensitive), or None when unset."""
+        return self.choice(name, "", ("", *options)) or None
 
     def url(self, name: str, default: str) -> str:
         raw = self.text(name) or default

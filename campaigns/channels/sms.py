@@ -219,6 +219,36 @@ def _fold(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text.translate(_TYPOGRAPHY)).translate(_TYPOGRAPHY).split())
 
 
+# What the codes of undelivered-status callbacks mean, in words (https://www.twilio.com/docs/api/errors).
+_DELIVERY_ERRORS = {
+    "30001": "the carrier's queue overflowed",
+    "30002": "the Twilio account is suspended",
+    "30003": "the handset is unreachable (off or out of coverage)",
+    "30004": "the message was blocked (the person or the carrier blocks this sender)",
+    "30005": "the number is unknown to its carrier (it may not exist any more)",
+    "30006": "the number is a landline or its carrier cannot take SMS",
+    "30007": "the carrier filtered it as spam",
+    "30008": "the carrier gave no reason",
+    "30034": "the sending number is not registered for US A2P 10DLC",
+}
+
+
+def describe_code(error_code: str | None) -> str | None:
+    """A Twilio error code in words (send answers and delivery callbacks), or None for a code we do not know."""
+    if not error_code:
+        return None
+    code = str(error_code)
+    if code in _DELIVERY_ERRORS:
+        return _DELIVERY_ERRORS[code]
+    if code in _RECIPIENT_ERRORS:
+        return str(_RECIPIENT_ERRORS[code])
+    if code in _SETUP_ERRORS:
+        return _SETUP_ERRORS[code]
+    if code == _COUNTRY_NOT_ENABLED:
+        return "the recipient's country is not enabled in Twilio's Geo Permissions"
+    return None
+
+
 def reason_for_code(error_code: str | None) -> PermanentReason | None:
     """What a Twilio error code (from an API error or a status callback's ErrorCode) says about the recipient.
 

@@ -7,14 +7,17 @@ is recorded whichever message (survey or reminder) the callback is about.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.channels.base import PermanentReason
-from campaigns.channels.sms import reason_for_code
+from campaigns.channels.sms import describe_code, reason_for_code
 from campaigns.contacts.consents import opt_out_address
+from campaigns.events import Event, emit_after_commit
 from storage.enums import (
     Channel,
     DeliveryStatus,
@@ -25,6 +28,8 @@ from storage.enums import (
     SendState,
 )
 from storage.tables import Invitation, Message
+
+log = logging.getLogger(__name__)
 
 # The provider's statuses in the order they happen; the final ones share the last rank.
 _RANK = {
@@ -67,7 +72,33 @@ def apply_status(
     invitation = session.get(Invitation, message.invitation_id) if message.invitation_id else None
     if invitation is not None and message.purpose is MessagePurpose.INVITATION:
         _update_invitation(invitation, known, error_code, now)
+    _log_status(message, known, error_code, session=session)
     return True
+
+
+def _log_status(
+    message: Message, status: DeliveryStatus, error_code: str | None, *, session: Session
+) -> None:
+    """Delivered and undelivered are news for the operator; the steps before them (queued, sent) are not."""
+    what = "reminder" if message.purpose is MessagePurpose.REMINDER else "survey"
+    fields: dict[str, Any] = {
+        "invitation": message.invitation_id,
+        "message": message.id,
+        "to": message.address,
+    }
+    if status is DeliveryStatus.DELIVERED:
+        emit_after_commit(session, log, Event.SURVEY_DELIVERED, words=f"{what} delivered", **fields)
+    elif status in FAILED:
+        emit_after_commit(
+            session,
+            log,
+            Event.SURVEY_UNDELIVERED,
+            level=logging.WARNING,
+            words=f"{what} not delivered: the carrier reported {status}",
+            **fields,
+            code=error_code or "none",
+            meaning=describe_code(error_code) or "unknown code (see https://www.twilio.com/docs/api/errors)",
+        )
 
 
 def _delivery_status(status: str) -> DeliveryStatus | None:

@@ -70,7 +70,9 @@ from campaigns.dispatch.pauses import (
 from campaigns.dispatch.prepare import Rules, decide_invitation, decide_reminder
 from campaigns.dispatch.presend import Withheld, last_look
 from campaigns.dispatch.reconcile import recover_stale_claims
+from campaigns.dispatch.report import failure_fields, sent_event
 from campaigns.dispatch.retries import failed_since
+from campaigns.events import Event, emit_after_commit
 from campaigns.planning.facts import contact_facts
 from campaigns.planning.planner import PlanningRules
 from campaigns.planning.windows import zone_for
@@ -115,6 +117,20 @@ class DispatchStats:
 
     def count(self, tally: Tally) -> None:
         setattr(self, tally.value, getattr(self, tally.value) + 1)
+
+    def summary(self, what: str) -> str:
+        """'surveys: 8 due, 4 sent, 4 put back for later (...)': a run in words, zero counts left out."""
+        parts = [f"{self.claimed} due"]
+        for number, words in (
+            (self.sent, "sent"),
+            (self.rescheduled, "put back for later (send window, channel pause or retry)"),
+            (self.cancelled, "cancelled (opted out or answered meanwhile)"),
+            (self.failed, "failed for good"),
+            (self.uncertain, "uncertain, left for reconciliation"),
+        ):
+            if number:
+                parts.append(f"{number} {words}")
+        return f"{what}: {', '.join(parts)}"
 
 
 @dataclass(frozen=True)
@@ -374,13 +390,17 @@ class Dispatcher:
         for channel, hold in self.health.held().items():
             pause = pause_channel(channel, hold, now, session=session)
             pauses[channel] = pause
-            log.error(
-                "%s sending paused until %s (error %s): %s. Invitations stay planned; sending resumes by itself "
-                "once a probe goes through.",
-                channel,
-                f"{pause.until:%Y-%m-%d %H:%M:%S} UTC",
-                pause.code or "none",
-                pause.reason,
+            emit_after_commit(
+                session,
+                log,
+                Event.CHANNEL_PAUSED,
+                level=logging.ERROR,
+                words=f"{channel} sending paused: invitations stay planned and sending resumes by itself once "
+                "a probe goes through",
+                channel=channel,
+                until=f"{pause.until:%Y-%m-%d %H:%M:%S} UTC",
+                code=pause.code or "none",
+                reason=pause.reason,
             )
             if self.config.admin_notices:  # once: a failed probe finds the subject held already
                 announce(
@@ -388,7 +408,14 @@ class Dispatcher:
                 )
         for channel in self.health.worked() - set(pauses):
             if channel in self._paused_at_prepare and resume(channel, session=session):
-                log.warning("%s works again: its pause is lifted and sending resumes", channel)
+                emit_after_commit(
+                    session,
+                    log,
+                    Event.CHANNEL_RESUMED,
+                    level=logging.WARNING,
+                    words=f"{channel} works again: its pause is lifted and sending resumes",
+                    channel=channel,
+                )
                 if self.config.admin_notices:
                     text = resume_notice(channel)
                     announce(pause_subject(channel), held=False, text=text, now=now, session=session)
@@ -432,6 +459,7 @@ class Dispatcher:
                 invitation, message, outcome.provider_id, outcome.send.definition, outcome.send.zone_name, now
             )
             stats.sent += 1
+            self._log_sent(outcome, invitation, session=session)
             return
         if not holds:
             # Reconciled by someone else while we were sending (a send slower than the claim timeout).
@@ -446,6 +474,7 @@ class Dispatcher:
                 invitation, message, outcome.provider_id, outcome.send.definition, outcome.send.zone_name, now
             )
             stats.sent += 1
+            self._log_sent(outcome, invitation, session=session)
         else:
             provider = self.transports[channel].name
             tally = record_failure(
@@ -459,6 +488,33 @@ class Dispatcher:
                 session=session,
             )
             stats.count(tally)
+            event, fields = failure_fields(outcome.send.purpose, outcome.error, invitation, tally, now)
+            emit_after_commit(
+                session,
+                log,
+                event,
+                level=logging.WARNING,
+                campaign=outcome.send.definition.name,
+                channel=channel,
+                invitation=invitation.id,
+                message=message.id,
+                to=outcome.send.outgoing.to,
+                **fields,
+            )
+
+    def _log_sent(self, outcome: _Outcome, invitation: Invitation, *, session: Session) -> None:
+        send = outcome.send
+        emit_after_commit(
+            session,
+            log,
+            sent_event(send.purpose),
+            campaign=send.definition.name,
+            channel=send.outgoing.channel,
+            invitation=invitation.id,
+            message=send.message_id,
+            to=send.outgoing.to,
+            provider_id=outcome.provider_id,
+        )
 
     def recover_stale_claims(self) -> int:
         """Settle this outbox's claims whose worker died (see campaigns.dispatch.reconcile)."""

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.channels.base import Transport
 from campaigns.dispatch.outbox import FLOWS, Flow, complete, set_send_state, take_claim
+from campaigns.events import Event, emit_after_commit
 from storage.db import Database
 from storage.enums import Channel, Direction, SendState
 from storage.tables import Invitation, Message
@@ -78,6 +79,16 @@ class _Evidence(Enum):
     FOUND = "the provider has it"
     NOT_RECEIVED = "the provider's log does not have it"
     NO_LOG = "the provider keeps no log to ask"
+
+
+# What each kind of evidence decides (the words of the reconciliation's log line).
+_DECISIONS = {
+    _Evidence.NOTHING_STAGED: "requeued: sent when due again",
+    _Evidence.CALLED_BACK: "recorded as sent: not sent again",
+    _Evidence.FOUND: "recorded as sent: not sent again",
+    _Evidence.NOT_RECEIVED: "requeued: sent when due again",
+    _Evidence.NO_LOG: "held for review (a reminder is dropped): sending again could text the person twice",
+}
 
 
 @dataclass(frozen=True)
@@ -248,6 +259,19 @@ def _apply(db: Database, flow: Flow, claim: _StaleClaim, verdict: _Verdict, now:
             if invitation is None:
                 raise _SettledElsewhere
             _settle(flow, invitation, claim, verdict, now, session=session)
+            emit_after_commit(
+                session,
+                log,
+                Event.RECONCILED,
+                level=logging.WARNING,
+                invitation=claim.invitation_id,
+                purpose=flow.purpose,
+                channel=claim.trace.channel if claim.trace else None,
+                worker=claim.owner,
+                evidence=verdict.evidence.value,
+                decision=_DECISIONS[verdict.evidence],
+                provider_id=verdict.provider_id,
+            )
     except _SettledElsewhere:
         log.info("invitation %s was settled elsewhere meanwhile; keeping that", claim.invitation_id)
         return False

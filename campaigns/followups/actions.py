@@ -10,17 +10,21 @@ Slack call happens inside the transaction.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from campaigns.events import Event, emit_after_commit
 from campaigns.followups.alert_queue import needs_posting, queue_alert
 from storage.audit import record_audit
 from storage.db import Database
 from storage.enums import AlertKind, AuditAction, AuditEntity, ContactMethod, FollowUpStatus
 from storage.tables import FollowUp, SlackAlert
+
+log = logging.getLogger(__name__)
 
 MAX_NOTE = 3000
 
@@ -42,6 +46,7 @@ def acknowledge(db: Database, follow_up_id: int, *, user: str, now: datetime) ->
         _changed(
             row.response_id, follow_up_id, f"slack:{user}", AuditAction.FOLLOW_UP_ACKNOWLEDGED, now, session
         )
+        emit_after_commit(session, log, Event.FOLLOW_UP_ACKNOWLEDGED, follow_up=follow_up_id, by=user)
     return True
 
 
@@ -71,6 +76,9 @@ def assign(db: Database, follow_up_id: int, *, assignee: str, by: str, now: date
             now,
             session,
             assignee=assignee,
+        )
+        emit_after_commit(
+            session, log, Event.FOLLOW_UP_ASSIGNED, follow_up=follow_up_id, assignee=assignee, by=by
         )
         queue_alert(
             AlertKind.ASSIGNED,
@@ -110,6 +118,15 @@ def resolve(
             now,
             session,
             time_to_close_seconds=seconds,
+        )
+        emit_after_commit(
+            session,
+            log,
+            Event.FOLLOW_UP_RESOLVED,
+            follow_up=follow_up_id,
+            by=user,
+            method=method,
+            hours_open=round(seconds / 3600, 1),
         )
     return True
 

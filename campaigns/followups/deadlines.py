@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from campaigns.events import Event, emit_after_commit
 from campaigns.followups.alert_queue import queue_alert
 from storage.db import Database
 from storage.enums import AlertKind, FollowUpStatus
 from storage.tables import FollowUp, SlackAlert
+
+log = logging.getLogger(__name__)
+
+_EVENTS = {
+    AlertKind.OVERDUE: Event.FOLLOW_UP_OVERDUE,
+    AlertKind.UNACKNOWLEDGED: Event.FOLLOW_UP_ESCALATED,
+    AlertKind.REMINDER: Event.FOLLOW_UP_REMINDED,
+}
 
 # The reminder goes out when this share of the time to the deadline is left.
 REMIND_AT_REMAINING = 0.25
@@ -42,6 +52,15 @@ def check_follow_ups(
                 now=now,
                 session=session,
                 channel=channel,
+            )
+            emit_after_commit(
+                session,
+                log,
+                _EVENTS[AlertKind(kind)],
+                follow_up=follow_up.id,
+                response=follow_up.response_id,
+                assignee=follow_up.assignee,
+                due=f"{follow_up.due_at:%Y-%m-%d %H:%M} UTC",
             )
             queued += 1
     return queued

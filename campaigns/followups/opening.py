@@ -8,6 +8,7 @@ releases it at once, and a comment after the alert was posted updates it in plac
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -15,9 +16,12 @@ from sqlalchemy.orm import Session
 
 from campaigns.definitions.json_codec import definition_from_json
 from campaigns.definitions.model import CampaignDefinition
+from campaigns.events import Event, emit_after_commit
 from campaigns.followups.alert_queue import needs_posting
 from storage.enums import AlertKind, AlertState, Category, FollowUpStatus
 from storage.tables import Campaign, FollowUp, Response, SlackAlert
+
+log = logging.getLogger(__name__)
 
 DUE_AFTER = {"detractor": timedelta(hours=48), "passive": timedelta(days=5), "promoter": timedelta(days=7)}
 COMMENT_WAIT = timedelta(minutes=10)
@@ -51,6 +55,16 @@ def on_score(response: Response, *, now: datetime, session: Session) -> None:
     if response.category == Category.DETRACTOR:
         if detractor is None:
             session.add(_alert(response, AlertKind.DETRACTOR, now + COMMENT_WAIT, now, channel))
+            emit_after_commit(
+                session,
+                log,
+                Event.ALERT_QUEUED,
+                kind=AlertKind.DETRACTOR,
+                response=response.id,
+                score=response.score,
+                channel=channel or "SLACK_ALERT_CHANNEL",
+                posts_by=f"{now + COMMENT_WAIT:%H:%M:%S} UTC unless the comment comes first",
+            )
         else:
             detractor.withdrawn_at = None  # corrected back: the alert applies again
             needs_posting(detractor, now, session)

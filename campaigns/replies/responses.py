@@ -5,11 +5,13 @@ Shared by the SMS conversation and the hosted survey page; sessions are the call
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session, object_session
 
+from campaigns.events import Event, emit_after_commit
 from campaigns.followups import opening as followups
 from campaigns.scores.nps import categorize
 from storage.enums import (
@@ -20,7 +22,9 @@ from storage.enums import (
     MessagePurpose,
     SendState,
 )
-from storage.tables import Contact, Invitation, Message, Response
+from storage.tables import Campaign, Contact, Invitation, Message, Response
+
+log = logging.getLogger(__name__)
 
 # States in which an invitation has reached the person and may be answered (expired ones count as late).
 ANSWERABLE = (
@@ -128,8 +132,26 @@ def record_score(
     invitation.responded_at = invitation.responded_at or now
     invitation.updated_at = now
     session.flush()
+    emit_after_commit(
+        session,
+        log,
+        Event.REPLY_RECORDED,
+        words=None if created else "score changed",
+        invitation=invitation.id,
+        response=response.id,
+        campaign=_campaign_name(invitation.campaign_id, session),
+        channel=channel,
+        score=response.score,
+        category=response.category,
+        late=response.late or None,
+    )
     followups.on_score(response, now=now, session=session)
     return response, created
+
+
+def _campaign_name(campaign_id: int, session: Session) -> str | None:
+    campaign = session.get(Campaign, campaign_id)
+    return campaign.name if campaign is not None else None
 
 
 def record_comment(
@@ -140,4 +162,7 @@ def record_comment(
     response.updated_at = now
     target = session or object_session(response)
     if target is not None:
+        emit_after_commit(
+            target, log, Event.COMMENT_RECORDED, response=response.id, characters=len(response.comment)
+        )
         followups.on_comment(response, now=now, session=target)

@@ -35,7 +35,11 @@ class CliContext:
                 self._settings = load_settings(env_file=self.env_file)
             except SettingsError as error:
                 raise click.ClickException(f"configuration error: {error}") from None
-            configure_logging(self._settings.log_level)
+            configure_logging(
+                self._settings.log_level,
+                fmt=self._settings.log_format,
+                libraries=self._settings.log_libraries,
+            )
         return self._settings
 
     @property

@@ -43,7 +43,7 @@ def worker_command(ctx: CliContext, exit_when_idle: bool) -> None:
                 stop.wait(container.settings.tick_seconds)
                 continue
             if stats.claimed:
-                log.info("dispatch: %s", stats)
+                log.info("%s", stats.summary("surveys"))
                 continue  # more may be due already
             if exit_when_idle:
                 break

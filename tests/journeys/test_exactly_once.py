@@ -136,7 +136,7 @@ def prepare_outbox(db: Database, database_url: str, fake: FakeTwilio, count: int
 
 
 def claimed_in(log: str) -> int:
-    return sum(int(n) for n in re.findall(r"dispatch: DispatchStats\(claimed=(\d+)", log))
+    return sum(int(n) for n in re.findall(r"surveys: (\d+) due", log))
 
 
 def states(db: Database) -> dict[InvitationState, int]:

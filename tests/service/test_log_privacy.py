@@ -7,6 +7,7 @@ configure_logging's own handler (tests/fixtures/logs.py), so the text read here 
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -128,6 +129,7 @@ def engine(slack_engine: Container) -> Container:
     return slack_engine
 
 
+@pytest.mark.parametrize("service_log", ["text", "json"], indirect=True)
 def test_a_day_of_the_service_logs_no_personal_data_keys_tokens_or_secrets(
     engine: Container,
     db: Database,
@@ -206,6 +208,12 @@ def test_a_day_of_the_service_logs_no_personal_data_keys_tokens_or_secrets(
             assert http.post("/api/v1/contacts", json=EVE, headers=api).status_code == 500
 
     output = service_log.getvalue()
+    # LOG_FORMAT=json: every line is one object, its fields masked like its message.
+    if output.startswith("{"):
+        entries = [json.loads(line) for line in output.splitlines()]
+        assert {"time", "level", "logger", "event", "message", "fields"} <= set(entries[0])
+        sent = [e for e in entries if e["event"] == "survey.sent"]
+        assert sent and all("••" in e["fields"]["to"] for e in sent)
     whole = [c["phone"] for c in (ANA, CARA, DAN, EVE) if "phone" in c]
     whole += [c["phone"][1:] for c in (ANA, CARA, DAN, EVE) if "phone" in c]  # also without the +
     whole += [c["email"] for c in (ANA, BEN, DAN, EVE) if "email" in c]

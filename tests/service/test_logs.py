@@ -2,9 +2,15 @@
 every logger, and lines capped before they are masked."""
 
 import io
+import json
 import logging
+from collections.abc import Iterator
+from datetime import datetime
 
-from service.logs import MESSAGE_LIMIT, mask_email, mask_phone, mask_text
+import pytest
+
+from campaigns.events import Event, emit
+from service.logs import LIBRARY_LOGGERS, MESSAGE_LIMIT, configure_logging, mask_email, mask_phone, mask_text
 
 PHONE, EMAIL = "+14155550123", "jane.doe@example.com"
 
@@ -59,3 +65,70 @@ def test_a_huge_message_is_cut_with_a_marker_before_it_is_masked(service_log: io
     assert len(output) < MESSAGE_LIMIT + 200
     assert "characters cut]" in output
     assert "jane" not in output
+
+
+def _configured(fmt: str = "text", level: str = "INFO", libraries: str | None = None) -> io.StringIO:
+    stream = io.StringIO()
+    configure_logging(level, stream=stream, fmt=fmt, libraries=libraries)
+    return stream
+
+
+@pytest.fixture
+def restored() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    levels = {name: logging.getLogger(name).level for name in (*LIBRARY_LOGGERS, "apscheduler.executors")}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, value in levels.items():
+        logging.getLogger(name).setLevel(value)
+
+
+def test_json_lines_parse_and_carry_the_event_and_its_fields_masked(restored: None) -> None:
+    stream = _configured("json")
+    emit(logging.getLogger("campaigns.dispatch.dispatcher"), Event.SURVEY_SENT, campaign="pulse", to=PHONE)
+    logging.getLogger("nps.test").warning("free text about %s", EMAIL)
+    try:
+        _lookup(PHONE, EMAIL)
+    except LookupError:
+        logging.getLogger("nps.test").exception("lookup failed")
+    entries = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert len(entries) == 3  # a traceback stays inside its line
+    sent, free, failed = entries
+    assert sent["event"] == "survey.sent" and sent["level"] == "INFO"
+    assert sent["logger"] == "campaigns.dispatch.dispatcher"
+    assert sent["fields"] == {"campaign": "pulse", "to": "+1••••••••23"}
+    assert sent["message"] == "survey sent: campaign=pulse to=+1••••••••23"
+    assert datetime.fromisoformat(sent["time"]).tzinfo is not None
+    assert (
+        free["event"] is None
+        and free["fields"] == {}
+        and free["message"] == "free text about j•••@example.com"
+    )
+    assert "LookupError" in failed["exception"] and PHONE not in stream.getvalue()
+    assert EMAIL not in stream.getvalue()
+
+
+def test_text_is_the_default_and_reads_as_words(restored: None) -> None:
+    stream = _configured()
+    emit(logging.getLogger("nps.test"), Event.OPTED_OUT, channel="sms", address=PHONE, source="sms-keyword")
+    assert (
+        stream.getvalue()
+        .rstrip()
+        .endswith("INFO nps.test: opted out: channel=sms address=+1••••••••23 source=sms-keyword")
+    )
+
+
+def test_library_noise_is_at_warning_unless_asked(restored: None) -> None:
+    stream = _configured()
+    for name in ("alembic.runtime.migration", "apscheduler.scheduler", "httpx", "uvicorn.access"):
+        logging.getLogger(name).info("noise from %s", name)
+    assert stream.getvalue() == ""
+    stream = _configured(libraries="INFO")
+    logging.getLogger("alembic.runtime.migration").info("Running upgrade")
+    logging.getLogger("apscheduler.executors.default").info("job ran")  # every tick: never at INFO
+    assert "Running upgrade" in stream.getvalue() and "job ran" not in stream.getvalue()
+    stream = _configured(level="DEBUG")
+    logging.getLogger("httpx").debug("request")
+    assert "request" in stream.getvalue()

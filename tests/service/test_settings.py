@@ -31,6 +31,17 @@ def test_defaults_match_the_contract() -> None:
         ({"TWILIO_ACCOUNT_SID": "AC123"}, "TWILIO_AUTH_TOKEN"),
         ({"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET"),
         ({"SMTP_HOST": "mail.example.com"}, "EMAIL_FROM"),
+        ({"TWILIO_AUTH_TOKEN": "s3cret-token"}, "TWILIO_ACCOUNT_SID"),
+        ({"TWILIO_FROM_NUMBER": "+15005550006"}, "TWILIO_ACCOUNT_SID"),
+        ({"TWILIO_MESSAGING_SERVICE_SID": "MG123"}, "TWILIO_ACCOUNT_SID"),
+        ({"EMAIL_FROM": "surveys@example.com"}, "SMTP_HOST"),
+        ({"SMTP_USERNAME": "mailer"}, "SMTP_HOST"),
+        (
+            {"SMTP_HOST": "mail.example.com", "EMAIL_FROM": "s@example.com", "SMTP_USERNAME": "mailer"},
+            "SMTP_PASSWORD",
+        ),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+        ({"LOG_LIBRARIES": "chatty"}, "LOG_LIBRARIES"),
     ],
 )
 def test_a_bad_value_is_an_error_naming_the_variable(env: dict[str, str], variable: str) -> None:
@@ -182,3 +193,9 @@ def test_strong_secret_keys_and_api_keys_are_accepted() -> None:
     settings = parse_settings({"NPS_SECRET_KEY": STRONG, "NPS_API_KEYS": f"{key}, {STRONG}"})
     assert settings.secret_key == STRONG
     assert settings.api_keys == (key, STRONG)
+
+
+def test_log_format_and_library_level_are_read() -> None:
+    settings = parse_settings({"LOG_FORMAT": "json", "LOG_LIBRARIES": "info"})
+    assert (settings.log_format, settings.log_libraries) == ("json", "INFO")
+    assert (parse_settings({}).log_format, parse_settings({}).log_libraries) == ("text", None)
