@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from slack_sdk import WebClient
@@ -19,6 +20,7 @@ from campaigns.channels.sms import TwilioConfig, TwilioSms
 from campaigns.clock import Clock, SystemClock
 from campaigns.dispatch.dispatcher import DispatchConfig, Dispatcher
 from campaigns.planning.planner import PlanningRules
+from service.metrics.registry import Metrics
 from service.settings import Settings
 from storage.db import Database
 from storage.enums import Channel
@@ -34,6 +36,11 @@ class Container:
     transports: dict[Channel, Transport] = field(default_factory=dict)
     # Slack, when configured: the client and the process's one alert poster, shared by web and scheduler.
     slack: SlackDeps | None = None
+
+    @cached_property
+    def metrics(self) -> Metrics:
+        """This process's metrics, shared by the web app and the scheduler (GET /metrics)."""
+        return Metrics(self.db, self.clock)
 
     @property
     def planning_rules(self) -> PlanningRules:

@@ -140,6 +140,7 @@ SECRETS = {
     "SMTP_PASSWORD": {},
     "NPS_API_KEYS": {},
     "NPS_SECRET_KEY": {},
+    "NPS_METRICS_TOKEN": {},
 }
 
 
