@@ -26,12 +26,13 @@ from datetime import datetime, timedelta
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from bot.alert_holds import APP_HOLD
 from campaigns.clock import Clock
 from campaigns.dispatch.outbox import FLOWS
-from storage.bounded import bounded_reads
+from storage.bounded import bounded_reads, timed_out
 from storage.db import Database
 from storage.enums import (
     AlertKind,
@@ -94,10 +95,8 @@ class DatabaseCollector(Collector):
         try:
             with bounded_reads(self.db, READ_TIMEOUT) as bounded, bounded.transaction() as session:
                 families = list(read_families(session, now))
-        except (
-            Exception
-        ) as error:  # unreachable, a lock held by a migration, a table missing on an old schema
-            log.warning("metrics: the database could not be read (%s); reporting nps_database_up 0", error)
+        except Exception as error:  # unreachable, locked by a migration, a table missing on an old schema
+            log.warning("metrics: the database could not be read (%s); nps_database_up is 0", _why(error))
             families = []
         yield GaugeMetricFamily(
             "nps_database_up",
@@ -105,6 +104,15 @@ class DatabaseCollector(Collector):
             value=int(bool(families)),
         )
         yield from families
+
+
+def _why(error: Exception) -> str:
+    """A short reason: SQLAlchemy's own text repeats the whole statement."""
+    if isinstance(error, OperationalError) and timed_out(error):
+        return (
+            f"timed out after {READ_TIMEOUT.total_seconds():.0f} s: a table is locked (a migration running?)"
+        )
+    return type(error).__name__
 
 
 def read_families(session: Session, now: datetime) -> Iterator[Metric]:

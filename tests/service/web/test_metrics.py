@@ -7,8 +7,11 @@ token, a Slack channel the bot left) and reads the numbers back as Prometheus wo
 from __future__ import annotations
 
 import dataclasses
+import io
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import timedelta
 from pathlib import Path
 
@@ -324,3 +327,30 @@ def test_metrics_answer_without_the_database_and_say_it_is_down(tmp_path: Path) 
     assert value(samples, "nps_database_up") == 0
     assert not any(name.startswith("nps_invitations") for name, _ in samples)
     assert value(samples, "nps_http_requests_total", method="GET", route="/metrics", status="200") == 1
+
+
+@pytest.mark.parametrize("db", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_a_scrape_answers_while_a_migration_holds_a_table_it_reads(
+    engine: Container, app: TestClient, service_log: io.StringIO
+) -> None:
+    """A scrape reads under the same statement and lock timeout as /readyz: while `nps db upgrade` holds a table,
+    it answers `nps_database_up 0` (and this process's own numbers) instead of hanging until Prometheus gives up.
+
+    10 s is a generous bound against a scrape that otherwise never answers while the lock is held.
+    """
+    with engine.db.engine.connect() as migration, ThreadPoolExecutor(1) as pool:
+        locked = migration.begin()
+        migration.exec_driver_sql("LOCK TABLE follow_ups IN ACCESS EXCLUSIVE MODE")
+        scraping = pool.submit(scrape, app)
+        try:
+            samples = scraping.result(timeout=10)
+        except FutureTimeout:
+            samples = None
+        finally:
+            locked.rollback()
+    assert samples is not None, "GET /metrics hung while a table it reads was locked"
+    assert value(samples, "nps_database_up") == 0
+    assert "metrics: the database could not be read (timed out after 2 s: a table is locked" in (
+        service_log.getvalue()
+    )
+    assert value(scrape(app), "nps_database_up") == 1
