@@ -109,9 +109,8 @@ class DatabaseCollector(Collector):
 def _why(error: Exception) -> str:
     """A short reason: SQLAlchemy's own text repeats the whole statement."""
     if isinstance(error, OperationalError) and timed_out(error):
-        return (
-            f"timed out after {READ_TIMEOUT.total_seconds():.0f} s: a table is locked (a migration running?)"
-        )
+        seconds = READ_TIMEOUT.total_seconds()
+        return f"timed out after {seconds:.0f} s: a table is locked (a migration running?) or the database is slow"
     return type(error).__name__
 
 
