@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from campaigns.channels.base import Transport
     from campaigns.dispatch.dispatcher import DispatchConfig, Dispatcher
     from campaigns.planning.planner import PlanningRules
+    from service.metrics.registry import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,13 @@ class Container:
     transports: dict[Channel, Transport] = field(default_factory=dict)
     # Slack, when configured: the client and the process's one alert poster, shared by web and scheduler.
     slack: SlackDeps | None = None
+
+    @cached_property
+    def metrics(self) -> Metrics:
+        """This process's metrics, shared by the web app and the scheduler (GET /metrics)."""
+        from service.metrics.registry import Metrics
+
+        return Metrics(self.db, self.clock)
 
     @property
     def planning_rules(self) -> PlanningRules:

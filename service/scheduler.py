@@ -58,6 +58,7 @@ class Ticker:
         # For readiness: when the lease job last ran (the scheduler's heartbeat) and why its renewal failed.
         self.last_tick: datetime | None = None
         self.lease_error: str | None = None
+        container.metrics.watch_scheduler(self.is_leader)
         self.add_job(
             "lease", self.renew_lease, IntervalTrigger(seconds=self.tick.total_seconds(), timezone=UTC)
         )
@@ -134,6 +135,7 @@ class Ticker:
         # before the lease runs out, so that it never overlaps with the process that takes over.
         self.leader_until = now + ttl - self.tick if held else None
         self.leader = held
+        self.container.metrics.job_ran("lease", ok=self.lease_error is None)
         if self.leader != was_leader:
             log.info(
                 "scheduler %s",
@@ -179,5 +181,8 @@ class Ticker:
                 func()
             except Exception:
                 log.exception("scheduled job %s failed; it runs again at the next tick", job_id)
+                self.container.metrics.job_ran(job_id, ok=False)
+            else:
+                self.container.metrics.job_ran(job_id, ok=True)
 
         return run

@@ -33,6 +33,7 @@ _PLACEHOLDERS = {
     "SMTP_PASSWORD": "your-smtp-password",
     "NPS_API_KEYS": "change-me-to-a-long-random-string",
     "NPS_SECRET_KEY": "change-me-to-a-long-random-string",
+    "NPS_METRICS_TOKEN": "change-me-to-a-long-random-string",
 }
 # NPS_SECRET_KEY and NPS_API_KEYS are only as strong as the admin made them (the other secrets are issued by
 # Slack, Twilio or the mail provider): at least this long, and not a repetition of a few characters.
@@ -87,6 +88,8 @@ class Settings:
 
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     api_docs: bool = False
+    # When set, GET /metrics wants `Authorization: Bearer <token>`; otherwise it is open like /readyz.
+    metrics_token: str | None = field(default=None, repr=False)
     secret_key: str | None = field(default=None, repr=False)
     min_days_between_surveys: int = 90
     tick_seconds: int = 15
@@ -169,6 +172,7 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         email_from=r.text("EMAIL_FROM"),
         api_keys=r.keys("NPS_API_KEYS"),
         api_docs=r.boolean("NPS_API_DOCS", False),
+        metrics_token=r.key("NPS_METRICS_TOKEN"),
         secret_key=r.key("NPS_SECRET_KEY"),
         min_days_between_surveys=r.integer("NPS_MIN_DAYS_BETWEEN_SURVEYS", 90, low=0, high=3650),
         tick_seconds=r.integer("NPS_TICK_SECONDS", 15, low=1, high=3600),

@@ -268,6 +268,16 @@ class Message(Timestamps, Base):
         Index("ix_messages_address_created_at", "address", "created_at"),
         Index("ix_messages_inbound_state_created_at", "inbound_state", "created_at"),
         Index("ix_messages_late_twiml", "id", sqlite_where=IS_LATE_TWIML, postgresql_where=IS_LATE_TWIML),
+        # The totals GET /metrics counts at every scrape (service.metrics.database), read from the index alone.
+        Index(
+            "ix_messages_outcomes",
+            "direction",
+            "channel",
+            "purpose",
+            "send_state",
+            "delivery_status",
+            "error_code",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -299,6 +309,7 @@ class Response(Timestamps, Base):
         Index("ix_responses_answered_at", "answered_at"),
         Index("ix_responses_campaign_id_answered_at", "campaign_id", "answered_at"),
         Index("ix_responses_category_answered_at", "category", "answered_at"),
+        Index("ix_responses_channel_category", "channel", "category"),  # GET /metrics
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

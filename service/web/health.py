@@ -8,11 +8,10 @@
   (`campaigns.dispatch.pauses`); no Slack alerts are held (`bot.alert_holds`). Reasons are masked like log lines:
   the route needs no key.
 
-Each check's reads run on one connection that gives up after :data:`READ_TIMEOUT` (PostgreSQL: a local
-statement and lock timeout; SQLite: its busy timeout, put back afterwards): `nps db upgrade` altering a table
-holds an ACCESS EXCLUSIVE lock for as long as it runs, and an orchestrator gives a probe about a second before it
-marks the process dead, every web process at once. So the probe answers 503 saying the check timed out instead
-of hanging.
+Each check's reads run on one connection that gives up after :data:`READ_TIMEOUT` (`storage.bounded`):
+`nps db upgrade` altering a table holds an ACCESS EXCLUSIVE lock for as long as it runs, and an orchestrator
+gives a probe about a second before it marks the process dead, every web process at once. So the probe answers
+503 saying the check timed out instead of hanging.
 
 A paused channel or held alerts is a 503 because someone has to fix a setup; the web app still takes Twilio's and
 Slack's requests meanwhile (the README says which probe to point a load balancer at).
@@ -20,8 +19,7 @@ Slack's requests meanwhile (the README says which probe to point a load balancer
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -29,12 +27,12 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import sessionmaker
 
 from bot.alert_holds import APP_HOLD, outbox_health
 from campaigns.dispatch.pauses import channel_pauses
 from campaigns.privacy import mask_text
 from service.container import Container
+from storage.bounded import bounded_reads, timed_out
 from storage.db import Database, current_revision
 from storage.migrations_state import head_revision
 
@@ -47,8 +45,6 @@ Check = dict[str, Any]
 NOT_CHECKED: Check = {"ok": False, "reason": "not checked: the database is unreachable"}
 # How long one check may wait on the database (a lock, a slow statement) before it answers "timed out".
 READ_TIMEOUT = timedelta(seconds=2)
-# PostgreSQL: query_canceled (statement_timeout), lock_not_available (lock_timeout).
-_TIMED_OUT_SQLSTATES = frozenset({"57014", "55P03"})
 
 
 @router.get("/healthz")
@@ -74,10 +70,10 @@ def readiness(container: Container, ticker: Ticker | None) -> dict[str, Check]:
         if not reachable:
             return dict(NOT_CHECKED)
         try:
-            with _bounded(db) as bounded:
+            with bounded_reads(db, READ_TIMEOUT) as bounded:
                 return check(bounded)
         except OperationalError as error:
-            if _timed_out(error):
+            if timed_out(error):
                 seconds = READ_TIMEOUT.total_seconds()
                 reason = f"timed out after {seconds:.0f} s: a table it reads is locked (a migration running?)"
                 return {"ok": False, "reason": reason}
@@ -96,33 +92,6 @@ def readiness(container: Container, ticker: Ticker | None) -> dict[str, Check]:
             else read(_slack_alerts)
         ),
     }
-
-
-@contextmanager
-def _bounded(db: Database) -> Iterator[Database]:
-    """`db` on one connection whose reads give up after READ_TIMEOUT (see the module), in one transaction."""
-    milliseconds = int(READ_TIMEOUT.total_seconds() * 1000)
-    with db.engine.connect() as connection:
-        sqlite = connection.dialect.name == "sqlite"
-        if sqlite:  # a connection setting, not a transaction's: put back before the pool hands it out again
-            busy = connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
-            connection.exec_driver_sql(f"PRAGMA busy_timeout={milliseconds}")
-            connection.commit()
-        try:
-            with connection.begin():
-                if not sqlite:
-                    connection.exec_driver_sql(f"SET LOCAL statement_timeout = {milliseconds}")
-                    connection.exec_driver_sql(f"SET LOCAL lock_timeout = {milliseconds}")
-                yield Database(db.engine, sessionmaker(bind=connection, expire_on_commit=False))
-        finally:
-            if sqlite:
-                connection.exec_driver_sql(f"PRAGMA busy_timeout={int(busy)}")
-
-
-def _timed_out(error: OperationalError) -> bool:
-    """The database gave up waiting (a lock held elsewhere), not that it failed."""
-    sqlstate = getattr(error.orig, "sqlstate", None)
-    return sqlstate in _TIMED_OUT_SQLSTATES or "database is locked" in str(error.orig)
 
 
 _head = cache(head_revision)  # the migration scripts do not change while the process runs

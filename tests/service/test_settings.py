@@ -151,6 +151,7 @@ SECRETS = {
     "SMTP_PASSWORD": {},
     "NPS_API_KEYS": {},
     "NPS_SECRET_KEY": {},
+    "NPS_METRICS_TOKEN": {},
 }
 
 
