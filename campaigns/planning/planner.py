@@ -18,10 +18,9 @@ from sqlalchemy.orm import Session
 
 from campaigns.definitions.json_codec import definition_from_json
 from campaigns.definitions.model import CampaignDefinition
-from campaigns.planning import eligibility
-from campaigns.planning.due import relationship_due
+from campaigns.planning.decide import CampaignClock, CampaignHistory, Outcome, decide, skip_at
 from campaigns.planning.eligibility import ContactFacts, Skip
-from campaigns.planning.facts import contact_facts, contacts_with_pending_invitations
+from campaigns.planning.facts import contact_facts, contact_view, contacts_with_pending_invitations
 from campaigns.planning.sampling import is_sampled
 from campaigns.planning.skips import record_skip
 from campaigns.planning.windows import next_send_time, zone_for
@@ -144,42 +143,37 @@ def _plan_campaign(
         history = _campaign_history(campaign.id, session=session)
         anchors = _event_anchors(definition, session=session) if definition.event else {}
         budget = _daily_budget(campaign, definition, now, session=session)
+    clock = CampaignClock(campaign.id, campaign.created_at)
     for chunk in _contact_chunks(db):
         with db.transaction() as session:
+            facts = contact_facts(chunk, session=session)
+            pending = contacts_with_pending_invitations(
+                [c.id for c in chunk], except_campaign=None, session=session
+            )
             due_contacts = []
             for contact in chunk:
                 count, last_due = history.get(contact.id, (0, None))
-                if definition.event and contact.id not in anchors and count == 0:
-                    continue  # "after the event, then recurring": no event yet
-                if not definition.audience.matches(contact.properties, contact.created_at):
-                    continue
-                due = relationship_due(
-                    campaign_id=campaign.id,
-                    contact_id=contact.id,
-                    interval_days=definition.interval_days,
-                    first_after_days=definition.first_after_days,
-                    campaign_started_at=campaign.created_at,
-                    contact_created_at=contact.created_at,
-                    last_due_at=last_due,
-                    anchor_at=anchors.get(contact.id),
+                decision = decide(
+                    clock,
+                    definition,
+                    contact_view(contact, facts[contact.id]),
+                    CampaignHistory(count, last_due, anchors.get(contact.id)),
+                    pending=contact.id in pending,
+                    now=now,
+                    global_fatigue_days=rules.min_days_between_surveys,
                 )
-                if due <= now:
-                    due_contacts.append((contact, due, count + 1))
+                if decision.outcome in (Outcome.PLAN, Outcome.SKIP):
+                    due_contacts.append((contact, decision))
             if not due_contacts:
                 continue
-            facts = contact_facts([c for c, _, _ in due_contacts], session=session)
-            pending = contacts_with_pending_invitations(
-                [c.id for c, _, _ in due_contacts], except_campaign=None, session=session
-            )
             rows = []
-            for contact, due, cycle in due_contacts:
-                if contact.id in pending:
-                    continue  # already queued (here or elsewhere); the send-time check decides
-                skip = _skip_at_planning(definition, facts[contact.id], due=max(due, now), rules=rules)
-                if skip is not None:
-                    record_skip(campaign.id, contact.id, skip, at=now, session=session)
-                    stats.skip(skip.reason)
+            for contact, decision in due_contacts:
+                if decision.skip is not None:
+                    record_skip(campaign.id, contact.id, decision.skip, at=now, session=session)
+                    stats.skip(decision.skip.reason)
                     continue
+                assert decision.due_at is not None
+                due, cycle = decision.due_at, decision.cycle
                 if budget is not None and budget <= 0:
                     break  # the daily target is reached; the rest stay due for tomorrow
                 row = invitation_row(
@@ -220,8 +214,7 @@ def _plan_campaign(
 def _skip_at_planning(
     definition: CampaignDefinition, facts: ContactFacts, *, due: datetime, rules: PlanningRules
 ) -> Skip | None:
-    fatigue = eligibility.fatigue_days(definition.min_days_between_surveys, rules.min_days_between_surveys)
-    return eligibility.check(facts, channels=definition.channels, at=due, fatigue=fatigue)
+    return skip_at(definition, facts, at=due, global_fatigue_days=rules.min_days_between_surveys)
 
 
 def _campaign_history(campaign_id: int, *, session: Session) -> dict[int, tuple[int, datetime]]:
