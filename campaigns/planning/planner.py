@@ -140,11 +140,11 @@ def _plan_campaign(
 ) -> None:
     assert definition.interval_days is not None
     with db.transaction() as session:
-        history = _campaign_history(campaign.id, session=session)
-        anchors = _event_anchors(definition, session=session) if definition.event else {}
-        budget = _daily_budget(campaign, definition, now, session=session)
+        history = campaign_history(campaign.id, session=session)
+        anchors = event_anchors(definition, session=session) if definition.event else {}
+        budget = daily_budget(campaign, definition, now, session=session)
     clock = CampaignClock(campaign.id, campaign.created_at)
-    for chunk in _contact_chunks(db):
+    for chunk in contact_chunks(db):
         with db.transaction() as session:
             facts = contact_facts(chunk, session=session)
             pending = contacts_with_pending_invitations(
@@ -217,7 +217,7 @@ def _skip_at_planning(
     return skip_at(definition, facts, at=due, global_fatigue_days=rules.min_days_between_surveys)
 
 
-def _campaign_history(campaign_id: int, *, session: Session) -> dict[int, tuple[int, datetime]]:
+def campaign_history(campaign_id: int, *, session: Session) -> dict[int, tuple[int, datetime]]:
     """Per contact: how many invitations this campaign has made and the last one's due time."""
     rows = session.execute(
         select(Invitation.contact_id, func.count(), func.max(Invitation.due_at))
@@ -227,7 +227,7 @@ def _campaign_history(campaign_id: int, *, session: Session) -> dict[int, tuple[
     return {contact_id: (count, last_due) for contact_id, count, last_due in rows}
 
 
-def _event_anchors(definition: CampaignDefinition, *, session: Session) -> dict[int, datetime]:
+def event_anchors(definition: CampaignDefinition, *, session: Session) -> dict[int, datetime]:
     """First occurrence of the campaign's event per contact, plus the delay: when the first survey is due."""
     rows = session.execute(
         select(Event.contact_id, func.min(Event.occurred_at))
@@ -237,7 +237,7 @@ def _event_anchors(definition: CampaignDefinition, *, session: Session) -> dict[
     return {contact_id: first + definition.delay for contact_id, first in rows}
 
 
-def _daily_budget(
+def daily_budget(
     campaign: Campaign, definition: CampaignDefinition, now: datetime, *, session: Session
 ) -> int | None:
     if definition.daily_target is None:
@@ -255,7 +255,7 @@ def _daily_budget(
     return max(definition.daily_target - (planned_today or 0), 0)
 
 
-def _contact_chunks(db: Database) -> Iterator[Sequence[Contact]]:
+def contact_chunks(db: Database) -> Iterator[Sequence[Contact]]:
     """All contacts in id order, a chunk per transaction, so memory stays flat over any number of contacts."""
     after = 0
     while True:
