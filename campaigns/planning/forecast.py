@@ -89,13 +89,13 @@ def _predicted_per_day(
 ) -> list[int]:
     """Contacts not yet queued whose next survey falls in each day, capped by the daily target."""
     with db.transaction() as session:
-        history = campaign_history(campaign.id, session=session)
         anchors = event_anchors(definition, session=session) if definition.event else {}
         budget_today = daily_budget(campaign, definition, now, session=session)
     clock = CampaignClock(campaign.id, campaign.created_at)
     days = [0] * (DAYS + 1)
     for chunk in contact_chunks(db):
         with db.transaction() as session:
+            history = campaign_history(campaign.id, chunk[0].id, chunk[-1].id, session=session)
             facts = contact_facts(chunk, session=session)
             pending = contacts_with_pending_invitations([c.id for c in chunk], except_campaign=None, session=session)
         for contact in chunk:
