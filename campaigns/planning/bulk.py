@@ -74,8 +74,9 @@ def supports(definition: CampaignDefinition) -> str | None:
     return None
 
 
-def id_ranges(session: Session, *, size: int = RANGE) -> list[tuple[int, int]]:
+def id_ranges(session: Session, *, size: int | None = None) -> list[tuple[int, int]]:
     """Inclusive [low, high] id ranges of at most `size` contacts each, read from the primary key alone."""
+    size = size or RANGE
     ranges = []
     after = 0
     while True:
