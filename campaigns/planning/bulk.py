@@ -345,10 +345,11 @@ def _odd_property(dialect: str, key: str) -> ColumnElement[bool]:
             .where(or_(func.lower(keys.c.value) == folded, keys.c.value.op("~")("[^ -~]")), keys.c.value != key)
         )
         value = Contact.properties.op("->")(literal(key))
+        present = Contact.properties.op("?")(literal(key))
         return or_(
-            and_(Contact.properties.op("?")(literal(key)), func.jsonb_typeof(value) != "string"),
+            and_(present, func.jsonb_typeof(value) != "string"),
             Contact.properties.op("->>")(literal(key)).op("~")(literal("[^ -~]")),
-            other_case,
+            and_(not_(present), other_case),  # Python looks the key up without case only when it is absent
         )
     path = f'$."{key}"'
     each = func.json_each(Contact.properties).table_valued("key", "value").alias("j")
@@ -357,13 +358,11 @@ def _odd_property(dialect: str, key: str) -> ColumnElement[bool]:
             or_(func.lower(each.c.key) == folded, each.c.key.op("GLOB")("*[^ -~]*")), each.c.key != key
         )
     )
+    kind = func.json_type(Contact.properties, path)
     return or_(
-        and_(
-            func.json_type(Contact.properties, path).is_not(None),
-            func.json_type(Contact.properties, path) != "text",
-        ),
+        and_(kind.is_not(None), kind != "text"),
         cast(func.json_extract(Contact.properties, path), String).op("GLOB")("*[^ -~]*"),
-        other,
+        and_(kind.is_(None), other),  # Python looks the key up without case only when it is absent
     )
 
 

@@ -23,7 +23,7 @@ from campaigns.planning.decide import CampaignClock, CampaignHistory, Outcome, d
 from campaigns.planning.eligibility import ContactFacts, Skip
 from campaigns.planning.facts import contact_facts, contact_view, contacts_with_pending_invitations
 from campaigns.planning.sampling import is_sampled
-from campaigns.planning.skips import record_skip
+from campaigns.planning.skips import record_skip, record_skips
 from campaigns.planning.windows import next_send_time, zone_for
 from storage.db import Database
 from storage.enums import CampaignStatus, InvitationState, SkipReason
@@ -235,11 +235,14 @@ def _plan_contacts(
     """Contact by contact, with `decide`: plans the due and eligible, records the skips; returns the budget left."""
     if not contacts:
         return budget
-    history = campaign_history(campaign.id, contacts[0].id, contacts[-1].id, session=session)
+    history = campaign_history(
+        campaign.id, contacts[0].id, contacts[-1].id, session=session, only=[c.id for c in contacts]
+    )
     facts = contact_facts(contacts, session=session)
     pending = contacts_with_pending_invitations([c.id for c in contacts], except_campaign=None, session=session)
     clock = CampaignClock(campaign.id, campaign.created_at)
     rows = []
+    skips: list[tuple[int, int, Skip]] = []
     for contact in contacts:
         count, last_due = history.get(contact.id, (0, None))
         decision = decide(
@@ -253,7 +256,7 @@ def _plan_contacts(
         )
         if decision.outcome is Outcome.SKIP:
             assert decision.skip is not None
-            record_skip(campaign.id, contact.id, decision.skip, at=now, session=session)
+            skips.append((campaign.id, contact.id, decision.skip))
             stats.skip(decision.skip.reason)
             continue
         if decision.outcome is not Outcome.PLAN:
@@ -274,7 +277,7 @@ def _plan_contacts(
             # The cycle still advances (a cancelled row marks it), so the contact is not redrawn daily.
             row.update(state=InvitationState.CANCELLED, last_error="not sampled this cycle")
             skip = Skip(SkipReason.NOT_SAMPLED, f"not drawn by the {definition.sample_rate:.0%} sample")
-            record_skip(campaign.id, contact.id, skip, at=now, session=session)
+            skips.append((campaign.id, contact.id, skip))
             stats.skip(skip.reason)
         else:
             stats.planned += 1
@@ -284,10 +287,11 @@ def _plan_contacts(
     inserted = insert_invitations(rows, session=session)
     for row in rows:
         if row["contact_id"] not in inserted:  # planned elsewhere meanwhile
-            record_skip(campaign.id, row["contact_id"], _pending_elsewhere(), at=now, session=session)
+            skips.append((campaign.id, row["contact_id"], _pending_elsewhere()))
             stats.skip(SkipReason.PENDING)
             if row["state"] is InvitationState.PLANNED:
                 stats.planned -= 1
+    record_skips(skips, at=now, session=session)
     return budget
 
 
@@ -298,12 +302,17 @@ def _skip_at_planning(
 
 
 def campaign_history(
-    campaign_id: int, low: int, high: int, *, session: Session
+    campaign_id: int, low: int, high: int, *, session: Session, only: Sequence[int] | None = None
 ) -> dict[int, tuple[int, datetime]]:
-    """Per contact with an id in [low, high]: how many invitations this campaign has made, the last due time."""
+    """Per contact with an id in [low, high] (and in `only`, when given): how many invitations this campaign
+    has made, and the last one's due time."""
+    query = select(Invitation.contact_id, func.count(), func.max(Invitation.due_at)).where(
+        Invitation.campaign_id == campaign_id, Invitation.contact_id.between(low, high)
+    )
+    if only is not None and len(only) <= 1000:  # the contacts a set-based range left over: a few
+        query = query.where(Invitation.contact_id.in_(only))
     rows = session.execute(
-        select(Invitation.contact_id, func.count(), func.max(Invitation.due_at))
-        .where(Invitation.campaign_id == campaign_id, Invitation.contact_id.between(low, high))
+        query
         .group_by(Invitation.contact_id)
     )
     return {contact_id: (count, last_due) for contact_id, count, last_due in rows}
