@@ -109,14 +109,21 @@ def fill(db: Database, contacts: int) -> None:
             )
             if i % 100 == 1:
                 consents.append(
-                    {"channel": Channel.SMS, "address": phone, "status": ConsentStatus.OPTED_OUT, "source": "bench"}
+                    {
+                        "channel": Channel.SMS,
+                        "address": phone,
+                        "status": ConsentStatus.OPTED_OUT,
+                        "source": "bench",
+                    }
                 )
         with db.transaction() as session:
             session.execute(insert(Contact), rows)
             if consents:
                 session.execute(insert(Consent), consents)
     with db.transaction() as session:
-        apply_definitions(parse_campaign_file(CAMPAIGN).campaigns, session=session, now=NOW - timedelta(days=100))
+        apply_definitions(
+            parse_campaign_file(CAMPAIGN).campaigns, session=session, now=NOW - timedelta(days=100)
+        )
 
 
 def reset(db: Database) -> None:
@@ -147,7 +154,11 @@ def baseline(db: Database) -> int:
 
 def _bind(db: Database, moment: datetime) -> object:
     # The planner stores SQLite datetimes as naive UTC text (storage.types.UTCDateTime); the baseline matches.
-    return moment.replace(tzinfo=None).isoformat(sep=" ") + ".000000" if db.engine.dialect.name == "sqlite" else moment
+    return (
+        moment.replace(tzinfo=None).isoformat(sep=" ") + ".000000"
+        if db.engine.dialect.name == "sqlite"
+        else moment
+    )
 
 
 def timed(run: Callable[[Database], int], db: Database) -> tuple[float, int]:
@@ -163,7 +174,11 @@ def compare(db: Database, rounds: int) -> tuple[float, float, int]:
     base_times, our_times = [], []
     planned = set()
     for index in range(rounds):
-        order = (("baseline", baseline), ("ours", ours)) if index % 2 == 0 else (("ours", ours), ("baseline", baseline))
+        order = (
+            (("baseline", baseline), ("ours", ours))
+            if index % 2 == 0
+            else (("ours", ours), ("baseline", baseline))
+        )
         for name, run in order:
             seconds, count = timed(run, db)
             (base_times if name == "baseline" else our_times).append(seconds)
@@ -172,7 +187,9 @@ def compare(db: Database, rounds: int) -> tuple[float, float, int]:
     return statistics.median(base_times), statistics.median(our_times), planned.pop()
 
 
-def with_postgres(server_url: str, run: Callable[[Database], tuple[float, float, int]]) -> tuple[float, float, int]:
+def with_postgres(
+    server_url: str, run: Callable[[Database], tuple[float, float, int]]
+) -> tuple[float, float, int]:
     name = f"nps_bench_{uuid.uuid4().hex[:12]}"
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -220,8 +237,17 @@ def memory_growth(directory: Path, contacts: int) -> float:
 
 
 def figure(name: str, baseline_value: float, ours_value: float, ratio: float, target: str, ok: bool) -> None:
-    print(f"{name}: baseline {baseline_value:.2f}, ours {ours_value:.2f}, ratio {ratio:.2f} (target {target}) {'PASS' if ok else 'FAIL'}")
-    line = {"figure": name, "baseline": round(baseline_value, 3), "ours": round(ours_value, 3), "ratio": round(ratio, 3), "target": target, "pass": ok}
+    print(
+        f"{name}: baseline {baseline_value:.2f}, ours {ours_value:.2f}, ratio {ratio:.2f} (target {target}) {'PASS' if ok else 'FAIL'}"
+    )
+    line = {
+        "figure": name,
+        "baseline": round(baseline_value, 3),
+        "ours": round(ours_value, 3),
+        "ratio": round(ratio, 3),
+        "target": target,
+        "pass": ok,
+    }
     print("BENCH " + json.dumps(line))
 
 
@@ -244,7 +270,14 @@ def main() -> None:
         base, our, planned = compare(db, args.rounds)
         db.dispose()
         print(f"SQLite, {size:,} contacts, {planned:,} planned a round")
-        figure(f"planning {size:,} contacts, SQLite (s)", base, our, our / base, f"<= {TARGET_RATIO}x", our / base <= TARGET_RATIO)
+        figure(
+            f"planning {size:,} contacts, SQLite (s)",
+            base,
+            our,
+            our / base,
+            f"<= {TARGET_RATIO}x",
+            our / base <= TARGET_RATIO,
+        )
         server = os.environ.get("TEST_DATABASE_URL")
         if server:
 
@@ -254,7 +287,14 @@ def main() -> None:
 
             base, our, planned = with_postgres(server, on_postgres)
             print(f"PostgreSQL, {size:,} contacts, {planned:,} planned a round")
-            figure(f"planning {size:,} contacts, PostgreSQL (s)", base, our, our / base, f"<= {TARGET_RATIO}x", our / base <= TARGET_RATIO)
+            figure(
+                f"planning {size:,} contacts, PostgreSQL (s)",
+                base,
+                our,
+                our / base,
+                f"<= {TARGET_RATIO}x",
+                our / base <= TARGET_RATIO,
+            )
         small, large = size // 10, size
         growth_small, growth_large = memory_growth(directory, small), memory_growth(directory, large)
         ratio = growth_large / max(growth_small, 1.0)

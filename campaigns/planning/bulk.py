@@ -77,7 +77,7 @@ def supports(definition: CampaignDefinition) -> str | None:
 def id_ranges(session: Session, *, size: int | None = None) -> list[tuple[int, int]]:
     """Inclusive [low, high] id ranges of at most `size` contacts each, read from the primary key alone."""
     size = size or RANGE
-    ranges = []
+    ranges: list[tuple[int, int]] = []
     after = 0
     while True:
         low = session.scalar(select(func.min(Contact.id)).where(Contact.id > after))
@@ -93,19 +93,13 @@ def id_ranges(session: Session, *, size: int | None = None) -> list[tuple[int, i
         after = high
 
 
-def range_needs_python(
-    session: Session, definition: CampaignDefinition, low: int, high: int
-) -> bool:
+def range_needs_python(session: Session, definition: CampaignDefinition, low: int, high: int) -> bool:
     """Whether some contact in the range has audience properties SQL would compare differently from Python."""
     if not definition.audience.properties:
         return False
     dialect = session.get_bind().dialect.name
     odd = [_odd_property(dialect, key) for key in definition.audience.properties]
-    return bool(
-        session.scalar(
-            select(exists().where(Contact.id.between(low, high), or_(*odd)))
-        )
-    )
+    return bool(session.scalar(select(exists().where(Contact.id.between(low, high), or_(*odd)))))
 
 
 def insert_due(
@@ -128,9 +122,7 @@ def insert_due(
     history = _history(campaign.id, low, high)
     due_at = _due_at_by_zone(session, definition, low, high, now=now, default_timezone=default_timezone)
     cycle = func.coalesce(history.c.cycles, 0) + 1
-    dedupe = (
-        literal(f"{campaign.id}:") + cast(Contact.id, String) + literal(":r") + cast(cycle, String)
-    )
+    dedupe = literal(f"{campaign.id}:") + cast(Contact.id, String) + literal(":r") + cast(cycle, String)
     query = (
         select(
             literal(campaign.id).label("campaign_id"),
@@ -150,7 +142,17 @@ def insert_due(
             _eligible(definition, now=now, global_fatigue_days=global_fatigue_days),
         )
     )
-    columns = ["campaign_id", "contact_id", "state", "due_at", "token", "dedupe_key", "attempts", "created_at", "updated_at"]
+    columns = [
+        "campaign_id",
+        "contact_id",
+        "state",
+        "due_at",
+        "token",
+        "dedupe_key",
+        "attempts",
+        "created_at",
+        "updated_at",
+    ]
     if dialect != "postgresql":
         # One SQLite statement holds the write lock from its reads to its writes: no other session can queue a
         # survey for a candidate in between, so every candidate goes in.
@@ -176,7 +178,9 @@ def insert_due(
             candidates.c.contact_id.in_(select(inserted.c.contact_id)),
         )
     ).all()
-    return sum(1 for _, went_in in rows if went_in), [contact_id for contact_id, went_in in rows if not went_in]
+    return sum(1 for _, went_in in rows if went_in), [
+        contact_id for contact_id, went_in in rows if not went_in
+    ]
 
 
 def due_but_ineligible(
@@ -281,11 +285,15 @@ def _phase(dialect: str, interval: int, campaign_id: int) -> ColumnElement[int]:
     )
     head = func.substring(func.sha256(func.convert_to(text, "UTF8")), 1, 8)
     signed = cast(cast(literal("x") + func.encode(head, "hex"), postgresql.BIT(64)), postgresql.BIGINT)
-    unsigned = cast(signed, postgresql.NUMERIC) + case((signed < 0, literal(2**64, postgresql.NUMERIC)), else_=0)
+    unsigned = cast(signed, postgresql.NUMERIC) + case(
+        (signed < 0, literal(2**64, postgresql.NUMERIC)), else_=0
+    )
     return func.div(unsigned * interval, literal(2**64, postgresql.NUMERIC))
 
 
-def _eligible(definition: CampaignDefinition, *, now: datetime, global_fatigue_days: int) -> ColumnElement[bool]:
+def _eligible(
+    definition: CampaignDefinition, *, now: datetime, global_fatigue_days: int
+) -> ColumnElement[bool]:
     """`eligibility.check` at `now`: not opted out, a usable channel, and fatigue over."""
     cutoff = _at(now - timedelta(days=fatigue_for(definition, global_fatigue_days)))
     surveyed_since = exists().where(
@@ -330,7 +338,7 @@ def _audience(definition: CampaignDefinition, dialect: str) -> ColumnElement[boo
 
 def _property(dialect: str, key: str) -> ColumnElement[str]:
     if dialect == "postgresql":
-        return Contact.properties.op("->>")(literal(key))  # type: ignore[no-any-return]
+        return Contact.properties.op("->>")(literal(key))
     return cast(func.json_extract(Contact.properties, f'$."{key}"'), String)
 
 
@@ -342,7 +350,9 @@ def _odd_property(dialect: str, key: str) -> ColumnElement[bool]:
         other_case = exists(
             select(1)
             .select_from(keys)
-            .where(or_(func.lower(keys.c.value) == folded, keys.c.value.op("~")("[^ -~]")), keys.c.value != key)
+            .where(
+                or_(func.lower(keys.c.value) == folded, keys.c.value.op("~")("[^ -~]")), keys.c.value != key
+            )
         )
         value = Contact.properties.op("->")(literal(key))
         present = Contact.properties.op("?")(literal(key))
@@ -354,9 +364,9 @@ def _odd_property(dialect: str, key: str) -> ColumnElement[bool]:
     path = f'$."{key}"'
     each = func.json_each(Contact.properties).table_valued("key", "value").alias("j")
     other = exists(
-        select(1).select_from(each).where(
-            or_(func.lower(each.c.key) == folded, each.c.key.op("GLOB")("*[^ -~]*")), each.c.key != key
-        )
+        select(1)
+        .select_from(each)
+        .where(or_(func.lower(each.c.key) == folded, each.c.key.op("GLOB")("*[^ -~]*")), each.c.key != key)
     )
     kind = func.json_type(Contact.properties, path)
     return or_(
@@ -377,11 +387,15 @@ def _due_at_by_zone(
 ) -> ColumnElement[datetime]:
     """The invitation's due time: `now` moved into the send window of the contact's zone (one value per zone)."""
     names = session.scalars(
-        select(Contact.timezone).where(Contact.id.between(low, high), Contact.timezone.is_not(None)).distinct()
+        select(Contact.timezone)
+        .where(Contact.id.between(low, high), Contact.timezone.is_not(None))
+        .distinct()
     ).all()
 
     def due_in(name: str | None) -> datetime:
-        return next_send_time(definition.send_window, zone_for(name, definition.timezone, default_timezone), now)
+        return next_send_time(
+            definition.send_window, zone_for(name, definition.timezone, default_timezone), now
+        )
 
     fallback = _at(due_in(None))
     if not names:
@@ -421,5 +435,3 @@ def _new_token() -> str:
 
 def _plain(text: str) -> bool:
     return set(text) <= _ASCII_ONLY
-
-

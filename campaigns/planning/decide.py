@@ -35,7 +35,9 @@ class Outcome(StrEnum):
 class Rule(StrEnum):
     """Which rule sets the date of the next survey."""
 
-    FIRST_AFTER_DAYS = "first_after_days"  # the first survey waits first_after_days after the customer's start
+    FIRST_AFTER_DAYS = (
+        "first_after_days"  # the first survey waits first_after_days after the customer's start
+    )
     SPREAD = "spread"  # the first survey's day in the interval, spreading a base over it
     EVENT = "event"  # the first survey is due `delay` after the campaign's event
     INTERVAL = "interval"  # interval_days after the previous survey of this campaign

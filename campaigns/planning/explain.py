@@ -64,7 +64,9 @@ def _history_lines(contact: Contact, view: ContactView, *, now: datetime, rules:
     if contact.customer_since is not None:
         lines.append(f"customer since {contact.customer_since:%Y-%m-%d} (customer_since)")
     else:
-        lines.append(f"customer since {contact.created_at:%Y-%m-%d} (when the contact was added; no customer_since)")
+        lines.append(
+            f"customer since {contact.created_at:%Y-%m-%d} (when the contact was added; no customer_since)"
+        )
     if facts.opted_out_at:
         lines.append(
             f"opted out of all surveys on {facts.opted_out_at:%Y-%m-%d %H:%M} UTC: never surveyed again"
@@ -74,7 +76,11 @@ def _history_lines(contact: Contact, view: ContactView, *, now: datetime, rules:
     if facts.last_surveyed_at is None:
         lines.append("never surveyed yet")
     else:
-        source = " (last_surveyed_at, from another tool)" if facts.last_surveyed_at == contact.last_surveyed_at else ""
+        source = (
+            " (last_surveyed_at, from another tool)"
+            if facts.last_surveyed_at == contact.last_surveyed_at
+            else ""
+        )
         lines.append(f"last surveyed {facts.last_surveyed_at:%Y-%m-%d %H:%M} UTC{source}")
         allowed = eligibility.next_allowed(facts.last_surveyed_at, rules.min_days_between_surveys)
         if allowed is not None and allowed > now:
@@ -126,9 +132,11 @@ def _prospect(
     rules: PlanningRules,
     session: Session,
 ) -> str:
-    paused = " (the campaign is paused: nothing is planned until `nps campaigns resume`)" if (
-        campaign.status is CampaignStatus.PAUSED
-    ) else ""
+    paused = (
+        " (the campaign is paused: nothing is planned until `nps campaigns resume`)"
+        if (campaign.status is CampaignStatus.PAUSED)
+        else ""
+    )
     if definition.interval_days is None:
         return _transactional_prospect(definition, view, now=now, rules=rules) + paused
     history = _history(campaign.id, definition, contact.id, session=session)
@@ -141,7 +149,10 @@ def _prospect(
         now=now,
         global_fatigue_days=rules.min_days_between_surveys,
     )
-    return _recurring_prospect(definition, contact, view, history, decision, pending, now=now, rules=rules) + paused
+    return (
+        _recurring_prospect(definition, contact, view, history, decision, pending, now=now, rules=rules)
+        + paused
+    )
 
 
 def _recurring_prospect(
@@ -202,7 +213,9 @@ def _transactional_prospect(
     return text + f"; an event now would be skipped: {skip.detail}"
 
 
-def _history(campaign_id: int, definition: CampaignDefinition, contact_id: int, *, session: Session) -> CampaignHistory:
+def _history(
+    campaign_id: int, definition: CampaignDefinition, contact_id: int, *, session: Session
+) -> CampaignHistory:
     cycles, last_due = session.execute(
         select(func.count(), func.max(Invitation.due_at)).where(
             Invitation.campaign_id == campaign_id, Invitation.contact_id == contact_id

@@ -69,7 +69,9 @@ def _queued_per_day(now: datetime, *, session: Session) -> dict[int, list[int]]:
     per_campaign: dict[int, list[int]] = {}
     rows = session.execute(
         select(Invitation.campaign_id, Invitation.due_at, func.count())
-        .where(Invitation.state.in_(PENDING_INVITATION_STATES), Invitation.due_at < now + timedelta(days=DAYS))
+        .where(
+            Invitation.state.in_(PENDING_INVITATION_STATES), Invitation.due_at < now + timedelta(days=DAYS)
+        )
         .group_by(Invitation.campaign_id, Invitation.due_at)
     )
     for campaign_id, due_at, count in rows:
@@ -97,7 +99,9 @@ def _predicted_per_day(
         with db.transaction() as session:
             history = campaign_history(campaign.id, chunk[0].id, chunk[-1].id, session=session)
             facts = contact_facts(chunk, session=session)
-            pending = contacts_with_pending_invitations([c.id for c in chunk], except_campaign=None, session=session)
+            pending = contacts_with_pending_invitations(
+                [c.id for c in chunk], except_campaign=None, session=session
+            )
         for contact in chunk:
             count, last_due = history.get(contact.id, (0, None))
             decision = decide(

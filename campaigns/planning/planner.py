@@ -158,7 +158,15 @@ def _plan_campaign(
         for chunk in contact_chunks(db):
             with db.transaction() as session:
                 budget = _plan_contacts(
-                    session, campaign, definition, chunk, anchors=anchors, budget=budget, now=now, rules=rules, stats=stats
+                    session,
+                    campaign,
+                    definition,
+                    chunk,
+                    anchors=anchors,
+                    budget=budget,
+                    now=now,
+                    rules=rules,
+                    stats=stats,
                 )
     with db.transaction() as session:
         stored = session.get(Campaign, campaign.id)
@@ -184,7 +192,17 @@ def _plan_set_based(
             if bulk.range_needs_python(session, definition, low, high):
                 by_python += 1
                 contacts = _contacts_between(low, high, session=session)
-                _plan_contacts(session, campaign, definition, contacts, anchors={}, budget=None, now=now, rules=rules, stats=stats)
+                _plan_contacts(
+                    session,
+                    campaign,
+                    definition,
+                    contacts,
+                    anchors={},
+                    budget=None,
+                    now=now,
+                    rules=rules,
+                    stats=stats,
+                )
                 continue
             planned, lost = bulk.insert_due(
                 session,
@@ -201,11 +219,29 @@ def _plan_set_based(
                 record_skip(campaign.id, contact_id, _pending_elsewhere(), at=now, session=session)
                 stats.skip(SkipReason.PENDING)
             leftover = bulk.due_but_ineligible(
-                session, campaign, definition, low=low, high=high, now=now, global_fatigue_days=rules.min_days_between_surveys
+                session,
+                campaign,
+                definition,
+                low=low,
+                high=high,
+                now=now,
+                global_fatigue_days=rules.min_days_between_surveys,
             )
             if leftover:
-                contacts = list(session.scalars(select(Contact).where(Contact.id.in_(leftover)).order_by(Contact.id)))
-                _plan_contacts(session, campaign, definition, contacts, anchors={}, budget=None, now=now, rules=rules, stats=stats)
+                contacts = list(
+                    session.scalars(select(Contact).where(Contact.id.in_(leftover)).order_by(Contact.id))
+                )
+                _plan_contacts(
+                    session,
+                    campaign,
+                    definition,
+                    contacts,
+                    anchors={},
+                    budget=None,
+                    now=now,
+                    rules=rules,
+                    stats=stats,
+                )
     if by_python:
         log.info(
             "planned %d of %d contact ranges of %s contact by contact: their audience properties are not plain "
@@ -239,7 +275,9 @@ def _plan_contacts(
         campaign.id, contacts[0].id, contacts[-1].id, session=session, only=[c.id for c in contacts]
     )
     facts = contact_facts(contacts, session=session)
-    pending = contacts_with_pending_invitations([c.id for c in contacts], except_campaign=None, session=session)
+    pending = contacts_with_pending_invitations(
+        [c.id for c in contacts], except_campaign=None, session=session
+    )
     clock = CampaignClock(campaign.id, campaign.created_at)
     rows = []
     skips: list[tuple[int, int, Skip]] = []
@@ -311,10 +349,7 @@ def campaign_history(
     )
     if only is not None and len(only) <= 1000:  # the contacts a set-based range left over: a few
         query = query.where(Invitation.contact_id.in_(only))
-    rows = session.execute(
-        query
-        .group_by(Invitation.contact_id)
-    )
+    rows = session.execute(query.group_by(Invitation.contact_id))
     return {contact_id: (count, last_due) for contact_id, count, last_due in rows}
 
 

@@ -19,9 +19,7 @@ def record_skip(
     record_skips([(campaign_id, contact_id, skip)], at=at, session=session)
 
 
-def record_skips(
-    skips: Sequence[tuple[int, int, SkipDecision]], *, at: datetime, session: Session
-) -> None:
+def record_skips(skips: Sequence[tuple[int, int, SkipDecision]], *, at: datetime, session: Session) -> None:
     """Record (campaign id, contact id, skip) triples in one statement: a planning chunk's skips at once.
 
     Each triple at most once per call (one campaign skips one contact once per pass).

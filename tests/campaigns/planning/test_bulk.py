@@ -75,7 +75,9 @@ def seed(engine: Container) -> None:
         for i in range(1, 240, 13):
             phone = contacts[f"c{i}"].phone
             if phone:
-                session.add(Consent(channel=Channel.SMS, address=phone, status=ConsentStatus.OPTED_OUT, source="test"))
+                session.add(
+                    Consent(channel=Channel.SMS, address=phone, status=ConsentStatus.OPTED_OUT, source="test")
+                )
         contacts["c5"].timezone = "Mars/Olympus"  # a zone that stopped resolving
         contacts["c10"].properties = {"Plan": "pro", "region": "EU"}  # the key in another case
         contacts["c20"].properties = {"plan": "PRO", "region": "EU"}
@@ -98,9 +100,13 @@ def seed(engine: Container) -> None:
         for i in range(2, 240, 17):  # queued by another campaign
             invitation(contacts[f"c{i}"], other, InvitationState.PLANNED, due_at=now + timedelta(days=1))
         for i in range(3, 240, 19):  # answered elsewhere recently: fatigue
-            invitation(contacts[f"c{i}"], other, InvitationState.RESPONDED, sent_at=now - timedelta(days=20 + i % 80))
+            invitation(
+                contacts[f"c{i}"], other, InvitationState.RESPONDED, sent_at=now - timedelta(days=20 + i % 80)
+            )
         for i in range(4, 240, 23):  # held for review: counts as sent when it went to review
-            invitation(contacts[f"c{i}"], other, InvitationState.REVIEW, updated_at=now - timedelta(days=i % 120))
+            invitation(
+                contacts[f"c{i}"], other, InvitationState.REVIEW, updated_at=now - timedelta(days=i % 120)
+            )
         for i in range(6, 240, 8):  # this campaign's previous cycle, due 25 to 44 days ago
             invitation(
                 contacts[f"c{i}"],
@@ -114,10 +120,22 @@ def seed(engine: Container) -> None:
 def snapshot(engine: Container) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
     with engine.db.transaction() as session:
         invitations = {
-            (i.campaign_id, i.contact_id, i.state, i.due_at, i.dedupe_key, i.event_id, i.attempts, i.channel, len(i.token))
+            (
+                i.campaign_id,
+                i.contact_id,
+                i.state,
+                i.due_at,
+                i.dedupe_key,
+                i.event_id,
+                i.attempts,
+                i.channel,
+                len(i.token),
+            )
             for i in session.scalars(select(Invitation))
         }
-        skips = {(s.campaign_id, s.contact_id, s.reason, s.detail, s.count) for s in session.scalars(select(Skip))}
+        skips = {
+            (s.campaign_id, s.contact_id, s.reason, s.detail, s.count) for s in session.scalars(select(Skip))
+        }
     return invitations, skips
 
 
@@ -151,7 +169,9 @@ def test_both_planners_write_the_same_invitations_and_skips(
     assert "planned 1 of 10 contact ranges of pulse contact by contact" in caplog.text
 
 
-def test_what_sql_cannot_express_falls_back_and_says_so(engine: Container, caplog: pytest.LogCaptureFixture) -> None:
+def test_what_sql_cannot_express_falls_back_and_says_so(
+    engine: Container, caplog: pytest.LogCaptureFixture
+) -> None:
     add_contacts(engine, [{"external_id": "a", "phone": "+4915112000001"}])
     apply_yaml(engine, CAMPAIGNS.replace("first_after_days: 10", "first_after_days: 0\n    sample_rate: 0.5"))
     with caplog.at_level(logging.INFO, logger="campaigns.planning.planner"):

@@ -32,7 +32,9 @@ def why(engine: Container, external_id: str) -> list[str]:
 
 
 def line_for(lines: list[str], campaign_name: str) -> str:
-    (line,) = [line for line in lines if line.startswith(f"{campaign_name}: ") and "invitation" not in line[:40]]
+    (line,) = [
+        line for line in lines if line.startswith(f"{campaign_name}: ") and "invitation" not in line[:40]
+    ]
     return line
 
 
@@ -43,13 +45,17 @@ def test_a_new_import_waits_first_after_days_from_the_moment_it_was_added(engine
     assert "customer since 2026-11-23 (when the contact was added; no customer_since)" in lines
     line = line_for(lines, "pulse")
     # 30 days after Monday 2026-11-23 10:00 is Wednesday 2026-12-23 10:00, inside the window.
-    assert line.startswith("pulse: next survey 2026-12-23 10:00 UTC: due 2026-12-23 10:00 UTC by first_after_days: 30"), line
+    assert line.startswith(
+        "pulse: next survey 2026-12-23 10:00 UTC: due 2026-12-23 10:00 UTC by first_after_days: 30"
+    ), line
     assert "(2026-11-23, when the contact was added)" in line
 
 
 def test_customer_since_moves_the_first_survey_to_the_spread_over_the_interval(engine: Container) -> None:
     since = engine.clock.now() - timedelta(days=400)
-    add_contacts(engine, [{"external_id": "ana", "phone": "+4915112000001", "customer_since": since.isoformat()}])
+    add_contacts(
+        engine, [{"external_id": "ana", "phone": "+4915112000001", "customer_since": since.isoformat()}]
+    )
     apply_yaml(engine, campaign(interval_days=90, first_after_days=30))
     lines = why(engine, "ana")
     assert "customer since 2025-10-19 (customer_since)" in lines
@@ -60,7 +66,9 @@ def test_customer_since_moves_the_first_survey_to_the_spread_over_the_interval(e
 
 def test_fatigue_from_an_imported_last_survey_holds_the_next_one_back_until_a_date(engine: Container) -> None:
     last = engine.clock.now() - timedelta(days=10)
-    add_contacts(engine, [{"external_id": "ana", "phone": "+4915112000001", "last_surveyed_at": last.isoformat()}])
+    add_contacts(
+        engine, [{"external_id": "ana", "phone": "+4915112000001", "last_surveyed_at": last.isoformat()}]
+    )
     apply_yaml(engine, campaign(interval_days=1))
     lines = why(engine, "ana")
     assert "last surveyed 2026-11-13 10:00 UTC (last_surveyed_at, from another tool)" in lines
@@ -71,7 +79,9 @@ def test_fatigue_from_an_imported_last_survey_holds_the_next_one_back_until_a_da
 
 
 def test_the_send_window_of_the_contacts_zone_moves_the_survey(engine: Container) -> None:
-    add_contacts(engine, [{"external_id": "ana", "phone": "+4915112000001", "timezone": "America/Los_Angeles"}])
+    add_contacts(
+        engine, [{"external_id": "ana", "phone": "+4915112000001", "timezone": "America/Los_Angeles"}]
+    )
     apply_yaml(engine, campaign(interval_days=90, first_after_days=30))
     line = line_for(why(engine, "ana"), "pulse")
     # Due Wednesday 10:00 UTC = 02:00 in Los Angeles; the window opens at 09:00 there (17:00 UTC).
@@ -91,7 +101,9 @@ def test_opted_out_not_in_the_audience_and_no_channel_say_so(engine: Container) 
         contact = session.scalars(select(Contact).where(Contact.external_id == "out")).one()
         contact.opted_out_at = engine.clock.now()
     apply_yaml(engine, campaign(interval_days=1, audience="{plan: pro}"))
-    assert line_for(why(engine, "out"), "pulse").startswith("pulse: never: opted out of all surveys on 2026-11-23")
+    assert line_for(why(engine, "out"), "pulse").startswith(
+        "pulse: never: opted out of all surveys on 2026-11-23"
+    )
     assert line_for(why(engine, "free"), "pulse") == "pulse: not in the audience (wants plan is pro)"
 
 
@@ -109,7 +121,11 @@ def test_what_why_calls_due_now_is_what_the_planner_plans(engine: Container) -> 
     now = engine.clock.now()
     rows = []
     for i in range(60):
-        row: dict[str, object] = {"external_id": f"c{i}", "phone": f"+4915112{i:06d}", "properties": {"plan": "pro" if i % 4 else "free"}}
+        row: dict[str, object] = {
+            "external_id": f"c{i}",
+            "phone": f"+4915112{i:06d}",
+            "properties": {"plan": "pro" if i % 4 else "free"},
+        }
         if i % 3 == 0:
             row["customer_since"] = (now - timedelta(days=i * 7)).isoformat()
         if i % 5 == 0:
@@ -121,5 +137,7 @@ def test_what_why_calls_due_now_is_what_the_planner_plans(engine: Container) -> 
     said_due = {f"c{i}" for i in range(60) if "due now" in line_for(why(engine, f"c{i}"), "pulse")}
     plan(engine)
     with engine.db.transaction() as session:
-        planned = set(session.scalars(select(Contact.external_id).join(Invitation, Invitation.contact_id == Contact.id)))
+        planned = set(
+            session.scalars(select(Contact.external_id).join(Invitation, Invitation.contact_id == Contact.id))
+        )
     assert said_due and planned == said_due

@@ -39,7 +39,9 @@ def counts(engine: Container) -> dict[str, tuple[int, int]]:
     }
 
 
-def test_the_forecast_is_what_the_next_seven_days_then_send(engine: Container, dispatcher: Dispatcher) -> None:
+def test_the_forecast_is_what_the_next_seven_days_then_send(
+    engine: Container, dispatcher: Dispatcher
+) -> None:
     now = engine.clock.now()
     rows: list[dict[str, object]] = []
     for i in range(200):
@@ -81,5 +83,3 @@ def test_queued_invitations_count_on_their_due_day(engine: Container) -> None:
 def _sent(engine: Container) -> list[int]:
     with engine.db.transaction() as session:
         return list(session.scalars(select(Invitation.id).where(Invitation.sent_at.is_not(None))))
-
-

@@ -233,7 +233,11 @@ def test_first_after_days_counts_from_customer_since_when_given(engine: Containe
     add_contacts(
         engine,
         [
-            {"external_id": "old", "phone": "+4915112000001", "customer_since": (now - timedelta(days=400)).isoformat()},
+            {
+                "external_id": "old",
+                "phone": "+4915112000001",
+                "customer_since": (now - timedelta(days=400)).isoformat(),
+            },
             {"external_id": "new", "phone": "+4915112000002"},
         ],
     )
@@ -251,8 +255,16 @@ def test_fatigue_counts_from_last_surveyed_at_given_on_import(engine: Container)
     add_contacts(
         engine,
         [
-            {"external_id": "recent", "phone": "+4915112000001", "last_surveyed_at": (now - timedelta(days=10)).isoformat()},
-            {"external_id": "long-ago", "phone": "+4915112000002", "last_surveyed_at": (now - timedelta(days=200)).isoformat()},
+            {
+                "external_id": "recent",
+                "phone": "+4915112000001",
+                "last_surveyed_at": (now - timedelta(days=10)).isoformat(),
+            },
+            {
+                "external_id": "long-ago",
+                "phone": "+4915112000002",
+                "last_surveyed_at": (now - timedelta(days=200)).isoformat(),
+            },
         ],
     )
     apply_yaml(engine, pulse(interval_days=1))

@@ -196,7 +196,7 @@ def test_the_import_reads_customer_since_and_last_surveyed_at(
         "c2,+4915112345679,,\n"
         "c3,+4915112345670,1st of March,\n"
     )
-    code, out, err = run_import(database_url, path)
+    code, _, err = run_import(database_url, path)
     assert code == 1
     assert f"{path}:4: customer_since" in err and "is not a date" in err
     stored = contacts(db)
