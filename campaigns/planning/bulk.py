@@ -12,7 +12,7 @@ What SQL cannot say the same way as Python goes to the contact-by-contact planne
 - an audience whose keys or values are not plain ASCII, or that quotes JSON path characters;
 - per id range, contacts whose property at an audience key is not plain ASCII text, or who carry the key only
   in another case ("Plan" for `plan`): Python compares those with `casefold()`, SQL's `lower()` only folds
-  ASCII (see `range_needs_python`).
+  ASCII (see `leftovers`).
 
 Due times only need comparing with `now` (a planned contact is due at or before it), so every date
 computation is done once in Python and bound as a parameter; the send window gives the same due time to every
@@ -93,13 +93,42 @@ def id_ranges(session: Session, *, size: int | None = None) -> list[tuple[int, i
         after = high
 
 
-def range_needs_python(session: Session, definition: CampaignDefinition, low: int, high: int) -> bool:
-    """Whether some contact in the range has audience properties SQL would compare differently from Python."""
-    if not definition.audience.properties:
-        return False
+def leftovers(
+    session: Session,
+    campaign: Campaign,
+    definition: CampaignDefinition,
+    *,
+    low: int,
+    high: int,
+    now: datetime,
+    global_fatigue_days: int,
+) -> list[int] | None:
+    """The contacts of the range `insert_due` will not plan but the contact-by-contact planner must see.
+
+    Those due but not eligible (opted out, no channel, fatigued): it records why each is skipped. None when some
+    contact of the range has audience properties SQL would compare differently from Python: then the whole
+    range goes contact by contact. One query for both, run before `insert_due` (which plans only the eligible,
+    so the answer is the same after it).
+    """
+    _prepare(session)
     dialect = session.get_bind().dialect.name
-    odd = [_odd_property(dialect, key) for key in definition.audience.properties]
-    return bool(session.scalar(select(exists().where(Contact.id.between(low, high), or_(*odd)))))
+    history = _history(campaign.id, low, high)
+    keys = definition.audience.properties
+    odd = or_(*(_odd_property(dialect, key) for key in keys)) if keys else false()
+    due_not_eligible = and_(
+        _due(campaign, definition, history, dialect, now=now, low=low, high=high),
+        not_(_eligible(definition, now=now, global_fatigue_days=global_fatigue_days)),
+    )
+    rows = session.execute(
+        select(Contact.id, odd)
+        .select_from(Contact)
+        .outerjoin(history, history.c.contact_id == Contact.id)
+        .where(Contact.id.between(low, high), or_(odd, due_not_eligible))
+        .order_by(Contact.id)
+    ).all()
+    if any(is_odd for _, is_odd in rows):
+        return None
+    return [contact_id for contact_id, _ in rows]
 
 
 def insert_due(
@@ -181,36 +210,6 @@ def insert_due(
     return sum(1 for _, went_in in rows if went_in), [
         contact_id for contact_id, went_in in rows if not went_in
     ]
-
-
-def due_but_ineligible(
-    session: Session,
-    campaign: Campaign,
-    definition: CampaignDefinition,
-    *,
-    low: int,
-    high: int,
-    now: datetime,
-    global_fatigue_days: int,
-) -> list[int]:
-    """Contacts of the range that are due but may not be surveyed: the contact-by-contact planner records why.
-
-    Run after `insert_due`, so the contacts it just planned are pending and left out.
-    """
-    _prepare(session)
-    dialect = session.get_bind().dialect.name
-    history = _history(campaign.id, low, high)
-    query = (
-        select(Contact.id)
-        .select_from(Contact)
-        .outerjoin(history, history.c.contact_id == Contact.id)
-        .where(
-            _due(campaign, definition, history, dialect, now=now, low=low, high=high),
-            not_(_eligible(definition, now=now, global_fatigue_days=global_fatigue_days)),
-        )
-        .order_by(Contact.id)
-    )
-    return list(session.scalars(query))
 
 
 # --- the rules in SQL ----------------------------------------------------------------------------------------
@@ -351,14 +350,15 @@ def _odd_property(dialect: str, key: str) -> ColumnElement[bool]:
             select(1)
             .select_from(keys)
             .where(
-                or_(func.lower(keys.c.value) == folded, keys.c.value.op("~")("[^ -~]")), keys.c.value != key
+                or_(func.lower(keys.c.value) == folded, keys.c.value.op("~", is_comparison=True)("[^ -~]")),
+                keys.c.value != key,
             )
         )
         value = Contact.properties.op("->")(literal(key))
-        present = Contact.properties.op("?")(literal(key))
+        present = Contact.properties.op("?", is_comparison=True)(literal(key))
         return or_(
             and_(present, func.jsonb_typeof(value) != "string"),
-            Contact.properties.op("->>")(literal(key)).op("~")(literal("[^ -~]")),
+            Contact.properties.op("->>")(literal(key)).op("~", is_comparison=True)(literal("[^ -~]")),
             and_(not_(present), other_case),  # Python looks the key up without case only when it is absent
         )
     path = f'$."{key}"'
@@ -366,12 +366,15 @@ def _odd_property(dialect: str, key: str) -> ColumnElement[bool]:
     other = exists(
         select(1)
         .select_from(each)
-        .where(or_(func.lower(each.c.key) == folded, each.c.key.op("GLOB")("*[^ -~]*")), each.c.key != key)
+        .where(
+            or_(func.lower(each.c.key) == folded, each.c.key.op("GLOB", is_comparison=True)("*[^ -~]*")),
+            each.c.key != key,
+        )
     )
     kind = func.json_type(Contact.properties, path)
     return or_(
         and_(kind.is_not(None), kind != "text"),
-        cast(func.json_extract(Contact.properties, path), String).op("GLOB")("*[^ -~]*"),
+        cast(func.json_extract(Contact.properties, path), String).op("GLOB", is_comparison=True)("*[^ -~]*"),
         and_(kind.is_(None), other),  # Python looks the key up without case only when it is absent
     )
 

@@ -189,7 +189,16 @@ def _plan_set_based(
     by_python = 0
     for low, high in ranges:
         with db.transaction() as session:
-            if bulk.range_needs_python(session, definition, low, high):
+            leftover = bulk.leftovers(
+                session,
+                campaign,
+                definition,
+                low=low,
+                high=high,
+                now=now,
+                global_fatigue_days=rules.min_days_between_surveys,
+            )
+            if leftover is None:
                 by_python += 1
                 contacts = _contacts_between(low, high, session=session)
                 _plan_contacts(
@@ -218,15 +227,6 @@ def _plan_set_based(
             for contact_id in lost:  # planned elsewhere meanwhile
                 record_skip(campaign.id, contact_id, _pending_elsewhere(), at=now, session=session)
                 stats.skip(SkipReason.PENDING)
-            leftover = bulk.due_but_ineligible(
-                session,
-                campaign,
-                definition,
-                low=low,
-                high=high,
-                now=now,
-                global_fatigue_days=rules.min_days_between_surveys,
-            )
             if leftover:
                 contacts = list(
                     session.scalars(select(Contact).where(Contact.id.in_(leftover)).order_by(Contact.id))
