@@ -77,6 +77,11 @@ class Contact(Timestamps, Base):
     properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # Set when the person asked never to be surveyed again on any channel.
     opted_out_at: Mapped[datetime | None]
+    # History brought from elsewhere (CSV import, API): when they became a customer, which `first_after_days`
+    # counts from instead of `created_at`, and when another tool last surveyed them, which the fatigue rule
+    # counts as well as our own invitations.
+    customer_since: Mapped[datetime | None]
+    last_surveyed_at: Mapped[datetime | None]
 
 
 class Consent(Base):
@@ -120,6 +125,8 @@ class Invitation(Timestamps, Base):
     __table_args__ = (
         Index("ix_invitations_state_due_at", "state", "due_at"),
         Index("ix_invitations_contact_id_created_at", "contact_id", "created_at"),
+        # A campaign's history per contact (cycles so far, last due time): the planner's "next due".
+        Index("ix_invitations_campaign_id_contact_id_due_at", "campaign_id", "contact_id", "due_at"),
         Index("ix_invitations_contact_id_sent_at", "contact_id", "sent_at"),
         Index("ix_invitations_state_reminder_due_at", "state", "reminder_due_at"),
         Index("ix_invitations_state_claimed_at", "state", "claimed_at"),

@@ -20,7 +20,7 @@ from campaigns.contacts.validation import (
 from storage.tables import Contact
 from storage.types import utcnow
 
-_FIELDS = ("name", "phone", "email", "locale", "timezone")
+_FIELDS = ("name", "phone", "email", "locale", "timezone", "customer_since", "last_surveyed_at")
 
 
 @dataclass(frozen=True)

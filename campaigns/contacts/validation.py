@@ -11,13 +11,23 @@ import unicodedata
 import zoneinfo
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import email_validator
 import phonenumbers
 
 from campaigns.messages.locales import normalise_locale
 
-STANDARD_FIELDS = ("external_id", "name", "phone", "email", "locale", "timezone")
+STANDARD_FIELDS = (
+    "external_id",
+    "name",
+    "phone",
+    "email",
+    "locale",
+    "timezone",
+    "customer_since",
+    "last_surveyed_at",
+)
 # The JSON API nests free properties under this key; it is therefore never a property name itself.
 PROPERTIES_KEY = "properties"
 
@@ -43,6 +53,9 @@ class ContactInput:
     locale: str | None = None  # BCP 47, e.g. "pt-BR"
     timezone: str | None = None  # IANA name, e.g. "Europe/Berlin"
     properties: dict[str, str] = field(default_factory=dict)
+    # History from another tool (UTC): when they became a customer, when they were last surveyed.
+    customer_since: datetime | None = None
+    last_surveyed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +114,8 @@ def validate_contact(raw: Mapping[str, object], *, default_region: str | None = 
     locale = _collect(raw, errors, "locale", _check_locale)
     timezone = _collect(raw, errors, "timezone", _check_timezone)
     properties = _properties(raw, errors)
+    customer_since = _collect_moment(raw, errors, "customer_since")
+    last_surveyed_at = _collect_moment(raw, errors, "last_surveyed_at")
 
     # external_id is None only alongside an error; the second test narrows its type.
     if errors or external_id is None:
@@ -113,6 +128,8 @@ def validate_contact(raw: Mapping[str, object], *, default_region: str | None = 
         locale=locale,
         timezone=timezone,
         properties=properties,
+        customer_since=customer_since,
+        last_surveyed_at=last_surveyed_at,
     )
 
 
@@ -126,6 +143,34 @@ def _collect(raw: Mapping[str, object], errors: list[FieldError], name: str, che
         errors.append(FieldError(name, checked.message))
         return None
     return checked
+
+
+def _collect_moment(raw: Mapping[str, object], errors: list[FieldError], name: str) -> datetime | None:
+    """A present date or date-time field as an aware UTC datetime; None (error recorded) when invalid or absent."""
+    text = _text_field(raw, name, errors)
+    if text is None:
+        return None
+    moment = _check_moment(text)
+    if isinstance(moment, _Invalid):
+        errors.append(FieldError(name, moment.message))
+        return None
+    return moment
+
+
+def _check_moment(text: str) -> datetime | _Invalid:
+    """An ISO 8601 date (midnight UTC) or date-time (UTC when it carries no offset).
+
+    Only ISO forms are read: "01/03/2019" is the 1st of March in one country and the 3rd of January in another,
+    and a history date read the wrong way round would move a customer's surveys by months without a word.
+    """
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return _Invalid(
+            f"{_quote(text)} is not a date; use an ISO date such as 2019-03-01 "
+            "or a date-time such as 2019-03-01T09:30:00+01:00"
+        )
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _quote(value: str) -> str:

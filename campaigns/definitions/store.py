@@ -18,6 +18,7 @@ from storage.types import utcnow
 
 @dataclass(frozen=True)
 class CampaignSummary:
+    id: int
     name: str
     kind: str
     status: CampaignStatus
@@ -84,6 +85,7 @@ def summaries(*, session: Session) -> list[CampaignSummary]:
     }
     return [
         CampaignSummary(
+            id=c.id,
             name=c.name,
             kind=c.kind.value,
             status=c.status,

@@ -17,6 +17,8 @@ from storage.enums import Channel, SkipReason
 class Skip:
     reason: SkipReason
     detail: str
+    # With FATIGUE: the first instant the contact may be surveyed again.
+    until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ def check(
             SkipReason.FATIGUE,
             f"surveyed on {facts.last_surveyed_at:%Y-%m-%d}; at most one survey per {fatigue} days, "
             f"next possible {allowed:%Y-%m-%d}",
+            until=allowed,
         )
     return None
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
+from campaigns.planning.decide import ContactView
 from campaigns.planning.eligibility import ContactFacts
 from storage.enums import Channel, ConsentStatus, InvitationState
 from storage.tables import PENDING_INVITATION_STATES, Consent, Contact, Invitation
@@ -57,10 +58,17 @@ def contact_facts(contacts: Collection[Contact], *, session: Session) -> dict[in
             email=c.email,
             opted_out_at=c.opted_out_at,
             opted_out_addresses=frozenset(p for p in opted_out if p[1] in (c.phone, c.email)),
-            last_surveyed_at=surveyed.get(c.id),
+            last_surveyed_at=latest(surveyed.get(c.id), c.last_surveyed_at),
         )
         for c in contacts
     }
+
+
+def latest(ours: datetime | None, elsewhere: datetime | None) -> datetime | None:
+    """The later of our last survey and the one another tool reported (`contacts.last_surveyed_at`)."""
+    if ours is None or elsewhere is None:
+        return ours or elsewhere
+    return max(ours, elsewhere)
 
 
 def contacts_with_pending_invitations(
@@ -74,3 +82,13 @@ def contacts_with_pending_invitations(
     if except_campaign is not None:
         query = query.where(Invitation.campaign_id != except_campaign)
     return set(session.scalars(query))
+
+
+def contact_view(contact: Contact, facts: ContactFacts) -> ContactView:
+    return ContactView(
+        contact_id=contact.id,
+        properties=contact.properties,
+        created_at=contact.created_at,
+        customer_since=contact.customer_since,
+        facts=facts,
+    )

@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session
 
 from campaigns.definitions.json_codec import definition_from_json
 from campaigns.definitions.model import CampaignDefinition
-from campaigns.planning import eligibility
-from campaigns.planning.due import relationship_due
+from campaigns.planning import bulk
+from campaigns.planning.decide import CampaignClock, CampaignHistory, Outcome, decide, skip_at
 from campaigns.planning.eligibility import ContactFacts, Skip
-from campaigns.planning.facts import contact_facts, contacts_with_pending_invitations
+from campaigns.planning.facts import contact_facts, contact_view, contacts_with_pending_invitations
 from campaigns.planning.sampling import is_sampled
-from campaigns.planning.skips import record_skip
+from campaigns.planning.skips import record_skip, record_skips
 from campaigns.planning.windows import next_send_time, zone_for
 from storage.db import Database
 from storage.enums import CampaignStatus, InvitationState, SkipReason
@@ -115,8 +115,14 @@ def _pending_elsewhere() -> Skip:
 # --- recurring (relationship) campaigns ------------------------------------------------------------------
 
 
-def plan_recurring(db: Database, *, now: datetime, rules: PlanningRules, force: bool = False) -> PlanStats:
-    """Plan every active recurring campaign whose audience is due for a rescan."""
+def plan_recurring(
+    db: Database, *, now: datetime, rules: PlanningRules, force: bool = False, set_based: bool = True
+) -> PlanStats:
+    """Plan every active recurring campaign whose audience is due for a rescan.
+
+    Set-based (`campaigns.planning.bulk`) where the campaign allows it; `set_based=False` plans contact by
+    contact everywhere (the reference the set-based planner is tested against).
+    """
     stats = PlanStats()
     with db.transaction() as session:
         campaigns = session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.ACTIVE)).all()
@@ -126,7 +132,7 @@ def plan_recurring(db: Database, *, now: datetime, rules: PlanningRules, force: 
             continue
         if not force and campaign.last_planned_at and now - campaign.last_planned_at < RESCAN_EVERY:
             continue
-        _plan_campaign(db, campaign, definition, now=now, rules=rules, stats=stats)
+        _plan_campaign(db, campaign, definition, now=now, rules=rules, stats=stats, set_based=set_based)
     return stats
 
 
@@ -138,103 +144,216 @@ def _plan_campaign(
     now: datetime,
     rules: PlanningRules,
     stats: PlanStats,
+    set_based: bool = True,
 ) -> None:
     assert definition.interval_days is not None
     with db.transaction() as session:
-        history = _campaign_history(campaign.id, session=session)
-        anchors = _event_anchors(definition, session=session) if definition.event else {}
-        budget = _daily_budget(campaign, definition, now, session=session)
-    for chunk in _contact_chunks(db):
-        with db.transaction() as session:
-            due_contacts = []
-            for contact in chunk:
-                count, last_due = history.get(contact.id, (0, None))
-                if definition.event and contact.id not in anchors and count == 0:
-                    continue  # "after the event, then recurring": no event yet
-                if not definition.audience.matches(contact.properties, contact.created_at):
-                    continue
-                due = relationship_due(
-                    campaign_id=campaign.id,
-                    contact_id=contact.id,
-                    interval_days=definition.interval_days,
-                    first_after_days=definition.first_after_days,
-                    campaign_started_at=campaign.created_at,
-                    contact_created_at=contact.created_at,
-                    last_due_at=last_due,
-                    anchor_at=anchors.get(contact.id),
-                )
-                if due <= now:
-                    due_contacts.append((contact, due, count + 1))
-            if not due_contacts:
-                continue
-            facts = contact_facts([c for c, _, _ in due_contacts], session=session)
-            pending = contacts_with_pending_invitations(
-                [c.id for c, _, _ in due_contacts], except_campaign=None, session=session
-            )
-            rows = []
-            for contact, due, cycle in due_contacts:
-                if contact.id in pending:
-                    continue  # already queued (here or elsewhere); the send-time check decides
-                skip = _skip_at_planning(definition, facts[contact.id], due=max(due, now), rules=rules)
-                if skip is not None:
-                    record_skip(campaign.id, contact.id, skip, at=now, session=session)
-                    stats.skip(skip.reason)
-                    continue
-                if budget is not None and budget <= 0:
-                    break  # the daily target is reached; the rest stay due for tomorrow
-                row = invitation_row(
+        anchors = event_anchors(definition, session=session) if definition.event else {}
+        budget = daily_budget(campaign, definition, now, session=session)
+    why_not = bulk.supports(definition) if set_based else "asked to"
+    if why_not is None:
+        _plan_set_based(db, campaign, definition, now=now, rules=rules, stats=stats)
+    else:
+        log.info("planning %s contact by contact: %s", campaign.name, why_not)
+        for chunk in contact_chunks(db):
+            with db.transaction() as session:
+                budget = _plan_contacts(
+                    session,
                     campaign,
                     definition,
-                    contact,
-                    due=due,
+                    chunk,
+                    anchors=anchors,
+                    budget=budget,
                     now=now,
                     rules=rules,
-                    dedupe_key=f"{campaign.id}:{contact.id}:r{cycle}",
+                    stats=stats,
                 )
-                if not is_sampled(definition.sample_rate, campaign.id, contact.id, cycle):
-                    # The cycle still advances (a cancelled row marks it), so the contact is not redrawn daily.
-                    row.update(state=InvitationState.CANCELLED, last_error="not sampled this cycle")
-                    skip = Skip(
-                        SkipReason.NOT_SAMPLED, f"not drawn by the {definition.sample_rate:.0%} sample"
-                    )
-                    record_skip(campaign.id, contact.id, skip, at=now, session=session)
-                    stats.skip(skip.reason)
-                else:
-                    stats.planned += 1
-                    if budget is not None:
-                        budget -= 1
-                rows.append(row)
-            inserted = insert_invitations(rows, session=session)
-            for row in rows:
-                if row["contact_id"] not in inserted:  # planned elsewhere meanwhile
-                    record_skip(campaign.id, row["contact_id"], _pending_elsewhere(), at=now, session=session)
-                    stats.skip(SkipReason.PENDING)
-                    if row["state"] is InvitationState.PLANNED:
-                        stats.planned -= 1
     with db.transaction() as session:
         stored = session.get(Campaign, campaign.id)
         if stored is not None:
             stored.last_planned_at = now
 
 
+def _plan_set_based(
+    db: Database,
+    campaign: Campaign,
+    definition: CampaignDefinition,
+    *,
+    now: datetime,
+    rules: PlanningRules,
+    stats: PlanStats,
+) -> None:
+    """One INSERT ... SELECT per id range; the due contacts it cannot plan go through `_plan_contacts`."""
+    with db.transaction() as session:
+        ranges = bulk.id_ranges(session)
+    by_python = 0
+    for low, high in ranges:
+        with db.transaction() as session:
+            leftover = bulk.leftovers(
+                session,
+                campaign,
+                definition,
+                low=low,
+                high=high,
+                now=now,
+                global_fatigue_days=rules.min_days_between_surveys,
+            )
+            if leftover is None:
+                by_python += 1
+                contacts = _contacts_between(low, high, session=session)
+                _plan_contacts(
+                    session,
+                    campaign,
+                    definition,
+                    contacts,
+                    anchors={},
+                    budget=None,
+                    now=now,
+                    rules=rules,
+                    stats=stats,
+                )
+                continue
+            planned, lost = bulk.insert_due(
+                session,
+                campaign,
+                definition,
+                low=low,
+                high=high,
+                now=now,
+                global_fatigue_days=rules.min_days_between_surveys,
+                default_timezone=rules.default_timezone,
+            )
+            stats.planned += planned
+            for contact_id in lost:  # planned elsewhere meanwhile
+                record_skip(campaign.id, contact_id, _pending_elsewhere(), at=now, session=session)
+                stats.skip(SkipReason.PENDING)
+            if leftover:
+                contacts = list(
+                    session.scalars(select(Contact).where(Contact.id.in_(leftover)).order_by(Contact.id))
+                )
+                _plan_contacts(
+                    session,
+                    campaign,
+                    definition,
+                    contacts,
+                    anchors={},
+                    budget=None,
+                    now=now,
+                    rules=rules,
+                    stats=stats,
+                )
+    if by_python:
+        log.info(
+            "planned %d of %d contact ranges of %s contact by contact: their audience properties are not plain "
+            "ASCII text or use another case for a filtered key",
+            by_python,
+            len(ranges),
+            campaign.name,
+        )
+
+
+def _contacts_between(low: int, high: int, *, session: Session) -> list[Contact]:
+    return list(session.scalars(select(Contact).where(Contact.id.between(low, high)).order_by(Contact.id)))
+
+
+def _plan_contacts(
+    session: Session,
+    campaign: Campaign,
+    definition: CampaignDefinition,
+    contacts: Sequence[Contact],
+    *,
+    anchors: dict[int, datetime],
+    budget: int | None,
+    now: datetime,
+    rules: PlanningRules,
+    stats: PlanStats,
+) -> int | None:
+    """Contact by contact, with `decide`: plans the due and eligible, records the skips; returns the budget left."""
+    if not contacts:
+        return budget
+    history = campaign_history(
+        campaign.id, contacts[0].id, contacts[-1].id, session=session, only=[c.id for c in contacts]
+    )
+    facts = contact_facts(contacts, session=session)
+    pending = contacts_with_pending_invitations(
+        [c.id for c in contacts], except_campaign=None, session=session
+    )
+    clock = CampaignClock(campaign.id, campaign.created_at)
+    rows = []
+    skips: list[tuple[int, int, Skip]] = []
+    for contact in contacts:
+        count, last_due = history.get(contact.id, (0, None))
+        decision = decide(
+            clock,
+            definition,
+            contact_view(contact, facts[contact.id]),
+            CampaignHistory(count, last_due, anchors.get(contact.id)),
+            pending=contact.id in pending,
+            now=now,
+            global_fatigue_days=rules.min_days_between_surveys,
+        )
+        if decision.outcome is Outcome.SKIP:
+            assert decision.skip is not None
+            skips.append((campaign.id, contact.id, decision.skip))
+            stats.skip(decision.skip.reason)
+            continue
+        if decision.outcome is not Outcome.PLAN:
+            continue
+        assert decision.due_at is not None
+        if budget is not None and budget <= 0:
+            break  # the daily target is reached; the rest stay due for tomorrow
+        row = invitation_row(
+            campaign,
+            definition,
+            contact,
+            due=decision.due_at,
+            now=now,
+            rules=rules,
+            dedupe_key=f"{campaign.id}:{contact.id}:r{decision.cycle}",
+        )
+        if not is_sampled(definition.sample_rate, campaign.id, contact.id, decision.cycle):
+            # The cycle still advances (a cancelled row marks it), so the contact is not redrawn daily.
+            row.update(state=InvitationState.CANCELLED, last_error="not sampled this cycle")
+            skip = Skip(SkipReason.NOT_SAMPLED, f"not drawn by the {definition.sample_rate:.0%} sample")
+            skips.append((campaign.id, contact.id, skip))
+            stats.skip(skip.reason)
+        else:
+            stats.planned += 1
+            if budget is not None:
+                budget -= 1
+        rows.append(row)
+    inserted = insert_invitations(rows, session=session)
+    for row in rows:
+        if row["contact_id"] not in inserted:  # planned elsewhere meanwhile
+            skips.append((campaign.id, row["contact_id"], _pending_elsewhere()))
+            stats.skip(SkipReason.PENDING)
+            if row["state"] is InvitationState.PLANNED:
+                stats.planned -= 1
+    record_skips(skips, at=now, session=session)
+    return budget
+
+
 def _skip_at_planning(
     definition: CampaignDefinition, facts: ContactFacts, *, due: datetime, rules: PlanningRules
 ) -> Skip | None:
-    fatigue = eligibility.fatigue_days(definition.min_days_between_surveys, rules.min_days_between_surveys)
-    return eligibility.check(facts, channels=definition.channels, at=due, fatigue=fatigue)
+    return skip_at(definition, facts, at=due, global_fatigue_days=rules.min_days_between_surveys)
 
 
-def _campaign_history(campaign_id: int, *, session: Session) -> dict[int, tuple[int, datetime]]:
-    """Per contact: how many invitations this campaign has made and the last one's due time."""
-    rows = session.execute(
-        select(Invitation.contact_id, func.count(), func.max(Invitation.due_at))
-        .where(Invitation.campaign_id == campaign_id)
-        .group_by(Invitation.contact_id)
+def campaign_history(
+    campaign_id: int, low: int, high: int, *, session: Session, only: Sequence[int] | None = None
+) -> dict[int, tuple[int, datetime]]:
+    """Per contact with an id in [low, high] (and in `only`, when given): how many invitations this campaign
+    has made, and the last one's due time."""
+    query = select(Invitation.contact_id, func.count(), func.max(Invitation.due_at)).where(
+        Invitation.campaign_id == campaign_id, Invitation.contact_id.between(low, high)
     )
+    if only is not None and len(only) <= 1000:  # the contacts a set-based range left over: a few
+        query = query.where(Invitation.contact_id.in_(only))
+    rows = session.execute(query.group_by(Invitation.contact_id))
     return {contact_id: (count, last_due) for contact_id, count, last_due in rows}
 
 
-def _event_anchors(definition: CampaignDefinition, *, session: Session) -> dict[int, datetime]:
+def event_anchors(definition: CampaignDefinition, *, session: Session) -> dict[int, datetime]:
     """First occurrence of the campaign's event per contact, plus the delay: when the first survey is due."""
     rows = session.execute(
         select(Event.contact_id, func.min(Event.occurred_at))
@@ -244,7 +363,7 @@ def _event_anchors(definition: CampaignDefinition, *, session: Session) -> dict[
     return {contact_id: first + definition.delay for contact_id, first in rows}
 
 
-def _daily_budget(
+def daily_budget(
     campaign: Campaign, definition: CampaignDefinition, now: datetime, *, session: Session
 ) -> int | None:
     if definition.daily_target is None:
@@ -262,7 +381,7 @@ def _daily_budget(
     return max(definition.daily_target - (planned_today or 0), 0)
 
 
-def _contact_chunks(db: Database) -> Iterator[Sequence[Contact]]:
+def contact_chunks(db: Database) -> Iterator[Sequence[Contact]]:
     """All contacts in id order, a chunk per transaction, so memory stays flat over any number of contacts."""
     after = 0
     while True:

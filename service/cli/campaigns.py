@@ -58,31 +58,48 @@ def apply_command(ctx: CliContext, file: Path) -> None:
 @campaigns_group.command("list")
 @pass_context
 def list_command(ctx: CliContext) -> None:
-    """Campaigns with their status and invitation counts."""
+    """Campaigns with their status, invitation counts and the surveys planned for today and the next 7 days."""
     from rich.console import Console
     from rich.table import Table
 
     from campaigns.definitions.store import summaries
+    from campaigns.planning.forecast import forecast
 
-    with ctx.container.db.transaction() as session:
+    container = ctx.container
+    with container.db.transaction() as session:
         rows = summaries(session=session)
     if not rows:
         click.echo("no campaigns yet; define some in a YAML file and run `nps campaigns apply FILE`")
         return
-    table = Table("name", "kind", "status", "planned", "sent", "responded", "skipped/cancelled", "failed")
+    ahead = forecast(container.db, now=container.clock.now(), rules=container.planning_rules)
+    table = Table(
+        "name",
+        "kind",
+        "status",
+        "planned today",
+        "next 7 days",
+        "queued",
+        "sent",
+        "responded",
+        "skipped/cancelled",
+        "failed",
+    )
     for row in rows:
         c = row.counts
+        planned = ahead.get(row.id)
         table.add_row(
             row.name,
             row.kind + (f" ({row.event})" if row.event else ""),
             row.status.value,
+            str(planned.today if planned else 0),
+            str(planned.week if planned else 0),
             str(c.get("planned", 0) + c.get("claimed", 0)),
             str(sum(c.get(s, 0) for s in ("sent", "delivered", "responded", "expired"))),
             str(row.responses),
             str(c.get("cancelled", 0)),
             str(c.get("failed", 0) + c.get("undeliverable", 0) + c.get("review", 0)),
         )
-    Console(width=140).print(table)
+    Console(width=160).print(table)
 
 
 def _set_status(ctx: CliContext, name: str, status: CampaignStatus) -> None:

@@ -50,6 +50,18 @@ class ContactIn(BaseModel):
     locale: str | None = Field(None, description="BCP 47, e.g. en, de-AT, zh-Hant")
     timezone: str | None = Field(None, description="IANA zone, e.g. Europe/Berlin")
     properties: dict[str, PropertyValue] = Field(default_factory=dict)
+    customer_since: str | None = Field(
+        None,
+        description="When the person became a customer, an ISO date or date-time (UTC without an offset): "
+        "a relationship campaign's first_after_days counts from it instead of from the contact's creation",
+        examples=["2019-03-01"],
+    )
+    last_surveyed_at: str | None = Field(
+        None,
+        description="When another tool last surveyed the person, an ISO date or date-time: the fatigue rule "
+        "counts from it as well as from our own surveys",
+        examples=["2026-10-02T09:30:00Z"],
+    )
     default_region: str | None = Field(
         None,
         pattern=r"^[A-Za-z]{2}$",
@@ -75,6 +87,8 @@ class ContactOut(BaseModel):
     locale: str | None
     timezone: str | None
     properties: dict[str, Any]
+    customer_since: datetime | None
+    last_surveyed_at: datetime | None
     created_at: datetime
     updated_at: datetime
 

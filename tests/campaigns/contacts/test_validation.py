@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -55,7 +57,50 @@ def test_a_complete_record_is_normalised() -> None:
 
 
 def test_standard_fields_are_the_documented_columns() -> None:
-    assert STANDARD_FIELDS == ("external_id", "name", "phone", "email", "locale", "timezone")
+    assert STANDARD_FIELDS == (
+        "external_id",
+        "name",
+        "phone",
+        "email",
+        "locale",
+        "timezone",
+        "customer_since",
+        "last_surveyed_at",
+    )
+
+
+# --- history: customer_since and last_surveyed_at -------------------------------------------------------------
+
+
+def test_history_dates_are_read_as_utc_dates_or_datetimes() -> None:
+    contact = validate_contact(
+        {
+            "external_id": "c1",
+            "phone": "+49301234567",
+            "customer_since": "2019-03-01",
+            "last_surveyed_at": "2026-10-02T09:30:00+02:00",
+        }
+    )
+    assert contact.customer_since == datetime(2019, 3, 1, tzinfo=UTC)
+    assert contact.last_surveyed_at == datetime(2026, 10, 2, 7, 30, tzinfo=UTC)
+    assert "customer_since" not in contact.properties
+
+
+def test_a_history_datetime_without_offset_is_utc() -> None:
+    contact = validate_contact({"external_id": "c1", "customer_since": "2020-01-02 08:00"})
+    assert contact.customer_since == datetime(2020, 1, 2, 8, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("value", ["01/03/2019", "yesterday", "2019-13-01", "2019-02-30"])
+def test_a_history_date_that_is_not_iso_is_refused_with_an_example(value: str) -> None:
+    error = only_error({"external_id": "c1", "customer_since": value})
+    assert error.field == "customer_since"
+    assert "is not a date" in error.message and "2019-03-01" in error.message
+
+
+def test_a_history_date_must_be_text() -> None:
+    error = only_error({"external_id": "c1", "last_surveyed_at": 20190301})
+    assert error.field == "last_surveyed_at" and "must be text" in error.message
 
 
 def test_optional_fields_that_are_empty_or_missing_become_none() -> None:

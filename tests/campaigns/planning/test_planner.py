@@ -226,3 +226,51 @@ def test_a_contact_planned_by_another_session_at_the_same_moment_is_planned_once
     assert pending_invitations(engine) == [contact_id]
     assert planned[0].planned == 0
     assert planned[0].skipped_by_reason == {SkipReason.PENDING: 1}
+
+
+def test_first_after_days_counts_from_customer_since_when_given(engine: Container) -> None:
+    now = engine.clock.now()
+    add_contacts(
+        engine,
+        [
+            {
+                "external_id": "old",
+                "phone": "+4915112000001",
+                "customer_since": (now - timedelta(days=400)).isoformat(),
+            },
+            {"external_id": "new", "phone": "+4915112000002"},
+        ],
+    )
+    apply_yaml(engine, pulse(interval_days=1, first_after_days=30))
+    assert plan(engine).planned == 1
+    with engine.db.transaction() as session:
+        planned = set(
+            session.scalars(select(Contact.external_id).join(Invitation, Invitation.contact_id == Contact.id))
+        )
+    assert planned == {"old"}
+
+
+def test_fatigue_counts_from_last_surveyed_at_given_on_import(engine: Container) -> None:
+    now = engine.clock.now()
+    add_contacts(
+        engine,
+        [
+            {
+                "external_id": "recent",
+                "phone": "+4915112000001",
+                "last_surveyed_at": (now - timedelta(days=10)).isoformat(),
+            },
+            {
+                "external_id": "long-ago",
+                "phone": "+4915112000002",
+                "last_surveyed_at": (now - timedelta(days=200)).isoformat(),
+            },
+        ],
+    )
+    apply_yaml(engine, pulse(interval_days=1))
+    stats = plan(engine)
+    assert stats.planned == 1
+    assert stats.skipped_by_reason == {"fatigue": 1}
+    with engine.db.transaction() as session:
+        (detail,) = session.scalars(select(Skip.detail))
+    assert f"next possible {now + timedelta(days=80):%Y-%m-%d}" in detail

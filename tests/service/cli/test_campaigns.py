@@ -154,3 +154,39 @@ def test_the_shipped_example_file_applies(database_url: str, db: Database) -> No
         "post-delivery: created",
         "onboarding-then-quarterly: created",
     ]
+
+
+def test_list_shows_the_surveys_planned_today_and_in_the_next_seven_days(
+    database_url: str, db: Database, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from campaigns.contacts.store import upsert_contacts
+    from campaigns.contacts.validation import validate_contact
+
+    path = tmp_path / "campaigns.yaml"
+    path.write_text(
+        """
+campaigns:
+  - name: daily-pulse
+    kind: relationship
+    interval_days: 1
+    channels: [sms]
+    send_window: {days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "23:59"}
+"""
+    )
+    nps(database_url, "campaigns", "apply", str(path))
+    with db.transaction() as session:
+        upsert_contacts(
+            [validate_contact({"external_id": f"c{i}", "phone": f"+4915112{i:06d}"}) for i in range(3)],
+            session=session,
+            now=datetime(2020, 1, 1, tzinfo=UTC),
+        )
+    listing = nps(database_url, "campaigns", "list")
+    assert listing.exit_code == 0, listing.output
+    header = next(line for line in listing.stdout.splitlines() if "planned today" in line)
+    assert "next 7 days" in header
+    row = next(line for line in listing.stdout.splitlines() if "daily-pulse" in line)
+    cells = [cell.strip() for cell in row.strip("│┃ ").split("│")]
+    # Each contact is due now; the fatigue rule (90 days) keeps the next seven days to that one survey each.
+    assert cells[3:5] == ["3", "3"], row

@@ -1,6 +1,7 @@
 """`nps contacts import`: good rows import, bad rows are reported by line, nothing half-written."""
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,23 @@ def test_an_import_cannot_grow_a_stored_contact_past_50_properties(
     assert "imported 0 contacts (0 new, 0 updated); 2 rows rejected" in out
     stored = contacts(db)["c1"]
     assert (stored.name, len(stored.properties)) == (None, 30)
+
+
+def test_the_import_reads_customer_since_and_last_surveyed_at(
+    database_url: str, db: Database, tmp_path: Path
+) -> None:
+    path = tmp_path / "contacts.csv"
+    path.write_text(
+        "external_id,phone,customer_since,last_surveyed_at\n"
+        "c1,+4915112345678,2019-03-01,2026-10-02T09:30:00+02:00\n"
+        "c2,+4915112345679,,\n"
+        "c3,+4915112345670,1st of March,\n"
+    )
+    code, _, err = run_import(database_url, path)
+    assert code == 1
+    assert f"{path}:4: customer_since" in err and "is not a date" in err
+    stored = contacts(db)
+    assert stored["c1"].customer_since == datetime(2019, 3, 1, tzinfo=UTC)
+    assert stored["c1"].last_surveyed_at == datetime(2026, 10, 2, 7, 30, tzinfo=UTC)
+    assert stored["c1"].properties == {}
+    assert stored["c2"].customer_since is None and stored["c2"].last_surveyed_at is None

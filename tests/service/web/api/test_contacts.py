@@ -218,3 +218,28 @@ def test_text_a_database_cannot_store_is_a_422_naming_the_field(
     assert {tuple(error["loc"][:2]) for error in response.json()["detail"]} == {("body", next(iter(contact)))}
     with db.transaction() as session:
         assert session.scalars(select(Contact)).all() == []
+
+
+def test_history_dates_are_stored_and_returned(
+    client: TestClient, auth: dict[str, str], db: Database
+) -> None:
+    body = {**ANA, "customer_since": "2019-03-01", "last_surveyed_at": "2026-10-02T09:30:00Z"}
+    created = client.post("/api/v1/contacts", json=body, headers=auth)
+    assert created.status_code == 201, created.text
+    assert created.json()["customer_since"].startswith("2019-03-01T00:00:00")
+    assert created.json()["last_surveyed_at"].startswith("2026-10-02T09:30:00")
+    with db.transaction() as session:
+        contact = session.scalars(select(Contact)).one()
+        assert contact.customer_since is not None and contact.customer_since.year == 2019
+    # An update without them keeps them.
+    assert client.post("/api/v1/contacts", json={"external_id": "crm-1"}, headers=auth).status_code == 200
+    with db.transaction() as session:
+        assert session.scalars(select(Contact)).one().customer_since is not None
+
+
+def test_a_bad_history_date_is_a_422_naming_the_field(client: TestClient, auth: dict[str, str]) -> None:
+    response = client.post("/api/v1/contacts", json={**ANA, "customer_since": "03/01/2019"}, headers=auth)
+    assert response.status_code == 422
+    (detail,) = response.json()["detail"]
+    assert detail["loc"] == ["body", "customer_since"]
+    assert "is not a date" in detail["msg"]
