@@ -171,7 +171,7 @@ def _read_fields(section: Section, kind: CampaignKind | None) -> dict[str, Any]:
         "first_after_days": section.read("first_after_days", int_parser(0, MAX_DAYS, "days"), 0),
         "dedupe_days": section.read("dedupe_days", int_parser(0, MAX_DAYS, "days"), DEFAULT_DEDUPE_DAYS),
         "min_days_between_surveys": section.read(
-            "min_days_between_surveys", int_parser(1, MAX_DAYS, "days"), None
+            "min_days_between_surveys", int_parser(0, MAX_DAYS, "days"), None
         ),
         "audience": _nested(section, "audience", AUDIENCE_HELP, read_audience, Audience()),
         "channels": section.read("channels", parse_channels, DEFAULT_CHANNELS),
@@ -217,6 +217,12 @@ def _check_combinations(section: Section, kind: CampaignKind | None, values: dic
         for key in ("delay", "dedupe_days"):
             if section.given(key):
                 section.fail(key, "only applies to a campaign with an 'event'")
+    if values["min_days_between_surveys"] == 0:
+        section.report.warn(
+            section.at("min_days_between_surveys"),
+            "is 0: this campaign ignores the fatigue rule and may survey a contact again as soon as it plans "
+            "to (NPS_MIN_DAYS_BETWEEN_SURVEYS does not apply to it)",
+        )
     remind, expires = values["remind_after"], values["expires_after"]
     if remind is not None and section.valid("remind_after", "expires_after") and remind >= expires:
         section.fail(
