@@ -8,6 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from campaigns.contacts.store import property_names
 from campaigns.definitions.campaign_file import parse_campaign_file
 from campaigns.definitions.problems import CampaignFileError
 from campaigns.definitions.store import apply_definitions, set_status, summaries
@@ -32,8 +33,10 @@ def apply_command(ctx: CliContext, file: Path) -> None:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise click.ClickException(f"{file}: not UTF-8 text") from None
+    with ctx.container.db.transaction() as session:
+        known_properties = property_names(session=session)
     try:
-        parsed = parse_campaign_file(text)
+        parsed = parse_campaign_file(text, known_properties=known_properties)
     except CampaignFileError as error:
         raise click.ClickException(f"{file}: invalid campaign file\n{error}") from None
     for warning in parsed.warnings:
