@@ -81,7 +81,9 @@ def ledger(contact: Contact, *, session: Session) -> list[ConsentChange]:
     if contact.email:
         mine.append((ConsentChange.channel == Channel.EMAIL) & (ConsentChange.address == contact.email))
     return list(
-        session.scalars(select(ConsentChange).where(or_(*mine)).order_by(ConsentChange.changed_at, ConsentChange.id))
+        session.scalars(
+            select(ConsentChange).where(or_(*mine)).order_by(ConsentChange.changed_at, ConsentChange.id)
+        )
     )
 
 

@@ -39,7 +39,9 @@ def person_data(contact: Contact, *, session: Session) -> dict[str, Any]:
                 "status": consent.status.value,
                 "changed_at": _time(consent.changed_at),
             }
-            for consent in session.scalars(select(Consent).where(_addresses(Consent, contact)).order_by(Consent.id))
+            for consent in session.scalars(
+                select(Consent).where(_addresses(Consent, contact)).order_by(Consent.id)
+            )
         ],
         "consent_ledger": [
             {

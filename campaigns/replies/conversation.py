@@ -76,7 +76,9 @@ def handle_inbound(sms: InboundSms, *, now: datetime, session: Session) -> Answe
         opted_out = isinstance(reply, OptOut)
         status = ConsentStatus.OPTED_OUT if opted_out else ConsentStatus.OPTED_IN
         free_text = isinstance(reply, OptOut) and reply.free_text
-        cause = Cause(ConsentSource.FREE_TEXT if free_text else ConsentSource.KEYWORD, reply.keyword, sms.message_id)
+        cause = Cause(
+            ConsentSource.FREE_TEXT if free_text else ConsentSource.KEYWORD, reply.keyword, sms.message_id
+        )
         if contact is not None:
             _link_contact(sms, contact, session)
         changed = set_consent(Channel.SMS, sms.from_number, status, cause=cause, at=now, session=session)

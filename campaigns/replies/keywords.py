@@ -120,7 +120,9 @@ def _phrase(words: list[str], comparable: str, rules: Rules) -> Intent | None:
 def shipped_rules() -> Rules:
     """The rules of every file in ``campaigns/messages/keywords/``, read once."""
     directory = resources.files("campaigns.messages").joinpath(DIRECTORY)
-    files = sorted(item for item in directory.iterdir() if item.name.endswith(".yaml"))
+    files = sorted(
+        (item for item in directory.iterdir() if item.name.endswith(".yaml")), key=lambda i: i.name
+    )
     return rules({item.name: item.read_text(encoding="utf-8") for item in files})
 
 
@@ -146,8 +148,8 @@ def rules(files: Mapping[str, str]) -> Rules:
             canonical = " ".join(_WORD.findall(comparable)).upper()
             if _CJK.search(comparable):
                 cjk_phrases.append(("".join(comparable.split()), canonical))
-            elif words := tuple(_WORD.findall(comparable)):
-                phrases.setdefault(words[0], []).append((words, canonical))
+            elif phrase := tuple(_WORD.findall(comparable)):
+                phrases.setdefault(phrase[0], []).append((phrase, canonical))
         for entry in _list(data.get("courtesy", []), name, "courtesy"):
             comparable = _comparable(entry)
             if _CJK.search(comparable):

@@ -59,7 +59,12 @@ def the_ledger(engine: Container) -> list[tuple[ConsentStatus, ConsentSource, st
     with engine.db.transaction() as session:
         rows = session.scalars(select(ConsentChange).order_by(ConsentChange.id)).all()
         return [
-            (row.status, row.source, row.detail, session.get(Message, row.message_id).body if row.message_id else None)
+            (
+                row.status,
+                row.source,
+                row.detail,
+                session.get(Message, row.message_id).body if row.message_id else None,
+            )
             for row in rows
         ]
 

@@ -151,7 +151,9 @@ def receive_event(
 
 def _unheard(name: str, session: Session) -> list[str]:
     """Why an event planned nothing when no campaign matched it: none listens, or those that do are paused."""
-    listeners = session.execute(select(Campaign.name, Campaign.status, Campaign.event).order_by(Campaign.name))
+    listeners = session.execute(
+        select(Campaign.name, Campaign.status, Campaign.event).order_by(Campaign.name)
+    )
     paused, heard = [], set()
     for campaign, campaign_status, event in listeners:
         if event == name and campaign_status is not CampaignStatus.ACTIVE:

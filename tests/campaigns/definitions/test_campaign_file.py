@@ -375,7 +375,12 @@ def test_a_numeric_name_is_read_as_text() -> None:
 
 @pytest.mark.parametrize(
     ("delay", "expected"),
-    [("0", timedelta(0)), ("0s", timedelta(0)), ("30s", timedelta(seconds=30)), ("90sec", timedelta(seconds=90))],
+    [
+        ("0", timedelta(0)),
+        ("0s", timedelta(0)),
+        ("30s", timedelta(seconds=30)),
+        ("90sec", timedelta(seconds=90)),
+    ],
 )
 def test_a_delay_of_zero_or_seconds_is_valid(delay: str, expected: timedelta) -> None:
     definition = parse_one(f"event: ticket_closed\ndelay: {delay}\n", kind="transactional")

@@ -15,12 +15,21 @@ from campaigns.replies.parser import Help, OptIn, OptOut, Score, Unclear, parse_
 CASES: dict[str, tuple[list[str], list[str], list[str]]] = {
     "en": (
         ["STOP", "Stop.", "stop please", "Unsubscribe!", "QUIT", "end", "revoke", "opt out", "Cancel"],
-        ["Stop texting me", "please remove me from your list", "I want to opt out", "9 but stop sending these"],
+        [
+            "Stop texting me",
+            "please remove me from your list",
+            "I want to opt out",
+            "9 but stop sending these",
+        ],
         ["the app won't stop crashing", "I had to cancel my order twice", "end of month invoices are late"],
     ),
     "fr": (
         ["ARRET", "ARRÊT", "arrêt svp", "Arrete", "STOP", "Désabonner"],
-        ["Merci de me désinscrire de votre liste", "Arrêtez de m'envoyer des SMS", "je veux ne plus recevoir"],
+        [
+            "Merci de me désinscrire de votre liste",
+            "Arrêtez de m'envoyer des SMS",
+            "je veux ne plus recevoir",
+        ],
         ["l'appli ne s'arrête pas de planter", "le service est à l'arrêt depuis lundi"],
     ),
     "es": (
@@ -117,9 +126,13 @@ def test_opt_in_and_help_in_other_languages() -> None:
 
 
 def test_a_translator_extends_the_rules_with_a_file() -> None:
-    extended = rules({"xx.yaml": "opt_out:\n  keywords: [zork]\n  phrases: [no more zorks]\ncourtesy: [plix]\n"})
+    extended = rules(
+        {"xx.yaml": "opt_out:\n  keywords: [zork]\n  phrases: [no more zorks]\ncourtesy: [plix]\n"}
+    )
     assert consent_intent("ZORK plix", extended) == Intent("opt_out", "ZORK", free_text=False)
-    assert consent_intent("I said no more zorks!", extended) == Intent("opt_out", "NO MORE ZORKS", free_text=True)
+    assert consent_intent("I said no more zorks!", extended) == Intent(
+        "opt_out", "NO MORE ZORKS", free_text=True
+    )
     assert consent_intent("zork is fun", extended) is None
 
 

@@ -200,16 +200,28 @@ def _opt_out_and_back(engine: Container) -> None:
     with engine.db.transaction() as session:
         now = engine.clock.now()
         set_consent(
-            Channel.SMS, "+4915112345678", ConsentStatus.OPTED_OUT,
-            cause=Cause(ConsentSource.FREE_TEXT, "STOP TEXTING"), at=now, session=session,
+            Channel.SMS,
+            "+4915112345678",
+            ConsentStatus.OPTED_OUT,
+            cause=Cause(ConsentSource.FREE_TEXT, "STOP TEXTING"),
+            at=now,
+            session=session,
         )
         set_consent(
-            Channel.EMAIL, "ana@example.com", ConsentStatus.OPTED_OUT,
-            cause=Cause(ConsentSource.UNSUBSCRIBE_LINK, "one-click"), at=now, session=session,
+            Channel.EMAIL,
+            "ana@example.com",
+            ConsentStatus.OPTED_OUT,
+            cause=Cause(ConsentSource.UNSUBSCRIBE_LINK, "one-click"),
+            at=now,
+            session=session,
         )
         set_consent(
-            Channel.SMS, "+4915112345678", ConsentStatus.OPTED_IN,
-            cause=Cause(ConsentSource.KEYWORD, "START"), at=now, session=session,
+            Channel.SMS,
+            "+4915112345678",
+            ConsentStatus.OPTED_IN,
+            cause=Cause(ConsentSource.KEYWORD, "START"),
+            at=now,
+            session=session,
         )
 
 
@@ -238,7 +250,10 @@ def test_contacts_export_carries_the_consent_ledger(engine: Container, database_
     assert export.exit_code == 0, export.output
     data = json.loads(export.stdout)
     assert data["contact"]["external_id"] == "ana"
-    assert [(c["channel"], c["status"]) for c in data["consents"]] == [("sms", "opted_in"), ("email", "opted_out")]
+    assert [(c["channel"], c["status"]) for c in data["consents"]] == [
+        ("sms", "opted_in"),
+        ("email", "opted_out"),
+    ]
     assert [(c["channel"], c["status"], c["source"], c["detail"]) for c in data["consent_ledger"]] == [
         ("sms", "opted_out", "free_text", "STOP TEXTING"),
         ("email", "opted_out", "unsubscribe_link", "one-click"),

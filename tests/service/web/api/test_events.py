@@ -153,7 +153,8 @@ def test_an_event_no_campaign_listens_to_says_so_and_is_logged_once_per_name(
     api.post("/api/v1/events", json=event("c", event="order_shipped"), headers=auth)
     logged = [r.getMessage() for r in caplog.records if r.name == "service.web.api.events"]
     assert [line.split(":")[0] for line in logged] == [
-        "event 'ticket_closed' received", "event 'order_shipped' received"
+        "event 'ticket_closed' received",
+        "event 'order_shipped' received",
     ]
     listened = api.post("/api/v1/events", json=event("d"), headers=auth).json()
     assert listened["warnings"] == [] and [c["campaign"] for c in listened["campaigns"]] == ["post-delivery"]
