@@ -261,7 +261,7 @@ def test_unknown_top_level_key_suggests_the_right_one() -> None:
     text = campaign_file().replace("campaigns:", "campaign:")
     assert problems_of(text + "x: 1\n") == [
         "campaign: unknown field 'campaign'; did you mean 'campaigns'?",
-        "x: unknown field 'x'; known fields: campaigns",
+        "x: unknown field 'x'; known fields: campaigns, properties",
         "campaigns: must be a non-empty list of campaigns (missing)",
     ]
 
