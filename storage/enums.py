@@ -17,6 +17,17 @@ class ConsentStatus(StrEnum):
     OPTED_OUT = "opted_out"
 
 
+class ConsentSource(StrEnum):
+    """What a consent change in the ledger (``consent_changes``) came from."""
+
+    KEYWORD = "keyword"  # a keyword reply: STOP, ARRÊT, 退订, START (ours or Twilio's Advanced Opt-Out)
+    FREE_TEXT = "free_text"  # a revocation phrase in a reply: "please stop texting me"
+    UNSUBSCRIBE_LINK = "unsubscribe_link"  # the page at /u/..., or a mail provider's RFC 8058 one-click POST
+    TWILIO_21610 = "twilio_21610"  # Twilio refused a send: the person had replied STOP to that sender
+    IMPORT = "import"
+    ADMIN = "admin"
+
+
 class CampaignKind(StrEnum):
     RELATIONSHIP = "relationship"
     TRANSACTIONAL = "transactional"

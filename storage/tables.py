@@ -18,6 +18,7 @@ from storage.enums import (
     CampaignStatus,
     Category,
     Channel,
+    ConsentSource,
     ConsentStatus,
     ContactMethod,
     DeliveryStatus,
@@ -96,6 +97,28 @@ class Consent(Base):
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
     status: Mapped[ConsentStatus] = mapped_column(_enum(ConsentStatus))
     source: Mapped[str] = mapped_column(String(40))
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConsentChange(Base):
+    """The consent ledger: every opt-out and opt-in, never updated or deleted while the contact is kept.
+
+    ``consents`` holds the state now; this is how it came to be, for `nps contacts why` and a person's export.
+    """
+
+    __tablename__ = "consent_changes"
+    __table_args__ = (Index("ix_consent_changes_channel_address", "channel", "address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[Channel] = mapped_column(_enum(Channel))
+    address: Mapped[str] = mapped_column(String(320))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
+    status: Mapped[ConsentStatus] = mapped_column(_enum(ConsentStatus))
+    source: Mapped[ConsentSource] = mapped_column(_enum(ConsentSource))
+    # The keyword or phrase read ("STOP", "STOP TEXTING"), "one-click", the provider's error code, ...
+    detail: Mapped[str] = mapped_column(String(200), default="")
+    # The message that caused it: the inbound reply, or the outbound send the provider refused.
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

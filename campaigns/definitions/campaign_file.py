@@ -10,7 +10,7 @@ The fields are parsed by :mod:`~campaigns.definitions.fields`, :mod:`~campaigns.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -88,10 +88,17 @@ _CAMPAIGN_FIELDS = (
 )
 
 
-def parse_campaign_file(text: str) -> ParsedFile:
-    """Parse and validate a campaign file; CampaignFileError lists every problem of it."""
+def parse_campaign_file(text: str, *, known_properties: Collection[str] | None = None) -> ParsedFile:
+    """Parse and validate a campaign file; CampaignFileError lists every problem of it.
+
+    With ``known_properties`` (what `campaigns apply` passes: the property names stored contacts have), a
+    template variable that is neither built in, nor one of them, nor declared in the file's top-level
+    ``properties: [...]`` is a problem ("{{ frist_name }}"), instead of an empty string at send time.
+    """
     document = load_yaml(text)
     report = Report()
+    if known_properties is not None:
+        report.known_properties = frozenset(known_properties) | _declared_properties(document, report)
     campaigns = _read_document(document, report)
     if report.problems:
         raise CampaignFileError(report.problems)
@@ -106,14 +113,25 @@ def _read_document(document: object, report: Report) -> list[CampaignDefinition]
         report.problem("", f"the file must be a mapping with a 'campaigns:' list, not {describe(document)}")
         return []
     for key in document:
-        if key != "campaigns":
-            report.problem(str(key), unknown_key_message(key, ["campaigns"]))
+        if key not in ("campaigns", "properties"):
+            report.problem(str(key), unknown_key_message(key, ["campaigns", "properties"]))
     items = document.get("campaigns")
     if not isinstance(items, list) or not items:
         what = "missing" if items is None else f"{describe(items)}"
         report.problem("campaigns", f"must be a non-empty list of campaigns ({what})")
         return []
     return _read_campaigns(items, report)
+
+
+def _declared_properties(document: object, report: Report) -> frozenset[str]:
+    """The top-level ``properties: [plan, product]``: contact properties templates may use before any import."""
+    declared = document.get("properties") if isinstance(document, Mapping) else None
+    if declared is None:
+        return frozenset()
+    if not isinstance(declared, list) or not all(isinstance(name, str) for name in declared):
+        report.problem("properties", f"must be a list of property names, not {describe(declared)}")
+        return frozenset()
+    return frozenset(declared)
 
 
 def _read_campaigns(items: list[object], report: Report) -> list[CampaignDefinition]:
@@ -171,7 +189,7 @@ def _read_fields(section: Section, kind: CampaignKind | None) -> dict[str, Any]:
         "first_after_days": section.read("first_after_days", int_parser(0, MAX_DAYS, "days"), 0),
         "dedupe_days": section.read("dedupe_days", int_parser(0, MAX_DAYS, "days"), DEFAULT_DEDUPE_DAYS),
         "min_days_between_surveys": section.read(
-            "min_days_between_surveys", int_parser(1, MAX_DAYS, "days"), None
+            "min_days_between_surveys", int_parser(0, MAX_DAYS, "days"), None
         ),
         "audience": _nested(section, "audience", AUDIENCE_HELP, read_audience, Audience()),
         "channels": section.read("channels", parse_channels, DEFAULT_CHANNELS),
@@ -217,6 +235,12 @@ def _check_combinations(section: Section, kind: CampaignKind | None, values: dic
         for key in ("delay", "dedupe_days"):
             if section.given(key):
                 section.fail(key, "only applies to a campaign with an 'event'")
+    if values["min_days_between_surveys"] == 0:
+        section.report.warn(
+            section.at("min_days_between_surveys"),
+            "is 0: this campaign ignores the fatigue rule and may survey a contact again as soon as it plans "
+            "to (NPS_MIN_DAYS_BETWEEN_SURVEYS does not apply to it)",
+        )
     remind, expires = values["remind_after"], values["expires_after"]
     if remind is not None and section.valid("remind_after", "expires_after") and remind >= expires:
         section.fail(

@@ -121,12 +121,14 @@ _DURATION_UNITS = {
     "d": timedelta(days=1),
     "h": timedelta(hours=1),
     "m": timedelta(minutes=1),
+    "s": timedelta(seconds=1),
 }
 _UNIT_WORDS = {
     "w": ("w", "wk", "week", "weeks"),
     "d": ("d", "day", "days"),
     "h": ("h", "hr", "hour", "hours"),
     "m": ("m", "min", "mins", "minute", "minutes"),
+    "s": ("s", "sec", "secs", "second", "seconds"),  # a transactional delay of "30s" (or "0s": at once)
 }
 _UNIT_OF = {word: unit for unit, words in _UNIT_WORDS.items() for word in words}
 _DURATION_PART = re.compile(r"\s*(\d+)\s*([a-z]+)\s*")
@@ -136,7 +138,7 @@ _DURATION_HELP = (
 
 
 def parse_duration(value: object) -> timedelta:
-    """A duration from a campaign file: "14d", "12h", "30m", "1w", "1d 12h", or a whole number of days.
+    """A duration from a campaign file: "14d", "12h", "30m", "30s", "1w", "1d 12h", or a whole number of days.
 
     Raises ValueError with a message that says how to write one.
     """

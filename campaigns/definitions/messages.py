@@ -7,6 +7,7 @@ whose contacts would get texts in another language). How the texts are then used
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from campaigns.messages.templates import (
     TemplateProblem,
     render,
     sms_segments,
+    template_names,
     template_syntax_problem,
 )
 from storage.enums import Channel
@@ -49,6 +51,8 @@ _KEY_VARIABLES: dict[str, dict[str, object]] = {
     "page_score_confirm": {"score": 7},
     "page_unsubscribe_confirm": {"address": "a•••@example.com"},
 }
+# What every template gets whatever the contact (campaigns.messages.templates.template_variables).
+BUILT_IN_VARIABLES = frozenset(SAMPLE_VARIABLES)
 _TEXTS_HINT = "catalogue keys such as sms, email_subject, ask_comment or page_thanks"
 _TEXTS_LISTING = "a campaign can set the keys of campaigns/catalogue/en.yaml"
 
@@ -127,7 +131,27 @@ def check_texts(campaign: Section, values: dict[str, Any]) -> None:
                 )
                 continue
             _warn_rendered(path, name, source, values["channels"], campaign.report)
+            _check_variables(path, name, source, campaign.report)
     _warn_missing_texts(campaign, values)
+
+
+def _check_variables(path: str, name: str, source: str, report: Report) -> None:
+    """A variable that is not built in and that no contact has is a typo ("{{ frist_name }}"): a problem.
+
+    Checked only when the caller knows the contacts' properties (`campaigns apply`); the file's top-level
+    ``properties: [...]`` declares those of contacts not imported yet.
+    """
+    if report.known_properties is None:
+        return
+    known = BUILT_IN_VARIABLES | _KEY_VARIABLES.get(name, {}).keys() | report.known_properties
+    for variable in sorted(template_names(source) - known):
+        close = difflib.get_close_matches(variable, sorted(known), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        report.problem(
+            path,
+            f"uses '{variable}', which no contact has{hint}; built in are {', '.join(sorted(BUILT_IN_VARIABLES))}; "
+            f"declare a property of contacts not imported yet in the file's top-level 'properties: [...]'",
+        )
 
 
 def _warn_rendered(path: str, name: str, source: str, channels: tuple[Channel, ...], report: Report) -> None:

@@ -65,6 +65,8 @@ class Reject(Exception):
 class Report:
     problems: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Contact properties the templates may use (seen on contacts or declared); None: variables not checked.
+    known_properties: frozenset[str] | None = None
 
     def problem(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))

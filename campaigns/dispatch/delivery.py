@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 
 from campaigns.channels.base import PermanentReason
 from campaigns.channels.sms import describe_code, reason_for_code
-from campaigns.contacts.consents import opt_out_address
+from campaigns.contacts.consents import Cause, opt_out_address
 from campaigns.events import Event, emit_after_commit
 from storage.enums import (
     Channel,
+    ConsentSource,
     DeliveryStatus,
     Direction,
     InboundState,
@@ -67,8 +68,8 @@ def apply_status(
     if error_code:
         message.error_code = error_code
     if reason_for_code(error_code) is PermanentReason.RECIPIENT_OPTED_OUT:
-        source = f"twilio-{error_code}"
-        opt_out_address(Channel.SMS, message.address, source=source, at=now, session=session)
+        cause = Cause(ConsentSource.TWILIO_21610, f"twilio-{error_code}", message.id)
+        opt_out_address(Channel.SMS, message.address, cause=cause, at=now, session=session)
     invitation = session.get(Invitation, message.invitation_id) if message.invitation_id else None
     if invitation is not None and message.purpose is MessagePurpose.INVITATION:
         _update_invitation(invitation, known, error_code, now)

@@ -28,13 +28,13 @@ from campaigns.channels.base import (
     TemporarySendError,
     UncertainSendError,
 )
-from campaigns.contacts.consents import opt_out_address
+from campaigns.contacts.consents import Cause, opt_out_address
 from campaigns.definitions.model import SendWindow
 from campaigns.dispatch.outbox import Flow, InvitationFlow, ReminderFlow, cancel
 from campaigns.dispatch.presend import Withheld
 from campaigns.dispatch.retries import retry_delay
 from campaigns.planning.windows import next_send_time
-from storage.enums import SendState
+from storage.enums import ConsentSource, SendState
 from storage.tables import Invitation, Message
 
 
@@ -111,8 +111,8 @@ def record_failure(
     if isinstance(error, PermanentSendError):
         message.send_state = SendState.REJECTED
         if error.reason is PermanentReason.RECIPIENT_OPTED_OUT:
-            source = f"{provider}-{error.code}"
-            opt_out_address(message.channel, message.address, source=source, at=now, session=session)
+            cause = Cause(ConsentSource.TWILIO_21610, f"{provider}-{error.code}", message.id)
+            opt_out_address(message.channel, message.address, cause=cause, at=now, session=session)
         flow.after_rejection(invitation, now)
         invitation.last_error = str(error)
         # A survey goes on to the next channel (or ends undeliverable); a reminder ends.

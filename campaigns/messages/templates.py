@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import jinja2
+import jinja2.meta
 from jinja2.exceptions import SecurityError
 
 from campaigns.messages.sandbox import MAX_WRITTEN, BoundedSandbox, TemplateLimitError, budget
@@ -28,6 +29,7 @@ __all__ = [
     "TemplateProblem",
     "render",
     "sms_segments",
+    "template_names",
     "template_syntax_problem",
     "template_variables",
 ]
@@ -137,6 +139,18 @@ def template_syntax_problem(source: str) -> str | None:
     except TemplateProblem as problem:
         return problem.message
     return None
+
+
+def template_names(source: str) -> frozenset[str]:
+    """The variables a template reads from its context ("{{ plan }}", "{% if vip %}"), Jinja's globals aside.
+
+    Empty for a template that does not compile (its syntax error is reported instead).
+    """
+    try:
+        parsed = ENVIRONMENT.parse(source)
+    except jinja2.TemplateSyntaxError:
+        return frozenset()
+    return frozenset(jinja2.meta.find_undeclared_variables(parsed) - set(ENVIRONMENT.globals))
 
 
 # Long enough for an email intro of several paragraphs; a template is a message, not a document.

@@ -3,8 +3,12 @@
 `handle_inbound` is called once per inbound message (after it was stored) and returns the reply text to send
 back, or None to stay silent. The rules:
 
-- STOP and the other opt-out words opt the number out at once and for good; START/YES/UNSTOP opt back in;
-  HELP/INFO say who we are and how to stop. These work for any number, surveyed or not.
+- STOP and the other opt-out keywords and phrases of every shipped locale (:mod:`campaigns.replies.keywords`)
+  opt the number out at once and for good; START/YES/UNSTOP opt back in; HELP/INFO say who we are and how to
+  stop. These work for any number, surveyed or not, and are written to the consent ledger with the message.
+  One confirmation at most: a request that changes nothing (a second STOP) is recorded and not answered.
+- With Twilio's Advanced Opt-Out, Twilio answers its keywords itself and says so (``OptOutType``): the change is
+  recorded and we stay silent, whatever the reply would otherwise have been.
 - A reply goes to the survey of the newest survey text (invitation or reminder) the provider accepted for that
   number (:func:`campaigns.replies.responses.latest_sms_invitation`), chosen again once its row is locked. A
   number we never surveyed gets a polite generic answer.
@@ -27,14 +31,14 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from campaigns.contacts.consents import set_consent
+from campaigns.contacts.consents import Cause, set_consent
 from campaigns.definitions.json_codec import definition_from_json
 from campaigns.definitions.model import CampaignDefinition
 from campaigns.messages.templates import template_variables
 from campaigns.messages.texts import campaign_text
 from campaigns.replies.parser import Help, OptIn, OptOut, Score, parse_reply
 from campaigns.replies.responses import latest_sms_invitation, record_comment, record_score, response_for
-from storage.enums import Channel, ConsentStatus, Direction, MessagePurpose
+from storage.enums import Channel, ConsentSource, ConsentStatus, Direction, MessagePurpose
 from storage.tables import Campaign, Contact, Invitation, Message
 
 
@@ -50,6 +54,8 @@ class InboundSms:
     from_number: str
     body: str
     message_id: int  # our stored row
+    # Twilio's Advanced Opt-Out recognised a keyword and answered it itself: "STOP", "START" or "HELP".
+    opt_out_type: str = ""
 
 
 def handle_inbound(sms: InboundSms, *, now: datetime, session: Session) -> Answer | None:
@@ -63,11 +69,21 @@ def handle_inbound(sms: InboundSms, *, now: datetime, session: Session) -> Answe
     def text(key: str) -> str:
         return campaign_text(definition, locale, key, **variables)
 
+    if sms.opt_out_type:
+        _record_twilio_keyword(sms, now, session)
+        return None  # Twilio's Advanced Opt-Out has answered already: a TwiML reply would be a second text
     if isinstance(reply, (OptOut, OptIn)):
         opted_out = isinstance(reply, OptOut)
         status = ConsentStatus.OPTED_OUT if opted_out else ConsentStatus.OPTED_IN
-        source = f"sms:{reply.keyword}"
-        set_consent(Channel.SMS, sms.from_number, status, source=source, at=now, session=session)
+        free_text = isinstance(reply, OptOut) and reply.free_text
+        cause = Cause(
+            ConsentSource.FREE_TEXT if free_text else ConsentSource.KEYWORD, reply.keyword, sms.message_id
+        )
+        if contact is not None:
+            _link_contact(sms, contact, session)
+        changed = set_consent(Channel.SMS, sms.from_number, status, cause=cause, at=now, session=session)
+        if not changed:
+            return None  # one confirmation only: a second STOP (or START) is recorded, not answered
         return Answer(text("opted_out" if opted_out else "opted_in"), MessagePurpose.CONVERSATION)
     if isinstance(reply, Help):
         return Answer(text("help"), MessagePurpose.CONVERSATION)
@@ -113,6 +129,26 @@ _CORRECTION_WORDS = {
     "is",
     "my",
 }
+
+
+# What Twilio's Advanced Opt-Out says it did (the webhook's OptOutType); HELP changes no consent.
+_TWILIO_OPT_OUT_TYPES = {"STOP": ConsentStatus.OPTED_OUT, "START": ConsentStatus.OPTED_IN}
+
+
+def _record_twilio_keyword(sms: InboundSms, now: datetime, session: Session) -> None:
+    status = _TWILIO_OPT_OUT_TYPES.get(sms.opt_out_type.upper())
+    if status is None:
+        return
+    detail = f"{sms.opt_out_type.upper()} (Twilio Advanced Opt-Out)"
+    cause = Cause(ConsentSource.KEYWORD, detail, sms.message_id)
+    set_consent(Channel.SMS, sms.from_number, status, cause=cause, at=now, session=session)
+
+
+def _link_contact(sms: InboundSms, contact: Contact, session: Session) -> None:
+    """Tie a stored opt-out or opt-in reply to the contact it came from (for the ledger and the export)."""
+    message = session.get(Message, sms.message_id)
+    if message is not None and message.contact_id is None:
+        message.contact_id = contact.id
 
 
 def _replaces_score(body: str, comment: str | None) -> bool:

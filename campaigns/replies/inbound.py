@@ -221,7 +221,8 @@ def _handle_once(
             return None  # taken over as stale: the taker handles it
         inbound = session.get(Message, message_id)
         assert inbound is not None
-        sms = InboundSms(inbound.address, inbound.body or "", inbound.id)
+        opt_out_type = str((inbound.raw or {}).get("OptOutType", ""))
+        sms = InboundSms(inbound.address, inbound.body or "", inbound.id, opt_out_type)
         # The time the person wrote is the time of the answer (a reply swept up later is not late for it).
         answer = handle_inbound(sms, now=inbound.created_at, session=session)
         inbound.updated_at = now = clock.now()

@@ -3,9 +3,10 @@
 :func:`parse_reply` is pure and total: any text gives a :data:`Reply`, never an exception, in time linear in
 the length of the text (one tokenising pass, no backtracking regular expressions).
 
-Keywords (Twilio's default lists, see ECOSYSTEM.md) count only as a whole reply: case-insensitive, with
-surrounding spaces, punctuation and emoji ignored ("Stop.", " STOP! ", "opt-out"). "Please stop texting me"
-is not a keyword, exactly as Twilio does not treat it as one.
+Opt-out, opt-in and help come first (:mod:`campaigns.replies.keywords`): the keywords of every shipped
+locale as the whole reply, case, accents, punctuation, emoji and courtesy words ignored ("Stop.", " STOP! ",
+"opt-out", "ARRÊT svp", "退订"), and revocation phrases anywhere in a reply ("Please stop texting me",
+"9, but remove me from your list"). A bare keyword inside a sentence is not one ("the app won't stop crashing").
 
 Scores are read from:
 
@@ -45,6 +46,7 @@ from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
 
 from campaigns.messages.locales import language_of
+from campaigns.replies.keywords import consent_intent
 from campaigns.replies.number_words import (
     CJK_AFTER,
     CJK_BEFORE,
@@ -94,7 +96,8 @@ class Score:
 
 @dataclass(frozen=True)
 class OptOut:
-    keyword: str  # canonical, upper case: "STOP"
+    keyword: str  # canonical, upper case: "STOP", "ARRET", "STOP TEXTING"
+    free_text: bool = False  # a revocation phrase in a longer reply, not a keyword reply
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,7 @@ class Unclear:
 
 Reply: TypeAlias = Score | OptOut | OptIn | Help | Unclear
 
+# Twilio's default single-word keywords (its own STOP filtering); every shipped locale adds its own words.
 OPT_OUT_KEYWORDS: Final = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 )
@@ -171,8 +175,8 @@ def parse_reply(text: str, locale: str | None = None) -> Reply:
     ``locale`` (the contact's, when known) only settles a word that means different numbers in different
     languages; words of every language are recognised whatever it is.
     """
+    keyword = _keyword(text)
     normalized = _normalize(text)
-    keyword = _keyword(normalized)
     if keyword is not None:
         return keyword
     if not any(char.isalnum() for char in normalized):
@@ -206,30 +210,15 @@ def _fraction_as_word(char: str) -> str:
     return char
 
 
-def _keyword(normalized: str) -> OptOut | OptIn | Help | None:
-    core = normalized.strip()
-    # Surrounding punctuation and emoji do not matter: "STOP.", "stop!!", "«stop»", "STOP 🛑".
-    start, end = 0, len(core)
-    while start < end and not core[start].isalnum():
-        start += 1
-    while end > start and not core[end - 1].isalnum():
-        end -= 1
-    core = core[start:end]
-    if not core or len(core) > 20 or not core.isascii():
+def _keyword(text: str) -> OptOut | OptIn | Help | None:
+    intent = consent_intent(text)
+    if intent is None:
         return None
-    parts = re.split(r"[\s\-_]+", core)
-    if len(parts) > 2:
-        return None
-    word = "".join(parts).upper()  # "opt-out", "opt out" -> "OPTOUT"; "stop all" -> "STOPALL"
-    if not word.isalpha():
-        return None
-    if word in OPT_OUT_KEYWORDS:
-        return OptOut(word)
-    if word in OPT_IN_KEYWORDS:
-        return OptIn(word)
-    if word in HELP_KEYWORDS:
-        return Help(word)
-    return None
+    if intent.kind == "opt_out":
+        return OptOut(intent.keyword, free_text=intent.free_text)
+    if intent.kind == "opt_in":
+        return OptIn(intent.keyword)
+    return Help(intent.keyword)
 
 
 # --- finding candidate scores -------------------------------------------------------------------------------

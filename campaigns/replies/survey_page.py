@@ -30,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from campaigns.contacts.consents import opt_out_address
+from campaigns.contacts.consents import Cause, opt_out_address
 from campaigns.definitions.json_codec import definition_from_json
 from campaigns.messages.templates import template_variables
 from campaigns.messages.texts import ContactTexts, contact_texts
@@ -44,7 +44,7 @@ from campaigns.replies.responses import (
     response_for,
 )
 from storage.db import Database
-from storage.enums import Channel, ConsentStatus, Direction, InvitationState
+from storage.enums import Channel, ConsentSource, ConsentStatus, Direction, InvitationState
 from storage.tables import Campaign, Consent, Contact, Invitation, Message
 
 __all__ = [
@@ -139,7 +139,8 @@ def unsubscribe(survey: Survey, *, one_click: bool, db: Database, now: datetime)
     if address is None:
         raise ValueError("a survey without an address cannot be unsubscribed")
     source = f"{channel.value}:{'one-click' if one_click else 'unsubscribe-page'}"
-    _retrying(db, lambda session: opt_out_address(channel, address, source=source, at=now, session=session))
+    cause = Cause(ConsentSource.UNSUBSCRIBE_LINK, "one-click" if one_click else "unsubscribe-page")
+    _retrying(db, lambda session: opt_out_address(channel, address, cause=cause, at=now, session=session))
     log.info("unsubscribed %s from %s surveys (%s)", survey.masked_address, channel.value, source)
 
 

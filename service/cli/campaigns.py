@@ -23,6 +23,7 @@ def campaigns_group() -> None:
 @pass_context
 def apply_command(ctx: CliContext, file: Path) -> None:
     """Create or update the campaigns of a YAML file (matched by name)."""
+    from campaigns.contacts.store import property_names
     from campaigns.definitions.campaign_file import parse_campaign_file
     from campaigns.definitions.problems import CampaignFileError
     from campaigns.definitions.store import apply_definitions
@@ -34,8 +35,10 @@ def apply_command(ctx: CliContext, file: Path) -> None:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise click.ClickException(f"{file}: not UTF-8 text") from None
+    with ctx.container.db.transaction() as session:
+        known_properties = property_names(session=session)
     try:
-        parsed = parse_campaign_file(text)
+        parsed = parse_campaign_file(text, known_properties=known_properties)
     except CampaignFileError as error:
         raise click.ClickException(f"{file}: invalid campaign file\n{error}") from None
     for warning in parsed.warnings:

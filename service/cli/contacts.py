@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -106,6 +107,7 @@ def _count_lines(file: Path) -> int:
 @pass_context
 def why_command(ctx: CliContext, external_id: str) -> None:
     """Explain when a contact was last surveyed, when next, and why campaigns skipped them."""
+    from campaigns.contacts.consents import ledger_lines
     from campaigns.contacts.store import get_contact_by_external_id
     from campaigns.planning.explain import explain
 
@@ -115,8 +117,25 @@ def why_command(ctx: CliContext, external_id: str) -> None:
         if contact is None:
             raise click.ClickException(f"no contact with external_id {external_id!r}")
         lines = explain(contact, now=container.clock.now(), rules=container.planning_rules, session=session)
+        lines += ledger_lines(contact, session=session)
     for line in lines:
         click.echo(line)
+
+
+@contacts_group.command("export")
+@click.argument("external_id")
+@pass_context
+def export_command(ctx: CliContext, external_id: str) -> None:
+    """Print everything stored about a contact as JSON: contact, consents and their ledger, responses, messages."""
+    from campaigns.contacts.export import person_data
+    from campaigns.contacts.store import get_contact_by_external_id
+
+    with ctx.container.db.transaction() as session:
+        contact = get_contact_by_external_id(external_id, session=session)
+        if contact is None:
+            raise click.ClickException(f"no contact with external_id {external_id!r}")
+        data = person_data(contact, session=session)
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
 def register(cli: click.Group) -> None:

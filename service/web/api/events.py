@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.datastructures import State
 
 from campaigns.contacts.store import upsert_contact
 from campaigns.contacts.validation import ContactValidationError, property_limit_errors
@@ -18,8 +22,10 @@ from service.web.api.auth import Actor, KeyCheckedRoute, get_container
 from service.web.api.contacts import ContactIn, field_errors, validated_contact
 from service.web.api.responses import ERRORS
 from storage.audit import record_audit
-from storage.enums import AuditAction, AuditEntity
-from storage.tables import Event
+from storage.enums import AuditAction, AuditEntity, CampaignStatus
+from storage.tables import Campaign, Event
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["events"], route_class=KeyCheckedRoute)
 
@@ -69,6 +75,9 @@ class EventOut(BaseModel):
     contact_external_id: str
     duplicate: bool = False
     campaigns: list[CampaignOutcome]
+    warnings: list[str] = Field(
+        default_factory=list, description="e.g. that no active campaign listens to this event"
+    )
 
 
 @router.post(
@@ -79,6 +88,7 @@ class EventOut(BaseModel):
 )
 def receive_event(
     body: EventIn,
+    request: Request,
     response: Response,
     actor: Actor,
     container: Annotated[Container, Depends(get_container)],
@@ -109,7 +119,13 @@ def receive_event(
             outcomes = plan_for_event(
                 event, contact, now=now, rules=container.planning_rules, session=session
             )
-            result = {"event_id": event.id, "contact_external_id": contact.external_id, "campaigns": outcomes}
+            warnings = [] if outcomes else _unheard(body.event, session)
+            result = {
+                "event_id": event.id,
+                "contact_external_id": contact.external_id,
+                "campaigns": outcomes,
+                "warnings": warnings,
+            }
             event.outcome = result
             record_audit(
                 session=session,
@@ -128,7 +144,47 @@ def receive_event(
             if replay is not None:
                 return replay
         raise
+    if warnings:
+        _log_once(request.app.state, body.event, warnings[0])
     return EventOut.model_validate(result)
+
+
+def _unheard(name: str, session: Session) -> list[str]:
+    """Why an event planned nothing when no campaign matched it: none listens, or those that do are paused."""
+    listeners = session.execute(
+        select(Campaign.name, Campaign.status, Campaign.event).order_by(Campaign.name)
+    )
+    paused, heard = [], set()
+    for campaign, campaign_status, event in listeners:
+        if event == name and campaign_status is not CampaignStatus.ACTIVE:
+            paused.append(campaign)
+        elif event and campaign_status is CampaignStatus.ACTIVE:
+            heard.add(event)
+    if paused:
+        why = f"paused: {', '.join(paused)}"
+    elif heard:
+        why = f"campaigns listen to: {', '.join(sorted(heard)[:_LISTED])}"
+    else:
+        why = "no campaign has an event"
+    return [f"no active campaign listens to the event '{name}' ({why})"]
+
+
+_LISTED = 10  # event names quoted in a warning
+_MAX_REMEMBERED = 1000  # event names already logged; past that, each is logged again (bounded memory)
+_logged_lock = threading.Lock()
+
+
+def _log_once(state: State, name: str, warning: str) -> None:
+    """One log line per event name and app, not one per request: an integration may send thousands."""
+    with _logged_lock:
+        logged: set[str] = getattr(state, "unheard_events_logged", None) or set()
+        state.unheard_events_logged = logged
+        if name in logged:
+            return
+        if len(logged) >= _MAX_REMEMBERED:
+            logged.clear()
+        logged.add(name)
+    log.warning("event '%s' received: %s; it is stored, and no survey is planned", name, warning)
 
 
 def _replay(container: Container, key: str, response: Response) -> EventOut | None:

@@ -261,7 +261,7 @@ def test_unknown_top_level_key_suggests_the_right_one() -> None:
     text = campaign_file().replace("campaigns:", "campaign:")
     assert problems_of(text + "x: 1\n") == [
         "campaign: unknown field 'campaign'; did you mean 'campaigns'?",
-        "x: unknown field 'x'; known fields: campaigns",
+        "x: unknown field 'x'; known fields: campaigns, properties",
         "campaigns: must be a non-empty list of campaigns (missing)",
     ]
 
@@ -373,6 +373,29 @@ def test_a_numeric_name_is_read_as_text() -> None:
     assert parse_one(name="2025").name == "2025"
 
 
+@pytest.mark.parametrize(
+    ("delay", "expected"),
+    [
+        ("0", timedelta(0)),
+        ("0s", timedelta(0)),
+        ("30s", timedelta(seconds=30)),
+        ("90sec", timedelta(seconds=90)),
+    ],
+)
+def test_a_delay_of_zero_or_seconds_is_valid(delay: str, expected: timedelta) -> None:
+    definition = parse_one(f"event: ticket_closed\ndelay: {delay}\n", kind="transactional")
+    assert definition.delay == expected
+
+
+def test_min_days_between_surveys_0_is_accepted_with_a_warning() -> None:
+    definition = parse_one("min_days_between_surveys: 0\n")
+    assert definition.min_days_between_surveys == 0
+    assert warnings_of("min_days_between_surveys: 0\n") == [
+        f"{P}.min_days_between_surveys: is 0: this campaign ignores the fatigue rule and may survey a contact "
+        "again as soon as it plans to (NPS_MIN_DAYS_BETWEEN_SURVEYS does not apply to it)"
+    ]
+
+
 def test_kind_is_required() -> None:
     text = "campaigns:\n  - name: pulse\n"
     assert problems_of(text) == [f"{P}.kind: is required (relationship or transactional)"]
@@ -398,8 +421,8 @@ def test_kind_is_required() -> None:
             f"{P}.delay: a duration must not be negative; use a number with a unit: 30m, 12h, 3d or 2w (combinations such as 1d12h work), or whole days",
         ),
         (
-            "min_days_between_surveys: 0\n",
-            f"{P}.min_days_between_surveys: must be from 1 to 3650 days, not 0",
+            "min_days_between_surveys: -1\n",
+            f"{P}.min_days_between_surveys: must be from 0 to 3650 days, not -1",
         ),
         ("expires_after: 0d\n", f"{P}.expires_after: must be longer than 0"),
         ("expires_after: 3651d\n", f"{P}.expires_after: '3651d' is too long (at most 3650 days)"),
@@ -539,7 +562,7 @@ def test_parse_duration(value: object, expected: timedelta) -> None:
     assert parse_duration(value) == expected
 
 
-@pytest.mark.parametrize("value", ["", "d", "-3d", "1.5d", "3 d x", "3s", -3, True, 1.5, None, [3]])
+@pytest.mark.parametrize("value", ["", "d", "-3d", "1.5d", "3 d x", "3y", -3, True, 1.5, None, [3]])
 def test_parse_duration_rejects(value: object) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(value)

@@ -8,11 +8,18 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 
-from campaigns.contacts.consents import opt_out_address
+from campaigns.contacts.consents import Cause, opt_out_address
 from campaigns.dispatch.dispatcher import Dispatcher
 from campaigns.dispatch.expiry import expire_invitations
 from service.container import Container
-from storage.enums import CampaignStatus, Channel, ConsentStatus, InvitationState, MessagePurpose
+from storage.enums import (
+    CampaignStatus,
+    Channel,
+    ConsentSource,
+    ConsentStatus,
+    InvitationState,
+    MessagePurpose,
+)
 from storage.tables import Campaign, Consent, Contact, Invitation, Message, Skip
 from tests.fixtures.engine import FROM_NUMBER, PUBLIC_URL, add_contacts, apply_yaml, plan
 from tests.standins._server import IncomingRequest, Reply
@@ -130,7 +137,13 @@ def test_an_opt_out_between_planning_and_sending_wins(
     apply_yaml(engine, CAMPAIGN)
     plan(engine)
     with engine.db.transaction() as session:
-        opt_out_address(Channel.SMS, ANA["phone"], source="sms-stop", at=engine.clock.now(), session=session)
+        opt_out_address(
+            Channel.SMS,
+            ANA["phone"],
+            cause=Cause(ConsentSource.ADMIN),
+            at=engine.clock.now(),
+            session=session,
+        )
     stats = dispatcher.drain()
     assert stats.sent == 0 and stats.cancelled == 1
     assert fake_twilio.count() == 0
@@ -242,7 +255,13 @@ def test_no_reminder_after_an_opt_out(
     plan(engine)
     dispatcher.drain()
     with engine.db.transaction() as session:
-        opt_out_address(Channel.SMS, ANA["phone"], source="sms-stop", at=engine.clock.now(), session=session)
+        opt_out_address(
+            Channel.SMS,
+            ANA["phone"],
+            cause=Cause(ConsentSource.ADMIN),
+            at=engine.clock.now(),
+            session=session,
+        )
     engine.clock.advance(days=3)  # type: ignore[attr-defined]
     assert dispatcher.drain(MessagePurpose.REMINDER).sent == 0
     assert fake_twilio.count() == 1
@@ -332,7 +351,11 @@ def test_a_stop_while_its_batch_is_being_sent_stops_the_queued_text(
     def ben_texts_stop() -> None:
         with engine.db.transaction() as session:
             opt_out_address(
-                Channel.SMS, BEN["phone"], source="sms-stop", at=engine.clock.now(), session=session
+                Channel.SMS,
+                BEN["phone"],
+                cause=Cause(ConsentSource.ADMIN),
+                at=engine.clock.now(),
+                session=session,
             )
 
     during_first_send(fake_twilio, ben_texts_stop)

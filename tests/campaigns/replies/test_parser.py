@@ -255,7 +255,6 @@ def test_number_words_cover_every_value() -> None:
         # prose without a score
         ("great service!", NO_NUMBER),
         ("slow support", NO_NUMBER),
-        ("Please stop texting me", NO_NUMBER),
         ("One of the best", NO_NUMBER),
         ("two thumbs up", NO_NUMBER),
         ("zero complaints", NO_NUMBER),
@@ -320,13 +319,15 @@ def test_twilio_keyword_lists() -> None:
         ("opt-out", OptOut("OPTOUT")),
         ("opt out", OptOut("OPTOUT")),
         ("stop all", OptOut("STOPALL")),
-        ("Stop please", Unclear(NO_NUMBER)),
+        ("Stop please", OptOut("STOP")),
+        ("Please stop texting me", OptOut("STOP TEXTING", free_text=True)),
         ("don't stop", Unclear(NO_NUMBER)),
         ("yes 9", Score(9)),
-        ("stopp", Unclear(NO_NUMBER)),
+        ("stopp", OptOut("STOPP")),
+        ("stop crashing please", Unclear(NO_NUMBER)),
     ],
 )
-def test_keywords_are_whole_single_word_replies(reply: str, expected: Reply) -> None:
+def test_keywords_are_whole_replies_and_phrases_count_anywhere(reply: str, expected: Reply) -> None:
     assert parse_reply(reply) == expected
 
 

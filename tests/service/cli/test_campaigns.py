@@ -190,3 +190,41 @@ campaigns:
     cells = [cell.strip() for cell in row.strip("│┃ ").split("│")]
     # Each contact is due now; the fatigue rule (90 days) keeps the next seven days to that one survey each.
     assert cells[3:5] == ["3", "3"], row
+
+
+# --- variables: a misspelt one is an error at apply, not an empty string at send time ------------------------
+
+TYPO = """
+campaigns:
+  - name: pulse
+    kind: relationship
+    channels: [sms]
+    messages:
+      en: {sms: "Hi {{ frist_name }}, how was {{ product }} on your {{ plan }} plan? Reply 0-10."}
+"""
+
+
+def test_apply_refuses_an_unknown_variable_and_says_what_is_known(
+    engine: Container, database_url: str, tmp_path: Path
+) -> None:
+    add_contacts(engine, [{"external_id": "ana", "phone": "+4915112345678", "properties": {"plan": "pro"}}])
+    path = tmp_path / "campaigns.yaml"
+    path.write_text(TYPO)
+    result = nps(database_url, "campaigns", "apply", str(path))
+    assert result.exit_code == 1
+    assert (
+        "campaigns[0] (pulse).messages.en.sms: uses 'frist_name', which no contact has (did you mean 'first_name'?)"
+        in result.stderr
+    )
+    assert "uses 'product', which no contact has" in result.stderr  # 'plan' is a property contacts have
+    assert "'plan'" not in result.stderr
+
+
+def test_apply_accepts_properties_the_file_declares_for_contacts_not_imported_yet(
+    database_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "campaigns.yaml"
+    path.write_text("properties: [product, plan]\n" + TYPO.replace("frist_name", "first_name"))
+    result = nps(database_url, "campaigns", "apply", str(path))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "pulse: created"

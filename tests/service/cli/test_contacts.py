@@ -1,14 +1,17 @@
 """`nps contacts import`: good rows import, bad rows are reported by line, nothing half-written."""
 
+from __future__ import annotations
+
 import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from sqlalchemy import select
 
 from service.cli import cli
+from service.container import Container
 from storage.db import Database
 from storage.tables import AuditEntry, Contact
 
@@ -205,3 +208,78 @@ def test_the_import_reads_customer_since_and_last_surveyed_at(
     assert stored["c1"].last_surveyed_at == datetime(2026, 10, 2, 7, 30, tzinfo=UTC)
     assert stored["c1"].properties == {}
     assert stored["c2"].customer_since is None and stored["c2"].last_surveyed_at is None
+
+
+# --- the consent ledger in `contacts why` and `contacts export` -----------------------------------------------
+
+
+def _opt_out_and_back(engine: Container) -> None:
+    from campaigns.contacts.consents import Cause, set_consent
+    from storage.enums import Channel, ConsentSource, ConsentStatus
+    from tests.fixtures.engine import add_contacts
+
+    add_contacts(engine, [{"external_id": "ana", "phone": "+4915112345678", "email": "ana@example.com"}])
+    with engine.db.transaction() as session:
+        now = engine.clock.now()
+        set_consent(
+            Channel.SMS,
+            "+4915112345678",
+            ConsentStatus.OPTED_OUT,
+            cause=Cause(ConsentSource.FREE_TEXT, "STOP TEXTING"),
+            at=now,
+            session=session,
+        )
+        set_consent(
+            Channel.EMAIL,
+            "ana@example.com",
+            ConsentStatus.OPTED_OUT,
+            cause=Cause(ConsentSource.UNSUBSCRIBE_LINK, "one-click"),
+            at=now,
+            session=session,
+        )
+        set_consent(
+            Channel.SMS,
+            "+4915112345678",
+            ConsentStatus.OPTED_IN,
+            cause=Cause(ConsentSource.KEYWORD, "START"),
+            at=now,
+            session=session,
+        )
+
+
+def nps(database_url: str, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["--env-file", "/nonexistent", *args], env={"DATABASE_URL": database_url})
+
+
+def test_contacts_why_shows_the_consent_ledger(engine: Container, database_url: str) -> None:
+    _opt_out_and_back(engine)
+    why = nps(database_url, "contacts", "why", "ana")
+    assert why.exit_code == 0, why.output
+    lines = why.stdout.splitlines()
+    start = lines.index("consent ledger:")
+    assert [line.split(" UTC ", 1)[1] for line in lines[start + 1 : start + 4]] == [
+        "sms +4915112345678: opted out by free_text (STOP TEXTING)",
+        "email ana@example.com: opted out by unsubscribe_link (one-click)",
+        "sms +4915112345678: opted in by keyword (START)",
+    ]
+
+
+def test_contacts_export_carries_the_consent_ledger(engine: Container, database_url: str) -> None:
+    import json
+
+    _opt_out_and_back(engine)
+    export = nps(database_url, "contacts", "export", "ana")
+    assert export.exit_code == 0, export.output
+    data = json.loads(export.stdout)
+    assert data["contact"]["external_id"] == "ana"
+    assert [(c["channel"], c["status"]) for c in data["consents"]] == [
+        ("sms", "opted_in"),
+        ("email", "opted_out"),
+    ]
+    assert [(c["channel"], c["status"], c["source"], c["detail"]) for c in data["consent_ledger"]] == [
+        ("sms", "opted_out", "free_text", "STOP TEXTING"),
+        ("email", "opted_out", "unsubscribe_link", "one-click"),
+        ("sms", "opted_in", "keyword", "START"),
+    ]
+    missing = nps(database_url, "contacts", "export", "zed")
+    assert missing.exit_code == 1 and "no contact with external_id 'zed'" in missing.stderr

@@ -15,7 +15,7 @@ from campaigns.dispatch.dispatcher import Dispatcher
 from service.container import Container
 from service.web.app import create_app
 from storage.db import Database
-from storage.enums import InvitationState
+from storage.enums import CampaignStatus, InvitationState
 from storage.tables import Campaign, Contact, Event, Invitation, Skip
 from tests.fixtures.databases import wait_while_it_runs_until_it_waits_on_a_lock
 from tests.fixtures.engine import apply_yaml, count_invitations
@@ -138,6 +138,38 @@ def test_an_event_for_an_unknown_trigger_stores_the_event_and_plans_nothing(
     assert response.status_code == 201
     assert response.json()["campaigns"] == []
     assert count_invitations(engine) == 0
+
+
+def test_an_event_no_campaign_listens_to_says_so_and_is_logged_once_per_name(
+    engine: Container, api: TestClient, auth: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    apply_yaml(engine, POST_DELIVERY)
+    caplog.set_level("WARNING", logger="service.web.api.events")
+    for key in ("a", "b"):
+        body = api.post("/api/v1/events", json=event(key, event="ticket_closed"), headers=auth).json()
+        assert body["warnings"] == [
+            "no active campaign listens to the event 'ticket_closed' (campaigns listen to: order_delivered)"
+        ]
+    api.post("/api/v1/events", json=event("c", event="order_shipped"), headers=auth)
+    logged = [r.getMessage() for r in caplog.records if r.name == "service.web.api.events"]
+    assert [line.split(":")[0] for line in logged] == [
+        "event 'ticket_closed' received",
+        "event 'order_shipped' received",
+    ]
+    listened = api.post("/api/v1/events", json=event("d"), headers=auth).json()
+    assert listened["warnings"] == [] and [c["campaign"] for c in listened["campaigns"]] == ["post-delivery"]
+
+
+def test_an_event_whose_campaigns_are_paused_says_so(
+    engine: Container, api: TestClient, auth: dict[str, str]
+) -> None:
+    apply_yaml(engine, POST_DELIVERY)
+    with engine.db.transaction() as session:
+        session.scalars(select(Campaign)).one().status = CampaignStatus.PAUSED
+    body = api.post("/api/v1/events", json=event(), headers=auth).json()
+    assert body["warnings"] == [
+        "no active campaign listens to the event 'order_delivered' (paused: post-delivery)"
+    ]
 
 
 def test_events_need_an_api_key(api: TestClient) -> None:
