@@ -7,7 +7,7 @@ Each script prints, besides its own report, one line per figure:
 
 collected here from its output (the report itself goes to the terminal as it runs). `make bench` runs this;
 `--quick` passes `--quick` to the scripts that take it, `--note` puts a line at the top of the summary (how it
-was run), `--from FILE` builds the summary from saved output instead of running anything.
+was run), `--from FILE...` builds the summary from saved outputs instead of running anything.
 """
 
 from __future__ import annotations
@@ -161,13 +161,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="pass --quick to the scripts that take it")
     parser.add_argument("--note", help="a line for the top of the summary: how it was run")
-    parser.add_argument("--from", dest="saved", type=Path, help="build the summary from saved output")
+    parser.add_argument(
+        "--from", dest="saved", type=Path, nargs="+", help="build the summary from saved outputs instead"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     figures: list[dict[str, Any]] = []
     failed: list[str] = []
     if args.saved:
-        figures = bench_lines(args.saved.read_text().splitlines())
+        for saved in args.saved:
+            figures += bench_lines(saved.read_text().splitlines())
     else:
         for script in scripts():
             lines, status = run(script, args.quick)
