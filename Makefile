@@ -45,8 +45,10 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Every script in benchmarks/, then the table of their figures in benchmarks/results/LATEST.md (summary.py).
+# BENCH_ARGS=--quick for the short variants; PostgreSQL figures need TEST_DATABASE_URL.
 bench: $(STAMP)
-	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	$(BIN)/python benchmarks/summary.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -54,6 +54,22 @@ def peak_rss_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux; only a fallback
 
 
+def bench(
+    figure: str,
+    baseline: float | None,
+    ours: float,
+    unit: str,
+    ratio: float | None,
+    target: str,
+    passed: bool,
+    rerun: str,
+) -> None:
+    """One figure as the BENCH line benchmarks/summary.py collects for benchmarks/results/LATEST.md."""
+    values = {"figure": figure, "baseline": baseline, "ours": ours, "unit": unit, "ratio": ratio}
+    rounded = {k: round(v, 3) if isinstance(v, float) else v for k, v in values.items()}
+    print("BENCH " + json.dumps({**rounded, "target": target, "pass": bool(passed), "rerun": rerun}))
+
+
 def memory_child(url: str, csv_path: str) -> None:
     """In a fresh process: import the file; prints the peak RSS before and after, in KiB."""
     db = Database.connect(url)
@@ -112,6 +128,16 @@ def main() -> None:
     ok = "yes" if ratio < TARGET_MEMORY_RATIO else "NO"
     print(
         f"  memory ratio {sizes[1]:g} MB / {sizes[0]:g} MB: {ratio:.2f}  (target < {TARGET_MEMORY_RATIO}: {ok})"
+    )
+    bench(
+        f"contacts import peak RSS growth, {sizes[1]:g} MB file (baseline: {sizes[0]:g} MB file)",
+        growth[0],
+        growth[1],
+        "MiB",
+        ratio,
+        f"ratio < {TARGET_MEMORY_RATIO}",
+        ratio < TARGET_MEMORY_RATIO,
+        ".venv/bin/python benchmarks/import_memory.py" + (" --quick" if args.quick else ""),
     )
 
 

@@ -14,12 +14,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from campaigns.definitions.json_codec import definition_from_json
-from campaigns.definitions.model import CampaignDefinition
+from campaigns.definitions.parsed import campaign_definition
 from campaigns.events import Event, emit_after_commit
 from campaigns.followups.alert_queue import needs_posting
 from storage.enums import AlertKind, AlertState, Category, FollowUpStatus
-from storage.tables import Campaign, FollowUp, Response, SlackAlert
+from storage.tables import FollowUp, Response, SlackAlert
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +30,13 @@ def due_at(category: str, answered_at: datetime) -> datetime:
     return answered_at + DUE_AFTER[category]
 
 
-def on_score(response: Response, *, now: datetime, session: Session) -> None:
-    """After a score was stored or changed: open (or drop) the follow-up and queue the alert."""
-    follow_up = session.scalar(select(FollowUp).where(FollowUp.response_id == response.id))
-    definition = _definition(response, session)
+def on_score(response: Response, *, now: datetime, session: Session, new: bool = False) -> None:
+    """After a score was stored or changed: open (or drop) the follow-up and queue the alert.
+
+    `new`: the response was inserted just now, so it has no follow-up or alert yet (none is looked for).
+    """
+    follow_up = None if new else session.scalar(select(FollowUp).where(FollowUp.response_id == response.id))
+    definition = campaign_definition(response.campaign_id, session=session)
     channel = definition.slack_channel if definition and definition.slack_channel else ""
     wanted = definition.follow_up if definition else ("detractor",)
     if response.category in wanted and follow_up is None:
@@ -47,8 +49,8 @@ def on_score(response: Response, *, now: datetime, session: Session) -> None:
         and follow_up.acknowledged_at is None
     ):
         session.delete(follow_up)  # the score was corrected before anyone picked the case up
-    detractor = _alert_of(response, AlertKind.DETRACTOR, session)
-    kudos = _alert_of(response, AlertKind.KUDOS, session)
+    detractor = None if new else _alert_of(response, AlertKind.DETRACTOR, session)
+    kudos = None if new else _alert_of(response, AlertKind.KUDOS, session)
     for stale, kind in ((detractor, Category.DETRACTOR), (kudos, Category.PROMOTER)):
         if stale is not None and response.category != kind:
             _withdraw(stale, now, session)
@@ -91,11 +93,6 @@ def _withdraw(alert: SlackAlert, now: datetime, session: Session) -> None:
     if alert.withdrawn_at is None:
         alert.withdrawn_at = now
     needs_posting(alert, now, session)
-
-
-def _definition(response: Response, session: Session) -> CampaignDefinition | None:
-    campaign = session.get(Campaign, response.campaign_id) if response.campaign_id else None
-    return definition_from_json(campaign.definition) if campaign and campaign.definition else None
 
 
 def on_comment(response: Response, *, now: datetime, session: Session) -> None:

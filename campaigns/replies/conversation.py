@@ -32,14 +32,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from campaigns.contacts.consents import Cause, set_consent
-from campaigns.definitions.json_codec import definition_from_json
 from campaigns.definitions.model import CampaignDefinition
+from campaigns.definitions.parsed import campaign_definition
 from campaigns.messages.templates import template_variables
 from campaigns.messages.texts import campaign_text
 from campaigns.replies.parser import Help, OptIn, OptOut, Score, parse_reply
 from campaigns.replies.responses import latest_sms_invitation, record_comment, record_score, response_for
 from storage.enums import Channel, ConsentSource, ConsentStatus, Direction, MessagePurpose
-from storage.tables import Campaign, Contact, Invitation, Message
+from storage.tables import Contact, Invitation, Message
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class InboundSms:
 def handle_inbound(sms: InboundSms, *, now: datetime, session: Session) -> Answer | None:
     invitation = _answered_invitation(sms, now, session)
     contact = session.get(Contact, invitation.contact_id) if invitation else _contact_by_phone(sms, session)
-    definition = _definition(invitation, session)
+    definition = campaign_definition(invitation.campaign_id if invitation else None, session=session)
     locale = (contact.locale if contact else None) or (definition.locale if definition else "en")
     variables = _variables(definition, contact)
     reply = parse_reply(sms.body, locale)
@@ -93,7 +93,9 @@ def handle_inbound(sms: InboundSms, *, now: datetime, session: Session) -> Answe
 
     response = response_for(invitation, session=session)
     if isinstance(reply, Score) and (response is None or _replaces_score(sms.body, response.comment)):
-        response, _ = record_score(invitation, reply.value, channel=Channel.SMS, now=now, session=session)
+        response, _ = record_score(
+            invitation, reply.value, channel=Channel.SMS, now=now, session=session, response=response
+        )
         key = "thank_you_late" if response.late else "ask_comment"
         return Answer(text(key), MessagePurpose.CONVERSATION, invitation.id)
     if response is not None and response.comment is None:
@@ -165,9 +167,12 @@ def _answered_invitation(sms: InboundSms, now: datetime, session: Session) -> In
 
     Locked (PostgreSQL) so that a score and a comment sent together are handled one after the other. While we
     waited for the lock the dispatcher may have recorded a send (or its failure): the choice is made again under
-    the lock and, if it moved, the new one is locked in turn.
+    the lock and, if it moved, the new one is locked in turn. On SQLite the handling's transaction has held the
+    database's one write lock since its first statement (the claim's compare-and-set): nothing can move.
     """
     invitation = latest_sms_invitation(sms.from_number, now=now, session=session)
+    if session.get_bind().dialect.name == "sqlite":
+        return invitation
     for _ in range(_RECHECKS):
         if invitation is None:
             return None
@@ -185,14 +190,6 @@ _RECHECKS = 3
 
 def _contact_by_phone(sms: InboundSms, session: Session) -> Contact | None:
     return session.scalar(select(Contact).where(Contact.phone == sms.from_number).limit(1))
-
-
-def _definition(invitation: Invitation | None, session: Session) -> CampaignDefinition | None:
-    """The campaign of the invitation being answered; None without one (or if its campaign is gone)."""
-    if invitation is None:
-        return None
-    campaign = session.get(Campaign, invitation.campaign_id)
-    return definition_from_json(campaign.definition) if campaign else None
 
 
 def _variables(definition: CampaignDefinition | None, contact: Contact | None) -> dict[str, object]:

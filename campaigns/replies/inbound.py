@@ -8,7 +8,9 @@ picked up again by us, not left to Twilio.
 - :func:`store_reply` writes the raw message (``received``) unless its MessageSid is already stored.
 - :func:`claim_reply` is the one way to handle it: a compare-and-set ``received -> processing`` with an owner and
   a time, which one request or sweep wins. A ``processing`` claim older than :data:`CLAIM_STALE_AFTER` belongs
-  to a process that died and may be taken over.
+  to a process that died and may be taken over. The webhook does both in one transaction
+  (:func:`store_and_claim`): a new MessageSid is inserted already claimed (``INSERT ... ON CONFLICT DO
+  NOTHING``), a known one goes through the same compare-and-set.
 - :func:`handle_claimed` does the conversation step in one transaction that starts with the compare-and-set
   ``processing (ours) -> processed``: on PostgreSQL that locks the row, so a takeover waits for our commit and
   then finds the reply handled; on SQLite it takes the write lock. Its answer is stored with the reply it answers
@@ -46,6 +48,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -150,6 +153,48 @@ def store_reply(db: Database, *, sid: str, sender: str, body: str, raw: dict[str
         return seen
 
 
+def store_and_claim(
+    db: Database, *, sid: str, sender: str, body: str, raw: dict[str, Any], owner: str, now: datetime
+) -> tuple[int, bool]:
+    """:func:`store_reply` then :func:`claim_reply` in one transaction: (the message id, whether we claimed it).
+
+    A new MessageSid is inserted as ``processing`` under `owner` (nobody else can have seen it); a known one, a
+    retry of Twilio's, is claimed by the same compare-and-set as anywhere else. One commit instead of two: the
+    stored reply is as durable, and a failure of the claim rolls back nothing that another request relies on.
+    """
+    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+    with db.transaction() as session:
+        # Looked up first, in the snapshot: an insert that met the row while its handling holds it (PostgreSQL
+        # re-checks the unique key against the handling's new row version) would wait for that handling.
+        seen = _stored(sid, session)
+        if seen is None:
+            seen = session.scalar(
+                dialect.insert(Message)
+                .values(
+                    direction=Direction.INBOUND,
+                    channel=Channel.SMS,
+                    purpose=MessagePurpose.REPLY,
+                    address=sender,
+                    body=body,
+                    provider_id=sid,
+                    inbound_state=InboundState.PROCESSING,
+                    claimed_by=owner,
+                    claimed_at=now,
+                    raw=raw,
+                    created_at=now,
+                    updated_at=now,
+                )
+                # The same delivery stored concurrently: this waits for that insert's commit and does nothing.
+                .on_conflict_do_nothing(index_elements=["channel", "provider_id"])
+                .returning(Message.id)
+            )
+            if seen is not None:
+                return seen, True
+            seen = _stored(sid, session)
+            assert seen is not None  # the conflict was on this MessageSid
+        return seen, _claim(session, seen, owner=owner, now=now)
+
+
 def _stored(sid: str, session: Session) -> int | None:
     return session.scalar(
         select(Message.id).where(Message.channel == Channel.SMS, Message.provider_id == sid)
@@ -158,18 +203,22 @@ def _stored(sid: str, session: Session) -> int | None:
 
 def claim_reply(db: Database, message_id: int, *, owner: str, now: datetime) -> bool:
     """Take the reply to handle it: from ``received``, or from a claim gone stale. False: someone else has it."""
+    with db.transaction() as session:
+        return _claim(session, message_id, owner=owner, now=now)
+
+
+def _claim(session: Session, message_id: int, *, owner: str, now: datetime) -> bool:
     claimable = or_(
         Message.inbound_state == InboundState.RECEIVED,
         and_(Message.inbound_state == InboundState.PROCESSING, Message.claimed_at < now - CLAIM_STALE_AFTER),
     )
-    with db.transaction() as session:
-        result = session.execute(
-            update(Message)
-            .where(Message.id == message_id, Message.direction == Direction.INBOUND, claimable)
-            .values(inbound_state=InboundState.PROCESSING, claimed_by=owner, claimed_at=now, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+    result = session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.direction == Direction.INBOUND, claimable)
+        .values(inbound_state=InboundState.PROCESSING, claimed_by=owner, claimed_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def handle_claimed(
@@ -207,7 +256,8 @@ def _handle_once(
     answer_by: datetime | None,
 ) -> Handled | None:
     with db.transaction() as session:
-        finished = session.execute(
+        # The compare-and-set hands back the row it changed (RETURNING): no second read of it.
+        inbound = session.scalars(
             update(Message)
             .where(
                 Message.id == message_id,
@@ -215,17 +265,16 @@ def _handle_once(
                 Message.claimed_by == owner,
             )
             .values(inbound_state=InboundState.PROCESSED, updated_at=clock.now())
+            .returning(Message)
             .execution_options(synchronize_session=False)
-        )
-        if not finished.rowcount:  # type: ignore[attr-defined]
+        ).first()
+        if inbound is None:
             return None  # taken over as stale: the taker handles it
-        inbound = session.get(Message, message_id)
-        assert inbound is not None
         opt_out_type = str((inbound.raw or {}).get("OptOutType", ""))
         sms = InboundSms(inbound.address, inbound.body or "", inbound.id, opt_out_type)
         # The time the person wrote is the time of the answer (a reply swept up later is not late for it).
         answer = handle_inbound(sms, now=inbound.created_at, session=session)
-        inbound.updated_at = now = clock.now()
+        now = clock.now()
         if answer is None:
             return Handled(None)
         if over_rest:

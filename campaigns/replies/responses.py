@@ -37,6 +37,13 @@ ANSWERABLE = (
 UNDELIVERED = (DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED)
 
 
+class Unread:
+    """The caller has not read the invitation's response (None would say it has none)."""
+
+
+UNREAD = Unread()
+
+
 def invitation_by_token(token: str, *, session: Session) -> Invitation | None:
     return session.scalar(select(Invitation).where(Invitation.token == token))
 
@@ -99,14 +106,22 @@ def is_open(invitation: Invitation, now: datetime) -> bool:
 
 
 def record_score(
-    invitation: Invitation, score: int, *, channel: Channel, now: datetime, session: Session
+    invitation: Invitation,
+    score: int,
+    *,
+    channel: Channel,
+    now: datetime,
+    session: Session,
+    response: Response | Unread | None = UNREAD,
 ) -> tuple[Response, bool]:
     """Store or change the score; returns the response and whether it is new.
 
     A score given or corrected after expiry is kept and marked late (a late correction is a late answer, even
-    if the first score came in time). Once commented, the score is final.
+    if the first score came in time). Once commented, the score is final. `response`: the invitation's response
+    (or None) when the caller has just read it under the invitation's lock, so that it is not read again.
     """
-    response = response_for(invitation, session=session)
+    if isinstance(response, Unread):
+        response = response_for(invitation, session=session)
     created = response is None
     if response is None:
         contact = session.get(Contact, invitation.contact_id)
@@ -145,7 +160,7 @@ def record_score(
         category=response.category,
         late=response.late or None,
     )
-    followups.on_score(response, now=now, session=session)
+    followups.on_score(response, now=now, session=session, new=created)
     return response, created
 
 

@@ -42,13 +42,12 @@ from campaigns.privacy import mask_phone
 from campaigns.replies.inbound import (
     ANSWER_IN_TWIML_WITHIN,
     TwimlAnswer,
-    claim_reply,
     handle_claimed,
     mark_late,
     new_owner,
     release_claim,
     settled_reply,
-    store_reply,
+    store_and_claim,
 )
 from service.container import Container
 from service.web.api.auth import get_container
@@ -114,12 +113,11 @@ def inbound_sms(
     sid, sender, body = form.get("MessageSid", ""), form.get("From", ""), form.get("Body", "")
     if not sid or not sender:
         return _twiml(None)
+    owner = new_owner("webhook")
     try:
-        message_id = store_reply(
-            container.db, sid=sid, sender=sender, body=body, raw=form, now=container.clock.now()
+        message_id, claimed = store_and_claim(
+            container.db, sid=sid, sender=sender, body=body, raw=form, owner=owner, now=container.clock.now()
         )
-        owner = new_owner("webhook")
-        claimed = claim_reply(container.db, message_id, owner=owner, now=container.clock.now())
     except SQLAlchemyError as error:
         return _not_committed(f"inbound SMS {sid} from {mask_phone(sender)} not stored", error)
     if not claimed:

@@ -261,11 +261,12 @@ def test_a_reconciliation_says_what_it_decided_and_why(
 
 
 def test_a_rolled_back_change_logs_nothing(engine: Container, events: Any) -> None:
-    from campaigns.contacts.consents import opt_out_address
-    from storage.enums import Channel
+    from campaigns.contacts.consents import Cause, opt_out_address
+    from storage.enums import Channel, ConsentSource
 
     with pytest.raises(RuntimeError), engine.db.transaction() as session:
-        opt_out_address(Channel.SMS, ANA["phone"], source="test", at=engine.clock.now(), session=session)
+        cause = Cause(ConsentSource.ADMIN)
+        opt_out_address(Channel.SMS, ANA["phone"], cause=cause, at=engine.clock.now(), session=session)
         raise RuntimeError("rolled back")
     assert lines(events, "consent.opted_out") == []
 

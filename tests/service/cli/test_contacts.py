@@ -248,7 +248,7 @@ def _opt_out_and_back(engine: Container) -> None:
 
 
 def nps(database_url: str, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--env-file", "/nonexistent", *args], env={"DATABASE_URL": database_url})
+    return CliRunner().invoke(cli, ["--env-file", os.devnull, *args], env={"DATABASE_URL": database_url})
 
 
 def test_contacts_why_shows_the_consent_ledger(engine: Container, database_url: str) -> None:
