@@ -16,6 +16,14 @@ _LOCAL = "A-Za-z0-9._%+-"
 _EMAIL = re.compile(
     rf"(?<![{_LOCAL}])([{_LOCAL}])[{_LOCAL}]*+@((?:[A-Za-z0-9-]{{1,63}}+\.){{1,16}}[A-Za-z]{{2,63}})"
 )
+# The same address percent-encoded in a URL (`ana.lima%40example.com`). `%` may not be read as a local-part
+# character here, or the possessive run would swallow the `%40`; an encoded character (`%2B`) is one unit, which
+# may not be `%40`. The lookbehinds let a match start only where such a run starts, so it is read once.
+_URL_LOCAL = "A-Za-z0-9._+-"
+_ENCODED_EMAIL = re.compile(
+    rf"(?<![%{_URL_LOCAL}])(?<!%[0-9A-Fa-f])([{_URL_LOCAL}]|%(?!40)[0-9A-Fa-f]{{2}})"
+    rf"(?:[{_URL_LOCAL}]|%(?!40)[0-9A-Fa-f]{{2}})*+%40((?:[A-Za-z0-9-]{{1,63}}+\.){{1,16}}[A-Za-z]{{2,63}})"
+)
 # International numbers (+ and 7-15 digits, optional separators) are what we store and send; in a URL's query
 # string the + arrives as %2B. Bounded, so each + costs at most 29 characters of reading.
 _PHONE = re.compile(r"(\+|%2[Bb])(\d(?:[\s.-]?\d){6,14})")
@@ -42,6 +50,8 @@ def mask_text(text: str) -> str:
     """Mask every phone number and email address found in free text, in time linear in its length."""
     if "@" in text:
         text = _EMAIL.sub(lambda m: f"{m.group(1)}•••@{m.group(2)}", text)
+    if "%40" in text:
+        text = _ENCODED_EMAIL.sub(lambda m: f"{m.group(1)}•••%40{m.group(2)}", text)
     if "+" in text or "%2" in text:
         text = _PHONE.sub(_masked_number, text)
     return text

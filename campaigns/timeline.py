@@ -224,7 +224,9 @@ class _Story:
     def _entry(self, at: datetime, event: str, words: str, key: str, **fields: Any) -> Entry:
         shown = {k: v for k, v in fields.items() if v is not None}
         text = words + (": " + " ".join(f"{k}={_quoted(v)}" for k, v in shown.items()) if shown else "")
-        return Entry(at, event, text if self.show else mask_text(text), shown, key)
+        if self.show:
+            return Entry(at, event, text, shown, key)
+        return Entry(at, event, mask_text(text), {k: _masked(v) for k, v in shown.items()}, key)
 
     def _invitation(self, i: Invitation) -> Iterator[Entry]:
         ids = {
@@ -371,6 +373,11 @@ def _campaign_id(name: str, session: Session) -> int:
 
 def _t(at: datetime | None) -> str | None:
     return f"{at:%Y-%m-%d %H:%M}" if at else None
+
+
+def _masked(value: Any) -> Any:
+    """A field's value as `nps events --json` writes it: text masked like the line's text, numbers as they are."""
+    return mask_text(value) if isinstance(value, str) else value
 
 
 def _quoted(value: Any) -> str:

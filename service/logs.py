@@ -65,8 +65,12 @@ class MaskingFormatter(logging.Formatter):
 
 class JsonMaskingFormatter(MaskingFormatter):
     """One JSON object per line (`LOG_FORMAT=json`): time, level, logger, event, message, fields, and the
-    exception or stack when there is one. Capped and masked like the text lines, after serialising, so that no
-    field escapes the mask."""
+    exception or stack when there is one. Capped and masked like the text lines.
+
+    Every value is masked before serialising, because JSON escapes the whitespace the mask allows inside a
+    number ("+49<TAB>151..." becomes "+49\\t151...", which no longer reads as one); the serialised line is
+    masked again, so that no field escapes the mask.
+    """
 
     def __init__(self) -> None:
         super().__init__("%(message)s")
@@ -87,7 +91,20 @@ class JsonMaskingFormatter(MaskingFormatter):
         if record.stack_info:
             entry["stack"] = capped(self.formatStack(record.stack_info), TRACEBACK_LIMIT)
         # ensure_ascii=False keeps addresses and numbers as they are written, so that the mask recognises them.
-        return mask_text(json.dumps(entry, ensure_ascii=False, default=str))
+        return mask_text(json.dumps(_masked(entry), ensure_ascii=False))
+
+
+def _masked(value: Any) -> Any:
+    """`value` with every text in it masked, keys included; what JSON cannot hold becomes masked text."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, dict):
+        return {_masked(str(k)): _masked(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_masked(v) for v in value]
+    return mask_text(str(value))
 
 
 def capped(text: str, limit: int) -> str:

@@ -29,7 +29,10 @@ def parse_moment(value: str | None, now: datetime) -> datetime | None:
     text = value.strip()
     ago = _AGO.fullmatch(text)
     if ago:
-        return now - timedelta(**{_UNITS[ago.group(2)]: int(ago.group(1))})
+        try:
+            return now - timedelta(**{_UNITS[ago.group(2)]: int(ago.group(1))})
+        except OverflowError:
+            raise click.BadParameter(f"{value!r} is further back than any date can be") from None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

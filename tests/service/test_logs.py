@@ -132,3 +132,37 @@ def test_library_noise_is_at_warning_unless_asked(restored: None) -> None:
     stream = _configured(level="DEBUG")
     logging.getLogger("httpx").debug("request")
     assert "request" in stream.getvalue()
+
+
+@pytest.mark.parametrize("separator", ["\t", "\n"])
+def test_json_log_masks_a_number_split_by_whitespace_that_json_escapes(
+    separator: str, restored: None
+) -> None:
+    """The text format masks "+49<TAB>15112345678" ([\\s.-] separators); in JSON the tab would become the two
+    characters backslash-t, so the values are masked before they are serialised."""
+    number = f"+49{separator}15112345678"
+    for fmt in ("text", "json"):
+        stream = io.StringIO()
+        configure_logging("INFO", stream, fmt=fmt)
+        try:
+            raise ValueError(f"could not send to {number}")
+        except ValueError:
+            logging.getLogger("attack").exception("send failed")
+        out = stream.getvalue()
+        assert "15112345678" not in out, (fmt, out)
+    configure_logging("INFO")
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_percent_encoded_email_in_a_logged_url_is_masked(fmt: str, restored: None) -> None:
+    """A logged request URL (urllib3/httpx at LOG_LEVEL=DEBUG, an error quoting its URL) carries an address as
+    `ana.lima%40example.com`; it is masked like `%2B` numbers are."""
+    stream = io.StringIO()
+    configure_logging("INFO", stream, fmt=fmt)
+    logging.getLogger("attack").warning(
+        "GET %s failed", "https://api.example.com/lookup?email=ana.lima%40example.com&phone=%2B4915112345678"
+    )
+    configure_logging("INFO")
+    out = stream.getvalue()
+    assert "4915112345678" not in out
+    assert "ana.lima%40example.com" not in out, out

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from click.testing import CliRunner, Result
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from campaigns.dispatch.dispatcher import Dispatcher
 from campaigns.followups.actions import acknowledge
@@ -17,6 +18,8 @@ from service.cli import cli
 from service.cli.events import poll
 from service.container import Container
 from service.web.app import create_app
+from storage.enums import InvitationState
+from storage.tables import Invitation
 from tests.fixtures.engine import FROM_NUMBER, PUBLIC_URL, add_contacts, apply_yaml, plan
 from tests.fixtures.slack import MANAGER
 from tests.standins.fake_twilio import DEFAULT_AUTH_TOKEN, FakeTwilio
@@ -32,6 +35,7 @@ campaigns:
     send_window: {days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "23:59"}
 """
 ANA = {"external_id": "ana", "name": "Ana Lima", "phone": "+4915112345678", "timezone": "UTC"}
+EMAIL_ID = "ana.lima@example.com"  # CRMs commonly key their customers by email address
 
 
 @pytest.fixture
@@ -180,4 +184,43 @@ def test_half_a_channel_configuration_stops_a_command_in_one_line(database_url: 
     result = nps(database_url, "events", env={"TWILIO_FROM_NUMBER": "+15005550006"})
     assert result.exit_code == 1
     assert result.stderr.count("\n") == 1 and "TWILIO_ACCOUNT_SID" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_events_json_masks_an_email_used_as_external_id(database_url: str, engine: Container) -> None:
+    """The text line masks `contact=a•••@example.com`; `--json` writes `fields` masked the same way."""
+    add_contacts(engine, [{**ANA, "external_id": EMAIL_ID}])
+    apply_yaml(engine, CAMPAIGN)
+    plan(engine)
+    text_out = nps(database_url, "events", "--contact", EMAIL_ID)
+    assert text_out.exit_code == 0, text_out.output
+    assert EMAIL_ID not in text_out.stdout
+    json_out = nps(database_url, "events", "--contact", EMAIL_ID, "--json")
+    assert json_out.exit_code == 0, json_out.output
+    assert EMAIL_ID not in json_out.stdout, json_out.stdout
+
+
+def test_events_json_masks_addresses_in_a_provider_error(database_url: str, engine: Container) -> None:
+    """`why=` (Invitation.last_error, the provider's own words) is masked in the text and in --json fields."""
+    add_contacts(engine, [{**ANA, "external_id": "ana"}])
+    apply_yaml(engine, CAMPAIGN)
+    plan(engine)
+    error = "550 5.1.1 <ana.lima@example.com>: Recipient address rejected; also tried +4915112345678"
+    with engine.db.transaction() as session:
+        session.execute(update(Invitation).values(state=InvitationState.FAILED, last_error=error))
+    text_out = nps(database_url, "events", "--contact", "ana")
+    assert text_out.exit_code == 0, text_out.output
+    assert "ana.lima@example.com" not in text_out.stdout and "+4915112345678" not in text_out.stdout
+    json_out = nps(database_url, "events", "--contact", "ana", "--json")
+    assert json_out.exit_code == 0, json_out.output
+    assert "ana.lima@example.com" not in json_out.stdout, json_out.stdout
+    assert "+4915112345678" not in json_out.stdout, json_out.stdout
+
+
+@pytest.mark.parametrize("since", ["99999999d", "9999999999999w"])
+def test_events_since_too_far_back_fails_in_one_line(database_url: str, since: str) -> None:
+    """A time ago before the first representable date is a usage error, not an OverflowError traceback."""
+    result = nps(database_url, "events", "--since", since)
+    assert result.exit_code in (1, 2), result.output
+    assert not isinstance(result.exception, OverflowError), repr(result.exception)
     assert "Traceback" not in result.output
