@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 DEFAULT_DATABASE_URL = "sqlite:///./nps.db"
 SQLITE_BUSY_TIMEOUT_MS = 5000
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 10
 
 
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
@@ -33,6 +36,9 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
         event.listen(engine, "connect", _configure_sqlite)
         return engine
+    if "connect_timeout" not in parsed.query:
+        connect_args = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS, **kwargs.pop("connect_args", {})}
+        kwargs["connect_args"] = connect_args
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
@@ -47,9 +53,29 @@ def missing_sqlite_file(url: str) -> Path | None:
     if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
         return None
     if database.startswith("file:"):
-        return None
+        return _missing_uri_file(database, parsed.query)
     path = Path(database).resolve()
     return None if path.exists() else path
+
+
+def _missing_uri_file(uri: str, url_query: Mapping[str, Any]) -> Path | None:
+    """The same for a `file:` URI (`?uri=true`), whose default mode `rwc` creates the file as well.
+
+    The mode may sit in the URI or in the SQLAlchemy URL's own query (which the driver appends to the URI).
+    """
+    parts = urlsplit(uri)
+    modes = parse_qs(parts.query).get("mode", []) + _as_list(url_query.get("mode"))
+    path = unquote(parts.path)
+    if not path or path == ":memory:" or "memory" in modes:
+        return None
+    resolved = Path(path).resolve()
+    return None if resolved.exists() else resolved
+
+
+def _as_list(value: str | tuple[str, ...] | None) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
 
 
 def _ensure_sqlite_dir(database: str | None) -> None:
@@ -112,14 +138,21 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
-def current_revision(bind: Engine | Connection) -> str | None:
+def current_revision(bind: Engine | Connection, *, timeout: timedelta | None = None) -> str | None:
     """The revision Alembic recorded (None for an empty database).
 
     Read with a plain query: Alembic's MigrationContext would log two INFO lines for every command that checks.
+    With `timeout` (an Engine only), PostgreSQL gives up after it with a statement and lock timeout instead of
+    waiting on whatever holds a lock on `alembic_version` (VACUUM FULL, ALTER TABLE, LOCK TABLE); SQLite's busy
+    timeout bounds it already.
     """
     if isinstance(bind, Connection):
         return _recorded_revision(bind)
     with bind.connect() as connection:
+        if timeout is not None and connection.dialect.name == "postgresql":
+            milliseconds = int(timeout.total_seconds() * 1000)
+            connection.exec_driver_sql(f"SET LOCAL statement_timeout = {milliseconds}")
+            connection.exec_driver_sql(f"SET LOCAL lock_timeout = {milliseconds}")
         return _recorded_revision(connection)
 
 

@@ -8,6 +8,7 @@ a SQLite file that does not exist (connecting would create an empty one wherever
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import click
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from service.settings import Settings
 
 UPGRADE = "run `nps db upgrade`"
+SCHEMA_CHECK_TIMEOUT = timedelta(seconds=10)
 
 
 @dataclass
@@ -73,16 +75,30 @@ class CliContext:
 
 
 def _check_schema(container: Container, *, migrated: bool) -> None:
-    """Reach the database now, so that an unreachable one is one line here rather than a traceback later."""
-    from sqlalchemy.exc import SQLAlchemyError
+    """Reach the database now, so that an unreachable one is one line here rather than a traceback later.
+
+    Bounded: a lock held on `alembic_version` (VACUUM FULL, an ALTER TABLE) is one line after SCHEMA_CHECK_TIMEOUT,
+    not a command waiting for as long as the lock is held.
+    """
+    from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
     from service.doctor.database import first_line, shown_url
+    from storage.bounded import timed_out
     from storage.db import current_revision
     from storage.migrations_state import head_revision
 
     url = container.settings.database_url
     try:
-        revision = current_revision(container.db.engine)
+        revision = current_revision(container.db.engine, timeout=SCHEMA_CHECK_TIMEOUT)
+    except OperationalError as error:
+        if timed_out(error):
+            raise click.ClickException(
+                f"the database {shown_url(url)} did not answer within {SCHEMA_CHECK_TIMEOUT.seconds} s "
+                "(a lock held on alembic_version, by a migration or maintenance): try again later"
+            ) from None
+        raise click.ClickException(
+            f"cannot reach the database {shown_url(url)}: {first_line(error)}"
+        ) from None
     except SQLAlchemyError as error:
         raise click.ClickException(
             f"cannot reach the database {shown_url(url)}: {first_line(error)}"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from service.doctor.findings import TIMEOUT_SECONDS, Finding, fail, ok
+from storage.bounded import timed_out
 from storage.db import Database, current_revision, missing_sqlite_file
 from storage.migrations_state import head_revision
 
@@ -37,7 +40,17 @@ def check_database(url: str) -> list[Finding]:
         return [fail(SUBJECT, f"no database file at {missing}: {UPGRADE} to create it, or set DATABASE_URL")]
     db = connect_with_timeout(url)
     try:
-        revision = current_revision(db.engine)
+        revision = current_revision(db.engine, timeout=timedelta(seconds=TIMEOUT_SECONDS))
+    except OperationalError as error:
+        if timed_out(error):
+            return [
+                fail(
+                    SUBJECT,
+                    f"{shown_url(url)} did not answer within {TIMEOUT_SECONDS:g} s "
+                    "(a lock held on alembic_version, by a migration or maintenance): try again later",
+                )
+            ]
+        return [fail(SUBJECT, f"cannot reach {shown_url(url)}: {first_line(error)}")]
     except SQLAlchemyError as error:
         return [fail(SUBJECT, f"cannot reach {shown_url(url)}: {first_line(error)}")]
     finally:

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy import text
 
 from bot.manifest import bot_scopes
 from service.cli import cli
-from service.doctor.findings import TIMEOUT_SECONDS
+from service.doctor.database import check_database
+from service.doctor.findings import TIMEOUT_SECONDS, Finding, Status
 from storage.db import Database
 from tests.standins.fake_slack import BOT_USER_ID, FakeSlack
 from tests.standins.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
@@ -295,3 +298,35 @@ def test_a_slack_that_does_not_answer_is_given_up_on(env: dict[str, str], fake_s
     assert result.exit_code == 1
     assert "cannot reach Slack" in line(result, "slack token") and "timed out" in line(result, "slack token")
     assert line(result, "smtp login").startswith("ok")
+
+
+@pytest.mark.postgres
+def test_doctor_database_check_finishes_while_alembic_version_is_locked(postgres_db: Database) -> None:
+    """`connect_timeout` bounds connecting only: the schema read has a statement and lock timeout too, or
+    `SELECT version_num FROM alembic_version` waits for as long as anything holds an ACCESS EXCLUSIVE lock on that
+    table (VACUUM FULL, an ALTER TABLE, an operator's LOCK TABLE). The doctor promises to finish within its
+    timeout."""
+    database_url = postgres_db.engine.url.render_as_string(hide_password=False)
+    holder = Database.connect(database_url)
+    connection = holder.engine.connect()
+    transaction = connection.begin()
+    connection.execute(text("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE"))
+    done = threading.Event()
+    findings: list[Finding] = []
+
+    def check() -> None:
+        findings.extend(check_database(database_url))
+        done.set()
+
+    worker = threading.Thread(target=check, daemon=True)
+    try:
+        worker.start()
+        finished = done.wait(20)  # four times TIMEOUT_SECONDS
+    finally:
+        transaction.rollback()
+        connection.close()
+        holder.dispose()
+        worker.join(30)
+    assert finished, "nps doctor's database check still waiting after 20 s"
+    assert [finding.status for finding in findings] == [Status.FAIL]
+    assert "did not answer within 5 s" in findings[0].text
