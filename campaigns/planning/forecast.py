@@ -16,7 +16,14 @@ from sqlalchemy.orm import Session
 
 from campaigns.definitions.json_codec import definition_from_json
 from campaigns.definitions.model import CampaignDefinition
-from campaigns.planning.decide import CampaignClock, CampaignHistory, Outcome, decide, send_time
+from campaigns.planning.decide import (
+    CampaignClock,
+    CampaignHistory,
+    Decision,
+    Outcome,
+    decide,
+    send_time,
+)
 from campaigns.planning.facts import contact_facts, contact_view, contacts_with_pending_invitations
 from campaigns.planning.planner import (
     PlanningRules,
@@ -28,7 +35,7 @@ from campaigns.planning.planner import (
 from campaigns.planning.sampling import is_sampled
 from campaigns.planning.windows import zone_for
 from storage.db import Database
-from storage.enums import CampaignStatus
+from storage.enums import CampaignStatus, SkipReason
 from storage.tables import PENDING_INVITATION_STATES, Campaign, Invitation
 
 DAYS = 7
@@ -113,7 +120,7 @@ def _predicted_per_day(
                 now=now,
                 global_fatigue_days=rules.min_days_between_surveys,
             )
-            if decision.outcome not in (Outcome.PLAN, Outcome.SKIP, Outcome.NOT_YET):
+            if not _will_be_invited(decision):
                 continue
             zone = zone_for(contact.timezone, definition.timezone, rules.default_timezone)
             when = send_time(decision, definition, zone, now=now)
@@ -122,6 +129,14 @@ def _predicted_per_day(
                 continue
             days[day] += 1
     return _capped(days, definition.daily_target, budget_today)
+
+
+def _will_be_invited(decision: Decision) -> bool:
+    """Whether the planner turns this decision into an invitation once its time comes: due or due later, and
+    held back by nothing or only by fatigue (which ends). An opt-out or no usable channel is a skip each time."""
+    if decision.outcome not in (Outcome.PLAN, Outcome.SKIP, Outcome.NOT_YET):
+        return False
+    return decision.skip is None or decision.skip.reason is SkipReason.FATIGUE
 
 
 def _capped(days: list[int], target: int | None, budget_today: int | None) -> list[int]:

@@ -6,7 +6,11 @@ from dataclasses import dataclass
 from enum import Enum
 
 TIMEOUT_SECONDS = 5.0
-"""Every network check gives up after this: a provider that does not answer is itself the finding."""
+"""Every network call gives up after this: a provider that does not answer is itself the finding."""
+
+CHECK_DEADLINE_SECONDS = 3 * TIMEOUT_SECONDS
+"""A whole network check (several calls) gives up after this. The timeout above is per read, and a server that
+answers a byte at a time, or greets with endless `220-` lines, never lets one read time out."""
 
 
 class Status(Enum):

@@ -83,3 +83,45 @@ def test_queued_invitations_count_on_their_due_day(engine: Container) -> None:
 def _sent(engine: Container) -> list[int]:
     with engine.db.transaction() as session:
         return list(session.scalars(select(Invitation.id).where(Invitation.sent_at.is_not(None))))
+
+
+ANA = {"external_id": "ana", "name": "Ana Lima", "phone": "+4915112345678", "timezone": "UTC"}
+DAILY = f"""
+campaigns:
+  - name: pulse
+    kind: relationship
+    interval_days: 1
+    channels: [sms]
+    brand: Acme
+    {ALWAYS_OPEN}
+"""
+
+
+def test_the_forecast_does_not_count_a_contact_who_opted_out(engine: Container) -> None:
+    """`decide` returns SKIP/NOT_YET with an OPTED_OUT skip and a due time; the planner records a skip and sends
+    nothing (and `nps contacts why` says "never"), so `nps campaigns list` must not count that survey."""
+    from campaigns.contacts.consents import Cause, opt_out_address
+    from storage.enums import Channel, ConsentSource
+
+    add_contacts(engine, [ANA])
+    apply_yaml(engine, DAILY)
+    with engine.db.transaction() as session:
+        cause = Cause(ConsentSource.KEYWORD, "STOP")
+        opt_out_address(Channel.SMS, ANA["phone"], cause=cause, at=engine.clock.now(), session=session)
+        campaign_id = session.query(Campaign.id).scalar()
+    predicted = forecast(engine.db, now=engine.clock.now(), rules=engine.planning_rules)[campaign_id]
+    stats = plan(engine)
+    with engine.db.transaction() as session:
+        planned = session.query(Invitation).count()
+    assert planned == 0, stats  # the planner holds
+    assert (predicted.today, predicted.week) == (0, 0), predicted
+
+
+def test_the_forecast_does_not_count_a_contact_without_a_usable_channel(engine: Container) -> None:
+    """An SMS campaign and a contact with no phone: the planner skips them (no_channel) every time."""
+    add_contacts(engine, [{**ANA, "phone": None, "email": "ana@example.com"}])
+    apply_yaml(engine, DAILY)
+    assert counts(engine)["pulse"] == (0, 0)
+    plan(engine)
+    with engine.db.transaction() as session:
+        assert session.query(Invitation).count() == 0

@@ -4,8 +4,13 @@ to do, with exit code 1."""
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
+import subprocess
+import sys
 import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +20,7 @@ from sqlalchemy import text
 from bot.manifest import bot_scopes
 from service.cli import cli
 from service.doctor.database import check_database
-from service.doctor.findings import TIMEOUT_SECONDS, Finding, Status
+from service.doctor.findings import CHECK_DEADLINE_SECONDS, TIMEOUT_SECONDS, Finding, Status
 from storage.db import Database
 from tests.standins.fake_slack import BOT_USER_ID, FakeSlack
 from tests.standins.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
@@ -330,3 +335,132 @@ def test_doctor_database_check_finishes_while_alembic_version_is_locked(postgres
     assert finished, "nps doctor's database check still waiting after 20 s"
     assert [finding.status for finding in findings] == [Status.FAIL]
     assert "did not answer within 5 s" in findings[0].text
+
+
+# --- servers that answer, but too slowly, forever: a per-read timeout is not a deadline -------------------------
+
+NPS = str(Path(sys.executable).with_name("nps"))
+
+
+def _server(serve: Callable[[socket.socket], None]) -> Iterator[int]:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+
+    def accept() -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=_quietly, args=(serve, client), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+def _quietly(serve: Callable[[socket.socket], None], client: socket.socket) -> None:
+    try:
+        serve(client)
+    except OSError:
+        pass
+    finally:
+        client.close()
+
+
+def _smtp_endless_banner(client: socket.socket) -> None:
+    """A greeting that never ends: one continuation line a second, each well inside the socket timeout."""
+    for _ in range(120):
+        client.sendall(b"220-still greeting\r\n")
+        time.sleep(1)
+
+
+def _http_trickled_body(client: socket.socket) -> None:
+    """An HTTP answer whose body comes one byte a second: every read returns inside requests' timeout."""
+    client.recv(65536)
+    client.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+    for _ in range(120):
+        client.sendall(b" ")
+        time.sleep(1)
+
+
+@pytest.fixture
+def smtp_banner_port() -> Iterator[int]:
+    yield from _server(_smtp_endless_banner)
+
+
+@pytest.fixture
+def http_trickle_port() -> Iterator[int]:
+    yield from _server(_http_trickled_body)
+
+
+def _run(
+    args: list[str], env: dict[str, str], tmp_path: Path, limit: float = 30
+) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TWILIO_", "SMTP_", "NPS_"))}
+    clean.pop("DATABASE_URL", None)
+    try:
+        return subprocess.run(
+            [NPS, "--env-file", os.devnull, *args],
+            env={**clean, **env},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=limit,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"nps {' '.join(args)} still running after {limit} s")
+
+
+def test_doctor_finishes_with_an_smtp_server_whose_greeting_never_ends(
+    smtp_banner_port: int, tmp_path: Path
+) -> None:
+    """smtplib's timeout is per read; a reply of endless continuation lines keeps every read short."""
+    (tmp_path / "nps.db").touch()
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'nps.db'}",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp_banner_port),
+        "SMTP_STARTTLS": "false",
+        "EMAIL_FROM": "surveys@example.com",
+    }
+    result = _run(["doctor"], env, tmp_path)
+    assert "smtp" in result.stdout
+    assert f"FAIL     smtp: did not finish within {CHECK_DEADLINE_SECONDS:g} s" in result.stdout
+    assert result.returncode == 1
+
+
+def test_doctor_finishes_with_a_twilio_that_trickles_its_answer(
+    http_trickle_port: int, tmp_path: Path
+) -> None:
+    """requests' timeout is per read as well: an answer one byte a second never times out."""
+    (tmp_path / "nps.db").touch()
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'nps.db'}",
+        "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+        "TWILIO_AUTH_TOKEN": "f" * 32,
+        "TWILIO_FROM_NUMBER": "+15005550006",
+        "TWILIO_API_URL": f"http://127.0.0.1:{http_trickle_port}",
+        "PUBLIC_BASE_URL": "https://nps.example.com",
+    }
+    result = _run(["doctor"], env, tmp_path)
+    assert "twilio" in result.stdout
+    assert f"FAIL     twilio: did not finish within {CHECK_DEADLINE_SECONDS:g} s" in result.stdout
+
+
+def test_doctor_finishes_with_a_slack_that_trickles_its_answer(
+    http_trickle_port: int, tmp_path: Path
+) -> None:
+    (tmp_path / "nps.db").touch()
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'nps.db'}",
+        "SLACK_BOT_TOKEN": "xoxb-1-2-abc",
+        "SLACK_SIGNING_SECRET": "a" * 32,
+        "SLACK_API_URL": f"http://127.0.0.1:{http_trickle_port}/api/",
+        "SLACK_ALERT_CHANNEL": "C0ALERTS01",
+        "PUBLIC_BASE_URL": "https://nps.example.com",
+    }
+    result = _run(["doctor"], env, tmp_path)
+    assert "slack" in result.stdout
+    assert f"FAIL     slack: did not finish within {CHECK_DEADLINE_SECONDS:g} s" in result.stdout
