@@ -17,7 +17,8 @@ def test_it_shows_the_whole_message_and_its_link_marked_not_sent(service_log: io
     provider_id = LogTransport(Channel.SMS).send(Outgoing(Channel.SMS, "+14155550123", BODY, message_id=7))
     assert provider_id.startswith("log-")
     output = service_log.getvalue()
-    first = output.splitlines()[0]
+    lines = output.splitlines()
+    first = next(line for line in lines if "NOT SENT" in line)
     assert "NOT SENT (log transport): sms: to=+1••••••••23 message=7" in first
     assert "survey_link=https://nps.example.com/s/Tok3n_x" in first
     assert "    | Hi Ana, how likely are you to recommend Acme to a friend? Reply 0-10." in output
