@@ -25,6 +25,7 @@ from typing import Any
 
 from bot.manifest import bot_scopes
 from tests.standins._server import IncomingRequest, RecordedRequest, Reply, StandinHTTPServer, parse_body
+from tests.standins.block_kit import block_problems, view_problems
 
 TEAM_ID = "T123"
 BOT_USER_ID = "U0BOT00001"
@@ -35,9 +36,12 @@ RESPONSE_URL = "response_url"
 RESPONSE_URL_USES = 5
 """Slack accepts up to 5 posts per response_url; later ones get 404 "used_url" here."""
 JSON_FIELDS = ("blocks", "attachments", "view", "files", "metadata")
+"""Fields slack_sdk sends as JSON strings inside form bodies; recorded bodies hold them parsed."""
 CHANNEL_METHODS = ("chat.postMessage", "chat.update", "conversations.history")
 """Methods a refused channel (`refuse_channel`) answers with its error."""
-"""Fields slack_sdk sends as JSON strings inside form bodies; recorded bodies hold them parsed."""
+BLOCK_METHODS = ("chat.postMessage", "chat.update", "chat.postEphemeral")
+VIEW_METHODS = ("views.open", "views.update", "views.publish")
+"""Methods whose blocks or view the fake reads with Block Kit's rules, answering `invalid_blocks` as Slack does."""
 
 Payload = dict[str, Any]
 
@@ -108,6 +112,9 @@ class FakeSlack(StandinHTTPServer):
         self._groups: dict[str, list[str]] = {}
         self._refused: dict[str, str] = {}
         self._scopes: tuple[str, ...] = MANIFEST_SCOPES
+        self._invalid: list[
+            tuple[str, list[str]]
+        ] = []  # (method, problems) of every payload refused as invalid
 
     @property
     def url(self) -> str:
@@ -227,6 +234,11 @@ class FakeSlack(StandinHTTPServer):
         """
         return [r.body for r in self._wait(method, n, timeout, successful)]
 
+    def invalid_payloads(self) -> list[tuple[str, list[str]]]:
+        """Every payload answered `invalid_blocks` since the last reset, as (method, what Block Kit refused)."""
+        with self._cond:
+            return list(self._invalid)
+
     def message(self, channel: str, ts: str) -> Payload | None:
         """The current state of a message this fake posted (after any chat.update), or None."""
         with self._cond:
@@ -299,10 +311,23 @@ class FakeSlack(StandinHTTPServer):
         refused = self._refused.get(str(body.get("channel", "")))
         if refused is not None and method in CHANNEL_METHODS:
             return 200, _error(refused), {}
+        problems = self._block_kit_problems(method, body)
+        if problems:
+            self._invalid.append((method, problems))
+            return 200, {**_error("invalid_blocks"), "errors": problems}, {}
         payload = self._methods[method](body, token)
         if method == "auth.test":  # Slack lists the token's scopes in a header of every Web API answer
             return 200, payload, {"x-oauth-scopes": ",".join(self._scopes)}
         return 200, payload, {}
+
+    @staticmethod
+    def _block_kit_problems(method: str, body: Payload) -> list[str]:
+        """As Slack: blocks and views are read with Block Kit's rules (slack_sdk's models) before anything else."""
+        if method in VIEW_METHODS and "view" in body:
+            return view_problems(body["view"])
+        if method in BLOCK_METHODS and "blocks" in body:
+            return block_problems(body["blocks"])
+        return []
 
     def _answer_upload(self, request: IncomingRequest) -> Reply:
         file_id = request.path.removeprefix("/upload/")
@@ -321,8 +346,12 @@ class FakeSlack(StandinHTTPServer):
             delay = self._delay(RESPONSE_URL)
             fault = self._fault(RESPONSE_URL)
             used = sum(1 for r in self._select(RESPONSE_URL, successful=True) if r.path == request.path)
+            problems = self._block_kit_problems("chat.postMessage", self._decode_json_fields(dict(body)))
             if fault is not None:
                 status, headers, text = fault[0], fault[2], str(fault[1].get("error"))
+            elif problems:
+                self._invalid.append((RESPONSE_URL, problems))
+                status, headers, text = 400, {}, "invalid_blocks"
             elif used >= RESPONSE_URL_USES:
                 status, headers, text = 404, {}, "used_url"
             else:

@@ -26,10 +26,12 @@ def _fake_slack_server() -> Iterator[FakeSlack]:
 
 
 @pytest.fixture
-def fake_slack(_fake_slack_server: FakeSlack) -> FakeSlack:
+def fake_slack(_fake_slack_server: FakeSlack) -> Iterator[FakeSlack]:
     """A fake Slack Web API on 127.0.0.1; point `WebClient(base_url=fake_slack.url)` at it."""
     _fake_slack_server.reset()
-    return _fake_slack_server
+    yield _fake_slack_server
+    invalid = _fake_slack_server.invalid_payloads()
+    assert not invalid, f"the app sent Slack payloads that Block Kit refuses: {invalid}"
 
 
 @pytest.fixture(scope="session")

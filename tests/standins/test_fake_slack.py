@@ -27,7 +27,7 @@ from tests.standins.fake_slack import (
 
 TOKEN = "xoxb-test-token"
 SECTION = [{"type": "section", "text": {"type": "mrkdwn", "text": "*NPS* alert"}}]
-MODAL = {"type": "modal", "title": {"type": "plain_text", "text": "Follow up"}, "blocks": []}
+MODAL = {"type": "modal", "title": {"type": "plain_text", "text": "Follow up"}, "blocks": SECTION}
 
 
 @pytest.fixture
@@ -352,3 +352,25 @@ def test_conversations_info_says_whether_the_bot_is_a_member(
     with pytest.raises(SlackApiError) as error:
         client.conversations_info(channel="C0UNKNOWN1")
     assert error.value.response["error"] == "channel_not_found"
+
+
+def test_blocks_and_views_that_block_kit_refuses_are_answered_invalid_blocks_as_slack_does() -> None:
+    """The fake reads every payload with slack_sdk's models, so the `fake_slack` fixture can fail any test whose
+    app code sent one Slack would refuse (its own server here: the fixture would fail this test)."""
+    misspelt = [{"type": "section", "txt": {"type": "mrkdwn", "text": "*NPS* alert"}}]
+    too_long = [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}]
+    with FakeSlack() as fake:
+        client = WebClient(token=TOKEN, base_url=fake.url)
+        for blocks in (misspelt, too_long, []):
+            with pytest.raises(SlackApiError) as refused:
+                client.chat_postMessage(channel="C1", text="alert", blocks=blocks)
+            assert refused.value.response["error"] == "invalid_blocks"
+        with pytest.raises(SlackApiError):
+            client.views_publish(user_id="U1", view={"type": "home", "blocks": misspelt})
+        client.chat_postMessage(channel="C1", text="alert", blocks=SECTION)
+        assert [method for method, _ in fake.invalid_payloads()] == ["chat.postMessage"] * 3 + [
+            "views.publish"
+        ]
+        assert fake.count("chat.postMessage") == 4 and len(fake.successful("chat.postMessage")) == 1
+        fake.reset()
+        assert fake.invalid_payloads() == []

@@ -31,7 +31,7 @@ CLOSE_MODAL = {
     "type": "modal",
     "callback_id": "close_modal",
     "title": {"type": "plain_text", "text": "Close"},
-    "blocks": [],
+    "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "Close this alert?"}}],
 }
 VALUES = {"reason": {"text": {"type": "plain_text_input", "value": "Called back, resolved"}}}
 BODIES = {
@@ -150,7 +150,7 @@ def bolt_app(fake_slack: FakeSlack) -> App:
 
     @app.event("app_home_opened")
     def home(event: dict[str, Any], client: WebClient) -> None:
-        client.views_publish(user_id=event["user"], view={"type": "home", "blocks": []})
+        client.views_publish(user_id=event["user"], view={"type": "home", "blocks": CLOSE_MODAL["blocks"]})
 
     return app
 
