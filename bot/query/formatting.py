@@ -8,6 +8,7 @@ What the asker typed (filters, titles) is escaped.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import UTC, tzinfo
 from typing import Any
@@ -132,9 +133,20 @@ def score_blocks(report: ScoreReport, period_label: str, filters_label: str = ""
         blocks.append(
             _context(
                 f":warning: *low sample*: {n} responses; the score can move a lot with a few more answers."
+                f"{_small_sample_interval(report)}"
             )
         )
     return blocks
+
+
+def _small_sample_interval(report: ScoreReport) -> str:
+    """The adjusted-Wald interval, rounded outwards to whole points: it does not collapse when every answer is
+    a promoter, as the headline margin does."""
+    interval = report.interval
+    if interval is None:
+        return ""
+    low, high = math.floor(interval.low), math.ceil(interval.high)
+    return f" 95% interval at this sample size: {signed(low)} to {signed(high)}."
 
 
 def _change_line(report: ScoreReport) -> str:
@@ -144,8 +156,18 @@ def _change_line(report: ScoreReport) -> str:
         return "No responses in the previous period to compare with."
     delta = report.change.delta
     arrow = "▲" if round(delta) > 0 else "▼" if round(delta) < 0 else "="
-    flag = " *(significant)*" if report.significant else ""
+    flag = " *(significant)*" if report.significant else _likelihood(report)
     return f"{arrow} {signed(delta)} vs the previous period (NPS {signed(report.previous.nps)}){flag}"
+
+
+def _likelihood(report: ScoreReport) -> str:
+    """Where the intervals overlap, how likely the change is real rather than sampling noise."""
+    rose = report.probability_improved
+    if rose is None or round(report.change.delta if report.change else 0) == 0:
+        return ""
+    if rose >= 0.5:
+        return f" · {rose:.0%} likely a real rise"
+    return f" · {1 - rose:.0%} likely a real drop"
 
 
 def _rate_line(report: ScoreReport) -> str:

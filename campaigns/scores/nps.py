@@ -123,6 +123,60 @@ def margin_of_error(tally: Tally) -> float | None:
     return Z_95 * _standard_error(tally)
 
 
+@dataclass(frozen=True)
+class Interval:
+    """A 95% interval of the NPS in points, within the scale's -100..100."""
+
+    low: float
+    high: float
+
+
+def _on_scale(centre: float, half_width: float) -> Interval:
+    return Interval(low=max(-100.0, centre - half_width), high=min(100.0, centre + half_width))
+
+
+def wald_interval(tally: Tally) -> Interval | None:
+    """The headline score's interval: exact NPS -+ the margin of error. None without responses.
+
+    It collapses to a point when every answer is in one category (the variance is then 0)."""
+    margin = margin_of_error(tally)
+    if margin is None:
+        return None
+    return _on_scale(float(_exact_nps(tally) or 0), margin)
+
+
+ADJUSTED_WALD_ANSWERS = Fraction(3)
+"""Rocks (2016), "Interval estimation for the Net Promoter Score", The American Statistician 70(4): the adjusted
+Wald adds 3 answers, 3/4 to promoters and 3/4 to detractors, and computes the Wald interval of that tally. Of the
+methods compared there it kept its coverage best at small n, and it never collapses to a point."""
+
+
+def adjusted_wald_interval(tally: Tally) -> Interval | None:
+    """The interval that holds at small n (Rocks 2016). None without responses."""
+    if tally.responses == 0:
+        return None
+    n = tally.responses + ADJUSTED_WALD_ANSWERS
+    quarter = ADJUSTED_WALD_ANSWERS / 4
+    p = (tally.promoters + quarter) / n
+    d = (tally.detractors + quarter) / n
+    variance = p + d - (p - d) ** 2
+    return _on_scale(float(100 * (p - d)), Z_95 * 100 * math.sqrt(variance / n))
+
+
+def probability_improved(current: Tally, previous: Tally) -> float | None:
+    """The probability that the score really rose from previous to current (normal approximation of the
+    difference of two independent NPS estimates): what to show when the two intervals overlap. None when either
+    period has no responses."""
+    current_exact, previous_exact = _exact_nps(current), _exact_nps(previous)
+    if current_exact is None or previous_exact is None:
+        return None
+    delta = float(current_exact - previous_exact)  # in points, as the standard errors
+    spread = math.sqrt(_standard_error(current) ** 2 + _standard_error(previous) ** 2)
+    if spread == 0:  # both periods unanimous: the difference is known exactly
+        return 0.5 if delta == 0 else float(delta > 0)
+    return 0.5 * (1 + math.erf(delta / spread / math.sqrt(2)))
+
+
 def is_low_sample(tally: Tally, threshold: int = DEFAULT_LOW_SAMPLE_THRESHOLD) -> bool:
     return tally.responses < threshold
 

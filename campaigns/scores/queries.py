@@ -60,6 +60,18 @@ class ScoreReport:
         """Whether the change against the previous period is significant at 95%."""
         return self.change is not None and self.change.significant
 
+    @property
+    def interval(self) -> npsmath.Interval | None:
+        """The 95% interval that holds at small n (adjusted Wald, Rocks 2016), beside the headline margin."""
+        return npsmath.adjusted_wald_interval(self.tally)
+
+    @property
+    def probability_improved(self) -> float | None:
+        """How likely the score really rose since the previous period; None without a comparison."""
+        if self.previous is None:
+            return None
+        return npsmath.probability_improved(self.tally, self.previous.tally)
+
 
 @dataclass(frozen=True)
 class TrendPoint:

@@ -57,7 +57,7 @@ def test_score_blocks_show_the_score_margin_counts_and_rate() -> None:
     )
     assert "Response rate 56% of 180 delivered, 50% of 200 sent" in text
     assert "▲ +4 vs the previous period (NPS +26)" in text
-    assert "significant" not in text and "low sample" not in text
+    assert "significant" not in text and "low sample" not in text and "interval" not in text
 
 
 def test_a_significant_change_is_flagged() -> None:
@@ -69,6 +69,18 @@ def test_a_drop_and_a_low_sample() -> None:
     text = all_text(formatting.score_blocks(report(Tally(2, 1, 7), Tally(5, 0, 0)), "this week", ""))
     assert "*NPS -50*" in text and "▼ -150" in text
     assert "low sample" in text and "10 responses" in text
+    # Rocks's adjusted Wald (tests/campaigns/scores/test_intervals.py): n' = 13, p' = 2.75/13, d' = 7.75/13,
+    # NPS' = -38.5 -+ 44.2: the interval that holds at small n, rounded outwards to whole points.
+    assert "95% interval at this sample size: -83 to +6" in text
+
+
+def test_a_change_within_the_margins_says_how_likely_it_is_real() -> None:
+    """+4 against a margin of about +-22 for the difference: not significant, but more likely a rise than not:
+    the difference's SE is sqrt(0.61/100 + 0.6324/100) = 11.15 points, z = 4 / 11.15 = 0.359, Phi(z) = 64%."""
+    text = all_text(formatting.score_blocks(report(Tally(50, 30, 20), Tally(48, 30, 22)), "last 30 days", ""))
+    assert "▲ +4 vs the previous period (NPS +26) · 64% likely a real rise" in text
+    text = all_text(formatting.score_blocks(report(Tally(48, 30, 22), Tally(50, 30, 20)), "last 30 days", ""))
+    assert "▼ -4 vs the previous period (NPS +30) · 64% likely a real drop" in text
 
 
 def test_no_previous_answers_and_no_answers_at_all() -> None:
