@@ -1,0 +1,309 @@
+"""`nps score`, `nps trend` and `nps compare`: the scores on the command line, with the `/nps` filter grammar.
+
+Each reads the same query layer as `/nps` and App Home (campaigns/scores/queries.py): SQL aggregates, never the
+responses loaded into Python. A table on a terminal, one JSON document with --json, a PNG chart with `trend --png`.
+Property values are shown as stored: whoever holds the database's settings sees its data anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from service.cli.context import CliContext, pass_context
+
+if TYPE_CHECKING:  # imported where used: `nps --help` must not load SQLAlchemy
+    from bot.query.grammar import Query
+    from campaigns.scores.nps import Interval
+    from campaigns.scores.periods import Period
+    from campaigns.scores.queries import ScoreReport, SegmentReport, TrendPoint
+
+QUERY_HELP = (
+    "QUERY is what /nps takes after its command: a period (last 30d, this month, 2026-01-01..2026-03-31) and "
+    'filters (campaign:NAME channel:sms plan=pro region="North America").'
+)
+
+
+def _query_text(command: str, words: tuple[str, ...]) -> str:
+    """The shell split the words; a filter value with spaces arrives as one word and is quoted again."""
+    parts = [command]
+    for word in words:
+        key, equals, value = word.partition("=")
+        if any(c.isspace() for c in word) and '"' not in word:
+            word = f'{key}="{value}"' if equals else f'"{word}"'
+        parts.append(word)
+    return " ".join(parts)
+
+
+def _parse(ctx: CliContext, command: str, words: tuple[str, ...]) -> Query:
+    from zoneinfo import ZoneInfo
+
+    from bot.query.grammar import GrammarError, parse
+
+    try:
+        return parse(_query_text(command, words), ctx.container.clock.now(), ZoneInfo(ctx.settings.timezone))
+    except GrammarError as error:
+        example = error.example.replace("/nps ", "nps ")
+        raise click.ClickException(f"{error.message} (for example: {example})") from None
+
+
+def _run(ctx: CliContext, query: Query) -> Any:
+    """The query's report from the database; a query the data cannot answer (an unknown campaign) is one line."""
+    from zoneinfo import ZoneInfo
+
+    from bot.query.grammar import CompareQuery, ScoreQuery, TrendQuery
+    from campaigns.scores import queries
+    from campaigns.scores.errors import QueryError
+
+    try:
+        with ctx.container.db.transaction() as session:
+            if isinstance(query, ScoreQuery):
+                return queries.score(session=session, period=query.period, filters=query.filters)
+            if isinstance(query, TrendQuery):
+                zone = ZoneInfo(ctx.settings.timezone)
+                return queries.trend(
+                    session=session,
+                    period=query.period,
+                    filters=query.filters,
+                    granularity=query.granularity,
+                    tz=zone,
+                )
+            if isinstance(query, CompareQuery):
+                return queries.compare(
+                    session=session, property=query.property, period=query.period, filters=query.filters
+                )
+    except QueryError as error:
+        raise click.ClickException(str(error)) from None
+    raise click.ClickException("that is not a score, trend or compare query")
+
+
+# --- JSON -------------------------------------------------------------------------------------------------
+
+
+def _number(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None or math.isnan(value) else round(value, digits)
+
+
+def _interval_json(interval: Interval | None) -> dict[str, float] | None:
+    return None if interval is None else {"low": round(interval.low, 2), "high": round(interval.high, 2)}
+
+
+def _period_json(period: Period) -> dict[str, str]:
+    return {"start": period.start.isoformat(), "end": period.end.isoformat(), "label": period.label}
+
+
+def _tally_json(report: ScoreReport | TrendPoint | SegmentReport) -> dict[str, Any]:
+    from campaigns.scores.nps import adjusted_wald_interval, nps_exact
+
+    tally = report.tally
+    return {
+        "responses": tally.responses,
+        "promoters": tally.promoters,
+        "passives": tally.passives,
+        "detractors": tally.detractors,
+        "nps": report.nps,
+        "nps_exact": _number(nps_exact(tally)),
+        "margin": _number(report.margin),
+        "interval_small_sample": _interval_json(adjusted_wald_interval(tally)),
+    }
+
+
+def score_json(report: ScoreReport) -> dict[str, Any]:
+    document = {"period": _period_json(report.period), **_tally_json(report)}
+    document |= {
+        "low_sample": report.low_sample,
+        "sent": report.sent,
+        "delivered": report.delivered,
+        "response_rate": _number(report.response_rate, 4),
+    }
+    if report.previous is not None:
+        change = report.change
+        document["previous"] = {
+            "period": _period_json(report.previous.period),
+            **_tally_json(report.previous),
+        }
+        document["change"] = (
+            None
+            if change is None
+            else {
+                "delta": _number(change.delta),
+                "low": _number(change.low),
+                "high": _number(change.high),
+                "significant": change.significant,
+                "probability_improved": _number(report.probability_improved, 4),
+            }
+        )
+    return document
+
+
+def trend_json(points: list[TrendPoint]) -> list[dict[str, Any]]:
+    return [{"start": p.start.isoformat(), "end": p.end.isoformat(), **_tally_json(p)} for p in points]
+
+
+def compare_json(segments: list[SegmentReport]) -> list[dict[str, Any]]:
+    return [{"value": s.value, **_tally_json(s), "low_sample": s.low_sample} for s in segments]
+
+
+def _echo_json(document: Any) -> None:
+    click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+
+
+# --- tables -----------------------------------------------------------------------------------------------
+
+
+def _signed(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return "0" if round(value) == 0 else f"{value:+.0f}"
+
+
+def _margin(value: float | None) -> str:
+    return "" if value is None else f"±{value:.0f}"
+
+
+def _print(renderable: Any) -> None:
+    from rich.console import Console
+
+    Console(soft_wrap=True).print(renderable)
+
+
+def _score_table(report: ScoreReport, title: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("figure", style="bold")
+    table.add_column("value")
+    tally, n = report.tally, report.responses
+    table.add_row("NPS", f"{_signed(report.nps)} {_margin(report.margin)}".strip())
+    interval = report.interval
+    if interval is not None and report.low_sample:
+        table.add_row(
+            "95% interval (small sample)", f"{math.floor(interval.low):+d} to {math.ceil(interval.high):+d}"
+        )
+    table.add_row("responses", str(n))
+    for name, count in (
+        ("promoters", tally.promoters),
+        ("passives", tally.passives),
+        ("detractors", tally.detractors),
+    ):
+        table.add_row(name, f"{count} ({count / n:.0%})" if n else "0")
+    rate = report.response_rate
+    table.add_row("response rate", "n/a" if rate is None else f"{rate:.0%} of {report.delivered} delivered")
+    if report.previous is not None:
+        table.add_row("previous period", _signed(report.previous.nps))
+        table.add_row("change", _change_text(report))
+    if report.low_sample:
+        table.add_row("low sample", f"{n} responses: the score can move a lot with a few more answers")
+    _print(table)
+
+
+def _change_text(report: ScoreReport) -> str:
+    change = report.change
+    if change is None:
+        return "no responses in one of the two periods"
+    if change.significant:
+        return f"{change.delta:+.0f} (significant at 95%)"
+    rose = report.probability_improved
+    if rose is None or round(change.delta) == 0:
+        return f"{change.delta:+.0f} (within the margins)"
+    likely = f"{rose:.0%} likely a real rise" if rose >= 0.5 else f"{1 - rose:.0%} likely a real drop"
+    return f"{change.delta:+.0f} (within the margins; {likely})"
+
+
+def _trend_table(points: list[TrendPoint], title: str, monthly: bool) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in ("from", "NPS", "margin", "responses"):
+        table.add_column(column, justify="left" if column == "from" else "right")
+    for point in points:
+        label = f"{point.start:%Y-%m}" if monthly else f"{point.start:%Y-%m-%d}"
+        table.add_row(
+            label, _signed(point.nps), _margin(point.margin), str(point.responses) if point.responses else "-"
+        )
+    _print(table)
+
+
+def _compare_table(segments: list[SegmentReport], title: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in ("value", "NPS", "margin", "responses", ""):
+        table.add_column(column, justify="left" if column in ("value", "") else "right")
+    for s in segments:
+        table.add_row(
+            s.value, _signed(s.nps), _margin(s.margin), str(s.responses), "low sample" if s.low_sample else ""
+        )
+    _print(table)
+
+
+# --- commands ---------------------------------------------------------------------------------------------
+
+
+def _title(query: Query, head: str) -> str:
+    from bot.query import formatting
+
+    parts = [head, formatting.describe_period(query.period)]  # type: ignore[union-attr]
+    filters = formatting.describe_filters(query.filters)  # type: ignore[union-attr]
+    return " · ".join(parts + ([filters] if filters else []))
+
+
+@click.command("score", epilog=QUERY_HELP)
+@click.argument("query", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
+@pass_context
+def score_command(ctx: CliContext, query: tuple[str, ...], as_json: bool) -> None:
+    """NPS with its 95% margin, counts, response rate and the change against the previous period."""
+    parsed = _parse(ctx, "score", query)
+    report = _run(ctx, parsed)
+    if as_json:
+        _echo_json(score_json(report))
+    else:
+        _score_table(report, _title(parsed, "NPS"))
+
+
+@click.command("trend", epilog=QUERY_HELP)
+@click.argument("query", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
+@click.option(
+    "--png", "png", type=click.Path(dir_okay=False, path_type=Path), help="Also write the chart here."
+)
+@pass_context
+def trend_command(ctx: CliContext, query: tuple[str, ...], as_json: bool, png: Path | None) -> None:
+    """NPS per week (or `monthly`), weeks starting Monday in NPS_TIMEZONE; weeks without answers show as gaps."""
+    parsed = _parse(ctx, "trend", query)
+    points = _run(ctx, parsed)
+    title = _title(parsed, f"NPS {parsed.granularity} trend")  # type: ignore[union-attr]
+    if png is not None:
+        from zoneinfo import ZoneInfo
+
+        from bot.query.charts import trend_png
+
+        png.write_bytes(trend_png(points, title, tz=ZoneInfo(ctx.settings.timezone)))
+    if as_json:
+        _echo_json(trend_json(points))
+    else:
+        _trend_table(points, title, monthly=parsed.granularity == "monthly")  # type: ignore[union-attr]
+
+
+@click.command("compare", epilog=QUERY_HELP)
+@click.argument("query", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
+@pass_context
+def compare_command(ctx: CliContext, query: tuple[str, ...], as_json: bool) -> None:
+    """NPS per value of a contact property (as it was when they answered): `nps compare plan last 90d`."""
+    parsed = _parse(ctx, "compare", query)
+    segments = _run(ctx, parsed)
+    if as_json:
+        _echo_json(compare_json(segments))
+    else:
+        _compare_table(segments, _title(parsed, f"NPS by {parsed.property}"))  # type: ignore[union-attr]
+
+
+def register(cli: click.Group) -> None:
+    for command in (score_command, trend_command, compare_command):
+        cli.add_command(command)

@@ -1,0 +1,119 @@
+"""`nps score`, `nps trend` and `nps compare`: hand-computed answers on a small fixed data set, on SQLite and
+PostgreSQL, as a table and as JSON, with the `/nps` filter grammar."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+
+import pytest
+from click.testing import CliRunner, Result
+
+from service.cli import cli
+from storage.db import Database
+from tests.fixtures.seeding import Seeder
+
+MAY = "2026-05-01..2026-05-31"
+IN_MAY = datetime(2026, 5, 13, 12, tzinfo=UTC)  # a Wednesday: the week of Monday 11 May
+IN_APRIL = datetime(2026, 4, 15, 12, tzinfo=UTC)  # the 31 days before May 1 are the previous period
+
+
+def nps(database_url: str, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["--env-file", os.devnull, *args], env={"DATABASE_URL": database_url})
+
+
+@pytest.fixture
+def data(db: Database) -> Database:
+    """May: pro 30 promoters, 10 passives, 0 detractors (NPS +75); basic 20/20/20 (NPS 0); together 50/30/20,
+    NPS +30. April, the previous period: 48/30/22, NPS +26."""
+    seed = Seeder(db)
+    seed.mix(30, 10, 0, at=IN_MAY, snapshot={"plan": "pro"})
+    seed.mix(20, 20, 20, at=IN_MAY, snapshot={"plan": "basic", "region": "North America"})
+    seed.mix(48, 30, 22, at=IN_APRIL, snapshot={"plan": "basic"})
+    return db
+
+
+def test_score_as_json_is_the_hand_computed_answer(data: Database, database_url: str) -> None:
+    """NPS 30; Wald margin 1.96 x sqrt(0.61 / 100) = 15.31; adjusted Wald [14.05, 44.20] (derived in
+    tests/campaigns/scores/test_intervals.py); change +4 against 26, within the margins, with
+    P(rise) = Phi(4 / sqrt(61 + 63.24) x 10 / 10) = Phi(0.3589) = 0.640."""
+    result = nps(database_url, "score", MAY, "--json")
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.output)
+    assert (answer["responses"], answer["promoters"], answer["passives"], answer["detractors"]) == (
+        100,
+        50,
+        30,
+        20,
+    )
+    assert (answer["nps"], answer["margin"]) == (30, 15.31)
+    assert answer["interval_small_sample"] == {"low": 14.05, "high": 44.2}
+    assert answer["previous"]["nps"] == 26 and answer["previous"]["responses"] == 100
+    change = answer["change"]
+    assert change["delta"] == 4.0 and change["significant"] is False
+    assert change["probability_improved"] == pytest.approx(0.640, abs=0.001)
+    assert answer["period"]["start"].startswith("2026-05-01")
+
+
+def test_score_with_a_property_filter_as_a_table(data: Database, database_url: str) -> None:
+    """pro alone: 30/10/0 of 40, NPS +75; margin 1.96 x sqrt((0.75 - 0.5625) / 40) x 100 = 13.4."""
+    result = nps(database_url, "score", MAY, "plan=pro")
+    assert result.exit_code == 0, result.output
+    assert "NPS · 2026-05-01 to 2026-05-31" in result.output and "plan=pro" in result.output
+    assert "+75 ±13" in result.output
+    assert "40" in result.output and "30 (75%)" in result.output
+
+
+def test_a_filter_value_with_spaces_arrives_as_one_shell_word(data: Database, database_url: str) -> None:
+    """`region="North America"` in a shell reaches the command as `region=North America`: basic's 20/20/20."""
+    result = nps(database_url, "score", MAY, "region=North America", "--json")
+    assert result.exit_code == 0, result.output
+    assert (json.loads(result.output)["responses"], json.loads(result.output)["nps"]) == (60, 0)
+
+
+def test_trend_shows_weeks_without_answers_as_gaps(data: Database, database_url: str) -> None:
+    result = nps(database_url, "trend", "weekly", MAY, "--json")
+    assert result.exit_code == 0, result.output
+    points = json.loads(result.output)
+    answered = [p for p in points if p["responses"]]
+    assert [p["start"][:10] for p in answered] == ["2026-05-11"] and answered[0]["nps"] == 30
+    assert len(points) == 5 and all(p["nps"] is None for p in points if not p["responses"])
+    table = nps(database_url, "trend", "weekly", MAY)
+    assert "2026-05-11" in table.output and "+30" in table.output
+
+
+def test_trend_writes_its_chart(data: Database, database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    chart = tmp_path / "trend.png"
+    result = nps(database_url, "trend", "monthly", "2026-01-01..2026-06-30", "--png", str(chart))
+    assert result.exit_code == 0, result.output
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "2026-04" in result.output and "+26" in result.output
+
+
+def test_compare_ranks_the_segments_with_their_margins(data: Database, database_url: str) -> None:
+    result = nps(database_url, "compare", "plan", MAY, "--json")
+    assert result.exit_code == 0, result.output
+    segments = json.loads(result.output)
+    assert [(s["value"], s["nps"], s["responses"]) for s in segments] == [("pro", 75, 40), ("basic", 0, 60)]
+    # basic: p = d = 1/3, variance 2/3, margin 1.96 x sqrt((2/3) / 60) x 100 = 20.66
+    assert segments[1]["margin"] == 20.66
+    table = nps(database_url, "compare", "plan", MAY)
+    assert table.output.index("pro") < table.output.index("basic")
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["score", "channel:fax"], "fax"),
+        (["score", MAY, "campaign:nope"], "nope"),
+        (["compare"], "Missing argument"),
+        (["trend", "fortnightly"], "fortnightly"),
+    ],
+)
+def test_a_query_it_cannot_answer_is_one_line_not_a_traceback(
+    data: Database, database_url: str, args: list[str], says: str
+) -> None:
+    result = nps(database_url, *args)
+    assert result.exit_code != 0
+    assert says in result.output and "Traceback" not in result.output
