@@ -117,9 +117,11 @@ def test_memory_stays_flat_as_the_export_grows(db: Database, tmp_path: Path) -> 
     def peak(rows: int) -> int:
         seed.responses([8] * rows, at=MAY, snapshot={"plan": "pro"}, comment="x" * 200)
         tracemalloc.start()
-        with (tmp_path / "out.csv").open("w", encoding="utf-8", newline="") as file:
-            with db.transaction() as session:
-                export_responses(file, "csv", session=session, filters=NO_FILTERS, period=None)
+        with (
+            (tmp_path / "out.csv").open("w", encoding="utf-8", newline="") as file,
+            db.transaction() as session,
+        ):
+            export_responses(file, "csv", session=session, filters=NO_FILTERS, period=None)
         _, top = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         return top
