@@ -9,6 +9,7 @@ leading apostrophe before = + - @, a tab or a carriage return). JSON Lines keeps
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -50,13 +51,13 @@ def _conditions(session: Session, filters: Filters, period: Period | None) -> li
     return Scope.resolve(session, filters).responses(period or ALL_TIME)
 
 
-def _rows(session: Session, conditions: list[Any]) -> Iterator[dict[str, Any]]:
+def _rows(session: Session, conditions: list[Any], *, by_id: bool = False) -> Iterator[dict[str, Any]]:
     query = (
         select(Response, Campaign.name, Contact.external_id)
         .outerjoin(Campaign, Campaign.id == Response.campaign_id)
         .outerjoin(Contact, Contact.id == Response.contact_id)
         .where(*conditions)
-        .order_by(Response.answered_at, Response.id)
+        .order_by(*((Response.id,) if by_id else (Response.answered_at, Response.id)))
         .execution_options(yield_per=PAGE)
     )
     for response, campaign, contact in session.execute(query):
@@ -114,3 +115,16 @@ def export_responses(
         )
         count += 1
     return count
+
+
+def response_page(
+    *, session: Session, filters: Filters, period: Period | None, after: int, limit: int
+) -> tuple[list[dict[str, Any]], int | None]:
+    """One page of `GET /api/v1/responses`: up to `limit` responses with an id above `after`, in id order, and
+    the id to continue after (None on the last page). Keyset pagination: a page never skips or repeats a
+    response because others arrived meanwhile."""
+    conditions = [*_conditions(session, filters, period), Response.id > after]
+    rows = list(itertools.islice(_rows(session, conditions, by_id=True), limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1]["response_id"] if more else None)

@@ -13,7 +13,7 @@ from service.container import Container
 from service.web import docs, health, metrics, survey
 from service.web import slack as slack_route
 from service.web import twilio as twilio_webhooks
-from service.web.api import contacts, events
+from service.web.api import answers, contacts, events
 from service.web.limits import API_BODY, DEFAULT_BODY, SLACK_BODY, SURVEY_BODY, TWILIO_BODY
 
 if TYPE_CHECKING:
@@ -40,6 +40,7 @@ def create_app(container: Container, *, ticker: Ticker | None = None) -> FastAPI
     # Each group's body limit (service/web/limits.py), enforced while the body is read.
     app.include_router(contacts.router, prefix="/api/v1", max_body_size=API_BODY)
     app.include_router(events.router, prefix="/api/v1", max_body_size=API_BODY)
+    app.include_router(answers.router, prefix="/api/v1", max_body_size=API_BODY)
     app.include_router(twilio_webhooks.router, max_body_size=TWILIO_BODY)
     app.include_router(survey.router, max_body_size=SURVEY_BODY)
     app.include_router(slack_route.router, max_body_size=SLACK_BODY)
