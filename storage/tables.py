@@ -357,6 +357,10 @@ class Response(Timestamps, Base):
     contact_snapshot: Mapped[dict[str, Any]] = mapped_column(default=dict)
     answered_at: Mapped[datetime] = mapped_column(default=utcnow)
     commented_at: Mapped[datetime | None]
+    # An imported response: "delighted:<its response id>" keeps a re-import from adding it twice, and what the
+    # old tool kept beside the answer (tags, notes, permalink) stays with it.
+    source_key: Mapped[str | None] = mapped_column(String(160), unique=True)
+    imported: Mapped[dict[str, Any] | None]
 
 
 class FollowUp(Timestamps, Base):

@@ -11,7 +11,19 @@ from pathlib import Path
 
 import click
 
-from service.cli import alerts, apikeys, campaigns, contacts, db, doctor, events, insight, serve, worker
+from service.cli import (
+    alerts,
+    apikeys,
+    campaigns,
+    contacts,
+    db,
+    doctor,
+    events,
+    imports,
+    insight,
+    serve,
+    worker,
+)
 from service.cli.context import CliContext
 
 DEFAULT_ENV_FILE = ".env"
@@ -35,7 +47,7 @@ def cli(ctx: click.Context, env_file: str) -> None:
     ctx.call_on_close(ctx.obj.close)
 
 
-for module in (db, serve, worker, doctor, contacts, campaigns, insight, apikeys, alerts, events):
+for module in (db, serve, worker, doctor, contacts, imports, campaigns, insight, apikeys, alerts, events):
     module.register(cli)
 
 

@@ -1,0 +1,148 @@
+"""`nps import delighted`: a Delighted responses export becomes responses, contacts and opt-outs, once."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import select
+
+from campaigns.imports.delighted_rows import RowError, parse_time
+from campaigns.scores.filters import Filters
+from campaigns.scores.periods import Period
+from campaigns.scores.queries import compare, score
+from service.cli import cli
+from storage.db import Database
+from storage.enums import Channel, ConsentSource, ConsentStatus
+from storage.tables import Consent, ConsentChange, Contact, FollowUp, Response
+
+# As Delighted wrote it: a BOM, its column names, person properties as their own columns, a CSAT row.
+EXPORT = (
+    "\ufeffResponse ID,Date,Name,Email,Phone number,Score,Comment,Permalink,Tags,Notes,Survey type,Plan,Region\r\n"
+    '101,2025-11-03 09:15:00 UTC,Ana Lima,Ana.Lima@Example.com,,10,"Fast, kind support",https://app.delighted.com/r/a,'
+    '"support, speed",,nps,pro,EU\r\n'
+    "102,2025-11-04 10:00:00 UTC,Bo Chen,,+14155550123,3,Slow,,,Called back,nps,basic,US\r\n"
+    "103,2025-12-01T08:00:00Z,,,,8,,,,,nps,basic,US\r\n"
+    "104,2025-12-02 08:00:00 UTC,Cy,cy@example.com,,4,,,,,csat,pro,EU\r\n"
+    "105,2025-12-03 08:00:00 UTC,Di,di@example.com,,eleven,,,,,nps,pro,EU\r\n"
+    "106,2025-12-04 08:00:00 UTC,Ed,not-an-email,,9,,,,,nps,pro,EU\r\n"
+    "107,1764835200,Ana Lima,ana.lima@example.com,,9,Again great,,,,nps,pro,EU\r\n"
+)
+UNSUBSCRIBED = "Email,Name,Unsubscribed at\r\nana.lima@example.com,Ana Lima,2025-12-05 10:00:00 UTC\r\n"
+BOUNCED = "Email,Name\r\nbounced@example.com,Gone\r\n"
+
+
+def nps(database_url: str, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["--env-file", os.devnull, *args], env={"DATABASE_URL": database_url})
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    paths = {}
+    for name, text in (("export", EXPORT), ("unsubscribed", UNSUBSCRIBED), ("bounced", BOUNCED)):
+        paths[name] = tmp_path / f"{name}.csv"
+        paths[name].write_bytes(text.encode("utf-8"))
+    return paths
+
+
+def test_responses_contacts_and_opt_outs_arrive_once(
+    db: Database, database_url: str, files: dict[str, Path]
+) -> None:
+    args = ["import", "delighted", str(files["export"]), "--unsubscribed", str(files["unsubscribed"])]
+    first = nps(database_url, *args, "--bounced", str(files["bounced"]))
+    assert first.exit_code == 1, first.output  # two rows could not be read
+    assert (
+        "4 responses imported, 0 already there, 1 not NPS (skipped), 2 not readable; 2 contacts created"
+        in first.output
+    )
+    assert "export.csv:6: the score 'eleven' is not a whole number from 0 to 10" in first.output
+    assert "export.csv:7: email: 'not-an-email' is not a valid email address" in first.output
+    assert (
+        "unsubscribed: 1 addresses opted out" in first.output
+        and "bounced: 1 addresses opted out" in first.output
+    )
+
+    again = nps(database_url, *args)
+    assert "0 responses imported, 4 already there" in again.output
+    assert "unsubscribed: 0 addresses opted out, 1 already opted out" in again.output
+
+    with db.transaction() as session:
+        responses = session.scalars(select(Response).order_by(Response.answered_at)).all()
+        assert [(r.score, r.source_key) for r in responses] == [
+            (10, "delighted:101"),
+            (3, "delighted:102"),
+            (8, "delighted:103"),
+            (9, "delighted:107"),
+        ]
+        ana = responses[0]
+        assert ana.comment == "Fast, kind support" and ana.contact_snapshot == {"plan": "pro", "region": "EU"}
+        assert ana.imported == {
+            "source": "delighted",
+            "tags": ["support", "speed"],
+            "permalink": "https://app.delighted.com/r/a",
+        }
+        assert responses[1].imported == {"source": "delighted", "notes": "Called back"}
+        assert (responses[1].channel, responses[0].channel) == (Channel.SMS, Channel.EMAIL)
+        assert responses[2].contact_id is None  # an anonymous link answer
+        assert responses[3].contact_id == ana.contact_id  # the same person, found by email
+        assert responses[3].answered_at.isoformat() == "2025-12-04T08:00:00+00:00"  # a Unix timestamp
+        contacts = session.scalars(select(Contact).order_by(Contact.id)).all()
+        assert [(c.external_id, c.name) for c in contacts] == [
+            ("ana.lima@example.com", "Ana Lima"),
+            ("+14155550123", "Bo Chen"),
+        ]
+        assert session.scalars(select(FollowUp)).all() == []  # history opens no follow-up
+        consent = session.scalar(select(Consent).where(Consent.address == "ana.lima@example.com"))
+        assert consent is not None and consent.status is ConsentStatus.OPTED_OUT
+        assert consent.changed_at.isoformat() == "2025-12-05T10:00:00+00:00"
+        ledger = session.scalars(select(ConsentChange)).all()
+        assert sorted((c.address, c.source, c.detail) for c in ledger) == [
+            ("ana.lima@example.com", ConsentSource.IMPORT, "delighted unsubscribed"),
+            ("bounced@example.com", ConsentSource.IMPORT, "delighted bounced"),
+        ]
+
+
+def test_trends_run_on_across_the_switch(db: Database, database_url: str, files: dict[str, Path]) -> None:
+    """The imported snapshot is what filters and comparisons read (column names lower-cased, as the contacts
+    import does): plan=pro is 10 and 9, NPS +100."""
+    nps(database_url, "import", "delighted", str(files["export"]))
+    from datetime import UTC, datetime
+
+    autumn = Period(datetime(2025, 11, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC))
+    with db.transaction() as session:
+        assert (
+            score(session=session, period=autumn, filters=Filters(properties=(("plan", "pro"),))).nps == 100
+        )
+        by_region = {s.value: s.nps for s in compare(session=session, property="region", period=autumn)}
+        assert by_region == {"EU": 100, "US": -50}
+
+
+def test_a_file_that_is_not_an_export_is_one_line(database_url: str, tmp_path: Path, db: Database) -> None:
+    wrong = tmp_path / "contacts.csv"
+    wrong.write_text("external_id,email\nc1,a@example.com\n", encoding="utf-8")
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("Score,Date,Comment\n9,2025-01-01,très bien\n".encode("latin-1"))
+    for path, says in ((wrong, "no score column"), (latin, "not valid UTF-8")):
+        result = nps(database_url, "import", "delighted", str(path))
+        assert result.exit_code == 1 and says in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "iso"),
+    [
+        ("2024-04-18 05:34:20 UTC", "2024-04-18T05:34:20+00:00"),
+        ("2024-04-18 07:34:20 +0200", "2024-04-18T05:34:20+00:00"),
+        ("2024-04-18T05:34:20Z", "2024-04-18T05:34:20+00:00"),
+        ("1713418460", "2024-04-18T05:34:20+00:00"),
+        ("2024-04-18 05:34", "2024-04-18T05:34:00+00:00"),
+    ],
+)
+def test_delighted_times(text: str, iso: str) -> None:
+    assert parse_time(text).isoformat() == iso
+
+
+def test_a_time_it_cannot_read_says_so() -> None:
+    with pytest.raises(RowError, match="not a time"):
+        parse_time("last Tuesday")
