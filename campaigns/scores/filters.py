@@ -84,12 +84,13 @@ class Scope:
             conditions += self._matching(exprs, select(*exprs).where(*conditions), ("responses", period))
         return conditions
 
-    def invitations(self, period: Period) -> list[ColumnElement[bool]]:
-        """Conditions on Invitation for invitations sent in the period under the filters.
+    def invitations(self, period: Period, *, planned: bool = False) -> list[ColumnElement[bool]]:
+        """Conditions on Invitation for invitations sent (or, with `planned`, due) in the period under the filters.
 
         Invitations keep no snapshot, so property filters use the contact's current properties.
         """
-        conditions = [Invitation.sent_at >= period.start, Invitation.sent_at < period.end]
+        moment = Invitation.due_at if planned else Invitation.sent_at
+        conditions = [moment >= period.start, moment < period.end]
         if self.campaign_id is not None:
             conditions.append(Invitation.campaign_id == self.campaign_id)
         if self.filters.channel is not None:

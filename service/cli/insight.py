@@ -356,6 +356,46 @@ def export_responses_command(ctx: CliContext, file: Path, query: tuple[str, ...]
     click.echo(f"{count} responses written to {file}")
 
 
+@click.command("funnel", epilog=QUERY_HELP)
+@click.argument("query", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
+@pass_context
+def funnel_command(ctx: CliContext, query: tuple[str, ...], as_json: bool) -> None:
+    """Per campaign and channel, the invitations due in the period and how far they got: sent, delivered,
+    responded, commented, opted out afterwards."""
+    from campaigns.scores.errors import QueryError
+    from campaigns.scores.funnel import funnel
+
+    parsed = _parse(ctx, "score", query)
+    try:
+        with ctx.container.db.transaction() as session:
+            rows = funnel(session=session, period=parsed.period, filters=parsed.filters)  # type: ignore[union-attr]
+    except QueryError as error:
+        raise click.ClickException(str(error)) from None
+    steps = ("planned", "sent", "delivered", "responded", "commented", "opted_out")
+    if as_json:
+        _echo_json(
+            [
+                {"campaign": r.campaign, "channel": r.channel.value if r.channel else None}
+                | {step: getattr(r, step) for step in steps}
+                for r in rows
+            ]
+        )
+        return
+    from rich.table import Table
+
+    table = Table(title=_title(parsed, "Response funnel"), title_justify="left")
+    for column in ("campaign", "channel", *(step.replace("_", " ") for step in steps)):
+        table.add_column(column, justify="left" if column in ("campaign", "channel") else "right")
+    for r in rows:
+        cells = [str(r.planned), str(r.sent)]
+        for step in steps[2:]:
+            share = r.share(getattr(r, step))
+            cells.append(f"{getattr(r, step)}" + ("" if share is None else f" ({share:.0%})"))
+        table.add_row(r.campaign, r.channel.value if r.channel else "-", *cells)
+    _print(table)
+
+
 def register(cli: click.Group) -> None:
-    for command in (score_command, trend_command, compare_command, export_group):
+    for command in (score_command, trend_command, compare_command, funnel_command, export_group):
         cli.add_command(command)
