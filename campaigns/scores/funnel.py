@@ -79,5 +79,6 @@ def funnel(*, session: Session, period: Period, filters: Filters = NO_FILTERS) -
         .order_by(Campaign.name, Invitation.channel)
     ).all()
     return [
-        FunnelRow(name, Channel(channel) if channel else None, *(int(n) for n in counts)) for name, channel, *counts in rows
+        FunnelRow(name, Channel(channel) if channel else None, *(int(n) for n in counts))
+        for name, channel, *counts in rows
     ]
