@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from campaigns.scores.filters import NO_FILTERS, Filters, Scope
@@ -58,8 +58,8 @@ def funnel(*, session: Session, period: Period, filters: Filters = NO_FILTERS) -
         Consent.changed_at >= Invitation.sent_at,
     )
 
-    def count(condition: object) -> object:
-        return func.count(case((condition, 1)))  # type: ignore[arg-type]
+    def count(condition: ColumnElement[bool]) -> ColumnElement[int]:
+        return func.count(case((condition, 1)))
 
     rows = session.execute(
         select(
