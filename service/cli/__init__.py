@@ -19,8 +19,10 @@ from service.cli import (
     db,
     doctor,
     events,
+    exports,
     imports,
     insight,
+    reports,
     serve,
     worker,
 )
@@ -47,7 +49,21 @@ def cli(ctx: click.Context, env_file: str) -> None:
     ctx.call_on_close(ctx.obj.close)
 
 
-for module in (db, serve, worker, doctor, contacts, imports, campaigns, insight, apikeys, alerts, events):
+for module in (
+    db,
+    serve,
+    worker,
+    doctor,
+    contacts,
+    imports,
+    campaigns,
+    insight,
+    reports,
+    exports,
+    apikeys,
+    alerts,
+    events,
+):
     module.register(cli)
 
 

@@ -39,7 +39,7 @@ def _query_text(command: str, words: tuple[str, ...]) -> str:
     return " ".join(parts)
 
 
-def _parse(ctx: CliContext, command: str, words: tuple[str, ...]) -> Query:
+def parse_query(ctx: CliContext, command: str, words: tuple[str, ...]) -> Query:
     from zoneinfo import ZoneInfo
 
     from bot.query.grammar import GrammarError, parse
@@ -148,7 +148,7 @@ def compare_json(segments: list[SegmentReport]) -> list[dict[str, Any]]:
     return [{"value": s.value, **_tally_json(s), "low_sample": s.low_sample} for s in segments]
 
 
-def _echo_json(document: Any) -> None:
+def echo_json(document: Any) -> None:
     click.echo(json.dumps(document, ensure_ascii=False, indent=2))
 
 
@@ -165,7 +165,7 @@ def _margin(value: float | None) -> str:
     return "" if value is None else f"±{value:.0f}"
 
 
-def _print(renderable: Any) -> None:
+def print_table(renderable: Any) -> None:
     from rich.console import Console
 
     Console(soft_wrap=True).print(renderable)
@@ -198,7 +198,7 @@ def _score_table(report: ScoreReport, title: str) -> None:
         table.add_row("change", _change_text(report))
     if report.low_sample:
         table.add_row("low sample", f"{n} responses: the score can move a lot with a few more answers")
-    _print(table)
+    print_table(table)
 
 
 def _change_text(report: ScoreReport) -> str:
@@ -225,7 +225,7 @@ def _trend_table(points: list[TrendPoint], title: str, monthly: bool) -> None:
         table.add_row(
             label, _signed(point.nps), _margin(point.margin), str(point.responses) if point.responses else "-"
         )
-    _print(table)
+    print_table(table)
 
 
 def _compare_table(segments: list[SegmentReport], title: str) -> None:
@@ -238,13 +238,13 @@ def _compare_table(segments: list[SegmentReport], title: str) -> None:
         table.add_row(
             s.value, _signed(s.nps), _margin(s.margin), str(s.responses), "low sample" if s.low_sample else ""
         )
-    _print(table)
+    print_table(table)
 
 
 # --- commands ---------------------------------------------------------------------------------------------
 
 
-def _title(query: Query, head: str) -> str:
+def query_title(query: Query, head: str) -> str:
     from bot.query import formatting
 
     parts = [head, formatting.describe_period(query.period)]  # type: ignore[union-attr]
@@ -258,12 +258,12 @@ def _title(query: Query, head: str) -> str:
 @pass_context
 def score_command(ctx: CliContext, query: tuple[str, ...], as_json: bool) -> None:
     """NPS with its 95% margin, counts, response rate and the change against the previous period."""
-    parsed = _parse(ctx, "score", query)
+    parsed = parse_query(ctx, "score", query)
     report = _run(ctx, parsed)
     if as_json:
-        _echo_json(score_json(report))
+        echo_json(score_json(report))
     else:
-        _score_table(report, _title(parsed, "NPS"))
+        _score_table(report, query_title(parsed, "NPS"))
 
 
 @click.command("trend", epilog=QUERY_HELP)
@@ -275,9 +275,9 @@ def score_command(ctx: CliContext, query: tuple[str, ...], as_json: bool) -> Non
 @pass_context
 def trend_command(ctx: CliContext, query: tuple[str, ...], as_json: bool, png: Path | None) -> None:
     """NPS per week (or `monthly`), weeks starting Monday in NPS_TIMEZONE; weeks without answers show as gaps."""
-    parsed = _parse(ctx, "trend", query)
+    parsed = parse_query(ctx, "trend", query)
     points = _run(ctx, parsed)
-    title = _title(parsed, f"NPS {parsed.granularity} trend")  # type: ignore[union-attr]
+    title = query_title(parsed, f"NPS {parsed.granularity} trend")  # type: ignore[union-attr]
     if png is not None:
         from zoneinfo import ZoneInfo
 
@@ -285,7 +285,7 @@ def trend_command(ctx: CliContext, query: tuple[str, ...], as_json: bool, png: P
 
         png.write_bytes(trend_png(points, title, tz=ZoneInfo(ctx.settings.timezone)))
     if as_json:
-        _echo_json(trend_json(points))
+        echo_json(trend_json(points))
     else:
         _trend_table(points, title, monthly=parsed.granularity == "monthly")  # type: ignore[union-attr]
 
@@ -296,106 +296,18 @@ def trend_command(ctx: CliContext, query: tuple[str, ...], as_json: bool, png: P
 @pass_context
 def compare_command(ctx: CliContext, query: tuple[str, ...], as_json: bool) -> None:
     """NPS per value of a contact property (as it was when they answered): `nps compare plan last 90d`."""
-    parsed = _parse(ctx, "compare", query)
+    parsed = parse_query(ctx, "compare", query)
     segments = _run(ctx, parsed)
     if as_json:
-        _echo_json(compare_json(segments))
+        echo_json(compare_json(segments))
     else:
-        _compare_table(segments, _title(parsed, f"NPS by {parsed.property}"))  # type: ignore[union-attr]
-
-
-# --- export -----------------------------------------------------------------------------------------------
-
-EXPORT_FORMATS = {".csv": "csv", ".jsonl": "jsonl"}
-
-
-@click.group("export")
-def export_group() -> None:
-    """Data out to files, for spreadsheets and scripts."""
-
-
-@export_group.command("responses", epilog=QUERY_HELP + " Without a period, all time.")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("query", nargs=-1)
-@pass_context
-def export_responses_command(ctx: CliContext, file: Path, query: tuple[str, ...]) -> None:
-    """Every response the QUERY selects, oldest first, to FILE.csv (a column per property, cells a spreadsheet
-    would run as formulas neutralised) or FILE.jsonl (values as stored). Streamed: memory stays flat.
-
-    The file appears complete or not at all: it is written next to FILE and renamed at the end."""
-    import os
-
-    from campaigns.scores.errors import QueryError
-    from campaigns.scores.export import export_responses
-
-    fmt = EXPORT_FORMATS.get(file.suffix.casefold())
-    if fmt is None:
-        raise click.ClickException(f"{file}: the file must end in .csv or .jsonl")
-    if not file.parent.is_dir():
-        raise click.ClickException(f"{file.parent}: no such directory")
-    parsed = _parse(ctx, "score", query)
-    period = parsed.period if parsed.period.source else None  # type: ignore[union-attr]
-    partial = file.with_name(f".{file.name}.partial")
-    try:
-        with (
-            partial.open("w", encoding="utf-8", newline="") as out,
-            ctx.container.db.transaction() as session,
-        ):
-            count = export_responses(
-                out,
-                fmt,  # type: ignore[arg-type]
-                session=session,
-                filters=parsed.filters,  # type: ignore[union-attr]
-                period=period,
-            )
-        os.replace(partial, file)
-    except QueryError as error:
-        raise click.ClickException(str(error)) from None
-    finally:
-        partial.unlink(missing_ok=True)
-    click.echo(f"{count} responses written to {file}")
-
-
-@click.command("funnel", epilog=QUERY_HELP)
-@click.argument("query", nargs=-1)
-@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
-@pass_context
-def funnel_command(ctx: CliContext, query: tuple[str, ...], as_json: bool) -> None:
-    """Per campaign and channel, the invitations due in the period and how far they got: sent, delivered,
-    responded, commented, opted out afterwards."""
-    from campaigns.scores.errors import QueryError
-    from campaigns.scores.funnel import funnel
-
-    parsed = _parse(ctx, "score", query)
-    try:
-        with ctx.container.db.transaction() as session:
-            rows = funnel(session=session, period=parsed.period, filters=parsed.filters)  # type: ignore[union-attr]
-    except QueryError as error:
-        raise click.ClickException(str(error)) from None
-    steps = ("planned", "sent", "delivered", "responded", "commented", "opted_out")
-    if as_json:
-        _echo_json(
-            [
-                {"campaign": r.campaign, "channel": r.channel.value if r.channel else None}
-                | {step: getattr(r, step) for step in steps}
-                for r in rows
-            ]
-        )
-        return
-    from rich.table import Table
-
-    table = Table(title=_title(parsed, "Response funnel"), title_justify="left")
-    for column in ("campaign", "channel", *(step.replace("_", " ") for step in steps)):
-        table.add_column(column, justify="left" if column in ("campaign", "channel") else "right")
-    for r in rows:
-        cells = [str(r.planned), str(r.sent)]
-        for step in steps[2:]:
-            share = r.share(getattr(r, step))
-            cells.append(f"{getattr(r, step)}" + ("" if share is None else f" ({share:.0%})"))
-        table.add_row(r.campaign, r.channel.value if r.channel else "-", *cells)
-    _print(table)
+        _compare_table(segments, query_title(parsed, f"NPS by {parsed.property}"))  # type: ignore[union-attr]
 
 
 def register(cli: click.Group) -> None:
-    for command in (score_command, trend_command, compare_command, funnel_command, export_group):
+    for command in (
+        score_command,
+        trend_command,
+        compare_command,
+    ):
         cli.add_command(command)

@@ -1,0 +1,63 @@
+"""`nps export responses`: the responses out to a CSV or JSON Lines file, with the `/nps` filter grammar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from service.cli.context import CliContext, pass_context
+from service.cli.insight import QUERY_HELP, parse_query
+
+EXPORT_FORMATS = {".csv": "csv", ".jsonl": "jsonl"}
+
+
+@click.group("export")
+def export_group() -> None:
+    """Data out to files, for spreadsheets and scripts."""
+
+
+@export_group.command("responses", epilog=QUERY_HELP + " Without a period, all time.")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("query", nargs=-1)
+@pass_context
+def export_responses_command(ctx: CliContext, file: Path, query: tuple[str, ...]) -> None:
+    """Every response the QUERY selects, oldest first, to FILE.csv (a column per property, cells a spreadsheet
+    would run as formulas neutralised) or FILE.jsonl (values as stored). Streamed: memory stays flat.
+
+    The file appears complete or not at all: it is written next to FILE and renamed at the end."""
+    import os
+
+    from campaigns.scores.errors import QueryError
+    from campaigns.scores.export import export_responses
+
+    fmt = EXPORT_FORMATS.get(file.suffix.casefold())
+    if fmt is None:
+        raise click.ClickException(f"{file}: the file must end in .csv or .jsonl")
+    if not file.parent.is_dir():
+        raise click.ClickException(f"{file.parent}: no such directory")
+    parsed = parse_query(ctx, "score", query)
+    period = parsed.period if parsed.period.source else None  # type: ignore[union-attr]
+    partial = file.with_name(f".{file.name}.partial")
+    try:
+        with (
+            partial.open("w", encoding="utf-8", newline="") as out,
+            ctx.container.db.transaction() as session,
+        ):
+            count = export_responses(
+                out,
+                fmt,  # type: ignore[arg-type]
+                session=session,
+                filters=parsed.filters,  # type: ignore[union-attr]
+                period=period,
+            )
+        os.replace(partial, file)
+    except QueryError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        partial.unlink(missing_ok=True)
+    click.echo(f"{count} responses written to {file}")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(export_group)

@@ -1,0 +1,132 @@
+"""`nps funnel` and `nps loop`: how far invitations got, and whether detractors hear back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from service.cli.context import CliContext, pass_context
+from service.cli.insight import QUERY_HELP, echo_json, parse_query, print_table, query_title
+
+
+@click.command("funnel", epilog=QUERY_HELP)
+@click.argument("query", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
+@pass_context
+def funnel_command(ctx: CliContext, query: tuple[str, ...], as_json: bool) -> None:
+    """Per campaign and channel, the invitations due in the period and how far they got: sent, delivered,
+    responded, commented, opted out afterwards."""
+    from campaigns.scores.errors import QueryError
+    from campaigns.scores.funnel import funnel
+
+    parsed = parse_query(ctx, "score", query)
+    try:
+        with ctx.container.db.transaction() as session:
+            rows = funnel(session=session, period=parsed.period, filters=parsed.filters)  # type: ignore[union-attr]
+    except QueryError as error:
+        raise click.ClickException(str(error)) from None
+    steps = ("planned", "sent", "delivered", "responded", "commented", "opted_out")
+    if as_json:
+        echo_json(
+            [
+                {"campaign": r.campaign, "channel": r.channel.value if r.channel else None}
+                | {step: getattr(r, step) for step in steps}
+                for r in rows
+            ]
+        )
+        return
+    from rich.table import Table
+
+    table = Table(title=query_title(parsed, "Response funnel"), title_justify="left")
+    for column in ("campaign", "channel", *(step.replace("_", " ") for step in steps)):
+        table.add_column(column, justify="left" if column in ("campaign", "channel") else "right")
+    for r in rows:
+        cells = [str(r.planned), str(r.sent)]
+        for step in steps[2:]:
+            share = r.share(getattr(r, step))
+            cells.append(f"{getattr(r, step)}" + ("" if share is None else f" ({share:.0%})"))
+        table.add_row(r.campaign, r.channel.value if r.channel else "-", *cells)
+    print_table(table)
+
+
+def _hours(span: Any) -> float | None:
+    return None if span is None else round(span.total_seconds() / 3600, 1)
+
+
+def _loop_json(health: Any) -> dict[str, Any]:
+    return {
+        "group": health.group,
+        "followed_up": health.followed_up,
+        "touched": health.touched,
+        "touched_in_time": health.touched_in_time,
+        "resolved": health.resolved,
+        "median_first_touch_hours": _hours(health.median_first_touch),
+        "median_resolution_hours": _hours(health.median_resolution),
+    }
+
+
+@click.command("loop", epilog=QUERY_HELP)
+@click.argument("query", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
+@pass_context
+def loop_command(ctx: CliContext, query: tuple[str, ...], as_json: bool) -> None:
+    """Whether detractors hear back: follow-ups touched by their deadline, time to first touch, time to resolve
+    and share resolved, overall, per assignee and per campaign, for the responses of the period."""
+    from campaigns.scores.errors import QueryError
+    from campaigns.scores.loop import loop_health
+
+    parsed = parse_query(ctx, "score", query)
+    try:
+        with ctx.container.db.transaction() as session:
+            report = loop_health(session=session, period=parsed.period, filters=parsed.filters)  # type: ignore[union-attr]
+    except QueryError as error:
+        raise click.ClickException(str(error)) from None
+    if as_json:
+        echo_json(
+            {
+                "overall": _loop_json(report.overall),
+                "by_assignee": [_loop_json(h) for h in report.by_assignee],
+                "by_campaign": [_loop_json(h) for h in report.by_campaign],
+            }
+        )
+        return
+    from rich.table import Table
+
+    table = Table(title=query_title(parsed, "Loop health"), title_justify="left")
+    for column in (
+        "",
+        "follow-ups",
+        "touched in time",
+        "resolved",
+        "median first touch",
+        "median to resolve",
+    ):
+        table.add_column(column, justify="left" if not column else "right")
+
+    def add(health: Any, label: str) -> None:
+        def part(count: int) -> str:
+            share = health.share(count)
+            return f"{count}" + ("" if share is None else f" ({share:.0%})")
+
+        first, done = _hours(health.median_first_touch), _hours(health.median_resolution)
+        table.add_row(
+            label,
+            str(health.followed_up),
+            part(health.touched_in_time),
+            part(health.resolved),
+            "-" if first is None else f"{first} h",
+            "-" if done is None else f"{done} h",
+        )
+
+    add(report.overall, "all")
+    for health in report.by_assignee:
+        add(health, f"assignee {health.group}")
+    for health in report.by_campaign:
+        add(health, f"campaign {health.group}")
+    print_table(table)
+
+
+def register(cli: click.Group) -> None:
+    for command in (funnel_command, loop_command):
+        cli.add_command(command)
