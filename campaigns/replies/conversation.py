@@ -195,7 +195,8 @@ def _contact_by_phone(sms: InboundSms, session: Session) -> Contact | None:
 def _variables(definition: CampaignDefinition | None, contact: Contact | None) -> dict[str, object]:
     name = contact.name if contact else None
     properties = contact.properties if contact else {}
-    return template_variables(name, properties, definition.brand if definition else None, "")
+    locale = (contact.locale if contact else None) or (definition.locale if definition else None)
+    return template_variables(name, properties, definition.brand if definition else None, "", locale=locale)
 
 
 def _link(sms: InboundSms, invitation: Invitation, session: Session) -> None:

@@ -194,6 +194,7 @@ def _describe(session: Session, invitation: Invitation, now: datetime) -> Survey
         contact.properties if contact else {},
         definition.brand if definition else None,
         "",
+        locale=(contact.locale if contact else None) or (definition.locale if definition else None),
     )
     return Survey(
         token=invitation.token,

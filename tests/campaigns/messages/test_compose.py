@@ -82,7 +82,7 @@ def test_the_email_speaks_the_contacts_language_and_escapes_names(
     survey(engine, dispatcher, {**ANA, "name": "<b>Zoé</b> & co", "locale": "zh-TW"})
     email = received(smtp_sink)
     body = email.body("html") or ""
-    variables = {"first_name": "<b>Zoé</b>", "company": "Acme"}
+    variables = {"first_name": "<b>Zoé</b> & co", "company": "Acme"}  # Chinese greetings use the full name
     assert '<html lang="zh-Hant">' in body
     assert html.escape(text("zh-TW", "question", **variables)) in body
     assert html.escape(text("zh-TW", "email_greeting", **variables)) in body
@@ -153,3 +153,27 @@ def test_the_unsubscribe_header_works_with_one_click(
         ConsentStatus.OPTED_OUT,
     )
     assert response_count(engine) == 0
+
+
+# --- first_name in the rendered message ---------------------------------------------------------------------
+
+
+def test_the_greeting_uses_the_first_name_right_for_the_contacts_locale() -> None:
+    [definition] = parse_campaign_file(CAMPAIGN.replace("[email]", "[sms, email]")).campaigns
+
+    def greetings(name: str, locale: str, properties: dict[str, object] | None = None) -> tuple[str, str]:
+        contact = Contact(name=name, properties=properties or {}, locale=locale)
+        sms, email = (
+            compose(definition, contact, channel=channel, address="x", token="t", public_base_url=PUBLIC_URL)
+            for channel in (Channel.SMS, Channel.EMAIL)
+        )
+        return sms.body, email.body
+
+    sms, email = greetings("Nguyễn Văn An", "vi")
+    assert sms.startswith("Chào An,") and email.startswith("Chào An,")
+    sms, email = greetings("王小明", "zh-Hans")
+    assert sms.startswith("王小明，您好") and email.startswith("王小明，")
+    sms, email = greetings("김 민준", "ko")  # Korean texts are not shipped: English, with the full name
+    assert sms.startswith("Hi 김 민준,") and email.startswith("Hi 김 민준,")
+    assert greetings("Ana Lima", "en")[0].startswith("Hi Ana,")
+    assert greetings("Nguyễn Văn An", "vi", {"First Name": "Anh An"})[0].startswith("Chào Anh An,")
