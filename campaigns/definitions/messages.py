@@ -43,6 +43,14 @@ _SMS_FIELDS = (
     "help",
     "opted_out",
     "opted_in",
+    "follow_up_detractor",
+    "follow_up_passive",
+    "follow_up_promoter",
+    "closing_detractor",
+    "closing_detractor_contact",
+    "closing_passive",
+    "closing_promoter",
+    "closing_promoter_link",
 )
 # Texts for people no campaign reaches (a number never surveyed, an unknown link): a campaign's is never used.
 _NO_CAMPAIGN_KEYS = ("unknown_number", "page_unknown")
@@ -50,6 +58,10 @@ _NO_CAMPAIGN_KEYS = ("unknown_number", "page_unknown")
 _KEY_VARIABLES: dict[str, dict[str, object]] = {
     "page_score_confirm": {"score": 7},
     "page_unsubscribe_confirm": {"address": "a•••@example.com"},
+    **{
+        key: {"promoter_link": "https://g.page/r/CabcdefghijklmnoEAI/review"}
+        for key in ("closing_promoter_link", "closing_promoter", "thank_you", "page_thanks")
+    },
 }
 # What every template gets whatever the contact (campaigns.messages.templates.template_variables).
 BUILT_IN_VARIABLES = frozenset(SAMPLE_VARIABLES)

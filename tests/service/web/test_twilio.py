@@ -66,7 +66,7 @@ campaigns:
 ANA = "+4915112345678"
 SMS_URL = f"{PUBLIC_URL}/twilio/sms"
 STATUS_URL = f"{PUBLIC_URL}/twilio/status"
-ASK_REASON = "main reason"
+ASK_REASON = "What do you like most"  # the question a promoter (9) is asked
 
 
 @pytest.fixture
@@ -156,9 +156,7 @@ def test_a_handling_that_fails_is_a_503_and_the_retry_handles_the_stored_message
     assert inbound_states(engine.db) == [InboundState.RECEIVED]  # stored, and free for the next attempt
     assert ASK_REASON in post(app, "9", sid).text
     assert inbound_states(engine.db) == [InboundState.PROCESSED]
-    assert [step for step, _ in conversation_steps(engine.db)] == [
-        "Thanks! What is the main reason for your score?"
-    ]
+    assert [step for step, _ in conversation_steps(engine.db)] == ["Thanks! What do you like most?"]
 
 
 @pytest.mark.parametrize("db", ["sqlite"], indirect=True)
@@ -282,7 +280,7 @@ def test_a_stored_reply_whose_handling_failed_is_answered_once_by_the_sweeper_ov
     assert sweep_inbound(engine.db, transport, clock=engine.clock) == 1
     assert sweep_inbound(engine.db, transport, clock=engine.clock) == 0
     _survey, answer = fake_twilio.messages()
-    assert (answer.to, answer.body) == (ANA, "Thanks! What is the main reason for your score?")
+    assert (answer.to, answer.body) == (ANA, "Thanks! What do you like most?")
     assert conversation_steps(engine.db) == [(answer.body, SendState.SENT)]
     assert inbound_states(engine.db) == [InboundState.PROCESSED]
     assert response_count(engine.db) == 1
@@ -290,7 +288,7 @@ def test_a_stored_reply_whose_handling_failed_is_answered_once_by_the_sweeper_ov
 
 # --- an answer too late for Twilio ------------------------------------------------------------------------
 
-ASK = "Thanks! What is the main reason for your score?"
+ASK = "Thanks! What do you like most?"
 IN_HANDLING = "INSERT INTO responses"  # the conversation step records the score
 TAKING_THE_ANSWER = "UPDATE messages SET send_state"  # a retry or the sweeper takes a late answer
 
@@ -523,7 +521,7 @@ def test_the_scheduler_runs_the_sweeper_every_minute(
         job.func()
     finally:
         ticker.dispatcher.close()  # never started: nothing else to stop
-    assert [m.body for m in fake_twilio.messages()][1:] == ["Thanks! What is the main reason for your score?"]
+    assert [m.body for m in fake_twilio.messages()][1:] == ["Thanks! What do you like most?"]
     assert inbound_states(engine.db) == [InboundState.PROCESSED]
 
 
