@@ -43,7 +43,7 @@ from campaigns.messages.templates import template_variables
 from campaigns.messages.texts import contact_texts
 from campaigns.replies.parser import Help, OptIn, OptOut, Score, parse_reply
 from campaigns.replies.responses import latest_sms_invitation, record_comment, record_score, response_for
-from storage.enums import Channel, ConsentSource, ConsentStatus, Direction, MessagePurpose
+from storage.enums import Category, Channel, ConsentSource, ConsentStatus, Direction, MessagePurpose
 from storage.tables import Contact, Invitation, Message, Response
 
 
@@ -119,7 +119,8 @@ def handle_inbound(sms: InboundSms, *, now: datetime, session: Session) -> Answe
 
 def _closing(response: Response, definition: CampaignDefinition | None, session: Session) -> tuple[str, ...]:
     """The closing's keys for this answer's category (:mod:`campaigns.messages.per_category`)."""
-    contact = has_open_follow_up(response, session=session)
+    # Only a detractor's closing depends on the follow-up: others save the statement.
+    contact = response.category == Category.DETRACTOR and has_open_follow_up(response, session=session)
     link = bool(definition and definition.promoter_link)
     return closing_keys(response.category, "thank_you", contact=contact, link=link)
 
