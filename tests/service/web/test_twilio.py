@@ -250,9 +250,9 @@ def test_a_duplicate_arriving_while_the_first_waits_inside_its_handling_is_not_h
         holder.exec_driver_sql("BEGIN")
         holder.exec_driver_sql("SELECT id FROM invitations FOR UPDATE")
         try:
-            first = pool.submit(post, app, "6", sid)
+            first = pool.submit(post, app, "9", sid)
             wait_for(waiting_for_a_lock(engine.db), "the first delivery to wait for the invitation's lock")
-            duplicate = pool.submit(post, app, "6", sid)
+            duplicate = pool.submit(post, app, "9", sid)
             wait_for(duplicate.done, "the duplicate to be answered while the first one waits")
             engine.clock.advance(seconds=20)  # type: ignore[attr-defined]  # past Twilio's 15 s webhook timeout
         finally:
@@ -260,7 +260,7 @@ def test_a_duplicate_arriving_while_the_first_waits_inside_its_handling_is_not_h
         answered, duplicate = first.result(timeout=10), duplicate.result(timeout=10)
     assert duplicate.status_code == 503
     assert answered.status_code == 200 and ASK_REASON not in answered.text
-    retried = post(app, "6", sid)
+    retried = post(app, "9", sid)
     assert retried.status_code == 200 and ASK_REASON in retried.text
     assert sweep_inbound(engine.db, engine.transports, clock=engine.clock) == 0
     assert response_count(engine.db) == 1 and len(conversation_steps(engine.db)) == 1
