@@ -144,7 +144,37 @@ def check_texts(campaign: Section, values: dict[str, Any]) -> None:
                 continue
             _warn_rendered(path, name, source, values["channels"], campaign.report)
             _check_variables(path, name, source, campaign.report)
+        _warn_promoter_link(campaign, locale, texts, values)
     _warn_missing_texts(campaign, values)
+
+
+def _warn_promoter_link(campaign: Section, locale: str, texts: MessageTexts, values: dict[str, Any]) -> None:
+    """Warn where the campaign's own texts would keep its promoter_link from promoters' SMS closing, or where a
+    text for the link can never be sent (:mod:`campaigns.messages.per_category`)."""
+    own = texts.as_mapping()
+    if values["promoter_link"] is None:
+        if "closing_promoter_link" in own:
+            campaign.report.warn(
+                campaign.at(f"messages.{locale}.closing_promoter_link"),
+                "is never used: the campaign has no promoter_link",
+            )
+        return
+    if Channel.SMS not in values["channels"]:
+        return  # the page shows the link as a button whatever its texts say
+    if "closing_promoter_link" in own:
+        if "promoter_link" not in template_names(own["closing_promoter_link"]):
+            campaign.report.warn(
+                campaign.at(f"messages.{locale}.closing_promoter_link"),
+                "does not use {{ promoter_link }}: promoters' SMS closing will not carry the link",
+            )
+        return
+    name = next((key for key in ("closing_promoter", "thank_you") if key in own), None)
+    if name is not None and "promoter_link" not in template_names(own[name]):
+        campaign.report.warn(
+            campaign.at(f"messages.{locale}.{name}"),
+            "is sent to promoters by SMS instead of the shipped text with the promoter_link; set "
+            "closing_promoter_link too, or use {{ promoter_link }} in it",
+        )
 
 
 def _check_variables(path: str, name: str, source: str, report: Report) -> None:

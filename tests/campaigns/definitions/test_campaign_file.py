@@ -1234,3 +1234,19 @@ def test_a_campaigns_own_closing_may_use_the_promoter_link() -> None:
         known_properties=[],
     )
     assert parsed.warnings == []
+
+
+def test_a_promoter_link_that_no_text_of_the_campaign_would_send_is_a_warning() -> None:
+    link = "promoter_link: https://g.page/r/abc/review\n"
+    assert (
+        warnings_of(link + "messages:\n  en: {closing_promoter_link: 'Review us: {{ promoter_link }}'}\n")
+        == []
+    )
+    assert warnings_of(link + "messages:\n  de: {closing_promoter: 'Danke! {{ promoter_link }}'}\n") == []
+    [hidden] = warnings_of(link + "messages:\n  en: {closing_promoter: 'Thanks!'}\n")
+    assert hidden.startswith(f"{P}.messages.en.closing_promoter: ")
+    assert "promoter_link" in hidden and "closing_promoter_link" in hidden
+    [dropped] = warnings_of(link + "messages:\n  en: {closing_promoter_link: 'Thanks!'}\n")
+    assert dropped.startswith(f"{P}.messages.en.closing_promoter_link: ") and "{{ promoter_link }}" in dropped
+    [unused] = warnings_of("messages:\n  en: {closing_promoter_link: 'Go: {{ promoter_link }}'}\n")
+    assert unused.startswith(f"{P}.messages.en.closing_promoter_link: ") and "no promoter_link" in unused
