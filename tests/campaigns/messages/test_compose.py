@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import html
+import io
 import re
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from campaigns.contacts.importer import import_contacts
 from campaigns.definitions.campaign_file import parse_campaign_file
 from campaigns.dispatch.dispatcher import Dispatcher
 from campaigns.messages.compose import compose
 from campaigns.messages.texts import text
 from service.container import Container
+from storage.db import Database
 from storage.enums import Channel, ConsentStatus, MessagePurpose
 from storage.tables import Consent, Contact
 from tests.fixtures.engine import PUBLIC_URL
@@ -177,3 +180,21 @@ def test_the_greeting_uses_the_first_name_right_for_the_contacts_locale() -> Non
     assert sms.startswith("Hi 김 민준,") and email.startswith("Hi 김 민준,")
     assert greetings("Ana Lima", "en")[0].startswith("Hi Ana,")
     assert greetings("Nguyễn Văn An", "vi", {"First Name": "Anh An"})[0].startswith("Chào Anh An,")
+
+
+def test_an_imported_first_name_column_is_the_greetings_name(db: Database) -> None:
+    csv = "external_id,name,first_name,locale,email\nan,Nguyễn Văn An,Bé An,vi,an@example.com\nmai,Trần Thị Mai,,vi,mai@example.com\n"
+    import_contacts(io.BytesIO(csv.encode()), db=db)
+    [definition] = parse_campaign_file(CAMPAIGN).campaigns
+    with db.transaction() as session:
+        contacts = {c.external_id: c for c in session.scalars(select(Contact))}
+        emails = {
+            key: compose(
+                definition, contact, channel=Channel.EMAIL, address="x", token="t", public_base_url=PUBLIC_URL
+            )
+            for key, contact in contacts.items()
+        }
+    assert emails["an"].body.startswith("Chào Bé An,")
+    assert emails["mai"].body.startswith(
+        "Chào Mai,"
+    )  # no first_name of her own: the given name, last in Vietnamese
