@@ -82,7 +82,7 @@ campaigns:
     send_window: {days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "23:59"}
 """
 # What the app answers a first score: the baseline answers the same TwiML.
-ASK_COMMENT = "Thanks! What is the main reason for your score?"
+ASK_COMMENT = "Thanks! What do you like most?"  # a promoter's question; the others are about as long
 
 
 @dataclass(frozen=True)

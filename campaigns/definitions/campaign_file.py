@@ -26,6 +26,7 @@ from campaigns.definitions.fields import (
     parse_event,
     parse_follow_up,
     parse_kind,
+    parse_link,
     parse_locale,
     parse_name,
     parse_reminder,
@@ -85,6 +86,7 @@ _CAMPAIGN_FIELDS = (
     "messages",
     "slack_channel",
     "follow_up",
+    "promoter_link",
 )
 
 
@@ -208,6 +210,7 @@ def _read_fields(section: Section, kind: CampaignKind | None) -> dict[str, Any]:
         "messages": _nested(section, "messages", "locale -> texts, e.g. {en: {sms: ...}}", read_messages, {}),
         "slack_channel": section.read("slack_channel", parse_slack_channel, None),
         "follow_up": section.read("follow_up", parse_follow_up, ("detractor",)),
+        "promoter_link": section.read("promoter_link", parse_link, None),
     }
 
 

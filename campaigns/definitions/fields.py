@@ -32,6 +32,7 @@ __all__ = [
     "parse_event",
     "parse_follow_up",
     "parse_kind",
+    "parse_link",
     "parse_locale",
     "parse_name",
     "parse_reminder",
@@ -284,6 +285,22 @@ def parse_slack_channel(value: object) -> str:
         raise Reject(
             f"{quote(text)} is not a Slack channel id; use the id (e.g. C0123ABCDEF, from the channel's details), "
             "not its name"
+        )
+    return text
+
+
+MAX_LINK_LENGTH = 500
+_LINK = re.compile(r"https?://[^\s/?#]+\.[^\s/?#]+(?:[/?#]\S*)?", re.IGNORECASE)
+
+
+def parse_link(value: object) -> str:
+    """A web address promoters are sent to (a review or referral page): http(s), no spaces."""
+    text = as_text(value, "a web address")
+    if len(text) > MAX_LINK_LENGTH:
+        raise Reject(f"is too long ({len(text)} characters; at most {MAX_LINK_LENGTH})")
+    if not _LINK.fullmatch(text):
+        raise Reject(
+            f"{quote(text)} is not a web address; use a full https:// link, e.g. https://g.page/r/.../review"
         )
     return text
 

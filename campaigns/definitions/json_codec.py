@@ -49,6 +49,7 @@ def definition_to_json(definition: CampaignDefinition) -> dict[str, Any]:
         # Written only when set, so that definitions stored before these fields existed compare unchanged.
         **({"slack_channel": d.slack_channel} if d.slack_channel else {}),
         **({"follow_up": list(d.follow_up)} if d.follow_up != ("detractor",) else {}),
+        **({"promoter_link": d.promoter_link} if d.promoter_link else {}),
     }
 
 
@@ -78,6 +79,7 @@ def definition_from_json(data: Mapping[str, Any]) -> CampaignDefinition:
         brand=data["brand"],
         messages={locale: _texts_from_json(texts) for locale, texts in data["messages"].items()},
         slack_channel=data.get("slack_channel"),
+        promoter_link=data.get("promoter_link"),
         follow_up=tuple(data.get("follow_up", ("detractor",))),
     )
 

@@ -43,6 +43,14 @@ _SMS_FIELDS = (
     "help",
     "opted_out",
     "opted_in",
+    "follow_up_detractor",
+    "follow_up_passive",
+    "follow_up_promoter",
+    "closing_detractor",
+    "closing_detractor_contact",
+    "closing_passive",
+    "closing_promoter",
+    "closing_promoter_link",
 )
 # Texts for people no campaign reaches (a number never surveyed, an unknown link): a campaign's is never used.
 _NO_CAMPAIGN_KEYS = ("unknown_number", "page_unknown")
@@ -50,6 +58,10 @@ _NO_CAMPAIGN_KEYS = ("unknown_number", "page_unknown")
 _KEY_VARIABLES: dict[str, dict[str, object]] = {
     "page_score_confirm": {"score": 7},
     "page_unsubscribe_confirm": {"address": "a•••@example.com"},
+    **{
+        key: {"promoter_link": "https://g.page/r/CabcdefghijklmnoEAI/review"}
+        for key in ("closing_promoter_link", "closing_promoter", "thank_you", "page_thanks")
+    },
 }
 # What every template gets whatever the contact (campaigns.messages.templates.template_variables).
 BUILT_IN_VARIABLES = frozenset(SAMPLE_VARIABLES)
@@ -132,7 +144,37 @@ def check_texts(campaign: Section, values: dict[str, Any]) -> None:
                 continue
             _warn_rendered(path, name, source, values["channels"], campaign.report)
             _check_variables(path, name, source, campaign.report)
+        _warn_promoter_link(campaign, locale, texts, values)
     _warn_missing_texts(campaign, values)
+
+
+def _warn_promoter_link(campaign: Section, locale: str, texts: MessageTexts, values: dict[str, Any]) -> None:
+    """Warn where the campaign's own texts would keep its promoter_link from promoters' SMS closing, or where a
+    text for the link can never be sent (:mod:`campaigns.messages.per_category`)."""
+    own = texts.as_mapping()
+    if values["promoter_link"] is None:
+        if "closing_promoter_link" in own:
+            campaign.report.warn(
+                campaign.at(f"messages.{locale}.closing_promoter_link"),
+                "is never used: the campaign has no promoter_link",
+            )
+        return
+    if Channel.SMS not in values["channels"]:
+        return  # the page shows the link as a button whatever its texts say
+    if "closing_promoter_link" in own:
+        if "promoter_link" not in template_names(own["closing_promoter_link"]):
+            campaign.report.warn(
+                campaign.at(f"messages.{locale}.closing_promoter_link"),
+                "does not use {{ promoter_link }}: promoters' SMS closing will not carry the link",
+            )
+        return
+    name = next((key for key in ("closing_promoter", "thank_you") if key in own), None)
+    if name is not None and "promoter_link" not in template_names(own[name]):
+        campaign.report.warn(
+            campaign.at(f"messages.{locale}.{name}"),
+            "is sent to promoters by SMS instead of the shipped text with the promoter_link; set "
+            "closing_promoter_link too, or use {{ promoter_link }} in it",
+        )
 
 
 def _check_variables(path: str, name: str, source: str, report: Report) -> None:

@@ -155,6 +155,8 @@ class CampaignDefinition:
     slack_channel: str | None = None
     # Categories whose answers open a follow-up with a deadline; detractors always do.
     follow_up: tuple[str, ...] = ("detractor",)
+    # A review or referral page promoters are offered in their closing text (None: no link).
+    promoter_link: str | None = None
 
     def __post_init__(self) -> None:
         # The invariants the planner depends on; the parser never breaks them, hand-built definitions might.

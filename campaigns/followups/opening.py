@@ -78,6 +78,12 @@ def on_score(response: Response, *, now: datetime, session: Session, new: bool =
             needs_posting(kudos, now, session)
 
 
+def has_open_follow_up(response: Response, *, session: Session) -> bool:
+    """Whether the team has a follow-up of this answer still to do (open or acknowledged, not resolved)."""
+    status = session.scalar(select(FollowUp.status).where(FollowUp.response_id == response.id))
+    return status is not None and status is not FollowUpStatus.RESOLVED
+
+
 # Alerts that certainly never reached Slack; any other state may have a message there.
 NEVER_SHOWN = (AlertState.PENDING, AlertState.FAILED)
 

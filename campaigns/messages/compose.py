@@ -55,7 +55,9 @@ def compose(
     texts = contact_texts(definition, contact.locale)  # the locales are chosen once for the whole message
     survey = texts.survey_texts()
     url = survey_url(public_base_url, token)
-    variables = template_variables(contact.name, contact.properties, definition.brand, url)
+    variables = template_variables(
+        contact.name, contact.properties, definition.brand, url, locale=contact.locale or definition.locale
+    )
     if channel is Channel.SMS:
         source = survey.sms_reminder if reminder else survey.sms
         return Outgoing(channel, address, render(source or "", variables))

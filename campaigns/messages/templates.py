@@ -19,6 +19,7 @@ import jinja2
 import jinja2.meta
 from jinja2.exceptions import SecurityError
 
+from campaigns.messages.names import first_name, imported_first_name
 from campaigns.messages.sandbox import MAX_WRITTEN, BoundedSandbox, TemplateLimitError, budget
 
 __all__ = [
@@ -94,21 +95,27 @@ ENVIRONMENT = BoundedSandbox(
 
 
 def template_variables(
-    name: str | None, properties: Mapping[str, object], brand: str | None, survey_url: str
+    name: str | None,
+    properties: Mapping[str, object],
+    brand: str | None,
+    survey_url: str,
+    *,
+    locale: str | None = None,
 ) -> dict[str, object]:
-    """Everything a template may use for one contact.
+    """Everything a template may use for one contact whose locale is ``locale`` (None: unknown).
 
     Every property is a variable of its own (``{{ plan }}``); names that are not identifiers ("account
     manager") are reachable as ``{{ properties['account manager'] }}``. The built-in names win over
     properties of the same name, except ``company``, which *is* the contact's company property when set and
-    falls back to the campaign's brand, so B2B campaigns name the customer's account and B2C ones the brand.
+    falls back to the campaign's brand, so B2B campaigns name the customer's account and B2C ones the brand,
+    and ``first_name``: an imported one wins, else it is derived from the name for the locale
+    (:mod:`campaigns.messages.names`).
     """
     full_name = (name or "").strip()
-    words = full_name.split()
     company = _text(properties.get("company")) or (brand or "").strip()
     variables: dict[str, object] = {key: value for key, value in properties.items() if isinstance(key, str)}
     variables.update(
-        first_name=words[0] if words else "",
+        first_name=imported_first_name(properties) or first_name(full_name, locale),
         name=full_name,
         company=company,
         brand=(brand or "").strip(),

@@ -34,7 +34,7 @@ used. Campaign texts were compiled and sandbox-checked when the campaign file wa
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from campaigns.definitions.model import CampaignDefinition
@@ -121,6 +121,12 @@ class ContactTexts:
                 )
         assert failure is not None  # a known key always has the English source
         raise failure
+
+    def first_text(self, keys: Sequence[str], /, **variables: object) -> str:
+        """The first of ``keys`` (most specific first) the campaign wrote its own text for, rendered; else the
+        first key's shipped text. See :mod:`campaigns.messages.per_category`."""
+        chosen = next((key for key in keys if self.override(key) is not None), keys[0])
+        return self.text(chosen, **variables)
 
     def override(self, key: str) -> str | None:
         """The campaign's own source of ``key`` that :meth:`text` would use first, or None.

@@ -12,12 +12,15 @@ back, or None to stay silent. The rules:
 - A reply goes to the survey of the newest survey text (invitation or reminder) the provider accepted for that
   number (:func:`campaigns.replies.responses.latest_sms_invitation`), chosen again once its row is locked. A
   number we never surveyed gets a polite generic answer.
-- A score records the response (a reply after expiry is kept and marked late) and asks for the reason; a second
+- A score records the response (a reply after expiry is kept and marked late) and asks the follow-up question of
+  its category ("What could we do better?" to a detractor, "What do you like most?" to a promoter); a second
   short score reply ("I meant 8") before the comment replaces the first.
-- After the score, the next message that is not a score is the comment, and we thank them.
+- After the score, the next message that is not a score is the comment, and the closing of its category thanks
+  them: a detractor whose follow-up is open is told someone will get in touch, a promoter gets the campaign's
+  ``promoter_link`` (:mod:`campaigns.messages.per_category`).
 - Anything else gets one clarification per invitation, then silence, so that two bots never loop.
 
-Every reply is a catalogue text looked up with :func:`campaigns.messages.texts.campaign_text` for the campaign of that
+Every reply is a catalogue text looked up with :func:`campaigns.messages.texts.contact_texts` for the campaign of that
 newest invitation, so a campaign's own wording (``messages: {en: {ask_comment: ...}}``) is used and the reply
 comes in the language the invitation was in; a number without an invitation gets the shipped texts.
 """
@@ -34,12 +37,14 @@ from sqlalchemy.orm import Session
 from campaigns.contacts.consents import Cause, set_consent
 from campaigns.definitions.model import CampaignDefinition
 from campaigns.definitions.parsed import campaign_definition
+from campaigns.followups.opening import has_open_follow_up
+from campaigns.messages.per_category import closing_keys, question_keys
 from campaigns.messages.templates import template_variables
-from campaigns.messages.texts import campaign_text
+from campaigns.messages.texts import contact_texts
 from campaigns.replies.parser import Help, OptIn, OptOut, Score, parse_reply
 from campaigns.replies.responses import latest_sms_invitation, record_comment, record_score, response_for
-from storage.enums import Channel, ConsentSource, ConsentStatus, Direction, MessagePurpose
-from storage.tables import Contact, Invitation, Message
+from storage.enums import Category, Channel, ConsentSource, ConsentStatus, Direction, MessagePurpose
+from storage.tables import Contact, Invitation, Message, Response
 
 
 @dataclass(frozen=True)
@@ -66,8 +71,10 @@ def handle_inbound(sms: InboundSms, *, now: datetime, session: Session) -> Answe
     variables = _variables(definition, contact)
     reply = parse_reply(sms.body, locale)
 
-    def text(key: str) -> str:
-        return campaign_text(definition, locale, key, **variables)
+    texts = contact_texts(definition, locale)
+
+    def text(key: str, *more: str) -> str:
+        return texts.first_text((key, *more), **variables)
 
     if sms.opt_out_type:
         _record_twilio_keyword(sms, now, session)
@@ -96,16 +103,26 @@ def handle_inbound(sms: InboundSms, *, now: datetime, session: Session) -> Answe
         response, _ = record_score(
             invitation, reply.value, channel=Channel.SMS, now=now, session=session, response=response
         )
-        key = "thank_you_late" if response.late else "ask_comment"
-        return Answer(text(key), MessagePurpose.CONVERSATION, invitation.id)
+        keys = ("thank_you_late",) if response.late else question_keys(response.category, "ask_comment")
+        return Answer(text(*keys), MessagePurpose.CONVERSATION, invitation.id)
     if response is not None and response.comment is None:
         record_comment(response, sms.body, now=now)
-        return Answer(text("thank_you"), MessagePurpose.CONVERSATION, invitation.id)
+        return Answer(
+            text(*_closing(response, definition, session)), MessagePurpose.CONVERSATION, invitation.id
+        )
     if response is not None:
         return None  # answered and commented: keep what they send, say nothing more
     if _clarified(invitation, session):
         return None
     return Answer(text("clarify"), MessagePurpose.CLARIFICATION, invitation.id)
+
+
+def _closing(response: Response, definition: CampaignDefinition | None, session: Session) -> tuple[str, ...]:
+    """The closing's keys for this answer's category (:mod:`campaigns.messages.per_category`)."""
+    # Only a detractor's closing depends on the follow-up: others save the statement.
+    contact = response.category == Category.DETRACTOR and has_open_follow_up(response, session=session)
+    link = bool(definition and definition.promoter_link)
+    return closing_keys(response.category, "thank_you", contact=contact, link=link)
 
 
 # Words that may surround a corrected score ("sorry, I meant 8 out of 10"); anything else makes it a comment.
@@ -195,7 +212,11 @@ def _contact_by_phone(sms: InboundSms, session: Session) -> Contact | None:
 def _variables(definition: CampaignDefinition | None, contact: Contact | None) -> dict[str, object]:
     name = contact.name if contact else None
     properties = contact.properties if contact else {}
-    return template_variables(name, properties, definition.brand if definition else None, "")
+    locale = (contact.locale if contact else None) or (definition.locale if definition else None)
+    variables = template_variables(
+        name, properties, definition.brand if definition else None, "", locale=locale
+    )
+    return {**variables, "promoter_link": (definition.promoter_link if definition else None) or ""}
 
 
 def _link(sms: InboundSms, invitation: Invitation, session: Session) -> None:

@@ -8,8 +8,9 @@ about the survey itself is here, over plain values and the database:
 - :func:`parse_score` reads the score a link or form gives: ASCII digits 0-10 only.
 - :func:`record_answer` stores what a form says: the score (changeable while there is no comment,
   :func:`campaigns.replies.responses.record_score`), then the comment, and says which step comes next
-  (:class:`Outcome`). After expiry answers are still recorded, as late: the thank-you says the survey has
-  closed (:attr:`Survey.thanks_key`).
+  (:class:`Outcome`). The comment step asks the question of the score's category and the thank-you is the
+  category's closing (:attr:`Survey.question`, :attr:`Survey.thanks`). After expiry answers are still recorded,
+  as late: the thank-you says the survey has closed.
 - :func:`unsubscribe` opts the address the invitation went to out of its channel, for good.
 
 Nothing here is reached by a GET that writes: reading is :func:`load_survey` and :func:`is_opted_out` only,
@@ -32,6 +33,8 @@ from sqlalchemy.orm import Session
 
 from campaigns.contacts.consents import Cause, opt_out_address
 from campaigns.definitions.json_codec import definition_from_json
+from campaigns.followups.opening import has_open_follow_up
+from campaigns.messages.per_category import closing_keys, question_keys
 from campaigns.messages.templates import template_variables
 from campaigns.messages.texts import ContactTexts, contact_texts
 from campaigns.privacy import mask_email, mask_phone
@@ -44,7 +47,7 @@ from campaigns.replies.responses import (
     response_for,
 )
 from storage.db import Database
-from storage.enums import Channel, ConsentSource, ConsentStatus, Direction, InvitationState
+from storage.enums import Category, Channel, ConsentSource, ConsentStatus, Direction, InvitationState
 from storage.tables import Campaign, Consent, Contact, Invitation, Message
 
 __all__ = [
@@ -89,15 +92,31 @@ class Survey:
     score: int | None  # the stored score, if any
     commented: bool
     address: str | None  # where the invitation went: what unsubscribing opts out
+    category: str | None = None  # of the stored score
+    follow_up_open: bool = False  # the team has a follow-up of this answer to do
+    promoter_link: str | None = None  # the campaign's review or referral page
 
     def step(self, wanted: int | None) -> str:
         """The form's step: "comment" once a score is stored, unless the link asks for another score ("score")."""
         return "comment" if self.score is not None and wanted in (None, self.score) else "score"
 
     @property
-    def thanks_key(self) -> str:
-        """The thank-you text: a late answer is kept, and told that the survey has closed."""
-        return "page_thanks" if self.open else "thank_you_late"
+    def question(self) -> str:
+        """The comment step's question, for the stored score's category (:mod:`campaigns.messages.per_category`)."""
+        return self.texts.first_text(question_keys(self.category, "page_comment_label"), **self.variables)
+
+    @property
+    def thanks(self) -> str:
+        """The thank-you text: the closing of the category; a late answer is told that the survey has closed."""
+        if not self.open:
+            return self.texts.text("thank_you_late", **self.variables)
+        keys = closing_keys(self.category, "page_thanks", contact=self.follow_up_open)
+        return self.texts.first_text(keys, **{**self.variables, "promoter_link": self.promoter_link or ""})
+
+    @property
+    def offers_link(self) -> bool:
+        """Whether the thank-you page shows the campaign's promoter link: to promoters, in time, only."""
+        return bool(self.promoter_link) and self.open and self.category == Category.PROMOTER
 
     @property
     def masked_address(self) -> str:
@@ -194,6 +213,7 @@ def _describe(session: Session, invitation: Invitation, now: datetime) -> Survey
         contact.properties if contact else {},
         definition.brand if definition else None,
         "",
+        locale=(contact.locale if contact else None) or (definition.locale if definition else None),
     )
     return Survey(
         token=invitation.token,
@@ -204,6 +224,9 @@ def _describe(session: Session, invitation: Invitation, now: datetime) -> Survey
         score=response.score if response else None,
         commented=bool(response and response.comment is not None),
         address=sent_to or fallback,
+        category=response.category if response else None,
+        follow_up_open=response is not None and has_open_follow_up(response, session=session),
+        promoter_link=definition.promoter_link if definition else None,
     )
 
 

@@ -157,7 +157,10 @@ def thanks(token: str, request: Request, container: Annotated[Container, Depends
         return _unknown(request)
     if survey.score is None:
         return _redirect(request, f"/s/{token}")
-    return _message(request, survey, survey.thanks_key)
+    link = survey.promoter_link if survey.offers_link else None
+    return _render(
+        request, "message.html", survey.texts, survey.variables, 200, lead=survey.thanks, link=link
+    )
 
 
 # --- unsubscribing ------------------------------------------------------------------------------------------
@@ -294,6 +297,7 @@ def _form(
         survey.variables,
         status,
         step=survey.step(wanted),
+        question=survey.question,
         selected=survey.score if wanted is None else wanted,
         stored=survey.score,
         expired=not survey.open,

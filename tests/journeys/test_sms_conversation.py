@@ -13,13 +13,15 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
+from twilio.twiml.messaging_response import MessagingResponse
 
 from campaigns.dispatch.dispatcher import Dispatcher, DispatchStats
+from campaigns.followups.actions import resolve
 from campaigns.messages.texts import text
 from service.container import Container
 from service.web.app import create_app
 from storage.enums import Channel, ConsentStatus, InvitationState, MessagePurpose
-from storage.tables import Campaign, Consent, Invitation, Message, Response
+from storage.tables import Campaign, Consent, FollowUp, Invitation, Message, Response
 from tests.fixtures.engine import FROM_NUMBER, PUBLIC_URL, add_contacts, apply_yaml, plan
 from tests.standins.fake_twilio import DEFAULT_AUTH_TOKEN, FakeTwilio
 from tests.standins.twilio_webhooks import (
@@ -78,7 +80,7 @@ def test_score_then_comment_then_delivered_then_stop(
     surveyed(engine, dispatcher)
     [sent] = fake_twilio.messages()
 
-    assert "main reason" in reply(app, "6")
+    assert "What could we do better?" in reply(app, "6")
     assert "Thank you" in reply(app, "slow support")
     response = the_response(engine)
     assert (response.score, response.category, response.comment) == (6, "detractor", "slow support")
@@ -120,7 +122,7 @@ def test_an_unclear_reply_gets_one_clarification(
     clarification = reply(app, "7 or 8")
     assert "0" in clarification and "10" in clarification
     assert "<Message>" not in reply(app, "how about 11")  # only one clarification per survey
-    assert "main reason" in reply(app, "8")
+    assert "What would make it a 10" in reply(app, "8")
 
 
 def test_a_reply_after_expiry_is_kept_and_marked_late(
@@ -288,7 +290,9 @@ def test_the_campaigns_own_reply_texts_are_used(
 ) -> None:
     surveyed(engine, dispatcher, campaign=CAMPAIGN + OVERRIDES)
     assert "Thanks Ana! What made you give Acme that score?" in reply(app, "6")
-    assert shipped("en", "thank_you") in reply(app, "slow support")  # not overridden: the catalogue's
+    assert shipped("en", "closing_detractor_contact") in reply(
+        app, "slow support"
+    )  # not overridden: the catalogue's
     assert "Acme survey: reply 0-10. Reply STOP to opt out." in reply(app, "HELP")
     assert the_response(engine).comment == "slow support"
 
@@ -297,7 +301,7 @@ def test_a_contact_in_another_language_gets_the_shipped_texts_of_it(
     engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
 ) -> None:
     surveyed(engine, dispatcher, {**ANA, "locale": "de"}, CAMPAIGN + OVERRIDES)
-    assert shipped("de", "ask_comment") in reply(app, "6")
+    assert shipped("de", "follow_up_detractor") in reply(app, "6")
 
 
 def test_replies_come_in_the_language_of_the_invitation(
@@ -308,8 +312,8 @@ def test_replies_come_in_the_language_of_the_invitation(
     surveyed(engine, dispatcher, {**ANA, "locale": "sv"}, german)
     [sent] = fake_twilio.messages()
     assert sent.body.startswith("Hallo Ana")
-    assert shipped("de", "ask_comment") in reply(app, "6")
-    assert shipped("de", "thank_you") in reply(app, "zu langsam")
+    assert shipped("de", "follow_up_detractor") in reply(app, "6")
+    assert shipped("de", "closing_detractor_contact") in reply(app, "zu langsam")
 
 
 def test_a_number_without_an_invitation_gets_the_catalogues_texts(
@@ -354,7 +358,7 @@ def test_a_reply_that_beats_the_dispatcher_is_kept(
     engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
 ) -> None:
     outcomes, stats = send_without_recording(engine, dispatcher)
-    assert "main reason" in reply(app, "9")
+    assert "What do you like most?" in reply(app, "9")
     dispatcher._record(outcomes, stats)
     with engine.db.transaction() as session:
         invitation = session.scalars(select(Invitation)).one()
@@ -414,7 +418,7 @@ def test_a_reply_while_the_next_survey_is_claimed_but_not_texted_answers_the_sur
     apply_yaml(engine, OTHER)
     assert plan(engine).planned == 1
     staged = dispatcher._prepare(dispatcher._claim(), DispatchStats())  # claimed and staged, not texted yet
-    assert "main reason" in reply(app, "8")
+    assert "What would make it a 10" in reply(app, "8")
     assert answered_campaign(engine) == "pulse"
     outcomes = [dispatcher._send(send) for send in staged]
     dispatcher._record(outcomes, DispatchStats())
@@ -432,6 +436,98 @@ def test_a_reply_to_a_reminder_answers_the_reminded_survey_not_a_newer_one(
     assert dispatcher.drain().sent == 1  # "other", texted two days later
     engine.clock.advance(days=1)  # type: ignore[attr-defined]
     assert dispatcher.drain(MessagePurpose.REMINDER).sent == 1  # the reminder of "pulse", the newest text
-    assert "main reason" in reply(app, "8")
+    assert "What would make it a 10" in reply(app, "8")
     assert answered_campaign(engine) == "pulse"
     assert invitation_states(engine) == {"pulse": InvitationState.RESPONDED, "other": InvitationState.SENT}
+
+
+# --- per category: the follow-up question and the closing --------------------------------------------------
+
+LINK = "https://g.page/r/acme-review"
+WITH_LINK = CAMPAIGN + f"    promoter_link: {LINK}\n"
+
+
+def twiml(message: str) -> str:
+    """The TwiML answer twilio's own builder makes for ``message``: what the webhook must answer exactly."""
+    answer = MessagingResponse()
+    answer.message(message)
+    return str(answer)
+
+
+def sms_text(locale: str, key: str) -> str:
+    return text(locale, key, first_name="Ana", company="Acme", promoter_link=LINK)
+
+
+@pytest.mark.parametrize(
+    ("score", "question", "closing"),
+    [
+        (3, "follow_up_detractor", "closing_detractor_contact"),  # every detractor's follow-up is opened
+        (7, "follow_up_passive", "closing_passive"),
+        (10, "follow_up_promoter", "closing_promoter_link"),
+    ],
+)
+@pytest.mark.parametrize("locale", ["en", "vi"])
+def test_each_category_is_asked_its_question_and_closed_with_its_text(
+    engine: Container,
+    dispatcher: Dispatcher,
+    fake_twilio: FakeTwilio,
+    app: TestClient,
+    score: int,
+    question: str,
+    closing: str,
+    locale: str,
+) -> None:
+    surveyed(engine, dispatcher, {**ANA, "locale": locale}, WITH_LINK)
+    assert reply(app, str(score)) == twiml(sms_text(locale, question))
+    closed = reply(app, "the delivery")
+    assert closed == twiml(sms_text(locale, closing))
+    assert (LINK in closed) is (score == 10)  # the review link goes to promoters only
+    assert ("get in touch" in closed) is (locale == "en" and score == 3)
+
+
+def test_a_promoter_of_a_campaign_without_a_link_gets_the_plain_closing(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
+) -> None:
+    surveyed(engine, dispatcher)
+    reply(app, "9")
+    assert reply(app, "friendly staff") == twiml(sms_text("en", "closing_promoter"))
+
+
+def test_a_detractor_whose_follow_up_is_not_open_is_not_promised_a_call(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
+) -> None:
+    surveyed(engine, dispatcher)
+    reply(app, "2")
+    with engine.db.transaction() as session:
+        [follow_up] = session.scalars(select(FollowUp)).all()
+    assert resolve(engine.db, follow_up.id, user="U1", note="called", method=None, now=engine.clock.now())
+    closed = reply(app, "rude driver")
+    assert closed == twiml(sms_text("en", "closing_detractor"))
+    assert "get in touch" not in closed
+
+
+PER_CATEGORY_OVERRIDES = """\
+    messages:
+      en:
+        follow_up_promoter: "Wonderful, {{ first_name }}! What made your day?"
+        closing_promoter_link: "Thanks! Tell others about {{ company }}: {{ promoter_link }}"
+        closing_detractor_contact: "Sorry, {{ first_name }}. Our manager will call you today."
+"""
+
+
+def test_the_campaign_files_own_category_texts_win(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
+) -> None:
+    surveyed(engine, dispatcher, campaign=WITH_LINK + PER_CATEGORY_OVERRIDES)
+    assert reply(app, "10") == twiml("Wonderful, Ana! What made your day?")
+    assert reply(app, "fast") == twiml(f"Thanks! Tell others about Acme: {LINK}")
+
+
+def test_a_campaigns_own_thank_you_still_serves_every_category(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
+) -> None:
+    """A file written before the categories (its own ask_comment and thank_you) keeps its wording."""
+    own = "    messages:\n      en: {ask_comment: 'Why, {{ first_name }}?', thank_you: 'Cheers!'}\n"
+    surveyed(engine, dispatcher, campaign=CAMPAIGN + own)
+    assert reply(app, "4") == twiml("Why, Ana?")
+    assert reply(app, "slow") == twiml("Cheers!")

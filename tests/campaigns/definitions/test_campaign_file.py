@@ -1188,6 +1188,9 @@ def _definitions(draw: st.DrawFn) -> CampaignDefinition:
         locale=draw(st.sampled_from(["en", "de", "pt-BR", "zh-Hans"])),
         brand=draw(st.none() | _texts),
         messages=draw(st.dictionaries(st.sampled_from(["en", "de", "pt-BR"]), _message_texts, max_size=3)),
+        promoter_link=draw(
+            st.none() | st.sampled_from(["https://g.page/r/abc/review", "http://x.example/r?a=1"])
+        ),
     )
 
 
@@ -1196,3 +1199,54 @@ def _definitions(draw: st.DrawFn) -> CampaignDefinition:
 def test_any_definition_round_trips_through_json(definition: CampaignDefinition) -> None:
     stored = json.loads(json.dumps(definition_to_json(definition)))
     assert definition_from_json(stored) == definition
+
+
+# --- promoter_link ------------------------------------------------------------------------------------------
+
+
+def test_a_promoter_link_is_a_web_address_and_is_stored() -> None:
+    definition = parse_one("promoter_link: https://g.page/r/CabcdEAI/review\n")
+    assert definition.promoter_link == "https://g.page/r/CabcdEAI/review"
+    assert parse_one().promoter_link is None
+    stored = json.loads(json.dumps(definition_to_json(definition)))
+    assert stored["promoter_link"] == definition.promoter_link
+    assert definition_from_json(stored) == definition
+    assert "promoter_link" not in definition_to_json(
+        parse_one()
+    )  # stored definitions without one stay unchanged
+
+
+@pytest.mark.parametrize(
+    "value", ["g.page/r/abc", "javascript:alert(1)", "https://exa mple.com", "https://", "''"]
+)
+def test_a_promoter_link_that_is_not_a_web_address_is_refused(value: str) -> None:
+    problem = only_problem(f"promoter_link: {value}\n")
+    assert problem.startswith(f"{P}.promoter_link: ")
+
+
+def test_a_campaigns_own_closing_may_use_the_promoter_link() -> None:
+    definition = parse_one(
+        "messages:\n  en: {closing_promoter_link: 'Review us: {{ promoter_link }}'}\n",
+    )
+    assert definition.messages["en"].get("closing_promoter_link") == "Review us: {{ promoter_link }}"
+    parsed = parse_campaign_file(
+        campaign_file("messages:\n  en: {closing_promoter: 'Thanks! {{ promoter_link }}'}\n"),
+        known_properties=[],
+    )
+    assert parsed.warnings == []
+
+
+def test_a_promoter_link_that_no_text_of_the_campaign_would_send_is_a_warning() -> None:
+    link = "promoter_link: https://g.page/r/abc/review\n"
+    assert (
+        warnings_of(link + "messages:\n  en: {closing_promoter_link: 'Review us: {{ promoter_link }}'}\n")
+        == []
+    )
+    assert warnings_of(link + "messages:\n  de: {closing_promoter: 'Danke! {{ promoter_link }}'}\n") == []
+    [hidden] = warnings_of(link + "messages:\n  en: {closing_promoter: 'Thanks!'}\n")
+    assert hidden.startswith(f"{P}.messages.en.closing_promoter: ")
+    assert "promoter_link" in hidden and "closing_promoter_link" in hidden
+    [dropped] = warnings_of(link + "messages:\n  en: {closing_promoter_link: 'Thanks!'}\n")
+    assert dropped.startswith(f"{P}.messages.en.closing_promoter_link: ") and "{{ promoter_link }}" in dropped
+    [unused] = warnings_of("messages:\n  en: {closing_promoter_link: 'Go: {{ promoter_link }}'}\n")
+    assert unused.startswith(f"{P}.messages.en.closing_promoter_link: ") and "no promoter_link" in unused

@@ -32,6 +32,17 @@ from campaigns.replies.number_words import NUMBER_WORD_LANGUAGES
 ROOT = Path(__file__).resolve().parents[3]
 CATALOGUE_DIR = ROOT / "campaigns" / "messages" / "translations"
 
+PER_CATEGORY_KEYS = [
+    "follow_up_detractor",
+    "follow_up_passive",
+    "follow_up_promoter",
+    "closing_detractor",
+    "closing_detractor_contact",
+    "closing_passive",
+    "closing_promoter",
+    "closing_promoter_link",
+    "page_promoter_link",
+]
 REQUIRED_LOCALES = {"en", "es", "fr", "de", "zh-Hans", "zh-Hant", "vi", "fi", "pt", "nl", "it"}
 REQUIRED_KEYS = {
     # survey invitations (also campaigns.messages.catalogue.SHIPPED_TEXTS)
@@ -73,6 +84,8 @@ REQUIRED_KEYS = {
     "page_unsubscribe_confirm",
     "page_unsubscribe_button",
     "page_change_score",
+    # per category: the follow-up question and the closing (SMS and survey page)
+    *PER_CATEGORY_KEYS,
 }
 CONVERSATION_KEYS = [
     "ask_comment",
@@ -83,10 +96,16 @@ CONVERSATION_KEYS = [
     "help",
     "opted_out",
     "opted_in",
+    *(key for key in PER_CATEGORY_KEYS if key not in ("closing_promoter_link", "page_promoter_link")),
 ]
 UCS2_LOCALES = {"vi", "zh-Hans", "zh-Hant"}
 EMPTY = template_variables(None, {}, None, "")
-FULL = {**template_variables("Alexandra Sample", {}, "Example Company", ""), "score": 7}
+LINK = "https://g.page/r/CabcdefghijklmnoEAI/review"
+FULL = {
+    **template_variables("Alexandra Sample", {}, "Example Company", ""),
+    "score": 7,
+    "promoter_link": LINK,
+}
 
 
 def _placeholders(source: str) -> set[str]:
@@ -138,7 +157,7 @@ def test_texts_read_well_without_a_name_or_company(locale: str) -> None:
 @pytest.mark.parametrize("locale", LOCALES)
 def test_texts_show_the_values_english_shows(locale: str) -> None:
     english = locale_file("en")
-    shown = {"company": "Example Company", "first_name": "Alexandra", "score": "7"}
+    shown = {"company": "Example Company", "first_name": "Alexandra", "score": "7", "promoter_link": LINK}
     for key in KEYS:
         rendered = text(locale, key, **FULL)
         for variable in _placeholders(english[key]) & set(shown):
@@ -164,6 +183,12 @@ def test_conversation_replies_fit_one_segment_where_the_script_allows(locale: st
     for key in CONVERSATION_KEYS:
         rendered = text(locale, key, **SAMPLE_VARIABLES)
         assert sms_segments(rendered)[0] <= limit, f"{locale}.{key}: {rendered}"
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_the_promoter_closing_with_a_review_link_fits_two_segments(locale: str) -> None:
+    rendered = text(locale, "closing_promoter_link", **FULL)
+    assert rendered.endswith(LINK) and sms_segments(rendered)[0] <= 2, f"{locale}: {rendered}"
 
 
 def test_the_survey_page_asks_the_email_question() -> None:

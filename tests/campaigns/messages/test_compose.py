@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import html
+import io
 import re
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from campaigns.contacts.importer import import_contacts
 from campaigns.definitions.campaign_file import parse_campaign_file
 from campaigns.dispatch.dispatcher import Dispatcher
 from campaigns.messages.compose import compose
 from campaigns.messages.texts import text
 from service.container import Container
+from storage.db import Database
 from storage.enums import Channel, ConsentStatus, MessagePurpose
 from storage.tables import Consent, Contact
 from tests.fixtures.engine import PUBLIC_URL
@@ -82,7 +85,7 @@ def test_the_email_speaks_the_contacts_language_and_escapes_names(
     survey(engine, dispatcher, {**ANA, "name": "<b>Zoé</b> & co", "locale": "zh-TW"})
     email = received(smtp_sink)
     body = email.body("html") or ""
-    variables = {"first_name": "<b>Zoé</b>", "company": "Acme"}
+    variables = {"first_name": "<b>Zoé</b> & co", "company": "Acme"}  # Chinese greetings use the full name
     assert '<html lang="zh-Hant">' in body
     assert html.escape(text("zh-TW", "question", **variables)) in body
     assert html.escape(text("zh-TW", "email_greeting", **variables)) in body
@@ -153,3 +156,45 @@ def test_the_unsubscribe_header_works_with_one_click(
         ConsentStatus.OPTED_OUT,
     )
     assert response_count(engine) == 0
+
+
+# --- first_name in the rendered message ---------------------------------------------------------------------
+
+
+def test_the_greeting_uses_the_first_name_right_for_the_contacts_locale() -> None:
+    [definition] = parse_campaign_file(CAMPAIGN.replace("[email]", "[sms, email]")).campaigns
+
+    def greetings(name: str, locale: str, properties: dict[str, object] | None = None) -> tuple[str, str]:
+        contact = Contact(name=name, properties=properties or {}, locale=locale)
+        sms, email = (
+            compose(definition, contact, channel=channel, address="x", token="t", public_base_url=PUBLIC_URL)
+            for channel in (Channel.SMS, Channel.EMAIL)
+        )
+        return sms.body, email.body
+
+    sms, email = greetings("Nguyễn Văn An", "vi")
+    assert sms.startswith("Chào An,") and email.startswith("Chào An,")
+    sms, email = greetings("王小明", "zh-Hans")
+    assert sms.startswith("王小明，您好") and email.startswith("王小明，")
+    sms, email = greetings("김 민준", "ko")  # Korean texts are not shipped: English, with the full name
+    assert sms.startswith("Hi 김 민준,") and email.startswith("Hi 김 민준,")
+    assert greetings("Ana Lima", "en")[0].startswith("Hi Ana,")
+    assert greetings("Nguyễn Văn An", "vi", {"First Name": "Anh An"})[0].startswith("Chào Anh An,")
+
+
+def test_an_imported_first_name_column_is_the_greetings_name(db: Database) -> None:
+    csv = "external_id,name,first_name,locale,email\nan,Nguyễn Văn An,Bé An,vi,an@example.com\nmai,Trần Thị Mai,,vi,mai@example.com\n"
+    import_contacts(io.BytesIO(csv.encode()), db=db)
+    [definition] = parse_campaign_file(CAMPAIGN).campaigns
+    with db.transaction() as session:
+        contacts = {c.external_id: c for c in session.scalars(select(Contact))}
+        emails = {
+            key: compose(
+                definition, contact, channel=Channel.EMAIL, address="x", token="t", public_base_url=PUBLIC_URL
+            )
+            for key, contact in contacts.items()
+        }
+    assert emails["an"].body.startswith("Chào Bé An,")
+    assert emails["mai"].body.startswith(
+        "Chào Mai,"
+    )  # no first_name of her own: the given name, last in Vietnamese

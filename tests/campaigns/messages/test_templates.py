@@ -12,6 +12,7 @@ from campaigns.messages.catalogue import (
     MessageTexts,
     locale_file,
 )
+from campaigns.messages.names import first_name
 from campaigns.messages.templates import (
     ENVIRONMENT,
     SAMPLE_VARIABLES,
@@ -132,10 +133,46 @@ def test_company_property_beats_the_brand() -> None:
 
 
 def test_built_in_names_win_over_properties_of_the_same_name() -> None:
-    variables = template_variables("Ada", {"first_name": "Eve", "survey_url": "x"}, None, URL)
-    assert variables["first_name"] == "Ada"
+    variables = template_variables("Ada", {"name": "Eve", "survey_url": "x"}, None, URL)
+    assert variables["name"] == "Ada"
     assert variables["survey_url"] == URL
-    assert variables["properties"] == {"first_name": "Eve", "survey_url": "x"}
+    assert variables["properties"] == {"name": "Eve", "survey_url": "x"}
+
+
+@pytest.mark.parametrize(
+    ("name", "locale", "expected"),
+    [
+        ("Ana Lima", "en", "Ana"),
+        ("Ana Lima", None, "Ana"),
+        ("Jean-Luc Picard", "fr-CA", "Jean-Luc"),
+        ("Nguyễn Văn An", "vi", "An"),
+        ("Nguyễn Văn An", "vi-VN", "An"),
+        ("Trần Thị Mai", "vi_VN", "Mai"),
+        ("王小明", "zh-Hans", "王小明"),
+        ("陳 大文", "zh-TW", "陳 大文"),
+        ("山田 太郎", "ja", "山田 太郎"),
+        ("김 민준", "ko-KR", "김 민준"),
+        ("山田 太郎", None, "山田 太郎"),  # written in CJK script: greeted in full whatever the locale
+        ("David Wang", "zh-Hans", "David Wang"),
+        ("  ", "vi", ""),
+        (None, "ja", ""),
+    ],
+)
+def test_the_default_first_name_follows_the_contacts_locale(
+    name: str | None, locale: str | None, expected: str
+) -> None:
+    assert first_name(name, locale) == expected
+    assert template_variables(name, {}, None, URL, locale=locale)["first_name"] == expected
+
+
+@pytest.mark.parametrize("key", ["first_name", "First Name", "FIRST_NAME", "first-name"])
+def test_an_imported_first_name_wins_over_the_derived_one(key: str) -> None:
+    variables = template_variables("Nguyễn Văn An", {key: " Bé An "}, None, URL, locale="vi")
+    assert variables["first_name"] == "Bé An"
+
+
+def test_an_empty_imported_first_name_falls_back_to_the_derived_one() -> None:
+    assert template_variables("Ana Lima", {"first_name": " "}, None, URL)["first_name"] == "Ana"
 
 
 def test_no_name_gives_empty_names() -> None:

@@ -10,11 +10,13 @@ from campaigns.definitions.campaign_file import parse_campaign_file
 from campaigns.definitions.model import CampaignDefinition
 from campaigns.messages.catalogue import KEYS, MESSAGE_FIELDS, SHIPPED_TEXTS, MessageTexts, shipped_text
 from campaigns.messages.locales import resolve_locale
+from campaigns.messages.per_category import closing_keys, question_keys
 from campaigns.messages.templates import render
 from campaigns.messages.texts import (
     campaign_override,
     campaign_text,
     choose_locales,
+    contact_texts,
     text,
     text_language,
     text_sources,
@@ -299,3 +301,29 @@ def test_texts_for_is_the_first_source_of_each_survey_text(contact_locale: str |
 def _merged(custom: MessageTexts, locale: str) -> dict[str, str | None]:
     shipped = SHIPPED_TEXTS[locale]
     return {name: getattr(custom, name) or getattr(shipped, name) for name in MESSAGE_FIELDS}
+
+
+# --- per category -------------------------------------------------------------------------------------------
+
+
+def test_per_category_keys_go_from_the_most_specific_to_the_text_used_before_categories() -> None:
+    assert question_keys("detractor", "ask_comment") == ("follow_up_detractor", "ask_comment")
+    assert question_keys(None, "page_comment_label") == ("page_comment_label",)
+    assert closing_keys("detractor", "thank_you", contact=True) == (
+        "closing_detractor_contact",
+        "closing_detractor",
+        "thank_you",
+    )
+    assert closing_keys("detractor", "thank_you", link=True) == ("closing_detractor", "thank_you")
+    assert closing_keys("promoter", "page_thanks", contact=True) == ("closing_promoter", "page_thanks")
+    assert closing_keys("promoter", "thank_you", link=True)[0] == "closing_promoter_link"
+    assert set(question_keys("passive", "x") + closing_keys("passive", "x", contact=True)) <= {*KEYS, "x"}
+
+
+def test_first_text_takes_the_campaigns_own_text_of_the_first_key_it_wrote_else_the_shipped_first() -> None:
+    keys = ("closing_detractor_contact", "closing_detractor", "thank_you")
+    own = definition(en={"thank_you": "Cheers!"}, de={"closing_detractor": "Danke trotzdem!"})
+    assert contact_texts(own, "en").first_text(keys) == "Cheers!"
+    assert contact_texts(own, "de").first_text(keys) == "Danke trotzdem!"
+    assert contact_texts(own, "fr").first_text(keys) == text("fr", "closing_detractor_contact")
+    assert contact_texts(None, "vi").first_text(keys) == text("vi", "closing_detractor_contact")

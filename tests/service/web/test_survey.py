@@ -11,11 +11,12 @@ from sqlalchemy import select
 
 from campaigns.dispatch.dispatcher import Dispatcher
 from campaigns.dispatch.expiry import expire_invitations
+from campaigns.followups.actions import resolve
 from campaigns.messages.texts import text
 from service.container import Container
 from service.web.limits import SURVEY_BODY
 from storage.enums import Channel, InvitationState
-from storage.tables import Invitation
+from storage.tables import FollowUp, Invitation
 from tests.fixtures.engine import PUBLIC_URL
 from tests.fixtures.survey import ANA, CAMPAIGN, csrf_of, response_count, responses, survey
 
@@ -78,7 +79,7 @@ def test_confirming_stores_the_score_then_the_comment(
     assert comment_step.status_code == 200
     assert [r.status_code for r in comment_step.history] == [303]
     assert comment_step.url.path == f"/s/{token}"
-    assert t("page_comment_label") in comment_step.text and 'id="score-3" checked' in comment_step.text
+    assert t("follow_up_detractor") in comment_step.text and 'id="score-3" checked' in comment_step.text
     [response] = responses(engine)
     assert (response.score, response.category, response.comment) == (3, "detractor", None)
     assert response.channel is Channel.EMAIL and response.late is False
@@ -95,7 +96,7 @@ def test_confirming_stores_the_score_then_the_comment(
         },
     )
     assert thanks.status_code == 200 and thanks.url.path == f"/s/{token}/thanks"
-    assert t("page_thanks") in thanks.text
+    assert t("closing_detractor_contact") in thanks.text
     [response] = responses(engine)
     assert (response.score, response.comment) == (3, "slow support")
 
@@ -254,7 +255,9 @@ def test_the_campaigns_texts_in_another_language_stay_there(
     assert '<html lang="en">' in page
     assert "Would you recommend Acme to a fellow pilot?" in page
     assert t("page_question") not in page
-    assert t("page_thanks") in confirm(app, token, 9, comment="Fast").text  # the German thanks is German only
+    assert (
+        t("closing_promoter") in confirm(app, token, 9, comment="Fast").text
+    )  # the German thanks is German only
 
 
 def test_a_contact_in_a_language_nobody_ships_gets_the_campaigns_language(
@@ -322,3 +325,67 @@ def test_odd_input_never_causes_a_500_or_a_response(
     assert response_count(engine) == 0
     if method == "GET" and "{token}" in path:
         assert response.status_code == 200 and " checked" not in response.text  # no pre-selection
+
+
+# --- per category: the follow-up question, the closing and the promoter link -------------------------------
+
+LINK = "https://g.page/r/acme-review"
+
+
+def link_button(page: str) -> bool:
+    return f'<a class="primary" href="{LINK}" rel="noopener">{t("page_promoter_link")}</a>' in page
+
+
+@pytest.mark.parametrize(
+    ("score", "question", "closing"),
+    [
+        (0, "follow_up_detractor", "closing_detractor_contact"),
+        (8, "follow_up_passive", "closing_passive"),
+        (9, "follow_up_promoter", "closing_promoter"),
+    ],
+)
+def test_the_page_asks_and_closes_by_category_and_shows_the_link_to_promoters_only(
+    engine: Container, dispatcher: Dispatcher, app: TestClient, score: int, question: str, closing: str
+) -> None:
+    token = survey(engine, dispatcher, campaign=CAMPAIGN + f"    promoter_link: {LINK}\n")
+    comment_step = confirm(app, token, score)
+    assert t(question) in comment_step.text
+    for other in {"follow_up_detractor", "follow_up_passive", "follow_up_promoter"} - {question}:
+        assert t(other) not in comment_step.text
+    thanks = app.get(f"/s/{token}/thanks").text  # "Skip": the closing without a comment
+    assert t(closing) in thanks
+    assert link_button(thanks) is (score == 9)
+    assert ("get in touch" in thanks) is (score == 0)
+
+
+def test_no_link_without_a_promoter_link_and_the_campaigns_own_category_texts_win(
+    engine: Container, dispatcher: Dispatcher, app: TestClient
+) -> None:
+    own = (
+        "    messages:\n"
+        "      en: {follow_up_promoter: 'What do you love, {{ first_name }}?', closing_promoter: 'You rock!'}\n"
+    )
+    token = survey(engine, dispatcher, campaign=CAMPAIGN + own)
+    assert "What do you love, Ana?" in confirm(app, token, 10).text
+    thanks = confirm(app, token, 10, comment="All good", step="comment")
+    assert "You rock!" in thanks.text and '<a class="primary"' not in thanks.text
+
+
+def test_a_detractor_whose_follow_up_was_resolved_is_not_promised_contact(
+    engine: Container, dispatcher: Dispatcher, app: TestClient
+) -> None:
+    token = survey(engine, dispatcher)
+    confirm(app, token, 4)
+    with engine.db.transaction() as session:
+        [follow_up] = session.scalars(select(FollowUp)).all()
+    assert resolve(engine.db, follow_up.id, user="U1", note="emailed", method=None, now=engine.clock.now())
+    thanks = app.get(f"/s/{token}/thanks").text
+    assert t("closing_detractor") in thanks and "get in touch" not in thanks
+
+
+def test_the_emails_score_link_leads_to_the_category_question_in_the_contacts_language(
+    engine: Container, dispatcher: Dispatcher, app: TestClient
+) -> None:
+    token = survey(engine, dispatcher, {**ANA, "locale": "vi"})
+    assert t("follow_up_detractor", "vi") in confirm(app, token, 5).text
+    assert t("closing_detractor_contact", "vi") in app.get(f"/s/{token}/thanks").text

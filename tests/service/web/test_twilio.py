@@ -66,7 +66,7 @@ campaigns:
 ANA = "+4915112345678"
 SMS_URL = f"{PUBLIC_URL}/twilio/sms"
 STATUS_URL = f"{PUBLIC_URL}/twilio/status"
-ASK_REASON = "main reason"
+ASK_REASON = "What do you like most"  # the question a promoter (9) is asked
 
 
 @pytest.fixture
@@ -156,9 +156,7 @@ def test_a_handling_that_fails_is_a_503_and_the_retry_handles_the_stored_message
     assert inbound_states(engine.db) == [InboundState.RECEIVED]  # stored, and free for the next attempt
     assert ASK_REASON in post(app, "9", sid).text
     assert inbound_states(engine.db) == [InboundState.PROCESSED]
-    assert [step for step, _ in conversation_steps(engine.db)] == [
-        "Thanks! What is the main reason for your score?"
-    ]
+    assert [step for step, _ in conversation_steps(engine.db)] == ["Thanks! What do you like most?"]
 
 
 @pytest.mark.parametrize("db", ["sqlite"], indirect=True)
@@ -212,7 +210,7 @@ def test_ten_copies_posted_at_once_are_one_step_and_one_reply(
     # The request that committed the step answers; a copy arriving after that commit is taken for Twilio's
     # retry (Twilio sends one only after giving up on the request before it, whose answer it then never reads)
     # and takes the answer once, a compare-and-set: the others are silent or 503.
-    assert 1 <= sum(ASK_REASON in a.text for a in answers) <= 2
+    assert 1 <= sum("What could we do better" in a.text for a in answers) <= 2  # asked of a detractor (6)
     assert response_count(engine.db) == 1 and len(conversation_steps(engine.db)) == 1
 
 
@@ -252,9 +250,9 @@ def test_a_duplicate_arriving_while_the_first_waits_inside_its_handling_is_not_h
         holder.exec_driver_sql("BEGIN")
         holder.exec_driver_sql("SELECT id FROM invitations FOR UPDATE")
         try:
-            first = pool.submit(post, app, "6", sid)
+            first = pool.submit(post, app, "9", sid)
             wait_for(waiting_for_a_lock(engine.db), "the first delivery to wait for the invitation's lock")
-            duplicate = pool.submit(post, app, "6", sid)
+            duplicate = pool.submit(post, app, "9", sid)
             wait_for(duplicate.done, "the duplicate to be answered while the first one waits")
             engine.clock.advance(seconds=20)  # type: ignore[attr-defined]  # past Twilio's 15 s webhook timeout
         finally:
@@ -262,7 +260,7 @@ def test_a_duplicate_arriving_while_the_first_waits_inside_its_handling_is_not_h
         answered, duplicate = first.result(timeout=10), duplicate.result(timeout=10)
     assert duplicate.status_code == 503
     assert answered.status_code == 200 and ASK_REASON not in answered.text
-    retried = post(app, "6", sid)
+    retried = post(app, "9", sid)
     assert retried.status_code == 200 and ASK_REASON in retried.text
     assert sweep_inbound(engine.db, engine.transports, clock=engine.clock) == 0
     assert response_count(engine.db) == 1 and len(conversation_steps(engine.db)) == 1
@@ -282,7 +280,7 @@ def test_a_stored_reply_whose_handling_failed_is_answered_once_by_the_sweeper_ov
     assert sweep_inbound(engine.db, transport, clock=engine.clock) == 1
     assert sweep_inbound(engine.db, transport, clock=engine.clock) == 0
     _survey, answer = fake_twilio.messages()
-    assert (answer.to, answer.body) == (ANA, "Thanks! What is the main reason for your score?")
+    assert (answer.to, answer.body) == (ANA, "Thanks! What do you like most?")
     assert conversation_steps(engine.db) == [(answer.body, SendState.SENT)]
     assert inbound_states(engine.db) == [InboundState.PROCESSED]
     assert response_count(engine.db) == 1
@@ -290,7 +288,7 @@ def test_a_stored_reply_whose_handling_failed_is_answered_once_by_the_sweeper_ov
 
 # --- an answer too late for Twilio ------------------------------------------------------------------------
 
-ASK = "Thanks! What is the main reason for your score?"
+ASK = "Thanks! What do you like most?"
 IN_HANDLING = "INSERT INTO responses"  # the conversation step records the score
 TAKING_THE_ANSWER = "UPDATE messages SET send_state"  # a retry or the sweeper takes a late answer
 
@@ -523,7 +521,7 @@ def test_the_scheduler_runs_the_sweeper_every_minute(
         job.func()
     finally:
         ticker.dispatcher.close()  # never started: nothing else to stop
-    assert [m.body for m in fake_twilio.messages()][1:] == ["Thanks! What is the main reason for your score?"]
+    assert [m.body for m in fake_twilio.messages()][1:] == ["Thanks! What do you like most?"]
     assert inbound_states(engine.db) == [InboundState.PROCESSED]
 
 
