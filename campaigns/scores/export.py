@@ -76,7 +76,8 @@ def _rows(session: Session, conditions: list[Any], *, by_id: bool = False) -> It
         session.expunge(response)  # keep the identity map from growing with the export
 
 
-def _property_keys(session: Session, conditions: list[Any]) -> list[str]:
+def property_keys(session: Session, conditions: list[Any]) -> list[str]:
+    """Every property name in the snapshots of the responses the conditions select, sorted (streamed)."""
     keys: set[str] = set()
     query = select(Response.contact_snapshot).where(*conditions).execution_options(yield_per=PAGE)
     for (snapshot,) in session.execute(query):
@@ -105,7 +106,7 @@ def export_responses(
             file.write(json.dumps(row, ensure_ascii=False) + "\n")
             count += 1
         return count
-    keys = _property_keys(session, conditions)
+    keys = property_keys(session, conditions)
     writer = csv.writer(file)
     writer.writerow([*COLUMNS, *(PROPERTY_PREFIX + key for key in keys)])
     for row in _rows(session, conditions):

@@ -165,10 +165,16 @@ def _margin(value: float | None) -> str:
     return "" if value is None else f"±{value:.0f}"
 
 
+PIPED_WIDTH = 160
+"""Columns of a table written to a pipe or file, where no terminal says its width: wide enough not to wrap."""
+
+
 def print_table(renderable: Any) -> None:
+    import sys
+
     from rich.console import Console
 
-    Console(soft_wrap=True).print(renderable)
+    Console(soft_wrap=True, width=None if sys.stdout.isatty() else PIPED_WIDTH).print(renderable)
 
 
 def _score_table(report: ScoreReport, title: str) -> None:

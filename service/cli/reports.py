@@ -127,6 +127,64 @@ def loop_command(ctx: CliContext, query: tuple[str, ...], as_json: bool) -> None
     print_table(table)
 
 
+@click.command("drivers", epilog=QUERY_HELP)
+@click.argument("query", nargs=-1)
+@click.option("--top", type=click.IntRange(1, 100), default=10, show_default=True, help="How many drivers.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
+@pass_context
+def drivers_command(ctx: CliContext, query: tuple[str, ...], top: int, as_json: bool) -> None:
+    """The property values that move the score most: each value's NPS against the rest, the points it adds to
+    (or costs) the overall score, and which drivers describe the same people."""
+    from campaigns.scores.drivers import drivers
+    from campaigns.scores.errors import QueryError
+
+    parsed = parse_query(ctx, "score", query)
+    try:
+        with ctx.container.db.transaction() as session:
+            found = drivers(session=session, period=parsed.period, filters=parsed.filters, top=top)  # type: ignore[union-attr]
+    except QueryError as error:
+        raise click.ClickException(str(error)) from None
+    if as_json:
+        echo_json(
+            [
+                {
+                    "property": d.key,
+                    "value": d.value,
+                    "responses": d.responses,
+                    "nps": d.nps,
+                    "rest_nps": d.rest_nps,
+                    "impact": round(d.impact, 2),
+                    "difference_interval": [round(d.difference_low, 2), round(d.difference_high, 2)],
+                    "significant": d.significant,
+                    "same_people_as": d.same_people_as,
+                }
+                for d in found
+            ]
+        )
+        return
+    from rich.table import Table
+
+    table = Table(title=query_title(parsed, "Drivers"), title_justify="left")
+    for column in ("segment", "responses", "NPS", "rest", "impact", "difference (95%)", ""):
+        table.add_column(column, justify="left" if column in ("segment", "") else "right")
+    for d in found:
+        note = (
+            f"same people as {d.same_people_as}"
+            if d.same_people_as
+            else ("" if d.significant else "within noise")
+        )
+        table.add_row(
+            f"{d.key}={d.value}",
+            str(d.responses),
+            f"{d.nps:+d}" if d.nps else "0",
+            f"{d.rest_nps:+d}" if d.rest_nps else "0",
+            f"{d.impact:+.1f}",
+            f"{d.difference_low:+.0f} to {d.difference_high:+.0f}",
+            note,
+        )
+    print_table(table)
+
+
 def register(cli: click.Group) -> None:
-    for command in (funnel_command, loop_command):
+    for command in (funnel_command, loop_command, drivers_command):
         cli.add_command(command)
