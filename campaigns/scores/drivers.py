@@ -118,8 +118,6 @@ def drivers(
             None,
         )
         ranked.append(
-            driver
-            if stronger is None
-            else replace(driver, same_people_as=f"{stronger.key}={stronger.value}")
+            driver if stronger is None else replace(driver, same_people_as=f"{stronger.key}={stronger.value}")
         )
     return ranked
