@@ -185,6 +185,59 @@ def drivers_command(ctx: CliContext, query: tuple[str, ...], top: int, as_json: 
     print_table(table)
 
 
+@click.command("themes", epilog=QUERY_HELP)
+@click.argument("query", nargs=-1)
+@click.option("--top", type=click.IntRange(1, 100), default=10, show_default=True, help="Terms per list.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of tables.")
+@pass_context
+def themes_command(ctx: CliContext, query: tuple[str, ...], top: int, as_json: bool) -> None:
+    """What the comments talk about: the most frequent words and two-word phrases per category, and the terms
+    detractors use significantly more (or less) than promoters. Every shipped language, Chinese included."""
+    from campaigns.scores.errors import QueryError
+    from campaigns.scores.themes import themes
+    from storage.enums import Category
+
+    parsed = parse_query(ctx, "score", query)
+    try:
+        with ctx.container.db.transaction() as session:
+            report = themes(session=session, period=parsed.period, filters=parsed.filters)  # type: ignore[union-attr]
+    except QueryError as error:
+        raise click.ClickException(str(error)) from None
+    leaning = report.leaning(top)
+    if as_json:
+        echo_json(
+            {
+                "comments": {c.value: report.comments[c] for c in Category},
+                "top": {
+                    c.value: [{"term": t, "comments": n} for t, n in report.top(c, top)] for c in Category
+                },
+                "detractors_say_more": [
+                    vars(item) | {"z": round(item.z, 2)} for item in leaning if item.z > 0
+                ],
+                "promoters_say_more": [
+                    vars(item) | {"z": round(item.z, 2)} for item in leaning if item.z < 0
+                ],
+            }
+        )
+        return
+    from rich.table import Table
+
+    table = Table(title=query_title(parsed, "Themes"), title_justify="left")
+    for category in Category:
+        table.add_column(f"{category.value}s ({report.comments[category]} comments)")
+    tops = [report.top(category, top) for category in Category]
+    for row in range(max((len(t) for t in tops), default=0)):
+        table.add_row(*(f"{t[row][0]} ({t[row][1]})" if row < len(t) else "" for t in tops))
+    print_table(table)
+    if leaning:
+        said = Table(title="Said more by detractors (+) or promoters (-), |z| >= 1.96", title_justify="left")
+        for column in ("term", "detractors", "promoters", "z"):
+            said.add_column(column, justify="left" if column == "term" else "right")
+        for item in leaning:
+            said.add_row(item.term, str(item.detractors), str(item.promoters), f"{item.z:+.1f}")
+        print_table(said)
+
+
 def register(cli: click.Group) -> None:
-    for command in (funnel_command, loop_command, drivers_command):
+    for command in (funnel_command, loop_command, drivers_command, themes_command):
         cli.add_command(command)
