@@ -47,7 +47,8 @@ class ThemesReport:
         return sorted(merged.items(), key=lambda item: (-item[1], -item[0].count(" "), item[0]))[:n]
 
     def leaning(self, n: int = 10) -> list[Leaning]:
-        """Terms detractors use significantly more (z > 0) or less (z < 0) than promoters, strongest first."""
+        """Up to `n` terms detractors use significantly more (z > 0), then up to `n` they use less (z < 0),
+        strongest first."""
         n_d, n_p = self.comments[Category.DETRACTOR], self.comments[Category.PROMOTER]
         if not n_d or not n_p:
             return []
@@ -60,7 +61,8 @@ class ThemesReport:
                 z = _z(a, n_d, b, n_p)
                 if abs(z) >= Z_95:
                     found.append(Leaning(term, a, b, z))
-        return sorted(found, key=lambda item: (-abs(item.z), item.term))[:n]
+        found.sort(key=lambda item: (-abs(item.z), item.term))
+        return [item for item in found if item.z > 0][:n] + [item for item in found if item.z < 0][:n]
 
 
 def _z(a: int, n_a: int, b: int, n_b: int) -> float:

@@ -18,6 +18,8 @@ import stopwordsiso
 
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+TOKEN = re.compile(WORD.pattern + r"|[^\w\s]")
+"""Words and punctuation marks: a mark ends a run of words, so "team, easy" is no phrase."""
 SHIPPED_LANGUAGES = ("en", "de", "es", "fr", "it", "nl", "pt", "fi", "vi", "zh", "ar")
 KEEP = frozenset({"help", "slow", "fast", "price", "support"})
 """Words some lists count as stop words that say what a comment is about."""
@@ -44,7 +46,7 @@ def _jieba():
 def _words(text: str) -> list[str]:
     if CJK.search(text):
         return [w.strip() for w in _jieba().cut(text) if w.strip()]
-    return WORD.findall(text)
+    return TOKEN.findall(text)
 
 
 def _content(word: str, stops: frozenset[str]) -> bool:
