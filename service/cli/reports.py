@@ -238,6 +238,62 @@ def themes_command(ctx: CliContext, query: tuple[str, ...], top: int, as_json: b
         print_table(said)
 
 
+@click.command("accounts", epilog=QUERY_HELP)
+@click.argument("query", nargs=-1)
+@click.option("--by", "account_property", default="account", show_default=True, help="The account property.")
+@click.option("--roles", "role_property", default="role", show_default=True, help="The role property.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
+@pass_context
+def accounts_command(
+    ctx: CliContext, query: tuple[str, ...], account_property: str, role_property: str, as_json: bool
+) -> None:
+    """Account (B2B) NPS: each account's score from its people's answers, with the mix of roles that answered."""
+    from campaigns.scores.accounts import accounts
+    from campaigns.scores.errors import QueryError
+
+    parsed = parse_query(ctx, "score", query)
+    try:
+        with ctx.container.db.transaction() as session:
+            found = accounts(
+                session=session,
+                period=parsed.period,  # type: ignore[union-attr]
+                filters=parsed.filters,  # type: ignore[union-attr]
+                account_property=account_property,
+                role_property=role_property,
+            )
+    except QueryError as error:
+        raise click.ClickException(str(error)) from None
+    if as_json:
+        echo_json(
+            [
+                {
+                    "account": a.account,
+                    "responses": a.responses,
+                    "nps": a.nps,
+                    "margin": a.margin,
+                    "roles": a.roles,
+                }
+                for a in found
+            ]
+        )
+        return
+    from rich.table import Table
+
+    table = Table(title=query_title(parsed, f"NPS by {account_property}"), title_justify="left")
+    for column in (account_property, "responses", "NPS", "margin", role_property + "s"):
+        table.add_column(column, justify="right" if column in ("responses", "NPS", "margin") else "left")
+    for a in found:
+        mix = ", ".join(f"{role} {count}" for role, count in a.roles.items())
+        table.add_row(
+            a.account,
+            str(a.responses),
+            f"{a.nps:+d}" if a.nps else "0",
+            f"±{a.margin:.0f}" if a.margin is not None else "",
+            mix,
+        )
+    print_table(table)
+
+
 def register(cli: click.Group) -> None:
-    for command in (funnel_command, loop_command, drivers_command, themes_command):
+    for command in (funnel_command, loop_command, drivers_command, themes_command, accounts_command):
         cli.add_command(command)

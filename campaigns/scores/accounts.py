@@ -1,0 +1,70 @@
+"""Account (B2B) NPS: responses grouped by an account property, each account's NPS and the mix of roles that
+answered for it. One GROUP BY over (account, role, category) in the database."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from campaigns.scores import nps as npsmath
+from campaigns.scores.filters import NO_FILTERS, Filters, Scope, check_key, fold
+from campaigns.scores.periods import Period
+from campaigns.scores.queries import NONE_LABEL
+from storage.enums import Category
+from storage.tables import Response
+
+
+@dataclass(frozen=True)
+class AccountReport:
+    account: str
+    tally: npsmath.Tally
+    nps: int | None
+    margin: float | None
+    roles: dict[str, int] = field(default_factory=dict)  # role -> responses, most first
+
+    @property
+    def responses(self) -> int:
+        return self.tally.responses
+
+
+def accounts(
+    *,
+    session: Session,
+    period: Period,
+    filters: Filters = NO_FILTERS,
+    account_property: str = "account",
+    role_property: str = "role",
+) -> list[AccountReport]:
+    """Accounts by number of responses, most first (then by name); answers without the property are "(none)"."""
+    scope = Scope.resolve(session, filters)
+    account = Response.contact_snapshot[check_key(account_property)].as_string()
+    role = Response.contact_snapshot[check_key(role_property)].as_string()
+    rows = session.execute(
+        select(account, role, Response.category, func.count())
+        .where(*scope.responses(period))
+        .group_by(account, role, Response.category)
+    ).all()
+    categories: dict[str, Counter[str]] = {}
+    roles: dict[str, Counter[str]] = {}
+    names: dict[str, Counter[str]] = {}
+    for name, who, category, count in rows:
+        key = fold(name)
+        categories.setdefault(key, Counter())[Category(category).value] += int(count)
+        roles.setdefault(key, Counter())[str(who).strip() if fold(who) else NONE_LABEL] += int(count)
+        names.setdefault(key, Counter())[str(name).strip() if key else NONE_LABEL] += int(count)
+    reports = []
+    for key, counter in categories.items():
+        tally = npsmath.Tally(counter["promoter"], counter["passive"], counter["detractor"])
+        reports.append(
+            AccountReport(
+                account=names[key].most_common(1)[0][0],
+                tally=tally,
+                nps=npsmath.nps(tally),
+                margin=npsmath.margin_of_error(tally),
+                roles=dict(roles[key].most_common()),
+            )
+        )
+    return sorted(reports, key=lambda r: (-r.responses, r.account))
