@@ -69,14 +69,14 @@ from campaigns.dispatch.pauses import (
 )
 from campaigns.dispatch.prepare import Rules, decide_invitation, decide_reminder
 from campaigns.dispatch.presend import Withheld, last_look
-from campaigns.dispatch.quiet import held_until, legal_for
+from campaigns.dispatch.quiet import held_until
 from campaigns.dispatch.reconcile import recover_stale_claims
 from campaigns.dispatch.report import failure_fields, sent_event
 from campaigns.dispatch.retries import failed_since
 from campaigns.events import Event, emit_after_commit
 from campaigns.planning.facts import contact_facts
 from campaigns.planning.planner import PlanningRules
-from campaigns.planning.quiet_hours import SHIPPED_RULES, LegalWindow, QuietRule, parse_rules
+from campaigns.planning.quiet_hours import LegalWindow, legal_for
 from campaigns.planning.windows import zone_for
 from campaigns.ratelimit import TokenBucket
 from storage.db import Database
@@ -102,8 +102,6 @@ class DispatchConfig:
     retry_for: timedelta = timedelta(hours=24)
     # Announce channel pauses and their end to the admin channel (SLACK_ADMIN_CHANNEL; campaigns.dispatch.pauses).
     admin_notices: bool = False
-    # Legal quiet hours for texts by country and US state (campaigns/quiet_hours.yaml, NPS_QUIET_HOURS_FILE).
-    quiet_hours: Mapping[str, QuietRule] = field(default_factory=lambda: parse_rules(SHIPPED_RULES.read_text()))
 
 
 @dataclass
@@ -305,11 +303,12 @@ class Dispatcher:
                     stats.count(outgoing)
                     continue
                 legal = legal_for(
-                    outgoing,
-                    contact.timezone,
-                    definition,
+                    outgoing.channel,
+                    outgoing.to,
+                    contact_timezone=contact.timezone,
+                    campaign_timezone=definition.timezone,
                     default_timezone=self.config.rules.default_timezone,
-                    rules=self.config.quiet_hours,
+                    rules=self.config.rules.quiet_hours,
                 )
                 held = held_until(legal, definition, zone, to=outgoing.to, now=now, session=session)
                 if held is not None:

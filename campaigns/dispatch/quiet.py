@@ -7,45 +7,19 @@ read inside the prepare transaction (no provider is called there).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from campaigns.channels.base import Outgoing
 from campaigns.definitions.model import CampaignDefinition
-from campaigns.planning.quiet_hours import (
-    LegalWindow,
-    QuietRule,
-    allowed,
-    cap_frees_at,
-    legal_window,
-    next_allowed,
-    recipient,
-)
-from campaigns.planning.windows import own_zone, zone_for
+from campaigns.planning.quiet_hours import LegalWindow, allowed, cap_frees_at, next_allowed
 from storage.enums import Channel, Direction, SendState
 from storage.tables import Message
 
 # What may have reached the phone: accepted by the provider, or not known not to have been.
 _SENT_STATES = (SendState.SENT, SendState.UNKNOWN, SendState.SENDING)
-
-
-def legal_for(
-    outgoing: Outgoing,
-    contact_timezone: str | None,
-    definition: CampaignDefinition,
-    *,
-    default_timezone: str,
-    rules: Mapping[str, QuietRule],
-) -> LegalWindow | None:
-    """The law's window for this send (texts only; email has no quiet hours here)."""
-    if outgoing.channel is not Channel.SMS:
-        return None
-    campaign_zone = zone_for(None, definition.timezone, default_timezone)
-    return legal_window(rules, recipient(outgoing.to, own_zone(contact_timezone), campaign_zone))
 
 
 def held_until(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +23,7 @@ from campaigns.planning.decide import CampaignClock, CampaignHistory, Outcome, d
 from campaigns.planning.eligibility import ContactFacts, Skip
 from campaigns.planning.facts import contact_facts, contact_view, contacts_with_pending_invitations
 from campaigns.planning.sampling import is_sampled
+from campaigns.planning.quiet_hours import QuietRule, shipped_rules
 from campaigns.planning.skips import record_skip, record_skips
 from campaigns.planning.windows import next_send_time, zone_for
 from storage.db import Database
@@ -42,6 +43,8 @@ class PlanningRules:
 
     min_days_between_surveys: int = 90
     default_timezone: str = "UTC"
+    # Legal quiet hours for texts by country and US state (campaigns/quiet_hours.yaml, NPS_QUIET_HOURS_FILE).
+    quiet_hours: Mapping[str, QuietRule] = field(default_factory=shipped_rules)
 
 
 @dataclass

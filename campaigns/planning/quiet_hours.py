@@ -18,7 +18,8 @@ import phonenumbers
 import yaml
 from phonenumbers import geocoder, timezone
 
-from campaigns.planning.windows import WindowLike, is_inside, next_send_time
+from campaigns.planning.windows import WindowLike, is_inside, next_send_time, own_zone, zone_for
+from storage.enums import Channel
 
 SHIPPED_RULES = Path(__file__).resolve().parent.parent / "quiet_hours.yaml"
 
@@ -72,6 +73,26 @@ class LegalWindow:
     def describe(self) -> str:
         cap = f", at most {self.max_per_24h} texts in 24 h" if self.max_per_24h else ""
         return f"legal quiet hours: {self.rule} {self.start:%H:%M}-{self.end:%H:%M} {self.zone.key}{cap}"
+
+
+def shipped_rules() -> dict[str, QuietRule]:
+    return parse_rules(SHIPPED_RULES.read_text(encoding="utf-8"))
+
+
+def legal_for(
+    channel: Channel,
+    to: str,
+    *,
+    contact_timezone: str | None,
+    campaign_timezone: str | None,
+    default_timezone: str,
+    rules: Mapping[str, QuietRule],
+) -> LegalWindow | None:
+    """The law's window for a message on `channel` to `to` (texts only; email has no quiet hours here)."""
+    if channel is not Channel.SMS:
+        return None
+    campaign_zone = zone_for(None, campaign_timezone, default_timezone)
+    return legal_window(rules, recipient(to, own_zone(contact_timezone), campaign_zone))
 
 
 def parse_rules(text: str, base: Mapping[str, QuietRule] | None = None) -> dict[str, QuietRule]:
