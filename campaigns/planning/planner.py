@@ -22,8 +22,8 @@ from campaigns.planning import bulk
 from campaigns.planning.decide import CampaignClock, CampaignHistory, Outcome, decide, skip_at
 from campaigns.planning.eligibility import ContactFacts, Skip
 from campaigns.planning.facts import contact_facts, contact_view, contacts_with_pending_invitations
-from campaigns.planning.sampling import is_sampled
 from campaigns.planning.quiet_hours import QuietRule, shipped_rules
+from campaigns.planning.sampling import is_sampled
 from campaigns.planning.skips import record_skip, record_skips
 from campaigns.planning.windows import next_send_time, zone_for
 from storage.db import Database

@@ -98,7 +98,10 @@ def legal_for(
 def parse_rules(text: str, base: Mapping[str, QuietRule] | None = None) -> dict[str, QuietRule]:
     """Rules from YAML text (`rules: {KEY: {...}}`), each replacing `base`'s of the same key; `disabled: true` drops one."""
     rules = dict(base or {})
-    data = yaml.safe_load(text) or {}
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as error:
+        raise ValueError(f"not YAML: {error}") from None
     for key, spec in (data.get("rules") or {}).items():
         key = str(key).upper()
         if spec.get("disabled"):
@@ -146,7 +149,9 @@ def allowed(window: WindowLike, zone: ZoneInfo, legal: LegalWindow | None, at: d
     return inside and (legal is None or is_inside(legal, legal.zone, at))
 
 
-def next_allowed(window: WindowLike, zone: ZoneInfo, legal: LegalWindow | None, earliest: datetime) -> datetime:
+def next_allowed(
+    window: WindowLike, zone: ZoneInfo, legal: LegalWindow | None, earliest: datetime
+) -> datetime:
     """The first instant at or after `earliest` inside both windows (they may be judged in different zones)."""
     moment = next_send_time(window, zone, earliest)
     for _ in range(_MAX_STEPS):

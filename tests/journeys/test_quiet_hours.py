@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from campaigns.clock import ManualClock
 from campaigns.dispatch.dispatcher import Dispatcher
 from service.container import Container
 from storage.enums import Channel, Direction, MessagePurpose, SendState
 from storage.tables import Invitation, Message
 from tests.fixtures.engine import add_contacts, apply_yaml, plan
 from tests.standins.fake_twilio import FakeTwilio
-from campaigns.clock import ManualClock
 
 LATE_WINDOW = """
 campaigns:

@@ -37,8 +37,10 @@ def test_the_contacts_own_zone_wins_over_the_numbers():
 
 
 def test_oklahoma_maryland_and_washington_come_from_the_area_code():
-    keys = {phone: legal_window(RULES, recipient(phone, None, CAMPAIGN)) for phone in
-            ("+14055550123", "+14105550123", "+12065550123")}
+    keys = {
+        phone: legal_window(RULES, recipient(phone, None, CAMPAIGN))
+        for phone in ("+14055550123", "+14105550123", "+12065550123")
+    }
     assert {phone: (w.rule, w.zone.key) for phone, w in keys.items() if w} == {
         "+14055550123": ("US-OK", "America/Chicago"),
         "+14105550123": ("US-MD", "America/New_York"),
