@@ -61,10 +61,11 @@ def test_france_has_no_sunday_and_a_country_without_rules_has_no_window():
 
 
 def test_a_number_with_several_zones_falls_back_to_the_campaigns():
-    # Canada's toll-free-like country-wide ranges aside, a US number whose area code spans zones is rare; an
-    # unparsable number has no region at all.
-    who = recipient("not a number", None, CAMPAIGN)
-    assert (who.region, who.zone) == (None, CAMPAIGN)
+    toll_free = recipient("+18005550199", None, CAMPAIGN)  # +1 800 spans every North American zone
+    assert (toll_free.region, toll_free.zone) == ("US", CAMPAIGN)
+    mobile = recipient("+61412345678", None, CAMPAIGN)  # an Australian mobile: Perth to Sydney
+    assert (mobile.region, mobile.zone) == ("AU", CAMPAIGN)
+    assert recipient("not a number", None, CAMPAIGN).region is None
 
 
 def test_an_override_replaces_or_removes_a_shipped_rule():
