@@ -113,7 +113,21 @@ def parse_rules(text: str, base: Mapping[str, QuietRule] | None = None) -> dict[
             raise ValueError(f"quiet hours rule {key}: end {end:%H:%M} must be after start {start:%H:%M}")
         cap = spec.get("max_per_24h")
         rules[key] = QuietRule(key, start, end, days, int(cap) if cap else None, str(spec.get("source", "")))
+    _check_overlaps(rules)
     return rules
+
+
+def _check_overlaps(rules: Mapping[str, QuietRule]) -> None:
+    """ValueError when a state's rule and its country's leave no hour at all: no text could ever go."""
+    for key, rule in rules.items():
+        country = rules.get(key.partition("-")[0]) if "-" in key else None
+        if country is None:
+            continue
+        if not (max(rule.start, country.start) < min(rule.end, country.end) and rule.days & country.days):
+            raise ValueError(
+                f"quiet hours rule {key} ({rule.start:%H:%M}-{rule.end:%H:%M}) and {country.key} "
+                f"({country.start:%H:%M}-{country.end:%H:%M}) leave no hour to send in"
+            )
 
 
 def recipient(phone: str, contact_zone: ZoneInfo | None, campaign_zone: ZoneInfo) -> Recipient:

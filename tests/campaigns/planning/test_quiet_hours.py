@@ -1,6 +1,8 @@
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from campaigns.definitions.model import SendWindow
 from campaigns.planning.quiet_hours import (
     SHIPPED_RULES,
@@ -90,3 +92,8 @@ def test_the_cap_frees_when_the_oldest_of_the_last_three_is_a_day_old():
     assert cap_frees_at(legal, sent, now) is None
     sent.append(datetime(2026, 12, 2, 14, tzinfo=UTC))
     assert cap_frees_at(legal, sent, now) == datetime(2026, 12, 2, 16, tzinfo=UTC)
+
+
+def test_an_override_that_leaves_no_hour_with_the_federal_rule_is_refused():
+    with pytest.raises(ValueError, match="US-FL .* and US .* leave no hour to send in"):
+        parse_rules('rules: {US-FL: {start: "02:00", end: "03:00"}}', RULES)
