@@ -95,5 +95,5 @@ def test_the_cap_frees_when_the_oldest_of_the_last_three_is_a_day_old():
 
 
 def test_an_override_that_leaves_no_hour_with_the_federal_rule_is_refused():
-    with pytest.raises(ValueError, match="US-FL .* and US .* leave no hour to send in"):
+    with pytest.raises(ValueError, match=r"US-FL .* and US .* leave no hour to send in"):
         parse_rules('rules: {US-FL: {start: "02:00", end: "03:00"}}', RULES)
