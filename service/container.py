@@ -49,6 +49,7 @@ class Container:
         return PlanningRules(
             min_days_between_surveys=self.settings.min_days_between_surveys,
             default_timezone=self.settings.timezone,
+            quiet_hours=self.settings.quiet_hours,
         )
 
     def dispatch_config(self) -> DispatchConfig:

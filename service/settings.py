@@ -18,6 +18,7 @@ from dotenv import dotenv_values
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from campaigns.planning.quiet_hours import QuietRule, parse_rules, shipped_rules
 from storage.db import DEFAULT_DATABASE_URL
 
 _TRUE = {"true", "1", "yes", "on"}
@@ -98,6 +99,9 @@ class Settings:
     send_concurrency: int = 16
     claim_timeout_seconds: int = 300
     escalate_unacknowledged_hours: int = 4
+    # Legal quiet hours for texts: the shipped campaigns/quiet_hours.yaml, with NPS_QUIET_HOURS_FILE's rules over it.
+    quiet_hours_file: str | None = None
+    quiet_hours: Mapping[str, QuietRule] = field(default_factory=shipped_rules, repr=False)
 
     @property
     def slack_enabled(self) -> bool:
@@ -181,9 +185,22 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         send_concurrency=r.integer("NPS_SEND_CONCURRENCY", 16, low=1, high=512),
         escalate_unacknowledged_hours=r.integer("NPS_ESCALATE_UNACKNOWLEDGED_HOURS", 4, low=1, high=720),
         claim_timeout_seconds=r.integer("NPS_CLAIM_TIMEOUT_SECONDS", 300, low=90, high=86_400),
+        quiet_hours_file=r.text("NPS_QUIET_HOURS_FILE"),
+        quiet_hours=_quiet_hours(r.text("NPS_QUIET_HOURS_FILE")),
     )
     _check_combinations(settings)
     return settings
+
+
+def _quiet_hours(path: str | None) -> dict[str, QuietRule]:
+    shipped = shipped_rules()
+    if path is None:
+        return shipped
+    try:
+        return parse_rules(Path(path).read_text(encoding="utf-8"), shipped)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        detail = f"missing {error}" if isinstance(error, KeyError) else str(error)
+        raise SettingsError(f"NPS_QUIET_HOURS_FILE ({path}): {detail}") from None
 
 
 def _check_combinations(s: Settings) -> None:

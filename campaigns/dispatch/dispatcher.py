@@ -69,12 +69,14 @@ from campaigns.dispatch.pauses import (
 )
 from campaigns.dispatch.prepare import Rules, decide_invitation, decide_reminder
 from campaigns.dispatch.presend import Withheld, last_look
+from campaigns.dispatch.quiet import held_until
 from campaigns.dispatch.reconcile import recover_stale_claims
 from campaigns.dispatch.report import failure_fields, sent_event
 from campaigns.dispatch.retries import failed_since
 from campaigns.events import Event, emit_after_commit
 from campaigns.planning.facts import contact_facts
 from campaigns.planning.planner import PlanningRules
+from campaigns.planning.quiet_hours import LegalWindow, legal_for
 from campaigns.planning.windows import zone_for
 from campaigns.ratelimit import TokenBucket
 from storage.db import Database
@@ -141,6 +143,7 @@ class _Send:
     definition: CampaignDefinition
     zone_name: str
     purpose: MessagePurpose = MessagePurpose.INVITATION
+    legal: LegalWindow | None = None  # the law's window for a text, checked again right before the call
 
 
 @dataclass(frozen=True)
@@ -299,6 +302,19 @@ class Dispatcher:
                 if isinstance(outgoing, Tally):
                     stats.count(outgoing)
                     continue
+                legal = legal_for(
+                    outgoing.channel,
+                    outgoing.to,
+                    contact_timezone=contact.timezone,
+                    campaign_timezone=definition.timezone,
+                    default_timezone=self.config.rules.default_timezone,
+                    rules=self.config.rules.quiet_hours,
+                )
+                held = held_until(legal, definition, zone, to=outgoing.to, now=now, session=session)
+                if held is not None:
+                    stats.rescheduled += 1
+                    hand_back(flow, invitation, held[0], now, held[1])
+                    continue
                 paused_until = gate.wait_until(outgoing.channel, session=session)
                 if paused_until is not None:
                     stats.rescheduled += 1
@@ -306,7 +322,7 @@ class Dispatcher:
                     continue
                 message = stage_message(invitation, outgoing, purpose=purpose, now=now, session=session)
                 invitation.channel = outgoing.channel
-                sends.append(_PendingSend(invitation.id, message, outgoing, definition, zone.key))
+                sends.append(_PendingSend(invitation.id, message, outgoing, definition, zone.key, legal))
             session.flush()
             # Message ids exist only after the flush; the send carries its own (Twilio's status callback names it).
             return [
@@ -317,6 +333,7 @@ class Dispatcher:
                     p.definition,
                     p.zone_name,
                     purpose,
+                    p.legal,
                 )
                 for p in sends
             ]
@@ -357,6 +374,7 @@ class Dispatcher:
             worker_id=self.worker_id,
             definition=send.definition,
             zone=ZoneInfo(send.zone_name),
+            legal=send.legal,
             now=now,
         )
 
@@ -532,6 +550,7 @@ class _PendingSend:
     outgoing: Outgoing
     definition: CampaignDefinition
     zone_name: str
+    legal: LegalWindow | None = None
 
 
 def _late_state(outcome: _Outcome) -> SendState:

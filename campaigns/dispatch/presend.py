@@ -17,7 +17,7 @@ from sqlalchemy import exists, select
 
 from campaigns.channels.base import Outgoing
 from campaigns.definitions.model import CampaignDefinition
-from campaigns.planning.windows import is_inside
+from campaigns.planning.quiet_hours import LegalWindow, allowed
 from storage.db import Database
 from storage.enums import CampaignStatus, ConsentStatus, InvitationState, MessagePurpose
 from storage.tables import Campaign, Consent, Contact, Invitation
@@ -30,7 +30,9 @@ class Withheld(Enum):
     SETTLED_ELSEWHERE = "settled by another worker before sending"
     OPTED_OUT = "the person opted out while the batch was being sent; not sent"
     CAMPAIGN_PAUSED = "the campaign was paused while the batch was being sent; kept for when it resumes"
-    WINDOW_CLOSED = "the send window closed while the batch was being sent; kept for the next window"
+    WINDOW_CLOSED = (
+        "the send window or the legal hours closed while the batch was being sent; kept for the next window"
+    )
     ANSWERED = "answered before the reminder went out"
     CHANNEL_PAUSED = "the channel is paused; kept for when it works again"
 
@@ -45,6 +47,7 @@ def last_look(
     definition: CampaignDefinition,
     zone: ZoneInfo,
     now: datetime,
+    legal: LegalWindow | None = None,
 ) -> Withheld | None:
     """Why this send must not go out now, or None when it may."""
     address_opted_out = (
@@ -86,6 +89,6 @@ def last_look(
         return Withheld.CAMPAIGN_PAUSED
     if purpose is MessagePurpose.REMINDER and responded_at is not None:
         return Withheld.ANSWERED
-    if not is_inside(definition.send_window, zone, now):
+    if not allowed(definition.send_window, zone, legal, now):
         return Withheld.WINDOW_CLOSED
     return None

@@ -7,6 +7,7 @@ is what the planner will do (no second copy of the rules here).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -27,6 +28,7 @@ from campaigns.planning.decide import (
 )
 from campaigns.planning.facts import contact_facts, contact_view
 from campaigns.planning.planner import PlanningRules
+from campaigns.planning.quiet_hours import legal_for, next_allowed
 from campaigns.planning.skips import skips_for_contact
 from campaigns.planning.windows import zone_for
 from storage.enums import CampaignStatus, SkipReason
@@ -194,9 +196,35 @@ def _recurring_prospect(
     earliest = decision.earliest
     if when is not None and earliest is not None and when != max(earliest, now):
         text += f"; moved into the send window ({_describe_window(definition.send_window)}, {zone.key})"
+    text += _legal_text(definition, contact, view, when, zone, rules)
     if decision.outcome is Outcome.PLAN:
         text += "; due now: the next planning pass queues it"
     return text
+
+
+def _legal_text(
+    definition: CampaignDefinition,
+    contact: Contact,
+    view: ContactView,
+    when: datetime | None,
+    zone: ZoneInfo,
+    rules: PlanningRules,
+) -> str:
+    """The legal quiet hours that move a text further than the campaign's window does, if any."""
+    chosen = eligibility.choose_channel(definition.channels, view.facts)
+    if when is None or chosen is None:
+        return ""
+    legal = legal_for(
+        *chosen,
+        contact_timezone=contact.timezone,
+        campaign_timezone=definition.timezone,
+        default_timezone=rules.default_timezone,
+        rules=rules.quiet_hours,
+    )
+    moved = next_allowed(definition.send_window, zone, legal, when)
+    if legal is None or moved == when:
+        return ""
+    return f"; at {_at(moved)} instead: moved into {legal.describe()}"
 
 
 def _transactional_prospect(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +22,7 @@ from campaigns.planning import bulk
 from campaigns.planning.decide import CampaignClock, CampaignHistory, Outcome, decide, skip_at
 from campaigns.planning.eligibility import ContactFacts, Skip
 from campaigns.planning.facts import contact_facts, contact_view, contacts_with_pending_invitations
+from campaigns.planning.quiet_hours import QuietRule, shipped_rules
 from campaigns.planning.sampling import is_sampled
 from campaigns.planning.skips import record_skip, record_skips
 from campaigns.planning.windows import next_send_time, zone_for
@@ -42,6 +43,8 @@ class PlanningRules:
 
     min_days_between_surveys: int = 90
     default_timezone: str = "UTC"
+    # Legal quiet hours for texts by country and US state (campaigns/quiet_hours.yaml, NPS_QUIET_HOURS_FILE).
+    quiet_hours: Mapping[str, QuietRule] = field(default_factory=shipped_rules)
 
 
 @dataclass

@@ -126,6 +126,11 @@ def zone_for(contact_timezone: str | None, campaign_timezone: str | None, defaul
     return ZoneInfo("UTC")
 
 
+def own_zone(name: str | None) -> ZoneInfo | None:
+    """The zone of that name when it resolves, else None (a contact's own zone, with no fallback)."""
+    return _load_zone(name) if name else None
+
+
 # --- helpers -------------------------------------------------------------------------------------------------
 
 

@@ -200,3 +200,26 @@ def test_log_format_and_library_level_are_read() -> None:
     settings = parse_settings({"LOG_FORMAT": "json", "LOG_LIBRARIES": "info"})
     assert (settings.log_format, settings.log_libraries) == ("json", "INFO")
     assert (parse_settings({}).log_format, parse_settings({}).log_libraries) == ("text", None)
+
+
+def test_quiet_hours_can_be_overridden_from_a_file(tmp_path: Path) -> None:
+    override = tmp_path / "quiet.yaml"
+    override.write_text(
+        'rules:\n  US-FL: {start: "09:00", end: "19:00", source: our counsel}\n  FR: {disabled: true}\n'
+    )
+    rules = parse_settings({"NPS_QUIET_HOURS_FILE": str(override)}).quiet_hours
+    assert (rules["US-FL"].start.hour, rules["US-FL"].end.hour) == (9, 19)
+    assert "FR" not in rules and rules["US"].end.hour == 21
+    assert "US-FL" in parse_settings({}).quiet_hours
+
+
+@pytest.mark.parametrize(
+    "text", ["rules: {US: {start: '21:00', end: '08:00'}}", "rules: {US: {end: '20:00'}}"]
+)
+def test_a_bad_quiet_hours_file_is_an_error_naming_the_variable(tmp_path: Path, text: str) -> None:
+    override = tmp_path / "quiet.yaml"
+    override.write_text(text)
+    with pytest.raises(SettingsError, match="NPS_QUIET_HOURS_FILE"):
+        parse_settings({"NPS_QUIET_HOURS_FILE": str(override)})
+    with pytest.raises(SettingsError, match="NPS_QUIET_HOURS_FILE"):
+        parse_settings({"NPS_QUIET_HOURS_FILE": str(tmp_path / "missing.yaml")})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -141,3 +141,25 @@ def test_what_why_calls_due_now_is_what_the_planner_plans(engine: Container) -> 
             session.scalars(select(Contact.external_id).join(Invitation, Invitation.contact_id == Contact.id))
         )
     assert said_due and planned == said_due
+
+
+def test_legal_quiet_hours_say_which_rule_moved_a_text(engine: Container) -> None:
+    engine.clock.set(datetime(2026, 11, 24, 1, 30, tzinfo=UTC))  # type: ignore[attr-defined]  # 20:30 in Miami
+    add_contacts(engine, [{"external_id": "flo", "phone": "+13052345678"}])
+    apply_yaml(
+        engine,
+        """
+campaigns:
+  - name: pulse
+    kind: relationship
+    interval_days: 1
+    channels: [sms]
+    timezone: America/New_York
+    send_window: {days: every day, start: "07:00", end: "22:00"}
+""",
+    )
+    line = line_for(why(engine, "flo"), "pulse")
+    assert (
+        "at 2026-11-24 13:00 UTC instead: moved into legal quiet hours: US-FL 08:00-20:00 America/New_York, at most 3 texts in 24 h"
+        in line
+    )

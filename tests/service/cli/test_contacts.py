@@ -283,3 +283,36 @@ def test_contacts_export_carries_the_consent_ledger(engine: Container, database_
     ]
     missing = nps(database_url, "contacts", "export", "zed")
     assert missing.exit_code == 1 and "no contact with external_id 'zed'" in missing.stderr
+
+
+def test_contacts_why_names_the_quiet_hours_rule_of_an_override_file(
+    engine: Container, database_url: str, tmp_path: Path
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from tests.fixtures.engine import add_contacts, apply_yaml
+
+    # The command reads the real clock: pick legal hours that exclude the present hour in Miami.
+    hours = ("13:00", "14:00") if datetime.now(ZoneInfo("America/New_York")).hour < 12 else ("08:00", "09:00")
+    override = tmp_path / "quiet.yaml"
+    override.write_text(f'rules:\n  US-FL: {{start: "{hours[0]}", end: "{hours[1]}", source: our counsel}}\n')
+    add_contacts(engine, [{"external_id": "flo", "phone": "+13052345678"}])
+    apply_yaml(
+        engine,
+        """
+campaigns:
+  - name: pulse
+    kind: relationship
+    interval_days: 1
+    channels: [sms]
+    timezone: America/New_York
+    send_window: {days: every day, start: "00:00", end: "23:59"}
+""",
+    )
+    why = CliRunner().invoke(
+        cli,
+        ["--env-file", os.devnull, "contacts", "why", "flo"],
+        env={"DATABASE_URL": database_url, "NPS_QUIET_HOURS_FILE": str(override)},
+    )
+    assert why.exit_code == 0, why.output
+    assert f"moved into legal quiet hours: US-FL {hours[0]}-{hours[1]} America/New_York" in why.stdout

@@ -1,0 +1,85 @@
+"""Legal quiet hours: a text reaches a Florida number only 08:00-20:00 its local time, and at most 3 in 24 h."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from campaigns.clock import ManualClock
+from campaigns.dispatch.dispatcher import Dispatcher
+from service.container import Container
+from storage.enums import Channel, Direction, MessagePurpose, SendState
+from storage.tables import Invitation, Message
+from tests.fixtures.engine import add_contacts, apply_yaml, plan
+from tests.standins.fake_twilio import FakeTwilio
+
+LATE_WINDOW = """
+campaigns:
+  - name: pulse
+    kind: relationship
+    interval_days: 1
+    channels: [sms]
+    brand: Acme
+    timezone: America/New_York
+    send_window: {days: every day, start: "07:00", end: "22:00"}
+    messages:
+      en: {sms: "Hi {{ first_name }}, how likely are you to recommend {{ company }}? Reply 0-10."}
+"""
+# A Miami number and no time zone of the contact's own: the number's zone (New York's) is the recipient's.
+FLO = {"external_id": "flo", "name": "Flo Reyes", "phone": "+13052345678"}
+EVENING = datetime(2026, 11, 24, 1, 30, tzinfo=UTC)  # Monday 20:30 in Miami
+NEXT_MORNING = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)  # Tuesday 09:00 in Miami
+
+
+def due_at(engine: Container) -> datetime:
+    with engine.db.transaction() as session:
+        return session.scalars(select(Invitation.due_at)).one()
+
+
+def test_a_florida_number_is_not_texted_at_20_30_but_is_at_9_00(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, clock: ManualClock
+) -> None:
+    clock.set(EVENING)
+    add_contacts(engine, [FLO])
+    apply_yaml(engine, LATE_WINDOW)
+    plan(engine)
+
+    assert dispatcher.drain().sent == 0
+    assert fake_twilio.count() == 0
+    assert due_at(engine) == datetime(2026, 11, 24, 13, 0, tzinfo=UTC)  # 08:00 in Miami: the law's opening
+
+    clock.set(NEXT_MORNING)
+    assert dispatcher.drain().sent == 1
+    assert [m["To"] for m in fake_twilio.wait_for(1)] == ["+13052345678"]
+
+
+def test_the_fourth_text_in_24_hours_to_a_florida_number_is_held(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, clock: ManualClock
+) -> None:
+    clock.set(NEXT_MORNING)
+    add_contacts(engine, [FLO])
+    apply_yaml(engine, LATE_WINDOW)
+    earlier = [NEXT_MORNING - timedelta(hours=hours) for hours in (20, 18, 1)]
+    with engine.db.transaction() as session:
+        session.add_all(
+            Message(
+                direction=Direction.OUTBOUND,
+                channel=Channel.SMS,
+                purpose=MessagePurpose.INVITATION,
+                address="+13052345678",
+                body="an earlier survey",
+                send_state=SendState.SENT,
+                created_at=at,
+                updated_at=at,
+            )
+            for at in earlier
+        )
+    plan(engine)
+
+    assert dispatcher.drain().sent == 0
+    assert fake_twilio.count() == 0
+    assert due_at(engine) == earlier[0] + timedelta(hours=24)  # when the oldest of the three is a day old
+
+    clock.set(earlier[0] + timedelta(hours=24))
+    assert dispatcher.drain().sent == 1
