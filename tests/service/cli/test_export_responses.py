@@ -129,3 +129,37 @@ def test_memory_stays_flat_as_the_export_grows(db: Database, tmp_path: Path) -> 
     small = peak(1_000)
     large = peak(9_000)  # 10,000 rows in all
     assert large < small * 2, (small, large)
+
+
+def test_formulas_behind_blanks_full_width_signs_or_a_pipe_are_neutralised_too(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    """Spreadsheets skip leading blanks (and a byte-order mark) before a formula, Excel reads the full-width
+    signs of East Asian keyboards as the ASCII ones, and `|` starts a DDE call in old Excel: all get the
+    apostrophe. Numbers, booleans and nested values of a snapshot are no text a spreadsheet runs."""
+    cells = [
+        " =1+1",
+        "\n=1+1",
+        "\u00a0@SUM(A1)",
+        "\ufeff=1",
+        "\u200b -1",
+        "＝1+1",
+        "＋1",
+        "－1",
+        "＠x",
+        "|calc",
+    ]
+    Seeder(db).responses(
+        [5],
+        at=MAY,
+        snapshot={f"p{i}": cell for i, cell in enumerate(cells)}
+        | {"n": 3, "yes": True, "nested": {"a": "=1"}},
+        comment=' =HYPERLINK("http://x")',
+    )
+    target = tmp_path / "responses.csv"
+    assert nps(database_url, "export", "responses", str(target)).exit_code == 0
+    with target.open(newline="", encoding="utf-8") as file:
+        (row,) = list(csv.DictReader(file))
+    assert row["comment"] == '\' =HYPERLINK("http://x")'
+    assert [row[f"property:p{i}"] for i in range(len(cells))] == ["'" + cell for cell in cells]
+    assert (row["property:n"], row["property:yes"], row["property:nested"]) == ("3", "true", '{"a": "=1"}')
