@@ -283,7 +283,10 @@ def trend_command(ctx: CliContext, query: tuple[str, ...], as_json: bool, png: P
 
         from bot.query.charts import trend_png
 
-        png.write_bytes(trend_png(points, title, tz=ZoneInfo(ctx.settings.timezone)))
+        try:
+            png.write_bytes(trend_png(points, title, tz=ZoneInfo(ctx.settings.timezone)))
+        except OSError as error:
+            raise click.ClickException(f"{png}: {error.strerror or error}") from None
     if as_json:
         _echo_json(trend_json(points))
     else:
@@ -323,10 +326,7 @@ def export_responses_command(ctx: CliContext, file: Path, query: tuple[str, ...]
     would run as formulas neutralised) or FILE.jsonl (values as stored). Streamed: memory stays flat.
 
     The file appears complete or not at all: it is written next to FILE and renamed at the end."""
-    import os
-
     from campaigns.scores.errors import QueryError
-    from campaigns.scores.export import export_responses
 
     fmt = EXPORT_FORMATS.get(file.suffix.casefold())
     if fmt is None:
@@ -335,10 +335,28 @@ def export_responses_command(ctx: CliContext, file: Path, query: tuple[str, ...]
         raise click.ClickException(f"{file.parent}: no such directory")
     parsed = _parse(ctx, "score", query)
     period = parsed.period if parsed.period.source else None  # type: ignore[union-attr]
-    partial = file.with_name(f".{file.name}.partial")
+    try:
+        count = _export_whole(ctx, file, fmt, parsed, period)
+    except QueryError as error:
+        raise click.ClickException(str(error)) from None
+    except OSError as error:
+        raise click.ClickException(f"{file}: {error.strerror or error}") from None
+    click.echo(f"{count} responses written to {file}")
+
+
+def _export_whole(ctx: CliContext, file: Path, fmt: str, parsed: Query, period: Period | None) -> int:
+    """Write to a temporary file created exclusively next to FILE (never an existing file or symlink, such as
+    another export's), renamed onto FILE once complete and removed on any failure, Ctrl-C included."""
+    import os
+    import tempfile
+
+    from campaigns.scores.export import export_responses
+
+    handle, name = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".partial", dir=file.parent)
+    partial = Path(name)
     try:
         with (
-            partial.open("w", encoding="utf-8", newline="") as out,
+            os.fdopen(handle, "w", encoding="utf-8", newline="") as out,
             ctx.container.db.transaction() as session,
         ):
             count = export_responses(
@@ -349,11 +367,9 @@ def export_responses_command(ctx: CliContext, file: Path, query: tuple[str, ...]
                 period=period,
             )
         os.replace(partial, file)
-    except QueryError as error:
-        raise click.ClickException(str(error)) from None
     finally:
         partial.unlink(missing_ok=True)
-    click.echo(f"{count} responses written to {file}")
+    return count
 
 
 def register(cli: click.Group) -> None:

@@ -163,3 +163,26 @@ def test_formulas_behind_blanks_full_width_signs_or_a_pipe_are_neutralised_too(
     assert row["comment"] == '\' =HYPERLINK("http://x")'
     assert [row[f"property:p{i}"] for i in range(len(cells))] == ["'" + cell for cell in cells]
     assert (row["property:n"], row["property:yes"], row["property:nested"]) == ("3", "true", '{"a": "=1"}')
+
+
+def test_a_file_beside_the_target_is_never_overwritten_and_an_unwritable_place_is_one_line(
+    data: Database, database_url: str, tmp_path: Path
+) -> None:
+    """The export is written to a fresh temporary file (created exclusively) next to FILE: an existing file or
+    symlink there, say a second export's half-written file, is left alone. A directory we cannot write to is an
+    error line, not a traceback."""
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me", encoding="utf-8")
+    (tmp_path / ".responses.csv.partial").symlink_to(precious)
+    result = nps(database_url, "export", "responses", str(tmp_path / "responses.csv"))
+    assert result.exit_code == 0, result.output
+    assert precious.read_text(encoding="utf-8") == "keep me"
+    assert (tmp_path / "responses.csv").read_text(encoding="utf-8").startswith("response_id,")
+    assert sorted(p.name for p in tmp_path.iterdir() if "responses" in p.name) == [
+        ".responses.csv.partial",
+        "responses.csv",
+    ]
+    result = nps(database_url, "export", "responses", "/proc/responses.csv")
+    assert result.exit_code == 1 and "/proc/responses.csv" in result.output, result.output
+    assert "Traceback" not in result.output and result.exception is not None
+    assert isinstance(result.exception, SystemExit)

@@ -117,3 +117,10 @@ def test_a_query_it_cannot_answer_is_one_line_not_a_traceback(
     result = nps(database_url, *args)
     assert result.exit_code != 0
     assert says in result.output and "Traceback" not in result.output
+
+
+def test_trend_png_to_a_place_that_cannot_be_written_is_one_line(data: Database, database_url: str) -> None:
+    for target in ("/proc/trend.png", "/nonexistent-dir/trend.png"):
+        result = nps(database_url, "trend", MAY, "--png", target)
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+        assert target in result.output and "Error" in result.output
