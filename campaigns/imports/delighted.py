@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import IO, Literal
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from campaigns.contacts.consents import Cause, set_consent
@@ -89,7 +89,7 @@ def _contact(answer: DelightedResponse, session: Session, now: datetime) -> tupl
     item = validate_contact(
         {"external_id": "-", "name": answer.name, "email": answer.email, "phone": answer.phone}
     )
-    matches: list[ColumnElement[bool]] = [Contact.email.in_(_spellings(item.email))] if item.email else []
+    matches: list[ColumnElement[bool]] = [_same_email(item.email)] if item.email else []
     matches += [Contact.phone == item.phone] if item.phone else []
     found = session.scalars(select(Contact).where(or_(*matches)).order_by(Contact.id).limit(1)).first()
     if found is not None:
@@ -99,18 +99,20 @@ def _contact(answer: DelightedResponse, session: Session, now: datetime) -> tupl
     return upsert_contact(new, session=session, now=now)
 
 
-def _spellings(email: str) -> set[str]:
-    """An address as validated and in lower case: Delighted kept what people typed ("Ana.Lima@Example.com"),
-    and the same person may be stored either way. Both forms use the index on the column."""
-    return {email, email.lower()}
+def _same_email(email: str) -> ColumnElement[bool]:
+    """Contacts with this address in any case: Delighted kept what people typed ("ANA.LIMA@example.com") and our
+    contacts file may hold "Ana.Lima@example.com"; providers treat the two as one mailbox. (A scan, not the
+    index: imports are rare and run once.)"""
+    return func.lower(Contact.email) == email.lower()
 
 
-def _stored_address(session: Session, channel: Channel, address: str) -> str:
-    """The address as a contact has it stored, so that an opt-out applies to the address we send to."""
+def _stored_addresses(session: Session, channel: Channel, address: str) -> list[str]:
+    """The address as contacts have it stored, every spelling of it, so that an opt-out applies to the address
+    we send to; lower case when no contact has it."""
     if channel is not Channel.EMAIL:
-        return address
-    stored = session.scalar(select(Contact.email).where(Contact.email.in_(_spellings(address))).limit(1))
-    return stored or address.lower()
+        return [address]
+    stored = session.scalars(select(Contact.email).where(_same_email(address)).distinct()).all()
+    return sorted(email for email in stored if email) or [address.lower()]
 
 
 def _store(answer: DelightedResponse, session: Session, report: ImportReport, now: datetime) -> None:
@@ -218,13 +220,13 @@ def import_opt_outs(db: Database, source: IO[bytes], which: PeopleList, *, now: 
         when = _when(row, which) or now
         with db.transaction() as session:
             for channel, written in addresses:
-                address = _stored_address(session, channel, written)
-                if _opted_out(session, channel, address):
-                    report.already += 1
-                elif set_consent(
-                    channel, address, ConsentStatus.OPTED_OUT, cause=cause, at=when, session=session
-                ):
-                    report.opted_out += 1
+                for address in _stored_addresses(session, channel, written):
+                    if _opted_out(session, channel, address):
+                        report.already += 1
+                    elif set_consent(
+                        channel, address, ConsentStatus.OPTED_OUT, cause=cause, at=when, session=session
+                    ):
+                        report.opted_out += 1
     return report
 
 

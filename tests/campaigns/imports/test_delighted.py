@@ -146,3 +146,32 @@ def test_delighted_times(text: str, iso: str) -> None:
 def test_a_time_it_cannot_read_says_so() -> None:
     with pytest.raises(RowError, match="not a time"):
         parse_time("last Tuesday")
+
+
+def test_an_address_in_another_case_is_the_contact_we_send_to(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    """Our contact's address is stored as the contacts file had it ("Ana.Lima@Example.com", domain lower-cased
+    by validation); Delighted wrote it in other cases. Local parts are case-insensitive at every real provider:
+    the answers join that contact and the opt-out applies to the address we actually send to."""
+    with db.transaction() as session:
+        session.add(
+            Contact(external_id="crm-1", name="Ana Lima", email="Ana.Lima@example.com", properties={})
+        )
+    export = tmp_path / "export.csv"
+    export.write_text(
+        "Response ID,Date,Email,Score\r\n201,2025-11-03 09:15:00 UTC,ANA.LIMA@EXAMPLE.COM,9\r\n",
+        encoding="utf-8",
+    )
+    unsubscribed = tmp_path / "unsubscribed.csv"
+    unsubscribed.write_text("Email\r\naNa.lImA@example.com\r\n", encoding="utf-8")
+    result = nps(database_url, "import", "delighted", str(export), "--unsubscribed", str(unsubscribed))
+    assert result.exit_code == 0, result.output
+    assert "1 responses imported" in result.output and "0 contacts created" in result.output
+    with db.transaction() as session:
+        (contact,) = session.scalars(select(Contact)).all()
+        assert session.scalars(select(Response.contact_id)).all() == [contact.id]
+        consents = session.scalars(select(Consent)).all()
+        assert [(c.address, c.status, c.contact_id) for c in consents] == [
+            ("Ana.Lima@example.com", ConsentStatus.OPTED_OUT, contact.id)
+        ]
