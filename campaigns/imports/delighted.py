@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import IO, Literal
 
 from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from campaigns.contacts.consents import Cause, set_consent
@@ -135,6 +136,26 @@ def _store(answer: DelightedResponse, session: Session, report: ImportReport, no
 
 
 def _write(
+    batch: list[tuple[int, DelightedResponse]], db: Database, report: ImportReport, now: datetime
+) -> None:
+    """One transaction for the batch. A concurrent import of the same file may commit some of its responses (or
+    contacts) first: the unique keys then refuse ours, and the batch is read again, those now already there."""
+    for attempt in range(3):
+        counted = ImportReport()
+        try:
+            _write_once(batch, db, counted, now)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+            continue
+        report.imported += counted.imported
+        report.already_imported += counted.already_imported
+        report.contacts_created += counted.contacts_created
+        report.problems += counted.problems
+        return
+
+
+def _write_once(
     batch: list[tuple[int, DelightedResponse]], db: Database, report: ImportReport, now: datetime
 ) -> None:
     keys = [answer.key for _, answer in batch]

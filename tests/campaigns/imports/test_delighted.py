@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import io
 import os
+import threading
+import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import select
+from sqlalchemy import select, text
 
+from campaigns.imports.delighted import import_delighted
 from campaigns.imports.delighted_rows import RowError, parse_time
 from campaigns.scores.filters import Filters
+from campaigns.scores.nps import categorize
 from campaigns.scores.periods import Period
 from campaigns.scores.queries import compare, score
 from service.cli import cli
@@ -175,3 +182,52 @@ def test_an_address_in_another_case_is_the_contact_we_send_to(
         assert [(c.address, c.status, c.contact_id) for c in consents] == [
             ("Ana.Lima@example.com", ConsentStatus.OPTED_OUT, contact.id)
         ]
+
+
+def test_two_imports_at_once_add_each_response_once_and_neither_fails(db: Database) -> None:
+    """A second import of the same export (two people running it, a retried cron job) inserts response 301
+    while the first holds it uncommitted: PostgreSQL makes the second wait on the unique key, then refuses it.
+    The batch is read again and the response counted as already there, not an IntegrityError traceback."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the race is made deterministic with PostgreSQL's lock on an uncommitted unique key")
+    export = b"Response ID,Date,Email,Score\r\n301,2025-11-03 09:15:00 UTC,ana@example.com,9\r\n302,2025-11-04 09:15:00 UTC,bo@example.com,3\r\n"
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    outcome: dict[str, Any] = {}
+
+    def second() -> None:
+        try:
+            outcome["report"] = import_delighted(db, io.BytesIO(export), now=now)
+        except Exception as error:  # noqa: BLE001 - the assertion below shows it
+            outcome["error"] = error
+
+    with db.transaction() as first:
+        first.add(
+            Response(
+                channel=Channel.EMAIL,
+                score=9,
+                category=categorize(9),
+                contact_snapshot={},
+                answered_at=datetime(2025, 11, 3, 9, 15, tzinfo=UTC),
+                source_key="delighted:301",
+            )
+        )
+        first.flush()
+        thread = threading.Thread(target=second)
+        thread.start()
+        with db.engine.connect() as watcher:  # until the second import waits on the key
+            for _ in range(500):
+                waiting = watcher.scalar(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+                )
+                if waiting:
+                    break
+                time.sleep(0.01)
+            assert waiting, "the second import never reached the uncommitted key"
+    thread.join(timeout=30)
+    assert "error" not in outcome, outcome
+    report = outcome["report"]
+    assert (report.imported, report.already_imported, report.contacts_created) == (1, 1, 1)
+    with db.transaction() as session:
+        keys = session.scalars(select(Response.source_key).order_by(Response.source_key)).all()
+        assert keys == ["delighted:301", "delighted:302"]
+        assert session.scalars(select(Contact.email)).all() == ["bo@example.com"]
