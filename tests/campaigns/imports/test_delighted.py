@@ -231,3 +231,22 @@ def test_two_imports_at_once_add_each_response_once_and_neither_fails(db: Databa
         keys = session.scalars(select(Response.source_key).order_by(Response.source_key)).all()
         assert keys == ["delighted:301", "delighted:302"]
         assert session.scalars(select(Contact.email)).all() == ["bo@example.com"]
+
+
+def test_an_export_without_response_ids_keeps_a_long_addressed_persons_answers_apart(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    """Without a Response ID column a response is keyed by person, time and score. An address long enough to
+    fill the key's 160 characters must not make every answer of that person "already there"."""
+    email = "ana.lima@" + ".".join(["support-and-customer-success-department"] * 4) + ".example.com"
+    export = tmp_path / "export.csv"
+    export.write_text(
+        f"Date,Email,Score\r\n2025-11-03 09:15:00 UTC,{email},9\r\n2025-12-03 09:15:00 UTC,{email},4\r\n",
+        encoding="utf-8",
+    )
+    first = nps(database_url, "import", "delighted", str(export))
+    assert "2 responses imported, 0 already there" in first.output, first.output
+    again = nps(database_url, "import", "delighted", str(export))
+    assert "0 responses imported, 2 already there" in again.output, again.output
+    with db.transaction() as session:
+        assert sorted(session.scalars(select(Response.score)).all()) == [4, 9]
