@@ -2,7 +2,8 @@
 
 Each row becomes a response with the person's properties as they were when they answered (the snapshot that
 `nps compare` and the filters read), its tags, notes and permalink kept beside it (`responses.imported`), and its
-person a contact: found by email, then by phone, else created with the email (or phone) as its external id.
+person a contact: found by email (in any case) or phone, or by the external id an earlier import gave it (never
+updated from history), else created with the email (or phone) as its external id.
 A re-import adds nothing twice: each response is keyed by Delighted's response id (`responses.source_key`).
 Imported answers are history: they open no follow-up and post no Slack alert.
 
@@ -96,8 +97,11 @@ def _contact(answer: DelightedResponse, session: Session, now: datetime) -> tupl
     if found is not None:
         return found, False
     email = item.email.lower() if item.email else None
-    new = replace(item, external_id=email or item.phone or "", email=email)
-    return upsert_contact(new, session=session, now=now)
+    external_id = email or item.phone or ""
+    earlier = session.scalars(select(Contact).where(Contact.external_id == external_id)).first()
+    if earlier is not None:  # made by an earlier import, its address changed since: history never overwrites
+        return earlier, False
+    return upsert_contact(replace(item, external_id=external_id, email=email), session=session, now=now)
 
 
 def _same_email(email: str) -> ColumnElement[bool]:

@@ -250,3 +250,28 @@ def test_an_export_without_response_ids_keeps_a_long_addressed_persons_answers_a
     assert "0 responses imported, 2 already there" in again.output, again.output
     with db.transaction() as session:
         assert sorted(session.scalars(select(Response.score)).all()) == [4, 9]
+
+
+def test_history_never_overwrites_a_contacts_current_address_or_name(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    """A first import made the contact "ana@example.com"; she has since changed address (contacts file). An
+    import of an export that still has the old address finds her by that id and leaves what she is now alone:
+    the next survey goes to the address she gave last, not to one from Delighted's history."""
+    with db.transaction() as session:
+        session.add(
+            Contact(
+                external_id="ana@example.com", name="Ana Lima", email="ana.new@example.com", properties={}
+            )
+        )
+    export = tmp_path / "export.csv"
+    export.write_text(
+        "Response ID,Date,Name,Email,Score\r\n401,2025-11-03 09:15:00 UTC,A. Lima,ana@example.com,9\r\n",
+        encoding="utf-8",
+    )
+    result = nps(database_url, "import", "delighted", str(export))
+    assert "1 responses imported" in result.output and "0 contacts created" in result.output, result.output
+    with db.transaction() as session:
+        (contact,) = session.scalars(select(Contact)).all()
+        assert (contact.email, contact.name) == ("ana.new@example.com", "Ana Lima")
+        assert session.scalars(select(Response.contact_id)).all() == [contact.id]
