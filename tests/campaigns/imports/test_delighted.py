@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner, Result
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from campaigns.imports.delighted import import_delighted
 from campaigns.imports.delighted_rows import RowError, parse_time
@@ -197,7 +198,7 @@ def test_two_imports_at_once_add_each_response_once_and_neither_fails(db: Databa
     def second() -> None:
         try:
             outcome["report"] = import_delighted(db, io.BytesIO(export), now=now)
-        except Exception as error:  # noqa: BLE001 - the assertion below shows it
+        except Exception as error:  # shown by the assertion below
             outcome["error"] = error
 
     with db.transaction() as first:
@@ -217,7 +218,7 @@ def test_two_imports_at_once_add_each_response_once_and_neither_fails(db: Databa
         with db.engine.connect() as watcher:  # until the second import waits on the key
             for _ in range(500):
                 waiting = watcher.scalar(
-                    text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+                    sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
                 )
                 if waiting:
                     break
