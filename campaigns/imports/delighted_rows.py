@@ -122,6 +122,8 @@ def read_row(row: dict[str, str], mapping: dict[str, str]) -> DelightedResponse 
     properties: dict[str, str] = {}
     for column, ours in mapping.items():
         cell = (row.get(column) or "").strip()
+        if "\x00" in cell or (cell and "\x00" in column):  # PostgreSQL stores no NUL in text or JSON
+            raise RowError(f"the {column.strip()!r} column holds a NUL character (a damaged export?)")
         if ours.startswith("property:"):
             if cell:
                 properties[ours.removeprefix("property:")] = cell

@@ -276,3 +276,27 @@ def test_history_never_overwrites_a_contacts_current_address_or_name(
         (contact,) = session.scalars(select(Contact)).all()
         assert (contact.email, contact.name) == ("ana.new@example.com", "Ana Lima")
         assert session.scalars(select(Response.contact_id)).all() == [contact.id]
+
+
+def test_a_nul_character_in_a_cell_is_one_bad_row_not_a_failed_import(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    """PostgreSQL stores no NUL character in text or JSON; a damaged export may carry one. That row is reported
+    with its line, the others are imported, on SQLite as on PostgreSQL."""
+    export = tmp_path / "export.csv"
+    export.write_bytes(
+        b"Response ID,Date,Score,Comment,Plan\r\n"
+        b"501,2025-11-03 09:15:00 UTC,9,fine,pro\r\n"
+        b"502,2025-11-04 09:15:00 UTC,3,bro\x00ken,pro\r\n"
+        b"503,2025-11-05 09:15:00 UTC,7,ok,ba\x00sic\r\n"
+        b"504,2025-11-06 09:15:00 UTC,8,ok,basic\r\n"
+    )
+    result = nps(database_url, "import", "delighted", str(export))
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "2 responses imported" in result.output and "2 not readable" in result.output, result.output
+    assert "export.csv:3: " in result.output and "export.csv:4: " in result.output
+    with db.transaction() as session:
+        assert sorted(session.scalars(select(Response.source_key)).all()) == [
+            "delighted:501",
+            "delighted:504",
+        ]
