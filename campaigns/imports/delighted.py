@@ -61,6 +61,7 @@ def _rows(source: IO[bytes]) -> Iterator[tuple[int, dict[str, str], dict[str, st
     """(line, row, column map) for each row, streamed."""
     text = io.TextIOWrapper(source, encoding="utf-8-sig", newline="")
     reader = csv.DictReader(text)
+    line = 0  # where the last row read ended: a broken row starts on the next line
     try:
         header = reader.fieldnames
         if not header:
@@ -73,7 +74,7 @@ def _rows(source: IO[bytes]) -> Iterator[tuple[int, dict[str, str], dict[str, st
     except UnicodeDecodeError:
         raise DelightedFileError("the file is not valid UTF-8 (save it as UTF-8)") from None
     except csv.Error as error:
-        raise DelightedFileError(f"line {reader.line_num}: {error}") from None
+        raise DelightedFileError(f"line {line + 1}: {error}") from None
 
 
 def _channel(answer: DelightedResponse, contact: Contact | None) -> Channel:
@@ -183,7 +184,41 @@ def import_delighted(
 ) -> ImportReport:
     """Import a Delighted responses CSV, BATCH rows a transaction; re-importing adds nothing twice."""
     report = ImportReport()
+    try:
+        _import_rows(db, source, report, now)
+    except DelightedFileError as error:
+        if report.imported or report.already_imported:
+            raise DelightedFileError(
+                f"{error}; the {report.imported} responses before it were imported "
+                f"({report.already_imported} were already there): mend the file and import it again"
+            ) from None
+        raise
+    if on_problem is not None:
+        for line, reason in report.problems:
+            on_problem(line, reason)
+    return report
+
+
+def _import_rows(db: Database, source: IO[bytes], report: ImportReport, now: datetime) -> None:
+    """The rows into `report`; on a file error, the rows read before it are written first."""
     batch: list[tuple[int, DelightedResponse]] = []
+    try:
+        _read_rows(db, source, report, now, batch)
+    except DelightedFileError:
+        if batch:
+            _write(batch, db, report, now)
+        raise
+    if batch:
+        _write(batch, db, report, now)
+
+
+def _read_rows(
+    db: Database,
+    source: IO[bytes],
+    report: ImportReport,
+    now: datetime,
+    batch: list[tuple[int, DelightedResponse]],
+) -> None:
     checked = False
     for line, row, mapping in _rows(source):
         if not checked:
@@ -201,13 +236,7 @@ def import_delighted(
         batch.append((line, answer))
         if len(batch) >= BATCH:
             _write(batch, db, report, now)
-            batch = []
-    if batch:
-        _write(batch, db, report, now)
-    if on_problem is not None:
-        for line, reason in report.problems:
-            on_problem(line, reason)
-    return report
+            batch.clear()
 
 
 @dataclass

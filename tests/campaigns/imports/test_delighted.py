@@ -300,3 +300,25 @@ def test_a_nul_character_in_a_cell_is_one_bad_row_not_a_failed_import(
             "delighted:501",
             "delighted:504",
         ]
+
+
+def test_a_file_broken_halfway_keeps_and_says_what_came_before(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    """A field past the CSV reader's limit (a 200 KB cell, or an unclosed quote swallowing the rest) stops the
+    file there. The rows before it are imported, all of them, and the error says so: a second run after the
+    file is mended adds nothing twice."""
+    export = tmp_path / "export.csv"
+    export.write_text(
+        "Response ID,Date,Score,Comment\r\n"
+        "601,2025-11-03 09:15:00 UTC,9,fine\r\n"
+        "602,2025-11-04 09:15:00 UTC,3,slow\r\n"
+        f"603,2025-11-05 09:15:00 UTC,7,{'x' * 200_000}\r\n"
+        "604,2025-11-06 09:15:00 UTC,8,ok\r\n",
+        encoding="utf-8",
+    )
+    result = nps(database_url, "import", "delighted", str(export))
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "line 4" in result.output and "2 responses before it were imported" in result.output, result.output
+    with db.transaction() as session:
+        assert sorted(session.scalars(select(Response.source_key)).all()) == ["delighted:601", "delighted:602"]
