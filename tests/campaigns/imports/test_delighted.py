@@ -321,4 +321,7 @@ def test_a_file_broken_halfway_keeps_and_says_what_came_before(
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
     assert "line 4" in result.output and "2 responses before it were imported" in result.output, result.output
     with db.transaction() as session:
-        assert sorted(session.scalars(select(Response.source_key)).all()) == ["delighted:601", "delighted:602"]
+        assert sorted(session.scalars(select(Response.source_key)).all()) == [
+            "delighted:601",
+            "delighted:602",
+        ]
