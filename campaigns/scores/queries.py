@@ -220,9 +220,9 @@ def buckets(period: Period, granularity: Granularity, tz: tzinfo) -> list[dateti
     starts = [origin]
     while starts[-1] < period.end:
         if len(starts) > MAX_BUCKETS:
-            unit = "weeks" if weekly else "months"
+            unit, other = ("weeks", " or `monthly`") if weekly else ("months", "")
             raise QueryError(
-                f"that period spans more than {MAX_BUCKETS} {unit}; choose a shorter period or `monthly`"
+                f"that period spans more than {MAX_BUCKETS} {unit}; choose a shorter period{other}"
             )
         n = len(starts)
         starts.append(

@@ -124,3 +124,11 @@ def test_trend_png_to_a_place_that_cannot_be_written_is_one_line(data: Database,
         result = nps(database_url, "trend", MAY, "--png", target)
         assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
         assert target in result.output and "Error" in result.output
+
+
+def test_a_monthly_trend_too_long_does_not_suggest_monthly(data: Database, database_url: str) -> None:
+    result = nps(database_url, "trend", "monthly", "1970-01-01..2999-12-31")
+    assert result.exit_code == 1 and "more than 120 months; choose a shorter period" in result.output
+    assert "monthly`" not in result.output, result.output
+    weekly = nps(database_url, "trend", "1970-01-01..2999-12-31")
+    assert "more than 120 weeks; choose a shorter period or `monthly`" in weekly.output, weekly.output
