@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import IO, Literal
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -85,30 +85,54 @@ def _channel(answer: DelightedResponse, contact: Contact | None) -> Channel:
     return Channel.EMAIL if answer.email or contact is None or contact.email else Channel.SMS
 
 
-def _contact(answer: DelightedResponse, session: Session, now: datetime) -> tuple[Contact | None, bool]:
+Known = dict[str, Contact]  # contacts by email in lower case: the batch's people, read in one statement
+
+
+def _known_by_email(session: Session, batch: list[tuple[int, DelightedResponse]]) -> Known:
+    """Contacts with the batch's addresses in any case: Delighted kept what people typed ("ANA.LIMA@example.com")
+    and our contacts file may hold "Ana.Lima@example.com"; providers treat the two as one mailbox. One scan of
+    the column per batch (lower() uses no index), the lowest id first."""
+    wanted = {answer.email.strip().lower() for _, answer in batch if answer.email}
+    if not wanted:
+        return {}
+    known: Known = {}
+    query = select(Contact).where(func.lower(Contact.email).in_(wanted)).order_by(Contact.id)
+    for contact in session.scalars(query):
+        known.setdefault((contact.email or "").lower(), contact)
+    return known
+
+
+def _contact(
+    answer: DelightedResponse, session: Session, now: datetime, known: Known
+) -> tuple[Contact | None, bool]:
     """The person's contact, found or created; ContactValidationError for an address that is not one."""
     if not (answer.email or answer.phone):
         return None, False
     item = validate_contact(
         {"external_id": "-", "name": answer.name, "email": answer.email, "phone": answer.phone}
     )
-    matches: list[ColumnElement[bool]] = [_same_email(item.email)] if item.email else []
-    matches += [Contact.phone == item.phone] if item.phone else []
-    found = session.scalars(select(Contact).where(or_(*matches)).order_by(Contact.id).limit(1)).first()
+    email = item.email.lower() if item.email else None
+    found = known.get(email) if email else None
+    if found is None and item.phone:
+        found = session.scalars(
+            select(Contact).where(Contact.phone == item.phone).order_by(Contact.id)
+        ).first()
     if found is not None:
         return found, False
-    email = item.email.lower() if item.email else None
     external_id = email or item.phone or ""
-    earlier = session.scalars(select(Contact).where(Contact.external_id == external_id)).first()
-    if earlier is not None:  # made by an earlier import, its address changed since: history never overwrites
-        return earlier, False
-    return upsert_contact(replace(item, external_id=external_id, email=email), session=session, now=now)
+    found = session.scalars(select(Contact).where(Contact.external_id == external_id)).first()
+    created = False
+    if found is None:  # else made by an earlier import, its address changed since: history never overwrites
+        found, created = upsert_contact(
+            replace(item, external_id=external_id, email=email), session=session, now=now
+        )
+    if email:
+        known[email] = found
+    return found, created
 
 
 def _same_email(email: str) -> ColumnElement[bool]:
-    """Contacts with this address in any case: Delighted kept what people typed ("ANA.LIMA@example.com") and our
-    contacts file may hold "Ana.Lima@example.com"; providers treat the two as one mailbox. (A scan, not the
-    index: imports are rare and run once.)"""
+    """Contacts with this address in any case (a scan: opt-out lists are short)."""
     return func.lower(Contact.email) == email.lower()
 
 
@@ -121,8 +145,10 @@ def _stored_addresses(session: Session, channel: Channel, address: str) -> list[
     return sorted(email for email in stored if email) or [address.lower()]
 
 
-def _store(answer: DelightedResponse, session: Session, report: ImportReport, now: datetime) -> None:
-    contact, created = _contact(answer, session, now)
+def _store(
+    answer: DelightedResponse, session: Session, report: ImportReport, now: datetime, known: Known
+) -> None:
+    contact, created = _contact(answer, session, now, known)
     report.contacts_created += created
     session.add(
         Response(
@@ -166,13 +192,14 @@ def _write_once(
     keys = [answer.key for _, answer in batch]
     with db.transaction() as session:
         seen = set(session.scalars(select(Response.source_key).where(Response.source_key.in_(keys))))
+        known = _known_by_email(session, batch)
         for line, answer in batch:
             if answer.key in seen:
                 report.already_imported += 1
                 continue
             seen.add(answer.key)
             try:  # the addresses are validated before anything is written: a refusal leaves nothing behind
-                _store(answer, session, report, now)
+                _store(answer, session, report, now, known)
             except ContactValidationError as error:
                 report.problems.append((line, str(error)))
                 continue
