@@ -2,7 +2,8 @@
 
 Each row becomes a response with the person's properties as they were when they answered (the snapshot that
 `nps compare` and the filters read), its tags, notes and permalink kept beside it (`responses.imported`), and its
-person a contact: found by email, then by phone, else created with the email (or phone) as its external id.
+person a contact: found by email (in any case) or phone, or by the external id an earlier import gave it (never
+updated from history), else created with the email (or phone) as its external id.
 A re-import adds nothing twice: each response is keyed by Delighted's response id (`responses.source_key`).
 Imported answers are history: they open no follow-up and post no Slack alert.
 
@@ -19,7 +20,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import IO, Literal
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from campaigns.contacts.consents import Cause, set_consent
@@ -59,6 +61,7 @@ def _rows(source: IO[bytes]) -> Iterator[tuple[int, dict[str, str], dict[str, st
     """(line, row, column map) for each row, streamed."""
     text = io.TextIOWrapper(source, encoding="utf-8-sig", newline="")
     reader = csv.DictReader(text)
+    line = 0  # where the last row read ended: a broken row starts on the next line
     try:
         header = reader.fieldnames
         if not header:
@@ -71,7 +74,7 @@ def _rows(source: IO[bytes]) -> Iterator[tuple[int, dict[str, str], dict[str, st
     except UnicodeDecodeError:
         raise DelightedFileError("the file is not valid UTF-8 (save it as UTF-8)") from None
     except csv.Error as error:
-        raise DelightedFileError(f"line {reader.line_num}: {error}") from None
+        raise DelightedFileError(f"line {line + 1}: {error}") from None
 
 
 def _channel(answer: DelightedResponse, contact: Contact | None) -> Channel:
@@ -82,39 +85,70 @@ def _channel(answer: DelightedResponse, contact: Contact | None) -> Channel:
     return Channel.EMAIL if answer.email or contact is None or contact.email else Channel.SMS
 
 
-def _contact(answer: DelightedResponse, session: Session, now: datetime) -> tuple[Contact | None, bool]:
+Known = dict[str, Contact]  # contacts by email in lower case: the batch's people, read in one statement
+
+
+def _known_by_email(session: Session, batch: list[tuple[int, DelightedResponse]]) -> Known:
+    """Contacts with the batch's addresses in any case: Delighted kept what people typed ("ANA.LIMA@example.com")
+    and our contacts file may hold "Ana.Lima@example.com"; providers treat the two as one mailbox. One scan of
+    the column per batch (lower() uses no index), the lowest id first."""
+    wanted = {answer.email.strip().lower() for _, answer in batch if answer.email}
+    if not wanted:
+        return {}
+    known: Known = {}
+    query = select(Contact).where(func.lower(Contact.email).in_(wanted)).order_by(Contact.id)
+    for contact in session.scalars(query):
+        known.setdefault((contact.email or "").lower(), contact)
+    return known
+
+
+def _contact(
+    answer: DelightedResponse, session: Session, now: datetime, known: Known
+) -> tuple[Contact | None, bool]:
     """The person's contact, found or created; ContactValidationError for an address that is not one."""
     if not (answer.email or answer.phone):
         return None, False
     item = validate_contact(
         {"external_id": "-", "name": answer.name, "email": answer.email, "phone": answer.phone}
     )
-    matches: list[ColumnElement[bool]] = [Contact.email.in_(_spellings(item.email))] if item.email else []
-    matches += [Contact.phone == item.phone] if item.phone else []
-    found = session.scalars(select(Contact).where(or_(*matches)).order_by(Contact.id).limit(1)).first()
+    email = item.email.lower() if item.email else None
+    found = known.get(email) if email else None
+    if found is None and item.phone:
+        found = session.scalars(
+            select(Contact).where(Contact.phone == item.phone).order_by(Contact.id)
+        ).first()
     if found is not None:
         return found, False
-    email = item.email.lower() if item.email else None
-    new = replace(item, external_id=email or item.phone or "", email=email)
-    return upsert_contact(new, session=session, now=now)
+    external_id = email or item.phone or ""
+    found = session.scalars(select(Contact).where(Contact.external_id == external_id)).first()
+    created = False
+    if found is None:  # else made by an earlier import, its address changed since: history never overwrites
+        found, created = upsert_contact(
+            replace(item, external_id=external_id, email=email), session=session, now=now
+        )
+    if email:
+        known[email] = found
+    return found, created
 
 
-def _spellings(email: str) -> set[str]:
-    """An address as validated and in lower case: Delighted kept what people typed ("Ana.Lima@Example.com"),
-    and the same person may be stored either way. Both forms use the index on the column."""
-    return {email, email.lower()}
+def _same_email(email: str) -> ColumnElement[bool]:
+    """Contacts with this address in any case (a scan: opt-out lists are short)."""
+    return func.lower(Contact.email) == email.lower()
 
 
-def _stored_address(session: Session, channel: Channel, address: str) -> str:
-    """The address as a contact has it stored, so that an opt-out applies to the address we send to."""
+def _stored_addresses(session: Session, channel: Channel, address: str) -> list[str]:
+    """The address as contacts have it stored, every spelling of it, so that an opt-out applies to the address
+    we send to; lower case when no contact has it."""
     if channel is not Channel.EMAIL:
-        return address
-    stored = session.scalar(select(Contact.email).where(Contact.email.in_(_spellings(address))).limit(1))
-    return stored or address.lower()
+        return [address]
+    stored = session.scalars(select(Contact.email).where(_same_email(address)).distinct()).all()
+    return sorted(email for email in stored if email) or [address.lower()]
 
 
-def _store(answer: DelightedResponse, session: Session, report: ImportReport, now: datetime) -> None:
-    contact, created = _contact(answer, session, now)
+def _store(
+    answer: DelightedResponse, session: Session, report: ImportReport, now: datetime, known: Known
+) -> None:
+    contact, created = _contact(answer, session, now, known)
     report.contacts_created += created
     session.add(
         Response(
@@ -135,16 +169,37 @@ def _store(answer: DelightedResponse, session: Session, report: ImportReport, no
 def _write(
     batch: list[tuple[int, DelightedResponse]], db: Database, report: ImportReport, now: datetime
 ) -> None:
+    """One transaction for the batch. A concurrent import of the same file may commit some of its responses (or
+    contacts) first: the unique keys then refuse ours, and the batch is read again, those now already there."""
+    for attempt in range(3):
+        counted = ImportReport()
+        try:
+            _write_once(batch, db, counted, now)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+            continue
+        report.imported += counted.imported
+        report.already_imported += counted.already_imported
+        report.contacts_created += counted.contacts_created
+        report.problems += counted.problems
+        return
+
+
+def _write_once(
+    batch: list[tuple[int, DelightedResponse]], db: Database, report: ImportReport, now: datetime
+) -> None:
     keys = [answer.key for _, answer in batch]
     with db.transaction() as session:
         seen = set(session.scalars(select(Response.source_key).where(Response.source_key.in_(keys))))
+        known = _known_by_email(session, batch)
         for line, answer in batch:
             if answer.key in seen:
                 report.already_imported += 1
                 continue
             seen.add(answer.key)
             try:  # the addresses are validated before anything is written: a refusal leaves nothing behind
-                _store(answer, session, report, now)
+                _store(answer, session, report, now, known)
             except ContactValidationError as error:
                 report.problems.append((line, str(error)))
                 continue
@@ -156,7 +211,41 @@ def import_delighted(
 ) -> ImportReport:
     """Import a Delighted responses CSV, BATCH rows a transaction; re-importing adds nothing twice."""
     report = ImportReport()
+    try:
+        _import_rows(db, source, report, now)
+    except DelightedFileError as error:
+        if report.imported or report.already_imported:
+            raise DelightedFileError(
+                f"{error}; the {report.imported} responses before it were imported "
+                f"({report.already_imported} were already there): mend the file and import it again"
+            ) from None
+        raise
+    if on_problem is not None:
+        for line, reason in report.problems:
+            on_problem(line, reason)
+    return report
+
+
+def _import_rows(db: Database, source: IO[bytes], report: ImportReport, now: datetime) -> None:
+    """The rows into `report`; on a file error, the rows read before it are written first."""
     batch: list[tuple[int, DelightedResponse]] = []
+    try:
+        _read_rows(db, source, report, now, batch)
+    except DelightedFileError:
+        if batch:
+            _write(batch, db, report, now)
+        raise
+    if batch:
+        _write(batch, db, report, now)
+
+
+def _read_rows(
+    db: Database,
+    source: IO[bytes],
+    report: ImportReport,
+    now: datetime,
+    batch: list[tuple[int, DelightedResponse]],
+) -> None:
     checked = False
     for line, row, mapping in _rows(source):
         if not checked:
@@ -174,13 +263,7 @@ def import_delighted(
         batch.append((line, answer))
         if len(batch) >= BATCH:
             _write(batch, db, report, now)
-            batch = []
-    if batch:
-        _write(batch, db, report, now)
-    if on_problem is not None:
-        for line, reason in report.problems:
-            on_problem(line, reason)
-    return report
+            batch.clear()
 
 
 @dataclass
@@ -218,13 +301,13 @@ def import_opt_outs(db: Database, source: IO[bytes], which: PeopleList, *, now: 
         when = _when(row, which) or now
         with db.transaction() as session:
             for channel, written in addresses:
-                address = _stored_address(session, channel, written)
-                if _opted_out(session, channel, address):
-                    report.already += 1
-                elif set_consent(
-                    channel, address, ConsentStatus.OPTED_OUT, cause=cause, at=when, session=session
-                ):
-                    report.opted_out += 1
+                for address in _stored_addresses(session, channel, written):
+                    if _opted_out(session, channel, address):
+                        report.already += 1
+                    elif set_consent(
+                        channel, address, ConsentStatus.OPTED_OUT, cause=cause, at=when, session=session
+                    ):
+                        report.opted_out += 1
     return report
 
 

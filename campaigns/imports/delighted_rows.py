@@ -8,6 +8,7 @@ properties", one column each). A row that cannot be read gives a reason, never a
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -60,7 +61,7 @@ def column_map(header: list[str]) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class DelightedResponse:
-    key: str  # "delighted:<response id>", or a digest of person, time and score when the export has no id
+    key: str  # "delighted:<response id>", else "delighted:<person>|<time>|<score>"; a SHA-256 digest past 160 chars
     answered_at: datetime
     score: int
     comment: str | None
@@ -104,12 +105,25 @@ def _score(text: str) -> int:
     return int(float(value))
 
 
+KEY_LENGTH = 160  # responses.source_key
+
+
+def _fitted(key: str) -> str:
+    """The key as stored; a longer one (a long address, a long id) as its digest, never cut: two answers of
+    one person differ only at the end of theirs."""
+    if len(key) <= KEY_LENGTH:
+        return key
+    return "delighted:sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
 def read_row(row: dict[str, str], mapping: dict[str, str]) -> DelightedResponse | None:
     """One response, None for a row of another survey type (CSAT, CES...), RowError for one that cannot be read."""
     fields: dict[str, str] = {}
     properties: dict[str, str] = {}
     for column, ours in mapping.items():
         cell = (row.get(column) or "").strip()
+        if "\x00" in cell or (cell and "\x00" in column):  # PostgreSQL stores no NUL in text or JSON
+            raise RowError(f"the {column.strip()!r} column holds a NUL character (a damaged export?)")
         if ours.startswith("property:"):
             if cell:
                 properties[ours.removeprefix("property:")] = cell
@@ -131,7 +145,7 @@ def read_row(row: dict[str, str], mapping: dict[str, str]) -> DelightedResponse 
     tags = [tag.strip() for tag in fields.get("tags", "").split(",") if tag.strip()]
     kept = {"tags": tags, "notes": fields.get("notes") or None, "permalink": fields.get("permalink") or None}
     return DelightedResponse(
-        key=key[:160],
+        key=_fitted(key),
         answered_at=answered_at,
         score=score,
         comment=fields.get("comment") or None,

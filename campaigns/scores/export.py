@@ -3,7 +3,8 @@
 Rows stream from the database to the file in pages (`yield_per`), so memory stays flat however many responses
 there are. A CSV has one column per property found in the responses' snapshots (a first pass reads only the
 snapshots, also streamed); text cells a spreadsheet would run as a formula are neutralised (OWASP's rule: a
-leading apostrophe before = + - @, a tab or a carriage return). JSON Lines keeps every value as stored.
+leading apostrophe before = + - @, a tab or a carriage return, also after leading blanks, which spreadsheets
+skip, and for the full-width signs and the DDE pipe). JSON Lines keeps every value as stored.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
@@ -24,7 +26,8 @@ from storage.tables import Campaign, Contact, Response
 
 Format = Literal["csv", "jsonl"]
 PAGE = 1_000
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_STARTS = ("=", "+", "-", "@", "|", "\uff1d", "\uff0b", "\uff0d", "\uff20", "\t", "\r")
+LEADING_BLANKS = re.compile(r"^[\s\ufeff\u200b-\u200d\u2060]+")  # blanks and invisibles a spreadsheet skips
 PROPERTY_PREFIX = "property:"
 COLUMNS = (
     "response_id",
@@ -41,7 +44,8 @@ COLUMNS = (
 
 def neutralise(cell: str) -> str:
     """A text cell as a spreadsheet shows it, never runs it."""
-    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+    runs = cell.startswith(FORMULA_STARTS) or LEADING_BLANKS.sub("", cell).startswith(FORMULA_STARTS)
+    return "'" + cell if runs else cell
 
 
 ALL_TIME = Period(datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC), label="all time")

@@ -9,10 +9,11 @@ and PostgreSQL. Response filters use the contact's properties as they were when 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from campaigns.scores.errors import QueryError, UnknownCampaign
@@ -48,6 +49,16 @@ def check_key(key: str) -> str:
     return key
 
 
+def property_text(session: Session, column: Any, key: str) -> ColumnElement[Any]:
+    """The value at `key` of a JSON properties column. SQLite keeps keys as JSON text, escaped ("région" is
+    stored "r\\u00e9gion" by the JSON serialiser) and its paths compare that raw text: a key outside ASCII is
+    looked up as stored. PostgreSQL's JSONB compares decoded keys."""
+    check_key(key)
+    if key.isascii() or session.get_bind().dialect.name != "sqlite":
+        return column[key].as_string()
+    return func.json_extract(column, f"$.{json.dumps(key)}")
+
+
 @dataclass
 class Scope:
     """Filters resolved against the database: the campaign id once, property values per period."""
@@ -79,7 +90,8 @@ class Scope:
             conditions.append(Response.channel == self.filters.channel)
         if self.filters.properties:
             exprs = [
-                Response.contact_snapshot[check_key(key)].as_string() for key, _ in self.filters.properties
+                property_text(self.session, Response.contact_snapshot, key)
+                for key, _ in self.filters.properties
             ]
             conditions += self._matching(exprs, select(*exprs).where(*conditions), ("responses", period))
         return conditions
@@ -96,7 +108,9 @@ class Scope:
         if self.filters.channel is not None:
             conditions.append(Invitation.channel == self.filters.channel)
         if self.filters.properties:
-            exprs = [Contact.properties[check_key(key)].as_string() for key, _ in self.filters.properties]
+            exprs = [
+                property_text(self.session, Contact.properties, key) for key, _ in self.filters.properties
+            ]
             matching = self._matching(exprs, select(*exprs), ("contacts",))
             conditions.append(Invitation.contact_id.in_(select(Contact.id).where(*matching)))
         return conditions

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.scores import nps as npsmath
 from campaigns.scores.errors import QueryError
-from campaigns.scores.filters import NO_FILTERS, Filters, Scope, check_key, fold
+from campaigns.scores.filters import NO_FILTERS, Filters, Scope, fold, property_text
 from campaigns.scores.nps import DEFAULT_LOW_SAMPLE_THRESHOLD, Change, Tally
 from campaigns.scores.periods import Granularity, Period, add_months, local_midnight
 from storage.enums import Category, Channel, InvitationState
@@ -220,9 +220,9 @@ def buckets(period: Period, granularity: Granularity, tz: tzinfo) -> list[dateti
     starts = [origin]
     while starts[-1] < period.end:
         if len(starts) > MAX_BUCKETS:
-            unit = "weeks" if weekly else "months"
+            unit, other = ("weeks", " or `monthly`") if weekly else ("months", "")
             raise QueryError(
-                f"that period spans more than {MAX_BUCKETS} {unit}; choose a shorter period or `monthly`"
+                f"that period spans more than {MAX_BUCKETS} {unit}; choose a shorter period{other}"
             )
         n = len(starts)
         starts.append(
@@ -285,7 +285,7 @@ def compare(
     spelling; answers without the property form the "(none)" segment.
     """
     scope = Scope.resolve(session, filters)
-    expr = Response.contact_snapshot[check_key(property)].as_string()
+    expr = property_text(session, Response.contact_snapshot, property)
     rows = session.execute(
         select(expr, Response.category, func.count())
         .where(*scope.responses(period))

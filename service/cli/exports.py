@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from service.cli.context import CliContext, pass_context
 from service.cli.insight import QUERY_HELP, parse_query
+
+if TYPE_CHECKING:
+    from bot.query.grammar import Query
+    from campaigns.scores.periods import Period
 
 EXPORT_FORMATS = {".csv": "csv", ".jsonl": "jsonl"}
 
@@ -26,10 +31,8 @@ def export_responses_command(ctx: CliContext, file: Path, query: tuple[str, ...]
     would run as formulas neutralised) or FILE.jsonl (values as stored). Streamed: memory stays flat.
 
     The file appears complete or not at all: it is written next to FILE and renamed at the end."""
-    import os
 
     from campaigns.scores.errors import QueryError
-    from campaigns.scores.export import export_responses
 
     fmt = EXPORT_FORMATS.get(file.suffix.casefold())
     if fmt is None:
@@ -38,10 +41,28 @@ def export_responses_command(ctx: CliContext, file: Path, query: tuple[str, ...]
         raise click.ClickException(f"{file.parent}: no such directory")
     parsed = parse_query(ctx, "score", query)
     period = parsed.period if parsed.period.source else None  # type: ignore[union-attr]
-    partial = file.with_name(f".{file.name}.partial")
+    try:
+        count = _export_whole(ctx, file, fmt, parsed, period)
+    except QueryError as error:
+        raise click.ClickException(str(error)) from None
+    except OSError as error:
+        raise click.ClickException(f"{file}: {error.strerror or error}") from None
+    click.echo(f"{count} responses written to {file}")
+
+
+def _export_whole(ctx: CliContext, file: Path, fmt: str, parsed: Query, period: Period | None) -> int:
+    """Write to a temporary file created exclusively next to FILE (never an existing file or symlink, such as
+    another export's), renamed onto FILE once complete and removed on any failure, Ctrl-C included."""
+    import os
+    import tempfile
+
+    from campaigns.scores.export import export_responses
+
+    handle, name = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".partial", dir=file.parent)
+    partial = Path(name)
     try:
         with (
-            partial.open("w", encoding="utf-8", newline="") as out,
+            os.fdopen(handle, "w", encoding="utf-8", newline="") as out,
             ctx.container.db.transaction() as session,
         ):
             count = export_responses(
@@ -52,11 +73,9 @@ def export_responses_command(ctx: CliContext, file: Path, query: tuple[str, ...]
                 period=period,
             )
         os.replace(partial, file)
-    except QueryError as error:
-        raise click.ClickException(str(error)) from None
     finally:
         partial.unlink(missing_ok=True)
-    click.echo(f"{count} responses written to {file}")
+    return count
 
 
 def register(cli: click.Group) -> None:

@@ -289,7 +289,10 @@ def trend_command(ctx: CliContext, query: tuple[str, ...], as_json: bool, png: P
 
         from bot.query.charts import trend_png
 
-        png.write_bytes(trend_png(points, title, tz=ZoneInfo(ctx.settings.timezone)))
+        try:
+            png.write_bytes(trend_png(points, title, tz=ZoneInfo(ctx.settings.timezone)))
+        except OSError as error:
+            raise click.ClickException(f"{png}: {error.strerror or error}") from None
     if as_json:
         echo_json(trend_json(points))
     else:

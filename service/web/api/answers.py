@@ -2,17 +2,19 @@
 
 `q` is what `/nps score` takes (a period and filters: `last 90d campaign:pulse plan=pro`); without a period, all
 time. Pages follow response ids (keyset), so new answers arriving between two pages never shift them: `next` is
-the query for the next page, absent on the last one.
+the query for the next page, absent on the last one. It carries `at`, the moment the first page was read, so a
+relative period (`last 7d`) does not slide between pages and drop answers unseen.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
 from bot.query.grammar import MAX_TEXT, GrammarError, ScoreQuery, parse
@@ -25,6 +27,7 @@ from service.web.api.responses import ERRORS, ErrorOut
 router = APIRouter(tags=["responses"], route_class=KeyCheckedRoute)
 MAX_LIMIT = 1000
 MAX_QUERY = MAX_TEXT - len("score ")
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(3000, 1, 1, tzinfo=UTC)
 MAX_ID = 2**31 - 1  # ids are INTEGER columns: PostgreSQL refuses a larger bound parameter
 
 
@@ -65,10 +68,21 @@ def list_responses(
     ] = "",
     after: Annotated[int, Query(ge=0, le=MAX_ID, description="The `response_id` to continue after")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    at: Annotated[
+        datetime | None,
+        Query(
+            description="The moment a relative period (`last 7d`) is read at; `next` carries the first page's"
+        ),
+    ] = None,
 ) -> ResponsePage:
     """Responses in id order, `limit` at a time, with the properties the contact had when they answered."""
+    now = container.clock.now() if at is None else at if at.tzinfo else at.replace(tzinfo=UTC)
+    if not EARLIEST <= now <= LATEST:  # the grammar's years: `last 6m` of year 1 is no date at all
+        raise RequestValidationError(
+            [{"type": "value_error", "loc": ("query", "at"), "msg": "`at` must be between 1970 and 2999"}]
+        )
     try:
-        query = parse(f"score {q}", container.clock.now(), ZoneInfo(container.settings.timezone))
+        query = parse(f"score {q}", now, ZoneInfo(container.settings.timezone))
     except GrammarError as error:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, error.message) from None
     if not isinstance(query, ScoreQuery):
@@ -82,6 +96,8 @@ def list_responses(
     except QueryError as error:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
     following = (
-        None if last is None else "/api/v1/responses?" + urlencode({"q": q, "after": last, "limit": limit})
+        None
+        if last is None
+        else "/api/v1/responses?" + urlencode({"q": q, "after": last, "limit": limit, "at": now.isoformat()})
     )
     return ResponsePage(responses=[ResponseOut(**row) for row in rows], next=following)

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import io
 import os
+import threading
+import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner, Result
 from sqlalchemy import select
 
+from campaigns.imports.delighted import import_delighted
 from campaigns.imports.delighted_rows import RowError, parse_time
 from campaigns.scores.filters import Filters
+from campaigns.scores.nps import categorize
 from campaigns.scores.periods import Period
 from campaigns.scores.queries import compare, score
 from service.cli import cli
@@ -146,3 +154,174 @@ def test_delighted_times(text: str, iso: str) -> None:
 def test_a_time_it_cannot_read_says_so() -> None:
     with pytest.raises(RowError, match="not a time"):
         parse_time("last Tuesday")
+
+
+def test_an_address_in_another_case_is_the_contact_we_send_to(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    """Our contact's address is stored as the contacts file had it ("Ana.Lima@Example.com", domain lower-cased
+    by validation); Delighted wrote it in other cases. Local parts are case-insensitive at every real provider:
+    the answers join that contact and the opt-out applies to the address we actually send to."""
+    with db.transaction() as session:
+        session.add(
+            Contact(external_id="crm-1", name="Ana Lima", email="Ana.Lima@example.com", properties={})
+        )
+    export = tmp_path / "export.csv"
+    export.write_text(
+        "Response ID,Date,Email,Score\r\n201,2025-11-03 09:15:00 UTC,ANA.LIMA@EXAMPLE.COM,9\r\n",
+        encoding="utf-8",
+    )
+    unsubscribed = tmp_path / "unsubscribed.csv"
+    unsubscribed.write_text("Email\r\naNa.lImA@example.com\r\n", encoding="utf-8")
+    result = nps(database_url, "import", "delighted", str(export), "--unsubscribed", str(unsubscribed))
+    assert result.exit_code == 0, result.output
+    assert "1 responses imported" in result.output and "0 contacts created" in result.output
+    with db.transaction() as session:
+        (contact,) = session.scalars(select(Contact)).all()
+        assert session.scalars(select(Response.contact_id)).all() == [contact.id]
+        consents = session.scalars(select(Consent)).all()
+        assert [(c.address, c.status, c.contact_id) for c in consents] == [
+            ("Ana.Lima@example.com", ConsentStatus.OPTED_OUT, contact.id)
+        ]
+
+
+def test_two_imports_at_once_add_each_response_once_and_neither_fails(db: Database) -> None:
+    """A second import of the same export (two people running it, a retried cron job) inserts response 301
+    while the first holds it uncommitted: PostgreSQL makes the second wait on the unique key, then refuses it.
+    The batch is read again and the response counted as already there, not an IntegrityError traceback."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the race is made deterministic with PostgreSQL's lock on an uncommitted unique key")
+    export = b"Response ID,Date,Email,Score\r\n301,2025-11-03 09:15:00 UTC,ana@example.com,9\r\n302,2025-11-04 09:15:00 UTC,bo@example.com,3\r\n"
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    outcome: dict[str, Any] = {}
+
+    def second() -> None:
+        try:
+            outcome["report"] = import_delighted(db, io.BytesIO(export), now=now)
+        except Exception as error:  # shown by the assertion below
+            outcome["error"] = error
+
+    with db.transaction() as first:
+        first.add(
+            Response(
+                channel=Channel.EMAIL,
+                score=9,
+                category=categorize(9),
+                contact_snapshot={},
+                answered_at=datetime(2025, 11, 3, 9, 15, tzinfo=UTC),
+                source_key="delighted:301",
+            )
+        )
+        first.flush()
+        thread = threading.Thread(target=second)
+        thread.start()
+        with db.engine.connect() as watcher:  # until the second import waits on the key
+            for _ in range(500):
+                waiting = watcher.scalar(
+                    sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+                )
+                if waiting:
+                    break
+                time.sleep(0.01)
+            assert waiting, "the second import never reached the uncommitted key"
+    thread.join(timeout=30)
+    assert "error" not in outcome, outcome
+    report = outcome["report"]
+    assert (report.imported, report.already_imported, report.contacts_created) == (1, 1, 1)
+    with db.transaction() as session:
+        keys = session.scalars(select(Response.source_key).order_by(Response.source_key)).all()
+        assert keys == ["delighted:301", "delighted:302"]
+        assert session.scalars(select(Contact.email)).all() == ["bo@example.com"]
+
+
+def test_an_export_without_response_ids_keeps_a_long_addressed_persons_answers_apart(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    """Without a Response ID column a response is keyed by person, time and score. An address long enough to
+    fill the key's 160 characters must not make every answer of that person "already there"."""
+    email = "ana.lima@" + ".".join(["support-and-customer-success-department"] * 4) + ".example.com"
+    export = tmp_path / "export.csv"
+    export.write_text(
+        f"Date,Email,Score\r\n2025-11-03 09:15:00 UTC,{email},9\r\n2025-12-03 09:15:00 UTC,{email},4\r\n",
+        encoding="utf-8",
+    )
+    first = nps(database_url, "import", "delighted", str(export))
+    assert "2 responses imported, 0 already there" in first.output, first.output
+    again = nps(database_url, "import", "delighted", str(export))
+    assert "0 responses imported, 2 already there" in again.output, again.output
+    with db.transaction() as session:
+        assert sorted(session.scalars(select(Response.score)).all()) == [4, 9]
+
+
+def test_history_never_overwrites_a_contacts_current_address_or_name(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    """A first import made the contact "ana@example.com"; she has since changed address (contacts file). An
+    import of an export that still has the old address finds her by that id and leaves what she is now alone:
+    the next survey goes to the address she gave last, not to one from Delighted's history."""
+    with db.transaction() as session:
+        session.add(
+            Contact(
+                external_id="ana@example.com", name="Ana Lima", email="ana.new@example.com", properties={}
+            )
+        )
+    export = tmp_path / "export.csv"
+    export.write_text(
+        "Response ID,Date,Name,Email,Score\r\n401,2025-11-03 09:15:00 UTC,A. Lima,ana@example.com,9\r\n",
+        encoding="utf-8",
+    )
+    result = nps(database_url, "import", "delighted", str(export))
+    assert "1 responses imported" in result.output and "0 contacts created" in result.output, result.output
+    with db.transaction() as session:
+        (contact,) = session.scalars(select(Contact)).all()
+        assert (contact.email, contact.name) == ("ana.new@example.com", "Ana Lima")
+        assert session.scalars(select(Response.contact_id)).all() == [contact.id]
+
+
+def test_a_nul_character_in_a_cell_is_one_bad_row_not_a_failed_import(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    """PostgreSQL stores no NUL character in text or JSON; a damaged export may carry one. That row is reported
+    with its line, the others are imported, on SQLite as on PostgreSQL."""
+    export = tmp_path / "export.csv"
+    export.write_bytes(
+        b"Response ID,Date,Score,Comment,Plan\r\n"
+        b"501,2025-11-03 09:15:00 UTC,9,fine,pro\r\n"
+        b"502,2025-11-04 09:15:00 UTC,3,bro\x00ken,pro\r\n"
+        b"503,2025-11-05 09:15:00 UTC,7,ok,ba\x00sic\r\n"
+        b"504,2025-11-06 09:15:00 UTC,8,ok,basic\r\n"
+    )
+    result = nps(database_url, "import", "delighted", str(export))
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "2 responses imported" in result.output and "2 not readable" in result.output, result.output
+    assert "export.csv:3: " in result.output and "export.csv:4: " in result.output
+    with db.transaction() as session:
+        assert sorted(session.scalars(select(Response.source_key)).all()) == [
+            "delighted:501",
+            "delighted:504",
+        ]
+
+
+def test_a_file_broken_halfway_keeps_and_says_what_came_before(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    """A field past the CSV reader's limit (a 200 KB cell, or an unclosed quote swallowing the rest) stops the
+    file there. The rows before it are imported, all of them, and the error says so: a second run after the
+    file is mended adds nothing twice."""
+    export = tmp_path / "export.csv"
+    export.write_text(
+        "Response ID,Date,Score,Comment\r\n"
+        "601,2025-11-03 09:15:00 UTC,9,fine\r\n"
+        "602,2025-11-04 09:15:00 UTC,3,slow\r\n"
+        f"603,2025-11-05 09:15:00 UTC,7,{'x' * 200_000}\r\n"
+        "604,2025-11-06 09:15:00 UTC,8,ok\r\n",
+        encoding="utf-8",
+    )
+    result = nps(database_url, "import", "delighted", str(export))
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "line 4" in result.output and "2 responses before it were imported" in result.output, result.output
+    with db.transaction() as session:
+        assert sorted(session.scalars(select(Response.source_key)).all()) == [
+            "delighted:601",
+            "delighted:602",
+        ]

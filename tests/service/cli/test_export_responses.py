@@ -129,3 +129,60 @@ def test_memory_stays_flat_as_the_export_grows(db: Database, tmp_path: Path) -> 
     small = peak(1_000)
     large = peak(9_000)  # 10,000 rows in all
     assert large < small * 2, (small, large)
+
+
+def test_formulas_behind_blanks_full_width_signs_or_a_pipe_are_neutralised_too(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    """Spreadsheets skip leading blanks (and a byte-order mark) before a formula, Excel reads the full-width
+    signs of East Asian keyboards as the ASCII ones, and `|` starts a DDE call in old Excel: all get the
+    apostrophe. Numbers, booleans and nested values of a snapshot are no text a spreadsheet runs."""
+    cells = [
+        " =1+1",
+        "\n=1+1",
+        "\u00a0@SUM(A1)",
+        "\ufeff=1",
+        "\u200b -1",
+        "＝1+1",
+        "＋1",
+        "－1",
+        "＠x",
+        "|calc",
+    ]
+    Seeder(db).responses(
+        [5],
+        at=MAY,
+        snapshot={f"p{i}": cell for i, cell in enumerate(cells)}
+        | {"n": 3, "yes": True, "nested": {"a": "=1"}},
+        comment=' =HYPERLINK("http://x")',
+    )
+    target = tmp_path / "responses.csv"
+    assert nps(database_url, "export", "responses", str(target)).exit_code == 0
+    with target.open(newline="", encoding="utf-8") as file:
+        (row,) = list(csv.DictReader(file))
+    assert row["comment"] == '\' =HYPERLINK("http://x")'
+    assert [row[f"property:p{i}"] for i in range(len(cells))] == ["'" + cell for cell in cells]
+    assert (row["property:n"], row["property:yes"], row["property:nested"]) == ("3", "true", '{"a": "=1"}')
+
+
+def test_a_file_beside_the_target_is_never_overwritten_and_an_unwritable_place_is_one_line(
+    data: Database, database_url: str, tmp_path: Path
+) -> None:
+    """The export is written to a fresh temporary file (created exclusively) next to FILE: an existing file or
+    symlink there, say a second export's half-written file, is left alone. A directory we cannot write to is an
+    error line, not a traceback."""
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me", encoding="utf-8")
+    (tmp_path / ".responses.csv.partial").symlink_to(precious)
+    result = nps(database_url, "export", "responses", str(tmp_path / "responses.csv"))
+    assert result.exit_code == 0, result.output
+    assert precious.read_text(encoding="utf-8") == "keep me"
+    assert (tmp_path / "responses.csv").read_text(encoding="utf-8").startswith("response_id,")
+    assert sorted(p.name for p in tmp_path.iterdir() if "responses" in p.name) == [
+        ".responses.csv.partial",
+        "responses.csv",
+    ]
+    result = nps(database_url, "export", "responses", "/proc/responses.csv")
+    assert result.exit_code == 1 and "/proc/responses.csv" in result.output, result.output
+    assert "Traceback" not in result.output and result.exception is not None
+    assert isinstance(result.exception, SystemExit)

@@ -117,3 +117,31 @@ def test_a_query_it_cannot_answer_is_one_line_not_a_traceback(
     result = nps(database_url, *args)
     assert result.exit_code != 0
     assert says in result.output and "Traceback" not in result.output
+
+
+def test_trend_png_to_a_place_that_cannot_be_written_is_one_line(data: Database, database_url: str) -> None:
+    for target in ("/proc/trend.png", "/nonexistent-dir/trend.png"):
+        result = nps(database_url, "trend", MAY, "--png", target)
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+        assert target in result.output and "Error" in result.output
+
+
+def test_a_monthly_trend_too_long_does_not_suggest_monthly(data: Database, database_url: str) -> None:
+    result = nps(database_url, "trend", "monthly", "1970-01-01..2999-12-31")
+    assert result.exit_code == 1 and "more than 120 months; choose a shorter period" in result.output
+    assert "monthly`" not in result.output, result.output
+    weekly = nps(database_url, "trend", "1970-01-01..2999-12-31")
+    assert "more than 120 weeks; choose a shorter period or `monthly`" in weekly.output, weekly.output
+
+
+def test_a_property_name_with_accents_filters_and_compares_on_sqlite_as_on_postgresql(
+    db: Database, database_url: str
+) -> None:
+    """SQLite stores JSON keys escaped ("r\\u00e9gion") and its JSON paths compare the raw text: `région` found
+    nothing there, while PostgreSQL found every answer."""
+    Seeder(db).mix(2, 1, 1, at=IN_MAY, snapshot={"région": "Île-de-France", "plan": "pro"})
+    compared = nps(database_url, "compare", "région", MAY, "--json")
+    assert compared.exit_code == 0, compared.output
+    assert [(s["value"], s["responses"]) for s in json.loads(compared.output)] == [("Île-de-France", 4)]
+    scored = nps(database_url, "score", MAY, "région=île-de-france", "--json")
+    assert json.loads(scored.output)["responses"] == 4, scored.output
