@@ -185,12 +185,12 @@ def test_an_address_in_another_case_is_the_contact_we_send_to(
         ]
 
 
-def test_two_imports_at_once_add_each_response_once_and_neither_fails(db: Database) -> None:
+@pytest.mark.postgres
+def test_two_imports_at_once_add_each_response_once_and_neither_fails(empty_postgres_db: Database) -> None:
     """A second import of the same export (two people running it, a retried cron job) inserts response 301
     while the first holds it uncommitted: PostgreSQL makes the second wait on the unique key, then refuses it.
     The batch is read again and the response counted as already there, not an IntegrityError traceback."""
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("the race is made deterministic with PostgreSQL's lock on an uncommitted unique key")
+    db = empty_postgres_db
     export = b"Response ID,Date,Email,Score\r\n301,2025-11-03 09:15:00 UTC,ana@example.com,9\r\n302,2025-11-04 09:15:00 UTC,bo@example.com,3\r\n"
     now = datetime(2026, 12, 1, tzinfo=UTC)
     outcome: dict[str, Any] = {}
