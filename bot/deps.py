@@ -11,6 +11,7 @@ from slack_sdk import WebClient
 from bot.permissions import Permissions
 from bot.poster import AlertPoster
 from campaigns.clock import Clock
+from campaigns.scores.nps import Benchmark
 from storage.db import Database
 
 
@@ -24,3 +25,4 @@ class SlackDeps:
     timezone: ZoneInfo  # reports and periods (NPS_TIMEZONE)
     permissions: Permissions  # who may act on follow-ups, see personal data, control campaigns
     digest_channel: str | None = None
+    benchmark: Benchmark | None = None  # NPS_BENCHMARK, shown beside the score

@@ -178,6 +178,7 @@ def build_slack(settings: Settings, db: Database, clock: Clock) -> SlackDeps:
         timezone=ZoneInfo(settings.timezone),
         permissions=permissions,
         digest_channel=settings.slack_digest_channel,
+        benchmark=settings.benchmark,
     )
 
 

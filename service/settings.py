@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from campaigns.planning.quiet_hours import QuietRule, parse_rules, shipped_rules
+from campaigns.scores.nps import Benchmark
 from storage.db import DEFAULT_DATABASE_URL
 
 _TRUE = {"true", "1", "yes", "on"}
@@ -102,6 +103,7 @@ class Settings:
     # Legal quiet hours for texts: the shipped campaigns/quiet_hours.yaml, with NPS_QUIET_HOURS_FILE's rules over it.
     quiet_hours_file: str | None = None
     quiet_hours: Mapping[str, QuietRule] = field(default_factory=shipped_rules, repr=False)
+    benchmark: Benchmark | None = None  # NPS_BENCHMARK: shown beside the score in /nps and `nps score`
 
     @property
     def slack_enabled(self) -> bool:
@@ -187,9 +189,23 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         claim_timeout_seconds=r.integer("NPS_CLAIM_TIMEOUT_SECONDS", 300, low=90, high=86_400),
         quiet_hours_file=r.text("NPS_QUIET_HOURS_FILE"),
         quiet_hours=_quiet_hours(r.text("NPS_QUIET_HOURS_FILE")),
+        benchmark=_benchmark(r.text("NPS_BENCHMARK")),
     )
     _check_combinations(settings)
     return settings
+
+
+def _benchmark(value: str | None) -> Benchmark | None:
+    """ "LABEL=SCORE", e.g. "B2B software=+41": a published NPS to show beside ours."""
+    if value is None:
+        return None
+    label, equals, score = value.rpartition("=")
+    if not equals or not label.strip() or not re.fullmatch(r"[+-]?\d{1,3}", score.strip()):
+        raise SettingsError(f"NPS_BENCHMARK takes LABEL=SCORE, e.g. 'B2B software=+41', got {value!r}")
+    number = int(score)
+    if not -100 <= number <= 100:
+        raise SettingsError(f"NPS_BENCHMARK's score must be between -100 and 100, got {number}")
+    return Benchmark(label.strip()[:60], number)
 
 
 def _quiet_hours(path: str | None) -> dict[str, QuietRule]:

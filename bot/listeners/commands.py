@@ -33,7 +33,9 @@ def register(app: App, deps: SlackDeps) -> None:
         known = _asker(deps, user, query, ask=False)
         if not is_slow(query) and known is not None:
             with deps.db.transaction() as session:
-                result = answer(query, known, session=session, now=now, tz=deps.timezone)
+                result = answer(
+                    query, known, session=session, now=now, tz=deps.timezone, benchmark=deps.benchmark
+                )
             ack(response_type="ephemeral", text=result.text, blocks=result.blocks)
             return
         ack(response_type="ephemeral", text=":hourglass_flowing_sand: Working on it...")
@@ -42,7 +44,9 @@ def register(app: App, deps: SlackDeps) -> None:
             asker = known or _asker(deps, user, query)
             assert asker is not None
             with deps.db.transaction() as session:
-                result = answer(query, asker, session=session, now=now, tz=deps.timezone)
+                result = answer(
+                    query, asker, session=session, now=now, tz=deps.timezone, benchmark=deps.benchmark
+                )
             _upload_chart(client, user, result)
             respond(response_type="ephemeral", text=result.text, blocks=result.blocks, replace_original=True)
         except Exception:

@@ -34,6 +34,7 @@ from bot.query.help import HELP_TEXT
 from campaigns.definitions.store import set_status, summaries
 from campaigns.privacy import mask_email, mask_phone, mask_text
 from campaigns.scores import queries
+from campaigns.scores.nps import Benchmark
 from storage.audit import record_audit
 from storage.enums import AuditAction, AuditEntity, CampaignStatus, FollowUpStatus
 from storage.tables import Campaign, Contact, FollowUp, Response
@@ -79,7 +80,15 @@ def _singles_out(query: Query) -> bool:
     return filters is not None and any(mask_text(value) != value for _, value in filters.properties)
 
 
-def answer(query: Query, asker: Asker, *, session: Session, now: datetime, tz: ZoneInfo) -> Answer:
+def answer(
+    query: Query,
+    asker: Asker,
+    *,
+    session: Session,
+    now: datetime,
+    tz: ZoneInfo,
+    benchmark: Benchmark | None = None,
+) -> Answer:
     if not asker.sees_personal_data and _singles_out(query):
         text = (
             ":no_entry: A filter on a phone number or email address singles a customer out, which only "
@@ -92,7 +101,8 @@ def answer(query: Query, asker: Asker, *, session: Session, now: datetime, tz: Z
         report = queries.score(session=session, period=query.period, filters=query.filters)
         label = formatting.describe_period(query.period)
         return Answer(
-            f"NPS {label}", formatting.score_blocks(report, label, formatting.describe_filters(query.filters))
+            f"NPS {label}",
+            formatting.score_blocks(report, label, formatting.describe_filters(query.filters), benchmark),
         )
     if isinstance(query, TrendQuery):
         points = queries.trend(

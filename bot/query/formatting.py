@@ -16,6 +16,7 @@ from typing import Any
 from bot.mrkdwn import customer_text, cut, escape, quote, verbatim
 from bot.query.grammar import GrammarError, filters_text
 from campaigns.scores.filters import Filters
+from campaigns.scores.nps import Benchmark
 from campaigns.scores.periods import Period
 from campaigns.scores.queries import Page, ScoreReport, SegmentReport, TrendPoint
 from storage.enums import Category
@@ -99,7 +100,9 @@ def _scope_line(period_label: str, filters_label: str) -> str:
 # --- score -----------------------------------------------------------------------------------------------
 
 
-def score_blocks(report: ScoreReport, period_label: str, filters_label: str = "") -> list[Block]:
+def score_blocks(
+    report: ScoreReport, period_label: str, filters_label: str = "", benchmark: Benchmark | None = None
+) -> list[Block]:
     """NPS ± margin, the three counts, response rate, the change against the previous period, low sample."""
     scope = _scope_line(period_label, filters_label)
     if report.responses == 0:
@@ -129,6 +132,9 @@ def score_blocks(report: ScoreReport, period_label: str, filters_label: str = ""
         },
         _context(_change_line(report), _rate_line(report)),
     ]
+    if benchmark is not None and report.nps is not None:
+        gap = benchmark.gap(report.nps)
+        blocks.append(_context(f"Benchmark ({escape(benchmark.label)}): {signed(benchmark.score)} · {gap}"))
     if report.low_sample:
         blocks.append(
             _context(

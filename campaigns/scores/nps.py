@@ -177,6 +177,21 @@ def probability_improved(current: Tally, previous: Tally) -> float | None:
     return 0.5 * (1 + math.erf(delta / spread / math.sqrt(2)))
 
 
+@dataclass(frozen=True)
+class Benchmark:
+    """An industry score to show beside ours (NPS_BENCHMARK), e.g. a published average for the sector."""
+
+    label: str
+    score: int
+
+    def gap(self, score: int) -> str:
+        difference = score - self.score
+        if difference == 0:
+            return "level with it"
+        side = "above" if difference > 0 else "below"
+        return f"{abs(difference)} point{'s' if abs(difference) != 1 else ''} {side} it"
+
+
 def is_low_sample(tally: Tally, threshold: int = DEFAULT_LOW_SAMPLE_THRESHOLD) -> bool:
     return tally.responses < threshold
 

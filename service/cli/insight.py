@@ -18,7 +18,7 @@ from service.cli.context import CliContext, pass_context
 
 if TYPE_CHECKING:  # imported where used: `nps --help` must not load SQLAlchemy
     from bot.query.grammar import Query
-    from campaigns.scores.nps import Interval
+    from campaigns.scores.nps import Benchmark, Interval
     from campaigns.scores.periods import Period
     from campaigns.scores.queries import ScoreReport, SegmentReport, TrendPoint
 
@@ -112,8 +112,14 @@ def _tally_json(report: ScoreReport | TrendPoint | SegmentReport) -> dict[str, A
     }
 
 
-def score_json(report: ScoreReport) -> dict[str, Any]:
+def score_json(report: ScoreReport, benchmark: Benchmark | None = None) -> dict[str, Any]:
     document = {"period": _period_json(report.period), **_tally_json(report)}
+    if benchmark is not None:
+        document["benchmark"] = {
+            "label": benchmark.label,
+            "score": benchmark.score,
+            "difference": None if report.nps is None else report.nps - benchmark.score,
+        }
     document |= {
         "low_sample": report.low_sample,
         "sent": report.sent,
@@ -177,7 +183,7 @@ def print_table(renderable: Any) -> None:
     Console(soft_wrap=True, width=None if sys.stdout.isatty() else PIPED_WIDTH).print(renderable)
 
 
-def _score_table(report: ScoreReport, title: str) -> None:
+def _score_table(report: ScoreReport, title: str, benchmark: Benchmark | None) -> None:
     from rich.table import Table
 
     table = Table(title=title, show_header=False, title_justify="left")
@@ -202,6 +208,8 @@ def _score_table(report: ScoreReport, title: str) -> None:
     if report.previous is not None:
         table.add_row("previous period", _signed(report.previous.nps))
         table.add_row("change", _change_text(report))
+    if benchmark is not None and report.nps is not None:
+        table.add_row(f"benchmark ({benchmark.label})", f"{benchmark.score:+d}: {benchmark.gap(report.nps)}")
     if report.low_sample:
         table.add_row("low sample", f"{n} responses: the score can move a lot with a few more answers")
     print_table(table)
@@ -267,9 +275,9 @@ def score_command(ctx: CliContext, query: tuple[str, ...], as_json: bool) -> Non
     parsed = parse_query(ctx, "score", query)
     report = _run(ctx, parsed)
     if as_json:
-        echo_json(score_json(report))
+        echo_json(score_json(report, ctx.settings.benchmark))
     else:
-        _score_table(report, query_title(parsed, "NPS"))
+        _score_table(report, query_title(parsed, "NPS"), ctx.settings.benchmark)
 
 
 @click.command("trend", epilog=QUERY_HELP)

@@ -223,3 +223,13 @@ def test_a_bad_quiet_hours_file_is_an_error_naming_the_variable(tmp_path: Path, 
         parse_settings({"NPS_QUIET_HOURS_FILE": str(override)})
     with pytest.raises(SettingsError, match="NPS_QUIET_HOURS_FILE"):
         parse_settings({"NPS_QUIET_HOURS_FILE": str(tmp_path / "missing.yaml")})
+
+
+def test_an_industry_benchmark_is_a_label_and_a_score() -> None:
+    from campaigns.scores.nps import Benchmark
+
+    assert parse_settings({"NPS_BENCHMARK": "B2B software=+41"}).benchmark == Benchmark("B2B software", 41)
+    assert parse_settings({}).benchmark is None
+    for bad in ("41", "SaaS=141", "SaaS=high", "=30"):
+        with pytest.raises(SettingsError, match="NPS_BENCHMARK"):
+            parse_settings({"NPS_BENCHMARK": bad})

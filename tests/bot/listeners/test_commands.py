@@ -150,3 +150,19 @@ def test_comments_and_follow_ups_are_anonymous_outside_the_alert_channel(
 def test_unsigned_requests_are_refused(app: TestClient) -> None:
     body = slash_command_body(text="")
     assert app.post("/slack/events", content=body.encode()).status_code == 401
+
+
+def test_a_configured_benchmark_is_in_the_score_answer(
+    engine: Container, fake_slack: FakeSlack, seeded: Seeder
+) -> None:
+    """NPS_BENCHMARK reaches /nps: the settings, the container's Slack dependencies, the answer."""
+    import dataclasses
+
+    from campaigns.scores.nps import Benchmark
+    from service.container import build_container
+    from service.web.app import create_app
+
+    settings = dataclasses.replace(engine.settings, benchmark=Benchmark("SaaS", 41))
+    with TestClient(create_app(build_container(settings, db=engine.db, clock=engine.clock))) as app:
+        command(app, fake_slack, "")
+        assert "Benchmark (SaaS): +41 · 12 points below it" in later_answer(fake_slack)

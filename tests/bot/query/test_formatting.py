@@ -199,3 +199,17 @@ def test_help_and_error_text() -> None:
 
 def test_category_emoji_cover_every_category() -> None:
     assert set(formatting.CATEGORY_EMOJI) == set(Category)
+
+
+def test_an_industry_benchmark_is_shown_beside_the_score() -> None:
+    from campaigns.scores.nps import Benchmark
+
+    blocks = formatting.score_blocks(
+        report(Tally(50, 30, 20)), "last 30 days", "", benchmark=Benchmark("B2B software", 41)
+    )
+    assert_valid_blocks(blocks)
+    assert "Benchmark (B2B software): +41 · 11 points below it" in all_text(blocks)
+    above = formatting.score_blocks(
+        report(Tally(80, 0, 20)), "last 30 days", "", benchmark=Benchmark("SaaS", 41)
+    )
+    assert "Benchmark (SaaS): +41 · 19 points above it" in all_text(above)

@@ -145,3 +145,19 @@ def test_a_property_name_with_accents_filters_and_compares_on_sqlite_as_on_postg
     assert [(s["value"], s["responses"]) for s in json.loads(compared.output)] == [("Île-de-France", 4)]
     scored = nps(database_url, "score", MAY, "région=île-de-france", "--json")
     assert json.loads(scored.output)["responses"] == 4, scored.output
+
+
+def test_score_shows_the_configured_industry_benchmark(data: Database, database_url: str) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["--env-file", os.devnull, "score", MAY, "--json"],
+        env={"DATABASE_URL": database_url, "NPS_BENCHMARK": "B2B software=+41"},
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["benchmark"] == {"label": "B2B software", "score": 41, "difference": -11}
+    table = CliRunner().invoke(
+        cli,
+        ["--env-file", os.devnull, "score", MAY],
+        env={"DATABASE_URL": database_url, "NPS_BENCHMARK": "SaaS=30"},
+    )
+    assert "benchmark (SaaS)" in table.output and "+30: level with it" in table.output
