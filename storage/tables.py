@@ -445,3 +445,16 @@ class AuditEntry(Base):
     entity_type: Mapped[AuditEntity] = mapped_column(_enum(AuditEntity, length=32))
     entity_id: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class SavedTheme(Base):
+    """A theme to track over time (`nps themes add`): a keyword or phrase, within the responses a `/nps` query
+    selects (its text, read again at each report, so that "campaign:pulse plan=pro" keeps its meaning)."""
+
+    __tablename__ = "saved_themes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(60), unique=True)
+    phrase: Mapped[str] = mapped_column(String(200))
+    query: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

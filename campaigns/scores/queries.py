@@ -316,7 +316,8 @@ def compare(
 # --- comments --------------------------------------------------------------------------------------------
 
 
-def _like_pattern(keyword: str) -> str:
+def like_pattern(keyword: str) -> str:
+    """A LIKE pattern matching `keyword` anywhere, its own % and _ taken literally (escape "\\")."""
     escaped = keyword.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
@@ -342,7 +343,7 @@ def comments(
     if category is not None:
         conditions.append(Response.category == category.value)
     if keyword and keyword.strip():
-        conditions.append(Response.comment.ilike(_like_pattern(keyword.strip()), escape="\\"))
+        conditions.append(Response.comment.ilike(like_pattern(keyword.strip()), escape="\\"))
     total = session.scalar(select(func.count()).select_from(Response).where(*conditions)) or 0
     rows = session.execute(
         select(

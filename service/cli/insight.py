@@ -28,7 +28,7 @@ QUERY_HELP = (
 )
 
 
-def _query_text(command: str, words: tuple[str, ...]) -> str:
+def query_text(command: str, words: tuple[str, ...]) -> str:
     """The shell split the words; a filter value with spaces arrives as one word and is quoted again."""
     parts = [command]
     for word in words:
@@ -39,13 +39,15 @@ def _query_text(command: str, words: tuple[str, ...]) -> str:
     return " ".join(parts)
 
 
-def parse_query(ctx: CliContext, command: str, words: tuple[str, ...]) -> Query:
+def parse_query(ctx: CliContext, command: str, words: tuple[str, ...], saved: str = "") -> Query:
+    """The `/nps` query of `command` and the shell's words, then `saved` query text (a saved theme's filters)."""
     from zoneinfo import ZoneInfo
 
     from bot.query.grammar import GrammarError, parse
 
+    text = f"{query_text(command, words)} {saved}".strip()
     try:
-        return parse(_query_text(command, words), ctx.container.clock.now(), ZoneInfo(ctx.settings.timezone))
+        return parse(text, ctx.container.clock.now(), ZoneInfo(ctx.settings.timezone))
     except GrammarError as error:
         example = error.example.replace("/nps ", "nps ")
         raise click.ClickException(f"{error.message} (for example: {example})") from None

@@ -83,3 +83,40 @@ def test_nps_themes(db: Database) -> None:
         cli, ["--env-file", os.devnull, "themes", "2026-05-01..2026-05-31"], env={"DATABASE_URL": url}
     )
     assert "slow support" in table.output and "product" in table.output
+
+
+def test_a_saved_theme_is_tracked_per_week_within_its_filters(db: Database) -> None:
+    """Week of 4 May: 4 comments of plan=pro, 2 mention "slow support" (one detractor, one passive: NPS -50);
+    week of 11 May: 2 comments, none mention it. A basic customer's mention is outside the theme's filter."""
+    seed = Seeder(db)
+    week1, week2 = datetime(2026, 5, 5, tzinfo=UTC), datetime(2026, 5, 12, tzinfo=UTC)
+    seed.responses([2], at=week1, comment="SLOW SUPPORT again", snapshot={"plan": "pro"})
+    seed.responses([8], at=week1, comment="a bit slow support", snapshot={"plan": "pro"})
+    seed.responses([10, 9], at=week1, comment="great", snapshot={"plan": "pro"})
+    seed.responses([10, 10], at=week2, comment="fine", snapshot={"plan": "pro"})
+    seed.responses([1], at=week2, comment="slow support", snapshot={"plan": "basic"})
+    url = db.engine.url.render_as_string(hide_password=False)
+
+    def nps(*args: str) -> str:
+        result = CliRunner().invoke(cli, ["--env-file", os.devnull, *args], env={"DATABASE_URL": url})
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert "theme support: comments mentioning 'slow support' within plan=pro" in nps(
+        "themes", "add", "support", "slow support", "plan=pro"
+    )
+    assert "support  'slow support'  plan=pro" in nps("themes", "list")
+    points = json.loads(nps("themes", "show", "support", "weekly", "2026-05-04..2026-05-17", "--json"))
+    assert [(p["start"][:10], p["comments"], p["mentions"], p["rate"], p["nps"]) for p in points] == [
+        ("2026-05-04", 4, 2, 0.5, -50),
+        ("2026-05-11", 2, 0, 0.0, None),
+    ]
+    again = CliRunner().invoke(
+        cli, ["--env-file", os.devnull, "themes", "add", "support", "x"], env={"DATABASE_URL": url}
+    )
+    assert again.exit_code == 1 and "already a theme called `support`" in again.output
+    dated = CliRunner().invoke(
+        cli, ["--env-file", os.devnull, "themes", "add", "t", "x", "last", "30d"], env={"DATABASE_URL": url}
+    )
+    assert dated.exit_code == 1 and "not a period" in dated.output
+    assert "theme support removed" in nps("themes", "remove", "support")

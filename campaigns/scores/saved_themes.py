@@ -1,0 +1,107 @@
+"""Saved themes: a keyword or phrase tracked over time, its mention rate among comments and the NPS of those who
+mention it (`nps themes add|list|show`). One GROUP BY per report, as the trend does.
+
+A theme keeps the `/nps` query it was saved with as text ("campaign:pulse plan=pro"); the caller parses it, so
+that the grammar stays in one place. The phrase matches anywhere in a comment, without case (on SQLite, case
+folding covers ASCII only, as in `/nps comments`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from campaigns.scores import nps as npsmath
+from campaigns.scores.errors import QueryError
+from campaigns.scores.filters import NO_FILTERS, Filters, Scope
+from campaigns.scores.periods import Granularity, Period
+from campaigns.scores.queries import buckets, like_pattern
+from storage.tables import Response, SavedTheme
+
+MAX_NAME = 60
+MAX_PHRASE = 200
+
+
+@dataclass(frozen=True)
+class ThemePoint:
+    start: datetime
+    end: datetime
+    comments: int  # comments in the bucket (non-empty)
+    mentions: npsmath.Tally  # the answers whose comment mentions the phrase
+
+    @property
+    def rate(self) -> float | None:
+        return self.mentions.responses / self.comments if self.comments else None
+
+    @property
+    def nps(self) -> int | None:
+        return npsmath.nps(self.mentions)
+
+
+def add_theme(name: str, phrase: str, query: str, *, session: Session, now: datetime) -> SavedTheme:
+    name, phrase = name.strip(), phrase.strip()
+    if not 0 < len(name) <= MAX_NAME:
+        raise QueryError(f"a theme's name has 1 to {MAX_NAME} characters")
+    if not 0 < len(phrase) <= MAX_PHRASE:
+        raise QueryError(f"a theme's phrase has 1 to {MAX_PHRASE} characters")
+    if get_theme(name, session=session) is not None:
+        raise QueryError(f"there is already a theme called `{name}`")
+    theme = SavedTheme(name=name, phrase=phrase, query=query.strip(), created_at=now)
+    session.add(theme)
+    session.flush()
+    return theme
+
+
+def get_theme(name: str, *, session: Session) -> SavedTheme | None:
+    return session.scalar(select(SavedTheme).where(SavedTheme.name == name.strip()))
+
+
+def list_themes(*, session: Session) -> list[SavedTheme]:
+    return list(session.scalars(select(SavedTheme).order_by(SavedTheme.name)))
+
+
+def remove_theme(name: str, *, session: Session) -> bool:
+    theme = get_theme(name, session=session)
+    if theme is not None:
+        session.delete(theme)
+    return theme is not None
+
+
+def theme_trend(
+    phrase: str,
+    *,
+    session: Session,
+    period: Period,
+    filters: Filters = NO_FILTERS,
+    granularity: Granularity = "weekly",
+    tz: tzinfo | None = None,
+) -> list[ThemePoint]:
+    """Per week or month: comments, and the answers that mention the phrase by category."""
+    edges = buckets(period, granularity, tz or period.tz)
+    if len(edges) < 2:
+        return []
+    scope = Scope.resolve(session, filters)
+    bucket = case(
+        *((Response.answered_at < edge, index) for index, edge in enumerate(edges[1:-1])),
+        else_=len(edges) - 2,
+    )
+    mentions = case((Response.comment.ilike(like_pattern(phrase.strip()), escape="\\"), 1), else_=0)
+    rows = session.execute(
+        select(bucket, mentions, Response.category, func.count())
+        .where(*scope.responses(period), Response.comment.is_not(None), func.trim(Response.comment) != "")
+        .group_by(bucket, mentions, Response.category)
+    ).all()
+    comments = [0] * (len(edges) - 1)
+    mentioned: list[Counter[str]] = [Counter() for _ in comments]
+    for index, mention, category, count in rows:
+        comments[int(index)] += int(count)
+        if mention:
+            mentioned[int(index)][str(category)] += int(count)
+    return [
+        ThemePoint(start, end, total, npsmath.Tally(c["promoter"], c["passive"], c["detractor"]))
+        for start, end, total, c in zip(edges, edges[1:], comments, mentioned, strict=False)
+    ]
