@@ -101,3 +101,28 @@ def _png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
     return buffer.getvalue()
+
+
+def intervals_png(rows: Sequence[tuple[str, float, float, float, int]], title: str, *, xlabel: str) -> bytes:
+    """Horizontal dots with their 95% intervals, one row per (label, value, low, high, n), top to bottom:
+    segments' NPS (`nps compare`) or drivers' difference from the rest (`nps drivers`)."""
+    height = max(SIZE_INCHES[1], 1.2 + 0.45 * len(rows))
+    figure = Figure(figsize=(SIZE_INCHES[0], height))
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    ys = list(range(len(rows)))[::-1]
+    for y, (_, value, low, high, _) in zip(ys, rows, strict=True):
+        ax.plot([max(-100.0, low), min(100.0, high)], [y, y], color=BAND, alpha=0.35, linewidth=6)
+        ax.plot([value], [y], "o", color=LINE, markersize=7)
+        ax.annotate(f"{value:+.0f}", (value, y), textcoords="offset points", xytext=(0, 8), ha="center")
+    ax.set_yticks(ys, [f"{label} (n={n})" for label, *_, n in rows])
+    ax.axvline(0, color="#8b949e", linestyle="--", linewidth=1)
+    ax.set_xlim(-105, 105)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title.replace(" · ", "\n", 1) if len(title) > 60 else title, loc="left")
+    ax.grid(axis="x", color=GRID)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    figure.tight_layout()
+    return _png(figure)

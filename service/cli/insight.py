@@ -257,6 +257,14 @@ def _compare_table(segments: list[SegmentReport], title: str) -> None:
     print_table(table)
 
 
+def write_chart(path: Path, png: bytes) -> None:
+    """The chart to `path`; a place that cannot be written is one line, not a traceback."""
+    try:
+        path.write_bytes(png)
+    except OSError as error:
+        raise click.ClickException(f"{path}: {error.strerror or error}") from None
+
+
 # --- commands ---------------------------------------------------------------------------------------------
 
 
@@ -299,10 +307,7 @@ def trend_command(ctx: CliContext, query: tuple[str, ...], as_json: bool, png: P
 
         from bot.query.charts import trend_png
 
-        try:
-            png.write_bytes(trend_png(points, title, tz=ZoneInfo(ctx.settings.timezone)))
-        except OSError as error:
-            raise click.ClickException(f"{png}: {error.strerror or error}") from None
+        write_chart(png, trend_png(points, title, tz=ZoneInfo(ctx.settings.timezone)))
     if as_json:
         echo_json(trend_json(points))
     else:
@@ -312,11 +317,24 @@ def trend_command(ctx: CliContext, query: tuple[str, ...], as_json: bool, png: P
 @click.command("compare", epilog=QUERY_HELP)
 @click.argument("query", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
+@click.option(
+    "--png", "png", type=click.Path(dir_okay=False, path_type=Path), help="Also write the chart here."
+)
 @pass_context
-def compare_command(ctx: CliContext, query: tuple[str, ...], as_json: bool) -> None:
+def compare_command(ctx: CliContext, query: tuple[str, ...], as_json: bool, png: Path | None) -> None:
     """NPS per value of a contact property (as it was when they answered): `nps compare plan last 90d`."""
     parsed = parse_query(ctx, "compare", query)
     segments = _run(ctx, parsed)
+    if png is not None:
+        from bot.query.charts import intervals_png
+
+        rows = [
+            (s.value, float(s.nps), s.nps - (s.margin or 0), s.nps + (s.margin or 0), s.responses)
+            for s in segments
+            if s.nps is not None
+        ]
+        title = query_title(parsed, f"NPS by {parsed.property}")  # type: ignore[union-attr]
+        write_chart(png, intervals_png(rows, title, xlabel="NPS with its 95% margin"))
     if as_json:
         echo_json(compare_json(segments))
     else:

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
 
 from service.cli.context import CliContext, pass_context
-from service.cli.insight import QUERY_HELP, echo_json, parse_query, print_table, query_text, query_title
+from service.cli.insight import (
+    QUERY_HELP,
+    echo_json,
+    parse_query,
+    print_table,
+    query_text,
+    query_title,
+    write_chart,
+)
 
 
 @click.command("funnel", epilog=QUERY_HELP)
@@ -131,8 +140,13 @@ def loop_command(ctx: CliContext, query: tuple[str, ...], as_json: bool) -> None
 @click.argument("query", nargs=-1)
 @click.option("--top", type=click.IntRange(1, 100), default=10, show_default=True, help="How many drivers.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
+@click.option(
+    "--png", "png", type=click.Path(dir_okay=False, path_type=Path), help="Also write the chart here."
+)
 @pass_context
-def drivers_command(ctx: CliContext, query: tuple[str, ...], top: int, as_json: bool) -> None:
+def drivers_command(
+    ctx: CliContext, query: tuple[str, ...], top: int, as_json: bool, png: Path | None
+) -> None:
     """The property values that move the score most: each value's NPS against the rest, the points it adds to
     (or costs) the overall score, and which drivers describe the same people."""
     from campaigns.scores.drivers import drivers
@@ -144,6 +158,23 @@ def drivers_command(ctx: CliContext, query: tuple[str, ...], top: int, as_json: 
             found = drivers(session=session, period=parsed.period, filters=parsed.filters, top=top)  # type: ignore[union-attr]
     except QueryError as error:
         raise click.ClickException(str(error)) from None
+    if png is not None:
+        from bot.query.charts import intervals_png
+
+        rows = [
+            (
+                f"{d.key}={d.value}",
+                (d.difference_low + d.difference_high) / 2,
+                d.difference_low,
+                d.difference_high,
+                d.responses,
+            )
+            for d in found
+        ]
+        title = query_title(parsed, "Drivers: NPS of the segment minus the rest's")
+        write_chart(
+            png, intervals_png(rows, title, xlabel="difference from the rest, NPS points, 95% interval")
+        )
     if as_json:
         echo_json(
             [

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
@@ -161,3 +162,13 @@ def test_score_shows_the_configured_industry_benchmark(data: Database, database_
         env={"DATABASE_URL": database_url, "NPS_BENCHMARK": "SaaS=30"},
     )
     assert "benchmark (SaaS)" in table.output and "+30: level with it" in table.output
+
+
+def test_compare_and_drivers_write_their_charts(data: Database, database_url: str, tmp_path: Path) -> None:
+    for args in (["compare", "plan", MAY], ["drivers", MAY]):
+        chart = tmp_path / f"{args[0]}.png"
+        result = nps(database_url, *args, "--png", str(chart))
+        assert result.exit_code == 0, result.output
+        assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    nowhere = nps(database_url, "compare", "plan", MAY, "--png", str(tmp_path / "missing" / "c.png"))
+    assert nowhere.exit_code == 1 and "Traceback" not in nowhere.output
