@@ -1,8 +1,8 @@
-"""The weekly digest: last week's NPS and its change, response rate, comment themes, follow-ups closed on time."""
+"""The weekly digest: last week's NPS and its change, response rate, comment themes and those that moved against
+the week before, detractors touched in time, follow-ups closed on time."""
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,108 +15,53 @@ from bot.deps import SlackDeps
 from bot.mrkdwn import customer_text, verbatim
 from bot.query import formatting
 from campaigns.scores import queries
+from campaigns.scores.loop import loop_health
 from campaigns.scores.periods import Period
-from storage.enums import FollowUpStatus
-from storage.tables import FollowUp, Response
+from campaigns.scores.themes import ThemesReport, themes
+from storage.enums import Category, FollowUpStatus
+from storage.tables import FollowUp
 
-# Words too common to be a theme, in the languages we ship most.
-STOPWORDS = set(
-    [
-        "the",
-        "a",
-        "an",
-        "and",
-        "or",
-        "but",
-        "of",
-        "to",
-        "in",
-        "on",
-        "for",
-        "with",
-        "is",
-        "was",
-        "were",
-        "it",
-        "this",
-        "that",
-        "i",
-        "we",
-        "you",
-        "they",
-        "my",
-        "our",
-        "your",
-        "me",
-        "us",
-        "very",
-        "so",
-        "not",
-        "no",
-        "yes",
-        "be",
-        "been",
-        "are",
-        "have",
-        "has",
-        "had",
-        "at",
-        "as",
-        "by",
-        "from",
-        "just",
-        "really",
-        "too",
-        "also",
-        "all",
-        "more",
-        "most",
-        "some",
-        "any",
-        "can",
-        "could",
-        "would",
-        "der",
-        "die",
-        "das",
-        "und",
-        "ist",
-        "nicht",
-        "ein",
-        "eine",
-        "zu",
-        "mit",
-        "el",
-        "la",
-        "los",
-        "las",
-        "y",
-        "de",
-        "que",
-        "en",
-        "es",
-        "por",
-        "un",
-        "una",
-        "le",
-        "les",
-        "et",
-        "est",
-        "pas",
-        "des",
-        "du",
-    ]
-)
 THEMES = 5
+MOVED = 3
+MOVED_POINTS = 0.10  # a theme moved when its share of the comments changed by 10 points or more
+MOVED_MENTIONS = 3
 
 
-def themes(comments: list[str], top: int = THEMES) -> list[tuple[str, int]]:
-    """The most frequent meaningful words of the comments (each counted once per comment)."""
-    counts: Counter[str] = Counter()
-    for comment in comments:
-        words = {w for w in re.findall(r"[^\W\d_]{3,}", comment.lower()) if w not in STOPWORDS}
-        counts.update(words)
-    return [(word, n) for word, n in counts.most_common(top) if n > 1]
+def _overall(report: ThemesReport) -> Counter[str]:
+    """Words and phrases over every category, each counted once per comment."""
+    total: Counter[str] = Counter()
+    for category in Category:
+        total += report.words[category] + report.phrases[category]
+    return total
+
+
+def top_themes(report: ThemesReport, top: int = THEMES) -> list[tuple[str, int]]:
+    """The most frequent words and phrases of the comments (a phrase first where it is as frequent)."""
+    counts = _overall(report)
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], -item[0].count(" "), item[0]))
+    return [(term, n) for term, n in ranked[:top] if n > 1]
+
+
+def moved_themes(now: ThemesReport, before: ThemesReport) -> list[tuple[str, float, float]]:
+    """(word, share of comments before, share now): up to MOVED words whose share rose most, then up to MOVED
+    whose share fell most, by 10 points at least."""
+    n_now, n_before = sum(now.comments.values()), sum(before.comments.values())
+    if not n_now or not n_before:
+        return []
+    words_now, words_before = Counter[str](), Counter[str]()
+    for category in Category:
+        words_now += now.words[category]
+        words_before += before.words[category]
+    moved = []
+    for word in words_now.keys() | words_before.keys():
+        share_now, share_before = words_now[word] / n_now, words_before[word] / n_before
+        if (
+            max(words_now[word], words_before[word]) >= MOVED_MENTIONS
+            and abs(share_now - share_before) >= MOVED_POINTS
+        ):
+            moved.append((word, share_before, share_now))
+    moved.sort(key=lambda item: (-abs(item[2] - item[1]), item[0]))
+    return [m for m in moved if m[2] > m[1]][:MOVED] + [m for m in moved if m[2] < m[1]][:MOVED]
 
 
 def digest_blocks(*, session: Session, now: datetime, tz: ZoneInfo) -> list[dict[str, Any]]:
@@ -126,20 +71,26 @@ def digest_blocks(*, session: Session, now: datetime, tz: ZoneInfo) -> list[dict
         {"type": "header", "text": {"type": "plain_text", "text": "Weekly NPS digest"}},
         *formatting.score_blocks(report, "last 7 days"),
     ]
-    comments = list(
-        session.scalars(
-            select(Response.comment).where(
-                Response.answered_at >= period.start,
-                Response.answered_at < period.end,
-                Response.comment.is_not(None),
-            )
-        )
-    )
-    found = themes([c for c in comments if c])
+    this_week = themes(session=session, period=period)
+    found = top_themes(this_week)
     if found:
         # words of customers' comments: shown verbatim (`here` must not become @here), each at most 40 characters
         text = "*Top comment themes:* " + ", ".join(f"{customer_text(word, 40)} ({n})" for word, n in found)
         blocks.append({"type": "section", "text": verbatim(text)})
+    moved = moved_themes(this_week, themes(session=session, period=period.previous()))
+    if moved:
+        parts = []
+        for side, chosen in (
+            ("up", [m for m in moved if m[2] > m[1]]),
+            ("down", [m for m in moved if m[2] < m[1]]),
+        ):
+            if chosen:
+                listed = ", ".join(
+                    f"{customer_text(word, 40)} {before:.0%} → {after:.0%}" for word, before, after in chosen
+                )
+                parts.append(f"{side}: {listed}")
+        blocks.append({"type": "section", "text": verbatim("*Themes that moved:* " + " · ".join(parts))})
+    blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _loop_line(session, period)}})
     closed = (
         session.scalar(
             select(func.count())
@@ -167,6 +118,18 @@ def digest_blocks(*, session: Session, now: datetime, tz: ZoneInfo) -> list[dict
         }
     )
     return blocks
+
+
+def _loop_line(session: Session, period: Period) -> str:
+    health = loop_health(session=session, period=period).overall
+    if not health.followed_up:
+        return "*Detractors touched in time:* no detractors this week"
+    share = health.share(health.touched_in_time) or 0
+    first = health.median_first_touch
+    after = "" if first is None else f", first touch after {first.total_seconds() / 3600:.1f} h (median)"
+    return (
+        f"*Detractors touched in time:* {health.touched_in_time} of {health.followed_up} ({share:.0%}){after}"
+    )
 
 
 def post_digest(deps: SlackDeps) -> None:

@@ -40,3 +40,32 @@ def test_the_weekly_digest_posts_score_themes_and_follow_ups(
     assert digest["channel"] == "C0DIGEST"
     assert "Weekly NPS digest" in text and "late (3)" in text and "delivery (3)" in text
     assert "Follow-ups closed:* 0" in text
+
+
+def test_the_digest_says_which_themes_moved_and_how_the_loop_is_doing(
+    engine: Container, fake_slack: FakeSlack
+) -> None:
+    """The week before: 10 comments, 1 mentions billing (10%). This week: 8 comments, 4 mention billing (50%):
+    rising, by 40 points ("errors", new, by 50; "lovely app" fell from 90% to 25%). Two detractors this week: one acknowledged after 2 hours, one untouched."""
+    from campaigns.followups.actions import acknowledge
+
+    settings = dataclasses.replace(engine.settings, slack_digest_channel="C0DIGEST")
+    container = build_container(settings, db=engine.db, clock=engine.clock)
+    seed = Seeder(engine.db)
+    now = engine.clock.now()
+    seed.responses([9], at=now - timedelta(days=10), comment="billing was odd")
+    seed.responses([9] * 9, at=now - timedelta(days=10), comment="lovely app")
+    seed.responses([8] * 4, at=now - timedelta(days=2), comment="billing errors")
+    seed.responses([9] * 2, at=now - timedelta(days=2), comment="lovely app")
+    touched = seed.detractor(at=now - timedelta(days=1), comment="support slow")
+    seed.detractor(at=now - timedelta(days=1), comment="support slow")
+    assert acknowledge(engine.db, touched, user="U0ANA", now=now - timedelta(hours=22))
+    ticker = Ticker(container, holder="digest-test")
+    try:
+        ticker.post_digest()
+    finally:
+        ticker.dispatcher.close()
+    [digest] = fake_slack.successful("chat.postMessage")
+    text = json.dumps(digest["blocks"], ensure_ascii=False)
+    assert "*Themes that moved:* up: errors 0% → 50%, billing 10% → 50% · down: app 90% → 25%" in text
+    assert "*Detractors touched in time:* 1 of 2 (50%), first touch after 2.0 h (median)" in text
