@@ -55,7 +55,7 @@ from email.generator import BytesGenerator
 from email.header import Header
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
-from email.utils import format_datetime, getaddresses, make_msgid
+from email.utils import format_datetime, formataddr, getaddresses, make_msgid
 from io import BytesIO
 
 from campaigns.channels.base import (
@@ -186,6 +186,13 @@ class SmtpEmail:
         if config.username:
             smtp.login(config.username, config.password or "")
         return smtp
+
+
+def sender_address(email_from: str, sender_name: str | None) -> str:
+    """EMAIL_FROM with EMAIL_SENDER_NAME as its display name, when one is set (it replaces EMAIL_FROM's own)."""
+    if not sender_name:
+        return email_from
+    return formataddr((sender_name, getaddresses([email_from])[0][1] or email_from))
 
 
 def _set_subject(email: EmailMessage, subject: str) -> None:

@@ -14,6 +14,7 @@ from html import escape
 
 from campaigns.channels.base import Outgoing
 from campaigns.definitions.model import CampaignDefinition
+from campaigns.messages.branding import DEFAULT_ACCENT, NO_BRANDING, Branding
 from campaigns.messages.templates import render, template_variables
 from campaigns.messages.texts import ContactTexts, contact_texts
 from storage.enums import Channel
@@ -53,13 +54,18 @@ def compose(
     address: str,
     token: str,
     public_base_url: str,
+    branding: Branding = NO_BRANDING,
     reminder: bool = False,
 ) -> Outgoing:
     texts = contact_texts(definition, contact.locale)  # the locales are chosen once for the whole message
     survey = texts.survey_texts()
     url = survey_url(public_base_url, token)
     variables = template_variables(
-        contact.name, contact.properties, definition.brand, url, locale=contact.locale or definition.locale
+        contact.name,
+        contact.properties,
+        definition.brand or branding.company,
+        url,
+        locale=contact.locale or definition.locale,
     )
     if channel is Channel.SMS:
         source = survey.sms_reminder if reminder else survey.sms
@@ -81,6 +87,9 @@ def compose(
         unsubscribe=body_text("unsubscribe"),
         unsubscribe_note=body_text("unsubscribe_note"),
         unsubscribe_url=unsubscribe_url(public_base_url, token),
+        company=definition.brand or branding.company or "",
+        logo_url=branding.logo_url or "",
+        accent=branding.accent,
     )
     return Outgoing(
         channel,
@@ -120,6 +129,9 @@ class SurveyEmail:
     unsubscribe: str
     unsubscribe_note: str
     unsubscribe_url: str
+    company: str = ""
+    logo_url: str = ""
+    accent: str = DEFAULT_ACCENT
 
     def label(self, score: int) -> str:
         """What a screen reader says for a score link: "0 / 10, Not at all likely"."""
@@ -145,6 +157,7 @@ class SurveyEmail:
             f'<div style="display:none;max-height:0;overflow:hidden;mso-hide:all">{escape(self.question)}</div>'
             f'{_table("background:#f1f3f4")}<tr><td align="center" style="padding:24px 0">'
             f"{_table('max-width:600px;background:#ffffff;border-radius:8px')}"
+            f"{self._header()}"
             f'<tr><td style="padding:24px 12px;font-family:{_FONT};font-size:16px;line-height:24px;color:#202124">'
             f"{paragraph.format(escape(self.greeting))}{intro}"
             f'<p style="margin:0 0 20px;font-size:18px;line-height:26px;font-weight:bold">{escape(self.question)}</p>'
@@ -160,6 +173,21 @@ class SurveyEmail:
             f'<a href="{escape(self.unsubscribe_url)}" style="display:inline-block;min-width:44px;padding:13px 0;color:#5f6368;text-decoration:underline">'
             f"{escape(self.unsubscribe)}</a></td></tr></table>"
             f"</td></tr></table></body></html>"
+        )
+
+    def _header(self) -> str:
+        """The sender's logo (its alt text the company) or name, over a bar in the accent colour."""
+        if not (self.company or self.logo_url):
+            return ""
+        brand = (
+            f'<img src="{escape(self.logo_url)}" alt="{escape(self.company)}" height="40" '
+            f'style="display:block;height:40px;width:auto;border:0">'
+            if self.logo_url
+            else f'<span style="font-size:18px;font-weight:bold;color:#202124">{escape(self.company)}</span>'
+        )
+        return (
+            f'<tr><td style="padding:20px 12px 0;border-top:4px solid {self.accent};border-radius:8px 8px 0 0;'
+            f'font-family:{_FONT}">{brand}</td></tr>'
         )
 
     def _buttons(self) -> str:

@@ -200,3 +200,25 @@ def test_log_format_and_library_level_are_read() -> None:
     settings = parse_settings({"LOG_FORMAT": "json", "LOG_LIBRARIES": "info"})
     assert (settings.log_format, settings.log_libraries) == ("json", "INFO")
     assert (parse_settings({}).log_format, parse_settings({}).log_libraries) == ("text", None)
+
+
+def test_branding_is_read_and_an_accent_colour_without_aa_contrast_is_refused() -> None:
+    settings = parse_settings(
+        {
+            "BRAND_COMPANY_NAME": "Acme",
+            "BRAND_LOGO_URL": "https://acme.example/logo.png",
+            "BRAND_ACCENT_COLOUR": "#0B57D0",
+            "EMAIL_SENDER_NAME": "Acme Customer Care",
+        }
+    )
+    assert settings.branding.company == "Acme"
+    assert settings.branding.logo_url == "https://acme.example/logo.png"
+    assert settings.branding.accent == "#0b57d0"
+    assert settings.branding.sender_name == "Acme Customer Care"
+    assert parse_settings({}).branding.accent == "#1a73e8"
+    with pytest.raises(SettingsError, match=r"BRAND_ACCENT_COLOUR.*#f9ab00.*1\.9.*4\.5"):
+        parse_settings({"BRAND_ACCENT_COLOUR": "#f9ab00"})
+    with pytest.raises(SettingsError, match="BRAND_ACCENT_COLOUR"):
+        parse_settings({"BRAND_ACCENT_COLOUR": "blue"})
+    with pytest.raises(SettingsError, match="BRAND_LOGO_URL"):
+        parse_settings({"BRAND_LOGO_URL": "javascript:alert(1)"})

@@ -241,3 +241,18 @@ def test_every_email_has_a_date_a_message_id_and_a_subject_that_keeps_its_spaces
     assert received_subject == subject
     [email] = smtp_sink.messages()
     assert email.message["Message-ID"].endswith("@acme.example>")
+
+
+def test_the_sender_name_is_the_display_name_of_email_from(smtp_sink: SmtpSink) -> None:
+    from campaigns.channels.email import sender_address
+
+    config = SmtpConfig(
+        host=smtp_sink.host,
+        port=smtp_sink.port,
+        sender=sender_address("Acme <nps@acme.example>", "Acme Customer Care"),
+        starttls=False,
+    )
+    SmtpEmail(config).send(Outgoing(Channel.EMAIL, TO, "body", subject="Acme"))
+    [email] = smtp_sink.wait_for(1)
+    assert str(email.message["From"]) == "Acme Customer Care <nps@acme.example>"
+    assert sender_address("nps@acme.example", None) == "nps@acme.example"
