@@ -58,6 +58,7 @@ class Container:
         s = self.settings
         return DispatchConfig(
             public_base_url=s.public_base_url,
+            branding=s.branding,
             rules=self.planning_rules,
             # A batch must be sendable well within the claim timeout at the configured rate.
             batch_size=max(
@@ -101,14 +102,14 @@ def build_transports(settings: Settings) -> dict[Channel, Transport]:
         )
     email: Transport = LogTransport(Channel.EMAIL)
     if settings.smtp_enabled:
-        from campaigns.channels.email import SmtpConfig, SmtpEmail
+        from campaigns.channels.email import SmtpConfig, SmtpEmail, sender_address
 
         assert settings.smtp_host and settings.email_from
         email = SmtpEmail(
             SmtpConfig(
                 host=settings.smtp_host,
                 port=settings.smtp_port,
-                sender=settings.email_from,
+                sender=sender_address(settings.email_from, settings.branding.sender_name),
                 username=settings.smtp_username,
                 password=settings.smtp_password,
                 starttls=settings.smtp_starttls,

@@ -18,6 +18,7 @@ from dotenv import dotenv_values
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from campaigns.messages.branding import DEFAULT_ACCENT, Branding, accent_problem
 from campaigns.planning.quiet_hours import QuietRule, parse_rules, shipped_rules
 from campaigns.scores.nps import Benchmark
 from storage.db import DEFAULT_DATABASE_URL
@@ -87,6 +88,7 @@ class Settings:
     smtp_starttls: bool = True
     smtp_ssl: bool = False
     email_from: str | None = None
+    branding: Branding = field(default_factory=Branding)
 
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     api_docs: bool = False
@@ -176,6 +178,7 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         smtp_starttls=r.boolean("SMTP_STARTTLS", True),
         smtp_ssl=r.boolean("SMTP_SSL", False),
         email_from=r.text("EMAIL_FROM"),
+        branding=_branding(r),
         api_keys=r.keys("NPS_API_KEYS"),
         api_docs=r.boolean("NPS_API_DOCS", False),
         metrics_token=r.key("NPS_METRICS_TOKEN"),
@@ -217,6 +220,19 @@ def _quiet_hours(path: str | None) -> dict[str, QuietRule]:
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         detail = f"missing {error}" if isinstance(error, KeyError) else str(error)
         raise SettingsError(f"NPS_QUIET_HOURS_FILE ({path}): {detail}") from None
+
+
+def _branding(r: _Reader) -> Branding:
+    accent = (r.text("BRAND_ACCENT_COLOUR") or DEFAULT_ACCENT).lower()
+    if problem := accent_problem(accent):
+        raise SettingsError(f"BRAND_ACCENT_COLOUR {problem}")
+    logo = r.text("BRAND_LOGO_URL")
+    return Branding(
+        company=r.text("BRAND_COMPANY_NAME"),
+        logo_url=r.url("BRAND_LOGO_URL", "") if logo else None,
+        accent=accent,
+        sender_name=r.text("EMAIL_SENDER_NAME"),
+    )
 
 
 def _check_combinations(s: Settings) -> None:

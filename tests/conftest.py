@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.fixtures.logs",
     "tests.fixtures.slack",
     "tests.fixtures.survey",
+    "tests.fixtures.browser",
     "tests.fixtures.seeding",
     "tests.fixtures.own_postgres",
     "tests.standins.fixtures",

@@ -50,11 +50,12 @@ import smtplib
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.generator import BytesGenerator
+from email.header import Header
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
-from email.utils import getaddresses, make_msgid
+from email.utils import format_datetime, formataddr, getaddresses, make_msgid
 from io import BytesIO
 
 from campaigns.channels.base import (
@@ -158,10 +159,12 @@ class SmtpEmail:
             raise _refusal(code, reply, "the end of the message")
 
     def _compose(self, message: Outgoing) -> EmailMessage:
-        email = EmailMessage()
+        email = EmailMessage(policy=SMTP_POLICY)
+        # A missing Date alone costs 2.7 points in SpamAssassin (MISSING_DATE); the time the message is composed.
+        email["Date"] = format_datetime(datetime.now(UTC))
         email["From"] = self.config.sender
         email["To"] = message.to
-        email["Subject"] = message.subject or ""
+        _set_subject(email, message.subject or "")
         email["Message-ID"] = make_msgid(domain=self.config.sender.rpartition("@")[2].strip(">") or None)
         for name, value in message.headers.items():
             email[name] = value
@@ -183,6 +186,28 @@ class SmtpEmail:
         if config.username:
             smtp.login(config.username, config.password or "")
         return smtp
+
+
+def sender_address(email_from: str, sender_name: str | None) -> str:
+    """EMAIL_FROM with EMAIL_SENDER_NAME as its display name, when one is set (it replaces EMAIL_FROM's own)."""
+    if not sender_name:
+        return email_from
+    return formataddr((sender_name, getaddresses([email_from])[0][1] or email_from))
+
+
+def _set_subject(email: EmailMessage, subject: str) -> None:
+    """The subject, non-ASCII text encoded as RFC 2047 words that each carry their own spaces.
+
+    The modern header folder (email.policy) drops the space between two encoded-words when it folds a long
+    non-ASCII subject (Vietnamese "giới thiệu" arrived as "giớithiệu"); `email.header.Header` splits the UTF-8
+    text inside the encoded-words instead, so a reader's decoder gets every space back. Stored as folded: its
+    lines are short enough that the generator leaves them as they are.
+    """
+    if subject.isascii():
+        email["Subject"] = subject
+        return
+    folded = Header(subject, "utf-8", header_name="Subject").encode(linesep="\r\n")
+    email.set_raw("Subject", folded)
 
 
 def _international(*addresses: str) -> bool:

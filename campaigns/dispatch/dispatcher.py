@@ -74,6 +74,7 @@ from campaigns.dispatch.reconcile import recover_stale_claims
 from campaigns.dispatch.report import failure_fields, sent_event
 from campaigns.dispatch.retries import failed_since
 from campaigns.events import Event, emit_after_commit
+from campaigns.messages.branding import Branding
 from campaigns.planning.facts import contact_facts
 from campaigns.planning.planner import PlanningRules
 from campaigns.planning.quiet_hours import LegalWindow, legal_for
@@ -92,6 +93,7 @@ PROVIDER_ANSWER_TIME = timedelta(seconds=60)  # longer than any channel adapter 
 @dataclass(frozen=True)
 class DispatchConfig:
     public_base_url: str = "http://localhost:8000"
+    branding: Branding = field(default_factory=Branding)
     rules: PlanningRules = field(default_factory=PlanningRules)
     batch_size: int = 200
     concurrency: int = 16
@@ -258,7 +260,10 @@ class Dispatcher:
         now = self.clock.now()
         flow = FLOWS[purpose]
         rules = Rules(
-            self.config.public_base_url, self.config.rules.min_days_between_surveys, self.config.retry_for
+            self.config.public_base_url,
+            self.config.rules.min_days_between_surveys,
+            self.config.retry_for,
+            self.config.branding,
         )
         sends = []
         with self.db.transaction() as session:

@@ -8,7 +8,7 @@ messages; these functions only decide, and say how the batch counts what they di
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,6 +19,7 @@ from campaigns.definitions.model import CampaignDefinition
 from campaigns.dispatch.outbox import InvitationFlow, ReminderFlow, cancel
 from campaigns.dispatch.outcomes import Tally, hand_back
 from campaigns.dispatch.retries import FailedSince, exhausted_channels, gave_up_at
+from campaigns.messages.branding import Branding
 from campaigns.messages.compose import compose
 from campaigns.messages.templates import TemplateProblem
 from campaigns.planning import eligibility
@@ -35,6 +36,7 @@ class Rules:
     public_base_url: str
     min_days_between_surveys: int
     retry_for: timedelta
+    branding: Branding = field(default_factory=Branding)
 
 
 def decide_invitation(
@@ -87,6 +89,7 @@ def decide_invitation(
             address=address,
             token=invitation.token,
             public_base_url=rules.public_base_url,
+            branding=rules.branding,
         )
     except TemplateProblem as problem:
         InvitationFlow.give_up(invitation, f"template error: {problem}", now)
@@ -122,6 +125,7 @@ def decide_reminder(
             address=address,
             token=invitation.token,
             public_base_url=rules.public_base_url,
+            branding=rules.branding,
             reminder=True,
         )
     except TemplateProblem as problem:

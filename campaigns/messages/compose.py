@@ -14,14 +14,18 @@ from html import escape
 
 from campaigns.channels.base import Outgoing
 from campaigns.definitions.model import CampaignDefinition
+from campaigns.messages.branding import DEFAULT_ACCENT, NO_BRANDING, Branding
 from campaigns.messages.templates import render, template_variables
 from campaigns.messages.texts import ContactTexts, contact_texts
 from storage.enums import Channel
 from storage.tables import Contact
 
 SCORES = range(11)
-# Detractors red, passives amber, promoters green; text colours keep a contrast of at least 4.5:1.
-_RED, _AMBER, _GREEN = ("#c5221f", "#ffffff"), ("#f9ab00", "#202124"), ("#188038", "#ffffff")
+# One neutral colour for every score: red/amber/green would suggest which answer is wanted. Ink on a light
+# grey (15.3:1) and a grey border (5.7:1 against white) keep WCAG AA contrast.
+_BUTTON, _BUTTON_INK, _BUTTON_BORDER = "#f1f3f4", "#202124", "#5f6368"
+# Two rows (0-5, 6-10) so that each link is at least 44x44 CSS px on a 320 px wide phone.
+_ROWS = (range(0, 6), range(6, 11))
 _FONT = "Arial,Helvetica,sans-serif"
 
 
@@ -50,13 +54,18 @@ def compose(
     address: str,
     token: str,
     public_base_url: str,
+    branding: Branding = NO_BRANDING,
     reminder: bool = False,
 ) -> Outgoing:
     texts = contact_texts(definition, contact.locale)  # the locales are chosen once for the whole message
     survey = texts.survey_texts()
     url = survey_url(public_base_url, token)
     variables = template_variables(
-        contact.name, contact.properties, definition.brand, url, locale=contact.locale or definition.locale
+        contact.name,
+        contact.properties,
+        definition.brand or branding.company,
+        url,
+        locale=contact.locale or definition.locale,
     )
     if channel is Channel.SMS:
         source = survey.sms_reminder if reminder else survey.sms
@@ -78,6 +87,9 @@ def compose(
         unsubscribe=body_text("unsubscribe"),
         unsubscribe_note=body_text("unsubscribe_note"),
         unsubscribe_url=unsubscribe_url(public_base_url, token),
+        company=definition.brand or branding.company or "",
+        logo_url=branding.logo_url or "",
+        accent=branding.accent,
     )
     return Outgoing(
         channel,
@@ -117,6 +129,9 @@ class SurveyEmail:
     unsubscribe: str
     unsubscribe_note: str
     unsubscribe_url: str
+    company: str = ""
+    logo_url: str = ""
+    accent: str = DEFAULT_ACCENT
 
     def label(self, score: int) -> str:
         """What a screen reader says for a score link: "0 / 10, Not at all likely"."""
@@ -140,12 +155,13 @@ class SurveyEmail:
             f'<body style="margin:0;padding:0;background:#f1f3f4">'
             # The inbox preview line: the question rather than the first words of the greeting.
             f'<div style="display:none;max-height:0;overflow:hidden;mso-hide:all">{escape(self.question)}</div>'
-            f'{_table("background:#f1f3f4")}<tr><td align="center" style="padding:24px 8px">'
+            f'{_table("background:#f1f3f4")}<tr><td align="center" style="padding:24px 0">'
             f"{_table('max-width:600px;background:#ffffff;border-radius:8px')}"
-            f'<tr><td style="padding:24px 20px;font-family:{_FONT};font-size:16px;line-height:24px;color:#202124">'
+            f"{self._header()}"
+            f'<tr><td style="padding:24px 12px;font-family:{_FONT};font-size:16px;line-height:24px;color:#202124">'
             f"{paragraph.format(escape(self.greeting))}{intro}"
             f'<p style="margin:0 0 20px;font-size:18px;line-height:26px;font-weight:bold">{escape(self.question)}</p>'
-            f"{_table('table-layout:fixed')}<tr>{''.join(self._button(s, link) for s, link in self.links)}</tr></table>"
+            f"{self._buttons()}"
             f"{_table('')}<tr>"
             f'<td align="left" style="padding-top:8px;font-family:{_FONT};font-size:13px;line-height:18px;color:#5f6368">'
             f"0 = {escape(self.scale_low)}</td>"
@@ -154,21 +170,45 @@ class SurveyEmail:
             f"</td></tr></table>"
             f'{_table("max-width:600px")}<tr><td style="padding:16px 20px;font-family:{_FONT};font-size:12px;'
             f'line-height:18px;color:#5f6368">{escape(self.unsubscribe_note)} '
-            f'<a href="{escape(self.unsubscribe_url)}" style="color:#5f6368;text-decoration:underline">'
+            f'<a href="{escape(self.unsubscribe_url)}" style="display:inline-block;min-width:44px;padding:13px 0;color:#5f6368;text-decoration:underline">'
             f"{escape(self.unsubscribe)}</a></td></tr></table>"
             f"</td></tr></table></body></html>"
         )
 
+    def _header(self) -> str:
+        """The sender's logo (its alt text the company) or name, over a bar in the accent colour."""
+        if not (self.company or self.logo_url):
+            return ""
+        brand = (
+            f'<img src="{escape(self.logo_url)}" alt="{escape(self.company)}" height="40" '
+            f'style="display:block;height:40px;width:auto;border:0">'
+            if self.logo_url
+            else f'<span style="font-size:18px;font-weight:bold;color:#202124">{escape(self.company)}</span>'
+        )
+        return (
+            f'<tr><td style="padding:20px 12px 0;border-top:4px solid {self.accent};border-radius:8px 8px 0 0;'
+            f'font-family:{_FONT}">{brand}</td></tr>'
+        )
+
+    def _buttons(self) -> str:
+        links = dict(self.links)
+        rows = [
+            "<tr>" + "".join(self._button(score, links[score]) for score in row) + "</tr>"
+            for row in _ROWS
+            if all(score in links for score in row)
+        ]
+        return f"{_table('table-layout:fixed')}{''.join(rows)}</table>"
+
     def _button(self, score: int, link: str) -> str:
-        """One score: a coloured cell (bgcolor for Outlook) whose whole 48 px height is the link."""
-        background, colour = _RED if score <= 6 else _AMBER if score <= 8 else _GREEN
+        """One score: a neutral cell (bgcolor for Outlook) whose whole 48 px height is the link."""
         label = escape(self.label(score))
         return (
-            f'<td width="9%" align="center" style="padding:0 2px">{_table("")}<tr>'
-            f'<td align="center" bgcolor="{background}" style="background:{background};border-radius:6px">'
+            f'<td width="16%" align="center" style="padding:2px 1px">{_table("")}<tr>'
+            f'<td align="center" bgcolor="{_BUTTON}" style="background:{_BUTTON};'
+            f'border:1px solid {_BUTTON_BORDER};border-radius:6px">'
             f'<a href="{escape(link)}" target="_blank" aria-label="{label}" title="{label}" '
             f'style="display:block;padding:14px 0;font-family:{_FONT};font-size:18px;line-height:20px;'
-            f'font-weight:bold;color:{colour};text-decoration:none">{score}</a>'
+            f'font-weight:bold;color:{_BUTTON_INK};text-decoration:none">{score}</a>'
             f"</td></tr></table></td>"
         )
 

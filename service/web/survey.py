@@ -44,6 +44,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 
+from campaigns.messages.branding import DEFAULT_ACCENT
 from campaigns.messages.templates import template_variables
 from campaigns.messages.texts import ContactTexts, contact_texts
 from campaigns.replies.survey_page import (
@@ -102,8 +103,11 @@ def _survey(container: Container, token: str, *, any_state: bool = False) -> Sur
 
 
 @router.get("/s/assets/survey.css")
-def stylesheet() -> Response:
-    return Response(_CSS, media_type="text/css", headers={"Cache-Control": "public, max-age=86400"})
+def stylesheet(container: Annotated[Container, Depends(get_container)]) -> Response:
+    # The configured accent (checked for AA contrast when the settings load) replaces the default one.
+    accent = container.settings.branding.accent
+    css = _CSS.replace(f"--accent: {DEFAULT_ACCENT};".encode(), f"--accent: {accent};".encode())
+    return Response(css, media_type="text/css", headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.get("/s/{token}")
@@ -265,6 +269,13 @@ def _render(
 ) -> Response:
     """Render a page whose texts are the catalogue's, or the campaign's where it overrides them."""
     root = request.scope.get("root_path", "")
+    branding = get_container(request).settings.branding
+    headers = _HEADERS
+    if branding.logo_url:
+        # The logo is the one resource from elsewhere the page may load: its origin only.
+        origin = "{0.scheme}://{0.netloc}".format(urlsplit(branding.logo_url))
+        policy = _HEADERS["Content-Security-Policy"] + f"; img-src {origin}"
+        headers = {**_HEADERS, "Content-Security-Policy": policy}
     return _templates.TemplateResponse(
         request,
         template,
@@ -272,10 +283,12 @@ def _render(
             "lang": texts.language,  # the language the texts are really in
             "t": _translator(texts, variables),
             "css": f"{root}/s/assets/survey.css",
+            "company": branding.company,
+            "logo_url": branding.logo_url,
             **context,
         },
         status_code=status,
-        headers=_HEADERS,
+        headers=headers,
     )
 
 

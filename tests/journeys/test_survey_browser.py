@@ -9,76 +9,20 @@ screenshot for review, in $SCREENSHOT_DIR or the test's temporary directory (the
 from __future__ import annotations
 
 import html
-import importlib.util
 import os
 import re
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import select
 
-from campaigns.clock import ManualClock
-from service.container import Container, build_container
-from service.settings import Settings
-from service.web.app import create_app
-from storage.db import Database
 from storage.enums import ConsentStatus
 from storage.tables import Consent
+from tests.fixtures.browser import PHONE, LiveApp
 from tests.fixtures.survey import ANA, response_count, responses, survey
 from tests.standins.smtp import SmtpSink
-
-CHROMIUM = "/usr/bin/chromium"
-HOW_TO_ENABLE = (
-    "the browser test needs Debian's Chromium and the Playwright package: "
-    "apt-get install chromium (or `make chromium`); pip install playwright (in the dev extras)"
-)
-PHONE = {"width": 390, "height": 844}
-
-
-@dataclass
-class LiveApp:
-    url: str
-    container: Container
-
-
-@pytest.fixture
-def live_app(engine_settings: Settings, db: Database, clock: ManualClock) -> Iterator[LiveApp]:
-    """The real ASGI app under uvicorn in a thread, on a free port that PUBLIC_BASE_URL names."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    container = build_container(replace(engine_settings, public_base_url=url), db=db, clock=clock)
-    server = uvicorn.Server(uvicorn.Config(create_app(container), log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    yield LiveApp(url, container)
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
-
-
-@pytest.fixture
-def chromium() -> Iterator[Any]:
-    if importlib.util.find_spec("playwright") is None or not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(HOW_TO_ENABLE)  # under CI=true, tests/conftest.py turns this skip into a failure
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -233,3 +233,25 @@ def test_an_industry_benchmark_is_a_label_and_a_score() -> None:
     for bad in ("41", "SaaS=141", "SaaS=high", "=30"):
         with pytest.raises(SettingsError, match="NPS_BENCHMARK"):
             parse_settings({"NPS_BENCHMARK": bad})
+
+
+def test_branding_is_read_and_an_accent_colour_without_aa_contrast_is_refused() -> None:
+    settings = parse_settings(
+        {
+            "BRAND_COMPANY_NAME": "Acme",
+            "BRAND_LOGO_URL": "https://acme.example/logo.png",
+            "BRAND_ACCENT_COLOUR": "#0B57D0",
+            "EMAIL_SENDER_NAME": "Acme Customer Care",
+        }
+    )
+    assert settings.branding.company == "Acme"
+    assert settings.branding.logo_url == "https://acme.example/logo.png"
+    assert settings.branding.accent == "#0b57d0"
+    assert settings.branding.sender_name == "Acme Customer Care"
+    assert parse_settings({}).branding.accent == "#1a73e8"
+    with pytest.raises(SettingsError, match=r"BRAND_ACCENT_COLOUR.*#f9ab00.*1\.9.*4\.5"):
+        parse_settings({"BRAND_ACCENT_COLOUR": "#f9ab00"})
+    with pytest.raises(SettingsError, match="BRAND_ACCENT_COLOUR"):
+        parse_settings({"BRAND_ACCENT_COLOUR": "blue"})
+    with pytest.raises(SettingsError, match="BRAND_LOGO_URL"):
+        parse_settings({"BRAND_LOGO_URL": "javascript:alert(1)"})

@@ -206,3 +206,53 @@ def test_a_full_mailbox_is_tried_again_later(smtp_sink: SmtpSink, stage: Stage) 
     smtp_sink.reject_next(552, stage=stage, text="5.2.2 Mailbox full, try again later")
     with pytest.raises(TemporarySendError):
         send(adapter(smtp_sink))
+
+
+def raw_parsed(sink: SmtpSink) -> list[tuple[str, str]]:
+    """Each received message's raw bytes, parsed by Python's email parser: (Date, Subject as a reader sees it)."""
+    from email import message_from_bytes, policy
+    from email.header import decode_header, make_header
+
+    parsed = []
+    for received in sink.wait_for(1):
+        modern = message_from_bytes(received.raw, policy=policy.default)
+        legacy = message_from_bytes(received.raw)  # compat32: how older mail readers decode encoded-words
+        assert str(make_header(decode_header(legacy["Subject"]))) == str(modern["Subject"])
+        parsed.append((str(modern["Date"] or ""), str(modern["Subject"])))
+    return parsed
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Nhắc lại: bạn có sẵn sàng giới thiệu Công ty Cổ phần Thương mại Acme Việt Nam không?",
+        "Erinnerung: Wie wahrscheinlich ist es, dass Sie die Müller-Lüdenscheidt GmbH weiterempfehlen?",
+        "提醒：您有多大可能向朋友推荐 Acme 公司？",
+    ],
+)
+def test_every_email_has_a_date_a_message_id_and_a_subject_that_keeps_its_spaces(
+    smtp_sink: SmtpSink, subject: str
+) -> None:
+    from email.utils import parsedate_to_datetime
+
+    adapter(smtp_sink).send(Outgoing(Channel.EMAIL, TO, "body", subject=subject))
+    [(date, received_subject)] = raw_parsed(smtp_sink)
+    assert parsedate_to_datetime(date).tzinfo is not None
+    assert received_subject == subject
+    [email] = smtp_sink.messages()
+    assert email.message["Message-ID"].endswith("@acme.example>")
+
+
+def test_the_sender_name_is_the_display_name_of_email_from(smtp_sink: SmtpSink) -> None:
+    from campaigns.channels.email import sender_address
+
+    config = SmtpConfig(
+        host=smtp_sink.host,
+        port=smtp_sink.port,
+        sender=sender_address("Acme <nps@acme.example>", "Acme Customer Care"),
+        starttls=False,
+    )
+    SmtpEmail(config).send(Outgoing(Channel.EMAIL, TO, "body", subject="Acme"))
+    [email] = smtp_sink.wait_for(1)
+    assert str(email.message["From"]) == "Acme Customer Care <nps@acme.example>"
+    assert sender_address("nps@acme.example", None) == "nps@acme.example"

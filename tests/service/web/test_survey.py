@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -389,3 +390,26 @@ def test_the_emails_score_link_leads_to_the_category_question_in_the_contacts_la
     token = survey(engine, dispatcher, {**ANA, "locale": "vi"})
     assert t("follow_up_detractor", "vi") in confirm(app, token, 5).text
     assert t("closing_detractor_contact", "vi") in app.get(f"/s/{token}/thanks").text
+
+
+def test_the_page_carries_the_configured_logo_and_accent_colour(
+    engine_settings: Any, db: Any, clock: Any, smtp_sink: Any
+) -> None:
+    from dataclasses import replace
+
+    from campaigns.messages.branding import Branding
+    from service.container import build_container
+    from service.web.app import create_app
+
+    branding = Branding(company="Globex", logo_url="https://globex.example/logo.png", accent="#0b57d0")
+    container = build_container(replace(engine_settings, branding=branding), db=db, clock=clock)
+    dispatcher = container.new_dispatcher(worker_id="brand-test")
+    try:
+        token = survey(container, dispatcher)
+    finally:
+        dispatcher.close()
+    with TestClient(create_app(container)) as client:
+        page = client.get(f"/s/{token}")
+        assert '<img class="logo" src="https://globex.example/logo.png" alt="Globex"' in page.text
+        css = client.get("/s/assets/survey.css")
+        assert "--accent: #0b57d0;" in css.text
