@@ -116,7 +116,14 @@ campaigns:
     brand: Acme
     send_window: {days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "23:59"}
 """
-ANA = {"external_id": "ana", "name": "Ana Lima", "phone": "+14155550123", "email": "ana.lima@example.com"}
+# Ana lives in London with her US number: her own zone sets the legal hours for texting her (10:00 there).
+ANA = {
+    "external_id": "ana",
+    "name": "Ana Lima",
+    "phone": "+14155550123",
+    "email": "ana.lima@example.com",
+    "timezone": "Europe/London",
+}
 BEN = {"external_id": "ben", "name": "Ben Okafor", "email": "ben.okafor@example.org"}
 CARA = {"external_id": "cara", "name": "Cara Diaz", "phone": "+442079460958"}
 DAN = {"external_id": "dan", "name": "Dan Wu", "phone": "+4915112345678", "email": "dan.wu@example.net"}
