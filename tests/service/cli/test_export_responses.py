@@ -127,8 +127,10 @@ def test_memory_stays_flat_as_the_export_grows(db: Database, tmp_path: Path) -> 
         return top
 
     small = peak(1_000)
-    large = peak(9_000)  # 10,000 rows in all
-    assert large < small * 2, (small, large)
+    large = peak(19_000)  # 20,000 rows in all
+    # Loading the rows at once peaks about 20 times higher (seen: 8x for 10x the rows); the margin of 3x is
+    # for what other threads of the test session allocate meanwhile, which tracemalloc counts too.
+    assert large < small * 3, (small, large)
 
 
 def test_formulas_behind_blanks_full_width_signs_or_a_pipe_are_neutralised_too(
