@@ -266,7 +266,7 @@ class Dispatcher:
                 .where(Invitation.id.in_(ids))
                 .order_by(Invitation.due_at, Invitation.id)
             ).all()
-            facts = contact_facts([contact for _, contact, _ in rows], session=session)
+            facts = contact_facts([contact for _, contact, _ in rows], session=session, told=True)
             rejected = rejected_channels(ids, session=session)
             failed = failed_since(ids, session=session) if purpose is MessagePurpose.INVITATION else {}
             # A prepared send may leave up to half the claim timeout later (the rate limit, a slow batch), and its

@@ -87,6 +87,7 @@ def decide_invitation(
             address=address,
             token=invitation.token,
             public_base_url=rules.public_base_url,
+            number_told=facts.sms_told,
         )
     except TemplateProblem as problem:
         InvitationFlow.give_up(invitation, f"template error: {problem}", now)
@@ -123,6 +124,7 @@ def decide_reminder(
             token=invitation.token,
             public_base_url=rules.public_base_url,
             reminder=True,
+            number_told=facts.sms_told,
         )
     except TemplateProblem as problem:
         ReminderFlow.give_up(invitation, f"reminder template error: {problem}", now)

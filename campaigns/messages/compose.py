@@ -14,12 +14,14 @@ from html import escape
 
 from campaigns.channels.base import Outgoing
 from campaigns.definitions.model import CampaignDefinition
+from campaigns.messages.optout import with_opt_out
 from campaigns.messages.templates import render, template_variables
 from campaigns.messages.texts import ContactTexts, contact_texts
 from storage.enums import Channel
 from storage.tables import Contact
 
 SCORES = range(11)
+
 # Detractors red, passives amber, promoters green; text colours keep a contrast of at least 4.5:1.
 _RED, _AMBER, _GREEN = ("#c5221f", "#ffffff"), ("#f9ab00", "#202124"), ("#188038", "#ffffff")
 _FONT = "Arial,Helvetica,sans-serif"
@@ -51,6 +53,7 @@ def compose(
     token: str,
     public_base_url: str,
     reminder: bool = False,
+    number_told: bool = False,
 ) -> Outgoing:
     texts = contact_texts(definition, contact.locale)  # the locales are chosen once for the whole message
     survey = texts.survey_texts()
@@ -58,7 +61,10 @@ def compose(
     variables = template_variables(contact.name, contact.properties, definition.brand, url)
     if channel is Channel.SMS:
         source = survey.sms_reminder if reminder else survey.sms
-        return Outgoing(channel, address, render(source or "", variables))
+        body = render(source or "", variables)
+        if not number_told:
+            body = with_opt_out(body, texts.text("sms_opt_out", **variables))
+        return Outgoing(channel, address, body)
     subject = render((survey.email_reminder_subject if reminder else survey.email_subject) or "", variables)
 
     def body_text(key: str) -> str:

@@ -29,7 +29,7 @@ campaigns:
     sample_rate: 1.0
     locale: en
     messages:
-      en: {sms: "Hi {{ first_name }}, how likely are you to recommend Acme to a friend? Reply 0-10."}
+      en: {sms: "Hi {{ first_name }}, how likely are you to recommend Acme to a friend? Reply 0-10. Reply STOP to opt out."}
   - name: post-delivery
     kind: transactional
     event: order_delivered
@@ -96,7 +96,7 @@ def test_a_template_over_the_limits_is_refused_with_its_field_and_nothing_is_sto
     path.write_text(FILE.replace("Reply 0-10.", "Reply 0-10." + " " * 5000))
     result = nps(database_url, "campaigns", "apply", str(path))
     assert result.exit_code == 1
-    assert "messages.en.sms: the template is too long (5,082 characters; at most 5,000)" in result.stderr
+    assert "messages.en.sms: the template is too long (5,105 characters; at most 5,000)" in result.stderr
     with db.transaction() as session:
         assert session.scalars(select(Campaign)).all() == []
 
