@@ -171,6 +171,8 @@ class Invitation(Timestamps, Base):
     due_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     token: Mapped[str] = mapped_column(String(64), unique=True)
+    # The SMS link's shorter token (`/s/<short_token>`), given when the survey is first composed for SMS.
+    short_token: Mapped[str | None] = mapped_column(String(16), unique=True, index=True)
     owner: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None]
     # What the current claim is for (the survey or its reminder); null when no worker holds the row.

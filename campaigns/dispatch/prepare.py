@@ -22,6 +22,7 @@ from campaigns.dispatch.retries import FailedSince, exhausted_channels, gave_up_
 from campaigns.messages.compose import compose
 from campaigns.messages.templates import TemplateProblem
 from campaigns.planning import eligibility
+from campaigns.planning.planner import new_short_token
 from campaigns.planning.skips import record_skip
 from campaigns.planning.windows import is_inside, next_send_time
 from storage.enums import Channel, InvitationState
@@ -35,6 +36,12 @@ class Rules:
     public_base_url: str
     min_days_between_surveys: int
     retry_for: timedelta
+
+
+def give_short_token(invitation: Invitation, channel: Channel) -> None:
+    """An SMS links to the survey page by the short token, made once per invitation (its reminder reuses it)."""
+    if channel is Channel.SMS and invitation.short_token is None:
+        invitation.short_token = new_short_token()
 
 
 def decide_invitation(
@@ -79,6 +86,7 @@ def decide_invitation(
     chosen = eligibility.choose_channel(definition.channels, facts, excluded)
     assert chosen is not None  # check() above returned no skip
     channel, address = chosen
+    give_short_token(invitation, channel)
     try:
         outgoing = compose(
             definition,
@@ -88,6 +96,7 @@ def decide_invitation(
             token=invitation.token,
             public_base_url=rules.public_base_url,
             number_told=facts.sms_told,
+            short_token=invitation.short_token,
         )
     except TemplateProblem as problem:
         InvitationFlow.give_up(invitation, f"template error: {problem}", now)
@@ -115,6 +124,7 @@ def decide_reminder(
         hand_back(ReminderFlow, invitation, next_send_time(definition.send_window, zone, now), now)
         return Tally.RESCHEDULED
     channel, address = reachable
+    give_short_token(invitation, channel)
     try:
         return compose(
             definition,
@@ -125,6 +135,7 @@ def decide_reminder(
             public_base_url=rules.public_base_url,
             reminder=True,
             number_told=facts.sms_told,
+            short_token=invitation.short_token,
         )
     except TemplateProblem as problem:
         ReminderFlow.give_up(invitation, f"reminder template error: {problem}", now)

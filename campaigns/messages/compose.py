@@ -54,10 +54,13 @@ def compose(
     public_base_url: str,
     reminder: bool = False,
     number_told: bool = False,
+    short_token: str | None = None,
 ) -> Outgoing:
+    """The message; by SMS, ``{{ survey_url }}`` is the short link when the invitation has ``short_token``."""
     texts = contact_texts(definition, contact.locale)  # the locales are chosen once for the whole message
     survey = texts.survey_texts()
-    url = survey_url(public_base_url, token)
+    sms_link = channel is Channel.SMS and short_token is not None
+    url = survey_url(public_base_url, short_token if sms_link and short_token else token)
     variables = template_variables(contact.name, contact.properties, definition.brand, url)
     if channel is Channel.SMS:
         source = survey.sms_reminder if reminder else survey.sms

@@ -45,7 +45,10 @@ UNREAD = Unread()
 
 
 def invitation_by_token(token: str, *, session: Session) -> Invitation | None:
-    return session.scalar(select(Invitation).where(Invitation.token == token))
+    """The invitation of a link's token: the full one (emails) or the short one (SMS)."""
+    return session.scalar(
+        select(Invitation).where(or_(Invitation.token == token, Invitation.short_token == token))
+    )
 
 
 def latest_sms_invitation(phone: str, *, now: datetime, session: Session) -> Invitation | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy import select
 
 from campaigns.dispatch.dispatcher import Dispatcher
 from campaigns.dispatch.expiry import expire_invitations
+from campaigns.messages.segments import sms_segments
 from campaigns.messages.texts import text
 from service.container import Container
 from service.web.limits import SURVEY_BODY
@@ -18,6 +20,7 @@ from storage.enums import Channel, InvitationState
 from storage.tables import Invitation
 from tests.fixtures.engine import PUBLIC_URL
 from tests.fixtures.survey import ANA, CAMPAIGN, csrf_of, response_count, responses, survey
+from tests.standins.fake_twilio import FakeTwilio
 
 VARS = {"first_name": "Ana", "company": "Acme"}
 
@@ -322,3 +325,35 @@ def test_odd_input_never_causes_a_500_or_a_response(
     assert response_count(engine) == 0
     if method == "GET" and "{token}" in path:
         assert response.status_code == 200 and " checked" not in response.text  # no pre-selection
+
+
+SMS_WITH_LINK = """
+campaigns:
+  - name: pulse
+    kind: relationship
+    interval_days: 1
+    channels: [sms]
+    brand: Acme
+    send_window: {days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "23:59"}
+    messages:
+      en: {sms: "Acme: rate us 0-10 by reply or tap {{ survey_url }} Reply STOP to opt out."}
+"""
+
+
+def test_an_sms_carries_a_short_link_to_the_survey_page(
+    engine: Container, dispatcher: Dispatcher, app: TestClient, fake_twilio: FakeTwilio
+) -> None:
+    survey(engine, dispatcher, {**ANA, "email": None, "phone": "+4915112345678"}, SMS_WITH_LINK)
+    [sms] = fake_twilio.wait_for(1)
+    match = re.search(rf"{re.escape(PUBLIC_URL)}/s/([A-Za-z0-9_-]+) ", sms["Body"])
+    assert match, sms["Body"]
+    short = match.group(1)
+    with engine.db.transaction() as session:
+        invitation = session.scalars(select(Invitation)).one()
+        assert (invitation.short_token, len(short)) == (short, 10)  # stored, and far shorter than the token
+        assert invitation.token != short
+    assert sms_segments(sms["Body"]) == (1, "GSM-7")
+    page = app.get(f"/s/{short}?score=9")
+    assert page.status_code == 200 and t("page_score_confirm", score=9) in page.text
+    assert confirm(app, short, 9).url.path == f"/s/{short}"  # on to the comment step, on the short link
+    assert [r.score for r in responses(engine)] == [9]
