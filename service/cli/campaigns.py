@@ -1,4 +1,4 @@
-"""`nps campaigns apply|list|pause|resume`."""
+"""`nps campaigns apply|list|preview|pause|resume`."""
 
 from __future__ import annotations
 
@@ -103,6 +103,46 @@ def list_command(ctx: CliContext) -> None:
             str(c.get("failed", 0) + c.get("undeliverable", 0) + c.get("review", 0)),
         )
     Console(width=160).print(table)
+
+
+@campaigns_group.command("preview")
+@click.argument("name")
+@click.option("--contact", "external_id", help="A contact's external_id: their name, properties and locale.")
+@click.option("--locale", help="The locale to show (default: the contact's, else the campaign's).")
+@pass_context
+def preview_command(ctx: CliContext, name: str, external_id: str | None, locale: str | None) -> None:
+    """Every text the campaign would send, with SMS segments and encoding (GSM-7 or UCS-2)."""
+    from campaigns.contacts.store import get_contact_by_external_id
+    from campaigns.definitions.json_codec import definition_from_json
+    from campaigns.definitions.store import get_campaign
+    from campaigns.messages.preview import preview_texts
+    from campaigns.messages.templates import SAMPLE_VARIABLES
+
+    person, properties = str(SAMPLE_VARIABLES["name"]), {"company": SAMPLE_VARIABLES["company"]}
+    with ctx.container.db.transaction() as session:
+        campaign = get_campaign(name, session=session)
+        if campaign is None:
+            raise click.ClickException(f"no campaign named {name!r}; `nps campaigns list` shows them")
+        definition = definition_from_json(campaign.definition)
+        if external_id is not None:
+            contact = get_contact_by_external_id(external_id, session=session)
+            if contact is None:
+                raise click.ClickException(f"no contact with external_id {external_id!r}")
+            person, properties, locale = (
+                contact.name or "",
+                dict(contact.properties),
+                locale or contact.locale,
+            )
+    if definition.brand:
+        properties.pop("company", None)  # the sample company stands in only for a campaign without a brand
+    for text in preview_texts(
+        definition,
+        name=person,
+        properties=properties,
+        locale=locale,
+        public_base_url=ctx.settings.public_base_url,
+    ):
+        click.echo(f"{text.heading}\n{text.text}\n")
 
 
 def _set_status(ctx: CliContext, name: str, status: CampaignStatus) -> None:

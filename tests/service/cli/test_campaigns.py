@@ -228,3 +228,47 @@ def test_apply_accepts_properties_the_file_declares_for_contacts_not_imported_ye
     result = nps(database_url, "campaigns", "apply", str(path))
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == "pulse: created"
+
+
+PREVIEWED = """
+campaigns:
+  - name: pulse
+    kind: relationship
+    channels: [sms, email]
+    brand: Acme
+    messages:
+      en: {sms: "Hi {{ first_name }}, rate Acme 0-10 or tap {{ survey_url }}"}
+"""
+
+
+def test_preview_prints_every_text_with_its_segments_and_encoding(
+    database_url: str, engine: Container, tmp_path: Path
+) -> None:
+    path = tmp_path / "campaigns.yaml"
+    path.write_text(PREVIEWED)
+    assert nps(database_url, "campaigns", "apply", str(path)).exit_code == 0
+    add_contacts(
+        engine, [{"external_id": "ana", "name": "Ana Lima", "phone": "+4915112345678", "locale": "vi"}]
+    )
+    result = nps(database_url, "campaigns", "preview", "pulse", "--contact", "ana")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    # The contact's locale: the campaign wrote no Vietnamese invitation, so the shipped one, to "Ana".
+    assert "invitation (sms): 1 segment, GSM-7" in out
+    assert "Chao Ana, ban co gioi thieu Acme cho ban be khong?" in out
+    for label in (
+        "reminder (sms)",
+        "follow-up question (sms)",
+        "closing (sms)",
+        "opt-out confirmation (sms)",
+    ):
+        assert label in out
+    assert "opt-out confirmation (sms): 2 segments, UCS-2, 80 characters" in out  # "Bạn đã hủy đăng ký ..."
+    assert "email subject (email)" in out
+    english = nps(database_url, "campaigns", "preview", "pulse", "--locale", "en").stdout
+    # The campaign's own text, with the opt-out line the first text to a number gets, and the short link.
+    assert "Hi Alexandra, rate Acme 0-10 or tap http://" in english
+    assert "/s/xxxxxxxxxx\nReply STOP to opt out." in english
+    assert "invitation (sms): 1 segment, GSM-7" in english
+    missing = nps(database_url, "campaigns", "preview", "nope")
+    assert missing.exit_code == 1 and "no campaign named 'nope'" in missing.stderr
