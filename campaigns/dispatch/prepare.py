@@ -74,13 +74,15 @@ def decide_invitation(
     usable = [c for c in definition.channels if eligibility.choose_channel([c], facts, rejected)]
     excluded = rejected | exhausted_channels(usable, failed, now, rules.retry_for)
     fatigue = eligibility.fatigue_days(definition.min_days_between_surveys, rules.min_days_between_surveys)
+    if contact.test:
+        fatigue = 0  # `nps campaigns test`: sent now, however often, whatever the send window
     skip = eligibility.check(facts, channels=definition.channels, at=now, fatigue=fatigue, exclude=excluded)
     if skip is not None:
         record_skip(campaign.id, contact.id, skip, at=now, session=session)
         final = InvitationState.UNDELIVERABLE if rejected else InvitationState.CANCELLED
         cancel(invitation, f"{skip.reason}: {skip.detail}", now, final)
         return Tally.CANCELLED
-    if not is_inside(definition.send_window, zone, now):
+    if not contact.test and not is_inside(definition.send_window, zone, now):
         hand_back(InvitationFlow, invitation, next_send_time(definition.send_window, zone, now), now)
         return Tally.RESCHEDULED
     chosen = eligibility.choose_channel(definition.channels, facts, excluded)

@@ -117,4 +117,5 @@ def contact_view(contact: Contact, facts: ContactFacts) -> ContactView:
         created_at=contact.created_at,
         customer_since=contact.customer_since,
         facts=facts,
+        test=contact.test,
     )

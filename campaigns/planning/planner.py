@@ -470,7 +470,7 @@ def _event_skip(
     rules: PlanningRules,
     session: Session,
 ) -> Skip | None:
-    if not definition.audience.matches(contact.properties, contact.created_at):
+    if contact.test or not definition.audience.matches(contact.properties, contact.created_at):
         return Skip(SkipReason.AUDIENCE, "not in the campaign's audience")
     window_start = event.occurred_at - timedelta(days=definition.dedupe_days)
     recent = session.scalar(

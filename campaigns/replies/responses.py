@@ -137,6 +137,7 @@ def record_score(
             category=categorize(score),
             late=not is_open(invitation, now),
             contact_snapshot=dict(contact.properties) if contact else {},
+            test=bool(contact and contact.test),  # kept out of the statistics even if the contact goes
             answered_at=now,
             created_at=now,
             updated_at=now,

@@ -272,3 +272,37 @@ def test_preview_prints_every_text_with_its_segments_and_encoding(
     assert "invitation (sms): 1 segment, GSM-7" in english
     missing = nps(database_url, "campaigns", "preview", "nope")
     assert missing.exit_code == 1 and "no campaign named 'nope'" in missing.stderr
+
+
+def test_a_test_survey_is_sent_at_once_to_a_test_address_that_no_campaign_plans_for(
+    database_url: str, engine: Container, tmp_path: Path
+) -> None:
+    from storage.enums import InvitationState
+    from storage.tables import Contact, Invitation, Message
+
+    path = tmp_path / "campaigns.yaml"
+    path.write_text(
+        PREVIEWED.replace("channels: [sms, email]", "channels: [sms, email]\n    interval_days: 1")
+    )
+    assert nps(database_url, "campaigns", "apply", str(path)).exit_code == 0
+    # A test goes at once, also outside the send window (closed most of the week: Mon-Thu 09:00-12:00).
+    result = nps(database_url, "campaigns", "test", "pulse", "--to", "+49 151 1234 5678")
+    assert result.exit_code == 0, result.output
+    assert (
+        "pulse: test survey sent by sms to +4••••••••••78; it never counts in the statistics" in result.stdout
+    )
+    with engine.db.transaction() as session:
+        contact = session.scalars(select(Contact)).one()
+        assert (contact.phone, contact.test) == ("+4915112345678", True)
+        invitation = session.scalars(select(Invitation)).one()
+        assert invitation.state is InvitationState.SENT
+        [message] = session.scalars(select(Message)).all()
+        assert message.body is not None and "rate Acme 0-10 or tap" in message.body
+    plan(engine)  # the test address is in no campaign's audience
+    with engine.db.transaction() as session:
+        assert len(session.scalars(select(Invitation)).all()) == 1
+    assert nps(database_url, "campaigns", "test", "pulse", "--to", "+49 151 1234 5678").exit_code == 0
+    email = nps(database_url, "campaigns", "test", "pulse", "--to", "qa@example.com")
+    assert "test survey sent by email to q•••@example.com" in email.stdout, email.output
+    bad = nps(database_url, "campaigns", "test", "pulse", "--to", "not a number")
+    assert bad.exit_code == 1 and "--to: " in bad.stderr
