@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import Enum, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint, text
+from sqlalchemy import Enum, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storage.enums import (
@@ -83,6 +83,8 @@ class Contact(Timestamps, Base):
     # counts as well as our own invitations.
     customer_since: Mapped[datetime | None]
     last_surveyed_at: Mapped[datetime | None]
+    # A test address of `nps campaigns test`: never in an audience, its surveys never in the statistics.
+    test: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class Consent(Base):
@@ -171,6 +173,8 @@ class Invitation(Timestamps, Base):
     due_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     token: Mapped[str] = mapped_column(String(64), unique=True)
+    # The SMS link's shorter token (`/s/<short_token>`), given when the survey is first composed for SMS.
+    short_token: Mapped[str | None] = mapped_column(String(16), unique=True, index=True)
     owner: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None]
     # What the current claim is for (the survey or its reminder); null when no worker holds the row.
@@ -338,7 +342,8 @@ class Response(Timestamps, Base):
     __table_args__ = (
         Index("ix_responses_answered_at", "answered_at"),
         Index("ix_responses_campaign_id_answered_at", "campaign_id", "answered_at"),
-        Index("ix_responses_category_answered_at", "category", "answered_at"),
+        # With `test` last, the score queries still read only this index (campaigns.scores.filters).
+        Index("ix_responses_category_answered_at", "category", "answered_at", "test"),
         Index("ix_responses_channel_category", "channel", "category"),  # GET /metrics
     )
 
@@ -353,6 +358,8 @@ class Response(Timestamps, Base):
     category: Mapped[Category] = mapped_column(_enum(Category, length=16))
     comment: Mapped[str | None] = mapped_column(Text)
     late: Mapped[bool] = mapped_column(default=False)
+    # The answer of a test contact (`nps campaigns test`): kept, never counted.
+    test: Mapped[bool] = mapped_column(default=False, server_default=false())
     # The contact's properties when they answered, so that later edits do not rewrite history.
     contact_snapshot: Mapped[dict[str, Any]] = mapped_column(default=dict)
     answered_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -13,8 +13,9 @@ from typing import Any
 
 from campaigns.definitions.problems import Reject, Report, Section, describe, quote
 from campaigns.messages.catalogue import KEYS as CATALOGUE_KEYS
-from campaigns.messages.catalogue import SHIPPED_TEXTS, MessageTexts
+from campaigns.messages.catalogue import SHIPPED_TEXTS, MessageTexts, catalogue
 from campaigns.messages.locales import normalise_locale, resolve_locale
+from campaigns.messages.optout import says_how_to_opt_out
 from campaigns.messages.templates import (
     SAMPLE_VARIABLES,
     TemplateProblem,
@@ -143,6 +144,13 @@ def check_texts(campaign: Section, values: dict[str, Any]) -> None:
                 )
                 continue
             _warn_rendered(path, name, source, values["channels"], campaign.report)
+            if name == "sms" and Channel.SMS in values["channels"]:
+                _warn_no_opt_out(
+                    path,
+                    source,
+                    texts.get("sms_opt_out") or catalogue(locale)["sms_opt_out"],
+                    campaign.report,
+                )
             _check_variables(path, name, source, campaign.report)
         _warn_promoter_link(campaign, locale, texts, values)
     _warn_missing_texts(campaign, values)
@@ -209,6 +217,16 @@ def _warn_rendered(path: str, name: str, source: str, channels: tuple[Channel, .
                 f"renders to {count} SMS segments ({encoding}, {len(text)} characters); "
                 f"keep it within {MAX_SMS_SEGMENTS}",
             )
+
+
+def _warn_no_opt_out(path: str, source: str, instruction: str, report: Report) -> None:
+    """An invitation that does not say how to stop gets the instruction appended when it is a number's first."""
+    text = _render_sample(source, "sms")
+    if isinstance(text, str) and not says_how_to_opt_out(text, instruction):
+        report.warn(
+            path,
+            f"does not say how to opt out (STOP); the first message to each number gets {quote(instruction)}",
+        )
 
 
 def _used_fields(values: dict[str, Any]) -> list[str]:

@@ -23,6 +23,7 @@ from campaigns.messages.branding import Branding
 from campaigns.messages.compose import compose
 from campaigns.messages.templates import TemplateProblem
 from campaigns.planning import eligibility
+from campaigns.planning.planner import new_short_token
 from campaigns.planning.skips import record_skip
 from campaigns.planning.windows import is_inside, next_send_time
 from storage.enums import Channel, InvitationState
@@ -37,6 +38,12 @@ class Rules:
     min_days_between_surveys: int
     retry_for: timedelta
     branding: Branding = field(default_factory=Branding)
+
+
+def give_short_token(invitation: Invitation, channel: Channel) -> None:
+    """An SMS links to the survey page by the short token, made once per invitation (its reminder reuses it)."""
+    if channel is Channel.SMS and invitation.short_token is None:
+        invitation.short_token = new_short_token()
 
 
 def decide_invitation(
@@ -69,18 +76,21 @@ def decide_invitation(
     usable = [c for c in definition.channels if eligibility.choose_channel([c], facts, rejected)]
     excluded = rejected | exhausted_channels(usable, failed, now, rules.retry_for)
     fatigue = eligibility.fatigue_days(definition.min_days_between_surveys, rules.min_days_between_surveys)
+    if contact.test:
+        fatigue = 0  # `nps campaigns test`: sent now, however often, whatever the send window
     skip = eligibility.check(facts, channels=definition.channels, at=now, fatigue=fatigue, exclude=excluded)
     if skip is not None:
         record_skip(campaign.id, contact.id, skip, at=now, session=session)
         final = InvitationState.UNDELIVERABLE if rejected else InvitationState.CANCELLED
         cancel(invitation, f"{skip.reason}: {skip.detail}", now, final)
         return Tally.CANCELLED
-    if not is_inside(definition.send_window, zone, now):
+    if not contact.test and not is_inside(definition.send_window, zone, now):
         hand_back(InvitationFlow, invitation, next_send_time(definition.send_window, zone, now), now)
         return Tally.RESCHEDULED
     chosen = eligibility.choose_channel(definition.channels, facts, excluded)
     assert chosen is not None  # check() above returned no skip
     channel, address = chosen
+    give_short_token(invitation, channel)
     try:
         outgoing = compose(
             definition,
@@ -90,6 +100,8 @@ def decide_invitation(
             token=invitation.token,
             public_base_url=rules.public_base_url,
             branding=rules.branding,
+            number_told=facts.sms_told,
+            short_token=invitation.short_token,
         )
     except TemplateProblem as problem:
         InvitationFlow.give_up(invitation, f"template error: {problem}", now)
@@ -117,6 +129,7 @@ def decide_reminder(
         hand_back(ReminderFlow, invitation, next_send_time(definition.send_window, zone, now), now)
         return Tally.RESCHEDULED
     channel, address = reachable
+    give_short_token(invitation, channel)
     try:
         return compose(
             definition,
@@ -127,6 +140,8 @@ def decide_reminder(
             public_base_url=rules.public_base_url,
             branding=rules.branding,
             reminder=True,
+            number_told=facts.sms_told,
+            short_token=invitation.short_token,
         )
     except TemplateProblem as problem:
         ReminderFlow.give_up(invitation, f"reminder template error: {problem}", now)

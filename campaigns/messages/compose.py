@@ -15,6 +15,7 @@ from html import escape
 from campaigns.channels.base import Outgoing
 from campaigns.definitions.model import CampaignDefinition
 from campaigns.messages.branding import DEFAULT_ACCENT, NO_BRANDING, Branding
+from campaigns.messages.optout import with_opt_out
 from campaigns.messages.templates import render, template_variables
 from campaigns.messages.texts import ContactTexts, contact_texts
 from storage.enums import Channel
@@ -56,10 +57,14 @@ def compose(
     public_base_url: str,
     branding: Branding = NO_BRANDING,
     reminder: bool = False,
+    number_told: bool = False,
+    short_token: str | None = None,
 ) -> Outgoing:
+    """The message; by SMS, ``{{ survey_url }}`` is the short link when the invitation has ``short_token``."""
     texts = contact_texts(definition, contact.locale)  # the locales are chosen once for the whole message
     survey = texts.survey_texts()
-    url = survey_url(public_base_url, token)
+    sms_link = channel is Channel.SMS and short_token is not None
+    url = survey_url(public_base_url, short_token if sms_link and short_token else token)
     variables = template_variables(
         contact.name,
         contact.properties,
@@ -69,7 +74,10 @@ def compose(
     )
     if channel is Channel.SMS:
         source = survey.sms_reminder if reminder else survey.sms
-        return Outgoing(channel, address, render(source or "", variables))
+        body = render(source or "", variables)
+        if not number_told:
+            body = with_opt_out(body, texts.text("sms_opt_out", **variables))
+        return Outgoing(channel, address, body)
     subject = render((survey.email_reminder_subject if reminder else survey.email_subject) or "", variables)
 
     def body_text(key: str) -> str:

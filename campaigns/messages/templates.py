@@ -1,4 +1,4 @@
-"""Templates: the variables of one contact, sandboxed rendering and SMS segment counts.
+"""Templates: the variables of one contact and sandboxed rendering (SMS segments: :mod:`.segments`).
 
 Campaign templates are written by admins but rendered for every contact, with the contact's free properties
 as variables, so they run in Jinja2's (immutable) sandbox: no attribute starting with "_", no mutation of the
@@ -21,6 +21,7 @@ from jinja2.exceptions import SecurityError
 
 from campaigns.messages.names import first_name, imported_first_name
 from campaigns.messages.sandbox import MAX_WRITTEN, BoundedSandbox, TemplateLimitError, budget
+from campaigns.messages.segments import sms_segments  # re-exported: callers import it from here too
 
 __all__ = [
     "ENVIRONMENT",
@@ -204,46 +205,3 @@ def render(source: str, variables: Mapping[str, object]) -> str:
 def _tidy(text: str) -> str:
     lines = (_SPACE_BEFORE_COMMA.sub(",", _SPACE_RUN.sub(" ", line)).rstrip() for line in text.split("\n"))
     return "\n".join(lines).strip()
-
-
-# --- SMS segments -------------------------------------------------------------------------------------------
-
-# GSM 03.38 default alphabet (one septet each) and its extension table (escape + one septet = two each).
-# ESC itself (0x1B) is left out: a literal escape character in a text cannot be sent as GSM-7.
-_GSM_BASIC = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-_GSM_EXTENSION = frozenset("^{}\\[~]|€\f")
-
-_GSM_SINGLE, _GSM_PART = 160, 153
-_UCS2_SINGLE, _UCS2_PART = 70, 67
-
-
-def sms_segments(text: str) -> tuple[int, str]:
-    """How many SMS segments ``text`` takes and in which encoding: (count, "GSM-7" | "UCS-2").
-
-    GSM-7 when every character is in the GSM 03.38 alphabet (extension characters such as "€" or "{" take
-    two septets): 160 septets fit one segment, 153 each when concatenated. Otherwise UCS-2, counted in UTF-16
-    code units (an emoji takes two): 70 in one segment, 67 each when concatenated. A concatenated message
-    never splits an escape sequence or a surrogate pair across segments, which is why the count is done by
-    filling segments rather than by dividing. An empty text takes 0 segments.
-    """
-    if all(char in _GSM_BASIC or char in _GSM_EXTENSION for char in text):
-        units = [2 if char in _GSM_EXTENSION else 1 for char in text]
-        return _count_segments(units, _GSM_SINGLE, _GSM_PART), "GSM-7"
-    units = [2 if ord(char) > 0xFFFF else 1 for char in text]
-    return _count_segments(units, _UCS2_SINGLE, _UCS2_PART), "UCS-2"
-
-
-def _count_segments(units: list[int], single: int, part: int) -> int:
-    """Segments needed for characters of the given widths, without splitting a character."""
-    total = sum(units)
-    if total <= single:
-        return 1 if total else 0
-    segments, used = 1, 0
-    for width in units:
-        if used + width > part:
-            segments, used = segments + 1, 0
-        used += width
-    return segments

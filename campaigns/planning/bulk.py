@@ -324,7 +324,7 @@ def _usable(channel: Channel) -> ColumnElement[bool]:
 
 def _audience(definition: CampaignDefinition, dialect: str) -> ColumnElement[bool]:
     audience = definition.audience
-    conditions: list[ColumnElement[bool]] = []
+    conditions: list[ColumnElement[bool]] = [Contact.test.is_(False)]  # `nps campaigns test` addresses
     if audience.created_after is not None:
         conditions.append(Contact.created_at >= _at(audience.created_after))
     if audience.created_before is not None:

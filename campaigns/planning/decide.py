@@ -70,6 +70,7 @@ class ContactView:
     created_at: datetime
     customer_since: datetime | None
     facts: ContactFacts
+    test: bool = False  # a test address of `nps campaigns test`: in no audience
 
     @property
     def start(self) -> datetime:
@@ -131,7 +132,7 @@ def decide(
     assert definition.interval_days is not None, "only recurring campaigns are planned by due time"
     if definition.event and history.anchor_at is None and history.cycles == 0:
         return Decision(Outcome.WAITING_FOR_EVENT)
-    if not definition.audience.matches(contact.properties, contact.created_at):
+    if contact.test or not definition.audience.matches(contact.properties, contact.created_at):
         return Decision(Outcome.NOT_IN_AUDIENCE)
     due = relationship_due(
         campaign_id=campaign.campaign_id,

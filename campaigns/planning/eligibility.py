@@ -31,6 +31,8 @@ class ContactFacts:
     # (channel, address) pairs whose owner said STOP / unsubscribed.
     opted_out_addresses: frozenset[tuple[Channel, str]] = frozenset()
     last_surveyed_at: datetime | None = None
+    # The phone has had a survey text from us, which told it how to opt out (campaigns.messages.compose).
+    sms_told: bool = False
 
     def address(self, channel: Channel) -> str | None:
         return self.phone if channel is Channel.SMS else self.email

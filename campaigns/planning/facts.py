@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from campaigns.planning.decide import ContactView
 from campaigns.planning.eligibility import ContactFacts
-from storage.enums import Channel, ConsentStatus, InvitationState
-from storage.tables import PENDING_INVITATION_STATES, Consent, Contact, Invitation
+from storage.enums import Channel, ConsentStatus, Direction, InvitationState, MessagePurpose, SendState
+from storage.tables import PENDING_INVITATION_STATES, Consent, Contact, Invitation, Message
 
 
 def last_surveyed(contact_ids: Collection[int], *, session: Session) -> dict[int, datetime]:
@@ -48,8 +48,33 @@ def opted_out_addresses(addresses: Iterable[str], *, session: Session) -> set[tu
     return {(channel, address) for channel, address in rows}
 
 
-def contact_facts(contacts: Collection[Contact], *, session: Session) -> dict[int, ContactFacts]:
-    """Facts for each contact, keyed by contact id."""
+def numbers_told(phones: Iterable[str | None], *, session: Session) -> set[str]:
+    """The numbers a survey text or reminder went to: each was told how to opt out by the first of them.
+
+    Only texts the provider took count; one that may not have gone out leaves the next text saying it again.
+    """
+    wanted = {p for p in phones if p}
+    if not wanted:
+        return set()
+    rows = session.scalars(
+        select(Message.address)
+        .where(
+            Message.address.in_(wanted),
+            Message.direction == Direction.OUTBOUND,
+            Message.channel == Channel.SMS,
+            Message.purpose.in_((MessagePurpose.INVITATION, MessagePurpose.REMINDER)),
+            Message.send_state == SendState.SENT,
+        )
+        .distinct()
+    )
+    return set(rows)
+
+
+def contact_facts(
+    contacts: Collection[Contact], *, session: Session, told: bool = False
+) -> dict[int, ContactFacts]:
+    """Facts for each contact, keyed by contact id; ``told``: also whether its phone was told about STOP."""
+    told_numbers = numbers_told([c.phone for c in contacts], session=session) if told else set()
     surveyed = last_surveyed([c.id for c in contacts], session=session)
     opted_out = opted_out_addresses([a for c in contacts for a in (c.phone, c.email) if a], session=session)
     return {
@@ -59,6 +84,7 @@ def contact_facts(contacts: Collection[Contact], *, session: Session) -> dict[in
             opted_out_at=c.opted_out_at,
             opted_out_addresses=frozenset(p for p in opted_out if p[1] in (c.phone, c.email)),
             last_surveyed_at=latest(surveyed.get(c.id), c.last_surveyed_at),
+            sms_told=c.phone in told_numbers,
         )
         for c in contacts
     }
@@ -91,4 +117,5 @@ def contact_view(contact: Contact, facts: ContactFacts) -> ContactView:
         created_at=contact.created_at,
         customer_since=contact.customer_since,
         facts=facts,
+        test=contact.test,
     )

@@ -63,6 +63,15 @@ def new_token() -> str:
     return secrets.token_urlsafe(16)
 
 
+SHORT_TOKEN_LENGTH = 10
+
+
+def new_short_token() -> str:
+    """The SMS link's token: 10 URL-safe characters (60 random bits), a quarter of a segment less than the
+    full token; unique in the database (`invitations.short_token`)."""
+    return secrets.token_urlsafe(8)[:SHORT_TOKEN_LENGTH]
+
+
 def invitation_row(
     campaign: Campaign,
     definition: CampaignDefinition,
@@ -464,7 +473,7 @@ def _event_skip(
     rules: PlanningRules,
     session: Session,
 ) -> Skip | None:
-    if not definition.audience.matches(contact.properties, contact.created_at):
+    if contact.test or not definition.audience.matches(contact.properties, contact.created_at):
         return Skip(SkipReason.AUDIENCE, "not in the campaign's audience")
     window_start = event.occurred_at - timedelta(days=definition.dedupe_days)
     recent = session.scalar(

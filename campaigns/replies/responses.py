@@ -45,7 +45,10 @@ UNREAD = Unread()
 
 
 def invitation_by_token(token: str, *, session: Session) -> Invitation | None:
-    return session.scalar(select(Invitation).where(Invitation.token == token))
+    """The invitation of a link's token: the full one (emails) or the short one (SMS)."""
+    return session.scalar(
+        select(Invitation).where(or_(Invitation.token == token, Invitation.short_token == token))
+    )
 
 
 def latest_sms_invitation(phone: str, *, now: datetime, session: Session) -> Invitation | None:
@@ -134,6 +137,7 @@ def record_score(
             category=categorize(score),
             late=not is_open(invitation, now),
             contact_snapshot=dict(contact.properties) if contact else {},
+            test=bool(contact and contact.test),  # kept out of the statistics even if the contact goes
             answered_at=now,
             created_at=now,
             updated_at=now,

@@ -83,6 +83,7 @@ class Scope:
             Response.category.in_([category.value for category in Category]),
             Response.answered_at >= period.start,
             Response.answered_at < period.end,
+            Response.test.is_(False),  # `nps campaigns test` answers never count
         ]
         if self.campaign_id is not None:
             conditions.append(Response.campaign_id == self.campaign_id)
@@ -102,7 +103,11 @@ class Scope:
         Invitations keep no snapshot, so property filters use the contact's current properties.
         """
         moment = Invitation.due_at if planned else Invitation.sent_at
-        conditions = [moment >= period.start, moment < period.end]
+        conditions = [
+            moment >= period.start,
+            moment < period.end,
+            Invitation.contact_id.not_in(select(Contact.id).where(Contact.test.is_(True))),
+        ]
         if self.campaign_id is not None:
             conditions.append(Invitation.campaign_id == self.campaign_id)
         if self.filters.channel is not None:

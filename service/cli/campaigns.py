@@ -1,4 +1,4 @@
-"""`nps campaigns apply|list|pause|resume`."""
+"""`nps campaigns apply|list|preview|test|pause|resume`."""
 
 from __future__ import annotations
 
@@ -103,6 +103,89 @@ def list_command(ctx: CliContext) -> None:
             str(c.get("failed", 0) + c.get("undeliverable", 0) + c.get("review", 0)),
         )
     Console(width=160).print(table)
+
+
+@campaigns_group.command("preview")
+@click.argument("name")
+@click.option("--contact", "external_id", help="A contact's external_id: their name, properties and locale.")
+@click.option("--locale", help="The locale to show (default: the contact's, else the campaign's).")
+@pass_context
+def preview_command(ctx: CliContext, name: str, external_id: str | None, locale: str | None) -> None:
+    """Every text the campaign would send, with SMS segments and encoding (GSM-7 or UCS-2)."""
+    from campaigns.contacts.store import get_contact_by_external_id
+    from campaigns.definitions.json_codec import definition_from_json
+    from campaigns.definitions.store import get_campaign
+    from campaigns.messages.preview import preview_texts
+    from campaigns.messages.templates import SAMPLE_VARIABLES
+
+    person, properties = str(SAMPLE_VARIABLES["name"]), {"company": SAMPLE_VARIABLES["company"]}
+    with ctx.container.db.transaction() as session:
+        campaign = get_campaign(name, session=session)
+        if campaign is None:
+            raise click.ClickException(f"no campaign named {name!r}; `nps campaigns list` shows them")
+        definition = definition_from_json(campaign.definition)
+        if external_id is not None:
+            contact = get_contact_by_external_id(external_id, session=session)
+            if contact is None:
+                raise click.ClickException(f"no contact with external_id {external_id!r}")
+            person, properties, locale = (
+                contact.name or "",
+                dict(contact.properties),
+                locale or contact.locale,
+            )
+    if definition.brand:
+        properties.pop("company", None)  # the sample company stands in only for a campaign without a brand
+    for text in preview_texts(
+        definition,
+        name=person,
+        properties=properties,
+        locale=locale,
+        public_base_url=ctx.settings.public_base_url,
+    ):
+        click.echo(f"{text.heading}\n{text.text}\n")
+
+
+@campaigns_group.command("test")
+@click.argument("name")
+@click.option("--to", "address", required=True, help="A phone number (E.164) or an email address.")
+@pass_context
+def test_command(ctx: CliContext, name: str, address: str) -> None:
+    """Send one real survey of the campaign to a test address, now; it never counts in the statistics."""
+    from campaigns.definitions.json_codec import definition_from_json
+    from campaigns.definitions.store import get_campaign
+    from campaigns.planning.trial import TrialError, plan_trial, trial_channel
+    from campaigns.privacy import mask_email, mask_phone
+    from storage.enums import Channel, InvitationState
+    from storage.tables import Contact, Invitation
+
+    container = ctx.container
+    with container.db.transaction() as session:
+        campaign = get_campaign(name, session=session)
+        if campaign is None:
+            raise click.ClickException(f"no campaign named {name!r}; `nps campaigns list` shows them")
+        channels = definition_from_json(campaign.definition).channels
+        try:
+            invitation = plan_trial(campaign, channels, address, session=session, now=container.clock.now())
+        except TrialError as error:
+            raise click.ClickException(f"--to: {error}") from None
+        invitation_id = invitation.id
+    dispatcher = container.new_dispatcher()
+    try:
+        dispatcher.run_batch(only=[invitation_id])  # this survey alone, not whatever else is due
+    finally:
+        dispatcher.close()
+    with container.db.transaction() as session:
+        sent = session.get(Invitation, invitation_id)
+        assert sent is not None
+        state, last_error, channel = sent.state, sent.last_error, sent.channel or trial_channel(address)
+        contact = session.get(Contact, sent.contact_id)
+        assert contact is not None
+        shown = mask_phone(contact.phone) if channel is Channel.SMS else mask_email(contact.email)
+    if state is not InvitationState.SENT:
+        raise click.ClickException(
+            f"{name}: the test survey was not sent ({state.value}): {last_error or 'see the log'}"
+        )
+    click.echo(f"{name}: test survey sent by {channel} to {shown}; it never counts in the statistics")
 
 
 def _set_status(ctx: CliContext, name: str, status: CampaignStatus) -> None:

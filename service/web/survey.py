@@ -139,7 +139,7 @@ def submit(
         return _redirect(request, f"/s/{token}/thanks")
     if form is None:
         return _form(request, container, survey, None, status=400)
-    if not _trusted(request, container, form, "survey", token):
+    if not _trusted(request, container, form, "survey", survey.token):
         return _form(request, container, survey, parse_score(form.get("score")), status=403, refused=True)
     comment = form.get("comment", "").strip()
     outcome = record_answer(
@@ -195,7 +195,9 @@ def unsubscribe_submit(
         return _unknown(request)
     # RFC 8058: the mail provider's server posts this after the person pressed its Unsubscribe button.
     one_click = form is not None and form.get("List-Unsubscribe") == "One-Click"
-    if not one_click and (form is None or not _trusted(request, container, form, "unsubscribe", token)):
+    if not one_click and (
+        form is None or not _trusted(request, container, form, "unsubscribe", survey.token)
+    ):
         return _unsubscribe_form(request, container, survey, status=403, refused=True)
     unsubscribe(survey, one_click=one_click, db=container.db, now=container.clock.now())
     if one_click:

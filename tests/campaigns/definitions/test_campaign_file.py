@@ -30,7 +30,7 @@ campaigns:
     sample_rate: 1.0
     locale: en                    # default locale; contacts' own locale wins when a text exists for it
     messages:
-      en: {sms: "Hi {{ first_name }}, how likely are you to recommend Acme to a friend? Reply 0-10."}
+      en: {sms: "Hi {{ first_name }}, how likely are you to recommend Acme to a friend? Reply 0-10. Reply STOP to opt out."}
   - name: post-delivery
     kind: transactional
     event: order_delivered
@@ -100,7 +100,7 @@ def test_the_product_example_parses_to_the_expected_definitions() -> None:
                 brand=None,
                 messages={
                     "en": MessageTexts(
-                        sms="Hi {{ first_name }}, how likely are you to recommend Acme to a friend? Reply 0-10."
+                        sms="Hi {{ first_name }}, how likely are you to recommend Acme to a friend? Reply 0-10. Reply STOP to opt out."
                     )
                 },
             ),
@@ -966,12 +966,26 @@ def test_a_long_sms_template_is_a_warning_not_an_error() -> None:
     parsed = parse_campaign_file(campaign_file(f'messages:\n  de: {{sms: "{LONG_GERMAN_SMS}"}}\n'))
     assert len(parsed.campaigns) == 1
     assert parsed.warnings == [
-        f"{P}.messages.de.sms: renders to 3 SMS segments (UCS-2, 187 characters); keep it within 2"
+        f"{P}.messages.de.sms: renders to 3 SMS segments (UCS-2, 187 characters); keep it within 2",
+        f"{P}.messages.de.sms: {NO_OPT_OUT}'STOP zum Abmelden.'",
     ]
 
 
+NO_OPT_OUT = "does not say how to opt out (STOP); the first message to each number gets "
+
+
+def test_an_invitation_sms_without_the_opt_out_instruction_is_a_warning_naming_the_appended_text() -> None:
+    fields = (
+        'messages: {fr: {sms: "Notez-nous de 0 a 10"}, en: {sms: "Rate us 0-10. Reply STOP to opt out"}}\n'
+    )
+    assert warnings_of(fields) == [f"{P}.messages.fr.sms: {NO_OPT_OUT}'STOP pour vous désabonner.'"]
+    # Later texts go to a number already told; an email-only campaign sends no SMS.
+    assert warnings_of('messages: {en: {sms_reminder: "Reminder: rate us 0-10"}}\n') == []
+    assert warnings_of('channels: [email]\nmessages: {en: {sms: "Rate us 0-10"}}\n') == []
+
+
 def test_a_two_segment_sms_is_fine() -> None:
-    assert warnings_of('messages: {en: {sms: "' + "x" * 300 + '"}}\n') == []
+    assert warnings_of('messages: {en: {sms: "' + "x" * 293 + ' STOP"}}\n') == []
     assert warnings_of('messages: {en: {sms_reminder: "' + "x" * 307 + '"}}\n') == [
         f"{P}.messages.en.sms_reminder: renders to 3 SMS segments (GSM-7, 307 characters); keep it within 2"
     ]
@@ -1022,7 +1036,7 @@ def test_a_default_locale_without_texts_is_a_warning() -> None:
 
 
 def test_an_incomplete_unshipped_locale_is_a_warning() -> None:
-    fields = 'locale: sv\nremind_after: never\nmessages: {sv: {sms: "Hej", email_subject: "Hej"}}\n'
+    fields = 'locale: sv\nremind_after: never\nmessages: {sv: {sms: "Hej, STOP", email_subject: "Hej"}}\n'
     assert warnings_of(fields) == [
         f"{P}.messages.sv: has no email_intro, and no texts are shipped for 'sv'; contacts with this locale "
         "get those in the default locale (sv) or English"

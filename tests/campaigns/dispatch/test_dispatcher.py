@@ -71,7 +71,11 @@ def test_an_invitation_is_sent_once_by_sms_with_personalised_text(
     [sent] = fake_twilio.wait_for(1)
     assert sent["To"] == "+4915112345678"
     assert sent["From"] == FROM_NUMBER
-    assert sent["Body"] == "Hi Ana, how likely are you to recommend Acme? Reply 0-10. pro"
+    # The campaign's text says nothing about opting out: the first text to the number says it.
+    assert (
+        sent["Body"]
+        == "Hi Ana, how likely are you to recommend Acme? Reply 0-10. pro\nReply STOP to opt out."
+    )
     row = invitation(engine)
     assert row.state is InvitationState.SENT
     assert row.channel is Channel.SMS
@@ -85,6 +89,44 @@ def test_an_invitation_is_sent_once_by_sms_with_personalised_text(
 
     assert dispatcher.drain().claimed == 0
     assert fake_twilio.count() == 1
+
+
+SILENT_ABOUT_STOP = """
+campaigns:
+  - name: pulse
+    kind: relationship
+    interval_days: 1
+    channels: [sms]
+    remind_after: 3d
+    locale: fr
+    messages:
+      fr: {sms: "Notez-nous de 0 à 10", sms_reminder: "Rappel : notez-nous de 0 à 10"}
+      en: {sms: "Rate us 0-10. Reply STOP to opt out."}
+"""
+
+
+def test_the_opt_out_instruction_is_appended_in_the_locale_only_to_the_first_text_to_a_number(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio
+) -> None:
+    add_contacts(
+        engine,
+        [{**ANA, "locale": "fr"}, {**ANA, "external_id": "bo", "phone": "+4915112345670", "locale": "en"}],
+    )
+    apply_yaml(engine, SILENT_ABOUT_STOP)
+    plan(engine)
+    assert dispatcher.drain().sent == 2
+    engine.clock.advance(days=3)  # type: ignore[attr-defined]
+    assert dispatcher.drain(MessagePurpose.REMINDER).sent == 2
+    bodies = {(m["To"], m["Body"]) for m in fake_twilio.wait_for(4)}
+    assert bodies == {
+        (ANA["phone"], "Notez-nous de 0 à 10\nSTOP pour vous désabonner."),
+        ("+4915112345670", "Rate us 0-10. Reply STOP to opt out."),  # says it already
+        (ANA["phone"], "Rappel : notez-nous de 0 à 10"),  # the number was told
+        (
+            "+4915112345670",
+            "Hi Ana, a quick reminder: how likely are you to recommend us? Reply 0-10. Reply STOP to opt out.",
+        ),
+    }
 
 
 def test_outside_the_send_window_nothing_is_sent_until_it_opens(

@@ -173,13 +173,14 @@ def test_the_greeting_uses_the_first_name_right_for_the_contacts_locale() -> Non
         return sms.body, email.body
 
     sms, email = greetings("Nguyễn Văn An", "vi")
-    assert sms.startswith("Chào An,") and email.startswith("Chào An,")
+    # the Vietnamese SMS is written without tone marks, to stay in GSM-7 and one segment; the email keeps them
+    assert sms.startswith("Chao An,") and email.startswith("Chào An,")
     sms, email = greetings("王小明", "zh-Hans")
     assert sms.startswith("王小明，您好") and email.startswith("王小明，")
     sms, email = greetings("김 민준", "ko")  # Korean texts are not shipped: English, with the full name
     assert sms.startswith("Hi 김 민준,") and email.startswith("Hi 김 민준,")
     assert greetings("Ana Lima", "en")[0].startswith("Hi Ana,")
-    assert greetings("Nguyễn Văn An", "vi", {"First Name": "Anh An"})[0].startswith("Chào Anh An,")
+    assert greetings("Nguyễn Văn An", "vi", {"First Name": "Anh An"})[1].startswith("Chào Anh An,")
 
 
 def test_an_imported_first_name_column_is_the_greetings_name(db: Database) -> None:

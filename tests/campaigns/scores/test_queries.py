@@ -361,3 +361,28 @@ def test_comments_follow_the_filters_and_tolerate_missing_contacts(db: Database,
 def test_comments_reject_a_page_below_one(db: Database) -> None:
     with pytest.raises(QueryError):
         _comments(db, page=0)
+
+
+def test_test_surveys_never_count(db: Database, seed: Seeder) -> None:
+    """`nps campaigns test` surveys a test contact: its invitations and answers stay out of every statistic."""
+    from sqlalchemy import update
+
+    from storage.tables import Contact, Response
+
+    pulse = seed.campaign("pulse")
+    ada, tester = seed.contact("Ada"), seed.contact("Tess")
+    seed.invitations(2, contact_id=ada, campaign_id=pulse, delivered=True)
+    seed.invitations(3, contact_id=tester, campaign_id=pulse, delivered=True)
+    seed.mix(1, 0, 1, campaign_id=pulse, contact_id=ada, comment="real")
+    seed.mix(0, 0, 5, campaign_id=pulse, contact_id=tester, comment="testing")
+    with db.transaction() as session:
+        session.execute(update(Contact).where(Contact.id == tester).values(test=True))
+        session.execute(update(Response).where(Response.contact_id == tester).values(test=True))
+    report = score(db)
+    assert report.tally == Tally(promoters=1, passives=0, detractors=1)
+    assert (report.sent, report.delivered) == (2, 2)
+    with db.transaction() as session:
+        page = queries.comments(session=session, period=LAST_30, filters=NO_FILTERS)
+        trend = queries.trend(session=session, period=LAST_30)
+    assert {item.comment for item in page.items} == {"real"}
+    assert sum(point.responses for point in trend) == 2

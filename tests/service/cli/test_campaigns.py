@@ -29,7 +29,7 @@ campaigns:
     sample_rate: 1.0
     locale: en
     messages:
-      en: {sms: "Hi {{ first_name }}, how likely are you to recommend Acme to a friend? Reply 0-10."}
+      en: {sms: "Hi {{ first_name }}, how likely are you to recommend Acme to a friend? Reply 0-10. Reply STOP to opt out."}
   - name: post-delivery
     kind: transactional
     event: order_delivered
@@ -96,7 +96,7 @@ def test_a_template_over_the_limits_is_refused_with_its_field_and_nothing_is_sto
     path.write_text(FILE.replace("Reply 0-10.", "Reply 0-10." + " " * 5000))
     result = nps(database_url, "campaigns", "apply", str(path))
     assert result.exit_code == 1
-    assert "messages.en.sms: the template is too long (5,082 characters; at most 5,000)" in result.stderr
+    assert "messages.en.sms: the template is too long (5,105 characters; at most 5,000)" in result.stderr
     with db.transaction() as session:
         assert session.scalars(select(Campaign)).all() == []
 
@@ -228,3 +228,81 @@ def test_apply_accepts_properties_the_file_declares_for_contacts_not_imported_ye
     result = nps(database_url, "campaigns", "apply", str(path))
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == "pulse: created"
+
+
+PREVIEWED = """
+campaigns:
+  - name: pulse
+    kind: relationship
+    channels: [sms, email]
+    brand: Acme
+    messages:
+      en: {sms: "Hi {{ first_name }}, rate Acme 0-10 or tap {{ survey_url }}"}
+"""
+
+
+def test_preview_prints_every_text_with_its_segments_and_encoding(
+    database_url: str, engine: Container, tmp_path: Path
+) -> None:
+    path = tmp_path / "campaigns.yaml"
+    path.write_text(PREVIEWED)
+    assert nps(database_url, "campaigns", "apply", str(path)).exit_code == 0
+    add_contacts(
+        engine, [{"external_id": "ana", "name": "Ana Lima", "phone": "+4915112345678", "locale": "vi"}]
+    )
+    result = nps(database_url, "campaigns", "preview", "pulse", "--contact", "ana")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    # The contact's locale: the campaign wrote no Vietnamese invitation, so the shipped one, to "Ana".
+    assert "invitation (sms): 1 segment, GSM-7" in out
+    assert "Chao Ana, ban co gioi thieu Acme cho ban be khong?" in out
+    for label in (
+        "reminder (sms)",
+        "follow-up question (sms)",
+        "closing (sms)",
+        "opt-out confirmation (sms)",
+    ):
+        assert label in out
+    assert "opt-out confirmation (sms): 2 segments, UCS-2, 80 characters" in out  # "Bạn đã hủy đăng ký ..."
+    assert "email subject (email)" in out
+    english = nps(database_url, "campaigns", "preview", "pulse", "--locale", "en").stdout
+    # The campaign's own text, with the opt-out line the first text to a number gets, and the short link.
+    assert "Hi Alexandra, rate Acme 0-10 or tap http://" in english
+    assert "/s/xxxxxxxxxx\nReply STOP to opt out." in english
+    assert "invitation (sms): 1 segment, GSM-7" in english
+    missing = nps(database_url, "campaigns", "preview", "nope")
+    assert missing.exit_code == 1 and "no campaign named 'nope'" in missing.stderr
+
+
+def test_a_test_survey_is_sent_at_once_to_a_test_address_that_no_campaign_plans_for(
+    database_url: str, engine: Container, tmp_path: Path
+) -> None:
+    from storage.enums import InvitationState
+    from storage.tables import Contact, Invitation, Message
+
+    path = tmp_path / "campaigns.yaml"
+    path.write_text(
+        PREVIEWED.replace("channels: [sms, email]", "channels: [sms, email]\n    interval_days: 1")
+    )
+    assert nps(database_url, "campaigns", "apply", str(path)).exit_code == 0
+    # A test goes at once, also outside the send window (closed most of the week: Mon-Thu 09:00-12:00).
+    result = nps(database_url, "campaigns", "test", "pulse", "--to", "+49 151 1234 5678")
+    assert result.exit_code == 0, result.output
+    assert (
+        "pulse: test survey sent by sms to +4••••••••••78; it never counts in the statistics" in result.stdout
+    )
+    with engine.db.transaction() as session:
+        contact = session.scalars(select(Contact)).one()
+        assert (contact.phone, contact.test) == ("+4915112345678", True)
+        invitation = session.scalars(select(Invitation)).one()
+        assert invitation.state is InvitationState.SENT
+        [message] = session.scalars(select(Message)).all()
+        assert message.body is not None and "rate Acme 0-10 or tap" in message.body
+    plan(engine)  # the test address is in no campaign's audience
+    with engine.db.transaction() as session:
+        assert len(session.scalars(select(Invitation)).all()) == 1
+    assert nps(database_url, "campaigns", "test", "pulse", "--to", "+49 151 1234 5678").exit_code == 0
+    email = nps(database_url, "campaigns", "test", "pulse", "--to", "qa@example.com")
+    assert "test survey sent by email to q•••@example.com" in email.stdout, email.output
+    bad = nps(database_url, "campaigns", "test", "pulse", "--to", "not a number")
+    assert bad.exit_code == 1 and "--to: " in bad.stderr

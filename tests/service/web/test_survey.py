@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from campaigns.dispatch.dispatcher import Dispatcher
 from campaigns.dispatch.expiry import expire_invitations
 from campaigns.followups.actions import resolve
+from campaigns.messages.segments import sms_segments
 from campaigns.messages.texts import text
 from service.container import Container
 from service.web.limits import SURVEY_BODY
@@ -20,6 +22,7 @@ from storage.enums import Channel, InvitationState
 from storage.tables import FollowUp, Invitation
 from tests.fixtures.engine import PUBLIC_URL
 from tests.fixtures.survey import ANA, CAMPAIGN, csrf_of, response_count, responses, survey
+from tests.standins.fake_twilio import FakeTwilio
 
 VARS = {"first_name": "Ana", "company": "Acme"}
 
@@ -413,3 +416,35 @@ def test_the_page_carries_the_configured_logo_and_accent_colour(
         assert '<img class="logo" src="https://globex.example/logo.png" alt="Globex"' in page.text
         css = client.get("/s/assets/survey.css")
         assert "--accent: #0b57d0;" in css.text
+
+
+SMS_WITH_LINK = """
+campaigns:
+  - name: pulse
+    kind: relationship
+    interval_days: 1
+    channels: [sms]
+    brand: Acme
+    send_window: {days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "23:59"}
+    messages:
+      en: {sms: "Acme: rate us 0-10 by reply or tap {{ survey_url }} Reply STOP to opt out."}
+"""
+
+
+def test_an_sms_carries_a_short_link_to_the_survey_page(
+    engine: Container, dispatcher: Dispatcher, app: TestClient, fake_twilio: FakeTwilio
+) -> None:
+    survey(engine, dispatcher, {**ANA, "email": None, "phone": "+4915112345678"}, SMS_WITH_LINK)
+    [sms] = fake_twilio.wait_for(1)
+    match = re.search(rf"{re.escape(PUBLIC_URL)}/s/([A-Za-z0-9_-]+) ", sms["Body"])
+    assert match, sms["Body"]
+    short = match.group(1)
+    with engine.db.transaction() as session:
+        invitation = session.scalars(select(Invitation)).one()
+        assert (invitation.short_token, len(short)) == (short, 10)  # stored, and far shorter than the token
+        assert invitation.token != short
+    assert sms_segments(sms["Body"]) == (1, "GSM-7")
+    page = app.get(f"/s/{short}?score=9")
+    assert page.status_code == 200 and t("page_score_confirm", score=9) in page.text
+    assert confirm(app, short, 9).url.path == f"/s/{short}"  # on to the comment step, on the short link
+    assert [r.score for r in responses(engine)] == [9]

@@ -69,7 +69,9 @@ def test_an_event_plans_a_survey_after_the_delay_and_sends_it_then(
     engine.clock.advance(days=14)  # type: ignore[attr-defined]
     assert dispatcher.drain().sent == 1
     [sms] = fake_twilio.wait_for(1)
-    assert sms["Body"] == "Hi Ana, how was your delivery of the blue kettle? Reply 0-10."
+    assert (
+        sms["Body"] == "Hi Ana, how was your delivery of the blue kettle? Reply 0-10.\nReply STOP to opt out."
+    )
 
 
 def test_the_same_idempotency_key_plans_once(
