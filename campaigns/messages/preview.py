@@ -27,8 +27,14 @@ PREVIEW_SHORT_TOKEN = "x" * 10
 SMS_TEXTS = (
     ("sms", "invitation"),
     ("sms_reminder", "reminder"),
-    ("ask_comment", "follow-up question"),
-    ("thank_you", "closing"),
+    ("follow_up_detractor", "follow-up question to detractors"),
+    ("follow_up_passive", "follow-up question to passives"),
+    ("follow_up_promoter", "follow-up question to promoters"),
+    ("closing_detractor", "closing to detractors"),
+    ("closing_detractor_contact", "closing to detractors with an open follow-up"),
+    ("closing_passive", "closing to passives"),
+    ("closing_promoter", "closing to promoters"),
+    ("closing_promoter_link", "closing to promoters with the promoter link"),
     ("thank_you_late", "closing after the survey closed"),
     ("clarify", "clarification"),
     ("help", "help"),
@@ -81,7 +87,9 @@ def preview_texts(
         for key, label in SMS_TEXTS if channel is Channel.SMS else EMAIL_TEXTS:
             if key in _REMINDERS and definition.remind_after is None:
                 continue
-            text = texts.text(key, **variables)
+            if key == "closing_promoter_link" and not definition.promoter_link:
+                continue
+            text = texts.text(key, **variables, promoter_link=definition.promoter_link or "")
             if channel is not Channel.SMS:
                 previews.append(PreviewText(key, label, channel, text))
                 continue

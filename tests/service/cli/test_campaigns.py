@@ -258,11 +258,15 @@ def test_preview_prints_every_text_with_its_segments_and_encoding(
     assert "Chao Ana, ban co gioi thieu Acme cho ban be khong?" in out
     for label in (
         "reminder (sms)",
-        "follow-up question (sms)",
-        "closing (sms)",
+        "follow-up question to detractors (sms)",
+        "follow-up question to passives (sms)",
+        "follow-up question to promoters (sms)",
+        "closing to detractors with an open follow-up (sms)",
+        "closing to promoters (sms)",
         "opt-out confirmation (sms)",
     ):
         assert label in out
+    assert "closing to promoters with the promoter link" not in out  # the campaign has no promoter_link
     assert "opt-out confirmation (sms): 2 segments, UCS-2, 80 characters" in out  # "Bạn đã hủy đăng ký ..."
     assert "email subject (email)" in out
     english = nps(database_url, "campaigns", "preview", "pulse", "--locale", "en").stdout
