@@ -210,9 +210,7 @@ def _normalize(text: str) -> str:
 def _is_dropped(char: str) -> bool:
     """Format characters (zero-width joiners, direction marks) and Arabic vowel marks and tatweel."""
     category = unicodedata.category(char)
-    return category == "Cf" or (
-        "\u0610" <= char <= "\u06ff" and (category == "Mn" or char == _TATWEEL)
-    )
+    return category == "Cf" or ("\u0610" <= char <= "\u06ff" and (category == "Mn" or char == _TATWEEL))
 
 
 def _fraction_as_word(char: str) -> str:

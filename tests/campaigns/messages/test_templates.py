@@ -40,12 +40,13 @@ def test_the_environment_is_a_sandbox_without_autoescaping() -> None:
 
 
 # Scripts outside the GSM alphabet: always UCS-2 (70 characters a segment), so these are kept short instead.
-UCS2_LOCALES = {"vi", "zh-Hans", "zh-Hant"}
+UCS2_LOCALES = {"vi", "zh-Hans", "zh-Hant", "ar"}
 
 
 def test_shipped_locales_cover_the_main_languages() -> None:
     assert {"en", "de", "fr", "es", "pt", "nl", "it"} <= set(SHIPPED_TEXTS)
     assert {"zh-Hans", "zh-Hant", "vi", "fi"} <= set(SHIPPED_TEXTS)
+    assert "ar" in SHIPPED_TEXTS  # right to left
 
 
 def test_shipped_texts_come_from_the_message_catalogue() -> None:
