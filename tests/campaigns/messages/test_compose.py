@@ -198,3 +198,12 @@ def test_an_imported_first_name_column_is_the_greetings_name(db: Database) -> No
     assert emails["mai"].body.startswith(
         "Chào Mai,"
     )  # no first_name of her own: the given name, last in Vietnamese
+
+
+def test_an_arabic_email_is_written_right_to_left(
+    engine: Container, dispatcher: Dispatcher, smtp_sink: SmtpSink
+) -> None:
+    survey(engine, dispatcher, {**ANA, "locale": "ar"})
+    body = received(smtp_sink).body("html") or ""
+    assert '<html lang="ar" dir="rtl">' in body and '<body dir="rtl"' in body
+    assert html.escape(text("ar", "question", **VARS)) in body
