@@ -15,6 +15,7 @@ from html import escape
 from campaigns.channels.base import Outgoing
 from campaigns.definitions.model import CampaignDefinition
 from campaigns.messages.branding import DEFAULT_ACCENT, NO_BRANDING, Branding
+from campaigns.messages.locales import text_direction
 from campaigns.messages.optout import with_opt_out
 from campaigns.messages.templates import render, template_variables
 from campaigns.messages.texts import ContactTexts, contact_texts
@@ -157,10 +158,10 @@ class SurveyEmail:
         paragraph = '<p style="margin:0 0 16px">{}</p>'
         intro = "".join(paragraph.format(escape(line)) for line in self.intro.split("\n\n") if line.strip())
         return (
-            f'<!doctype html><html lang="{escape(self.lang)}"><head><meta charset="utf-8">'
+            f'<!doctype html><html lang="{escape(self.lang)}"{self._dir}><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width,initial-scale=1">'
             f'<meta name="x-apple-disable-message-reformatting"><title>{escape(self.subject)}</title></head>'
-            f'<body style="margin:0;padding:0;background:#f1f3f4">'
+            f'<body{self._dir} style="margin:0;padding:0;background:#f1f3f4">'
             # The inbox preview line: the question rather than the first words of the greeting.
             f'<div style="display:none;max-height:0;overflow:hidden;mso-hide:all">{escape(self.question)}</div>'
             f'{_table("background:#f1f3f4")}<tr><td align="center" style="padding:24px 0">'
@@ -171,9 +172,9 @@ class SurveyEmail:
             f'<p style="margin:0 0 20px;font-size:18px;line-height:26px;font-weight:bold">{escape(self.question)}</p>'
             f"{self._buttons()}"
             f"{_table('')}<tr>"
-            f'<td align="left" style="padding-top:8px;font-family:{_FONT};font-size:13px;line-height:18px;color:#5f6368">'
+            f'<td align="{self._start}" style="padding-top:8px;font-family:{_FONT};font-size:13px;line-height:18px;color:#5f6368">'
             f"0 = {escape(self.scale_low)}</td>"
-            f'<td align="right" style="padding-top:8px;font-family:{_FONT};font-size:13px;line-height:18px;color:#5f6368">'
+            f'<td align="{self._end}" style="padding-top:8px;font-family:{_FONT};font-size:13px;line-height:18px;color:#5f6368">'
             f"10 = {escape(self.scale_high)}</td></tr></table>"
             f"</td></tr></table>"
             f'{_table("max-width:600px")}<tr><td style="padding:16px 20px;font-family:{_FONT};font-size:12px;'
@@ -206,6 +207,19 @@ class SurveyEmail:
             if all(score in links for score in row)
         ]
         return f"{_table('table-layout:fixed')}{''.join(rows)}</table>"
+
+    @property
+    def _dir(self) -> str:
+        """dir="rtl" for a right-to-left language (on html and body: some mail apps drop one of them)."""
+        return ' dir="rtl"' if text_direction(self.lang) == "rtl" else ""
+
+    @property
+    def _start(self) -> str:
+        return "right" if self._dir else "left"
+
+    @property
+    def _end(self) -> str:
+        return "left" if self._dir else "right"
 
     def _button(self, score: int, link: str) -> str:
         """One score: a neutral cell (bgcolor for Outlook) whose whole 48 px height is the link."""

@@ -19,7 +19,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["FALLBACK_LOCALE", "locale_chain", "locale_key", "normalise_locale", "resolve_locale"]
+__all__ = [
+    "FALLBACK_LOCALE",
+    "locale_chain",
+    "locale_key",
+    "normalise_locale",
+    "resolve_locale",
+    "text_direction",
+]
 
 # The last resort of every fallback chain; its catalogue file has every key.
 FALLBACK_LOCALE = "en"
@@ -40,6 +47,16 @@ def normalise_locale(text: str) -> str | None:
     return "-".join(
         part for part in (language.lower(), script and script.title(), region and region.upper()) if part
     )
+
+
+# Languages written right to left (Arabic, Hebrew, Persian, Urdu, Pashto, Sindhi, Uyghur, Yiddish, Dhivehi,
+# Sorani Kurdish): their pages and emails carry dir="rtl".
+_RIGHT_TO_LEFT = frozenset({"ar", "he", "iw", "fa", "ur", "ps", "sd", "ug", "yi", "dv", "ckb"})
+
+
+def text_direction(locale: str) -> str:
+    """ "rtl" for a language written right to left ("ar-EG"), else "ltr"; only the language subtag decides."""
+    return "rtl" if language_of(locale) in _RIGHT_TO_LEFT else "ltr"
 
 
 def locale_key(locale: str) -> str:

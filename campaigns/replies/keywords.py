@@ -35,6 +35,7 @@ _KINDS: Final[tuple[IntentKind, ...]] = ("opt_out", "opt_in", "help")
 _MAX_KEYWORD_WORDS = 8  # a longer reply is never "just a keyword", whatever courtesy surrounds it
 _WORD = re.compile(r"[^\W_]+")
 _CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_ARABIC_SPELLINGS: Final = str.maketrans({"\u0640": None, "\u0629": "\u0647", "\u0649": "\u064a"})
 
 
 class KeywordFileError(Exception):
@@ -71,11 +72,15 @@ def consent_intent(text: str, rules: Rules | None = None) -> Intent | None:
 
 
 def _comparable(text: str) -> str:
-    """Case folded, NFKC ("ＳＴＯＰ"), accents dropped ("arrêt" -> "arret", "đ" -> "d"), one apostrophe."""
+    """Case folded, NFKC ("ＳＴＯＰ"), accents dropped ("arrêt" -> "arret", "đ" -> "d"), one apostrophe.
+
+    Arabic loses hamza and vowel marks with the accents ("إلغاء" -> "الغاء"), its tatweel ("إيـقاف"), and
+    writes teh marbuta as heh and alef maksura as yeh, as many type them ("مساعدة" -> "مساعده").
+    """
     folded = unicodedata.normalize("NFKC", text).casefold().replace("\u2019", "'").replace("đ", "d")
     if folded.isascii():
         return folded
-    decomposed = unicodedata.normalize("NFKD", folded)
+    decomposed = unicodedata.normalize("NFKD", folded).translate(_ARABIC_SPELLINGS)
     return unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
 
 

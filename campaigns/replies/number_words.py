@@ -5,7 +5,7 @@ Chinese numerals, and the small words around a score ("out of", "points", "and a
 a locale adds its words here (CONTRIBUTING.md); the parser's rules do not change.
 
 Per language: value -> spellings. The first spelling of a value is the canonical one; spellings without
-accents are added automatically for replies typed without any. A trailing "~" marks a *weak* spelling, one
+accents (or without the hamza of Arabic "أربعة") are added automatically for replies typed without any. A trailing "~" marks a *weak* spelling, one
 that is also a common word (an article, "new", "you are", "year", "not"...): it counts only as the whole
 reply or before "out of ten". Values outside 0..10 are there so that "eleven" is out of range, not "no
 number"; they are all weak.
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Final
 
 __all__ = [
+    "AR_TEENS",
     "CJK_AFTER",
     "CJK_BEFORE",
     "CJK_BIG",
@@ -194,6 +195,28 @@ WORDS: Final[dict[str, dict[int, tuple[str, ...]]]] = {
         10: ("mười",),
         100: ("trăm~",),
     },
+    # Modern Standard Arabic, both genders ("ثلاثة"/"ثلاث"), with the final teh marbuta typed as heh ("تسعه")
+    # and Egyptian spellings ("اتنين", "تلاتة", "تمانية"). Spellings without hamza ("اربعة") are added like
+    # spellings without accents. Short forms that are also other words are weak: "خمس"/"عشر" (a fifth, a tenth),
+    # "ست" (lady), "سبع" (lion), "تسع" (it holds), "واحد" (someone). 11-19 are two words ("تسعة عشر"), see
+    # AR_TEENS; "أحد"/"إحدى" and "اثنا"/"اثني" begin 11 and 12.
+    "ar": {
+        0: ("صفر",),
+        1: ("واحد~", "واحدة~", "واحده~"),
+        2: ("اثنان", "اثنين", "إثنان", "إثنين", "اتنين"),
+        3: ("ثلاثة", "ثلاثه", "ثلاث", "تلاتة", "تلاته", "تلات"),
+        4: ("أربعة", "أربعه", "أربع"),
+        5: ("خمسة", "خمسه", "خمس~"),
+        6: ("ستة", "سته", "ست~"),
+        7: ("سبعة", "سبعه", "سبع~"),
+        8: ("ثمانية", "ثمانيه", "ثماني", "ثمان", "تمانية", "تمانيه", "تمنية"),
+        9: ("تسعة", "تسعه", "تسع~"),
+        10: ("عشرة", "عشره", "عشر~"),
+        11: ("أحد~", "إحدى~"),
+        12: ("اثنا~", "اثني~"),
+        20: ("عشرون~", "عشرين~"),
+        100: ("مئة~", "مائة~", "مية~"),
+    },
 }
 
 # Languages whose number words are recognised: the word lists above, plus Chinese numerals.
@@ -226,9 +249,10 @@ CJK_FULL_MARKS: Final = ("满分", "滿分")
 CJK_BEFORE: Final = frozenset("给給打是评評为為选選就到至或和跟与與")
 CJK_AFTER: Final = frozenset("分吧啊呀了喔哦啦到至或和跟与與")
 
-# "9 out of 10", "9/10", "8 de 10": words between a score and its denominator ten.
+# "9 out of 10", "9/10", "8 de 10", "٩ من ١٠", "٨ على ١٠": words between a score and its denominator ten.
 OF_WORDS: Final = frozenset(
     {"of", "outta", "sur", "de", "sobre", "von", "van", "op", "uit", "su", "di", "em", "trên", "tren"}
+    | {"من", "على", "علي"}
 )
 # Words after a score that mean "out of ten" on their own (Finnish "yhdeksän kymmenestä").
 OUT_OF_TEN_WORDS: Final = frozenset({"kymmenestä", "kymmenesta"})
@@ -254,13 +278,20 @@ POINT_WORDS: Final = frozenset(
         "pisteet",
         "điểm",
         "diem",
+        "نقاط",
+        "نقطة",
+        "نقطه",
+        "درجات",
+        "درجة",
+        "درجه",
     }
 )
 # "and a half" after a number makes it a fraction: "7 and a half".
 HALF_WORDS: Final = frozenset(
     {"half", "demi", "demie", "halb", "halbe", "medio", "media", "meio", "mezzo", "puoli", "rưỡi"}
+    | {"ونصف", "نصف", "ونص"}  # Arabic "and a half" is one word: the conjunction "و" is written joined
 )
-HALF_FILLERS: Final = frozenset({"and", "a", "an", "et", "und", "y", "e", "ja", "en", "een", "-"})
+HALF_FILLERS: Final = frozenset({"and", "a", "an", "et", "und", "y", "e", "ja", "en", "een", "و", "-"})
 # Words that join two candidate scores: "7 or maybe 8", "between 7 and perhaps 8".
 CONNECTORS: Final = frozenset(
     {
@@ -295,6 +326,13 @@ CONNECTORS: Final = frozenset(
         "quizás",
         "forse",
         "talvez",
+        "أو",
+        "او",
+        "و",
+        "إلى",
+        "الى",
+        "ربما",
+        "يمكن",
     }
 )
 # Vietnamese tens and compounds: "mười một" is 11, "hai mươi" is 20.
@@ -304,6 +342,8 @@ VI_UNITS_AFTER_TEN: Final = frozenset(
     | {"mot", "hai", "ba", "bon", "tu", "nam", "lam", "sau", "bay", "tam", "chin"}
 )
 VI_TEN: Final = frozenset({"mười", "muoi"})
+# Arabic 11-19: a unit followed by "ten" ("تسعة عشر" is 19, "أحد عشر" 11).
+AR_TEENS: Final = frozenset({"عشر", "عشرة", "عشره"})
 
 # Ordinal endings right after digits: "the 2nd time", "le 3e appel", "de 2de keer" are no scores.
 ORDINAL_ENDINGS: Final = frozenset(

@@ -48,6 +48,7 @@ from typing import Final, Literal, TypeAlias
 from campaigns.messages.locales import language_of
 from campaigns.replies.keywords import consent_intent
 from campaigns.replies.number_words import (
+    AR_TEENS,
     CJK_AFTER,
     CJK_BEFORE,
     CJK_BIG,
@@ -136,6 +137,8 @@ _SIGNS: Final = frozenset("-−")
 _FULL_MARK_EMOJI: Final = "\U0001f51f"  # 🔟
 _PHONE_DIGITS: Final = 7  # digit groups adding up to this many digits are a phone number, not scores
 _OUT: Final = 1000  # stands for any value far outside 0..10
+_ARABIC_SEPARATORS: Final = str.maketrans({"\u066b": ".", "\u066c": ","})  # ٫ decimal, ٬ thousands
+_TATWEEL: Final = "\u0640"
 
 
 # --- tokens -------------------------------------------------------------------------------------------------
@@ -191,13 +194,23 @@ def parse_reply(text: str, locale: str | None = None) -> Reply:
 
 
 def _normalize(text: str) -> str:
-    """NFKC (full-width and circled digits, ligatures), case folded, fractions spelled out, no format chars."""
+    """NFKC (full-width and circled digits, ligatures), case folded, fractions spelled out, no format chars.
+
+    Arabic loses its vowel marks and the stretching tatweel ("تِسْعَة", "ثمـانية"), which would split a word,
+    and its decimal and thousands separators become "." and "," ("٧٫٥" is a fraction).
+    """
     if not text.isascii():
-        text = text.replace(_FULL_MARK_EMOJI, " 10 ")
+        text = text.replace(_FULL_MARK_EMOJI, " 10 ").translate(_ARABIC_SEPARATORS)
         text = "".join(_fraction_as_word(char) for char in text)
         text = unicodedata.normalize("NFKC", text)
-        text = "".join(char for char in text if unicodedata.category(char) != "Cf")
+        text = "".join(char for char in text if not _is_dropped(char))
     return text.casefold()
+
+
+def _is_dropped(char: str) -> bool:
+    """Format characters (zero-width joiners, direction marks) and Arabic vowel marks and tatweel."""
+    category = unicodedata.category(char)
+    return category == "Cf" or ("\u0610" <= char <= "\u06ff" and (category == "Mn" or char == _TATWEEL))
 
 
 def _fraction_as_word(char: str) -> str:
@@ -384,8 +397,8 @@ def _is_points(token: _Token) -> bool:
 
 def _lookup(word: str) -> Word | None:
     entry = EXACT_WORDS.get(word)
-    if entry is None and word.isascii():
-        entry = LOOSE_WORDS.get(word)
+    if entry is None and (word.isascii() or unicodedata.normalize("NFD", word) == word):
+        entry = LOOSE_WORDS.get(word)  # typed without accents ("chin") or without hamza ("اربعة")
     return entry
 
 
@@ -440,8 +453,8 @@ def _word_mention(
     following = tokens[index + 1] if index + 1 < len(tokens) else None
     if token.text in VI_TEN and following is not None and following.text in VI_UNITS_AFTER_TEN:
         return _Mention(_OUT, index, index + 1, leading)  # "mười một" is 11
-    if following is not None and following.text in VI_TENS:
-        return _Mention(_OUT, index, index + 1, leading)  # "hai mươi" is 20
+    if following is not None and (following.text in VI_TENS or following.text in AR_TEENS):
+        return _Mention(_OUT, index, index + 1, leading)  # "hai mươi" is 20, "تسعة عشر" 19
     mention = _with_suffixes(tokens, _Mention(value, index, index, leading))
     with_denominator = _denominator(tokens, index) is not None
     whole_reply = content[0] == index and content[-1] == mention.last

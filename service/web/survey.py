@@ -45,6 +45,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 
 from campaigns.messages.branding import DEFAULT_ACCENT
+from campaigns.messages.locales import text_direction
 from campaigns.messages.templates import template_variables
 from campaigns.messages.texts import ContactTexts, contact_texts
 from campaigns.replies.survey_page import (
@@ -283,6 +284,7 @@ def _render(
         template,
         {
             "lang": texts.language,  # the language the texts are really in
+            "dir": text_direction(texts.language),
             "t": _translator(texts, variables),
             "css": f"{root}/s/assets/survey.css",
             "company": branding.company,

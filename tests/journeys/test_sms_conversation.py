@@ -531,3 +531,21 @@ def test_a_campaigns_own_thank_you_still_serves_every_category(
     surveyed(engine, dispatcher, campaign=CAMPAIGN + own)
     assert reply(app, "4") == twiml("Why, Ana?")
     assert reply(app, "slow") == twiml("Cheers!")
+
+
+def test_an_arabic_contact_is_surveyed_answered_and_opted_out_in_arabic(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, app: TestClient
+) -> None:
+    surveyed(engine, dispatcher, {**ANA, "locale": "ar"})
+    [sent] = fake_twilio.messages()
+    assert sent.body == sms_text("ar", "sms") and "STOP" in sent.body
+    assert reply(app, "٩") == twiml(sms_text("ar", "follow_up_promoter"))
+    assert reply(app, "خدمة سريعة") == twiml(sms_text("ar", "closing_promoter"))
+    response = the_response(engine)
+    assert (response.score, response.category, response.comment) == (9, "promoter", "خدمة سريعة")
+    assert reply(app, "إيقاف") == twiml(sms_text("ar", "opted_out"))
+    with engine.db.transaction() as session:
+        consent = session.scalars(select(Consent)).one()
+        assert (consent.channel, consent.status) == (Channel.SMS, ConsentStatus.OPTED_OUT)
+    engine.clock.advance(days=200)  # type: ignore[attr-defined]
+    assert plan(engine).skipped_by_reason == {"no_channel": 1}

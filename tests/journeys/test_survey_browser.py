@@ -89,3 +89,33 @@ def test_a_score_link_from_a_received_email_is_answered_in_chromium(
     assert (consent.address, consent.status) == (ANA["email"], ConsentStatus.OPTED_OUT)
     for name in ("0-email", "1-score-link", "2-comment", "3-thanks", "4-unsubscribe"):
         assert (screenshots / f"{name}.png").stat().st_size > 1000
+
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"  # gitignored
+
+
+def test_the_arabic_page_is_right_to_left_in_chromium(live_app: LiveApp, chromium: Any) -> None:
+    container = live_app.container
+    dispatcher = container.new_dispatcher(worker_id="browser-test")
+    try:
+        token = survey(container, dispatcher, {**ANA, "locale": "ar"})
+    finally:
+        dispatcher.close()
+    directory = Path(os.environ.get("SCREENSHOT_DIR") or ARTIFACTS)
+    directory.mkdir(parents=True, exist_ok=True)
+    print(f"\nArabic survey page screenshots: {directory}")
+    context = chromium.new_context(viewport=PHONE, device_scale_factor=2, locale="ar")
+    page = context.new_page()
+    page.goto(f"{live_app.url}/s/{token}?score=9")
+    assert page.locator("html").get_attribute("dir") == "rtl"
+    assert page.evaluate("getComputedStyle(document.body).direction") == "rtl"
+    # Right to left: 0 is the rightmost score of the first row.
+    zero, five = (page.locator(f"label[for=score-{n}]").bounding_box() for n in (0, 5))
+    assert zero is not None and five is not None and zero["x"] > five["x"]
+    page.screenshot(path=directory / "ar-1-score-link.png", full_page=True)
+    page.get_by_role("button").click()
+    page.wait_for_url(f"{live_app.url}/s/{token}")
+    page.screenshot(path=directory / "ar-2-comment.png", full_page=True)
+    context.close()
+    assert [r.score for r in responses(container)] == [9]
+    assert (directory / "ar-1-score-link.png").stat().st_size > 1000

@@ -43,7 +43,7 @@ PER_CATEGORY_KEYS = [
     "closing_promoter_link",
     "page_promoter_link",
 ]
-REQUIRED_LOCALES = {"en", "es", "fr", "de", "zh-Hans", "zh-Hant", "vi", "fi", "pt", "nl", "it"}
+REQUIRED_LOCALES = {"en", "es", "fr", "de", "zh-Hans", "zh-Hant", "vi", "fi", "pt", "nl", "it", "ar"}
 REQUIRED_KEYS = {
     # survey invitations (also campaigns.messages.catalogue.SHIPPED_TEXTS)
     "sms",
@@ -98,7 +98,7 @@ CONVERSATION_KEYS = [
     "opted_in",
     *(key for key in PER_CATEGORY_KEYS if key not in ("closing_promoter_link", "page_promoter_link")),
 ]
-UCS2_LOCALES = {"vi", "zh-Hans", "zh-Hant"}
+UCS2_LOCALES = {"vi", "zh-Hans", "zh-Hant", "ar"}
 EMPTY = template_variables(None, {}, None, "")
 LINK = "https://g.page/r/CabcdefghijklmnoEAI/review"
 FULL = {
@@ -189,6 +189,12 @@ def test_conversation_replies_fit_one_segment_where_the_script_allows(locale: st
 def test_the_promoter_closing_with_a_review_link_fits_two_segments(locale: str) -> None:
     rendered = text(locale, "closing_promoter_link", **FULL)
     assert rendered.endswith(LINK) and sms_segments(rendered)[0] <= 2, f"{locale}: {rendered}"
+
+
+def test_the_arabic_catalogue_is_written_in_arabic() -> None:
+    """Every Arabic text has Arabic letters: nothing was left in English for a right-to-left page."""
+    for key, source in locale_file("ar").items():
+        assert any("\u0600" <= char <= "\u06ff" for char in source), f"ar.{key}: {source}"
 
 
 def test_the_survey_page_asks_the_email_question() -> None:

@@ -219,3 +219,12 @@ def test_the_configured_branding_is_on_the_email() -> None:
     assert "Globex" in (email.subject or "")
     assert '<img src="https://globex.example/logo.png" alt="Globex"' in (email.html or "")
     assert "border-top:4px solid #0b57d0" in (email.html or "")
+
+
+def test_an_arabic_email_is_written_right_to_left(
+    engine: Container, dispatcher: Dispatcher, smtp_sink: SmtpSink
+) -> None:
+    survey(engine, dispatcher, {**ANA, "locale": "ar"})
+    body = received(smtp_sink).body("html") or ""
+    assert '<html lang="ar" dir="rtl">' in body and '<body dir="rtl"' in body
+    assert html.escape(text("ar", "question", **VARS)) in body

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from campaigns.messages.locales import language_of, locale_chain
+from campaigns.messages.locales import language_of, locale_chain, text_direction
 
 
 def test_locale_chain() -> None:
@@ -23,3 +23,22 @@ def test_the_language_of_a_locale_is_read_the_one_way_every_module_reads_it(
     locale: str, language: str
 ) -> None:
     assert language_of(locale) == language
+
+
+@pytest.mark.parametrize(
+    ("locale", "direction"),
+    [
+        ("ar", "rtl"),
+        ("ar-EG", "rtl"),
+        ("AR_sa.UTF-8", "rtl"),
+        ("he", "rtl"),
+        ("fa-IR", "rtl"),
+        ("ur", "rtl"),
+        ("en", "ltr"),
+        ("zh-Hant", "ltr"),
+        ("", "ltr"),
+        ("arn", "ltr"),  # Mapudungun is written left to right; only the language subtag decides
+    ],
+)
+def test_right_to_left_languages_are_known_by_their_language(locale: str, direction: str) -> None:
+    assert text_direction(locale) == direction

@@ -39,9 +39,14 @@ def test_the_environment_is_a_sandbox_without_autoescaping() -> None:
 # --- shipped texts ------------------------------------------------------------------------------------------
 
 
+# Scripts outside the GSM alphabet: always UCS-2 (70 characters a segment), so these are kept short instead.
+UCS2_LOCALES = {"vi", "zh-Hans", "zh-Hant", "ar"}
+
+
 def test_shipped_locales_cover_the_main_languages() -> None:
     assert {"en", "de", "fr", "es", "pt", "nl", "it"} <= set(SHIPPED_TEXTS)
     assert {"zh-Hans", "zh-Hant", "vi", "fi"} <= set(SHIPPED_TEXTS)
+    assert "ar" in SHIPPED_TEXTS  # right to left
 
 
 def test_shipped_texts_come_from_the_message_catalogue() -> None:
@@ -62,8 +67,9 @@ def test_shipped_texts_are_complete_and_compile(locale: str) -> None:
 # Invitation texts are one segment in every shipped locale with typical names. Chinese has no GSM-7 form, so
 # it is UCS-2 (70 characters), and kept short enough. Vietnamese texts are written without tone marks ("tin
 # nhắn không dấu", as Vietnamese SMS usually is): with them they are UCS-2 and two segments (94 characters).
+# Arabic is UCS-2 too, and its invitation is written to fit 70 characters with typical names.
 # Only long names and company names may take a second segment (the test below).
-INVITATION_ENCODING = {"zh-Hans": "UCS-2", "zh-Hant": "UCS-2"}
+INVITATION_ENCODING = {"zh-Hans": "UCS-2", "zh-Hant": "UCS-2", "ar": "UCS-2"}
 
 
 @pytest.mark.parametrize("locale", sorted(SHIPPED_TEXTS))

@@ -77,6 +77,17 @@ CASES: dict[str, tuple[list[str], list[str], list[str]]] = {
         ["請不要再傳簡訊", "我要取消訂閱"],
         ["應用程式一直停止運作", "取消訂單很麻煩"],
     ),
+    "ar": (
+        ["إيقاف", "ايقاف", "إيقاف من فضلك", "الغاء", "إلغاء", "توقف", "إلغاء الاشتراك", "STOP", "إيـقاف!"],
+        [
+            "أرجو إلغاء الاشتراك في هذه الخدمة",
+            "توقفوا عن إرسال الرسائل",
+            "لا ترسلوا لي رسائل بعد الآن",
+            "احذفوا رقمي من فضلكم",
+            "٩ لكن أوقفوا الرسائل",
+        ],
+        ["التطبيق توقف عن العمل مرتين", "اضطررت إلى إلغاء طلبي", "لا يتوقف التطبيق عن التعطل"],
+    ),
 }
 
 
@@ -123,6 +134,8 @@ def test_opt_in_and_help_in_other_languages() -> None:
     assert parse_reply("帮助") == Help("帮助")
     assert parse_reply("START") == OptIn("START")
     assert parse_reply("démarrer") == OptIn("DEMARRER")
+    assert parse_reply("مساعدة") == Help("مساعده")  # teh marbuta and heh compare alike
+    assert parse_reply("ابدأ") == OptIn("ابدا")
 
 
 def test_a_translator_extends_the_rules_with_a_file() -> None:

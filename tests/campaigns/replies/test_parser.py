@@ -39,13 +39,17 @@ WORDS = {
     "vi": "không một hai ba bốn năm sáu bảy tám chín mười",
     "zh-Hans": "零 一 二 三 四 五 六 七 八 九 十",
     "zh-Hant": "〇 一 兩 三 四 五 六 七 八 九 十",
+    "ar": "صفر واحد اثنان ثلاثة أربعة خمسة ستة سبعة ثمانية تسعة عشرة",
 }
 WORD_CASES = [
     (locale, value, word) for locale, words in WORDS.items() for value, word in enumerate(words.split())
 ]
 # Words that are also everyday words somewhere ("one", "un", "neuf" = new, "sei" = you are, "năm" = year...):
 # they count as the whole reply or before "out of ten", not at the end of a sentence.
-WEAK = {"one", "un", "uno", "um", "neuf", "null", "nul", "due", "sei", "otto", "không", "một", "ba", "năm"}
+WEAK = {
+    *("one", "un", "uno", "um", "neuf", "null", "nul", "due", "sei", "otto", "không", "một", "ba", "năm"),
+    "واحد",  # "someone" in Arabic
+}
 UNCLEAR_REASONS = {EMPTY, OUT_OF_RANGE, AMBIGUOUS, NO_NUMBER}
 
 
@@ -154,6 +158,29 @@ def strip_accents(word: str) -> str:
         ("três", 3),
         ("tres", 3),
         ("sete de dez", 7),
+        # Arabic: Arabic-Indic and Extended Arabic-Indic digits, number words with or without hamza
+        ("٩", 9),
+        ("١٠", 10),
+        ("٠", 0),
+        ("۹", 9),
+        ("۱۰", 10),
+        ("٩/١٠", 9),
+        ("٩ من ١٠", 9),
+        ("٨ على ١٠", 8),
+        ("١٠ من ١٠!", 10),
+        ("٩، خدمة ممتازة", 9),
+        ("تسعة", 9),
+        ("تسعه", 9),
+        ("اثنين", 2),
+        ("اربعة", 4),
+        ("عشرة من عشرة", 10),
+        ("تسعة من عشرة", 9),
+        ("أعطيكم تسعة", 9),
+        ("تِسْعَة", 9),
+        ("ثمـانية", 8),
+        ("٧ نقاط", 7),
+        ("٩ درجات", 9),
+        ("تسعة؟", 9),
     ],
 )
 def test_scores(reply: str, value: int) -> None:
@@ -270,6 +297,25 @@ def test_number_words_cover_every_value() -> None:
         ("one and only", NO_NUMBER),
         ("ten minutes late", NO_NUMBER),
         ("no", NO_NUMBER),
+        # Arabic
+        ("٧ أو ٨", AMBIGUOUS),
+        ("٧-٨", AMBIGUOUS),
+        ("سبعة أو ثمانية", AMBIGUOUS),
+        ("بين ٧ و٨", AMBIGUOUS),
+        ("٧٫٥", AMBIGUOUS),
+        ("سبعة ونصف", AMBIGUOUS),
+        ("١١", OUT_OF_RANGE),
+        ("١٠٠", OUT_OF_RANGE),
+        ("١٠٫٥", OUT_OF_RANGE),
+        ("٤/٥", OUT_OF_RANGE),
+        ("أحد عشر", OUT_OF_RANGE),
+        ("تسعة عشر", OUT_OF_RANGE),
+        ("اثنا عشر", OUT_OF_RANGE),
+        ("عشرون", OUT_OF_RANGE),
+        ("خدمة ممتازة", NO_NUMBER),
+        ("تسعة موظفين ساعدوني", NO_NUMBER),  # a number word inside a sentence, as in every language
+        ("واحد من الموظفين كان لطيفاً", NO_NUMBER),
+        ("شكراً", NO_NUMBER),
     ],
 )
 def test_unclear(reply: str, reason: UnclearReason) -> None:

@@ -227,6 +227,15 @@ def test_the_page_speaks_the_contacts_language(
     assert t("page_question", "fi") in page and t("page_confirm_button", "fi") in page
 
 
+def test_an_arabic_page_is_written_right_to_left(
+    engine: Container, dispatcher: Dispatcher, app: TestClient
+) -> None:
+    token = survey(engine, dispatcher, {**ANA, "locale": "ar-EG"})
+    page = app.get(f"/s/{token}?score=9").text
+    assert '<html lang="ar" dir="rtl">' in page
+    assert t("page_question", "ar") in page and t("page_confirm_button", "ar") in page
+
+
 # A campaign with its own wording: the reason question by SMS in English, the page's thanks in German.
 OVERRIDES = """\
     messages:
