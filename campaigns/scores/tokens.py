@@ -19,6 +19,8 @@ import stopwordsiso
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 TOKEN = re.compile(WORD.pattern + r"|[^\w\s]")
+NOT_WORDS = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\S+|&(?:[a-z]+|#\d+);", re.IGNORECASE)
+"""Links, email addresses and HTML entities: what they spell ("https", "amp") is not what a comment is about."""
 """Words and punctuation marks: a mark ends a run of words, so "team, easy" is no phrase."""
 SHIPPED_LANGUAGES = ("en", "de", "es", "fr", "it", "nl", "pt", "fi", "vi", "zh", "ar")
 KEEP = frozenset({"help", "slow", "fast", "price", "support"})
@@ -59,7 +61,7 @@ def _content(word: str, stops: frozenset[str]) -> bool:
 def terms(text: str) -> list[list[str]]:
     """The comment's content words, in runs: a stop word or punctuation ends a run, so two-word phrases never
     jump over a removed word ("not the price" gives no "not price")."""
-    normal = unicodedata.normalize("NFKC", text).casefold()
+    normal = NOT_WORDS.sub(" . ", unicodedata.normalize("NFKC", text).casefold())
     runs: list[list[str]] = [[]]
     stops = stop_words()
     for word in _words(normal):

@@ -248,10 +248,10 @@ def test_the_digest_shows_comment_themes_as_typed(engine: Container, fake_slack:
     container = build_container(settings, db=engine.db, clock=engine.clock)
     assert container.slack is not None
     contact = hostile_contact(engine.db)
-    for hours in (1, 2, 3):
-        answer(engine.db, contact, 2, COMMENT, engine.clock.now() - timedelta(hours=hours))
+    for hours in (1, 2, 3):  # links, mentions and entities are no themes: "evil" is the one word to show
+        answer(engine.db, contact, 2, f"evil {COMMENT}", engine.clock.now() - timedelta(hours=hours))
     post_digest(container.slack)
     [digest] = fake_slack.successful("chat.postMessage")
     assert_valid_blocks(digest["blocks"])
     assert_shown_as_typed(digest)
-    assert "general (3)" in json.dumps(digest["blocks"])
+    assert "evil (3)" in json.dumps(digest["blocks"])

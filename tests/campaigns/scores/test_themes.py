@@ -37,6 +37,7 @@ MAY = Period(datetime(2026, 5, 1, tzinfo=UTC), datetime(2026, 6, 1, tzinfo=UTC))
         ("Le prix est trop élevé", {"prix", "élevé"}, set()),
         ("الدعم بطيء جدا", {"الدعم", "بطيء"}, {"الدعم بطيء"}),
         ("not the price: 10/10!!", {"price"}, set()),
+        ("slow https://x.example/slow-page ana@example.com &amp; support", {"slow", "support"}, set()),
     ],
 )
 def test_words_and_phrases_of_a_comment(comment: str, words: set[str], phrases: set[str]) -> None:
