@@ -23,6 +23,9 @@ from campaigns.planning.quiet_hours import QuietRule, parse_rules, shipped_rules
 from campaigns.scores.nps import Benchmark
 from storage.db import DEFAULT_DATABASE_URL
 
+_PLAIN_NETLOC = re.compile(r"[A-Za-z0-9.\-_~%:@\[\]]+")
+_BLANK_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
+
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -385,7 +388,11 @@ class _Reader:
     def url(self, name: str, default: str) -> str:
         raw = self.text(name) or default
         parts = urlsplit(raw)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        # A host of letters, digits and the signs of user:password@host:port or [IPv6] only, and no blank or
+        # control character anywhere: an origin goes into a Content-Security-Policy (the logo's), where ";" or
+        # "," would add a directive or a source.
+        plain = _PLAIN_NETLOC.fullmatch(parts.netloc) and not _BLANK_OR_CONTROL.search(raw)
+        if parts.scheme not in ("http", "https") or not parts.hostname or not plain:
             raise SettingsError(f"{name} must be an http(s) URL such as https://example.com, got {raw!r}")
         return raw
 

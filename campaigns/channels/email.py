@@ -201,8 +201,10 @@ def _set_subject(email: EmailMessage, subject: str) -> None:
     The modern header folder (email.policy) drops the space between two encoded-words when it folds a long
     non-ASCII subject (Vietnamese "giới thiệu" arrived as "giớithiệu"); `email.header.Header` splits the UTF-8
     text inside the encoded-words instead, so a reader's decoder gets every space back. Stored as folded: its
-    lines are short enough that the generator leaves them as they are.
+    lines are short enough that the generator leaves them as they are. A line break (a name imported from a
+    multi-line cell) is a space: a header cannot hold one, and the message would fail before it left.
     """
+    subject = " ".join(subject.split())
     if subject.isascii():
         email["Subject"] = subject
         return

@@ -69,7 +69,7 @@ from campaigns.dispatch.pauses import (
 )
 from campaigns.dispatch.prepare import Rules, decide_invitation, decide_reminder
 from campaigns.dispatch.presend import Withheld, last_look
-from campaigns.dispatch.quiet import held_until
+from campaigns.dispatch.quiet import held_until, lock_numbers
 from campaigns.dispatch.reconcile import recover_stale_claims
 from campaigns.dispatch.report import failure_fields, sent_event
 from campaigns.dispatch.retries import failed_since
@@ -280,6 +280,9 @@ class Dispatcher:
                 .where(Invitation.id.in_(ids))
                 .order_by(Invitation.due_at, Invitation.id)
             ).all()
+            lock_numbers(
+                [contact.phone for _, contact, _ in rows], self.config.rules.quiet_hours, session=session
+            )
             facts = contact_facts([contact for _, contact, _ in rows], session=session, told=True)
             rejected = rejected_channels(ids, session=session)
             failed = failed_since(ids, session=session) if purpose is MessagePurpose.INVITATION else {}

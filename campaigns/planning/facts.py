@@ -10,7 +10,15 @@ from sqlalchemy.orm import Session
 
 from campaigns.planning.decide import ContactView
 from campaigns.planning.eligibility import ContactFacts
-from storage.enums import Channel, ConsentStatus, Direction, InvitationState, MessagePurpose, SendState
+from storage.enums import (
+    Channel,
+    ConsentStatus,
+    DeliveryStatus,
+    Direction,
+    InvitationState,
+    MessagePurpose,
+    SendState,
+)
 from storage.tables import PENDING_INVITATION_STATES, Consent, Contact, Invitation, Message
 
 
@@ -51,7 +59,8 @@ def opted_out_addresses(addresses: Iterable[str], *, session: Session) -> set[tu
 def numbers_told(phones: Iterable[str | None], *, session: Session) -> set[str]:
     """The numbers a survey text or reminder went to: each was told how to opt out by the first of them.
 
-    Only texts the provider took count; one that may not have gone out leaves the next text saying it again.
+    Only texts the provider took count, and not those the carrier then reported undelivered or failed: one
+    that may not have reached the phone leaves the next text saying it again.
     """
     wanted = {p for p in phones if p}
     if not wanted:
@@ -64,6 +73,10 @@ def numbers_told(phones: Iterable[str | None], *, session: Session) -> set[str]:
             Message.channel == Channel.SMS,
             Message.purpose.in_((MessagePurpose.INVITATION, MessagePurpose.REMINDER)),
             Message.send_state == SendState.SENT,
+            or_(
+                Message.delivery_status.is_(None),
+                Message.delivery_status.not_in((DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED)),
+            ),
         )
         .distinct()
     )

@@ -35,7 +35,10 @@ _KINDS: Final[tuple[IntentKind, ...]] = ("opt_out", "opt_in", "help")
 _MAX_KEYWORD_WORDS = 8  # a longer reply is never "just a keyword", whatever courtesy surrounds it
 _WORD = re.compile(r"[^\W_]+")
 _CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_ARABIC_SPELLINGS: Final = str.maketrans({"\u0640": None, "\u0629": "\u0647", "\u0649": "\u064a"})
+# Keyboards with a Persian layout (common for Arabic too) type yeh and kaf as U+06CC and U+06A9 ("ایقاف").
+_ARABIC_SPELLINGS: Final = str.maketrans(
+    {"\u0640": None, "\u0629": "\u0647", "\u0649": "\u064a", "\u06cc": "\u064a", "\u06a9": "\u0643"}
+)
 
 
 class KeywordFileError(Exception):
@@ -75,7 +78,7 @@ def _comparable(text: str) -> str:
     """Case folded, NFKC ("ＳＴＯＰ"), accents dropped ("arrêt" -> "arret", "đ" -> "d"), one apostrophe.
 
     Arabic loses hamza and vowel marks with the accents ("إلغاء" -> "الغاء"), its tatweel ("إيـقاف"), and
-    writes teh marbuta as heh and alef maksura as yeh, as many type them ("مساعدة" -> "مساعده").
+    writes teh marbuta as heh and alef maksura (and the Persian yeh) as yeh, as many type them ("مساعدة" -> "مساعده").
     """
     folded = unicodedata.normalize("NFKC", text).casefold().replace("\u2019", "'").replace("đ", "d")
     if folded.isascii():

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import event, select
 
 from campaigns.clock import ManualClock
 from campaigns.dispatch.dispatcher import Dispatcher
-from service.container import Container
+from service.container import Container, build_container
+from service.settings import Settings
+from storage.db import Database
 from storage.enums import Channel, Direction, MessagePurpose, SendState
 from storage.tables import Invitation, Message
 from tests.fixtures.engine import add_contacts, apply_yaml, plan
@@ -83,3 +88,61 @@ def test_the_fourth_text_in_24_hours_to_a_florida_number_is_held(
 
     clock.set(earlier[0] + timedelta(hours=24))
     assert dispatcher.drain().sent == 1
+
+
+@pytest.mark.postgres
+def test_two_workers_preparing_texts_to_one_florida_number_at_once_keep_to_the_cap(
+    empty_postgres_db: Database, engine_settings: Settings, clock: ManualClock, fake_twilio: FakeTwilio
+) -> None:
+    """Two people sharing a Miami number, two texts in the last day: of the two due surveys, prepared by two
+    workers at the same moment, one may go and the other waits, whichever worker counts first."""
+    fake_twilio.use_clock(clock.now)
+    clock.set(NEXT_MORNING)
+    engine = build_container(engine_settings, db=empty_postgres_db, clock=clock)
+    add_contacts(engine, [FLO, {**FLO, "external_id": "ray", "name": "Ray Reyes"}])
+    apply_yaml(engine, LATE_WINDOW)
+    earlier = [NEXT_MORNING - timedelta(hours=hours) for hours in (20, 1)]
+    with engine.db.transaction() as session:
+        session.add_all(sent_text(at) for at in earlier)
+    plan(engine)
+    config = dataclasses.replace(engine.dispatch_config(), batch_size=1)
+    first, second = (
+        Dispatcher(engine.db, engine.transports, clock=clock, config=config, worker_id=worker)
+        for worker in ("first", "second")
+    )
+    main = threading.current_thread()
+    other = threading.Thread(target=second.run_batch)
+
+    def meanwhile(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        # The first worker has counted the number's texts and is about to write its own: the second prepares now.
+        writes = statement.lstrip().upper().startswith("INSERT INTO MESSAGES")
+        if threading.current_thread() is main and writes and other.ident is None:
+            other.start()
+            other.join(timeout=3)
+
+    event.listen(engine.db.engine, "before_cursor_execute", meanwhile)
+    try:
+        first.run_batch()
+    finally:
+        event.remove(engine.db.engine, "before_cursor_execute", meanwhile)
+    other.join(timeout=30)
+    first.close()
+    second.close()
+
+    assert fake_twilio.count() == 1  # a fourth text in 24 hours would break Florida's cap
+    with engine.db.transaction() as session:
+        waiting = session.scalars(select(Invitation.due_at).where(Invitation.sent_at.is_(None))).all()
+    assert waiting == [earlier[0] + timedelta(hours=24)]
+
+
+def sent_text(at: datetime) -> Message:
+    return Message(
+        direction=Direction.OUTBOUND,
+        channel=Channel.SMS,
+        purpose=MessagePurpose.INVITATION,
+        address=FLO["phone"],
+        body="an earlier survey",
+        send_state=SendState.SENT,
+        created_at=at,
+        updated_at=at,
+    )

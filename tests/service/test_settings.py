@@ -255,3 +255,19 @@ def test_branding_is_read_and_an_accent_colour_without_aa_contrast_is_refused() 
         parse_settings({"BRAND_ACCENT_COLOUR": "blue"})
     with pytest.raises(SettingsError, match="BRAND_LOGO_URL"):
         parse_settings({"BRAND_LOGO_URL": "javascript:alert(1)"})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        # The logo's origin goes into the survey page's Content-Security-Policy: none may add a directive.
+        "https://cdn.example;script-src 'unsafe-inline'/logo.png",
+        "https://cdn.example,https://evil.example/logo.png",
+        "https://cdn.example/logo.png\r\nSet-Cookie: a=b",
+        "https://cdn .example/logo.png",
+    ],
+)
+def test_a_logo_url_that_would_change_the_pages_security_policy_is_refused(url: str) -> None:
+    with pytest.raises(SettingsError, match="BRAND_LOGO_URL"):
+        parse_settings({"BRAND_LOGO_URL": url})
+    assert parse_settings({"BRAND_LOGO_URL": "https://res.example/w_80,h_40/logo.png"}).branding.logo_url

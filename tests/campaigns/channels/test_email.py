@@ -256,3 +256,21 @@ def test_the_sender_name_is_the_display_name_of_email_from(smtp_sink: SmtpSink) 
     [email] = smtp_sink.wait_for(1)
     assert str(email.message["From"]) == "Acme Customer Care <nps@acme.example>"
     assert sender_address("nps@acme.example", None) == "nps@acme.example"
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Would you recommend Acme, Ann\r\nBcc: evil@attacker.example",
+        "Acme, Ännchen\nBcc: evil@attacker.example",
+    ],
+)
+def test_a_line_break_in_a_subject_is_a_space_not_a_crash_or_a_header(
+    smtp_sink: SmtpSink, subject: str
+) -> None:
+    # A first name imported from a multi-line CSV cell, rendered into a campaign's own subject.
+    adapter(smtp_sink).send(Outgoing(Channel.EMAIL, TO, "body", subject=subject))
+    [(_, received_subject)] = raw_parsed(smtp_sink)
+    assert received_subject == " ".join(subject.split())
+    [email] = smtp_sink.messages()
+    assert email.message["Bcc"] is None and list(email.rcpt_tos) == [TO]

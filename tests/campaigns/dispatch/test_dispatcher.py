@@ -17,6 +17,7 @@ from storage.enums import (
     Channel,
     ConsentSource,
     ConsentStatus,
+    DeliveryStatus,
     InvitationState,
     MessagePurpose,
 )
@@ -127,6 +128,20 @@ def test_the_opt_out_instruction_is_appended_in_the_locale_only_to_the_first_tex
             "Hi Ana, a quick reminder: how likely are you to recommend us? Reply 0-10. Reply STOP to opt out.",
         ),
     }
+
+
+def test_a_first_text_the_carrier_did_not_deliver_leaves_the_next_one_saying_how_to_stop(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio
+) -> None:
+    add_contacts(engine, [{**ANA, "locale": "fr"}])
+    apply_yaml(engine, SILENT_ABOUT_STOP)
+    plan(engine)
+    assert dispatcher.drain().sent == 1
+    with engine.db.transaction() as session:  # Twilio's status callback: the carrier never delivered it
+        session.execute(update(Message).values(delivery_status=DeliveryStatus.UNDELIVERED))
+    engine.clock.advance(days=3)  # type: ignore[attr-defined]
+    assert dispatcher.drain(MessagePurpose.REMINDER).sent == 1
+    assert fake_twilio.wait_for(2)[1]["Body"] == "Rappel : notez-nous de 0 à 10\nSTOP pour vous désabonner."
 
 
 def test_outside_the_send_window_nothing_is_sent_until_it_opens(
