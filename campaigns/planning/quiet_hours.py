@@ -38,6 +38,27 @@ _STATES = {
 _MAX_STEPS = 32
 
 
+_EASTERN, _CENTRAL, _MOUNTAIN, _PACIFIC = (
+    ZoneInfo(f"America/{city}") for city in ("New_York", "Chicago", "Denver", "Los_Angeles")
+)
+STATE_ZONES: dict[str, tuple[ZoneInfo, ...]] = {
+    "FL": (_EASTERN, _CENTRAL),
+    "IN": (_EASTERN, _CENTRAL),
+    "KY": (_EASTERN, _CENTRAL),
+    "MI": (_EASTERN, _CENTRAL),
+    "TN": (_EASTERN, _CENTRAL),
+    "KS": (_CENTRAL, _MOUNTAIN),
+    "NE": (_CENTRAL, _MOUNTAIN),
+    "ND": (_CENTRAL, _MOUNTAIN),
+    "SD": (_CENTRAL, _MOUNTAIN),
+    "TX": (_CENTRAL, _MOUNTAIN),
+    "ID": (_MOUNTAIN, _PACIFIC),
+    "OR": (_MOUNTAIN, _PACIFIC),
+    "AK": (ZoneInfo("America/Anchorage"), ZoneInfo("America/Adak")),
+}
+"""US states across two time zones: a number's prefix says one, its owner may live in the other."""
+
+
 @dataclass(frozen=True)
 class QuietRule:
     """One jurisdiction's rule: allowed weekdays and local hours, and a cap on texts per 24 hours."""
@@ -57,6 +78,11 @@ class Recipient:
     region: str | None
     state: str | None
     zone: ZoneInfo
+    also: tuple[ZoneInfo, ...] = ()  # other zones the number may be in, where the law must hold as well
+
+    @property
+    def zones(self) -> tuple[ZoneInfo, ...]:
+        return (self.zone, *(z for z in self.also if z != self.zone))
 
 
 @dataclass(frozen=True)
@@ -69,10 +95,22 @@ class LegalWindow:
     end: time
     zone: ZoneInfo
     max_per_24h: int | None
+    also: tuple[ZoneInfo, ...] = ()  # a recipient whose zone is not known for sure: the window holds in each
+
+    @property
+    def zones(self) -> tuple[ZoneInfo, ...]:
+        return (self.zone, *(z for z in self.also if z != self.zone))
 
     def describe(self) -> str:
         cap = f", at most {self.max_per_24h} texts in 24 h" if self.max_per_24h else ""
-        return f"legal quiet hours: {self.rule} {self.start:%H:%M}-{self.end:%H:%M} {self.zone.key}{cap}"
+        where = " and ".join(zone.key for zone in self.zones)
+        return f"legal quiet hours: {self.rule} {self.start:%H:%M}-{self.end:%H:%M} {where}{cap}"
+
+    def contains(self, at: datetime) -> bool:
+        return all(is_inside(self, zone, at) for zone in self.zones)
+
+    def first_outside(self, at: datetime) -> ZoneInfo | None:
+        return next((zone for zone in self.zones if not is_inside(self, zone, at)), None)
 
 
 def shipped_rules() -> dict[str, QuietRule]:
@@ -138,8 +176,13 @@ def recipient(phone: str, contact_zone: ZoneInfo | None, campaign_zone: ZoneInfo
         return Recipient(None, None, contact_zone or campaign_zone)
     region = phonenumbers.region_code_for_number(number)
     state = _us_state(number) if region == "US" else None
-    zone = contact_zone or _single_zone(number) or campaign_zone
-    return Recipient(region, state, zone)
+    if contact_zone is not None:
+        return Recipient(region, state, contact_zone)
+    if region == "US":  # numbers move with people: judge in every zone of the number and of its state
+        zones = _zones(number) + STATE_ZONES.get(state or "", ())
+        if zones:
+            return Recipient(region, state, zones[0], zones[1:])
+    return Recipient(region, state, _single_zone(number) or campaign_zone)
 
 
 def legal_window(rules: Mapping[str, QuietRule], who: Recipient) -> LegalWindow | None:
@@ -154,13 +197,13 @@ def legal_window(rules: Mapping[str, QuietRule], who: Recipient) -> LegalWindow 
     # The rule that narrows most names the window: the state's when it is stricter than the country's.
     strictest = min(applicable, key=lambda rule: _minutes(rule.end) - _minutes(rule.start))
     days = frozenset.intersection(*(rule.days for rule in applicable))
-    return LegalWindow(strictest.key, days, start, end, who.zone, min(caps) if caps else None)
+    return LegalWindow(strictest.key, days, start, end, who.zone, min(caps) if caps else None, who.also)
 
 
 def allowed(window: WindowLike, zone: ZoneInfo, legal: LegalWindow | None, at: datetime) -> bool:
     """Whether `at` is inside the campaign's window (in `zone`) and the legal one (in its own zone)."""
     inside = is_inside(window, zone, at)
-    return inside and (legal is None or is_inside(legal, legal.zone, at))
+    return inside and (legal is None or legal.contains(at))
 
 
 def next_allowed(
@@ -168,10 +211,13 @@ def next_allowed(
 ) -> datetime:
     """The first instant at or after `earliest` inside both windows (they may be judged in different zones)."""
     moment = next_send_time(window, zone, earliest)
+    if legal is None:
+        return moment
     for _ in range(_MAX_STEPS):
-        if legal is None or is_inside(legal, legal.zone, moment):
+        outside = legal.first_outside(moment)
+        if outside is None:
             return moment
-        moment = next_send_time(window, zone, next_send_time(legal, legal.zone, moment))
+        moment = next_send_time(window, zone, next_send_time(legal, outside, moment))
     return moment
 
 
@@ -191,6 +237,12 @@ def _us_state(number: phonenumbers.PhoneNumber) -> str | None:
         return _STATES[place]
     head, _, tail = place.rpartition(", ")
     return tail if head and len(tail) == 2 and tail.isupper() else None
+
+
+def _zones(number: phonenumbers.PhoneNumber) -> tuple[ZoneInfo, ...]:
+    return tuple(
+        ZoneInfo(z) for z in timezone.time_zones_for_number(number) if z != timezone.UNKNOWN_TIMEZONE
+    )
 
 
 def _single_zone(number: phonenumbers.PhoneNumber) -> ZoneInfo | None:

@@ -52,7 +52,8 @@ def test_a_florida_number_is_not_texted_at_20_30_but_is_at_9_00(
 
     assert dispatcher.drain().sent == 0
     assert fake_twilio.count() == 0
-    assert due_at(engine) == datetime(2026, 11, 24, 13, 0, tzinfo=UTC)  # 08:00 in Miami: the law's opening
+    # 09:00 in Miami, 08:00 in Pensacola: the law's opening in both of Florida's zones (the contact has none)
+    assert due_at(engine) == datetime(2026, 11, 24, 14, 0, tzinfo=UTC)
 
     clock.set(NEXT_MORNING)
     assert dispatcher.drain().sent == 1

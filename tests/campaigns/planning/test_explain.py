@@ -160,6 +160,6 @@ campaigns:
     )
     line = line_for(why(engine, "flo"), "pulse")
     assert (
-        "at 2026-11-24 13:00 UTC instead: moved into legal quiet hours: US-FL 08:00-20:00 America/New_York, at most 3 texts in 24 h"
+        "at 2026-11-24 14:00 UTC instead: moved into legal quiet hours: US-FL 08:00-20:00 America/New_York and America/Chicago, at most 3 texts in 24 h"
         in line
     )

@@ -29,7 +29,7 @@ def test_a_florida_number_gets_the_state_rule_in_its_own_zone():
     window = legal_window(RULES, recipient("+13055550123", None, CAMPAIGN))
     assert window is not None
     assert window.describe() == (
-        "legal quiet hours: US-FL 08:00-20:00 America/New_York, at most 3 texts in 24 h"
+        "legal quiet hours: US-FL 08:00-20:00 America/New_York and America/Chicago, at most 3 texts in 24 h"
     )
 
 
@@ -63,8 +63,10 @@ def test_france_has_no_sunday_and_a_country_without_rules_has_no_window():
 
 
 def test_a_number_with_several_zones_falls_back_to_the_campaigns():
-    toll_free = recipient("+18005550199", None, CAMPAIGN)  # +1 800 spans every North American zone
-    assert (toll_free.region, toll_free.zone) == ("US", CAMPAIGN)
+    toll_free = recipient(
+        "+18005550199", None, CAMPAIGN
+    )  # +1 800 spans every North American zone: all judged
+    assert toll_free.region == "US" and len(toll_free.zones) > 3 and CAMPAIGN not in toll_free.zones
     mobile = recipient("+61412345678", None, CAMPAIGN)  # an Australian mobile: Perth to Sydney
     assert (mobile.region, mobile.zone) == ("AU", CAMPAIGN)
     assert recipient("not a number", None, CAMPAIGN).region is None
@@ -82,7 +84,8 @@ def test_the_send_time_is_inside_both_windows():
     legal = legal_window(RULES, recipient("+13055550123", None, NEW_YORK))
     evening = datetime(2026, 12, 2, 1, 30, tzinfo=UTC)  # 20:30 in Miami, inside the campaign's 07:00-22:00
     assert not allowed(EVERY_DAY_LATE, NEW_YORK, legal, evening)
-    assert next_allowed(EVERY_DAY_LATE, NEW_YORK, legal, evening) == datetime(2026, 12, 2, 13, tzinfo=UTC)
+    # 08:00 in Pensacola (Central), 09:00 in Miami: Florida's hours hold in both of its zones
+    assert next_allowed(EVERY_DAY_LATE, NEW_YORK, legal, evening) == datetime(2026, 12, 2, 14, tzinfo=UTC)
 
 
 def test_the_cap_frees_when_the_oldest_of_the_last_three_is_a_day_old():
@@ -97,3 +100,27 @@ def test_the_cap_frees_when_the_oldest_of_the_last_three_is_a_day_old():
 def test_an_override_that_leaves_no_hour_with_the_federal_rule_is_refused():
     with pytest.raises(ValueError, match=r"US-FL .* and US .* leave no hour to send in"):
         parse_rules('rules: {US-FL: {start: "02:00", end: "03:00"}}', RULES)
+
+
+def test_a_state_across_two_zones_is_judged_in_both_when_the_contact_has_none():
+    """Florida's Panhandle keeps Central time, the rest Eastern, and a number may live in either: without the
+    contact's own zone, 08:00-20:00 must hold in both, 08:00 Central to 20:00 Eastern. A January evening:
+    01:30 UTC is 20:30 in Tallahassee and 19:30 in Pensacola; 13:30 UTC is 08:30 Eastern but 07:30 Central."""
+    florida = legal_window(RULES, recipient("+18502221234", None, CAMPAIGN))
+    assert florida is not None and {z.key for z in florida.zones} == {"America/New_York", "America/Chicago"}
+    evening, early, fine = (
+        datetime(2026, 1, d, h, m, tzinfo=UTC) for d, h, m in ((16, 1, 30), (15, 13, 30), (15, 14, 5))
+    )
+    assert not allowed(EVERY_DAY_LATE, CAMPAIGN, florida, evening)
+    assert not allowed(EVERY_DAY_LATE, CAMPAIGN, florida, early)
+    assert allowed(EVERY_DAY_LATE, CAMPAIGN, florida, fine)
+    assert next_allowed(EVERY_DAY_LATE, CAMPAIGN, florida, evening) == datetime(
+        2026, 1, 16, 14, 0, tzinfo=UTC
+    )
+    # the contact's own zone is where the law sees them: one zone again
+    own = legal_window(RULES, recipient("+18502221234", NEW_YORK, CAMPAIGN))
+    assert own is not None and own.zones == (NEW_YORK,)
+    assert allowed(EVERY_DAY_LATE, CAMPAIGN, own, early)
+    # a US number whose own zones are several (+1 800) is judged in each of them, not in the campaign's
+    toll_free = legal_window(RULES, recipient("+18005550199", None, CAMPAIGN))
+    assert toll_free is not None and len(toll_free.zones) > 3

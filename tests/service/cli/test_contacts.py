@@ -293,7 +293,8 @@ def test_contacts_why_names_the_quiet_hours_rule_of_an_override_file(
     from tests.fixtures.engine import add_contacts, apply_yaml
 
     # The command reads the real clock: pick legal hours that exclude the present hour in Miami.
-    hours = ("13:00", "14:00") if datetime.now(ZoneInfo("America/New_York")).hour < 12 else ("08:00", "09:00")
+    # Florida's two zones: the window holds from its start in Central time to its end in Eastern time.
+    hours = ("13:00", "16:00") if datetime.now(ZoneInfo("America/New_York")).hour < 12 else ("08:00", "10:00")
     override = tmp_path / "quiet.yaml"
     override.write_text(f'rules:\n  US-FL: {{start: "{hours[0]}", end: "{hours[1]}", source: our counsel}}\n')
     add_contacts(engine, [{"external_id": "flo", "phone": "+13052345678"}])
@@ -315,4 +316,5 @@ campaigns:
         env={"DATABASE_URL": database_url, "NPS_QUIET_HOURS_FILE": str(override)},
     )
     assert why.exit_code == 0, why.output
-    assert f"moved into legal quiet hours: US-FL {hours[0]}-{hours[1]} America/New_York" in why.stdout
+    rule = f"moved into legal quiet hours: US-FL {hours[0]}-{hours[1]} America/New_York and America/Chicago"
+    assert rule in why.stdout
