@@ -25,6 +25,7 @@ from service.cli import (
     insight,
     reports,
     serve,
+    themes,
     worker,
 )
 from service.cli.context import CliContext
@@ -60,6 +61,7 @@ for module in (
     campaigns,
     insight,
     reports,
+    themes,
     exports,
     demo,
     apikeys,
