@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NoReturn
+from typing import Any, NoReturn
 from urllib.error import URLError
 
 from slack_sdk import WebClient
@@ -56,10 +56,13 @@ from bot.blocks import (
     withheld_dm_blocks,
     withheld_dm_text,
 )
+from bot.bursts import SummaryLine, summarise_bursts, summary_lines
 from bot.cases import load_case
 from bot.notices import announce_alert_holds
+from bot.pacing import ChannelPacer
 from bot.permissions import Disclosure
 from bot.slack_answers import CHANNEL, CHANNEL_PAUSE, MAYBE_POSTED, RETRYABLE, SETUP, SETUP_PAUSE
+from bot.summary_blocks import summary_blocks, summary_text
 from campaigns.clock import Clock
 from campaigns.events import Event, emit_after_commit
 from campaigns.ratelimit import backoff_delay, retry_after_seconds
@@ -127,9 +130,15 @@ class AlertPoster:
         channels: Channels,
         sleep: Callable[[float], None] = time.sleep,
         disclosure: Callable[[str | None, str | None], Disclosure] = lambda user, channel: "customer",
+        alerts_per_minute: int = 0,
+        pacer: ChannelPacer | None = None,
     ) -> None:
         """`disclosure(user, channel)`: how much of the case a message (to `channel`, or a DM to `user` about a
-        case alerted in `channel`) may show (`bot.permissions.Permissions.disclosure`)."""
+        case alerted in `channel`) may show (`bot.permissions.Permissions.disclosure`). `alerts_per_minute`:
+        detractor alerts a channel gets one by one before the rest are summarised (`bot.bursts`; 0: never);
+        `pacer`: waited on before each post (`bot.pacing`; None: no pacing)."""
+        self.alerts_per_minute = alerts_per_minute
+        self.pacer = pacer or ChannelPacer(0)
         self.disclosure = disclosure
         self.db = db
         self.client = client
@@ -177,6 +186,7 @@ class AlertPoster:
         held = self.holds.current(self.clock.now())
         while True:
             now = self.clock.now()
+            summarise_bursts(self.db, self.holds, now, per_minute=self.alerts_per_minute)
             with self.db.transaction() as session:
                 due = session.execute(
                     select(SlackAlert.id, SlackAlert.state)
@@ -276,6 +286,13 @@ class AlertPoster:
             )
             viewer = target if alert.kind in DM_KINDS else None
             alerted_in = self._alerted_in(alert, session) if viewer else target
+            summary = (
+                (summary_lines(alert, session), dict(alert.payload))
+                if alert.kind == AlertKind.SUMMARY
+                else None
+            )
+        if summary is not None and target:
+            return claim, self._render_summary(target, *summary)
         if case is None or not target:
             reason = "no channel configured" if case else "the response no longer exists"
             self._settle(claim, AlertState.FAILED, reason)
@@ -289,6 +306,18 @@ class AlertPoster:
         if shown != "customer":
             case = anonymous(case)
         return claim, self._render(claim.kind, case, claim.withdrawn)
+
+    def _render_summary(
+        self, target: str, lines: list[SummaryLine], payload: dict[str, Any]
+    ) -> tuple[list[Block], str]:
+        """A burst summary (`bot.bursts`), each case shown as much as the channel may see of it."""
+        shown = self.disclosure(None, target)  # may ask Slack: outside the transaction
+        cases = [
+            (line.alert_id, line.case if shown == "customer" else anonymous(line.case)) for line in lines
+        ]
+        part, parts = int(payload.get("part", 1)), int(payload.get("parts", 1))
+        blocks = summary_blocks(cases, part=part, parts=parts, per_minute=self.alerts_per_minute)
+        return blocks, summary_text(len(cases))
 
     def _alerted_in(self, alert: SlackAlert, session: Session) -> str | None:
         """The channel of the case's detractor alert (a campaign's own slack_channel, or SLACK_ALERT_CHANNEL)."""
@@ -308,6 +337,7 @@ class AlertPoster:
             )
             return claim.ts, claim.target
         channel = self._conversation(claim)
+        self.pacer.wait(channel)  # Slack's limit per channel: wait our turn rather than be refused
         posted = self.client.chat_postMessage(
             channel=channel, text=text, blocks=blocks, unfurl_links=False, metadata=metadata
         )

@@ -140,6 +140,7 @@ def build_slack(settings: Settings, db: Database, clock: Clock) -> SlackDeps:
 
     from bot.deps import SlackDeps
     from bot.permissions import Directory, Permissions, Policy
+    from bot.pacing import ChannelPacer
     from bot.poster import AlertPoster, Channels
 
     # No automatic retries: slack_sdk's default resends a request whose connection was reset, and a reset after
@@ -169,6 +170,8 @@ def build_slack(settings: Settings, db: Database, clock: Clock) -> SlackDeps:
             admin=settings.slack_admin_channel,
         ),
         disclosure=permissions.disclosure,
+        alerts_per_minute=settings.slack_alerts_per_minute,
+        pacer=ChannelPacer(settings.slack_posts_per_minute),
     )
     return SlackDeps(
         db=db,
