@@ -169,10 +169,15 @@ class SummaryLine:
 
 
 def summary_lines(summary: SlackAlert, session: Session) -> list[SummaryLine]:
-    """The cases a summary lists, in its order (most urgent first); a deleted response is left out."""
+    """The cases a summary lists, in its order (most urgent first). A case that went out on its own before the
+    summary did (it changed, or its score was corrected) is left out, and so is a deleted response."""
     members = [int(alert_id) for alert_id in (summary.payload or {}).get("alerts", [])]
     responses = dict(
-        session.execute(select(SlackAlert.id, SlackAlert.response_id).where(SlackAlert.id.in_(members))).all()
+        session.execute(
+            select(SlackAlert.id, SlackAlert.response_id).where(
+                SlackAlert.id.in_(members), SlackAlert.state == AlertState.SUMMARISED
+            )
+        ).all()
     )
     lines = []
     for alert_id in members:

@@ -18,6 +18,12 @@ its ts is recorded (and it is edited if the case changed since); not found: it i
 duplicate. A claim left "posting" for 5 minutes (the process died, or the database refused the ts) is uncertain
 too: the ts write is retried in place a few times first, so a short lock does not get that far. One channel's
 alerts reach Slack in order, even with several posters.
+
+Bursts (`bot.bursts`, README "Slack bursts"): before each batch, a channel with more detractor alerts due than
+its allowance (SLACK_ALERTS_PER_MINUTE in any minute) gets the most urgent on their own (lowest score, then
+oldest) and the rest as summary rows ("summary"), each case marked "summarised" in the same transaction. A
+summary is an alert like any other here: claimed, posted with its metadata, looked up when its answer is lost,
+retried after Retry-After. Every post first waits its turn on the per-channel pacer (`bot.pacing`).
 """
 
 from __future__ import annotations
@@ -292,6 +298,9 @@ class AlertPoster:
                 else None
             )
         if summary is not None and target:
+            if not summary[0]:  # every case went out on its own meanwhile: nothing left to summarise
+                self._settle(claim, AlertState.WITHDRAWN, "every case was posted on its own")
+                return None, None
             return claim, self._render_summary(target, *summary)
         if case is None or not target:
             reason = "no channel configured" if case else "the response no longer exists"

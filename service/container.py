@@ -139,8 +139,8 @@ def build_slack(settings: Settings, db: Database, clock: Clock) -> SlackDeps:
     from slack_sdk import WebClient
 
     from bot.deps import SlackDeps
-    from bot.permissions import Directory, Permissions, Policy
     from bot.pacing import ChannelPacer
+    from bot.permissions import Directory, Permissions, Policy
     from bot.poster import AlertPoster, Channels
 
     # No automatic retries: slack_sdk's default resends a request whose connection was reset, and a reset after

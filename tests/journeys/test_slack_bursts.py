@@ -23,7 +23,7 @@ from sqlalchemy import select
 from bot import ids
 from bot.bursts import SUMMARY_SIZE
 from bot.poster import AlertPoster
-from campaigns.followups.opening import COMMENT_WAIT, on_score
+from campaigns.followups.opening import COMMENT_WAIT, on_comment, on_score
 from campaigns.scores.nps import categorize
 from service.container import Container, build_container
 from storage.db import Database
@@ -140,7 +140,7 @@ def test_a_thousand_detractors_in_a_minute_are_each_shown_once_the_most_urgent_f
     assert "complaint number" not in first["text"]  # notifications carry no customer text
     head = first["blocks"][0]["text"]["text"]
     assert f"{SUMMARY_SIZE} more detractors at once* (1 of 25)" in head
-    assert "*0/10* · *Customer 70* · - via sms\n>complaint number 70" == first["blocks"][1]["text"]["text"]
+    assert first["blocks"][1]["text"]["text"] == "*0/10* · *Customer 70* · - via sms\n>complaint number 70"
     assert fake_slack.invalid_payloads() == []
     with engine.db.transaction() as session:
         states = Counter(session.scalars(select(SlackAlert.state).where(SlackAlert.id.in_(alerts))))
@@ -230,3 +230,27 @@ def test_a_click_on_open_from_another_message_queues_nothing(
     fake_slack.wait_for("chat.postEphemeral", 1)
     poster.run()
     assert fake_slack.count(POST) == PER_MINUTE + 1
+
+
+def test_a_case_that_changes_before_its_summary_goes_out_is_shown_once_on_its_own(
+    engine: Container, fake_slack: FakeSlack, poster: AlertPoster
+) -> None:
+    alerts = burst(engine, 30)
+    fake_slack.fail_next(POST, status=429, retry_after=30)
+    poster.run()  # summarised, then refused: nothing is in Slack yet
+    with engine.db.transaction() as session:
+        summarised = session.scalars(
+            select(SlackAlert).where(SlackAlert.state == AlertState.SUMMARISED).order_by(SlackAlert.id)
+        ).first()
+        assert summarised is not None
+        response = session.get(Response, summarised.response_id)
+        assert response is not None
+        response.comment = "and now they are cancelling"
+        on_comment(response, now=engine.clock.now(), session=session)
+        changed = summarised.id
+    engine.clock.advance(seconds=31)  # type: ignore[attr-defined]
+    run_until_settled(engine, poster)
+    posts = fake_slack.successful(POST)
+    assert Counter(a for post in posts for a in shown(post)) == Counter(alerts)
+    [own] = [post for post in posts if shown(post) == [changed]]
+    assert "and now they are cancelling" in json.dumps(own["blocks"])

@@ -92,6 +92,22 @@ def test_a_dropped_answer_still_posts_and_the_client_sees_a_hang_up(
     assert bare.chat_postMessage(channel="C1", text="twice")["ok"]  # used up
 
 
+def test_a_drop_can_wait_for_the_calls_before_it(fake_slack: FakeSlack) -> None:
+    fake_slack.drop_next("chat.postMessage", after=2)
+    bare = WebClient(token=TOKEN, base_url=fake_slack.url, retry_handlers=[])
+    assert bare.chat_postMessage(channel="C1", text="first")["ok"]
+    assert bare.chat_postMessage(channel="C1", text="second")["ok"]
+    with pytest.raises(ConnectionError):
+        bare.chat_postMessage(channel="C1", text="third")
+    assert bare.chat_postMessage(channel="C1", text="fourth")["ok"]
+    assert [m["text"] for m in fake_slack.successful("chat.postMessage")] == [
+        "first",
+        "second",
+        "third",
+        "fourth",
+    ]
+
+
 def test_a_call_can_be_handled_and_still_answered_with_an_error(
     client: WebClient, fake_slack: FakeSlack
 ) -> None:
@@ -394,7 +410,13 @@ def test_rate_limit_allows_a_burst_then_one_post_a_second_per_channel(fake_slack
     with pytest.raises(SlackApiError):
         client.chat_postMessage(channel="C0ALERTS", text="again too soon")
     texts = [m["text"] for m in fake_slack.successful("chat.postMessage")]
-    assert texts == ["burst 0", "burst 1", "burst 2", "another channel has its own allowance", "a second later"]
+    assert texts == [
+        "burst 0",
+        "burst 1",
+        "burst 2",
+        "another channel has its own allowance",
+        "a second later",
+    ]
     assert fake_slack.rate_limited() == 2
     assert client.chat_update(channel="C0ALERTS", ts=first["ts"], text="edits are not limited")
 
