@@ -12,13 +12,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import threading
 from collections import Counter
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot import ids
 from bot.bursts import SUMMARY_SIZE
@@ -254,3 +255,42 @@ def test_a_case_that_changes_before_its_summary_goes_out_is_shown_once_on_its_ow
     assert Counter(a for post in posts for a in shown(post)) == Counter(alerts)
     [own] = [post for post in posts if shown(post) == [changed]]
     assert "and now they are cancelling" in json.dumps(own["blocks"])
+
+
+def test_a_poster_killed_while_posting_a_summary_leaves_it_found_not_posted_twice(
+    engine: Container, fake_slack: FakeSlack, poster: AlertPoster
+) -> None:
+    alerts = burst(engine, 60)
+    run_until_settled(engine, poster)
+    posted = fake_slack.count(POST)
+    with engine.db.transaction() as session:  # what kill -9 after Slack took the post leaves: a claim, no ts
+        summary = session.scalars(select(SlackAlert).where(SlackAlert.kind == AlertKind.SUMMARY)).first()
+        assert summary is not None
+        in_slack, summary_id, now = summary.ts, summary.id, engine.clock.now()
+        session.execute(
+            update(SlackAlert)
+            .where(SlackAlert.id == summary_id)
+            .values(state=AlertState.POSTING, ts=None, posted_at=None, claimed_at=now, updated_at=now)
+        )
+    engine.clock.advance(minutes=6)  # type: ignore[attr-defined]
+    run_until_settled(engine, poster)
+    assert fake_slack.count(POST) == posted  # looked up in the history, not posted again
+    assert Counter(a for post in fake_slack.successful(POST) for a in shown(post)) == Counter(alerts)
+    with engine.db.transaction() as session:
+        found = session.get(SlackAlert, summary_id)
+        assert found is not None and (found.state, found.ts) == (AlertState.POSTED, in_slack)
+
+
+def test_two_posters_at_once_put_each_case_in_one_message_only(
+    engine: Container, fake_slack: FakeSlack, poster: AlertPoster, db: Database, clock: Any
+) -> None:
+    other = build_container(engine.settings, db=db, clock=clock).slack
+    assert other is not None
+    alerts = burst(engine, 300)
+    threads = [threading.Thread(target=p.run) for p in (poster, other.poster)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    run_until_settled(engine, poster)
+    assert Counter(a for post in fake_slack.successful(POST) for a in shown(post)) == Counter(alerts)
