@@ -145,6 +145,7 @@ def build_slack(settings: Settings, db: Database, clock: Clock) -> SlackDeps:
     from slack_sdk import WebClient
 
     from bot.deps import SlackDeps
+    from bot.pacing import ChannelPacer
     from bot.permissions import Directory, Permissions, Policy
     from bot.poster import AlertPoster, Channels
 
@@ -175,6 +176,8 @@ def build_slack(settings: Settings, db: Database, clock: Clock) -> SlackDeps:
             admin=settings.slack_admin_channel,
         ),
         disclosure=permissions.disclosure,
+        alerts_per_minute=settings.slack_alerts_per_minute,
+        pacer=ChannelPacer(settings.slack_posts_per_minute),
     )
     return SlackDeps(
         db=db,
