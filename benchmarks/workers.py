@@ -1,0 +1,233 @@
+"""Dispatch across processes: one and then two `nps worker` processes on PostgreSQL, 100 ms provider latency.
+
+Each run fills a scratch PostgreSQL database with N due invitations, starts the fake Twilio in a process of its
+own (as Twilio is) answering every send after 100 ms, then starts K real `nps worker --exit-when-idle` processes
+and times them from start until the outbox is empty. The baseline is one worker in the same run, alternated with
+two. Targets: two workers >= 300 msg/s, >= 1.6x one worker (scaling), zero duplicates (the fake counts the sends
+to each number; every invitation is `sent` once) and every invitation sent.
+
+Needs TEST_DATABASE_URL (PostgreSQL: SQLite has one writer, so a second worker only waits). `--quick` sends fewer.
+Run with `make bench`; rerun alone with the command printed in benchmarks/results/LATEST.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy.engine import make_url
+
+from campaigns.definitions.campaign_file import parse_campaign_file
+from campaigns.definitions.store import apply_definitions
+from campaigns.planning.planner import PlanningRules, plan_recurring
+from storage.db import Database, upgrade
+from storage.enums import InvitationState
+from storage.tables import Contact, Invitation
+from tests.standins.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
+
+LATENCY = 0.1
+CONCURRENCY = 64  # NPS_SEND_CONCURRENCY of each worker
+TARGET_RATE, TARGET_SCALING = 300.0, 1.6
+RERUN = "TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test .venv/bin/python benchmarks/workers.py"
+CAMPAIGN = """
+campaigns:
+  - name: pulse
+    kind: relationship
+    interval_days: 1
+    channels: [sms]
+    brand: Acme
+    send_window: {days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "23:59"}
+    messages:
+      en: {sms: "Hi {{ first_name }}, how likely are you to recommend {{ company }}? {{ survey_url }}"}
+"""
+
+
+# --- the fake Twilio, in its own process -------------------------------------------------------------------
+
+
+def serve_fake_twilio(latency: float, conn: Connection) -> None:
+    """Sends its URL; answers "sends" with the count of accepted sends per number; stops on anything else."""
+    with FakeTwilio() as fake:
+        fake.set_latency(latency)
+        conn.send(fake.url)
+        while conn.recv() == "sends":
+            conn.send(dict(Counter(message.to for message in fake.messages())))
+            fake.reset()
+            fake.set_latency(latency)
+
+
+# --- a scratch database with N due invitations -------------------------------------------------------------
+
+
+@contextmanager
+def scratch_database(server_url: str) -> Iterator[str]:
+    name = f"nps_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def fill_and_plan(url: str, invitations: int, now: datetime) -> None:
+    """Contacts in bulk (10,000 rows a statement), the always-open SMS campaign, one due invitation each."""
+    db = Database.connect(url)
+    upgrade(db.engine)
+    for start in range(0, invitations, 10_000):
+        rows = [
+            {
+                "external_id": f"c{i}",
+                "name": f"Person {i}",
+                "phone": f"+49151{20_000_000 + i}",
+                "timezone": "UTC",
+                "properties": {},
+                "created_at": now - timedelta(days=30),
+                "updated_at": now - timedelta(days=30),
+            }
+            for i in range(start, min(invitations, start + 10_000))
+        ]
+        with db.transaction() as session:
+            session.execute(insert(Contact), rows)
+    with db.transaction() as session:
+        apply_definitions(parse_campaign_file(CAMPAIGN).campaigns, session=session, now=now)
+    planned = plan_recurring(db, now=now, rules=PlanningRules(), force=True).planned
+    assert planned == invitations, (planned, invitations)
+    with db.engine.connect() as connection:
+        connection.execute(text("ANALYZE"))
+        connection.commit()
+    db.dispose()
+
+
+def sent_once(url: str) -> int:
+    db = Database.connect(url)
+    with db.transaction() as session:
+        sent = session.scalar(select(func.count()).where(Invitation.state == InvitationState.SENT)) or 0
+    db.dispose()
+    return int(sent)
+
+
+# --- one run -------------------------------------------------------------------------------------------------
+
+
+def worker_env(url: str, twilio_url: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("SLACK_", "SMTP_", "NPS_"))}
+    env.update(
+        DATABASE_URL=url,
+        TWILIO_ACCOUNT_SID=DEFAULT_ACCOUNT_SID,
+        TWILIO_AUTH_TOKEN=DEFAULT_AUTH_TOKEN,
+        TWILIO_API_URL=twilio_url,
+        TWILIO_FROM_NUMBER="+15005550006",
+        NPS_SEND_CONCURRENCY=str(CONCURRENCY),
+        NPS_SEND_RATE="10000",
+        LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+def run_workers(server_url: str, twilio: Connection, twilio_url: str, workers: int, invitations: int) -> dict:
+    """K workers draining N invitations: the rate, the duplicates the fake saw, what the outbox says."""
+    with scratch_database(server_url) as url:
+        fill_and_plan(url, invitations, datetime.now(UTC).replace(microsecond=0))
+        command = [str(ROOT / ".venv" / "bin" / "nps"), "worker", "--exit-when-idle"]
+        if not Path(command[0]).exists():
+            command[0:1] = [sys.executable, "-m", "service.cli"]
+        started = time.perf_counter()
+        processes = [
+            subprocess.Popen(command, env=worker_env(url, twilio_url), cwd=ROOT, stdout=subprocess.DEVNULL)
+            for _ in range(workers)
+        ]
+        codes = [process.wait(timeout=3600) for process in processes]
+        elapsed = time.perf_counter() - started
+        twilio.send("sends")
+        per_number: dict[str, int] = twilio.recv()
+        return {
+            "workers": workers,
+            "rate": invitations / elapsed,
+            "seconds": elapsed,
+            "exit_codes": codes,
+            "numbers": len(per_number),
+            "duplicates": sum(count - 1 for count in per_number.values() if count > 1),
+            "sent": sent_once(url),
+        }
+
+
+def bench(figure: str, baseline: float, ours: float, unit: str, target: str, passed: bool) -> None:
+    values = {"figure": figure, "baseline": round(baseline, 3), "ours": round(ours, 3), "unit": unit}
+    ratio = round(ours / baseline, 3) if baseline else None
+    print("BENCH " + json.dumps({**values, "ratio": ratio, "target": target, "pass": passed, "rerun": RERUN}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2,000 invitations a run instead of 10,000")
+    parser.add_argument("--rounds", type=int, default=2, help="alternated rounds of one and two workers")
+    args = parser.parse_args()
+    server_url = os.environ.get("TEST_DATABASE_URL", "")
+    if not server_url.startswith("postgresql"):
+        print("benchmarks/workers.py: set TEST_DATABASE_URL to a PostgreSQL server (workers share its outbox)")
+        return
+    invitations = 2_000 if args.quick else 10_000
+    ours, theirs = multiprocessing.Pipe()
+    fake = multiprocessing.Process(target=serve_fake_twilio, args=(LATENCY, theirs), daemon=True)
+    fake.start()
+    twilio_url = ours.recv()
+    runs: dict[int, list[dict]] = {1: [], 2: []}
+    try:
+        for _ in range(args.rounds):
+            for workers in (1, 2):
+                run = run_workers(server_url, ours, twilio_url, workers, invitations)
+                print(f"  {workers} worker(s): {run['rate']:,.0f} msg/s, {json.dumps(run)}", flush=True)
+                runs[workers].append(run)
+    finally:
+        ours.send("stop")
+        fake.join(timeout=10)
+    one = max(run["rate"] for run in runs[1])
+    two = max(run["rate"] for run in runs[2])
+    complete = all(
+        run["sent"] == run["numbers"] == invitations and run["duplicates"] == 0 and run["exit_codes"] == [0] * w
+        for w, group in runs.items()
+        for run in group
+    )
+    label = f"{invitations:,} invitations, 100 ms provider latency, PostgreSQL"
+    bench(
+        f"dispatch, two nps worker processes, {label} (baseline: one worker)",
+        one,
+        two,
+        "msg/s",
+        f">= {TARGET_RATE:.0f} msg/s and >= {TARGET_SCALING}x one worker",
+        two >= TARGET_RATE and two / one >= TARGET_SCALING,
+    )
+    duplicates = sum(run["duplicates"] for group in runs.values() for run in group)
+    bench(
+        f"dispatch, {args.rounds * 2} worker runs, {label}: duplicate and missing sends",
+        0,
+        duplicates + sum(invitations - run["sent"] for group in runs.values() for run in group),
+        "sends",
+        "0 duplicates, every invitation sent once",
+        complete,
+    )
+    print(f"workers: best of {args.rounds}: one {one:,.0f} msg/s, two {two:,.0f} msg/s ({two / one:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
