@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from campaigns.scores import nps as npsmath
@@ -133,15 +133,12 @@ class Page:
 # --- filters ---------------------------------------------------------------------------------------------
 
 
-def _tally(session: Session, conditions: list[ColumnElement[bool]]) -> Tally:
-    rows = session.execute(
-        select(Response.category, func.count()).where(*conditions).group_by(Response.category)
-    ).all()
-    counts: dict[str, int] = {category: int(count) for category, count in rows}
+def _tally(scope: Scope, period: Period) -> Tally:
+    counts = scope.count_responses(period, Response.category)
     return Tally(
-        promoters=counts.get(Category.PROMOTER.value, 0),
-        passives=counts.get(Category.PASSIVE.value, 0),
-        detractors=counts.get(Category.DETRACTOR.value, 0),
+        promoters=counts[(Category.PROMOTER.value,)],
+        passives=counts[(Category.PASSIVE.value,)],
+        detractors=counts[(Category.DETRACTOR.value,)],
     )
 
 
@@ -174,7 +171,7 @@ def score(
 
 
 def _score(scope: Scope, period: Period, low_sample: int) -> ScoreReport:
-    tally = _tally(scope.session, scope.responses(period))
+    tally = _tally(scope, period)
     sent, delivered = _invitation_counts(scope, period)
     return ScoreReport(
         period=period,
@@ -253,14 +250,9 @@ def trend(
         *((Response.answered_at < edge, index) for index, edge in enumerate(edges[1:-1])),
         else_=len(edges) - 2,
     )
-    rows = session.execute(
-        select(bucket, Response.category, func.count())
-        .where(*scope.responses(period))
-        .group_by(bucket, Response.category)
-    ).all()
     counts: list[Counter[str]] = [Counter() for _ in edges[:-1]]
-    for index, category, count in rows:
-        counts[int(index)][category] += int(count)
+    for (index, category), count in scope.count_responses(period, bucket, Response.category).items():
+        counts[int(index)][category] += count
     points = []
     for start, end, counter in zip(edges, edges[1:], counts, strict=False):
         tally = _tally_from(counter)
@@ -286,11 +278,7 @@ def compare(
     """
     scope = Scope.resolve(session, filters)
     expr = property_text(session, Response.contact_snapshot, property)
-    rows = session.execute(
-        select(expr, Response.category, func.count())
-        .where(*scope.responses(period))
-        .group_by(expr, Response.category)
-    ).all()
+    rows = [(*keys, count) for keys, count in scope.count_responses(period, expr, Response.category).items()]
     tallies: dict[str, Counter[str]] = {}
     spellings: dict[str, Counter[str]] = {}
     for value, category, count in rows:

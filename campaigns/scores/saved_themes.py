@@ -90,14 +90,16 @@ def theme_trend(
         else_=len(edges) - 2,
     )
     mentions = case((Response.comment.ilike(like_pattern(phrase.strip()), escape="\\"), 1), else_=0)
-    rows = session.execute(
-        select(bucket, mentions, Response.category, func.count())
-        .where(*scope.responses(period), Response.comment.is_not(None), func.trim(Response.comment) != "")
-        .group_by(bucket, mentions, Response.category)
-    ).all()
+    counts = scope.count_responses(
+        period,
+        bucket,
+        mentions,
+        Response.category,
+        where=[Response.comment.is_not(None), func.trim(Response.comment) != ""],
+    )
     comments = [0] * (len(edges) - 1)
     mentioned: list[Counter[str]] = [Counter() for _ in comments]
-    for index, mention, category, count in rows:
+    for (index, mention, category), count in counts.items():
         comments[int(index)] += int(count)
         if mention:
             mentioned[int(index)][str(category)] += int(count)
