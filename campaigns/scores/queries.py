@@ -93,6 +93,7 @@ class SegmentReport:
     nps: int | None
     margin: float | None
     low_sample: bool = False
+    impact: float | None = None  # points it adds to the overall NPS (npsmath.segment_impact)
 
     @property
     def responses(self) -> int:
@@ -297,8 +298,14 @@ def compare(
                 low_sample=npsmath.is_low_sample(tally, low_sample),
             )
         )
+    segments = _with_impact(segments)
     segments.sort(key=lambda s: (-(s.nps if s.nps is not None else -101), -s.responses, s.value.casefold()))
     return segments
+
+
+def _with_impact(segments: list[SegmentReport]) -> list[SegmentReport]:
+    whole = sum((s.tally for s in segments), Tally())
+    return [replace(s, impact=npsmath.segment_impact(s.tally, whole)) for s in segments]
 
 
 # --- comments --------------------------------------------------------------------------------------------

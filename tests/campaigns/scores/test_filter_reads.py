@@ -41,7 +41,9 @@ def test_score_with_a_property_filter_reads_the_responses_once_per_period(db: Da
     seed.mix(2, 1, 0, snapshot={"plan": "Pro "})
     seed.mix(0, 0, 3, snapshot={"plan": "free"})
     with reads_of_responses(db) as statements, db.transaction() as session:
-        report = queries.score(session=session, period=LAST_30, filters=Filters(properties=(("plan", "pro"),)))
+        report = queries.score(
+            session=session, period=LAST_30, filters=Filters(properties=(("plan", "pro"),))
+        )
     assert report.tally == Tally(2, 1, 0)
     assert len(statements) == 2, statements  # this period and the one before
     assert not any("DISTINCT" in statement for statement in statements)
@@ -67,6 +69,8 @@ def test_values_that_fold_alike_match_however_they_are_stored(db: Database, seed
     seed.mix(0, 0, 1, at=at, snapshot={})
     period = Period(at - timedelta(days=1), at + timedelta(days=1), tz=UTC)
     with db.transaction() as session:
-        street = queries.score(session=session, period=period, filters=Filters(properties=(("street", "strasse"),)))
+        street = queries.score(
+            session=session, period=period, filters=Filters(properties=(("street", "strasse"),))
+        )
         seats = queries.score(session=session, period=period, filters=Filters(properties=(("seats", "5"),)))
     assert street.tally == Tally(1, 1, 0) and seats.tally == Tally(1, 1, 0)
