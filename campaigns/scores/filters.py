@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from campaigns.scores.errors import QueryError, UnknownCampaign
 from campaigns.scores.nps import Category
@@ -92,7 +92,10 @@ class Scope:
         return conditions
 
     def count_responses(
-        self, period: Period, *columns: ColumnElement[Any], where: Sequence[ColumnElement[bool]] = ()
+        self,
+        period: Period,
+        *columns: ColumnElement[Any] | InstrumentedAttribute[Any],
+        where: Sequence[ColumnElement[bool]] = (),
     ) -> Counter[tuple[Any, ...]]:
         """Responses in the period under the filters (and `where`), counted per value of `columns`.
 
