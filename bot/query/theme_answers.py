@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from bot.mrkdwn import cut, escape
 from bot.query import formatting
 from bot.query.grammar import GrammarError, ThemeChange, ThemeQuery, ThemesQuery, filters_text, parse
+from bot.query.tokens import quote
 from campaigns.privacy import mask_text
 from campaigns.scores.errors import QueryError
 from campaigns.scores.filters import NO_FILTERS, Filters
@@ -127,7 +128,7 @@ def _one(query: ThemeQuery, *, session: Session, now: datetime, tz: tzinfo) -> t
     except (GrammarError, QueryError) as error:
         return _said(f":warning: Theme *{escape(theme.name)}* cannot be counted: {escape(str(error))}")
     monthly = query.granularity == "monthly"
-    lines = [f"{_bucket(point, tz, monthly):<13} {_mentions(point):<22}" for point in points]
+    lines = [f"{_bucket(point, tz, monthly):<13} {_mentions(point)}" for point in points]
     title = f"Theme {_title(theme)} · {escape(formatting.describe_period(query.period))}"
     budget = formatting.MAX_TEXT - len(title) - 10
     while lines and len("\n".join(lines)) > budget:
@@ -186,4 +187,5 @@ def _change(
         phrase=theme.phrase,
         query=theme.query,
     )
-    return _said(f"Theme saved: {_title(theme)}. `/nps theme {escape(theme.name)}` shows it week by week.")
+    shown = escape(quote(theme.name))
+    return _said(f"Theme saved: {_title(theme)}. `/nps theme {shown}` shows it week by week.")

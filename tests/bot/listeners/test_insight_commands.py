@@ -121,3 +121,16 @@ def test_only_admins_add_and_remove_themes(
         actions = session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
     assert sorted(saved) == [("late", "late delivery", "plan=pro"), ("pricing", "price", "plan=pro")]
     assert actions == ["theme.change.refused", "theme.saved", "theme.change.refused", "theme.removed"]
+
+
+def test_many_themes_stay_within_slacks_limits(
+    app: TestClient, fake_slack: FakeSlack, engine: Container
+) -> None:
+    with engine.db.transaction() as session:
+        for i in range(45):
+            add_theme(
+                f"theme {i:02d} " + "<&>" * 15, "x" * 200, "plan=pro", session=session, now=engine.clock.now()
+            )
+    command(app, fake_slack, "themes")
+    answer = later(fake_slack)  # valid Block Kit, within 50 blocks
+    assert "…and 5 more themes." in all_text(answer["blocks"]) and "<&>" not in json.dumps(answer["blocks"])
