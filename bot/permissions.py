@@ -1,6 +1,7 @@
 """Who may do what from Slack, decided in one place.
 
-- **Campaign control** (`/nps campaign pause|resume|run`): the admins (SLACK_ADMIN_USERS) only.
+- **Campaign control** (`/nps campaign pause|resume|run`) and **saved themes' changes** (`/nps themes
+  add|remove`): the admins (SLACK_ADMIN_USERS) only. Listing and showing themes is open to everyone.
 - **Acting on a follow-up** (Acknowledge, Assign, Resolve and its modal): the responders and the admins. The
   responders are the users of SLACK_RESPONDERS and the members of SLACK_RESPONDER_GROUP when either is set,
   otherwise the members of the channel the alert is in. A case can be assigned only to someone who may act on it,

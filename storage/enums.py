@@ -186,6 +186,7 @@ class AuditEntity(StrEnum):
     FOLLOW_UP = "follow_up"
     API_KEY = "api_key"
     WORKSPACE = "workspace"  # a Slack workspace or Enterprise Grid org (a request from one not installed)
+    THEME = "theme"  # a saved theme (`nps themes add`, `/nps themes add`)
 
 
 class AuditAction(StrEnum):
@@ -212,6 +213,9 @@ class AuditAction(StrEnum):
         "contact.lookup.refused"  # `/nps contact` by someone who may not see personal data
     )
     SLACK_REQUEST_REFUSED = "slack.request.refused"  # any request from another workspace or enterprise
+    THEME_SAVED = "theme.saved"
+    THEME_REMOVED = "theme.removed"
+    THEME_CHANGE_REFUSED = "theme.change.refused"  # a non-admin asked Slack to add or remove a saved theme
 
 
 class NoticeState(StrEnum):

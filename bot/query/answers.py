@@ -35,6 +35,7 @@ from bot.query.grammar import (
     TrendQuery,
 )
 from bot.query.help import HELP_TEXT
+from bot.query.theme_answers import SLOW_THEME_COMMANDS, THEME_COMMANDS, theme_answer
 from campaigns.definitions.store import set_status, summaries
 from campaigns.privacy import mask_email, mask_phone, mask_text
 from campaigns.scores import queries
@@ -46,7 +47,7 @@ from storage.tables import Campaign, Contact, FollowUp, Response
 Block = dict[str, Any]
 
 # Queries that read many responses: acknowledged first, answered through response_url.
-SLOW = (ScoreQuery, TrendQuery, CompareQuery, CommentsQuery)
+SLOW = (ScoreQuery, TrendQuery, CompareQuery, CommentsQuery, *SLOW_THEME_COMMANDS)
 
 
 @dataclass
@@ -177,6 +178,11 @@ def answer(
         return _campaigns(session=session)
     if isinstance(query, CampaignControl):
         return _control(query, asker, session=session)
+    if isinstance(query, THEME_COMMANDS):
+        text, blocks = theme_answer(
+            query, user=asker.user_id, is_admin=asker.is_admin, session=session, now=now, tz=tz
+        )
+        return Answer(text, blocks)
     raise AssertionError(f"unhandled query {query!r}")
 
 

@@ -19,6 +19,7 @@ from campaigns.scores.filters import Filters
 from campaigns.scores.nps import Benchmark
 from campaigns.scores.periods import Period
 from campaigns.scores.queries import Page, ScoreReport, SegmentReport, TrendPoint
+from campaigns.scores.trend_change import LastChange, last_change
 from storage.enums import Category
 
 Block = dict[str, Any]
@@ -209,7 +210,31 @@ def trend_text(points: Sequence[TrendPoint], title: str = "", *, tz: tzinfo = UT
 
 
 def trend_blocks(points: Sequence[TrendPoint], title: str, *, tz: tzinfo = UTC) -> list[Block]:
-    return [_section(trend_text(points, title, tz=tz))]
+    blocks = [_section(trend_text(points, title, tz=tz))]
+    step = last_change(points)
+    if step is not None:
+        blocks.append(_context(last_change_line(step, tz)))
+    return blocks
+
+
+def last_change_line(step: LastChange, tz: tzinfo = UTC) -> str:
+    """`Last change: ▲ +4 (wk of May 11 against wk of Apr 20), within the margins · 64% likely a real rise`:
+    the last bucket with answers against the one before it, with the test `score` uses."""
+    delta = step.change.delta
+    arrow = "▲" if round(delta) > 0 else "▼" if round(delta) < 0 else "="
+    when = f"{_bucket_label(step.latest, tz)} against {_bucket_label(step.previous, tz)}".replace("  ", " ")
+    if step.significant:
+        reading = "*significant* at 95%"
+    else:
+        reading = "within the margins"
+        rose = step.probability_improved
+        if rose is not None and round(delta) != 0:
+            reading += (
+                f" · {rose:.0%} likely a real rise"
+                if rose >= 0.5
+                else f" · {1 - rose:.0%} likely a real drop"
+            )
+    return f"Last change: {arrow} {signed(delta)} ({when}), {reading}"
 
 
 # --- compare ---------------------------------------------------------------------------------------------
@@ -231,7 +256,7 @@ def compare_blocks(
         value = cut(s.value, width)
         row = (
             f"{escape(value)}{' ' * (width - len(value))}  {signed(s.nps):>5} {plus_minus(s.margin):>5}  "
-            f"n={s.responses}{' *' if s.low_sample else ''}"
+            f"{'n=' + str(s.responses):<7} impact {signed(s.impact):>4}{' *' if s.low_sample else ''}"
         )
         budget -= len(row) + 1
         if budget < 0:
@@ -243,6 +268,10 @@ def compare_blocks(
         notes.append(f"…and {len(segments) - len(rows)} more values.")
     if any(s.low_sample for s in segments):
         notes.append("* low sample: few responses, read with care.")
+    notes.append(
+        "impact: the points a value adds to the overall NPS, which would move by minus that "
+        "if it scored like the rest."
+    )
     blocks = [_customer_section(f"{title}\n{table}")]
     if notes:
         blocks.append(_context(" ".join(notes)))

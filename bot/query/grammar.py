@@ -42,6 +42,8 @@ EXAMPLES = {
     "contact": "/nps contact +14155550123",
     "campaigns": "/nps campaigns",
     "campaign": "/nps campaign pause quarterly-pulse",
+    "themes": "/nps themes last 30d",
+    "theme": "/nps theme delivery last 12w",
     "help": "/nps help",
 }
 ALIASES = {
@@ -134,6 +136,32 @@ class CampaignControl:
 
 
 @dataclass(frozen=True)
+class ThemesQuery:
+    """The saved themes, each with its mention rate and NPS in the period and the one before."""
+
+    period: Period
+
+
+@dataclass(frozen=True)
+class ThemeQuery:
+    """One saved theme per week or month."""
+
+    name: str
+    granularity: Granularity
+    period: Period
+
+
+@dataclass(frozen=True)
+class ThemeChange:
+    """Save a theme (a phrase within the responses `filters` select) or stop tracking one: admins only."""
+
+    change: Literal["add", "remove"]
+    name: str
+    phrase: str = ""
+    filters: Filters = NO_FILTERS
+
+
+@dataclass(frozen=True)
 class HelpQuery:
     pass
 
@@ -147,6 +175,9 @@ Query = (
     | ContactQuery
     | CampaignsQuery
     | CampaignControl
+    | ThemesQuery
+    | ThemeQuery
+    | ThemeChange
     | HelpQuery
 )
 
@@ -461,6 +492,48 @@ def _campaigns(tokens: list[Token], ctx: _Context) -> Query:
     return CampaignControl(action, name)
 
 
+def _themes(tokens: list[Token], ctx: _Context) -> Query:
+    """`themes [list] [period]`, `themes show NAME ...`, `themes add NAME PHRASE [filters]`, `themes remove NAME`."""
+    head = tokens[0].word if tokens else ""
+    if head in ("show", "trend"):
+        return _theme(tokens[1:], ctx)
+    if head in ("add", "save", "remove", "delete"):
+        return _theme_change("add" if head in ("add", "save") else "remove", tokens[1:], ctx)
+    args = _read_args(tokens[1:] if head == "list" else tokens, ctx)
+    _no_words(args, ctx)
+    if args.filters() != NO_FILTERS:
+        raise ctx.fail("each theme keeps its own filters; `/nps themes` takes a period only")
+    return ThemesQuery(args.period or ctx.default())
+
+
+def _theme(tokens: list[Token], ctx: _Context) -> Query:
+    if not tokens or tokens[0].op is not None:
+        raise ctx.fail("`/nps theme` needs the theme's name; `/nps themes` lists them", EXAMPLES["theme"])
+    trend = _trend(tokens[1:], ctx)
+    assert isinstance(trend, TrendQuery)
+    if trend.filters != NO_FILTERS:
+        raise ctx.fail("a theme keeps its own filters; give a period and `weekly` or `monthly` only")
+    return ThemeQuery(tokens[0].text.strip(), trend.granularity, trend.period)
+
+
+def _theme_change(change: Literal["add", "remove"], tokens: list[Token], ctx: _Context) -> Query:
+    example = (
+        '/nps themes add delivery "late delivery" plan=pro'
+        if change == "add"
+        else "/nps themes remove delivery"
+    )
+    needed = 2 if change == "add" else 1
+    if len(tokens) < needed or any(token.op is not None for token in tokens[:needed]):
+        what = "a name and a phrase (quoted if it has spaces)" if change == "add" else "the theme's name"
+        raise ctx.fail(f"`/nps themes {change}` needs {what}", example)
+    args = _read_args(tokens[needed:], ctx)
+    if args.period is not None:
+        raise ctx.fail("a theme keeps filters, not a period: give the period to `/nps theme NAME`", example)
+    _no_words(args, ctx)
+    phrase = tokens[1].text.strip() if change == "add" else ""
+    return ThemeChange(change, tokens[0].text.strip(), phrase, args.filters())
+
+
 def _help(tokens: list[Token], ctx: _Context) -> Query:
     return HelpQuery()
 
@@ -474,6 +547,8 @@ _COMMANDS: dict[str, Callable[[list[Token], _Context], Query]] = {
     "contact": _contact,
     "campaigns": _campaigns,
     "campaign": _campaigns,
+    "themes": _themes,
+    "theme": _theme,
     "help": _help,
 }
 

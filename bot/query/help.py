@@ -5,8 +5,11 @@ HELP_TEXT = """\
 
 *Commands*
 • `/nps` or `/nps score [period] [filters]` - NPS with its 95% margin of error, counts, response rate and the change against the previous period
-• `/nps trend [weekly|monthly] [period] [filters]` - a chart of NPS over time (default: weekly over 12 weeks)
-• `/nps compare PROPERTY [period] [filters]` - NPS per value of a contact property, e.g. `plan` or `region` (default: last 90d)
+• `/nps trend [weekly|monthly] [period] [filters]` - a chart of NPS over time (default: weekly over 12 weeks), and whether the last change is significant
+• `/nps compare PROPERTY [period] [filters]` - NPS per value of a contact property, e.g. `plan` or `region` (default: last 90d), with each value's impact: the points it adds to the overall NPS
+• `/nps themes [period]` - saved themes: how many comments mention each, and the NPS of those who do, against the period before
+• `/nps theme NAME [weekly|monthly] [period]` - one saved theme over time (also `/nps themes show NAME`)
+• `/nps themes add NAME "PHRASE" [filters]` / `/nps themes remove NAME` - track a phrase within some filters, or stop (admins only)
 • `/nps comments [detractors|passives|promoters] [keyword] [period] [filters] [page N]` - the latest comments, newest first
 • `/nps followups [mine|overdue|open]` - follow-ups (default: open)
 • `/nps contact PHONE|EMAIL|ID` - a contact's answers and follow-ups (responders and admins; others see customers' names nowhere)

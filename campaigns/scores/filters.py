@@ -2,19 +2,27 @@
 
 `Filters` is the plain value (what `/nps`, App Home or a command line asks for); `Scope` resolves it against the
 database once per query: the campaign's id, then SQL conditions per period. Property filters compare values the
-way campaign audiences do (stripped, without case): the distinct stored values in the period are read first,
-matched in Python, and the matching ones go back into the query as an IN list, which behaves the same on SQLite
-and PostgreSQL. Response filters use the contact's properties as they were when they answered (the snapshot).
+way campaign audiences do (stripped, `casefold`), in Python, which behaves the same on SQLite and PostgreSQL
+(SQLite's lower() folds ASCII only, and neither engine's lower() is casefold: "Straße" is "strasse"):
+
+- counts (`Scope.count_responses`: score, trend, compare) group by the stored values in the one query and keep
+  the groups that match, one read of the period;
+- row queries (comments, exports) read the distinct stored values first and put the matching ones back into the
+  query as an IN list.
+
+Response filters use the contact's properties as they were when they answered (the snapshot).
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from campaigns.scores.errors import QueryError, UnknownCampaign
 from campaigns.scores.nps import Category
@@ -77,6 +85,46 @@ class Scope:
 
     def responses(self, period: Period) -> list[ColumnElement[bool]]:
         """Conditions on Response for the period and filters; properties are the snapshot at answer time."""
+        conditions = self._responses_but_properties(period)
+        if self.filters.properties:
+            exprs = self._snapshot_exprs()
+            conditions += self._matching(exprs, select(*exprs).where(*conditions), ("responses", period))
+        return conditions
+
+    def count_responses(
+        self,
+        period: Period,
+        *columns: ColumnElement[Any] | InstrumentedAttribute[Any],
+        where: Sequence[ColumnElement[bool]] = (),
+    ) -> Counter[tuple[Any, ...]]:
+        """Responses in the period under the filters (and `where`), counted per value of `columns`.
+
+        One GROUP BY: with property filters the snapshot values join the grouping and the groups whose values
+        match are kept here, so the period is read once (a DISTINCT read of the values first doubled the cost).
+        """
+        exprs = self._snapshot_exprs()
+        grouping = [*columns, *exprs]
+        stmt = select(*grouping, func.count()).where(*self._responses_but_properties(period), *where)
+        counts: Counter[tuple[Any, ...]] = Counter()
+        for row in self.session.execute(stmt.group_by(*grouping)):
+            keys, values = tuple(row[: len(columns)]), row[len(columns) : -1]
+            if self._match(values):
+                counts[keys] += int(row[-1])
+        return counts
+
+    def _snapshot_exprs(self) -> list[ColumnElement[Any]]:
+        return [
+            property_text(self.session, Response.contact_snapshot, key) for key, _ in self.filters.properties
+        ]
+
+    def _match(self, stored: Sequence[Any]) -> bool:
+        """Whether stored values (one per property filter, in order) match the filters' values."""
+        return all(
+            value is not None and fold(value) == fold(wanted)
+            for value, (_, wanted) in zip(stored, self.filters.properties, strict=True)
+        )
+
+    def _responses_but_properties(self, period: Period) -> list[ColumnElement[bool]]:
         conditions = [
             # Naming every category lets SQLite answer from the (category, answered_at) index alone,
             # 20x faster than reading each row found through the answered_at index.
@@ -89,12 +137,6 @@ class Scope:
             conditions.append(Response.campaign_id == self.campaign_id)
         if self.filters.channel is not None:
             conditions.append(Response.channel == self.filters.channel)
-        if self.filters.properties:
-            exprs = [
-                property_text(self.session, Response.contact_snapshot, key)
-                for key, _ in self.filters.properties
-            ]
-            conditions += self._matching(exprs, select(*exprs).where(*conditions), ("responses", period))
         return conditions
 
     def invitations(self, period: Period, *, planned: bool = False) -> list[ColumnElement[bool]]:

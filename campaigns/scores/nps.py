@@ -225,6 +225,27 @@ def compare(current: Tally, previous: Tally) -> Change | None:
     return Change(delta=delta, low=delta - half_width, high=delta + half_width)
 
 
+def segment_impact(segment: Tally, whole: Tally) -> float | None:
+    """How many points the segment adds to the overall NPS: the overall NPS minus the NPS the whole would have
+    if this segment's answers had the category mix of the rest (same size). None when there is no rest.
+
+    With N answers in the whole, n in the segment and r = N - n in the rest, the segment given the rest's mix has
+    n * P_r / r promoters and n * D_r / r detractors, so the whole would score
+        100 * (P_r + n * P_r / r - D_r - n * D_r / r) / N = 100 * (P_r - D_r) * (r + n) / (r * N) = NPS_rest:
+    impact = NPS_whole - NPS_rest = (n / N) * (NPS_segment - NPS_rest), its weight times its gap to the rest.
+    "Overall NPS would move by -impact if this segment scored like the rest."
+    """
+    rest = Tally(
+        promoters=whole.promoters - segment.promoters,
+        passives=whole.passives - segment.passives,
+        detractors=whole.detractors - segment.detractors,
+    )
+    whole_exact, rest_exact = _exact_nps(whole), _exact_nps(rest)
+    if whole_exact is None or rest_exact is None:
+        return None
+    return float(whole_exact - rest_exact)
+
+
 def response_rate(responses: int, denominator: int) -> float | None:
     """Responses per delivered (or sent) invitation, or None when nothing was delivered."""
     if responses < 0 or denominator < 0:

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
 from campaigns.scores import nps as npsmath
@@ -89,15 +89,10 @@ def theme_trend(
         *((Response.answered_at < edge, index) for index, edge in enumerate(edges[1:-1])),
         else_=len(edges) - 2,
     )
-    mentions = case((Response.comment.ilike(like_pattern(phrase.strip()), escape="\\"), 1), else_=0)
-    rows = session.execute(
-        select(bucket, mentions, Response.category, func.count())
-        .where(*scope.responses(period), Response.comment.is_not(None), func.trim(Response.comment) != "")
-        .group_by(bucket, mentions, Response.category)
-    ).all()
+    counts = scope.count_responses(period, bucket, _mentions(phrase), Response.category, where=_commented())
     comments = [0] * (len(edges) - 1)
     mentioned: list[Counter[str]] = [Counter() for _ in comments]
-    for index, mention, category, count in rows:
+    for (index, mention, category), count in counts.items():
         comments[int(index)] += int(count)
         if mention:
             mentioned[int(index)][str(category)] += int(count)
@@ -105,3 +100,25 @@ def theme_trend(
         ThemePoint(start, end, total, npsmath.Tally(c["promoter"], c["passive"], c["detractor"]))
         for start, end, total, c in zip(edges, edges[1:], comments, mentioned, strict=False)
     ]
+
+
+def theme_total(
+    phrase: str, *, session: Session, period: Period, filters: Filters = NO_FILTERS
+) -> ThemePoint:
+    """The whole period at once: comments, and the answers that mention the phrase by category."""
+    scope = Scope.resolve(session, filters)
+    counts = scope.count_responses(period, _mentions(phrase), Response.category, where=_commented())
+    mentioned: Counter[str] = Counter()
+    for (mention, category), count in counts.items():
+        if mention:
+            mentioned[str(category)] += count
+    tally = npsmath.Tally(mentioned["promoter"], mentioned["passive"], mentioned["detractor"])
+    return ThemePoint(period.start, period.end, sum(counts.values()), tally)
+
+
+def _mentions(phrase: str) -> ColumnElement[int]:
+    return case((Response.comment.ilike(like_pattern(phrase.strip()), escape="\\"), 1), else_=0)
+
+
+def _commented() -> list[ColumnElement[bool]]:
+    return [Response.comment.is_not(None), func.trim(Response.comment) != ""]

@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # imported where used: `nps --help` must not load SQLAlchemy
     from campaigns.scores.nps import Benchmark, Interval
     from campaigns.scores.periods import Period
     from campaigns.scores.queries import ScoreReport, SegmentReport, TrendPoint
+    from campaigns.scores.trend_change import LastChange
 
 QUERY_HELP = (
     "QUERY is what /nps takes after its command: a period (last 30d, this month, 2026-01-01..2026-03-31) and "
@@ -149,11 +150,33 @@ def score_json(report: ScoreReport, benchmark: Benchmark | None = None) -> dict[
 
 
 def trend_json(points: list[TrendPoint]) -> list[dict[str, Any]]:
-    return [{"start": p.start.isoformat(), "end": p.end.isoformat(), **_tally_json(p)} for p in points]
+    """Each point with its change from the bucket with answers before it (the last one's is the last change)."""
+    from campaigns.scores.trend_change import changes
+
+    return [
+        {"start": p.start.isoformat(), "end": p.end.isoformat(), **_tally_json(p), "change": _step_json(step)}
+        for p, step in zip(points, changes(points), strict=True)
+    ]
+
+
+def _step_json(step: LastChange | None) -> dict[str, Any] | None:
+    if step is None:
+        return None
+    return {
+        "from": step.previous.start.isoformat(),
+        "delta": _number(step.change.delta),
+        "low": _number(step.change.low),
+        "high": _number(step.change.high),
+        "significant": step.significant,
+        "probability_improved": _number(step.probability_improved, 4),
+    }
 
 
 def compare_json(segments: list[SegmentReport]) -> list[dict[str, Any]]:
-    return [{"value": s.value, **_tally_json(s), "low_sample": s.low_sample} for s in segments]
+    return [
+        {"value": s.value, **_tally_json(s), "impact": _number(s.impact), "low_sample": s.low_sample}
+        for s in segments
+    ]
 
 
 def echo_json(document: Any) -> None:
@@ -221,9 +244,13 @@ def _change_text(report: ScoreReport) -> str:
     change = report.change
     if change is None:
         return "no responses in one of the two periods"
+    return _change_words(change, report.probability_improved)
+
+
+def _change_words(change: Any, rose: float | None) -> str:
+    """`+4 (within the margins; 64% likely a real rise)`, or `-75 (significant at 95%)`."""
     if change.significant:
         return f"{change.delta:+.0f} (significant at 95%)"
-    rose = report.probability_improved
     if rose is None or round(change.delta) == 0:
         return f"{change.delta:+.0f} (within the margins)"
     likely = f"{rose:.0%} likely a real rise" if rose >= 0.5 else f"{1 - rose:.0%} likely a real drop"
@@ -233,7 +260,19 @@ def _change_text(report: ScoreReport) -> str:
 def _trend_table(points: list[TrendPoint], title: str, monthly: bool) -> None:
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
+    from campaigns.scores.trend_change import last_change
+
+    step = last_change(points)
+    caption = None
+    if step is not None:
+        when = "%Y-%m" if monthly else "%Y-%m-%d"
+        words = _change_words(step.change, step.probability_improved)
+        figure, _, reading = words.partition(" (")
+        caption = (
+            f"Last change: {figure} ({step.latest.start:{when}} against {step.previous.start:{when}}), "
+            f"{reading.rstrip(')')}"
+        )
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     for column in ("from", "NPS", "margin", "responses"):
         table.add_column(column, justify="left" if column == "from" else "right")
     for point in points:
@@ -247,12 +286,21 @@ def _trend_table(points: list[TrendPoint], title: str, monthly: bool) -> None:
 def _compare_table(segments: list[SegmentReport], title: str) -> None:
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
-    for column in ("value", "NPS", "margin", "responses", ""):
+    caption = (
+        "impact: points the segment adds to the overall NPS, which would move by minus the impact "
+        "if the segment scored like the rest"
+    )
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
+    for column in ("value", "NPS", "margin", "responses", "impact", ""):
         table.add_column(column, justify="left" if column in ("value", "") else "right")
     for s in segments:
         table.add_row(
-            s.value, _signed(s.nps), _margin(s.margin), str(s.responses), "low sample" if s.low_sample else ""
+            s.value,
+            _signed(s.nps),
+            _margin(s.margin),
+            str(s.responses),
+            _signed(s.impact),
+            "low sample" if s.low_sample else "",
         )
     print_table(table)
 

@@ -213,3 +213,38 @@ def test_an_industry_benchmark_is_shown_beside_the_score() -> None:
         report(Tally(80, 0, 20)), "last 30 days", "", benchmark=Benchmark("SaaS", 41)
     )
     assert "Benchmark (SaaS): +41 · 19 points above it" in all_text(above)
+
+
+def test_compare_blocks_show_each_values_impact() -> None:
+    segments = [
+        SegmentReport("pro", Tally(30, 10, 0), 75, 13.4, False, 30.0),
+        SegmentReport("basic", Tally(20, 20, 20), 0, 20.7, False, -45.0),
+        SegmentReport("only", Tally(1, 0, 0), 100, 0.0, True, None),
+    ]
+    blocks = formatting.compare_blocks(segments, "plan", "last 90 days")
+    assert_valid_blocks(blocks)
+    rows = blocks[0]["text"]["text"].split("```")[1].splitlines()
+    assert rows[0].endswith("n=40    impact  +30") and rows[1].endswith("n=60    impact  -45"), rows
+    assert rows[2].endswith("impact  n/a *")
+    assert "would move by minus that if it scored like the rest" in all_text(blocks)
+
+
+def test_trend_blocks_tell_the_last_change_over_gaps() -> None:
+    """+30 (50/30/20) after +26 (48/30/22) two weeks before, an empty week between: +4, within the margins,
+    64% likely a real rise; -75 from +75 to 0 is significant."""
+    start = datetime(2026, 4, 19, 22, tzinfo=UTC)  # Monday 20 April in Berlin
+    week = timedelta(days=7)
+
+    def point(i: int, tally: Tally) -> TrendPoint:
+        return TrendPoint(start + i * week, start + (i + 1) * week, tally, nps(tally), margin_of_error(tally))
+
+    rising = [point(0, Tally(48, 30, 22)), point(1, Tally()), point(2, Tally(50, 30, 20)), point(3, Tally())]
+    blocks = formatting.trend_blocks(rising, "NPS by week", tz=BERLIN)
+    assert_valid_blocks(blocks)
+    assert blocks[-1]["elements"][0]["text"] == (
+        "Last change: ▲ +4 (wk of May 4 against wk of Apr 20), within the margins · 64% likely a real rise"
+    )
+    falling = [point(0, Tally(30, 10, 0)), point(1, Tally(20, 20, 20))]
+    line = formatting.trend_blocks(falling, "NPS by week", tz=BERLIN)[-1]["elements"][0]["text"]
+    assert line.startswith("Last change: ▼ -75 (wk of Apr 27 against wk of Apr 20), *significant* at 95%")
+    assert len(formatting.trend_blocks(rising[:2], "NPS by week", tz=BERLIN)) == 1  # one bucket answered

@@ -21,13 +21,16 @@ from bot.query.grammar import (
     HelpQuery,
     Query,
     ScoreQuery,
+    ThemeChange,
+    ThemeQuery,
+    ThemesQuery,
     TrendQuery,
     filters_text,
     parse,
 )
 from bot.query.help import HELP_TEXT
 from campaigns.scores.filters import Filters
-from campaigns.scores.periods import Period
+from campaigns.scores.periods import Period, whole_buckets
 from storage.enums import Category, Channel
 from tests.fixtures.seeding import BERLIN, NOW
 
@@ -178,6 +181,37 @@ def test_campaigns_and_campaign_control() -> None:
     assert p('campaigns run "spring pulse"') == CampaignControl("run", "spring pulse")
 
 
+def test_saved_themes() -> None:
+    week = whole_buckets("weekly", 12, now=NOW, tz=BERLIN)
+    assert p("themes") == ThemesQuery(p("score").period)  # type: ignore[union-attr]
+    assert p("themes list last 90d").period.source == "last 90d"  # type: ignore[union-attr]
+    assert p("theme delivery") == ThemeQuery("delivery", "weekly", week)
+    assert p('themes show "late delivery" monthly this year') == ThemeQuery(
+        "late delivery",
+        "monthly",
+        p("score this year").period,  # type: ignore[union-attr]
+    )
+    assert p('themes add late "late delivery" plan=pro campaign:pulse') == ThemeChange(
+        "add", "late", "late delivery", Filters("pulse", None, (("plan", "pro"),))
+    )
+    assert p("themes remove late") == ThemeChange("remove", "late")
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("themes add late", "needs a name and a phrase"),
+        ("themes add late delivery last 30d", "not a period"),
+        ("themes remove", "needs the theme's name"),
+        ("theme", "needs the theme's name"),
+        ("themes plan=pro", "takes a period only"),
+        ("theme late plan=pro", "keeps its own filters"),
+    ],
+)
+def test_saved_theme_mistakes(text: str, says: str) -> None:
+    assert says in error(text).message
+
+
 @pytest.mark.parametrize("text", ["help", "HELP", "?", "--help"])
 def test_help(text: str) -> None:
     assert p(text) == HelpQuery()
@@ -187,7 +221,8 @@ def test_help_text_documents_every_command_and_form() -> None:
     for needle in [
         "score", "trend", "compare", "comments", "followups", "contact", "campaigns", "campaign pause|resume|run",
         "last 30d", "last 12w", "last 6m", "this quarter", "2026-01-01..2026-03-31", "campaign:NAME",
-        "channel:sms", "PROPERTY=VALUE", 'region="North America"',
+        "channel:sms", "PROPERTY=VALUE", 'region="North America"', "themes [period]", "theme NAME",
+        "themes add NAME", "themes remove NAME",
     ]:  # fmt: skip
         assert needle in HELP_TEXT
 
@@ -327,7 +362,8 @@ WORDS = st.sampled_from(
     ["score", "trend", "compare", "comments", "followups", "contact", "campaign", "campaigns", "help", "last",
      "this", "30d", "12w", "6m", "quarter", "month", "weekly", "monthly", "page", "2", "detractors", "..",
      "2026-01-01", "2026-02-30..2026-01-01", "9999-12-31", "campaign:", "channel:sms", "plan=", "=", ":", '"',
-     "'", "“", "\\", "<mailto:a@b.c|a>", "&amp;", "pause", "run", "by", "0000-00-00", "last 999999d"]
+     "'", "“", "\\", "<mailto:a@b.c|a>", "&amp;", "pause", "run", "by", "0000-00-00", "last 999999d",
+     "themes", "theme", "show", "add", "remove", "list"]
 )  # fmt: skip
 
 

@@ -172,3 +172,31 @@ def test_compare_and_drivers_write_their_charts(data: Database, database_url: st
         assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     nowhere = nps(database_url, "compare", "plan", MAY, "--png", str(tmp_path / "missing" / "c.png"))
     assert nowhere.exit_code == 1 and "Traceback" not in nowhere.output
+
+
+def test_compare_shows_each_segments_impact_on_the_overall_score(data: Database, database_url: str) -> None:
+    """Overall +30; without pro's mix (the rest, basic, scores 0) it would be 0: impact +30; basic's rest (pro)
+    scores 75: impact -45 (derived in tests/campaigns/scores/test_segment_impact_and_trend_change.py)."""
+    result = nps(database_url, "compare", "plan", MAY, "--json")
+    assert [(s["value"], s["impact"]) for s in json.loads(result.output)] == [("pro", 30.0), ("basic", -45.0)]
+    table = nps(database_url, "compare", "plan", MAY)
+    assert "impact" in table.output and "+30" in table.output and "-45" in table.output
+    assert "if the segment scored like the rest" in table.output
+
+
+def test_trend_tells_the_significance_of_its_last_change(data: Database, database_url: str) -> None:
+    """May +30 against April +26: +4 -+ 21.85, within the margins, 64% likely a real rise; March and June are
+    gaps and are stepped over."""
+    result = nps(database_url, "trend", "monthly", "2026-03-01..2026-06-30", "--json")
+    assert result.exit_code == 0, result.output
+    points = json.loads(result.output)
+    assert [p["change"] for p in points][::3] == [None, None]
+    change = points[2]["change"]
+    assert change["from"].startswith("2026-04-01") and change["delta"] == 4.0
+    assert (change["low"], change["high"], change["significant"]) == (-17.85, 25.85, False)
+    assert change["probability_improved"] == pytest.approx(0.640, abs=0.001)
+    table = nps(database_url, "trend", "monthly", "2026-03-01..2026-06-30")
+    assert (
+        "Last change: +4 (2026-05 against 2026-04), within the margins; 64% likely a real rise"
+        in " ".join(table.output.split())
+    ), table.output
