@@ -27,8 +27,7 @@ from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
@@ -41,6 +40,7 @@ from storage.enums import InvitationState
 from storage.tables import Contact, Invitation
 from tests.standins.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
 
+ROOT = Path(__file__).resolve().parents[1]
 LATENCY = 0.1
 CONCURRENCY = 64  # NPS_SEND_CONCURRENCY of each worker
 TARGET_RATE, TARGET_SCALING = 300.0, 1.6
@@ -184,7 +184,9 @@ def main() -> None:
     args = parser.parse_args()
     server_url = os.environ.get("TEST_DATABASE_URL", "")
     if not server_url.startswith("postgresql"):
-        print("benchmarks/workers.py: set TEST_DATABASE_URL to a PostgreSQL server (workers share its outbox)")
+        print(
+            "benchmarks/workers.py: set TEST_DATABASE_URL to a PostgreSQL server (workers share its outbox)"
+        )
         return
     invitations = 2_000 if args.quick else 10_000
     ours, theirs = multiprocessing.Pipe()
@@ -204,7 +206,9 @@ def main() -> None:
     one = max(run["rate"] for run in runs[1])
     two = max(run["rate"] for run in runs[2])
     complete = all(
-        run["sent"] == run["numbers"] == invitations and run["duplicates"] == 0 and run["exit_codes"] == [0] * w
+        run["sent"] == run["numbers"] == invitations
+        and run["duplicates"] == 0
+        and run["exit_codes"] == [0] * w
         for w, group in runs.items()
         for run in group
     )
