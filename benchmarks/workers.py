@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -144,13 +145,23 @@ def worker_env(url: str, twilio_url: str) -> dict[str, str]:
     return env
 
 
-def run_workers(server_url: str, twilio: Connection, twilio_url: str, workers: int, invitations: int) -> dict:
-    """K workers draining N invitations: the rate, the duplicates the fake saw, what the outbox says."""
+def run_workers(
+    server_url: str,
+    twilio: Connection,
+    twilio_url: str,
+    workers: int,
+    invitations: int,
+    profile: Path | None = None,
+) -> dict:
+    """K workers draining N invitations: the rate, the duplicates the fake saw, what the outbox says.
+
+    With `profile`, the (one) worker runs under py-spy, which writes its collapsed stacks there."""
     with scratch_database(server_url) as url:
         fill_and_plan(url, invitations, datetime.now(UTC).replace(microsecond=0))
-        command = [str(ROOT / ".venv" / "bin" / "nps"), "worker", "--exit-when-idle"]
-        if not Path(command[0]).exists():
-            command[0:1] = [sys.executable, "-m", "service.cli"]
+        command = [str(Path(sys.executable).with_name("nps")), "worker", "--exit-when-idle"]
+        if profile is not None:
+            spy = str(Path(sys.executable).with_name("py-spy"))
+            command = [spy, "record", "--format", "raw", "--rate", "200", "-o", str(profile), "--", *command]
         started = time.perf_counter()
         processes = [
             subprocess.Popen(command, env=worker_env(url, twilio_url), cwd=ROOT, stdout=subprocess.DEVNULL)
@@ -171,6 +182,32 @@ def run_workers(server_url: str, twilio: Connection, twilio_url: str, workers: i
         }
 
 
+def top_entries(collapsed: str, count: int = 20) -> list[str]:
+    """Where the worker's CPU went: functions by their own samples (self) and with what they call (inclusive).
+
+    py-spy leaves idle samples out by default, so a thread waiting on Twilio's 100 ms costs nothing here."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    for line in collapsed.splitlines():
+        stack, _, samples = line.rpartition(" ")
+        if not stack or not samples.isdigit():
+            continue
+        frames = [
+            frame.split(" (")[0] + " (" + frame.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1] + ")"
+            for frame in stack.split(";")
+        ]
+        own[frames[-1]] += int(samples)
+        for frame in dict.fromkeys(frames):
+            inclusive[frame] += int(samples)
+    total = sum(own.values()) or 1
+    lines = ["self:"] + [f"  {100 * n / total:5.1f}%  {name}" for name, n in own.most_common(count)]
+    return (
+        lines
+        + ["inclusive:"]
+        + [f"  {100 * n / total:5.1f}%  {name}" for name, n in inclusive.most_common(count)]
+    )
+
+
 def bench(figure: str, baseline: float, ours: float, unit: str, target: str, passed: bool) -> None:
     values = {"figure": figure, "baseline": round(baseline, 3), "ours": round(ours, 3), "unit": unit}
     ratio = round(ours / baseline, 3) if baseline else None
@@ -181,6 +218,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2,000 invitations a run instead of 10,000")
     parser.add_argument("--rounds", type=int, default=2, help="alternated rounds of one and two workers")
+    parser.add_argument("--profile", action="store_true", help="one worker under py-spy: where its CPU goes")
     args = parser.parse_args()
     server_url = os.environ.get("TEST_DATABASE_URL", "")
     if not server_url.startswith("postgresql"):
@@ -194,6 +232,16 @@ def main() -> None:
     fake.start()
     twilio_url = ours.recv()
     runs: dict[int, list[dict]] = {1: [], 2: []}
+    if args.profile:
+        with tempfile.TemporaryDirectory() as tmp:
+            stacks = Path(tmp) / "stacks.txt"
+            try:
+                run = run_workers(server_url, ours, twilio_url, 1, invitations, profile=stacks)
+            finally:
+                ours.send("stop")
+            print(f"profile: one worker, {run['rate']:,.0f} msg/s under py-spy")
+            print("\n".join(top_entries(stacks.read_text() if stacks.exists() else "")))
+        return
     try:
         for _ in range(args.rounds):
             for workers in (1, 2):
