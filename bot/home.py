@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from campaigns.definitions.store import summaries
 from campaigns.scores import queries
+from campaigns.scores.anonymity import HIDDEN_NOTE
 from campaigns.scores.periods import Period
 from storage.db import Database
 from storage.enums import FollowUpStatus
@@ -24,7 +25,8 @@ def home_view(db: Database, user_id: str, *, now: datetime, tz: ZoneInfo) -> dic
                 session=session, period=Period(now - timedelta(days=days), now, tz=tz), with_previous=False
             )
             value = "–" if report.nps is None else f"{report.nps:+d}"
-            lines.append(f"*NPS, last {days} days:* {value} ({report.responses} responses)")
+            counted = HIDDEN_NOTE if report.hidden else f"{report.responses} responses"
+            lines.append(f"*NPS, last {days} days:* {value} ({counted})")
         mine = session.scalar(
             select(func.count())
             .select_from(FollowUp)

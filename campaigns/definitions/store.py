@@ -25,6 +25,7 @@ class CampaignSummary:
     event: str | None
     counts: dict[str, int]
     responses: int
+    anonymous: bool = False  # eNPS: answers are shown without identity, in groups of 5 or more
 
 
 def apply_definitions(
@@ -92,6 +93,7 @@ def summaries(*, session: Session) -> list[CampaignSummary]:
             event=c.event,
             counts=counts.get(c.id, {}),
             responses=responses.get(c.id, 0),
+            anonymous=(c.definition or {}).get("anonymous") is True,
         )
         for c in session.scalars(select(Campaign).order_by(Campaign.name))
     ]

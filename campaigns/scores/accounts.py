@@ -6,15 +6,18 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal_column, select
 from sqlalchemy.orm import Session
 
+from campaigns.scores import anonymity
 from campaigns.scores import nps as npsmath
 from campaigns.scores.filters import NO_FILTERS, Filters, Scope, check_key, fold
 from campaigns.scores.periods import Period
 from campaigns.scores.queries import NONE_LABEL
 from storage.enums import Category
 from storage.tables import Response
+
+_ANONYMOUS = "anonymous"  # the counter key of an account's anonymous answers, beside the categories
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,7 @@ class AccountReport:
     nps: int | None
     margin: float | None
     roles: dict[str, int] = field(default_factory=dict)  # role -> responses, most first
+    hidden: bool = False  # eNPS: under 5 answers, some anonymous (campaigns.scores.anonymity); tally empty
 
     @property
     def responses(self) -> int:
@@ -42,29 +46,47 @@ def accounts(
     scope = Scope.resolve(session, filters)
     account = Response.contact_snapshot[check_key(account_property)].as_string()
     role = Response.contact_snapshot[check_key(role_property)].as_string()
+    anonymous = anonymity.anonymous_answers(session)
     rows = session.execute(
-        select(account, role, Response.category, func.count())
+        select(
+            account,
+            role,
+            Response.category,
+            func.count(),
+            anonymous if anonymous is not None else literal_column("0"),
+        )
         .where(*scope.responses(period))
         .group_by(account, role, Response.category)
     ).all()
     categories: dict[str, Counter[str]] = {}
     roles: dict[str, Counter[str]] = {}
     names: dict[str, Counter[str]] = {}
-    for name, who, category, count in rows:
-        key = fold(name)
+    anonymous_roles: dict[str, Counter[str]] = {}
+    for name, who, category, count, anonymous_count in rows:
+        key, role_name = fold(name), str(who).strip() if fold(who) else NONE_LABEL
         categories.setdefault(key, Counter())[Category(category).value] += int(count)
-        roles.setdefault(key, Counter())[str(who).strip() if fold(who) else NONE_LABEL] += int(count)
+        categories[key][_ANONYMOUS] += int(anonymous_count)
+        roles.setdefault(key, Counter())[role_name] += int(count)
+        anonymous_roles.setdefault(key, Counter())[role_name] += int(anonymous_count)
         names.setdefault(key, Counter())[str(name).strip() if key else NONE_LABEL] += int(count)
     reports = []
     for key, counter in categories.items():
         tally = npsmath.Tally(counter["promoter"], counter["passive"], counter["detractor"])
+        hidden = anonymity.must_hide(tally.responses, counter[_ANONYMOUS])
+        tally = npsmath.Tally() if hidden else tally
+        shown_roles = {  # a role is a group too: "1 manager" of an eNPS account names the manager
+            role_name: n
+            for role_name, n in roles[key].most_common()
+            if not hidden and not anonymity.must_hide(n, anonymous_roles[key][role_name])
+        }
         reports.append(
             AccountReport(
                 account=names[key].most_common(1)[0][0],
                 tally=tally,
                 nps=npsmath.nps(tally),
                 margin=npsmath.margin_of_error(tally),
-                roles=dict(roles[key].most_common()),
+                roles=shown_roles,
+                hidden=hidden,
             )
         )
     return sorted(reports, key=lambda r: (-r.responses, r.account))

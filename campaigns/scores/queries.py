@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
+from campaigns.scores import anonymity
 from campaigns.scores import nps as npsmath
 from campaigns.scores.errors import QueryError
 from campaigns.scores.filters import NO_FILTERS, Filters, Scope, fold, property_text
@@ -41,6 +43,9 @@ class ScoreReport:
     delivered: int  # of those, the ones that reached the person
     previous: ScoreReport | None = None
     change: Change | None = None  # against `previous`, None when either period has no answers
+    hidden: bool = (
+        False  # eNPS: under 5 answers, some anonymous; the tally is then empty (anonymity.HIDDEN_NOTE)
+    )
 
     @property
     def responses(self) -> int:
@@ -80,6 +85,7 @@ class TrendPoint:
     tally: Tally
     nps: int | None
     margin: float | None
+    hidden: bool = False  # eNPS: see ScoreReport.hidden
 
     @property
     def responses(self) -> int:
@@ -93,6 +99,7 @@ class SegmentReport:
     nps: int | None
     margin: float | None
     low_sample: bool = False
+    hidden: bool = False  # eNPS: see ScoreReport.hidden
 
     @property
     def responses(self) -> int:
@@ -108,6 +115,7 @@ class CommentItem:
     campaign: str | None
     channel: Channel
     response_id: int = 0
+    anonymous: bool = False  # eNPS: no name, and `answered_at` is the day only (anonymity.day_of)
 
     @property
     def category(self) -> Category:
@@ -120,6 +128,7 @@ class Page:
     total: int
     page: int
     page_size: int = 5
+    hidden: int = 0  # eNPS: comments of anonymous campaigns left out, fewer than 5 matching
 
     @property
     def has_more(self) -> bool:
@@ -143,6 +152,15 @@ def _tally(session: Session, conditions: list[ColumnElement[bool]]) -> Tally:
         passives=counts.get(Category.PASSIVE.value, 0),
         detractors=counts.get(Category.DETRACTOR.value, 0),
     )
+
+
+def _hides(session: Session, conditions: list[ColumnElement[bool]], tally: Tally) -> bool:
+    """Whether the group the conditions select must be hidden (campaigns.scores.anonymity.must_hide)."""
+    anonymous = anonymity.is_anonymous(session)
+    if anonymous is None or not 0 < tally.responses < anonymity.MIN_GROUP:
+        return False
+    count = session.scalar(select(func.count()).select_from(Response).where(*conditions, anonymous)) or 0
+    return anonymity.must_hide(tally.responses, int(count))
 
 
 def _tally_from(counts: Counter[str]) -> Tally:
@@ -174,7 +192,10 @@ def score(
 
 
 def _score(scope: Scope, period: Period, low_sample: int) -> ScoreReport:
-    tally = _tally(scope.session, scope.responses(period))
+    conditions = scope.responses(period)
+    tally = _tally(scope.session, conditions)
+    hidden = _hides(scope.session, conditions, tally)
+    tally = Tally() if hidden else tally
     sent, delivered = _invitation_counts(scope, period)
     return ScoreReport(
         period=period,
@@ -184,6 +205,7 @@ def _score(scope: Scope, period: Period, low_sample: int) -> ScoreReport:
         low_sample=npsmath.is_low_sample(tally, low_sample),
         sent=sent,
         delivered=delivered,
+        hidden=hidden,
     )
 
 
@@ -253,19 +275,39 @@ def trend(
         *((Response.answered_at < edge, index) for index, edge in enumerate(edges[1:-1])),
         else_=len(edges) - 2,
     )
+    anonymous = anonymity.anonymous_answers(session)
     rows = session.execute(
-        select(bucket, Response.category, func.count())
+        select(
+            bucket,
+            Response.category,
+            func.count(),
+            anonymous if anonymous is not None else literal_column("0"),
+        )
         .where(*scope.responses(period))
         .group_by(bucket, Response.category)
     ).all()
     counts: list[Counter[str]] = [Counter() for _ in edges[:-1]]
-    for index, category, count in rows:
+    for index, category, count, anonymous_count in rows:
         counts[int(index)][category] += int(count)
+        counts[int(index)][_ANONYMOUS] += int(anonymous_count)
     points = []
     for start, end, counter in zip(edges, edges[1:], counts, strict=False):
-        tally = _tally_from(counter)
-        points.append(TrendPoint(start, end, tally, npsmath.nps(tally), npsmath.margin_of_error(tally)))
+        tally, hidden = _visible_tally(counter)
+        points.append(
+            TrendPoint(start, end, tally, npsmath.nps(tally), npsmath.margin_of_error(tally), hidden=hidden)
+        )
     return points
+
+
+_ANONYMOUS = "anonymous"  # the counter key of a group's anonymous answers, beside the categories
+
+
+def _visible_tally(counter: Counter[str]) -> tuple[Tally, bool]:
+    """A group's tally as shown, and whether the eNPS rule hid it (the tally is then empty)."""
+    tally = _tally_from(counter)
+    if anonymity.must_hide(tally.responses, counter[_ANONYMOUS]):
+        return Tally(), True
+    return tally, False
 
 
 # --- compare ---------------------------------------------------------------------------------------------
@@ -286,27 +328,32 @@ def compare(
     """
     scope = Scope.resolve(session, filters)
     expr = property_text(session, Response.contact_snapshot, property)
+    anonymous = anonymity.anonymous_answers(session)
     rows = session.execute(
-        select(expr, Response.category, func.count())
+        select(
+            expr, Response.category, func.count(), anonymous if anonymous is not None else literal_column("0")
+        )
         .where(*scope.responses(period))
         .group_by(expr, Response.category)
     ).all()
     tallies: dict[str, Counter[str]] = {}
     spellings: dict[str, Counter[str]] = {}
-    for value, category, count in rows:
+    for value, category, count, anonymous_count in rows:
         folded = fold(value)
         tallies.setdefault(folded, Counter())[category] += int(count)
+        tallies[folded][_ANONYMOUS] += int(anonymous_count)
         spellings.setdefault(folded, Counter())[str(value).strip() if folded else NONE_LABEL] += int(count)
     segments = []
     for folded, counter in tallies.items():
-        tally = _tally_from(counter)
+        tally, hidden = _visible_tally(counter)
         segments.append(
             SegmentReport(
                 value=spellings[folded].most_common(1)[0][0],
                 tally=tally,
                 nps=npsmath.nps(tally),
                 margin=npsmath.margin_of_error(tally),
-                low_sample=npsmath.is_low_sample(tally, low_sample),
+                low_sample=npsmath.is_low_sample(tally, low_sample) and not hidden,
+                hidden=hidden,
             )
         )
     segments.sort(key=lambda s: (-(s.nps if s.nps is not None else -101), -s.responses, s.value.casefold()))
@@ -344,6 +391,9 @@ def comments(
         conditions.append(Response.category == category.value)
     if keyword and keyword.strip():
         conditions.append(Response.comment.ilike(like_pattern(keyword.strip()), escape="\\"))
+    hidden = _hidden_comments(session, conditions)
+    if hidden:
+        conditions += anonymity.not_anonymous(session)
     total = session.scalar(select(func.count()).select_from(Response).where(*conditions)) or 0
     rows = session.execute(
         select(
@@ -354,6 +404,7 @@ def comments(
             Contact.name,
             Campaign.name,
             Response.channel,
+            Response.campaign_id,
         )
         .outerjoin(Contact, Contact.id == Response.contact_id)
         .outerjoin(Campaign, Campaign.id == Response.campaign_id)
@@ -362,16 +413,30 @@ def comments(
         .offset((page - 1) * page_size)
         .limit(page_size)
     ).all()
-    items = [
-        CommentItem(
-            answered_at=answered_at,
-            score=int(score_value),
-            comment=comment or "",
-            contact_name=contact_name,
-            campaign=campaign_name,
-            channel=channel,
-            response_id=int(response_id),
-        )
-        for response_id, answered_at, score_value, comment, contact_name, campaign_name, channel in rows
-    ]
-    return Page(items=items, total=int(total), page=page, page_size=page_size)
+    anonymous_ids = set(anonymity.anonymous_campaign_ids(session))
+    items = [_comment_item(row, row.campaign_id in anonymous_ids) for row in rows]
+    return Page(items=items, total=int(total), page=page, page_size=page_size, hidden=hidden)
+
+
+def _hidden_comments(session: Session, conditions: list[ColumnElement[bool]]) -> int:
+    """How many comments of anonymous campaigns the listing must leave out: all of them when fewer than 5
+    match (a page of comments is a group like any other), else none."""
+    anonymous = anonymity.is_anonymous(session)
+    if anonymous is None:
+        return 0
+    count = int(session.scalar(select(func.count()).select_from(Response).where(*conditions, anonymous)) or 0)
+    return count if anonymity.must_hide(count, count) else 0
+
+
+def _comment_item(row: Any, anonymous: bool) -> CommentItem:
+    """One comment as shown; an anonymous campaign's without a name, on its day only."""
+    return CommentItem(
+        answered_at=anonymity.day_of(row[1]) if anonymous else row[1],
+        score=int(row[2]),
+        comment=row[3] or "",
+        contact_name=None if anonymous else row[4],
+        campaign=row[5],
+        channel=row[6],
+        response_id=int(row[0]),
+        anonymous=anonymous,
+    )

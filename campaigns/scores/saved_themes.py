@@ -12,9 +12,10 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, literal_column, select
 from sqlalchemy.orm import Session
 
+from campaigns.scores import anonymity
 from campaigns.scores import nps as npsmath
 from campaigns.scores.errors import QueryError
 from campaigns.scores.filters import NO_FILTERS, Filters, Scope
@@ -32,10 +33,11 @@ class ThemePoint:
     end: datetime
     comments: int  # comments in the bucket (non-empty)
     mentions: npsmath.Tally  # the answers whose comment mentions the phrase
+    hidden: bool = False  # eNPS: too few mentions (or comments), some anonymous; those counts are then 0
 
     @property
     def rate(self) -> float | None:
-        return self.mentions.responses / self.comments if self.comments else None
+        return self.mentions.responses / self.comments if self.comments and not self.hidden else None
 
     @property
     def nps(self) -> int | None:
@@ -90,18 +92,40 @@ def theme_trend(
         else_=len(edges) - 2,
     )
     mentions = case((Response.comment.ilike(like_pattern(phrase.strip()), escape="\\"), 1), else_=0)
+    anonymous = anonymity.anonymous_answers(session)
     rows = session.execute(
-        select(bucket, mentions, Response.category, func.count())
+        select(
+            bucket,
+            mentions,
+            Response.category,
+            func.count(),
+            anonymous if anonymous is not None else literal_column("0"),
+        )
         .where(*scope.responses(period), Response.comment.is_not(None), func.trim(Response.comment) != "")
         .group_by(bucket, mentions, Response.category)
     ).all()
     comments = [0] * (len(edges) - 1)
     mentioned: list[Counter[str]] = [Counter() for _ in comments]
-    for index, mention, category, count in rows:
+    anonymous_comments = [0] * len(comments)
+    for index, mention, category, count, anonymous_count in rows:
         comments[int(index)] += int(count)
+        anonymous_comments[int(index)] += int(anonymous_count)
         if mention:
             mentioned[int(index)][str(category)] += int(count)
+            mentioned[int(index)]["anonymous"] += int(anonymous_count)
     return [
-        ThemePoint(start, end, total, npsmath.Tally(c["promoter"], c["passive"], c["detractor"]))
-        for start, end, total, c in zip(edges, edges[1:], comments, mentioned, strict=False)
+        _point(start, end, total, anonymous_total, c)
+        for start, end, total, anonymous_total, c in zip(
+            edges, edges[1:], comments, anonymous_comments, mentioned, strict=False
+        )
     ]
+
+
+def _point(start: datetime, end: datetime, total: int, anonymous: int, mentioned: Counter[str]) -> ThemePoint:
+    """A bucket as shown; hidden by the eNPS rule when its comments or its mentions are too few."""
+    tally = npsmath.Tally(mentioned["promoter"], mentioned["passive"], mentioned["detractor"])
+    if anonymity.must_hide(total, anonymous):
+        return ThemePoint(start, end, 0, npsmath.Tally(), hidden=True)
+    if anonymity.must_hide(tally.responses, mentioned["anonymous"]):
+        return ThemePoint(start, end, total, npsmath.Tally(), hidden=True)
+    return ThemePoint(start, end, total, tally)

@@ -92,7 +92,7 @@ def list_command(ctx: CliContext) -> None:
         planned = ahead.get(row.id)
         table.add_row(
             row.name,
-            row.kind + (f" ({row.event})" if row.event else ""),
+            row.kind + (f" ({row.event})" if row.event else "") + (" · anonymous" if row.anonymous else ""),
             row.status.value,
             str(planned.today if planned else 0),
             str(planned.week if planned else 0),

@@ -99,6 +99,7 @@ def _period_json(period: Period) -> dict[str, str]:
 
 
 def _tally_json(report: ScoreReport | TrendPoint | SegmentReport) -> dict[str, Any]:
+    from campaigns.scores.anonymity import HIDDEN_NOTE
     from campaigns.scores.nps import adjusted_wald_interval, nps_exact
 
     tally = report.tally
@@ -111,6 +112,7 @@ def _tally_json(report: ScoreReport | TrendPoint | SegmentReport) -> dict[str, A
         "nps_exact": _number(nps_exact(tally)),
         "margin": _number(report.margin),
         "interval_small_sample": _interval_json(adjusted_wald_interval(tally)),
+        **({"hidden": HIDDEN_NOTE} if report.hidden else {}),  # eNPS (campaigns.scores.anonymity)
     }
 
 
@@ -188,6 +190,8 @@ def print_table(renderable: Any) -> None:
 def _score_table(report: ScoreReport, title: str, benchmark: Benchmark | None) -> None:
     from rich.table import Table
 
+    from campaigns.scores.anonymity import HIDDEN_NOTE
+
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("figure", style="bold")
     table.add_column("value")
@@ -214,6 +218,8 @@ def _score_table(report: ScoreReport, title: str, benchmark: Benchmark | None) -
         table.add_row(f"benchmark ({benchmark.label})", f"{benchmark.score:+d}: {benchmark.gap(report.nps)}")
     if report.low_sample:
         table.add_row("low sample", f"{n} responses: the score can move a lot with a few more answers")
+    if report.hidden:
+        table.add_row("hidden", HIDDEN_NOTE)
     print_table(table)
 
 
@@ -233,13 +239,18 @@ def _change_text(report: ScoreReport) -> str:
 def _trend_table(points: list[TrendPoint], title: str, monthly: bool) -> None:
     from rich.table import Table
 
+    from campaigns.scores.anonymity import HIDDEN_NOTE
+
     table = Table(title=title, title_justify="left")
     for column in ("from", "NPS", "margin", "responses"):
         table.add_column(column, justify="left" if column == "from" else "right")
     for point in points:
         label = f"{point.start:%Y-%m}" if monthly else f"{point.start:%Y-%m-%d}"
         table.add_row(
-            label, _signed(point.nps), _margin(point.margin), str(point.responses) if point.responses else "-"
+            label,
+            _signed(point.nps),
+            _margin(point.margin),
+            HIDDEN_NOTE if point.hidden else str(point.responses) if point.responses else "-",
         )
     print_table(table)
 
@@ -247,12 +258,18 @@ def _trend_table(points: list[TrendPoint], title: str, monthly: bool) -> None:
 def _compare_table(segments: list[SegmentReport], title: str) -> None:
     from rich.table import Table
 
+    from campaigns.scores.anonymity import HIDDEN_NOTE
+
     table = Table(title=title, title_justify="left")
     for column in ("value", "NPS", "margin", "responses", ""):
         table.add_column(column, justify="left" if column in ("value", "") else "right")
     for s in segments:
         table.add_row(
-            s.value, _signed(s.nps), _margin(s.margin), str(s.responses), "low sample" if s.low_sample else ""
+            s.value,
+            _signed(s.nps),
+            _margin(s.margin),
+            str(s.responses),
+            HIDDEN_NOTE if s.hidden else "low sample" if s.low_sample else "",
         )
     print_table(table)
 
