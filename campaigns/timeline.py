@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.channels.sms import describe_code
 from campaigns.privacy import mask_email, mask_phone, mask_text
+from campaigns.scores.anonymity import not_anonymous
 from storage.enums import AuditEntity, Direction, InvitationState, MessagePurpose
 from storage.tables import (
     AuditEntry,
@@ -168,7 +169,8 @@ class _Story:
             where.append(Response.campaign_id == self.campaign_id)
         if self.since is not None:
             where.append(Response.updated_at >= self.since)
-        return self._rows(Response, *where)
+        # eNPS: a timeline is one person's; their answers to anonymous campaigns are never in it.
+        return self._rows(Response, *where, *not_anonymous(self.session))
 
     def _consents(self) -> list[Consent]:
         if self.contact_id is None:

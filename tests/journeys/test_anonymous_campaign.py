@@ -8,13 +8,16 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 from collections.abc import Iterator
 
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from campaigns.dispatch.dispatcher import Dispatcher
+from service.cli import cli
 from service.container import Container
 from service.web.app import create_app
 from storage.tables import FollowUp, Response, SlackAlert
@@ -59,6 +62,7 @@ def test_an_anonymous_detractor_gets_no_alert_and_the_log_does_not_link_the_answ
     fake_slack: FakeSlack,
     service_log: io.StringIO,
     caplog: pytest.LogCaptureFixture,
+    database_url: str,
 ) -> None:
     add_contacts(
         engine,
@@ -100,3 +104,13 @@ def test_an_anonymous_detractor_gets_no_alert_and_the_log_does_not_link_the_answ
         assert identity not in written, identity
     assert json.dumps(ZEBULON.phone) not in written
     assert logging.getLogger().isEnabledFor(logging.DEBUG)  # everything the service logs was read
+
+    # `nps events` for the person, personal data shown: the survey and the texts, not the answer.
+    timeline = CliRunner().invoke(
+        cli,
+        ["--env-file", os.devnull, "events", "--contact", ZEBULON.external_id, "--show-personal-data"],
+        env={"DATABASE_URL": database_url},
+    )
+    assert timeline.exit_code == 0, timeline.output
+    assert "survey sent" in timeline.output and "reply recorded" not in timeline.output
+    assert "score" not in timeline.output and "comment recorded" not in timeline.output

@@ -119,3 +119,18 @@ def test_the_api_lists_no_answer_of_the_anonymous_campaign(
     assert [r["campaign"] for r in everything.json()["responses"]] == ["nps"]
     assert pulse.json() == {"responses": [], "next": None}
     assert leaked(everything.text) == []
+
+
+def test_a_campaign_file_cannot_take_anonymous_back(staff: Database, database_url: str, tmp_path: Path) -> None:
+    file = tmp_path / "campaigns.yaml"
+    file.write_text(
+        "campaigns:\n  - {name: pulse, kind: relationship, brand: Acme}\n  - {name: new, kind: relationship}\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(
+        cli, ["--env-file", os.devnull, "campaigns", "apply", str(file)], env={"DATABASE_URL": database_url}
+    )
+    assert result.exit_code == 1
+    assert "nothing applied: pulse: `anonymous: true` cannot be taken back" in result.output
+    listed = nps(database_url, "campaigns", "list").output
+    assert "relationship · anonymous" in listed and "new" not in listed  # nothing was applied
