@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from campaigns.scores import anonymity
@@ -16,8 +16,6 @@ from campaigns.scores.periods import Period
 from campaigns.scores.queries import NONE_LABEL
 from storage.enums import Category
 from storage.tables import Response
-
-_ANONYMOUS = "anonymous"  # the counter key of an account's anonymous answers, beside the categories
 
 
 @dataclass(frozen=True)
@@ -46,14 +44,13 @@ def accounts(
     scope = Scope.resolve(session, filters)
     account = Response.contact_snapshot[check_key(account_property)].as_string()
     role = Response.contact_snapshot[check_key(role_property)].as_string()
-    anonymous = anonymity.anonymous_answers(session)
     rows = session.execute(
         select(
             account,
             role,
             Response.category,
             func.count(),
-            anonymous if anonymous is not None else literal_column("0"),
+            anonymity.anonymous_answers(session),
         )
         .where(*scope.responses(period))
         .group_by(account, role, Response.category)
@@ -65,15 +62,16 @@ def accounts(
     for name, who, category, count, anonymous_count in rows:
         key, role_name = fold(name), str(who).strip() if fold(who) else NONE_LABEL
         categories.setdefault(key, Counter())[Category(category).value] += int(count)
-        categories[key][_ANONYMOUS] += int(anonymous_count)
+        categories[key][anonymity.ANONYMOUS_KEY] += int(anonymous_count)
         roles.setdefault(key, Counter())[role_name] += int(count)
         anonymous_roles.setdefault(key, Counter())[role_name] += int(anonymous_count)
         names.setdefault(key, Counter())[str(name).strip() if key else NONE_LABEL] += int(count)
     reports = []
     for key, counter in categories.items():
-        tally = npsmath.Tally(counter["promoter"], counter["passive"], counter["detractor"])
-        hidden = anonymity.must_hide(tally.responses, counter[_ANONYMOUS])
-        tally = npsmath.Tally() if hidden else tally
+        tally, hidden = anonymity.shown_tally(
+            npsmath.Tally(counter["promoter"], counter["passive"], counter["detractor"]),
+            counter[anonymity.ANONYMOUS_KEY],
+        )
         shown_roles = {  # a role is a group too: "1 manager" of an eNPS account names the manager
             role_name: n
             for role_name, n in roles[key].most_common()

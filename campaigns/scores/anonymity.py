@@ -18,15 +18,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, or_, select
+from sqlalchemy import ColumnElement, case, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
+from campaigns.scores.nps import Tally
 from storage.tables import Campaign, Response
 
 MIN_GROUP = 5
 HIDDEN_NOTE = f"fewer than {MIN_GROUP} answers — hidden to keep eNPS anonymous"
 ANONYMOUS_LABEL = "anonymous"  # who an anonymous answer is from, wherever a name would be
 
+ANONYMOUS_KEY = "anonymous"  # a group's anonymous answers, counted in a Counter beside its categories
 _SESSION_KEY = "campaigns.scores.anonymity"
 
 
@@ -64,9 +66,32 @@ def not_anonymous(session: Session, column: Any = Response.campaign_id) -> list[
     return [or_(column.is_(None), column.not_in(ids))] if ids else []
 
 
-def anonymous_answers(session: Session, column: Any = Response.campaign_id) -> ColumnElement[Any] | None:
-    """SQL: how many answers of a group are anonymous, for a GROUP BY; None when no campaign is anonymous."""
+def anonymous_answers(session: Session, column: Any = Response.campaign_id) -> ColumnElement[Any]:
+    """SQL: how many answers of a group are anonymous, a column for a GROUP BY (0 when no campaign is)."""
     condition = is_anonymous(session, column)
     if condition is None:
-        return None
+        return literal_column("0")
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def count_anonymous(session: Session, conditions: list[ColumnElement[bool]]) -> int:
+    """How many of the answers the conditions select are anonymous campaigns' (no query when none is)."""
+    condition = is_anonymous(session)
+    if condition is None:
+        return 0
+    return int(session.scalar(select(func.count()).select_from(Response).where(*conditions, condition)) or 0)
+
+
+def shown_tally(tally: Tally, anonymous: int) -> tuple[Tally, bool]:
+    """A group's tally as every output shows it, and whether the rule hid it (its tally is then empty)."""
+    if must_hide(tally.responses, anonymous):
+        return Tally(), True
+    return tally, False
+
+
+def shown_group(session: Session, conditions: list[ColumnElement[bool]], tally: Tally) -> tuple[Tally, bool]:
+    """`shown_tally` for the answers the conditions select; counts their anonymous answers only for a group
+    small enough to need it."""
+    if not 0 < tally.responses < MIN_GROUP:
+        return tally, False
+    return shown_tally(tally, count_anonymous(session, conditions))

@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from campaigns.scores.anonymity import is_anonymous, not_anonymous
+from campaigns.scores.anonymity import count_anonymous, not_anonymous
 from campaigns.scores.filters import Filters, Scope
 from campaigns.scores.periods import Period
 from storage.tables import Campaign, Contact, Response
@@ -59,11 +59,7 @@ def _conditions(session: Session, filters: Filters, period: Period | None) -> li
 
 def left_out(session: Session, filters: Filters, period: Period | None) -> int:
     """How many answers the filters select that exports leave out because their campaign is anonymous."""
-    anonymous = is_anonymous(session)
-    if anonymous is None:
-        return 0
-    conditions = Scope.resolve(session, filters).responses(period or ALL_TIME)
-    return int(session.scalar(select(func.count()).select_from(Response).where(*conditions, anonymous)) or 0)
+    return count_anonymous(session, Scope.resolve(session, filters).responses(period or ALL_TIME))
 
 
 def _rows(session: Session, conditions: list[Any], *, by_id: bool = False) -> Iterator[dict[str, Any]]:

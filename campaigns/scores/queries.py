@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal_column, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from campaigns.scores import anonymity
@@ -154,15 +154,6 @@ def _tally(session: Session, conditions: list[ColumnElement[bool]]) -> Tally:
     )
 
 
-def _hides(session: Session, conditions: list[ColumnElement[bool]], tally: Tally) -> bool:
-    """Whether the group the conditions select must be hidden (campaigns.scores.anonymity.must_hide)."""
-    anonymous = anonymity.is_anonymous(session)
-    if anonymous is None or not 0 < tally.responses < anonymity.MIN_GROUP:
-        return False
-    count = session.scalar(select(func.count()).select_from(Response).where(*conditions, anonymous)) or 0
-    return anonymity.must_hide(tally.responses, int(count))
-
-
 def _tally_from(counts: Counter[str]) -> Tally:
     return Tally(
         promoters=counts[Category.PROMOTER.value],
@@ -193,9 +184,7 @@ def score(
 
 def _score(scope: Scope, period: Period, low_sample: int) -> ScoreReport:
     conditions = scope.responses(period)
-    tally = _tally(scope.session, conditions)
-    hidden = _hides(scope.session, conditions, tally)
-    tally = Tally() if hidden else tally
+    tally, hidden = anonymity.shown_group(scope.session, conditions, _tally(scope.session, conditions))
     sent, delivered = _invitation_counts(scope, period)
     return ScoreReport(
         period=period,
@@ -275,13 +264,12 @@ def trend(
         *((Response.answered_at < edge, index) for index, edge in enumerate(edges[1:-1])),
         else_=len(edges) - 2,
     )
-    anonymous = anonymity.anonymous_answers(session)
     rows = session.execute(
         select(
             bucket,
             Response.category,
             func.count(),
-            anonymous if anonymous is not None else literal_column("0"),
+            anonymity.anonymous_answers(session),
         )
         .where(*scope.responses(period))
         .group_by(bucket, Response.category)
@@ -289,7 +277,7 @@ def trend(
     counts: list[Counter[str]] = [Counter() for _ in edges[:-1]]
     for index, category, count, anonymous_count in rows:
         counts[int(index)][category] += int(count)
-        counts[int(index)][_ANONYMOUS] += int(anonymous_count)
+        counts[int(index)][anonymity.ANONYMOUS_KEY] += int(anonymous_count)
     points = []
     for start, end, counter in zip(edges, edges[1:], counts, strict=False):
         tally, hidden = _visible_tally(counter)
@@ -299,15 +287,8 @@ def trend(
     return points
 
 
-_ANONYMOUS = "anonymous"  # the counter key of a group's anonymous answers, beside the categories
-
-
 def _visible_tally(counter: Counter[str]) -> tuple[Tally, bool]:
-    """A group's tally as shown, and whether the eNPS rule hid it (the tally is then empty)."""
-    tally = _tally_from(counter)
-    if anonymity.must_hide(tally.responses, counter[_ANONYMOUS]):
-        return Tally(), True
-    return tally, False
+    return anonymity.shown_tally(_tally_from(counter), counter[anonymity.ANONYMOUS_KEY])
 
 
 # --- compare ---------------------------------------------------------------------------------------------
@@ -328,11 +309,8 @@ def compare(
     """
     scope = Scope.resolve(session, filters)
     expr = property_text(session, Response.contact_snapshot, property)
-    anonymous = anonymity.anonymous_answers(session)
     rows = session.execute(
-        select(
-            expr, Response.category, func.count(), anonymous if anonymous is not None else literal_column("0")
-        )
+        select(expr, Response.category, func.count(), anonymity.anonymous_answers(session))
         .where(*scope.responses(period))
         .group_by(expr, Response.category)
     ).all()
@@ -341,7 +319,7 @@ def compare(
     for value, category, count, anonymous_count in rows:
         folded = fold(value)
         tallies.setdefault(folded, Counter())[category] += int(count)
-        tallies[folded][_ANONYMOUS] += int(anonymous_count)
+        tallies[folded][anonymity.ANONYMOUS_KEY] += int(anonymous_count)
         spellings.setdefault(folded, Counter())[str(value).strip() if folded else NONE_LABEL] += int(count)
     segments = []
     for folded, counter in tallies.items():
@@ -421,10 +399,7 @@ def comments(
 def _hidden_comments(session: Session, conditions: list[ColumnElement[bool]]) -> int:
     """How many comments of anonymous campaigns the listing must leave out: all of them when fewer than 5
     match (a page of comments is a group like any other), else none."""
-    anonymous = anonymity.is_anonymous(session)
-    if anonymous is None:
-        return 0
-    count = int(session.scalar(select(func.count()).select_from(Response).where(*conditions, anonymous)) or 0)
+    count = anonymity.count_anonymous(session, conditions)
     return count if anonymity.must_hide(count, count) else 0
 
 

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from sqlalchemy import case, func, literal_column, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from campaigns.scores import anonymity
@@ -92,14 +92,13 @@ def theme_trend(
         else_=len(edges) - 2,
     )
     mentions = case((Response.comment.ilike(like_pattern(phrase.strip()), escape="\\"), 1), else_=0)
-    anonymous = anonymity.anonymous_answers(session)
     rows = session.execute(
         select(
             bucket,
             mentions,
             Response.category,
             func.count(),
-            anonymous if anonymous is not None else literal_column("0"),
+            anonymity.anonymous_answers(session),
         )
         .where(*scope.responses(period), Response.comment.is_not(None), func.trim(Response.comment) != "")
         .group_by(bucket, mentions, Response.category)
@@ -112,7 +111,7 @@ def theme_trend(
         anonymous_comments[int(index)] += int(anonymous_count)
         if mention:
             mentioned[int(index)][str(category)] += int(count)
-            mentioned[int(index)]["anonymous"] += int(anonymous_count)
+            mentioned[int(index)][anonymity.ANONYMOUS_KEY] += int(anonymous_count)
     return [
         _point(start, end, total, anonymous_total, c)
         for start, end, total, anonymous_total, c in zip(
@@ -126,6 +125,6 @@ def _point(start: datetime, end: datetime, total: int, anonymous: int, mentioned
     tally = npsmath.Tally(mentioned["promoter"], mentioned["passive"], mentioned["detractor"])
     if anonymity.must_hide(total, anonymous):
         return ThemePoint(start, end, 0, npsmath.Tally(), hidden=True)
-    if anonymity.must_hide(tally.responses, mentioned["anonymous"]):
+    if anonymity.must_hide(tally.responses, mentioned[anonymity.ANONYMOUS_KEY]):
         return ThemePoint(start, end, total, npsmath.Tally(), hidden=True)
     return ThemePoint(start, end, total, tally)

@@ -121,7 +121,9 @@ def test_the_api_lists_no_answer_of_the_anonymous_campaign(
     assert leaked(everything.text) == []
 
 
-def test_a_campaign_file_cannot_take_anonymous_back(staff: Database, database_url: str, tmp_path: Path) -> None:
+def test_a_campaign_file_cannot_take_anonymous_back(
+    staff: Database, database_url: str, tmp_path: Path
+) -> None:
     file = tmp_path / "campaigns.yaml"
     file.write_text(
         "campaigns:\n  - {name: pulse, kind: relationship, brand: Acme}\n  - {name: new, kind: relationship}\n",
