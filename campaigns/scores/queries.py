@@ -43,9 +43,8 @@ class ScoreReport:
     delivered: int  # of those, the ones that reached the person
     previous: ScoreReport | None = None
     change: Change | None = None  # against `previous`, None when either period has no answers
-    hidden: bool = (
-        False  # eNPS: under 5 answers, some anonymous; the tally is then empty (anonymity.HIDDEN_NOTE)
-    )
+    # eNPS: fewer than 5 answers, some of an anonymous campaign (campaigns.scores.anonymity): the tally is empty.
+    hidden: bool = False
 
     @property
     def responses(self) -> int:
@@ -265,12 +264,7 @@ def trend(
         else_=len(edges) - 2,
     )
     rows = session.execute(
-        select(
-            bucket,
-            Response.category,
-            func.count(),
-            anonymity.anonymous_answers(session),
-        )
+        select(bucket, Response.category, func.count(), anonymity.anonymous_answers(session))
         .where(*scope.responses(period))
         .group_by(bucket, Response.category)
     ).all()
@@ -404,14 +398,15 @@ def _hidden_comments(session: Session, conditions: list[ColumnElement[bool]]) ->
 
 
 def _comment_item(row: Any, anonymous: bool) -> CommentItem:
-    """One comment as shown; an anonymous campaign's without a name, on its day only."""
+    """One comment as shown; an anonymous campaign's without a name or response id, on its day only."""
+    response_id, answered_at, score_value, comment, contact_name, campaign_name, channel, _ = row
     return CommentItem(
-        answered_at=anonymity.day_of(row[1]) if anonymous else row[1],
-        score=int(row[2]),
-        comment=row[3] or "",
-        contact_name=None if anonymous else row[4],
-        campaign=row[5],
-        channel=row[6],
-        response_id=int(row[0]),
+        answered_at=anonymity.day_of(answered_at) if anonymous else answered_at,
+        score=int(score_value),
+        comment=comment or "",
+        contact_name=None if anonymous else contact_name,
+        campaign=campaign_name,
+        channel=channel,
+        response_id=0 if anonymous else int(response_id),
         anonymous=anonymous,
     )
