@@ -47,6 +47,7 @@ def ask(app: TestClient, fake_slack: FakeSlack, text: str) -> str:
     if "Working on it" in shown:
         answers = fake_slack.wait_for("response_url", before + 1, timeout=10, successful=True)
         shown += json.dumps(answers[before], ensure_ascii=False)
+    assert fake_slack.invalid_payloads() == []  # Block Kit as Slack takes it
     return shown
 
 
