@@ -7,7 +7,8 @@
    the anonymous answers of a group with `anonymous_answers` (the SQL side of the same rule) and, for a hidden
    group, shows HIDDEN_NOTE instead of its numbers.
 3. Per-row outputs (exports, `GET /api/v1/responses`, a contact's history) leave such answers out: a row is a
-   group of one, and its id and time place it beside the invitation that went to one person.
+   group of one, and its id and time place it beside the invitation that went to one person. What the person
+   texted back to such an invitation is their answer too (`anonymous_invitations`).
 
 Which campaigns are anonymous is read from their stored definitions once per query (there are few campaigns);
 with none, every helper here returns at once and queries stay exactly as they were.
@@ -15,6 +16,7 @@ with none, every helper here returns at once and queries stay exactly as they we
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,10 +24,11 @@ from sqlalchemy import ColumnElement, case, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from campaigns.scores.nps import Tally
-from storage.tables import Campaign, Response
+from storage.tables import Campaign, Invitation, Response
 
 MIN_GROUP = 5
 HIDDEN_NOTE = f"fewer than {MIN_GROUP} answers — hidden to keep eNPS anonymous"
+WITHHELD = "(part of an answer to an anonymous campaign: never shown)"  # a text the person exchanged about it
 ANONYMOUS_LABEL = "anonymous"  # who an anonymous answer is from, wherever a name would be
 
 ANONYMOUS_KEY = "anonymous"  # a group's anonymous answers, counted in a Counter beside its categories
@@ -58,6 +61,19 @@ def is_anonymous(session: Session, column: Any = Response.campaign_id) -> Column
     """SQL: the answer (by its campaign id column) is from an anonymous campaign; None when none is."""
     ids = anonymous_campaign_ids(session)
     return column.in_(ids) if ids else None
+
+
+def anonymous_invitations(session: Session, invitation_ids: Iterable[int | None]) -> set[int]:
+    """Those of the invitations that belong to anonymous campaigns: what a person texted back to them (a
+    score, a comment) is their answer, never shown beside them either."""
+    ids = anonymous_campaign_ids(session)
+    wanted = {i for i in invitation_ids if i is not None}
+    if not ids or not wanted:
+        return set()
+    found = session.scalars(
+        select(Invitation.id).where(Invitation.id.in_(sorted(wanted)), Invitation.campaign_id.in_(ids))
+    )
+    return set(found)
 
 
 def not_anonymous(session: Session, column: Any = Response.campaign_id) -> list[ColumnElement[bool]]:

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from bot.poster import AlertPoster
 from service.container import Container, build_container
 from service.scheduler import Ticker
-from tests.fixtures.anonymous import CARLA, HIDDEN, LEGAL, ZEBULON, leaked, seed_staff
+from tests.fixtures.anonymous import CARLA, HIDDEN, LEGAL, ZEBULON, answer, leaked, seed_staff
 from tests.fixtures.slack import MANAGER, post_to_slack_events
 from tests.standins.fake_slack import FakeSlack
 from tests.standins.slack_signing import event_body, slash_command_body
@@ -107,6 +107,24 @@ def test_no_slack_alert_nor_follow_up_for_an_anonymous_detractor(
     assert CARLA.name in json.dumps(alert, ensure_ascii=False)  # the customer's alert, as before
     sent = everything_sent(fake_slack)
     assert leaked(sent) == [] and "pipeline" not in sent
+
+
+def test_a_customer_alert_lists_no_previous_score_given_to_an_anonymous_campaign(
+    fake_slack: FakeSlack, staffed: Container, poster: AlertPoster
+) -> None:
+    """Zebulon answered the eNPS pulse (2, yesterday) and now, as a customer, the ordinary campaign (1): his
+    alert shows his customer answer, and no "Previous scores" line with the pulse's 2."""
+    answer(
+        staffed.db,
+        dataclasses.replace(ZEBULON, campaign="nps", score=1, comment="billing broke", days_ago=0),
+        staffed.clock.now(),
+    )
+    staffed.clock.advance(minutes=11)  # type: ignore[attr-defined]
+    poster.run()
+    [alert] = [a for a in fake_slack.successful("chat.postMessage") if "billing broke" in json.dumps(a)]
+    shown = json.dumps(alert, ensure_ascii=False)
+    assert ZEBULON.name in shown  # a customer's alert names the customer, as before
+    assert "Previous scores" not in shown and ZEBULON.comment not in shown
 
 
 def test_app_home_says_a_small_anonymous_score_is_hidden(

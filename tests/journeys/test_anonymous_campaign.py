@@ -114,3 +114,19 @@ def test_an_anonymous_detractor_gets_no_alert_and_the_log_does_not_link_the_answ
     assert timeline.exit_code == 0, timeline.output
     assert "survey sent" in timeline.output and "reply recorded" not in timeline.output
     assert "score" not in timeline.output and "comment recorded" not in timeline.output
+    assert (
+        ZEBULON.comment not in timeline.output
+        and "answer to an anonymous campaign: never shown" in timeline.output
+    )
+
+    # `nps contacts export` (a subject access request): the texts they exchanged about it are withheld too.
+    exported = CliRunner().invoke(
+        cli,
+        ["--env-file", os.devnull, "contacts", "export", ZEBULON.external_id],
+        env={"DATABASE_URL": database_url},
+    )
+    assert exported.exit_code == 0, exported.output
+    data = json.loads(exported.output)
+    assert data["responses"] == [] and ZEBULON.comment not in exported.output
+    bodies = [m["body"] for m in data["messages"]]
+    assert len(bodies) >= 3 and all("anonymous campaign: never shown" in body for body in bodies), bodies
