@@ -190,7 +190,7 @@ def _score(scope: Scope, period: Period, low_sample: int) -> ScoreReport:
         tally=tally,
         nps=npsmath.nps(tally),
         margin=npsmath.margin_of_error(tally),
-        low_sample=npsmath.is_low_sample(tally, low_sample),
+        low_sample=npsmath.is_low_sample(tally, low_sample) and not hidden,
         sent=sent,
         delivered=delivered,
         hidden=hidden,
