@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.blocks import Case
+from campaigns.scores.anonymity import not_anonymous
 from storage.tables import Campaign, Contact, FollowUp, Response
 
 
@@ -19,7 +20,12 @@ def load_case(response_id: int, *, session: Session) -> Case | None:
     previous = (
         session.execute(
             select(Response.answered_at, Response.score)
-            .where(Response.contact_id == response.contact_id, Response.id != response.id)
+            # eNPS: the person's answers to anonymous campaigns are never shown beside them.
+            .where(
+                Response.contact_id == response.contact_id,
+                Response.id != response.id,
+                *not_anonymous(session),
+            )
             .order_by(Response.answered_at.desc())
             .limit(8)
         ).all()

@@ -12,6 +12,7 @@ from bot.chart_blocks import trend_chart_blocks, trend_points
 from bot.chart_links import ChartLinks, TrendChart, hour_after
 from campaigns.definitions.store import summaries
 from campaigns.scores import queries
+from campaigns.scores.anonymity import HIDDEN_NOTE
 from campaigns.scores.periods import Period, whole_buckets
 from storage.db import Database
 from storage.enums import FollowUpStatus
@@ -30,7 +31,8 @@ def home_view(
                 session=session, period=Period(now - timedelta(days=days), now, tz=tz), with_previous=False
             )
             value = "–" if report.nps is None else f"{report.nps:+d}"
-            lines.append(f"*NPS, last {days} days:* {value} ({report.responses} responses)")
+            counted = HIDDEN_NOTE if report.hidden else f"{report.responses} responses"
+            lines.append(f"*NPS, last {days} days:* {value} ({counted})")
         mine = session.scalar(
             select(func.count())
             .select_from(FollowUp)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.channels.sms import describe_code
 from campaigns.privacy import mask_email, mask_phone, mask_text
+from campaigns.scores.anonymity import WITHHELD, anonymous_invitations, not_anonymous
 from storage.enums import AuditEntity, Direction, InvitationState, MessagePurpose
 from storage.tables import (
     AuditEntry,
@@ -117,12 +118,17 @@ class _Story:
         self.since = filters.since
         self.campaigns = {row[0]: row[1] for row in session.execute(select(Campaign.id, Campaign.name))}
         self.contacts: dict[int, str] = {}
+        self.answers_withheld: set[int] = (
+            set()
+        )  # invitations of anonymous campaigns: their replies are answers
 
     def entries(self) -> Iterator[Entry]:
         invitations = self._invitations()
         ids = [i.id for i in invitations]
         yield from (e for i in invitations for e in self._invitation(i))
-        yield from (e for m in self._messages(ids) for e in self._message(m))
+        messages = self._messages(ids)
+        self.answers_withheld = anonymous_invitations(self.session, (m.invitation_id for m in messages))
+        yield from (e for m in messages for e in self._message(m))
         responses = self._responses(ids)
         yield from (e for r in responses for e in self._response(r))
         response_ids = [r.id for r in responses]
@@ -168,7 +174,8 @@ class _Story:
             where.append(Response.campaign_id == self.campaign_id)
         if self.since is not None:
             where.append(Response.updated_at >= self.since)
-        return self._rows(Response, *where)
+        # eNPS: a timeline is one person's; their answers to anonymous campaigns are never in it.
+        return self._rows(Response, *where, *not_anonymous(self.session))
 
     def _consents(self) -> list[Consent]:
         if self.contact_id is None:
@@ -258,7 +265,7 @@ class _Story:
                 message=m.id,
                 invitation=m.invitation_id,
                 **{"from": self._address(m.address)},
-                text=self._free(m.body),
+                text=WITHHELD if m.invitation_id in self.answers_withheld else self._free(m.body),
                 handled=m.inbound_state,
             )
             return

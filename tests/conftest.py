@@ -19,6 +19,7 @@ pytest_plugins = [
     "tests.fixtures.survey",
     "tests.fixtures.browser",
     "tests.fixtures.seeding",
+    "tests.fixtures.anonymous",
     "tests.fixtures.own_postgres",
     "tests.standins.fixtures",
 ]

@@ -39,6 +39,7 @@ from bot.query.theme_answers import SLOW_THEME_COMMANDS, THEME_COMMANDS, theme_a
 from campaigns.definitions.store import set_status, summaries
 from campaigns.privacy import mask_email, mask_phone, mask_text
 from campaigns.scores import queries
+from campaigns.scores.anonymity import not_anonymous
 from campaigns.scores.nps import Benchmark
 from storage.audit import record_audit
 from storage.enums import AuditAction, AuditEntity, CampaignStatus, FollowUpStatus
@@ -262,7 +263,8 @@ def _contact(query: ContactQuery, *, session: Session) -> Answer:
         return Answer(text, [_section(text)])
     responses = session.scalars(
         select(Response)
-        .where(Response.contact_id == contact.id)
+        # eNPS: a person's history never shows their answers to anonymous campaigns.
+        .where(Response.contact_id == contact.id, *not_anonymous(session))
         .order_by(Response.answered_at.desc())
         .limit(10)
     ).all()

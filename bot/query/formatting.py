@@ -15,10 +15,11 @@ from typing import Any
 
 from bot.mrkdwn import customer_text, cut, escape, quote, verbatim
 from bot.query.grammar import GrammarError, filters_text
+from campaigns.scores.anonymity import ANONYMOUS_LABEL, HIDDEN_NOTE, MIN_GROUP
 from campaigns.scores.filters import Filters
 from campaigns.scores.nps import Benchmark
 from campaigns.scores.periods import Period
-from campaigns.scores.queries import Page, ScoreReport, SegmentReport, TrendPoint
+from campaigns.scores.queries import CommentItem, Page, ScoreReport, SegmentReport, TrendPoint
 from campaigns.scores.trend_change import LastChange, last_change
 from storage.enums import Category
 
@@ -30,6 +31,7 @@ MAX_FIELD = 2000
 MAX_COMMENT = 700  # characters of a comment as sent, escapes included
 MAX_NAME = 100
 MAX_SEGMENTS = 30
+HIDDEN_ROW = f"hidden: fewer than {MIN_GROUP} answers"
 CATEGORY_EMOJI = {
     Category.PROMOTER: ":large_green_circle:",
     Category.PASSIVE: ":large_yellow_circle:",
@@ -106,6 +108,8 @@ def score_blocks(
 ) -> list[Block]:
     """NPS ± margin, the three counts, response rate, the change against the previous period, low sample."""
     scope = _scope_line(period_label, filters_label)
+    if report.hidden:
+        return [_section(f"*NPS hidden* in {scope}: {HIDDEN_NOTE}.")]
     if report.responses == 0:
         return [
             _section(f"*No responses* in {scope}."),
@@ -198,15 +202,18 @@ def trend_text(points: Sequence[TrendPoint], title: str = "", *, tz: tzinfo = UT
     if not points:
         return f"{escape(title)}\nNo responses in this period." if title else "No responses in this period."
     lines = [
-        f"{_bucket_label(p, tz):<13} {signed(p.nps) if p.nps is not None else '–':>5} "
+        f"{_bucket_label(p, tz):<13} {HIDDEN_ROW}"
+        if p.hidden
+        else f"{_bucket_label(p, tz):<13} {signed(p.nps) if p.nps is not None else '–':>5} "
         f"{plus_minus(p.margin):>5}  n={p.responses}"
         for p in points
     ]
     header = f"*{escape(title)}*\n" if title else ""
-    budget = MAX_TEXT - len(header) - 10
+    footer = f"\n_Hidden: {HIDDEN_NOTE}._" if any(p.hidden for p in points) else ""
+    budget = MAX_TEXT - len(header) - len(footer) - 10
     while len("\n".join(lines)) > budget:
         lines.pop(0)
-    return f"{header}```{chr(10).join(lines)}```"
+    return f"{header}```{chr(10).join(lines)}```{footer}"
 
 
 def trend_blocks(points: Sequence[TrendPoint], title: str, *, tz: tzinfo = UTC) -> list[Block]:
@@ -254,10 +261,13 @@ def compare_blocks(
     budget, rows = MAX_TEXT - len(title) - 10, []
     for s in segments[:MAX_SEGMENTS]:
         value = cut(s.value, width)
-        row = (
-            f"{escape(value)}{' ' * (width - len(value))}  {signed(s.nps):>5} {plus_minus(s.margin):>5}  "
+        numbers = (
+            HIDDEN_ROW
+            if s.hidden
+            else f"{signed(s.nps):>5} {plus_minus(s.margin):>5}  "
             f"{'n=' + str(s.responses):<7} impact {signed(s.impact):>4}{' *' if s.low_sample else ''}"
         )
+        row = f"{escape(value)}{' ' * (width - len(value))}  {numbers}"
         budget -= len(row) + 1
         if budget < 0:
             break
@@ -272,6 +282,8 @@ def compare_blocks(
         "impact: the points a value adds to the overall NPS, which would move by minus that "
         "if it scored like the rest."
     )
+    if any(s.hidden for s in segments):
+        notes.append(f"Hidden: {HIDDEN_NOTE}.")
     blocks = [_customer_section(f"{title}\n{table}")]
     if notes:
         blocks.append(_context(" ".join(notes)))
@@ -291,22 +303,21 @@ def comments_blocks(
 ) -> list[Block]:
     """One section and one context line per comment, newest first, with a hint for the next page."""
     scope = _scope_line(period_label, filters_label)
+    hidden = _hidden_comments_line(page)
     if page.total == 0:
-        return [_section(f"No comments in {scope}.")]
+        return [_section(f"No comments in {scope}."), *([_context(hidden)] if hidden else [])]
     if not page.items:
         return [
             _section(f"There are {page.total} comments in {scope}; page {page.page} is past the last one.")
         ]
     first = (page.page - 1) * page.page_size + 1
     last = first + len(page.items) - 1
-    blocks: list[Block] = [_context(f"Comments {first}–{last} of {page.total} · {scope}")]
+    blocks: list[Block] = [_context(f"Comments {first}–{last} of {page.total} · {scope}", hidden)]
     for item in page.items:
-        local = item.answered_at.astimezone(tz)
-        who = customer_text(item.contact_name, MAX_NAME) if item.contact_name else "unknown contact"
-        about = [f"{CATEGORY_EMOJI[item.category]} *{item.score}*", who]
+        about = [f"{CATEGORY_EMOJI[item.category]} *{item.score}*", _who(item)]
         if item.campaign:
             about.append(escape(item.campaign))
-        about += [item.channel.value, f"{local:%b} {local.day}, {local:%H:%M}"]
+        about += [item.channel.value, _when(item, tz)]
         blocks += [
             _customer_section(quote(item.comment, MAX_COMMENT, marker="> ")),
             {"type": "context", "elements": [verbatim(" · ".join(about))]},
@@ -315,6 +326,26 @@ def comments_blocks(
         hint = f"More: `{escape(next_command)}`" if next_command else f"Page {page.page} of {page.pages}."
         blocks += [_divider(), _context(hint)]
     return blocks[:MAX_BLOCKS]
+
+
+def _who(item: CommentItem) -> str:
+    if item.anonymous:
+        return ANONYMOUS_LABEL
+    return customer_text(item.contact_name, MAX_NAME) if item.contact_name else "unknown contact"
+
+
+def _when(item: CommentItem, tz: tzinfo) -> str:
+    """The day and time of a comment; an anonymous campaign's by its (UTC) day only, as the query gives it."""
+    if item.anonymous:
+        return f"{item.answered_at:%b} {item.answered_at.day}"
+    local = item.answered_at.astimezone(tz)
+    return f"{local:%b} {local.day}, {local:%H:%M}"
+
+
+def _hidden_comments_line(page: Page) -> str:
+    if not page.hidden:
+        return ""
+    return f"{page.hidden} comments of anonymous campaigns not shown: {HIDDEN_NOTE}."
 
 
 # --- help and errors -------------------------------------------------------------------------------------

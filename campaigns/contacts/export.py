@@ -14,6 +14,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from campaigns.contacts.consents import ledger
+from campaigns.scores.anonymity import WITHHELD, anonymous_invitations, not_anonymous
 from storage.enums import Channel
 from storage.tables import Consent, Contact, Message, Response
 
@@ -64,25 +65,37 @@ def person_data(contact: Contact, *, session: Session) -> dict[str, Any]:
                 "late": response.late,
             }
             for response in session.scalars(
-                select(Response).where(Response.contact_id == contact.id).order_by(Response.answered_at)
+                select(Response)
+                .where(Response.contact_id == contact.id, *not_anonymous(session))
+                .order_by(Response.answered_at)
             )
         ],
-        "messages": [
-            {
-                "id": message.id,
-                "at": _time(message.created_at),
-                "direction": message.direction.value,
-                "channel": message.channel.value,
-                "address": message.address,
-                "body": message.body,
-            }
-            for message in session.scalars(
-                select(Message)
-                .where(or_(Message.contact_id == contact.id, _addresses(Message, contact)))
-                .order_by(Message.id)
-            )
-        ],
+        "messages": _messages(contact, session=session),
     }
+
+
+def _messages(contact: Contact, *, session: Session) -> list[dict[str, Any]]:
+    """Every message to or from the person; the texts of an anonymous campaign's conversation are withheld (the
+    score and comment they sent, the follow-up question that names their category)."""
+    messages = list(
+        session.scalars(
+            select(Message)
+            .where(or_(Message.contact_id == contact.id, _addresses(Message, contact)))
+            .order_by(Message.id)
+        )
+    )
+    withheld = anonymous_invitations(session, (message.invitation_id for message in messages))
+    return [
+        {
+            "id": message.id,
+            "at": _time(message.created_at),
+            "direction": message.direction.value,
+            "channel": message.channel.value,
+            "address": message.address,
+            "body": WITHHELD if message.invitation_id in withheld else message.body,
+        }
+        for message in messages
+    ]
 
 
 def _addresses(model: type[Consent] | type[Message], contact: Contact) -> Any:

@@ -24,6 +24,7 @@ from campaigns.definitions.fields import (
     parse_brand,
     parse_channels,
     parse_event,
+    parse_flag,
     parse_follow_up,
     parse_kind,
     parse_link,
@@ -87,6 +88,7 @@ _CAMPAIGN_FIELDS = (
     "slack_channel",
     "follow_up",
     "promoter_link",
+    "anonymous",
 )
 
 
@@ -211,6 +213,7 @@ def _read_fields(section: Section, kind: CampaignKind | None) -> dict[str, Any]:
         "slack_channel": section.read("slack_channel", parse_slack_channel, None),
         "follow_up": section.read("follow_up", parse_follow_up, ("detractor",)),
         "promoter_link": section.read("promoter_link", parse_link, None),
+        "anonymous": section.read("anonymous", parse_flag, False),
     }
 
 

@@ -323,3 +323,10 @@ def parse_brand(value: object) -> str:
     if len(text) > MAX_BRAND_LENGTH:
         raise Reject(f"is too long ({len(text)} characters; at most {MAX_BRAND_LENGTH})")
     return text
+
+
+def parse_flag(value: object) -> bool:
+    """A yes/no field such as `anonymous`: YAML true or false (YAML 1.2, so not yes/no or on/off)."""
+    if not isinstance(value, bool):
+        raise Reject(f"must be true or false, not {describe(value)}")
+    return value

@@ -157,6 +157,9 @@ class CampaignDefinition:
     follow_up: tuple[str, ...] = ("detractor",)
     # A review or referral page promoters are offered in their closing text (None: no link).
     promoter_link: str | None = None
+    # eNPS: no output links an answer to a person and no group under 5 answers is shown
+    # (campaigns.scores.anonymity); such a campaign opens no follow-ups and posts no alerts.
+    anonymous: bool = False
 
     def __post_init__(self) -> None:
         # The invariants the planner depends on; the parser never breaks them, hand-built definitions might.

@@ -25,16 +25,41 @@ class CampaignSummary:
     event: str | None
     counts: dict[str, int]
     responses: int
+    anonymous: bool = False  # eNPS: answers are shown without identity, in groups of 5 or more
+
+
+class AnonymityKept(ValueError):
+    """A file would turn `anonymous` off for a campaign that has it: refused, nothing is applied."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"{name}: `anonymous: true` cannot be taken back; its answers were given on the promise that nobody "
+            "sees who gave them (start a new campaign under another name instead)"
+        )
 
 
 def apply_definitions(
     definitions: Sequence[CampaignDefinition], *, session: Session, now: datetime | None = None
 ) -> list[tuple[str, str]]:
-    """Create or update campaigns by name; returns (name, "created" | "updated" | "unchanged")."""
+    """Create or update campaigns by name; returns (name, "created" | "updated" | "unchanged").
+
+    AnonymityKept, before anything changes, when a definition drops `anonymous` from a campaign that has it."""
     results = []
+    found = {
+        definition.name: session.scalar(select(Campaign).where(Campaign.name == definition.name))
+        for definition in definitions
+    }
+    for definition in definitions:
+        stored = found[definition.name]
+        if (
+            stored is not None
+            and (stored.definition or {}).get("anonymous") is True
+            and not definition.anonymous
+        ):
+            raise AnonymityKept(definition.name)
     for definition in definitions:
         data = definition_to_json(definition)
-        campaign = session.scalar(select(Campaign).where(Campaign.name == definition.name))
+        campaign = found[definition.name]
         if campaign is None:
             at = now or utcnow()
             session.add(
@@ -92,6 +117,7 @@ def summaries(*, session: Session) -> list[CampaignSummary]:
             event=c.event,
             counts=counts.get(c.id, {}),
             responses=responses.get(c.id, 0),
+            anonymous=(c.definition or {}).get("anonymous") is True,
         )
         for c in session.scalars(select(Campaign).order_by(Campaign.name))
     ]

@@ -35,8 +35,12 @@ def on_score(response: Response, *, now: datetime, session: Session, new: bool =
 
     `new`: the response was inserted just now, so it has no follow-up or alert yet (none is looked for).
     """
-    follow_up = None if new else session.scalar(select(FollowUp).where(FollowUp.response_id == response.id))
     definition = campaign_definition(response.campaign_id, session=session)
+    if definition is not None and definition.anonymous:
+        # eNPS: an alert is a group of one, posted the minute a person answered; a follow-up would have to
+        # reach that person. Neither exists; the answers count in the scores (campaigns.scores.anonymity).
+        return
+    follow_up = None if new else session.scalar(select(FollowUp).where(FollowUp.response_id == response.id))
     channel = definition.slack_channel if definition and definition.slack_channel else ""
     wanted = definition.follow_up if definition else ("detractor",)
     if response.category in wanted and follow_up is None:

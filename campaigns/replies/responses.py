@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session, object_session
 
+from campaigns.definitions.parsed import campaign_definition
 from campaigns.events import Event, emit_after_commit
 from campaigns.followups import opening as followups
 from campaigns.scores.nps import categorize
@@ -151,17 +152,20 @@ def record_score(
     invitation.responded_at = invitation.responded_at or now
     invitation.updated_at = now
     session.flush()
+    definition = campaign_definition(invitation.campaign_id, session=session)
+    # eNPS: the invitation id and the score would tie the answer to the "survey sent" line naming the number.
+    anonymous = definition is not None and definition.anonymous
     emit_after_commit(
         session,
         log,
         Event.REPLY_RECORDED,
         words=None if created else "score changed",
-        invitation=invitation.id,
+        invitation=None if anonymous else invitation.id,
         response=response.id,
         campaign=_campaign_name(invitation.campaign_id, session),
         channel=channel,
-        score=response.score,
-        category=response.category,
+        score=None if anonymous else response.score,
+        category=None if anonymous else response.category,
         late=response.late or None,
     )
     followups.on_score(response, now=now, session=session, new=created)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from campaigns.scores import anonymity
 from campaigns.scores import nps as npsmath
 from campaigns.scores.filters import NO_FILTERS, Filters, Scope, check_key, fold
 from campaigns.scores.periods import Period
@@ -24,6 +25,7 @@ class AccountReport:
     nps: int | None
     margin: float | None
     roles: dict[str, int] = field(default_factory=dict)  # role -> responses, most first
+    hidden: bool = False  # eNPS: under 5 answers, some anonymous (campaigns.scores.anonymity); tally empty
 
     @property
     def responses(self) -> int:
@@ -43,28 +45,46 @@ def accounts(
     account = Response.contact_snapshot[check_key(account_property)].as_string()
     role = Response.contact_snapshot[check_key(role_property)].as_string()
     rows = session.execute(
-        select(account, role, Response.category, func.count())
+        select(
+            account,
+            role,
+            Response.category,
+            func.count(),
+            anonymity.anonymous_answers(session),
+        )
         .where(*scope.responses(period))
         .group_by(account, role, Response.category)
     ).all()
     categories: dict[str, Counter[str]] = {}
     roles: dict[str, Counter[str]] = {}
     names: dict[str, Counter[str]] = {}
-    for name, who, category, count in rows:
-        key = fold(name)
+    anonymous_roles: dict[str, Counter[str]] = {}
+    for name, who, category, count, anonymous_count in rows:
+        key, role_name = fold(name), str(who).strip() if fold(who) else NONE_LABEL
         categories.setdefault(key, Counter())[Category(category).value] += int(count)
-        roles.setdefault(key, Counter())[str(who).strip() if fold(who) else NONE_LABEL] += int(count)
+        categories[key][anonymity.ANONYMOUS_KEY] += int(anonymous_count)
+        roles.setdefault(key, Counter())[role_name] += int(count)
+        anonymous_roles.setdefault(key, Counter())[role_name] += int(anonymous_count)
         names.setdefault(key, Counter())[str(name).strip() if key else NONE_LABEL] += int(count)
     reports = []
     for key, counter in categories.items():
-        tally = npsmath.Tally(counter["promoter"], counter["passive"], counter["detractor"])
+        tally, hidden = anonymity.shown_tally(
+            npsmath.Tally(counter["promoter"], counter["passive"], counter["detractor"]),
+            counter[anonymity.ANONYMOUS_KEY],
+        )
+        shown_roles = {  # a role is a group too: "1 manager" of an eNPS account names the manager
+            role_name: n
+            for role_name, n in roles[key].most_common()
+            if not hidden and not anonymity.must_hide(n, anonymous_roles[key][role_name])
+        }
         reports.append(
             AccountReport(
                 account=names[key].most_common(1)[0][0],
                 tally=tally,
                 nps=npsmath.nps(tally),
                 margin=npsmath.margin_of_error(tally),
-                roles=dict(roles[key].most_common()),
+                roles=shown_roles,
+                hidden=hidden,
             )
         )
     return sorted(reports, key=lambda r: (-r.responses, r.account))

@@ -20,6 +20,7 @@ from typing import Any, Literal, TextIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from campaigns.scores.anonymity import count_anonymous, not_anonymous
 from campaigns.scores.filters import Filters, Scope
 from campaigns.scores.periods import Period
 from storage.tables import Campaign, Contact, Response
@@ -52,7 +53,13 @@ ALL_TIME = Period(datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=
 
 
 def _conditions(session: Session, filters: Filters, period: Period | None) -> list[Any]:
-    return Scope.resolve(session, filters).responses(period or ALL_TIME)
+    # eNPS: a row is a group of one, so answers of anonymous campaigns are never exported row by row.
+    return [*Scope.resolve(session, filters).responses(period or ALL_TIME), *not_anonymous(session)]
+
+
+def left_out(session: Session, filters: Filters, period: Period | None) -> int:
+    """How many answers the filters select that exports leave out because their campaign is anonymous."""
+    return count_anonymous(session, Scope.resolve(session, filters).responses(period or ALL_TIME))
 
 
 def _rows(session: Session, conditions: list[Any], *, by_id: bool = False) -> Iterator[dict[str, Any]]:

@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
+from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from campaigns.scores import anonymity
 from campaigns.scores import nps as npsmath
 from campaigns.scores.errors import QueryError
 from campaigns.scores.filters import NO_FILTERS, Filters, Scope, fold, property_text
@@ -41,6 +43,8 @@ class ScoreReport:
     delivered: int  # of those, the ones that reached the person
     previous: ScoreReport | None = None
     change: Change | None = None  # against `previous`, None when either period has no answers
+    # eNPS: fewer than 5 answers, some of an anonymous campaign (campaigns.scores.anonymity): the tally is empty.
+    hidden: bool = False
 
     @property
     def responses(self) -> int:
@@ -80,6 +84,7 @@ class TrendPoint:
     tally: Tally
     nps: int | None
     margin: float | None
+    hidden: bool = False  # eNPS: see ScoreReport.hidden
 
     @property
     def responses(self) -> int:
@@ -94,6 +99,7 @@ class SegmentReport:
     margin: float | None
     low_sample: bool = False
     impact: float | None = None  # points it adds to the overall NPS (npsmath.segment_impact)
+    hidden: bool = False  # eNPS: see ScoreReport.hidden
 
     @property
     def responses(self) -> int:
@@ -109,6 +115,7 @@ class CommentItem:
     campaign: str | None
     channel: Channel
     response_id: int = 0
+    anonymous: bool = False  # eNPS: no name, and `answered_at` is the day only (anonymity.day_of)
 
     @property
     def category(self) -> Category:
@@ -121,6 +128,7 @@ class Page:
     total: int
     page: int
     page_size: int = 5
+    hidden: int = 0  # eNPS: comments of anonymous campaigns left out, fewer than 5 matching
 
     @property
     def has_more(self) -> bool:
@@ -173,17 +181,35 @@ def score(
     return replace(report, previous=previous, change=npsmath.compare(report.tally, previous.tally))
 
 
-def _score(scope: Scope, period: Period, low_sample: int, tally: Tally) -> ScoreReport:
+def _score(scope: Scope, period: Period, low_sample: int, counted: Tally) -> ScoreReport:
+    tally, hidden = _shown(scope, period, counted)
     sent, delivered = _invitation_counts(scope, period)
     return ScoreReport(
         period=period,
         tally=tally,
         nps=npsmath.nps(tally),
         margin=npsmath.margin_of_error(tally),
-        low_sample=npsmath.is_low_sample(tally, low_sample),
+        low_sample=npsmath.is_low_sample(tally, low_sample) and not hidden,
         sent=sent,
         delivered=delivered,
+        hidden=hidden,
     )
+
+
+def _shown(scope: Scope, period: Period, tally: Tally) -> tuple[Tally, bool]:
+    """`anonymity.shown_tally` for the period's answers: their anonymous ones are counted (one more query) only
+    for a group small enough to need it."""
+    flag = anonymity.is_anonymous(scope.session)
+    if flag is None or not 0 < tally.responses < anonymity.MIN_GROUP:
+        return tally, False
+    anonymous = sum(scope.count_responses(period, where=[flag]).values())
+    return anonymity.shown_tally(tally, anonymous)
+
+
+def _with_anonymity(session: Session, columns: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The grouping columns, plus "is this answer anonymous" when some campaign is (nothing extra otherwise)."""
+    flag = anonymity.flag_column(session)
+    return columns if flag is None else (*columns, flag)
 
 
 def _tallies_side_by_side(scope: Scope, before: Period, period: Period) -> tuple[Tally, Tally]:
@@ -273,13 +299,23 @@ def trend(
         else_=len(edges) - 2,
     )
     counts: list[Counter[str]] = [Counter() for _ in edges[:-1]]
-    for (index, category), count in scope.count_responses(period, bucket, Response.category).items():
-        counts[int(index)][category] += count
+    grouping = _with_anonymity(session, (bucket, Response.category))
+    for keys, count in scope.count_responses(period, *grouping).items():
+        index, category = int(keys[0]), keys[1]
+        counts[index][category] += count
+        if len(keys) > 2 and keys[2]:
+            counts[index][anonymity.ANONYMOUS_KEY] += count
     points = []
     for start, end, counter in zip(edges, edges[1:], counts, strict=False):
-        tally = _tally_from(counter)
-        points.append(TrendPoint(start, end, tally, npsmath.nps(tally), npsmath.margin_of_error(tally)))
+        tally, hidden = _visible_tally(counter)
+        points.append(
+            TrendPoint(start, end, tally, npsmath.nps(tally), npsmath.margin_of_error(tally), hidden=hidden)
+        )
     return points
+
+
+def _visible_tally(counter: Counter[str]) -> tuple[Tally, bool]:
+    return anonymity.shown_tally(_tally_from(counter), counter[anonymity.ANONYMOUS_KEY])
 
 
 # --- compare ---------------------------------------------------------------------------------------------
@@ -300,23 +336,27 @@ def compare(
     """
     scope = Scope.resolve(session, filters)
     expr = property_text(session, Response.contact_snapshot, property)
-    rows = [(*keys, count) for keys, count in scope.count_responses(period, expr, Response.category).items()]
     tallies: dict[str, Counter[str]] = {}
     spellings: dict[str, Counter[str]] = {}
-    for value, category, count in rows:
+    grouping = _with_anonymity(session, (expr, Response.category))
+    for keys, count in scope.count_responses(period, *grouping).items():
+        value, category = keys[0], keys[1]
         folded = fold(value)
         tallies.setdefault(folded, Counter())[category] += int(count)
+        if len(keys) > 2 and keys[2]:
+            tallies[folded][anonymity.ANONYMOUS_KEY] += int(count)
         spellings.setdefault(folded, Counter())[str(value).strip() if folded else NONE_LABEL] += int(count)
     segments = []
     for folded, counter in tallies.items():
-        tally = _tally_from(counter)
+        tally, hidden = _visible_tally(counter)
         segments.append(
             SegmentReport(
                 value=spellings[folded].most_common(1)[0][0],
                 tally=tally,
                 nps=npsmath.nps(tally),
                 margin=npsmath.margin_of_error(tally),
-                low_sample=npsmath.is_low_sample(tally, low_sample),
+                low_sample=npsmath.is_low_sample(tally, low_sample) and not hidden,
+                hidden=hidden,
             )
         )
     segments = _with_impact(segments)
@@ -325,8 +365,10 @@ def compare(
 
 
 def _with_impact(segments: list[SegmentReport]) -> list[SegmentReport]:
+    """Each segment's impact on the overall score; none for a hidden one (eNPS), whose answers a hidden group
+    keeps out of the whole as well, so no impact tells how it scored."""
     whole = sum((s.tally for s in segments), Tally())
-    return [replace(s, impact=npsmath.segment_impact(s.tally, whole)) for s in segments]
+    return [replace(s, impact=None if s.hidden else npsmath.segment_impact(s.tally, whole)) for s in segments]
 
 
 # --- comments --------------------------------------------------------------------------------------------
@@ -360,6 +402,9 @@ def comments(
         conditions.append(Response.category == category.value)
     if keyword and keyword.strip():
         conditions.append(Response.comment.ilike(like_pattern(keyword.strip()), escape="\\"))
+    hidden = _hidden_comments(session, conditions)
+    if hidden:
+        conditions += anonymity.not_anonymous(session)
     total = session.scalar(select(func.count()).select_from(Response).where(*conditions)) or 0
     rows = session.execute(
         select(
@@ -370,6 +415,7 @@ def comments(
             Contact.name,
             Campaign.name,
             Response.channel,
+            Response.campaign_id,
         )
         .outerjoin(Contact, Contact.id == Response.contact_id)
         .outerjoin(Campaign, Campaign.id == Response.campaign_id)
@@ -378,16 +424,28 @@ def comments(
         .offset((page - 1) * page_size)
         .limit(page_size)
     ).all()
-    items = [
-        CommentItem(
-            answered_at=answered_at,
-            score=int(score_value),
-            comment=comment or "",
-            contact_name=contact_name,
-            campaign=campaign_name,
-            channel=channel,
-            response_id=int(response_id),
-        )
-        for response_id, answered_at, score_value, comment, contact_name, campaign_name, channel in rows
-    ]
-    return Page(items=items, total=int(total), page=page, page_size=page_size)
+    anonymous_ids = set(anonymity.anonymous_campaign_ids(session))
+    items = [_comment_item(row, row.campaign_id in anonymous_ids) for row in rows]
+    return Page(items=items, total=int(total), page=page, page_size=page_size, hidden=hidden)
+
+
+def _hidden_comments(session: Session, conditions: list[ColumnElement[bool]]) -> int:
+    """How many comments of anonymous campaigns the listing must leave out: all of them when fewer than 5
+    match (a page of comments is a group like any other), else none."""
+    count = anonymity.count_anonymous(session, conditions)
+    return count if anonymity.must_hide(count, count) else 0
+
+
+def _comment_item(row: Any, anonymous: bool) -> CommentItem:
+    """One comment as shown; an anonymous campaign's without a name or response id, on its day only."""
+    response_id, answered_at, score_value, comment, contact_name, campaign_name, channel, _ = row
+    return CommentItem(
+        answered_at=anonymity.day_of(answered_at) if anonymous else answered_at,
+        score=int(score_value),
+        comment=comment or "",
+        contact_name=None if anonymous else contact_name,
+        campaign=campaign_name,
+        channel=channel,
+        response_id=0 if anonymous else int(response_id),
+        anonymous=anonymous,
+    )

@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
+from campaigns.scores import anonymity
 from campaigns.scores import nps as npsmath
 from campaigns.scores.errors import QueryError
 from campaigns.scores.filters import NO_FILTERS, Filters, Scope
@@ -32,10 +34,11 @@ class ThemePoint:
     end: datetime
     comments: int  # comments in the bucket (non-empty)
     mentions: npsmath.Tally  # the answers whose comment mentions the phrase
+    hidden: bool = False  # eNPS: too few mentions (or comments), some anonymous; those counts are then 0
 
     @property
     def rate(self) -> float | None:
-        return self.mentions.responses / self.comments if self.comments else None
+        return self.mentions.responses / self.comments if self.comments and not self.hidden else None
 
     @property
     def nps(self) -> int | None:
@@ -89,16 +92,24 @@ def theme_trend(
         *((Response.answered_at < edge, index) for index, edge in enumerate(edges[1:-1])),
         else_=len(edges) - 2,
     )
-    counts = scope.count_responses(period, bucket, _mentions(phrase), Response.category, where=_commented())
+    flag = anonymity.flag_column(session)
+    grouping: list[Any] = [bucket, _mentions(phrase), Response.category, *([] if flag is None else [flag])]
     comments = [0] * (len(edges) - 1)
     mentioned: list[Counter[str]] = [Counter() for _ in comments]
-    for (index, mention, category), count in counts.items():
+    anonymous_comments = [0] * len(comments)
+    for keys, count in scope.count_responses(period, *grouping, where=_commented()).items():
+        index, mention, category = int(keys[0]), keys[1], keys[2]
+        anonymous_count = count if len(keys) > 3 and keys[3] else 0
         comments[int(index)] += int(count)
+        anonymous_comments[int(index)] += int(anonymous_count)
         if mention:
             mentioned[int(index)][str(category)] += int(count)
+            mentioned[int(index)][anonymity.ANONYMOUS_KEY] += int(anonymous_count)
     return [
-        ThemePoint(start, end, total, npsmath.Tally(c["promoter"], c["passive"], c["detractor"]))
-        for start, end, total, c in zip(edges, edges[1:], comments, mentioned, strict=False)
+        _point(start, end, total, anonymous_total, c)
+        for start, end, total, anonymous_total, c in zip(
+            edges, edges[1:], comments, anonymous_comments, mentioned, strict=False
+        )
     ]
 
 
@@ -107,13 +118,17 @@ def theme_total(
 ) -> ThemePoint:
     """The whole period at once: comments, and the answers that mention the phrase by category."""
     scope = Scope.resolve(session, filters)
-    counts = scope.count_responses(period, _mentions(phrase), Response.category, where=_commented())
+    flag = anonymity.flag_column(session)
+    grouping: list[Any] = [_mentions(phrase), Response.category, *([] if flag is None else [flag])]
+    total = anonymous = 0
     mentioned: Counter[str] = Counter()
-    for (mention, category), count in counts.items():
-        if mention:
-            mentioned[str(category)] += count
-    tally = npsmath.Tally(mentioned["promoter"], mentioned["passive"], mentioned["detractor"])
-    return ThemePoint(period.start, period.end, sum(counts.values()), tally)
+    for keys, count in scope.count_responses(period, *grouping, where=_commented()).items():
+        anonymous_count = count if len(keys) > 2 and keys[2] else 0
+        total, anonymous = total + count, anonymous + anonymous_count
+        if keys[0]:
+            mentioned[str(keys[1])] += count
+            mentioned[anonymity.ANONYMOUS_KEY] += anonymous_count
+    return _point(period.start, period.end, total, anonymous, mentioned)
 
 
 def _mentions(phrase: str) -> ColumnElement[int]:
@@ -122,3 +137,13 @@ def _mentions(phrase: str) -> ColumnElement[int]:
 
 def _commented() -> list[ColumnElement[bool]]:
     return [Response.comment.is_not(None), func.trim(Response.comment) != ""]
+
+
+def _point(start: datetime, end: datetime, total: int, anonymous: int, mentioned: Counter[str]) -> ThemePoint:
+    """A bucket as shown; hidden by the eNPS rule when its comments or its mentions are too few."""
+    tally = npsmath.Tally(mentioned["promoter"], mentioned["passive"], mentioned["detractor"])
+    if anonymity.must_hide(total, anonymous):
+        return ThemePoint(start, end, 0, npsmath.Tally(), hidden=True)
+    if anonymity.must_hide(tally.responses, mentioned[anonymity.ANONYMOUS_KEY]):
+        return ThemePoint(start, end, total, npsmath.Tally(), hidden=True)
+    return ThemePoint(start, end, total, tally)

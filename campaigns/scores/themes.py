@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from campaigns.scores import anonymity
 from campaigns.scores.filters import NO_FILTERS, Filters, Scope
 from campaigns.scores.periods import Period
 from campaigns.scores.tokens import comment_terms
@@ -75,17 +76,36 @@ def _z(a: int, n_a: int, b: int, n_b: int) -> float:
 def themes(*, session: Session, period: Period, filters: Filters = NO_FILTERS) -> ThemesReport:
     scope = Scope.resolve(session, filters)
     query = (
-        select(Response.category, Response.comment)
+        select(Response.category, Response.comment, Response.campaign_id)
         .where(*scope.responses(period), Response.comment.is_not(None))
         .execution_options(yield_per=PAGE)
     )
-    report = ThemesReport()
-    for category, comment in session.execute(query):
+    report, anonymous = ThemesReport(), ThemesReport()
+    anonymous_ids = set(anonymity.anonymous_campaign_ids(session))
+    for category, comment, campaign_id in session.execute(query):
         words, phrases = comment_terms(comment or "")
         if not words:
             continue
-        category = Category(category)
-        report.comments[category] += 1
-        report.words[category].update(words)
-        report.phrases[category].update(phrases)
+        for counted in (report, anonymous) if campaign_id in anonymous_ids else (report,):
+            counted.comments[Category(category)] += 1
+            counted.words[Category(category)].update(words)
+            counted.phrases[Category(category)].update(phrases)
+    return _without_small_groups(report, anonymous) if anonymous_ids else report
+
+
+def _without_small_groups(report: ThemesReport, anonymous: ThemesReport) -> ThemesReport:
+    """The eNPS rule (campaigns.scores.anonymity): a term, or a category's comments, counted from fewer than 5
+    comments of which some are anonymous is left out; a rare word can name the one person who wrote it."""
+    for category in Category:
+        if anonymity.must_hide(report.comments[category], anonymous.comments[category]):
+            report.comments[category] = 0
+            report.words[category].clear()
+            report.phrases[category].clear()
+        for counts, anonymous_counts in (
+            (report.words, anonymous.words),
+            (report.phrases, anonymous.phrases),
+        ):
+            for term in list(anonymous_counts[category]):
+                if anonymity.must_hide(counts[category][term], anonymous_counts[category][term]):
+                    del counts[category][term]
     return report

@@ -10,6 +10,11 @@ import click
 from service.cli.context import CliContext, pass_context
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from sqlalchemy.orm import Session
+
+    from campaigns.definitions.model import CampaignDefinition
     from storage.enums import CampaignStatus
 
 
@@ -26,11 +31,8 @@ def apply_command(ctx: CliContext, file: Path) -> None:
     from campaigns.contacts.store import property_names
     from campaigns.definitions.campaign_file import parse_campaign_file
     from campaigns.definitions.problems import CampaignFileError
-    from campaigns.definitions.store import apply_definitions
-    from storage.audit import record_audit
-    from storage.enums import AuditAction, AuditEntity
+    from campaigns.definitions.store import AnonymityKept
 
-    applied = {"created": AuditAction.CAMPAIGN_CREATED, "updated": AuditAction.CAMPAIGN_UPDATED}
     try:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -43,19 +45,32 @@ def apply_command(ctx: CliContext, file: Path) -> None:
         raise click.ClickException(f"{file}: invalid campaign file\n{error}") from None
     for warning in parsed.warnings:
         click.echo(f"warning: {warning}", err=True)
-    with ctx.container.db.transaction() as session:
-        results = apply_definitions(parsed.campaigns, session=session)
-        for name, outcome in results:
-            if outcome in applied:
-                record_audit(
-                    session=session,
-                    actor="cli",
-                    action=applied[outcome],
-                    entity_type=AuditEntity.CAMPAIGN,
-                    entity_id=name,
-                )
+    try:
+        with ctx.container.db.transaction() as session:
+            results = _apply_and_audit(parsed.campaigns, session=session)
+    except AnonymityKept as refused:
+        raise click.ClickException(f"{file}: nothing applied: {refused}") from None
     for name, outcome in results:
         click.echo(f"{name}: {outcome}")
+
+
+def _apply_and_audit(definitions: Sequence[CampaignDefinition], *, session: Session) -> list[tuple[str, str]]:
+    from campaigns.definitions.store import apply_definitions
+    from storage.audit import record_audit
+    from storage.enums import AuditAction, AuditEntity
+
+    applied = {"created": AuditAction.CAMPAIGN_CREATED, "updated": AuditAction.CAMPAIGN_UPDATED}
+    results = apply_definitions(definitions, session=session)
+    for name, outcome in results:
+        if outcome in applied:
+            record_audit(
+                session=session,
+                actor="cli",
+                action=applied[outcome],
+                entity_type=AuditEntity.CAMPAIGN,
+                entity_id=name,
+            )
+    return results
 
 
 @campaigns_group.command("list")
@@ -92,7 +107,7 @@ def list_command(ctx: CliContext) -> None:
         planned = ahead.get(row.id)
         table.add_row(
             row.name,
-            row.kind + (f" ({row.event})" if row.event else ""),
+            row.kind + (f" ({row.event})" if row.event else "") + (" · anonymous" if row.anonymous else ""),
             row.status.value,
             str(planned.today if planned else 0),
             str(planned.week if planned else 0),

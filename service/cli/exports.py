@@ -48,6 +48,19 @@ def export_responses_command(ctx: CliContext, file: Path, query: tuple[str, ...]
     except OSError as error:
         raise click.ClickException(f"{file}: {error.strerror or error}") from None
     click.echo(f"{count} responses written to {file}")
+    _say_left_out(ctx, parsed, period)
+
+
+def _say_left_out(ctx: CliContext, parsed: Query, period: Period | None) -> None:
+    from campaigns.scores.export import left_out
+
+    with ctx.container.db.transaction() as session:
+        anonymous = left_out(session, parsed.filters, period)  # type: ignore[union-attr]
+    if anonymous:
+        click.echo(
+            f"{anonymous} answers of anonymous (eNPS) campaigns left out: they are never exported row by row; "
+            "`nps score`, `nps trend` and `nps compare` show them in groups of 5 or more"
+        )
 
 
 def _export_whole(ctx: CliContext, file: Path, fmt: str, parsed: Query, period: Period | None) -> int:

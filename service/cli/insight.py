@@ -100,6 +100,7 @@ def _period_json(period: Period) -> dict[str, str]:
 
 
 def _tally_json(report: ScoreReport | TrendPoint | SegmentReport) -> dict[str, Any]:
+    from campaigns.scores.anonymity import HIDDEN_NOTE
     from campaigns.scores.nps import adjusted_wald_interval, nps_exact
 
     tally = report.tally
@@ -112,6 +113,7 @@ def _tally_json(report: ScoreReport | TrendPoint | SegmentReport) -> dict[str, A
         "nps_exact": _number(nps_exact(tally)),
         "margin": _number(report.margin),
         "interval_small_sample": _interval_json(adjusted_wald_interval(tally)),
+        **({"hidden": HIDDEN_NOTE} if report.hidden else {}),  # eNPS (campaigns.scores.anonymity)
     }
 
 
@@ -211,6 +213,8 @@ def print_table(renderable: Any) -> None:
 def _score_table(report: ScoreReport, title: str, benchmark: Benchmark | None) -> None:
     from rich.table import Table
 
+    from campaigns.scores.anonymity import HIDDEN_NOTE
+
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("figure", style="bold")
     table.add_column("value")
@@ -237,6 +241,8 @@ def _score_table(report: ScoreReport, title: str, benchmark: Benchmark | None) -
         table.add_row(f"benchmark ({benchmark.label})", f"{benchmark.score:+d}: {benchmark.gap(report.nps)}")
     if report.low_sample:
         table.add_row("low sample", f"{n} responses: the score can move a lot with a few more answers")
+    if report.hidden:
+        table.add_row("hidden", HIDDEN_NOTE)
     print_table(table)
 
 
@@ -260,6 +266,7 @@ def _change_words(change: Any, rose: float | None) -> str:
 def _trend_table(points: list[TrendPoint], title: str, monthly: bool) -> None:
     from rich.table import Table
 
+    from campaigns.scores.anonymity import HIDDEN_NOTE
     from campaigns.scores.trend_change import last_change
 
     step = last_change(points)
@@ -278,13 +285,18 @@ def _trend_table(points: list[TrendPoint], title: str, monthly: bool) -> None:
     for point in points:
         label = f"{point.start:%Y-%m}" if monthly else f"{point.start:%Y-%m-%d}"
         table.add_row(
-            label, _signed(point.nps), _margin(point.margin), str(point.responses) if point.responses else "-"
+            label,
+            _signed(point.nps),
+            _margin(point.margin),
+            HIDDEN_NOTE if point.hidden else str(point.responses) if point.responses else "-",
         )
     print_table(table)
 
 
 def _compare_table(segments: list[SegmentReport], title: str) -> None:
     from rich.table import Table
+
+    from campaigns.scores.anonymity import HIDDEN_NOTE
 
     caption = (
         "impact: points the segment adds to the overall NPS, which would move by minus the impact "
@@ -300,7 +312,7 @@ def _compare_table(segments: list[SegmentReport], title: str) -> None:
             _margin(s.margin),
             str(s.responses),
             _signed(s.impact),
-            "low sample" if s.low_sample else "",
+            HIDDEN_NOTE if s.hidden else "low sample" if s.low_sample else "",
         )
     print_table(table)
 

@@ -226,6 +226,7 @@ def accounts_command(
 ) -> None:
     """Account (B2B) NPS: each account's score from its people's answers, with the mix of roles that answered."""
     from campaigns.scores.accounts import accounts
+    from campaigns.scores.anonymity import HIDDEN_NOTE
     from campaigns.scores.errors import QueryError
 
     parsed = parse_query(ctx, "score", query)
@@ -249,6 +250,7 @@ def accounts_command(
                     "nps": a.nps,
                     "margin": a.margin,
                     "roles": a.roles,
+                    **({"hidden": HIDDEN_NOTE} if a.hidden else {}),
                 }
                 for a in found
             ]
@@ -263,7 +265,7 @@ def accounts_command(
         mix = ", ".join(f"{role} {count}" for role, count in a.roles.items())
         table.add_row(
             a.account,
-            str(a.responses),
+            HIDDEN_NOTE if a.hidden else str(a.responses),
             f"{a.nps:+d}" if a.nps else "0",
             f"±{a.margin:.0f}" if a.margin is not None else "",
             mix,

@@ -139,6 +139,7 @@ def theme_show_command(ctx: CliContext, name: str, period: tuple[str, ...], as_j
     mention it, the mention rate and the NPS of those who do."""
     from zoneinfo import ZoneInfo
 
+    from campaigns.scores.anonymity import HIDDEN_NOTE
     from campaigns.scores.errors import QueryError
     from campaigns.scores.saved_themes import get_theme, theme_trend
 
@@ -169,6 +170,7 @@ def theme_show_command(ctx: CliContext, name: str, period: tuple[str, ...], as_j
                     "mentions": p.mentions.responses,
                     "rate": None if p.rate is None else round(p.rate, 4),
                     "nps": p.nps,
+                    **({"hidden": HIDDEN_NOTE} if p.hidden else {}),
                 }
                 for p in points
             ]
@@ -184,7 +186,7 @@ def theme_show_command(ctx: CliContext, name: str, period: tuple[str, ...], as_j
         table.add_row(
             f"{p.start:%Y-%m-%d}",
             str(p.comments),
-            str(p.mentions.responses),
+            HIDDEN_NOTE if p.hidden else str(p.mentions.responses),
             rate,
             "n/a" if p.nps is None else f"{p.nps:+d}",
         )
