@@ -53,6 +53,7 @@ from campaigns.definitions.problems import (
     describe,
     unknown_key_message,
 )
+from campaigns.definitions.recovery import read_recovery
 from campaigns.definitions.send_window import read_send_window
 from campaigns.definitions.yaml_loader import load_yaml
 from campaigns.messages.locales import FALLBACK_LOCALE
@@ -87,6 +88,7 @@ _CAMPAIGN_FIELDS = (
     "slack_channel",
     "follow_up",
     "promoter_link",
+    "recovery",
 )
 
 
@@ -211,6 +213,7 @@ def _read_fields(section: Section, kind: CampaignKind | None) -> dict[str, Any]:
         "slack_channel": section.read("slack_channel", parse_slack_channel, None),
         "follow_up": section.read("follow_up", parse_follow_up, ("detractor",)),
         "promoter_link": section.read("promoter_link", parse_link, None),
+        "recovery_after_days": read_recovery(section),
     }
 
 

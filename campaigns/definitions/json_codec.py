@@ -50,6 +50,7 @@ def definition_to_json(definition: CampaignDefinition) -> dict[str, Any]:
         **({"slack_channel": d.slack_channel} if d.slack_channel else {}),
         **({"follow_up": list(d.follow_up)} if d.follow_up != ("detractor",) else {}),
         **({"promoter_link": d.promoter_link} if d.promoter_link else {}),
+        **({"recovery_after_days": d.recovery_after_days} if d.recovery_after_days else {}),
     }
 
 
@@ -81,6 +82,7 @@ def definition_from_json(data: Mapping[str, Any]) -> CampaignDefinition:
         slack_channel=data.get("slack_channel"),
         promoter_link=data.get("promoter_link"),
         follow_up=tuple(data.get("follow_up", ("detractor",))),
+        recovery_after_days=data.get("recovery_after_days"),
     )
 
 

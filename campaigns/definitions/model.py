@@ -157,6 +157,8 @@ class CampaignDefinition:
     follow_up: tuple[str, ...] = ("detractor",)
     # A review or referral page promoters are offered in their closing text (None: no link).
     promoter_link: str | None = None
+    # Days after a detractor's follow-up is resolved to survey them again (None: no re-survey).
+    recovery_after_days: int | None = None
 
     def __post_init__(self) -> None:
         # The invariants the planner depends on; the parser never breaks them, hand-built definitions might.
