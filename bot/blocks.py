@@ -48,6 +48,9 @@ class Case:
     resolved_at: datetime | None = None
     outcome_note: str | None = None
     contact_method: ContactMethod | None = None
+    # The campaign's recovery re-survey of this case, when one is planned (due) or went out (sent).
+    re_survey_at: datetime | None = None
+    re_survey_sent: bool = False
     hidden: bool = False  # who the customer is was left out (`anonymous`)
 
 
@@ -146,6 +149,8 @@ def status_line(case: Case) -> str:
             parts.append(f"contacted by {case.contact_method}")
         if case.outcome_note:
             parts.append(f"outcome: {customer_text(case.outcome_note, 2000)}")
+        if case.re_survey_at is not None:
+            parts.append(f"re-survey {'sent' if case.re_survey_sent else 'planned for'} {_when(case.re_survey_at)}")
         return " · ".join(parts)
     if case.acknowledged_by:
         parts.append(f":eyes: Acknowledged by <@{case.acknowledged_by}> {_when(case.acknowledged_at)}")

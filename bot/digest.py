@@ -17,6 +17,7 @@ from bot.query import formatting
 from campaigns.scores import queries
 from campaigns.scores.loop import loop_health
 from campaigns.scores.periods import Period
+from campaigns.scores.recovery import recovery_share
 from campaigns.scores.themes import ThemesReport, themes
 from storage.enums import Category, FollowUpStatus
 from storage.tables import FollowUp
@@ -25,6 +26,7 @@ THEMES = 5
 MOVED = 3
 MOVED_POINTS = 0.10  # a theme moved when its share of the comments changed by 10 points or more
 MOVED_MENTIONS = 3
+RECOVERY_WINDOW = timedelta(days=90)
 
 
 def _overall(report: ThemesReport) -> Counter[str]:
@@ -121,6 +123,10 @@ def digest_blocks(*, session: Session, now: datetime, tz: ZoneInfo) -> list[dict
 
 
 def _loop_line(session: Session, period: Period) -> str:
+    return _touched(session, period) + _recovered(session, period)
+
+
+def _touched(session: Session, period: Period) -> str:
     health = loop_health(session=session, period=period).overall
     if not health.followed_up:
         return "*Detractors touched in time:* no detractors this week"
@@ -129,6 +135,18 @@ def _loop_line(session: Session, period: Period) -> str:
     after = "" if first is None else f", first touch after {first.total_seconds() / 3600:.1f} h (median)"
     return (
         f"*Detractors touched in time:* {health.touched_in_time} of {health.followed_up} ({share:.0%}){after}"
+    )
+
+
+def _recovered(session: Session, period: Period) -> str:
+    """Over the 90 days before the digest: a re-survey comes weeks after the resolution, rarely in one week."""
+    since = Period(period.end - RECOVERY_WINDOW, period.end)
+    recovery = recovery_share(session=session, period=since).overall
+    if not recovery.answered:
+        return ""
+    return (
+        f" · *Recovery ({RECOVERY_WINDOW.days} days):* {recovery.rose} of {recovery.answered} detractors who "
+        f"answered again after their follow-up scored higher ({recovery.share or 0:.0%})"
     )
 
 
