@@ -150,7 +150,9 @@ def status_line(case: Case) -> str:
         if case.outcome_note:
             parts.append(f"outcome: {customer_text(case.outcome_note, 2000)}")
         if case.re_survey_at is not None:
-            parts.append(f"re-survey {'sent' if case.re_survey_sent else 'planned for'} {_when(case.re_survey_at)}")
+            parts.append(
+                f"re-survey {'sent' if case.re_survey_sent else 'planned for'} {_when(case.re_survey_at)}"
+            )
         return " · ".join(parts)
     if case.acknowledged_by:
         parts.append(f":eyes: Acknowledged by <@{case.acknowledged_by}> {_when(case.acknowledged_at)}")

@@ -97,7 +97,11 @@ def _without_re_survey(campaign_id: int, after_days: int, now: datetime, *, sess
         )
         .order_by(FollowUp.id)
     )
-    return [_Due(*row) for row in rows if row.resolved_at is not None]
+    return [
+        _Due(follow_up_id, response_id, resolved_at, contact_id)
+        for follow_up_id, response_id, resolved_at, contact_id in rows
+        if resolved_at is not None and contact_id is not None
+    ]
 
 
 def _plan_one(
@@ -178,7 +182,9 @@ def _insert(session: Session, row: dict[str, object]) -> bool:
 def _mark_case(session: Session, response_id: int, now: datetime) -> None:
     """The case's Slack alert is edited to say when the re-survey goes out."""
     alert = session.scalar(
-        select(SlackAlert).where(SlackAlert.response_id == response_id, SlackAlert.kind == AlertKind.DETRACTOR)
+        select(SlackAlert).where(
+            SlackAlert.response_id == response_id, SlackAlert.kind == AlertKind.DETRACTOR
+        )
     )
     if alert is not None:
         needs_posting(alert, now, session)

@@ -87,7 +87,9 @@ def test_the_loop_line_says_how_many_detractors_who_answered_again_scored_higher
     for score, again in ((3, 9), (2, 2)):
         contact = seed.contact()
         follow_up = detractor(engine.db, contact, pulse, score, now - timedelta(days=40))
-        assert resolve(engine.db, follow_up, user="U0ANA", note="called", method=None, now=now - timedelta(days=30))
+        assert resolve(
+            engine.db, follow_up, user="U0ANA", note="called", method=None, now=now - timedelta(days=30)
+        )
         seed.responses([again], at=now - timedelta(days=15), contact_id=contact, campaign_id=pulse)
     ticker = Ticker(container, holder="digest-test")
     try:

@@ -31,7 +31,11 @@ def test_recovery_is_off_by_default() -> None:
 
 @pytest.mark.parametrize(
     "field",
-    ["    recovery: {after_days: 14}\n", "    recovery:\n      after_days: 14\n", "    recovery: {after_days: 14.0}\n"],
+    [
+        "    recovery: {after_days: 14}\n",
+        "    recovery:\n      after_days: 14\n",
+        "    recovery: {after_days: 14.0}\n",
+    ],
 )
 def test_recovery_after_days_is_read_and_stored(field: str) -> None:
     [campaign] = parse_campaign_file(BASE + field).campaigns

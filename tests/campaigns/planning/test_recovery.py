@@ -64,7 +64,9 @@ def detractor_follow_up(
 
 
 def close(engine: Container, follow_up_id: int) -> bool:
-    return resolve(engine.db, follow_up_id, user="U0ANA", note="called her", method=None, now=engine.clock.now())
+    return resolve(
+        engine.db, follow_up_id, user="U0ANA", note="called her", method=None, now=engine.clock.now()
+    )
 
 
 def plan_recovery(engine: Container) -> int:
@@ -91,8 +93,10 @@ def test_the_re_survey_goes_out_after_days_after_the_resolution_despite_the_fati
     engine.clock.advance(days=13)  # type: ignore[attr-defined]
     assert dispatcher.drain().sent == 0
     engine.clock.advance(days=1)  # type: ignore[attr-defined]
-    assert dispatcher.drain().sent == 1  # 14 days after the first survey: the 90-day fatigue rule does not apply
-    first, second = fake_twilio.messages()
+    assert (
+        dispatcher.drain().sent == 1
+    )  # 14 days after the first survey: the 90-day fatigue rule does not apply
+    _first, second = fake_twilio.messages()
     assert second.to == ANA["phone"] and "recommend" in second.body
     assert plan_recovery(engine) == 0  # planned once, sent once
     assert len(re_surveys(engine)) == 1
@@ -109,7 +113,9 @@ def test_resolving_twice_and_planning_again_plan_one_re_survey(
     assert len(re_surveys(engine)) == 1
 
 
-def test_two_planners_at_once_plan_one_re_survey(engine: Container, dispatcher: Dispatcher, app: TestClient) -> None:
+def test_two_planners_at_once_plan_one_re_survey(
+    engine: Container, dispatcher: Dispatcher, app: TestClient
+) -> None:
     follow_up = detractor_follow_up(engine, dispatcher, app)
     assert close(engine, follow_up)
     start = threading.Barrier(2)
@@ -228,14 +234,18 @@ def test_the_re_survey_replaces_a_regular_survey_waiting_to_go_out_and_the_inter
 ) -> None:
     """A campaign surveying every 10 days with its own fatigue window of 0: its next regular survey would come
     during the 14 days; the re-survey takes its place and the next regular one is due 10 days after it."""
-    follow_up = detractor_follow_up(engine, dispatcher, app, interval=10, extra="    min_days_between_surveys: 0\n")
+    follow_up = detractor_follow_up(
+        engine, dispatcher, app, interval=10, extra="    min_days_between_surveys: 0\n"
+    )
     engine.clock.advance(days=10)  # type: ignore[attr-defined]
     assert plan(engine).planned == 1  # the regular survey, waiting for the dispatcher
     assert close(engine, follow_up)
     assert plan_recovery(engine) == 1
     with engine.db.transaction() as session:
         states = session.execute(
-            select(Invitation.recovery_of_follow_up_id, Invitation.state, Invitation.last_error).order_by(Invitation.id)
+            select(Invitation.recovery_of_follow_up_id, Invitation.state, Invitation.last_error).order_by(
+                Invitation.id
+            )
         ).all()
     assert [(row[0], row[1]) for row in states] == [
         (None, InvitationState.RESPONDED),

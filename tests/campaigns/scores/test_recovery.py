@@ -24,9 +24,9 @@ from click.testing import CliRunner
 from campaigns.followups.actions import resolve
 from campaigns.followups.opening import on_score
 from campaigns.scores.filters import Filters
+from campaigns.scores.nps import categorize
 from campaigns.scores.periods import Period
 from campaigns.scores.recovery import recovery_share
-from campaigns.scores.nps import categorize
 from service.cli import cli
 from storage.db import Database
 from storage.enums import Channel, InvitationState
@@ -111,7 +111,8 @@ def test_recovery_share_of_may(db: Database) -> None:
     with db.transaction() as session:
         report = recovery_share(session=session, period=MAY)
     overall = report.overall
-    assert (overall.resolved, overall.planned, overall.re_surveyed, overall.answered, overall.rose) == (5, 1, 3, 3, 2)
+    counts = (overall.resolved, overall.planned, overall.re_surveyed, overall.answered, overall.rose)
+    assert counts == (5, 1, 3, 3, 2)
     assert overall.share == 2 / 3
     assert [(r.group, r.resolved, r.rose) for r in report.by_campaign] == [("pulse", 5, 2)]
 
@@ -131,7 +132,9 @@ def test_nps_loop_shows_the_recovery_share(db: Database) -> None:
     seven_detractors(db)
     url = db.engine.url.render_as_string(hide_password=False)
     env = {"DATABASE_URL": url}
-    result = CliRunner().invoke(cli, ["--env-file", os.devnull, "loop", "2026-05-01..2026-05-31", "--json"], env=env)
+    result = CliRunner().invoke(
+        cli, ["--env-file", os.devnull, "loop", "2026-05-01..2026-05-31", "--json"], env=env
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["recovery"] == {
         "overall": {
