@@ -136,8 +136,8 @@ def alert_blocks(case: Case, *, with_actions: bool = True) -> list[Block]:
             {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Previous scores: {history}"}]}
         )
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": status_line(case)}]})
-    if with_actions and case.follow_up_id is not None and case.status != FollowUpStatus.RESOLVED:
-        blocks.append(_actions(case))
+    if with_actions and case.follow_up_id is not None:
+        blocks.append(_reopen(case) if case.status == FollowUpStatus.RESOLVED else _actions(case))
     return blocks
 
 
@@ -193,6 +193,18 @@ def _actions(case: Case) -> Block:
         }
     )
     return {"type": "actions", "block_id": ids.follow_up_block(value), "elements": elements}
+
+
+def _reopen(case: Case) -> Block:
+    """A resolved case can be reopened (the customer came back); that cancels a re-survey not yet sent."""
+    value = str(case.follow_up_id)
+    button = {
+        "type": "button",
+        "action_id": ids.REOPEN,
+        "value": value,
+        "text": {"type": "plain_text", "text": "Reopen"},
+    }
+    return {"type": "actions", "block_id": ids.follow_up_block(value), "elements": [button]}
 
 
 def resolve_modal(follow_up_id: int, channel: str | None, ts: str | None) -> Block:

@@ -7,6 +7,7 @@ from __future__ import annotations
 ACK = "alert_acknowledge"
 ASSIGN = "alert_assign"
 RESOLVE = "alert_resolve"
+REOPEN = "alert_reopen"  # on a resolved case
 
 # block_id of the alert's actions block: the prefix, then the follow-up's id
 FOLLOW_UP_BLOCK = "follow_up:"
