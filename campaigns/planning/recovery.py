@@ -20,6 +20,8 @@ Decided rules, in the campaign file documentation too:
   with ON CONFLICT DO NOTHING). Reopening the follow-up cancels a re-survey not yet sent (:func:`cancel_recovery`);
   resolving it again replaces that cancelled row with a new one, due N days after the new resolution. A
   re-survey that was sent (or is being sent) stays, and no second one is planned.
+- The answer to a re-survey may open a follow-up of its own; resolving that one plans no further re-survey
+  (one recovery attempt per loop, not a survey every N days for as long as the person stays unhappy).
 - Resolutions older than N days plus :data:`GRACE` are not looked at (the campaign may have turned recovery on
   long after; such a re-survey would no longer be about the follow-up).
 """
@@ -30,9 +32,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import ColumnElement, delete, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from campaigns.definitions.json_codec import definition_from_json
 from campaigns.definitions.model import CampaignDefinition
@@ -94,6 +96,7 @@ def _without_re_survey(campaign_id: int, after_days: int, now: datetime, *, sess
             FollowUp.status == FollowUpStatus.RESOLVED,
             FollowUp.resolved_at >= now - timedelta(days=after_days) - GRACE,
             ~has_re_survey,
+            ~_answers_a_re_survey(),
         )
         .order_by(FollowUp.id)
     )
@@ -102,6 +105,14 @@ def _without_re_survey(campaign_id: int, after_days: int, now: datetime, *, sess
         for follow_up_id, response_id, resolved_at, contact_id in rows
         if resolved_at is not None and contact_id is not None
     ]
+
+
+def _answers_a_re_survey() -> ColumnElement[bool]:
+    """The answer was given to a re-survey: its own follow-up is not re-surveyed again (one recovery per loop)."""
+    asked_again = aliased(Invitation)
+    return exists().where(
+        asked_again.id == Response.invitation_id, asked_again.recovery_of_follow_up_id.is_not(None)
+    )
 
 
 def _plan_one(

@@ -260,3 +260,37 @@ def test_the_re_survey_replaces_a_regular_survey_waiting_to_go_out_and_the_inter
     assert plan(engine).planned == 0
     engine.clock.advance(days=1)  # type: ignore[attr-defined]
     assert plan(engine).planned == 1
+
+
+def test_the_follow_up_of_an_answer_to_the_re_survey_is_not_re_surveyed_again(
+    engine: Container, dispatcher: Dispatcher, app: TestClient, fake_twilio: FakeTwilio
+) -> None:
+    follow_up = detractor_follow_up(engine, dispatcher, app)
+    assert close(engine, follow_up)
+    assert plan_recovery(engine) == 1
+    engine.clock.advance(days=14)  # type: ignore[attr-defined]
+    assert dispatcher.drain().sent == 1
+    reply(app, "4")  # still unhappy: a second follow-up
+    reply(app, "no change")
+    with engine.db.transaction() as session:
+        first, second = session.scalars(select(FollowUp.id).order_by(FollowUp.id)).all()
+    assert first == follow_up
+    assert close(engine, second)
+    assert plan_recovery(engine) == 0
+    assert len(re_surveys(engine)) == 1
+
+
+def test_the_scheduler_plans_re_surveys_with_the_other_invitations(
+    engine: Container, dispatcher: Dispatcher, app: TestClient
+) -> None:
+    from service.scheduler import Ticker
+
+    follow_up = detractor_follow_up(engine, dispatcher, app)
+    assert close(engine, follow_up)
+    ticker = Ticker(engine, holder="recovery-test")
+    try:
+        ticker.plan()
+    finally:
+        ticker.dispatcher.close()
+    [planned] = re_surveys(engine)
+    assert planned.recovery_of_follow_up_id == follow_up
