@@ -92,7 +92,8 @@ def digest_blocks(*, session: Session, now: datetime, tz: ZoneInfo) -> list[dict
                 )
                 parts.append(f"{side}: {listed}")
         blocks.append({"type": "section", "text": verbatim("*Themes that moved:* " + " · ".join(parts))})
-    blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _loop_line(session, period)}})
+    loop = _loop_line(session, period) + _recovered(session, period)
+    blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": loop}})
     closed = (
         session.scalar(
             select(func.count())
@@ -123,10 +124,6 @@ def digest_blocks(*, session: Session, now: datetime, tz: ZoneInfo) -> list[dict
 
 
 def _loop_line(session: Session, period: Period) -> str:
-    return _touched(session, period) + _recovered(session, period)
-
-
-def _touched(session: Session, period: Period) -> str:
     health = loop_health(session=session, period=period).overall
     if not health.followed_up:
         return "*Detractors touched in time:* no detractors this week"
