@@ -162,6 +162,14 @@ def reopen(db: Database, follow_up_id: int, *, user: str, now: datetime) -> bool
             session,
             re_survey_cancelled=cancelled,
         )
+        emit_after_commit(
+            session,
+            log,
+            Event.FOLLOW_UP_REOPENED,
+            follow_up=follow_up_id,
+            by=user,
+            re_survey_cancelled=cancelled,
+        )
     return True
 
 

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session, aliased
 
 from campaigns.definitions.json_codec import definition_from_json
 from campaigns.definitions.model import CampaignDefinition
+from campaigns.events import Event, emit_after_commit
 from campaigns.followups.alert_queue import needs_posting
 from campaigns.planning import eligibility
 from campaigns.planning.facts import contact_facts
@@ -162,7 +163,14 @@ def _plan_one(
         return
     stats.planned += 1
     _mark_case(session, due.response_id, now)
-    log.info("planned the recovery re-survey of follow-up %d for %s", due.follow_up_id, row["due_at"])
+    emit_after_commit(
+        session,
+        log,
+        Event.RECOVERY_PLANNED,
+        follow_up=due.follow_up_id,
+        campaign=campaign.name,
+        due_at=row["due_at"].isoformat(),
+    )
 
 
 def _replace_regular_survey(
