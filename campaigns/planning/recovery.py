@@ -209,6 +209,13 @@ def _mark_case(session: Session, response_id: int, now: datetime) -> None:
         needs_posting(alert, now, session)
 
 
+def re_survey_sent(session: Session, follow_up_id: int, now: datetime) -> None:
+    """The re-survey went out (the dispatcher settles it): the case's alert is edited to say so."""
+    response_id = session.scalar(select(FollowUp.response_id).where(FollowUp.id == follow_up_id))
+    if response_id is not None:
+        _mark_case(session, response_id, now)
+
+
 def cancel_recovery(session: Session, follow_up_id: int, now: datetime) -> bool:
     """The follow-up was reopened: cancel its re-survey unless a worker has claimed or sent it."""
     cancelled = session.execute(

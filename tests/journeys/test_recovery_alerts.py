@@ -115,3 +115,25 @@ def test_a_reopen_click_from_someone_outside_the_channel_changes_nothing(
     fake_slack.wait_for("chat.postEphemeral", 1)
     with engine.db.transaction() as session:
         assert session.get(FollowUp, follow_up).status == "resolved"  # type: ignore[union-attr]
+
+
+def test_the_case_says_when_the_re_survey_went_out(
+    engine: Container, dispatcher: Dispatcher, fake_slack: FakeSlack, app: TestClient, poster: AlertPoster
+) -> None:
+    add_contacts(engine, [{"external_id": "c0", "name": "Customer 0", "phone": PHONE}])
+    apply_yaml(engine, CAMPAIGN)
+    plan(engine)
+    dispatcher.drain()
+    sms(app, "3")
+    engine.clock.advance(minutes=11)  # type: ignore[attr-defined]
+    assert poster.run() == 1
+    with engine.db.transaction() as session:
+        follow_up = session.scalars(select(FollowUp.id)).one()
+    assert resolve(engine.db, follow_up, user=AGENT, note="called her", method=None, now=engine.clock.now())
+    assert plan_recoveries(engine.db, now=engine.clock.now(), rules=engine.planning_rules).planned == 1
+    poster.run()
+    engine.clock.advance(days=14)  # type: ignore[attr-defined]
+    assert dispatcher.drain().sent == 1
+    poster.run()
+    sent = "re-survey sent <!date^1796638260^{date_short_pretty} {time}|2026-12-07 10:11 UTC>"
+    assert sent in text_of(fake_slack.successful("chat.update")[-1])
