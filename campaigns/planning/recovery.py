@@ -127,6 +127,8 @@ def _plan_one(
     stats: PlanStats,
 ) -> None:
     assert definition.recovery_after_days is not None
+    if not _still_resolved(session, due):
+        return  # reopened (or resolved again) since it was read: the next run sees it as it is now
     contact = session.get(Contact, due.contact_id)
     if contact is None:
         return
@@ -171,6 +173,26 @@ def _plan_one(
         campaign=campaign.name,
         due_at=row["due_at"].isoformat(),
     )
+
+
+def _still_resolved(session: Session, due: _Due) -> bool:
+    """Take the follow-up's row lock (a write that changes nothing) while it is still resolved at `resolved_at`.
+
+    Reopening updates the same row, so it waits for this transaction, and then finds and cancels the re-survey
+    planned here; or it went first, and nothing is planned for an open case.
+    """
+    locked = session.execute(
+        update(FollowUp)
+        .where(
+            FollowUp.id == due.follow_up_id,
+            FollowUp.status == FollowUpStatus.RESOLVED,
+            FollowUp.resolved_at == due.resolved_at,
+        )
+        .values(updated_at=FollowUp.updated_at)
+        .returning(FollowUp.id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    return locked is not None
 
 
 def _replace_regular_survey(

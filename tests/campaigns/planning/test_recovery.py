@@ -4,12 +4,13 @@ the fake Twilio receives the re-survey, once, through the normal dispatch path (
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from campaigns.dispatch.dispatcher import Dispatcher
@@ -17,7 +18,7 @@ from campaigns.followups.actions import reopen, resolve
 from campaigns.planning.recovery import plan_recoveries
 from service.container import Container
 from service.web.app import create_app
-from storage.enums import InvitationState
+from storage.enums import FollowUpStatus, InvitationState
 from storage.tables import FollowUp, Invitation, Skip
 from tests.fixtures.engine import FROM_NUMBER, add_contacts, apply_yaml, plan
 from tests.standins.fake_twilio import DEFAULT_AUTH_TOKEN, FakeTwilio
@@ -294,3 +295,31 @@ def test_the_scheduler_plans_re_surveys_with_the_other_invitations(
         ticker.dispatcher.close()
     [planned] = re_surveys(engine)
     assert planned.recovery_of_follow_up_id == follow_up
+
+
+def test_a_reopening_that_commits_while_the_planner_runs_leaves_no_re_survey(
+    engine: Container, dispatcher: Dispatcher, app: TestClient
+) -> None:
+    """The planner read the case as resolved; a reopening holds the row and commits a moment later. The
+    planner waits for it and plans nothing, instead of a re-survey for an open case."""
+    follow_up = detractor_follow_up(engine, dispatcher, app)
+    assert close(engine, follow_up)
+    holding, planned = threading.Event(), []
+
+    def reopening() -> None:
+        with engine.db.transaction() as session:
+            session.execute(
+                update(FollowUp)
+                .where(FollowUp.id == follow_up)
+                .values(status=FollowUpStatus.ACKNOWLEDGED, resolved_at=None, resolved_by=None)
+            )
+            holding.set()
+            time.sleep(0.5)
+
+    other = threading.Thread(target=reopening)
+    other.start()
+    holding.wait()
+    planned.append(plan_recovery(engine))
+    other.join()
+    assert planned == [0]
+    assert re_surveys(engine) == []
