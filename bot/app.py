@@ -18,7 +18,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import ids
 from bot.deps import SlackDeps
-from bot.listeners import actions, commands, events, views
+from bot.listeners import actions, commands, events, summaries, views
 from bot.query.grammar import ALIASES
 from storage.enums import AuditAction, AuditEntity
 
@@ -59,7 +59,7 @@ def create_slack_app(deps: SlackDeps) -> App:
         logger=_LOG,
     )
     app.use(_only_the_installed_workspace(deps))
-    for listeners in (commands, actions, views, events):
+    for listeners in (commands, actions, views, events, summaries):
         listeners.register(app, deps)
     return app
 

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from slack_sdk import WebClient
 
+from bot.chart_links import ChartLinks
 from bot.permissions import Permissions
 from bot.poster import AlertPoster
 from campaigns.clock import Clock
@@ -26,3 +27,4 @@ class SlackDeps:
     permissions: Permissions  # who may act on follow-ups, see personal data, control campaigns
     digest_channel: str | None = None
     benchmark: Benchmark | None = None  # NPS_BENCHMARK, shown beside the score
+    charts: ChartLinks | None = None  # signed links to the trend chart served under PUBLIC_BASE_URL

@@ -11,12 +11,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.chart_blocks import trend_chart_blocks, trend_points
+from bot.chart_links import ChartLinks, TrendChart
 from bot.deps import SlackDeps
 from bot.mrkdwn import customer_text, verbatim
 from bot.query import formatting
 from campaigns.scores import queries
 from campaigns.scores.loop import loop_health
-from campaigns.scores.periods import Period
+from campaigns.scores.periods import Period, local_midnight, unit_start
 from campaigns.scores.recovery import recovery_share
 from campaigns.scores.themes import ThemesReport, themes
 from storage.enums import Category, FollowUpStatus
@@ -66,13 +68,19 @@ def moved_themes(now: ThemesReport, before: ThemesReport) -> list[tuple[str, flo
     return [m for m in moved if m[2] > m[1]][:MOVED] + [m for m in moved if m[2] < m[1]][:MOVED]
 
 
-def digest_blocks(*, session: Session, now: datetime, tz: ZoneInfo) -> list[dict[str, Any]]:
+def digest_blocks(
+    *, session: Session, now: datetime, tz: ZoneInfo, charts: ChartLinks | None = None
+) -> list[dict[str, Any]]:
     period = Period(now - timedelta(days=7), now, label="last 7 days", days=7, tz=tz)
     report = queries.score(session=session, period=period)
     blocks = [
         {"type": "header", "text": {"type": "plain_text", "text": "Weekly NPS digest"}},
         *formatting.score_blocks(report, "last 7 days"),
     ]
+    if charts:
+        chart = last_weeks_chart(now, tz)
+        points = trend_points(session, chart, tz) if charts.public else []
+        blocks += trend_chart_blocks(charts, chart, points, now=now, tz=tz)
     this_week = themes(session=session, period=period)
     found = top_themes(this_week)
     if found:
@@ -123,6 +131,14 @@ def digest_blocks(*, session: Session, now: datetime, tz: ZoneInfo) -> list[dict
     return blocks
 
 
+def last_weeks_chart(now: datetime, tz: ZoneInfo, weeks: int = 12) -> TrendChart:
+    """The `weeks` whole weeks before the current one: on a Monday morning the current week has no answers yet."""
+    monday = unit_start(now.astimezone(tz).date(), "week")
+    return TrendChart(
+        "weekly", local_midnight(monday - timedelta(weeks=weeks), tz), local_midnight(monday, tz)
+    )
+
+
 def _loop_line(session: Session, period: Period) -> str:
     health = loop_health(session=session, period=period).overall
     if not health.followed_up:
@@ -152,5 +168,5 @@ def post_digest(deps: SlackDeps) -> None:
     if not deps.digest_channel:
         return
     with deps.db.transaction() as session:
-        blocks = digest_blocks(session=session, now=deps.clock.now(), tz=deps.timezone)
+        blocks = digest_blocks(session=session, now=deps.clock.now(), tz=deps.timezone, charts=deps.charts)
     deps.client.chat_postMessage(channel=deps.digest_channel, text="Weekly NPS digest", blocks=blocks)

@@ -9,6 +9,9 @@ ASSIGN = "alert_assign"
 RESOLVE = "alert_resolve"
 REOPEN = "alert_reopen"  # on a resolved case
 
+# action_id of a burst summary's Open buttons: the prefix, then the alert's id (action ids differ within a message)
+OPEN_CASE = "summary_open:"
+
 # block_id of the alert's actions block: the prefix, then the follow-up's id
 FOLLOW_UP_BLOCK = "follow_up:"
 
@@ -41,3 +44,7 @@ def follow_up_block(follow_up_id: int | str) -> str:
 def follow_up_of_block(block_id: str) -> int:
     """The follow-up id in an actions block's id; 0 when there is none."""
     return number(block_id.rpartition(":")[2])
+
+
+def open_case(alert_id: int) -> str:
+    return f"{OPEN_CASE}{alert_id}"

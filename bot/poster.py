@@ -18,6 +18,12 @@ its ts is recorded (and it is edited if the case changed since); not found: it i
 duplicate. A claim left "posting" for 5 minutes (the process died, or the database refused the ts) is uncertain
 too: the ts write is retried in place a few times first, so a short lock does not get that far. One channel's
 alerts reach Slack in order, even with several posters.
+
+Bursts (`bot.bursts`, README "Slack bursts"): before each batch, a channel with more detractor alerts due than
+its allowance (SLACK_ALERTS_PER_MINUTE in any minute) gets the most urgent on their own (lowest score, then
+oldest) and the rest as summary rows ("summary"), each case marked "summarised" in the same transaction. A
+summary is an alert like any other here: claimed, posted with its metadata, looked up when its answer is lost,
+retried after Retry-After. Every post first waits its turn on the per-channel pacer (`bot.pacing`).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NoReturn
+from typing import Any, NoReturn
 from urllib.error import URLError
 
 from slack_sdk import WebClient
@@ -56,10 +62,13 @@ from bot.blocks import (
     withheld_dm_blocks,
     withheld_dm_text,
 )
+from bot.bursts import SummaryLine, summarise_bursts, summary_lines
 from bot.cases import load_case
 from bot.notices import announce_alert_holds
+from bot.pacing import ChannelPacer
 from bot.permissions import Disclosure
 from bot.slack_answers import CHANNEL, CHANNEL_PAUSE, MAYBE_POSTED, RETRYABLE, SETUP, SETUP_PAUSE
+from bot.summary_blocks import summary_blocks, summary_text
 from campaigns.clock import Clock
 from campaigns.events import Event, emit_after_commit
 from campaigns.ratelimit import backoff_delay, retry_after_seconds
@@ -127,9 +136,15 @@ class AlertPoster:
         channels: Channels,
         sleep: Callable[[float], None] = time.sleep,
         disclosure: Callable[[str | None, str | None], Disclosure] = lambda user, channel: "customer",
+        alerts_per_minute: int = 0,
+        pacer: ChannelPacer | None = None,
     ) -> None:
         """`disclosure(user, channel)`: how much of the case a message (to `channel`, or a DM to `user` about a
-        case alerted in `channel`) may show (`bot.permissions.Permissions.disclosure`)."""
+        case alerted in `channel`) may show (`bot.permissions.Permissions.disclosure`). `alerts_per_minute`:
+        detractor alerts a channel gets one by one before the rest are summarised (`bot.bursts`; 0: never);
+        `pacer`: waited on before each post (`bot.pacing`; None: no pacing)."""
+        self.alerts_per_minute = alerts_per_minute
+        self.pacer = pacer or ChannelPacer(0)
         self.disclosure = disclosure
         self.db = db
         self.client = client
@@ -177,6 +192,7 @@ class AlertPoster:
         held = self.holds.current(self.clock.now())
         while True:
             now = self.clock.now()
+            summarise_bursts(self.db, self.holds, now, per_minute=self.alerts_per_minute)
             with self.db.transaction() as session:
                 due = session.execute(
                     select(SlackAlert.id, SlackAlert.state)
@@ -276,6 +292,16 @@ class AlertPoster:
             )
             viewer = target if alert.kind in DM_KINDS else None
             alerted_in = self._alerted_in(alert, session) if viewer else target
+            summary = (
+                (summary_lines(alert, session), dict(alert.payload))
+                if alert.kind == AlertKind.SUMMARY
+                else None
+            )
+        if summary is not None and target:
+            if not summary[0]:  # every case went out on its own meanwhile: nothing left to summarise
+                self._settle(claim, AlertState.WITHDRAWN, "every case was posted on its own")
+                return None, None
+            return claim, self._render_summary(target, *summary)
         if case is None or not target:
             reason = "no channel configured" if case else "the response no longer exists"
             self._settle(claim, AlertState.FAILED, reason)
@@ -289,6 +315,18 @@ class AlertPoster:
         if shown != "customer":
             case = anonymous(case)
         return claim, self._render(claim.kind, case, claim.withdrawn)
+
+    def _render_summary(
+        self, target: str, lines: list[SummaryLine], payload: dict[str, Any]
+    ) -> tuple[list[Block], str]:
+        """A burst summary (`bot.bursts`), each case shown as much as the channel may see of it."""
+        shown = self.disclosure(None, target)  # may ask Slack: outside the transaction
+        cases = [
+            (line.alert_id, line.case if shown == "customer" else anonymous(line.case)) for line in lines
+        ]
+        part, parts = int(payload.get("part", 1)), int(payload.get("parts", 1))
+        blocks = summary_blocks(cases, part=part, parts=parts, per_minute=self.alerts_per_minute)
+        return blocks, summary_text(len(cases))
 
     def _alerted_in(self, alert: SlackAlert, session: Session) -> str | None:
         """The channel of the case's detractor alert (a campaign's own slack_channel, or SLACK_ALERT_CHANNEL)."""
@@ -308,6 +346,7 @@ class AlertPoster:
             )
             return claim.ts, claim.target
         channel = self._conversation(claim)
+        self.pacer.wait(channel)  # Slack's limit per channel: wait our turn rather than be refused
         posted = self.client.chat_postMessage(
             channel=channel, text=text, blocks=blocks, unfurl_links=False, metadata=metadata
         )

@@ -17,6 +17,7 @@ from storage.enums import Channel
 # The providers' clients (slack_sdk, twilio), the Slack side and the dispatcher are imported where they are
 # built: a command that only reads the database (`nps alerts`, `nps campaigns list`) starts without them.
 if TYPE_CHECKING:
+    from bot.chart_links import ChartLinks
     from bot.deps import SlackDeps
     from campaigns.channels.base import Transport
     from campaigns.dispatch.dispatcher import DispatchConfig, Dispatcher
@@ -41,6 +42,11 @@ class Container:
         from service.metrics.registry import Metrics
 
         return Metrics(self.db, self.clock)
+
+    @cached_property
+    def chart_links(self) -> ChartLinks | None:
+        """The signed links to the trend chart that the web app serves and the Slack side makes."""
+        return chart_links(self.settings)
 
     @property
     def planning_rules(self) -> PlanningRules:
@@ -139,6 +145,7 @@ def build_slack(settings: Settings, db: Database, clock: Clock) -> SlackDeps:
     from slack_sdk import WebClient
 
     from bot.deps import SlackDeps
+    from bot.pacing import ChannelPacer
     from bot.permissions import Directory, Permissions, Policy
     from bot.poster import AlertPoster, Channels
 
@@ -169,6 +176,8 @@ def build_slack(settings: Settings, db: Database, clock: Clock) -> SlackDeps:
             admin=settings.slack_admin_channel,
         ),
         disclosure=permissions.disclosure,
+        alerts_per_minute=settings.slack_alerts_per_minute,
+        pacer=ChannelPacer(settings.slack_posts_per_minute),
     )
     return SlackDeps(
         db=db,
@@ -180,7 +189,17 @@ def build_slack(settings: Settings, db: Database, clock: Clock) -> SlackDeps:
         permissions=permissions,
         digest_channel=settings.slack_digest_channel,
         benchmark=settings.benchmark,
+        charts=chart_links(settings),
     )
+
+
+def chart_links(settings: Settings) -> ChartLinks | None:
+    """Signed links to the trend chart (bot.chart_links), keyed by a secret every process already shares: NPS_SECRET_KEY,
+    else SLACK_SIGNING_SECRET, else SLACK_BOT_TOKEN (Socket Mode). None without any of them: no Slack, no chart."""
+    from bot.chart_links import ChartLinks, derive_key
+
+    secret = settings.secret_key or settings.slack_signing_secret or settings.slack_bot_token
+    return ChartLinks(settings.public_base_url, derive_key(secret)) if secret else None
 
 
 def integration_report(settings: Settings) -> list[str]:

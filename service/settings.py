@@ -77,6 +77,10 @@ class Settings:
     slack_responders: tuple[str, ...] = ()
     slack_responder_group: str | None = None
     slack_personal_data: str = "responders"  # or "admins"
+    # Bursts (bot.bursts): detractor alerts a channel gets one by one per minute before the rest are summarised
+    # (0: never summarise), and the posts a minute per channel the poster paces itself to (0: no pacing).
+    slack_alerts_per_minute: int = 10
+    slack_posts_per_minute: int = 50
 
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = field(default=None, repr=False)
@@ -169,6 +173,8 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         slack_responders=r.slack_ids("SLACK_RESPONDERS", "UW", "user"),
         slack_responder_group=r.slack_id("SLACK_RESPONDER_GROUP", "S", "user group"),
         slack_personal_data=r.choice("SLACK_PERSONAL_DATA", "RESPONDERS", ("RESPONDERS", "ADMINS")).lower(),
+        slack_alerts_per_minute=r.integer("SLACK_ALERTS_PER_MINUTE", 10, low=0, high=1000),
+        slack_posts_per_minute=r.integer("SLACK_POSTS_PER_MINUTE", 50, low=0, high=60_000),
         twilio_account_sid=r.text("TWILIO_ACCOUNT_SID"),
         twilio_auth_token=r.text("TWILIO_AUTH_TOKEN"),
         twilio_messaging_service_sid=r.text("TWILIO_MESSAGING_SERVICE_SID"),

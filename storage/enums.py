@@ -79,6 +79,9 @@ class AlertState(StrEnum):
     WITHDRAWN = (
         "withdrawn"  # the score was corrected: never shown, or its message says the answer was corrected
     )
+    # One line of a burst summary (`bot.bursts`); posted on its own, in the summary's thread, once the case is
+    # opened from the summary or changes.
+    SUMMARISED = "summarised"
 
 
 class MessagePurpose(StrEnum):
@@ -148,6 +151,7 @@ class AlertKind(StrEnum):
     REMINDER = "reminder"  # a DM to the assignee before the due time
     OVERDUE = "overdue"  # escalation to the alert channel
     UNACKNOWLEDGED = "unacknowledged"  # escalation: nobody acknowledged a detractor in time
+    SUMMARY = "summary"  # one message for the detractors a channel got beyond its allowance (`bot.bursts`)
 
 
 class SkipReason(StrEnum):

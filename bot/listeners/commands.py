@@ -12,6 +12,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.chart_blocks import image_block
 from bot.deps import SlackDeps
 from bot.query.answers import Answer, Asker, answer, is_slow, shows_personal_data
 from bot.query.formatting import error_text
@@ -47,7 +48,8 @@ def register(app: App, deps: SlackDeps) -> None:
                 result = answer(
                     query, asker, session=session, now=now, tz=deps.timezone, benchmark=deps.benchmark
                 )
-            _upload_chart(client, user, result)
+            if not _link_chart(deps, result):
+                _upload_chart(client, user, result)
             respond(response_type="ephemeral", text=result.text, blocks=result.blocks, replace_original=True)
         except Exception:
             log.exception("/nps %s failed", type(query).__name__)
@@ -70,6 +72,17 @@ def _asker(deps: SlackDeps, user: str, query: Query, *, ask: bool = True) -> Ask
     )
 
 
+def _link_chart(deps: SlackDeps, result: Answer) -> bool:
+    """The chart as an image block at its signed URL, when Slack can fetch it from there (https); the
+    upload is kept for a plain-http PUBLIC_BASE_URL and for charts filtered on customers' data."""
+    links = deps.charts
+    if result.trend is None or links is None or not links.public:
+        return False
+    url = links.trend_url(result.trend, now=deps.clock.now())
+    result.blocks.append(image_block(url, result.chart_alt, result.chart_title))
+    return True
+
+
 def _upload_chart(client: WebClient, user_id: str, result: Answer) -> None:
     """The chart goes to the asker's DM: the answer is private, and a filtered chart may be too."""
     if not result.chart or not user_id:
@@ -77,7 +90,7 @@ def _upload_chart(client: WebClient, user_id: str, result: Answer) -> None:
     try:
         channel = client.conversations_open(users=user_id)["channel"]["id"]
         client.files_upload_v2(
-            channel=channel, content=result.chart, filename="nps-trend.png", title=result.chart_title
+            channel=channel, content=result.chart(), filename="nps-trend.png", title=result.chart_title
         )
     except SlackApiError as error:
         # The numbers still go back as text.

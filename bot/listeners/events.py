@@ -16,5 +16,5 @@ def register(app: App, deps: SlackDeps) -> None:
     def on_home(event: dict[str, Any], client: WebClient) -> None:
         if event.get("tab", "home") != "home":
             return
-        view = home_view(deps.db, event["user"], now=deps.clock.now(), tz=deps.timezone)
+        view = home_view(deps.db, event["user"], now=deps.clock.now(), tz=deps.timezone, charts=deps.charts)
         client.views_publish(user_id=event["user"], view=view)

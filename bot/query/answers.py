@@ -7,6 +7,8 @@ are acknowledged with "working..." and answered through response_url (see bot.ap
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,6 +17,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import false, or_, select
 from sqlalchemy.orm import Session
 
+from bot.chart_blocks import alt_text
+from bot.chart_links import TrendChart
 from bot.mrkdwn import customer_text, cut, escape, verbatim
 from bot.query import formatting
 from bot.query.charts import trend_png
@@ -49,8 +53,11 @@ SLOW = (ScoreQuery, TrendQuery, CompareQuery, CommentsQuery)
 class Answer:
     text: str
     blocks: list[Block] = field(default_factory=list)
-    chart: bytes | None = None  # a PNG to upload with files_upload_v2
+    chart: Callable[[], bytes] | None = None  # draws the PNG to upload with files_upload_v2, when it is
     chart_title: str = ""
+    # The same chart as a signed link may name it (None: it filters on customers' data), and in words.
+    trend: TrendChart | None = None
+    chart_alt: str = ""
 
 
 @dataclass(frozen=True)
@@ -112,8 +119,10 @@ def answer(
         return Answer(
             formatting.trend_text(points, title, tz=tz),
             formatting.trend_blocks(points, title, tz=tz),
-            trend_png(points, title, tz=tz),
+            functools.partial(trend_png, points, title, tz=tz),  # drawn only if it is uploaded
             title,
+            TrendChart.of(query.granularity, query.period, query.filters),
+            alt_text(points, query.granularity),
         )
     if isinstance(query, CompareQuery):
         segments = queries.compare(

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from bot.app import create_slack_app
 from service.container import Container
-from service.web import docs, health, metrics, survey
+from service.web import charts, docs, health, metrics, survey
 from service.web import slack as slack_route
 from service.web import twilio as twilio_webhooks
 from service.web.api import answers, contacts, events
@@ -44,6 +44,8 @@ def create_app(container: Container, *, ticker: Ticker | None = None) -> FastAPI
     app.include_router(twilio_webhooks.router, max_body_size=TWILIO_BODY)
     app.include_router(survey.router, max_body_size=SURVEY_BODY)
     app.include_router(slack_route.router, max_body_size=SLACK_BODY)
+    app.include_router(charts.router)
+    app.state.chart_cache = charts.ChartCache()
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(docs.router)

@@ -1,7 +1,8 @@
 """A local Slack Web API: a threaded HTTP server answering like slack.com/api for `WebClient(base_url=...)`.
 
 Modelled on bolt-python's tests/mock_web_api_server, with state (posted messages, uploads), recording
-and fault injection (429 with Retry-After, 500, latency, canned error bodies).
+and fault injection (429 with Retry-After, 500, latency, canned error bodies). `rate_limit` turns on Slack's own
+per-channel limit on chat.postMessage (about one a second, short bursts tolerated, 429 + Retry-After beyond it).
 
 App code: `WebClient(token="xoxb-...", base_url=fake.url)` where `fake.url` is "http://127.0.0.1:PORT/api/"
 (the SLACK_API_URL format; slack_sdk adds a missing trailing "/"). Tokens must start with xoxb- or xoxp-.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import threading
 import time
 from collections import defaultdict, deque
@@ -54,6 +56,21 @@ class _Fault:
     status: int
     retry_after: int
     body: Payload | None
+
+
+@dataclass
+class _Bucket:
+    """One channel's allowance: `tokens` left at monotonic time `at` (refilled at the limit's rate)."""
+
+    tokens: float
+    at: float
+
+
+@dataclass(frozen=True)
+class _RateLimit:
+    per_second: float
+    burst: int
+    monotonic: Callable[[], float]
 
 
 @dataclass
@@ -101,6 +118,7 @@ class FakeSlack(StandinHTTPServer):
     def _init_state(self) -> None:
         self._faults: defaultdict[str, deque[_Fault]] = defaultdict(deque)
         self._drops: defaultdict[str, int] = defaultdict(int)
+        self._drop_after: defaultdict[str, int] = defaultdict(int)  # calls answered before the drops start
         self._after: defaultdict[str, deque[_Fault]] = defaultdict(deque)
         self._holds: defaultdict[str, deque[tuple[float, threading.Event]]] = defaultdict(deque)
         self._views: dict[str, Payload] = {}  # view id -> the view as last opened, published or updated
@@ -115,6 +133,9 @@ class FakeSlack(StandinHTTPServer):
         self._invalid: list[
             tuple[str, list[str]]
         ] = []  # (method, problems) of every payload refused as invalid
+        self._rate: _RateLimit | None = None
+        self._buckets: dict[str, _Bucket] = {}
+        self._rate_limited = 0
 
     @property
     def url(self) -> str:
@@ -155,11 +176,13 @@ class FakeSlack(StandinHTTPServer):
             self._holds[method].append((seconds, arrived))
         return arrived
 
-    def drop_next(self, method: str, times: int = 1) -> None:
+    def drop_next(self, method: str, times: int = 1, after: int = 0) -> None:
         """Run the next `times` calls of `method` (a message is posted) but hang up instead of answering:
-        what a connection reset after Slack took the request looks like from the client."""
+        what a connection reset after Slack took the request looks like from the client. With `after`, the
+        first `after` calls are answered as usual."""
         with self._cond:
             self._drops[method] += times
+            self._drop_after[method] = after
 
     def refuse_channel(self, channel: str, error: str = "not_in_channel") -> None:
         """Answer every call about `channel` (CHANNEL_METHODS) with ok=false `error` until `accept_channel`: the
@@ -171,6 +194,21 @@ class FakeSlack(StandinHTTPServer):
         """`channel` works again (the bot was invited back)."""
         with self._cond:
             self._refused.pop(channel, None)
+
+    def rate_limit(
+        self, per_second: float = 1.0, burst: int = 3, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        """Enforce Slack's per-channel limit on chat.postMessage: `burst` posts at once, then `per_second`; a post
+        beyond it is refused (429 `ratelimited`, Retry-After: the whole seconds until the next one is allowed)
+        and posts nothing. Until `reset`; `rate_limited()` counts the refusals."""
+        with self._cond:
+            self._rate = _RateLimit(per_second, burst, monotonic)
+            self._buckets = {}
+
+    def rate_limited(self) -> int:
+        """How many chat.postMessage calls the per-channel limit (`rate_limit`) refused."""
+        with self._cond:
+            return self._rate_limited
 
     def response_url(self, name: str = "default") -> str:
         """A local response_url: POSTs to it are recorded as method "response_url" (JSON bodies parsed).
@@ -274,7 +312,9 @@ class FakeSlack(StandinHTTPServer):
                 )
             ok = status == 200 and bool(payload.get("ok"))
             self._record(method, request, body, status, ok)
-            drop = self._drops[method] > 0
+            drop = self._drops[method] > 0 and self._drop_after[method] == 0
+            if self._drops[method] > 0 and not drop:
+                self._drop_after[method] -= 1
             if drop:
                 self._drops[method] -= 1
         if drop:
@@ -311,6 +351,8 @@ class FakeSlack(StandinHTTPServer):
         refused = self._refused.get(str(body.get("channel", "")))
         if refused is not None and method in CHANNEL_METHODS:
             return 200, _error(refused), {}
+        if method == "chat.postMessage" and not self._within_rate(str(body.get("channel", ""))):
+            return 429, _error("ratelimited"), {"Retry-After": str(self._retry_after(str(body["channel"])))}
         problems = self._block_kit_problems(method, body)
         if problems:
             self._invalid.append((method, problems))
@@ -319,6 +361,26 @@ class FakeSlack(StandinHTTPServer):
         if method == "auth.test":  # Slack lists the token's scopes in a header of every Web API answer
             return 200, payload, {"x-oauth-scopes": ",".join(self._scopes)}
         return 200, payload, {}
+
+    def _within_rate(self, channel: str) -> bool:
+        """Take one post from the channel's allowance; False (and counted) when there is none left."""
+        rate = self._rate
+        if rate is None:
+            return True
+        now = rate.monotonic()
+        bucket = self._buckets.setdefault(channel, _Bucket(float(rate.burst), now))
+        bucket.tokens = min(float(rate.burst), bucket.tokens + (now - bucket.at) * rate.per_second)
+        bucket.at = now
+        if bucket.tokens >= 1:
+            bucket.tokens -= 1
+            return True
+        self._rate_limited += 1
+        return False
+
+    def _retry_after(self, channel: str) -> int:
+        """Slack's Retry-After is whole seconds: at least 1, even when the next post is allowed sooner."""
+        assert self._rate is not None
+        return max(1, math.ceil((1 - self._buckets[channel].tokens) / self._rate.per_second))
 
     @staticmethod
     def _block_kit_problems(method: str, body: Payload) -> list[str]:

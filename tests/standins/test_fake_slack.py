@@ -92,6 +92,22 @@ def test_a_dropped_answer_still_posts_and_the_client_sees_a_hang_up(
     assert bare.chat_postMessage(channel="C1", text="twice")["ok"]  # used up
 
 
+def test_a_drop_can_wait_for_the_calls_before_it(fake_slack: FakeSlack) -> None:
+    fake_slack.drop_next("chat.postMessage", after=2)
+    bare = WebClient(token=TOKEN, base_url=fake_slack.url, retry_handlers=[])
+    assert bare.chat_postMessage(channel="C1", text="first")["ok"]
+    assert bare.chat_postMessage(channel="C1", text="second")["ok"]
+    with pytest.raises(ConnectionError):
+        bare.chat_postMessage(channel="C1", text="third")
+    assert bare.chat_postMessage(channel="C1", text="fourth")["ok"]
+    assert [m["text"] for m in fake_slack.successful("chat.postMessage")] == [
+        "first",
+        "second",
+        "third",
+        "fourth",
+    ]
+
+
 def test_a_call_can_be_handled_and_still_answered_with_an_error(
     client: WebClient, fake_slack: FakeSlack
 ) -> None:
@@ -374,3 +390,40 @@ def test_blocks_and_views_that_block_kit_refuses_are_answered_invalid_blocks_as_
         assert fake.count("chat.postMessage") == 4 and len(fake.successful("chat.postMessage")) == 1
         fake.reset()
         assert fake.invalid_payloads() == []
+
+
+def test_rate_limit_allows_a_burst_then_one_post_a_second_per_channel(fake_slack: FakeSlack) -> None:
+    now = [100.0]
+    fake_slack.rate_limit(per_second=1, burst=3, monotonic=lambda: now[0])
+    client = WebClient(token=TOKEN, base_url=fake_slack.url, retry_handlers=[])
+    first = client.chat_postMessage(channel="C0ALERTS", text="burst 0")
+    for n in range(1, 3):
+        client.chat_postMessage(channel="C0ALERTS", text=f"burst {n}")
+    with pytest.raises(SlackApiError) as refused:
+        client.chat_postMessage(channel="C0ALERTS", text="one too many")
+    assert refused.value.response.status_code == 429
+    assert refused.value.response["error"] == "ratelimited"
+    assert refused.value.response.headers["Retry-After"] == "1"
+    client.chat_postMessage(channel="C0OTHER", text="another channel has its own allowance")
+    now[0] += 1.0
+    client.chat_postMessage(channel="C0ALERTS", text="a second later")
+    with pytest.raises(SlackApiError):
+        client.chat_postMessage(channel="C0ALERTS", text="again too soon")
+    texts = [m["text"] for m in fake_slack.successful("chat.postMessage")]
+    assert texts == [
+        "burst 0",
+        "burst 1",
+        "burst 2",
+        "another channel has its own allowance",
+        "a second later",
+    ]
+    assert fake_slack.rate_limited() == 2
+    assert client.chat_update(channel="C0ALERTS", ts=first["ts"], text="edits are not limited")
+
+
+def test_rate_limit_is_off_after_reset(fake_slack: FakeSlack, client: WebClient) -> None:
+    fake_slack.rate_limit(per_second=1, burst=1, monotonic=lambda: 0.0)
+    fake_slack.reset()
+    for n in range(5):
+        client.chat_postMessage(channel="C0ALERTS", text=f"post {n}")
+    assert fake_slack.rate_limited() == 0

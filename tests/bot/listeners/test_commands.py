@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from datetime import timedelta
@@ -11,7 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from service.container import Container
+from service.container import Container, build_container
+from service.web.app import create_app
 from storage.enums import CampaignStatus
 from storage.tables import AuditEntry, Campaign
 from tests.fixtures.seeding import Seeder
@@ -86,16 +88,19 @@ def test_campaign_control_is_for_admins_only(
 
 
 def test_trend_uploads_a_chart_and_the_ack_comes_within_three_seconds(
-    app: TestClient, fake_slack: FakeSlack, seeded: Seeder
+    engine: Container, fake_slack: FakeSlack, seeded: Seeder
 ) -> None:
+    """On a plain-http PUBLIC_BASE_URL Slack cannot fetch an image from us: the chart goes as a file."""
+    settings = dataclasses.replace(engine.settings, public_base_url="http://localhost:8000")
     fake_slack.set_latency("files.getUploadURLExternal", 3.5)  # the slow part happens after the ack
-    started = time.monotonic()
-    ack = command(app, fake_slack, "trend weekly")
-    assert time.monotonic() - started < 3
-    assert "Working on it" in ack["text"]
-    answer = later_answer(fake_slack)
-    assert "trend" in answer.lower()
-    [completed] = fake_slack.wait_for("files.completeUploadExternal", 1, successful=True)
+    with TestClient(create_app(build_container(settings, db=engine.db, clock=engine.clock))) as app:
+        started = time.monotonic()
+        ack = command(app, fake_slack, "trend weekly")
+        assert time.monotonic() - started < 3
+        assert "Working on it" in ack["text"]
+        answer = later_answer(fake_slack)
+        assert "trend" in answer.lower()
+        [completed] = fake_slack.wait_for("files.completeUploadExternal", 1, successful=True)
     assert next(iter(fake_slack.uploads().values())).startswith(b"\x89PNG")
     assert completed["channel_id"] == dm_channel_id(MANAGER)  # privately, like the answer
 

@@ -1,0 +1,92 @@
+"""The trend chart as a Slack image block (App Home, the digest, `/nps trend`), and the PNG behind its link.
+
+The block's URL is a signed link to this service (`bot.chart_links`); its alt text says the trend in words for
+screen readers and for clients that show no images. Without an https PUBLIC_BASE_URL Slack cannot fetch the image,
+so App Home and the digest say why there is no chart instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, tzinfo
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from bot.chart_links import ChartLinks, TrendChart
+from bot.query.charts import trend_png
+from bot.query.formatting import describe_period
+from campaigns.scores import queries
+from campaigns.scores.queries import TrendPoint
+from storage.db import Database
+
+Block = dict[str, Any]
+
+MAX_ALT_POINTS = 60  # Slack's alt text holds 2,000 characters; the newest points are the ones that matter
+_BUCKET = {"weekly": "week", "monthly": "month"}
+
+
+def trend_points(session: Session, chart: TrendChart, tz: tzinfo) -> list[TrendPoint]:
+    return queries.trend(
+        session=session, period=chart.period(tz), filters=chart.filters, granularity=chart.granularity, tz=tz
+    )
+
+
+def chart_title(chart: TrendChart, tz: tzinfo) -> str:
+    """`NPS weekly trend, Sep 7 – Nov 30, 2026 · campaign pulse · sms`: drawn on the PNG served for a link."""
+    parts = [f"NPS {chart.granularity} trend, {describe_period(chart.period(tz))}"]
+    if chart.campaign:
+        parts.append(f"campaign {chart.campaign}")
+    if chart.channel:
+        parts.append(chart.channel.value)
+    return " · ".join(parts)
+
+
+def alt_text(points: Sequence[TrendPoint], granularity: str) -> str:
+    """`NPS by week, oldest first: +32, +35, – (no responses), +41`."""
+    lead = f"NPS by {_BUCKET.get(granularity, granularity)}"
+    if not any(p.responses for p in points):
+        return f"{lead}: no responses in this period"
+    shown = points[-MAX_ALT_POINTS:]
+    values = ", ".join("no responses" if p.nps is None else f"{p.nps:+d}" for p in shown)
+    earlier = f"last {len(shown)} of {len(points)}, " if len(shown) < len(points) else ""
+    return f"{lead}, {earlier}oldest first: {values}"
+
+
+def image_block(url: str, alt: str, title: str) -> Block:
+    return {
+        "type": "image",
+        "image_url": url,
+        "alt_text": alt[:2000],
+        "title": {"type": "plain_text", "text": title[:2000]},
+    }
+
+
+def no_chart_note(base_url: str) -> Block:
+    text = (
+        f"No trend chart: Slack shows only images it can fetch over https, and PUBLIC_BASE_URL is `{base_url}`. "
+        "`/nps trend` still sends the chart as a file."
+    )
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
+def trend_chart_blocks(
+    links: ChartLinks | None, chart: TrendChart, points: Sequence[TrendPoint], *, now: datetime, tz: tzinfo
+) -> list[Block]:
+    """The image block for App Home and the digest, or the line that says why there is none."""
+    if links is None:
+        return []
+    if not links.public:
+        return [no_chart_note(links.base_url)]
+    return [
+        image_block(
+            links.trend_url(chart, now=now), alt_text(points, chart.granularity), chart_title(chart, tz)
+        )
+    ]
+
+
+def render_trend(db: Database, chart: TrendChart, tz: tzinfo) -> bytes:
+    """The PNG a link shows: the chart's points read now, drawn with its title."""
+    with db.transaction() as session:
+        points = trend_points(session, chart, tz)
+    return trend_png(points, chart_title(chart, tz), tz=tz)

@@ -1,0 +1,171 @@
+"""`GET /charts/trend.png`: the chart of a signed link as a PNG, 403 for a link we did not sign or that expired,
+400 for a malformed one, and each link drawn once."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import io
+import threading
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from bot.chart_links import LIFETIME, ChartLinks, TrendChart, hour_after
+from campaigns.clock import ManualClock
+from campaigns.scores.periods import whole_buckets
+from service.container import Container, build_container, chart_links
+from service.web.app import create_app
+from service.web.charts import Busy, ChartCache
+from tests.fixtures.engine import PUBLIC_URL
+from tests.fixtures.seeding import Seeder
+
+
+@pytest.fixture
+def engine(slack_engine: Container) -> Container:
+    return slack_engine
+
+
+def links_of(engine: Container) -> ChartLinks:
+    assert engine.slack is not None and engine.slack.charts is not None
+    return engine.slack.charts
+
+
+def home_chart(engine: Container) -> TrendChart:
+    now = engine.clock.now()
+    period = whole_buckets("weekly", 12, now=now, tz=ZoneInfo(engine.settings.timezone))
+    return TrendChart("weekly", period.start, hour_after(now))
+
+
+def path_of(url: str) -> str:
+    assert url.startswith(PUBLIC_URL + "/")
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
+
+
+def test_a_signed_link_serves_the_chart_as_a_png(app: TestClient, engine: Container) -> None:
+    Seeder(engine.db).mix(6, 2, 2, at=engine.clock.now() - timedelta(days=3))
+    response = app.get(path_of(links_of(engine).trend_url(home_chart(engine), now=engine.clock.now())))
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
+    image = Image.open(io.BytesIO(response.content))
+    assert image.format == "PNG" and image.size == (1200, 675)
+    max_age = int(response.headers["cache-control"].split("max-age=")[1].split(",")[0])
+    assert LIFETIME.total_seconds() <= max_age <= LIFETIME.total_seconds() + 3600
+    assert response.headers["cache-control"].startswith("public")
+
+
+def test_a_link_is_drawn_once_and_served_from_memory_until_it_expires(
+    app: TestClient, engine: Container
+) -> None:
+    """Requests for the same link get the PNG drawn the first time, even when responses arrive meanwhile."""
+    seed = Seeder(engine.db)
+    seed.mix(6, 2, 2, at=engine.clock.now() - timedelta(days=3))
+    links, chart = links_of(engine), home_chart(engine)
+    url = links.trend_url(chart, now=engine.clock.now())
+    first = app.get(path_of(url)).content
+    seed.mix(0, 0, 9, at=engine.clock.now() - timedelta(days=2))
+    assert app.get(path_of(url)).content == first
+    fresh = links.trend_url(chart, now=engine.clock.now() + timedelta(hours=2))  # a later link: drawn anew
+    assert app.get(path_of(fresh)).content != first
+
+
+def test_tampered_expired_and_unsigned_links_are_403_with_a_short_text(
+    app: TestClient, engine: Container
+) -> None:
+    assert isinstance(engine.clock, ManualClock)
+    url = path_of(links_of(engine).trend_url(home_chart(engine), now=engine.clock.now()))
+    tampered = url.replace("g=weekly", "g=monthly")
+    unsigned = url.split("&sig=")[0]
+    for refused in (tampered, unsigned, "/charts/trend.png"):
+        response = app.get(refused)
+        assert response.status_code == 403 and response.headers["content-type"].startswith("text/plain")
+        assert "Traceback" not in response.text and len(response.text) < 200
+    engine.clock.advance(LIFETIME + timedelta(hours=1))
+    expired = app.get(url)
+    assert expired.status_code == 403 and "expired" in expired.text
+
+
+@pytest.mark.parametrize("odd", ["&g=weekly", "&x=1", "&channel=fax"])
+def test_odd_parameters_are_400(app: TestClient, engine: Container, odd: str) -> None:
+    url = path_of(links_of(engine).trend_url(home_chart(engine), now=engine.clock.now()))
+    response = app.get(url + odd)
+    assert response.status_code == 400 and response.headers["cache-control"] == "no-store"
+
+
+def test_another_deployments_link_is_403(app: TestClient, engine: Container) -> None:
+    other = ChartLinks(PUBLIC_URL, b"k" * 32)
+    response = app.get(path_of(other.trend_url(home_chart(engine), now=engine.clock.now())))
+    assert response.status_code == 403
+
+
+def test_without_any_secret_no_chart_is_served(client: TestClient) -> None:
+    """No NPS_SECRET_KEY and no Slack: nobody makes links, and none is served."""
+    assert client.get("/charts/trend.png?g=weekly&from=1&to=2&expires=3&sig=" + "0" * 64).status_code == 403
+
+
+def test_with_nps_secret_key_the_web_app_serves_links_without_slack(container: Container) -> None:
+    settings = dataclasses.replace(container.settings, secret_key="a-long-random-secret-0123456789abcdef")
+    served = build_container(settings, db=container.db)
+    assert served.slack is None and served.chart_links is not None
+    chart = TrendChart("monthly", datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 7, 1, tzinfo=UTC))
+    url = served.chart_links.trend_url(chart, now=served.clock.now())
+    with TestClient(create_app(served)) as client:
+        response = client.get(f"/charts/trend.png?{urlsplit(url).query}")
+    assert response.status_code == 200 and Image.open(io.BytesIO(response.content)).size == (1200, 675)
+
+
+def test_the_key_comes_from_nps_secret_key_else_from_the_slack_secrets(engine: Container) -> None:
+    """Every process (web, scheduler) derives the same key from the settings they share: no new secret."""
+    settings = engine.settings
+    from_signing = chart_links(settings)
+    with_secret = chart_links(dataclasses.replace(settings, secret_key="s" * 16 + "0123456789abcdefgh"))
+    socket_mode = chart_links(
+        dataclasses.replace(settings, slack_signing_secret=None, slack_app_token="xapp-1")
+    )
+    assert from_signing and with_secret and socket_mode
+    assert len({from_signing.key, with_secret.key, socket_mode.key}) == 3
+    again = build_container(settings, db=engine.db, clock=engine.clock)
+    assert again.slack is not None and again.slack.charts == again.chart_links == from_signing
+
+
+def test_each_link_is_drawn_once_at_a_time_and_at_most_two_links_at_once() -> None:
+    """Five requests for one link wait for one drawing; a third link finds both slots taken and gets Busy (the
+    route's 503) instead of queueing without end; a drawn link is then served without drawing."""
+    release, lock = threading.Event(), threading.Lock()
+    calls: Counter[str] = Counter()
+    running, peak = [0], [0]
+
+    def drawing(name: str) -> Callable[[], bytes]:
+        def draw() -> bytes:
+            with lock:
+                calls[name] += 1
+                running[0] += 1
+                peak[0] = max(peak[0], running[0])
+            release.wait(10)
+            with lock:
+                running[0] -= 1
+            return name.encode()
+
+        return draw
+
+    async def scenario() -> tuple[list[bytes], BaseException | bytes, bytes]:
+        cache = ChartCache(renders=2, queue_seconds=0.2)
+        same = [asyncio.create_task(cache.png("a", 2_000, 1_000, drawing("a"))) for _ in range(5)]
+        other = asyncio.create_task(cache.png("b", 2_000, 1_000, drawing("b")))
+        await asyncio.sleep(0.05)
+        [third] = await asyncio.gather(cache.png("c", 2_000, 1_000, drawing("c")), return_exceptions=True)
+        release.set()
+        drawn = await asyncio.gather(*same, other)
+        again = await cache.png("a", 2_000, 1_500, drawing("a"))
+        return drawn, third, again
+
+    drawn, third, again = asyncio.run(scenario())
+    assert drawn == [b"a"] * 5 + [b"b"] and isinstance(third, Busy) and again == b"a"
+    assert calls == Counter({"a": 1, "b": 1}) and peak[0] == 2
