@@ -19,11 +19,12 @@ from sqlalchemy.orm import Session
 
 from campaigns.events import Event, emit_after_commit
 from campaigns.followups.alert_queue import needs_posting, queue_alert
+from campaigns.followups.opening import due_at
 from campaigns.planning.recovery import cancel_recovery
 from storage.audit import record_audit
 from storage.db import Database
 from storage.enums import AlertKind, AuditAction, AuditEntity, ContactMethod, FollowUpStatus
-from storage.tables import FollowUp, SlackAlert
+from storage.tables import FollowUp, Response, SlackAlert
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +134,9 @@ def resolve(
 
 
 def reopen(db: Database, follow_up_id: int, *, user: str, now: datetime) -> bool:
-    """`user` reopened a resolved case (the customer came back, the fix did not hold): it is unresolved again and
-    acknowledged (by `user` when nobody had picked it up), and a recovery re-survey not yet sent is cancelled."""
+    """`user` reopened a resolved case (the customer came back, the fix did not hold): it is unresolved again,
+    acknowledged (by `user` when nobody had picked it up), due again from now, and a recovery re-survey not yet
+    sent is cancelled. The outcome note stays: what was tried before."""
     with db.transaction() as session:
         row = session.execute(
             update(FollowUp)
@@ -152,6 +154,7 @@ def reopen(db: Database, follow_up_id: int, *, user: str, now: datetime) -> bool
         ).one_or_none()
         if row is None:
             return False
+        _fresh_deadline(session, follow_up_id, row.response_id, now)
         cancelled = cancel_recovery(session, follow_up_id, now)
         _changed(
             row.response_id,
@@ -171,6 +174,24 @@ def reopen(db: Database, follow_up_id: int, *, user: str, now: datetime) -> bool
             re_survey_cancelled=cancelled,
         )
     return True
+
+
+def _fresh_deadline(session: Session, follow_up_id: int, response_id: int, now: datetime) -> None:
+    """A reopened case is due again from now, with its reminders and escalations to come, not overdue at once."""
+    category = session.scalar(select(Response.category).where(Response.id == response_id))
+    if category is None:
+        return
+    session.execute(
+        update(FollowUp)
+        .where(FollowUp.id == follow_up_id)
+        .values(
+            due_at=due_at(category, now),
+            reminded_at=None,
+            escalated_at=None,
+            unacknowledged_escalated_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _change(
