@@ -48,6 +48,9 @@ class Case:
     resolved_at: datetime | None = None
     outcome_note: str | None = None
     contact_method: ContactMethod | None = None
+    # The campaign's recovery re-survey of this case, when one is planned (due) or went out (sent).
+    re_survey_at: datetime | None = None
+    re_survey_sent: bool = False
     hidden: bool = False  # who the customer is was left out (`anonymous`)
 
 
@@ -133,8 +136,8 @@ def alert_blocks(case: Case, *, with_actions: bool = True) -> list[Block]:
             {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Previous scores: {history}"}]}
         )
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": status_line(case)}]})
-    if with_actions and case.follow_up_id is not None and case.status != FollowUpStatus.RESOLVED:
-        blocks.append(_actions(case))
+    if with_actions and case.follow_up_id is not None:
+        blocks.append(_reopen(case) if case.status == FollowUpStatus.RESOLVED else _actions(case))
     return blocks
 
 
@@ -146,6 +149,10 @@ def status_line(case: Case) -> str:
             parts.append(f"contacted by {case.contact_method}")
         if case.outcome_note:
             parts.append(f"outcome: {customer_text(case.outcome_note, 2000)}")
+        if case.re_survey_at is not None:
+            parts.append(
+                f"re-survey {'sent' if case.re_survey_sent else 'planned for'} {_when(case.re_survey_at)}"
+            )
         return " · ".join(parts)
     if case.acknowledged_by:
         parts.append(f":eyes: Acknowledged by <@{case.acknowledged_by}> {_when(case.acknowledged_at)}")
@@ -186,6 +193,18 @@ def _actions(case: Case) -> Block:
         }
     )
     return {"type": "actions", "block_id": ids.follow_up_block(value), "elements": elements}
+
+
+def _reopen(case: Case) -> Block:
+    """A resolved case can be reopened (the customer came back); that cancels a re-survey not yet sent."""
+    value = str(case.follow_up_id)
+    button = {
+        "type": "button",
+        "action_id": ids.REOPEN,
+        "value": value,
+        "text": {"type": "plain_text", "text": "Reopen"},
+    }
+    return {"type": "actions", "block_id": ids.follow_up_block(value), "elements": [button]}
 
 
 def resolve_modal(follow_up_id: int, channel: str | None, ts: str | None) -> Block:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.blocks import Case
 from campaigns.scores.anonymity import not_anonymous
-from storage.tables import Campaign, Contact, FollowUp, Response
+from storage.tables import PENDING_INVITATION_STATES, Campaign, Contact, FollowUp, Invitation, Response
 
 
 def load_case(response_id: int, *, session: Session) -> Case | None:
@@ -32,6 +34,7 @@ def load_case(response_id: int, *, session: Session) -> Case | None:
         if response.contact_id
         else []
     )
+    re_survey = _re_survey(follow_up.id, session=session) if follow_up else None
     return Case(
         follow_up_id=follow_up.id if follow_up else None,
         score=response.score,
@@ -56,4 +59,20 @@ def load_case(response_id: int, *, session: Session) -> Case | None:
         resolved_at=follow_up.resolved_at if follow_up else None,
         outcome_note=follow_up.outcome_note if follow_up else None,
         contact_method=follow_up.contact_method if follow_up else None,
+        re_survey_at=re_survey[0] if re_survey else None,
+        re_survey_sent=re_survey is not None and re_survey[1],
     )
+
+
+def _re_survey(follow_up_id: int, *, session: Session) -> tuple[datetime, bool] | None:
+    """When the follow-up's recovery re-survey goes out (or went out), and whether it has; None without one."""
+    row = session.execute(
+        select(Invitation.due_at, Invitation.sent_at).where(
+            Invitation.recovery_of_follow_up_id == follow_up_id,
+            Invitation.state.in_(PENDING_INVITATION_STATES) | Invitation.sent_at.is_not(None),
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    due_at, sent_at = row
+    return (sent_at, True) if sent_at is not None else (due_at, False)

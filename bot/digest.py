@@ -19,6 +19,7 @@ from bot.query import formatting
 from campaigns.scores import queries
 from campaigns.scores.loop import loop_health
 from campaigns.scores.periods import Period, local_midnight, unit_start
+from campaigns.scores.recovery import recovery_share
 from campaigns.scores.themes import ThemesReport, themes
 from storage.enums import Category, FollowUpStatus
 from storage.tables import FollowUp
@@ -27,6 +28,7 @@ THEMES = 5
 MOVED = 3
 MOVED_POINTS = 0.10  # a theme moved when its share of the comments changed by 10 points or more
 MOVED_MENTIONS = 3
+RECOVERY_WINDOW = timedelta(days=90)
 
 
 def _overall(report: ThemesReport) -> Counter[str]:
@@ -98,7 +100,8 @@ def digest_blocks(
                 )
                 parts.append(f"{side}: {listed}")
         blocks.append({"type": "section", "text": verbatim("*Themes that moved:* " + " · ".join(parts))})
-    blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _loop_line(session, period)}})
+    loop = _loop_line(session, period) + _recovered(session, period)
+    blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": loop}})
     closed = (
         session.scalar(
             select(func.count())
@@ -145,6 +148,18 @@ def _loop_line(session: Session, period: Period) -> str:
     after = "" if first is None else f", first touch after {first.total_seconds() / 3600:.1f} h (median)"
     return (
         f"*Detractors touched in time:* {health.touched_in_time} of {health.followed_up} ({share:.0%}){after}"
+    )
+
+
+def _recovered(session: Session, period: Period) -> str:
+    """Over the 90 days before the digest: a re-survey comes weeks after the resolution, rarely in one week."""
+    since = Period(period.end - RECOVERY_WINDOW, period.end)
+    recovery = recovery_share(session=session, period=since).overall
+    if not recovery.answered:
+        return ""
+    return (
+        f" · *Recovery ({RECOVERY_WINDOW.days} days):* {recovery.rose} of {recovery.answered} detractors who "
+        f"answered again after their follow-up scored higher ({recovery.share or 0:.0%})"
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 ACK = "alert_acknowledge"
 ASSIGN = "alert_assign"
 RESOLVE = "alert_resolve"
+REOPEN = "alert_reopen"  # on a resolved case
 
 # action_id of a burst summary's Open buttons: the prefix, then the alert's id (action ids differ within a message)
 OPEN_CASE = "summary_open:"

@@ -52,6 +52,8 @@ class Event(StrEnum):
     FOLLOW_UP_ESCALATED = "follow_up.escalated"
     FOLLOW_UP_REMINDED = "follow_up.reminded"
     FOLLOW_UP_RESOLVED = "follow_up.resolved"
+    FOLLOW_UP_REOPENED = "follow_up.reopened"
+    RECOVERY_PLANNED = "recovery.planned"
     OPTED_OUT = "consent.opted_out"
     OPTED_IN = "consent.opted_in"
     CHANNEL_PAUSED = "channel.paused"
@@ -80,6 +82,8 @@ _WORDS = {
     Event.FOLLOW_UP_ESCALATED: "follow-up escalated: nobody acknowledged it",
     Event.FOLLOW_UP_REMINDED: "follow-up reminder queued for its assignee",
     Event.FOLLOW_UP_RESOLVED: "follow-up resolved",
+    Event.FOLLOW_UP_REOPENED: "follow-up reopened",
+    Event.RECOVERY_PLANNED: "recovery re-survey planned",
     Event.OPTED_OUT: "opted out",
     Event.OPTED_IN: "opted in",
     Event.CHANNEL_PAUSED: "channel paused",

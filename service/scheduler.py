@@ -25,6 +25,7 @@ from campaigns.dispatch.dispatcher import Dispatcher, default_worker_id
 from campaigns.dispatch.expiry import expire_invitations
 from campaigns.followups.deadlines import check_follow_ups
 from campaigns.planning.planner import plan_recurring
+from campaigns.planning.recovery import plan_recoveries
 from campaigns.replies.inbound import sweep_inbound
 from storage.enums import MessagePurpose
 from storage.leases import acquire_or_renew, release
@@ -154,6 +155,16 @@ class Ticker:
         if stats.planned or stats.skipped:
             log.info(
                 "planned %d invitations, skipped %d %s", stats.planned, stats.skipped, stats.skipped_by_reason
+            )
+        recovery = plan_recoveries(
+            self.container.db, now=self.container.clock.now(), rules=self.container.planning_rules
+        )
+        if recovery.planned or recovery.skipped:
+            log.info(
+                "planned %d recovery re-surveys, skipped %d %s",
+                recovery.planned,
+                recovery.skipped,
+                recovery.skipped_by_reason,
             )
 
     def dispatch(self) -> None:

@@ -207,6 +207,7 @@ class AuditAction(StrEnum):
     FOLLOW_UP_ACKNOWLEDGED = "follow_up.acknowledged"
     FOLLOW_UP_ASSIGNED = "follow_up.assigned"
     FOLLOW_UP_RESOLVED = "follow_up.resolved"
+    FOLLOW_UP_REOPENED = "follow_up.reopened"
     # Refused in Slack (bot.permissions): the details say what was asked and why it was refused.
     FOLLOW_UP_REFUSED = "follow_up.refused"  # a button or the Resolve modal, by someone who may not act on it
     CONTACT_LOOKUP_REFUSED = (

@@ -189,6 +189,11 @@ class Invitation(Timestamps, Base):
     # One invitation per campaign, contact and cycle ("7:42:r3" or "7:42:e19"): planning twice cannot duplicate.
     dedupe_key: Mapped[str | None] = mapped_column(String(100), unique=True)
     event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
+    # A recovery re-survey (the campaign's `recovery`): the resolved follow-up it asks about; one per follow-up.
+    # `use_alter`: invitations -> follow-ups -> responses -> invitations is a cycle for table ordering.
+    recovery_of_follow_up_id: Mapped[int | None] = mapped_column(
+        ForeignKey("follow_ups.id", ondelete="SET NULL", use_alter=True), unique=True
+    )
 
 
 class Event(Base):

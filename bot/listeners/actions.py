@@ -1,5 +1,6 @@
 """The alert's buttons: Acknowledge and Assign change the follow-up (`campaigns.followups.actions`) and then
-let the poster edit the alert in place; Resolve opens the outcome modal. Each acknowledges Slack first, then
+let the poster edit the alert in place; Resolve opens the outcome modal; Reopen (on a resolved case) undoes the
+resolution. Each acknowledges Slack first, then
 checks the click (`bot.permissions`): it must come from the alert's own message and from someone who may act on
 follow-ups. A refused click changes nothing, is audited and answered with an ephemeral message."""
 
@@ -60,6 +61,15 @@ def register(app: App, deps: SlackDeps) -> None:
         if actions.assign(
             deps.db, click.follow_up_id, assignee=assignee, by=click.user, now=deps.clock.now()
         ):
+            deps.poster.nudge()
+
+    @app.action(ids.REOPEN)
+    def on_reopen(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        click = Click.of(body, ids.number(body["actions"][0].get("value")))
+        if not _permitted(deps, client, click, "reopen"):
+            return
+        if actions.reopen(deps.db, click.follow_up_id, user=click.user, now=deps.clock.now()):
             deps.poster.nudge()
 
     @app.action(ids.RESOLVE)

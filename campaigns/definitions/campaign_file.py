@@ -54,6 +54,7 @@ from campaigns.definitions.problems import (
     describe,
     unknown_key_message,
 )
+from campaigns.definitions.recovery import read_recovery
 from campaigns.definitions.send_window import read_send_window
 from campaigns.definitions.yaml_loader import load_yaml
 from campaigns.messages.locales import FALLBACK_LOCALE
@@ -89,6 +90,7 @@ _CAMPAIGN_FIELDS = (
     "follow_up",
     "promoter_link",
     "anonymous",
+    "recovery",
 )
 
 
@@ -214,6 +216,7 @@ def _read_fields(section: Section, kind: CampaignKind | None) -> dict[str, Any]:
         "follow_up": section.read("follow_up", parse_follow_up, ("detractor",)),
         "promoter_link": section.read("promoter_link", parse_link, None),
         "anonymous": section.read("anonymous", parse_flag, False),
+        "recovery_after_days": read_recovery(section),
     }
 
 
@@ -246,6 +249,12 @@ def _check_combinations(section: Section, kind: CampaignKind | None, values: dic
             section.at("min_days_between_surveys"),
             "is 0: this campaign ignores the fatigue rule and may survey a contact again as soon as it plans "
             "to (NPS_MIN_DAYS_BETWEEN_SURVEYS does not apply to it)",
+        )
+    if values["anonymous"] and values["recovery_after_days"] and section.valid("anonymous", "recovery"):
+        section.fail(
+            "recovery",
+            "cannot be used with 'anonymous: true': an anonymous campaign opens no follow-ups, so nothing would "
+            "be resolved to survey again",
         )
     remind, expires = values["remind_after"], values["expires_after"]
     if remind is not None and section.valid("remind_after", "expires_after") and remind >= expires:

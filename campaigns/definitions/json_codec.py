@@ -51,6 +51,7 @@ def definition_to_json(definition: CampaignDefinition) -> dict[str, Any]:
         **({"follow_up": list(d.follow_up)} if d.follow_up != ("detractor",) else {}),
         **({"promoter_link": d.promoter_link} if d.promoter_link else {}),
         **({"anonymous": True} if d.anonymous else {}),
+        **({"recovery_after_days": d.recovery_after_days} if d.recovery_after_days else {}),
     }
 
 
@@ -83,6 +84,7 @@ def definition_from_json(data: Mapping[str, Any]) -> CampaignDefinition:
         promoter_link=data.get("promoter_link"),
         follow_up=tuple(data.get("follow_up", ("detractor",))),
         anonymous=data.get("anonymous") is True,
+        recovery_after_days=data.get("recovery_after_days"),
     )
 
 

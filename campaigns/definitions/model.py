@@ -160,6 +160,8 @@ class CampaignDefinition:
     # eNPS: no output links an answer to a person and no group under 5 answers is shown
     # (campaigns.scores.anonymity); such a campaign opens no follow-ups and posts no alerts.
     anonymous: bool = False
+    # Days after a detractor's follow-up is resolved to survey them again (None: no re-survey).
+    recovery_after_days: int | None = None
 
     def __post_init__(self) -> None:
         # The invariants the planner depends on; the parser never breaks them, hand-built definitions might.

@@ -34,12 +34,13 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import ColumnElement, func, select, update
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import InstrumentedAttribute, Session, object_session
 
 from campaigns.channels.base import Outgoing
 from campaigns.definitions.json_codec import definition_from_json
 from campaigns.definitions.model import CampaignDefinition
 from campaigns.dispatch.delivery import apply_held
+from campaigns.planning.recovery import re_survey_sent
 from campaigns.planning.windows import next_send_time, zone_for
 from storage.enums import Channel, Direction, InvitationState, MessagePurpose, SendState
 from storage.tables import Campaign, Contact, Invitation, Message
@@ -229,6 +230,9 @@ class InvitationFlow:
         mark_sent(invitation, message, provider_id, definition, zone_name, now)
         if answered:
             invitation.state = InvitationState.RESPONDED
+        session = object_session(invitation)
+        if invitation.recovery_of_follow_up_id is not None and session is not None:
+            re_survey_sent(session, invitation.recovery_of_follow_up_id, now)
 
     @staticmethod
     def put_back(invitation: Invitation, due_at: datetime, now: datetime) -> None:

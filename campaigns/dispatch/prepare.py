@@ -78,6 +78,8 @@ def decide_invitation(
     fatigue = eligibility.fatigue_days(definition.min_days_between_surveys, rules.min_days_between_surveys)
     if contact.test:
         fatigue = 0  # `nps campaigns test`: sent now, however often, whatever the send window
+    if invitation.recovery_of_follow_up_id is not None:
+        fatigue = 0  # a recovery re-survey asks again days after the survey on purpose (campaigns.planning.recovery)
     skip = eligibility.check(facts, channels=definition.channels, at=now, fatigue=fatigue, exclude=excluded)
     if skip is not None:
         record_skip(campaign.id, contact.id, skip, at=now, session=session)

@@ -1,4 +1,4 @@
-"""What people do to a follow-up: acknowledge, assign, resolve. Each changes it once, audited, in its own commit.
+"""What people do to a follow-up: acknowledge, assign, resolve, reopen. Each changes it once, audited, in its own commit.
 
 Every change is one compare-and-set on the state it expects (UPDATE ... WHERE not resolved, not yet
 acknowledged, ...), the first statement of its transaction: two clicks at once (a double click, two managers)
@@ -19,10 +19,12 @@ from sqlalchemy.orm import Session
 
 from campaigns.events import Event, emit_after_commit
 from campaigns.followups.alert_queue import needs_posting, queue_alert
+from campaigns.followups.opening import due_at
+from campaigns.planning.recovery import cancel_recovery
 from storage.audit import record_audit
 from storage.db import Database
 from storage.enums import AlertKind, AuditAction, AuditEntity, ContactMethod, FollowUpStatus
-from storage.tables import FollowUp, SlackAlert
+from storage.tables import FollowUp, Response, SlackAlert
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +131,67 @@ def resolve(
             hours_open=round(seconds / 3600, 1),
         )
     return True
+
+
+def reopen(db: Database, follow_up_id: int, *, user: str, now: datetime) -> bool:
+    """`user` reopened a resolved case (the customer came back, the fix did not hold): it is unresolved again,
+    acknowledged (by `user` when nobody had picked it up), due again from now, and a recovery re-survey not yet
+    sent is cancelled. The outcome note stays: what was tried before."""
+    with db.transaction() as session:
+        row = session.execute(
+            update(FollowUp)
+            .where(FollowUp.id == follow_up_id, FollowUp.status == FollowUpStatus.RESOLVED)
+            .values(
+                status=FollowUpStatus.ACKNOWLEDGED,
+                acknowledged_by=func.coalesce(FollowUp.acknowledged_by, user),
+                acknowledged_at=func.coalesce(FollowUp.acknowledged_at, now),
+                resolved_by=None,
+                resolved_at=None,
+                updated_at=now,
+            )
+            .returning(FollowUp.response_id)
+            .execution_options(synchronize_session=False)
+        ).one_or_none()
+        if row is None:
+            return False
+        _fresh_deadline(session, follow_up_id, row.response_id, now)
+        cancelled = cancel_recovery(session, follow_up_id, now)
+        _changed(
+            row.response_id,
+            follow_up_id,
+            f"slack:{user}",
+            AuditAction.FOLLOW_UP_REOPENED,
+            now,
+            session,
+            re_survey_cancelled=cancelled,
+        )
+        emit_after_commit(
+            session,
+            log,
+            Event.FOLLOW_UP_REOPENED,
+            follow_up=follow_up_id,
+            by=user,
+            re_survey_cancelled=cancelled,
+        )
+    return True
+
+
+def _fresh_deadline(session: Session, follow_up_id: int, response_id: int, now: datetime) -> None:
+    """A reopened case is due again from now, with its reminders and escalations to come, not overdue at once."""
+    category = session.scalar(select(Response.category).where(Response.id == response_id))
+    if category is None:
+        return
+    session.execute(
+        update(FollowUp)
+        .where(FollowUp.id == follow_up_id)
+        .values(
+            due_at=due_at(category, now),
+            reminded_at=None,
+            escalated_at=None,
+            unacknowledged_escalated_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _change(

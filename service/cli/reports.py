@@ -74,20 +74,60 @@ def _loop_json(health: Any) -> dict[str, Any]:
     }
 
 
+def _recovery_json(recovery: Any) -> dict[str, Any]:
+    share = recovery.share
+    return {
+        "group": recovery.group,
+        "resolved": recovery.resolved,
+        "re_survey_planned": recovery.planned,
+        "re_surveyed": recovery.re_surveyed,
+        "answered": recovery.answered,
+        "rose": recovery.rose,
+        "share": None if share is None else round(share, 3),
+    }
+
+
+def _print_recovery(report: Any, title: str) -> None:
+    """The second table of `nps loop`: of the detractors resolved in the period, who answered again higher."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in ("", "resolved", "re-survey planned", "re-surveyed", "answered again", "score rose"):
+        table.add_column(column, justify="left" if not column else "right")
+    for recovery in [report.overall, *report.by_campaign]:
+        share = recovery.share
+        rose = f"{recovery.rose} of {recovery.answered}" + ("" if share is None else f" ({share:.0%})")
+        table.add_row(
+            "all" if recovery.group == "all" else f"campaign {recovery.group}",
+            str(recovery.resolved),
+            str(recovery.planned),
+            str(recovery.re_surveyed),
+            str(recovery.answered),
+            rose,
+        )
+    print_table(table)
+
+
 @click.command("loop", epilog=QUERY_HELP)
 @click.argument("query", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
 @pass_context
 def loop_command(ctx: CliContext, query: tuple[str, ...], as_json: bool) -> None:
     """Whether detractors hear back: follow-ups touched by their deadline, time to first touch, time to resolve
-    and share resolved, overall, per assignee and per campaign, for the responses of the period."""
+    and share resolved, overall, per assignee and per campaign, for the responses of the period.
+
+    Then recovery, for the detractors whose follow-up was resolved in the period: re-surveys planned and sent
+    (a campaign's `recovery`), how many answered the same campaign again afterwards, and how many of those
+    gave a higher score in that next answer."""
     from campaigns.scores.errors import QueryError
     from campaigns.scores.loop import loop_health
+    from campaigns.scores.recovery import recovery_share
 
     parsed = parse_query(ctx, "score", query)
     try:
         with ctx.container.db.transaction() as session:
             report = loop_health(session=session, period=parsed.period, filters=parsed.filters)  # type: ignore[union-attr]
+            recovery = recovery_share(session=session, period=parsed.period, filters=parsed.filters)  # type: ignore[union-attr]
     except QueryError as error:
         raise click.ClickException(str(error)) from None
     if as_json:
@@ -96,6 +136,10 @@ def loop_command(ctx: CliContext, query: tuple[str, ...], as_json: bool) -> None
                 "overall": _loop_json(report.overall),
                 "by_assignee": [_loop_json(h) for h in report.by_assignee],
                 "by_campaign": [_loop_json(h) for h in report.by_campaign],
+                "recovery": {
+                    "overall": _recovery_json(recovery.overall),
+                    "by_campaign": [_recovery_json(r) for r in recovery.by_campaign],
+                },
             }
         )
         return
@@ -133,6 +177,7 @@ def loop_command(ctx: CliContext, query: tuple[str, ...], as_json: bool) -> None
     for health in report.by_campaign:
         add(health, f"campaign {health.group}")
     print_table(table)
+    _print_recovery(recovery, query_title(parsed, "Recovery"))
 
 
 @click.command("drivers", epilog=QUERY_HELP)

@@ -69,3 +69,36 @@ def test_the_digest_says_which_themes_moved_and_how_the_loop_is_doing(
     text = json.dumps(digest["blocks"], ensure_ascii=False)
     assert "*Themes that moved:* up: errors 0% → 50%, billing 10% → 50% · down: app 90% → 25%" in text
     assert "*Detractors touched in time:* 1 of 2 (50%), first touch after 2.0 h (median)" in text
+
+
+def test_the_loop_line_says_how_many_detractors_who_answered_again_scored_higher(
+    engine: Container, fake_slack: FakeSlack
+) -> None:
+    """Over the 90 days before the digest: two detractors resolved a month ago answered the campaign again, one
+    higher (3 -> 9), one not (2 -> 2)."""
+    from campaigns.followups.actions import resolve
+    from tests.campaigns.scores.test_recovery import detractor
+
+    settings = dataclasses.replace(engine.settings, slack_digest_channel="C0DIGEST")
+    container = build_container(settings, db=engine.db, clock=engine.clock)
+    seed = Seeder(engine.db)
+    now = engine.clock.now()
+    pulse = seed.campaign("pulse")
+    for score, again in ((3, 9), (2, 2)):
+        contact = seed.contact()
+        follow_up = detractor(engine.db, contact, pulse, score, now - timedelta(days=40))
+        assert resolve(
+            engine.db, follow_up, user="U0ANA", note="called", method=None, now=now - timedelta(days=30)
+        )
+        seed.responses([again], at=now - timedelta(days=15), contact_id=contact, campaign_id=pulse)
+    ticker = Ticker(container, holder="digest-test")
+    try:
+        ticker.post_digest()
+    finally:
+        ticker.dispatcher.close()
+    [digest] = fake_slack.successful("chat.postMessage")
+    text = json.dumps(digest["blocks"], ensure_ascii=False)
+    assert (
+        "*Detractors touched in time:* no detractors this week · *Recovery (90 days):* 1 of 2 detractors who "
+        "answered again after their follow-up scored higher (50%)"
+    ) in text

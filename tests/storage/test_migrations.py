@@ -256,3 +256,39 @@ def test_a_late_answer_downgrades_to_the_twiml_answer_the_older_code_knows(own_d
     assert states == ["twiml", "twiml", "sending"]
     upgrade(own_db.engine)
     assert current_revision(own_db.engine) == head_revision()
+
+
+def test_recovery_surveys_upgrade_keeps_invitations_and_downgrade_drops_the_column(own_db: Database) -> None:
+    """0019 adds `invitations.recovery_of_follow_up_id`, null for what was stored before and unique."""
+    config = alembic_config(own_db.engine)
+    command.downgrade(config, "0018_sms_links_and_tests")
+    with own_db.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO contacts (id, external_id, properties, created_at, updated_at, test) VALUES (1, 'ana', '{}', :at, :at, false)"
+            ),
+            {"at": NOON},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO campaigns (id, name, kind, status, definition, created_at, updated_at) VALUES (1, 'pulse', 'relationship', 'active', '{}', :at, :at)"
+            ),
+            {"at": NOON},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO invitations (contact_id, campaign_id, state, due_at, attempts, token, created_at, updated_at) VALUES (1, 1, 'sent', :at, 1, 't1', :at, :at)"
+            ),
+            {"at": NOON},
+        )
+    upgrade(own_db.engine)
+    with own_db.engine.connect() as connection:
+        kept = connection.execute(text("SELECT token, recovery_of_follow_up_id FROM invitations")).all()
+    assert [tuple(row) for row in kept] == [("t1", None)]
+    command.downgrade(config, "0018_sms_links_and_tests")
+    with own_db.engine.connect() as connection:
+        columns = connection.execute(text("SELECT * FROM invitations")).keys()
+        assert "recovery_of_follow_up_id" not in columns
+        assert connection.execute(text("SELECT token FROM invitations")).scalars().all() == ["t1"]
+    upgrade(own_db.engine)
+    assert current_revision(own_db.engine) == head_revision()

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from campaigns.followups.actions import acknowledge, assign, resolve
+from campaigns.followups.actions import acknowledge, assign, reopen, resolve
 from campaigns.followups.opening import AlertKind
 from storage.db import Database
 from storage.enums import AlertState, ContactMethod, FollowUpStatus
@@ -129,6 +129,26 @@ def test_a_resolved_case_is_not_changed_by_late_clicks(db: Database, seed: Seede
         None,
     )
     assert len(audit_actions(db)) == 1
+
+
+def test_reopening_unresolves_the_case_with_a_fresh_deadline_and_is_audited(
+    db: Database, seed: Seeder
+) -> None:
+    """Resolved after 2 hours; reopened three days later, past the first 48-hour deadline: a new one from then."""
+    fid = seed.detractor()
+    assert resolve(db, fid, user=AGENT, note="refund issued", method=None, now=LATER)
+    reopened_at = NOW + timedelta(days=3)
+    assert reopen(db, fid, user=MANAGER, now=reopened_at)
+    assert not reopen(db, fid, user=MANAGER, now=reopened_at)  # open already: a double click
+    row = follow_up(db, fid)
+    assert (row.status, row.resolved_by, row.resolved_at) == (FollowUpStatus.ACKNOWLEDGED, None, None)
+    assert (row.acknowledged_by, row.acknowledged_at) == (MANAGER, reopened_at)
+    assert row.due_at == reopened_at + timedelta(hours=48)
+    assert row.outcome_note == "refund issued"  # kept: what was tried before
+    assert audit_actions(db)[-1] == (f"slack:{MANAGER}", "follow_up.reopened")
+    assert resolve(
+        db, fid, user=AGENT, note="called again", method=None, now=reopened_at + timedelta(hours=1)
+    )
 
 
 def test_a_follow_up_that_does_not_exist_changes_nothing(db: Database, seed: Seeder) -> None:
