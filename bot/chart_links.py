@@ -133,7 +133,9 @@ class ChartLinks:
         return chart, int(expires)
 
     def _signature(self, chart: TrendChart, expires: int) -> str:
-        message = json.dumps(["trend", *(value for _, value in _chart_params(chart)), expires])
+        # Each value with its name: the filters are optional, so values alone would let a channel `sms` stand
+        # for a campaign called `sms`.
+        message = json.dumps(["trend", _chart_params(chart), expires])
         return hmac.new(self.key, message.encode(), hashlib.sha256).hexdigest()
 
 

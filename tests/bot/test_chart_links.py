@@ -139,3 +139,14 @@ def test_a_chart_no_link_could_name_gets_none() -> None:
     period = Period(CHART.start, CHART.end)
     assert TrendChart.of("weekly", period, Filters("a\tb")) is None
     assert TrendChart.of("monthly", Period(CHART.end - timedelta(days=4000), CHART.end), Filters()) is None
+
+
+@pytest.mark.parametrize("channel", list(Channel))
+def test_a_channel_link_cannot_be_turned_into_a_campaign_link_of_the_same_name(channel: Channel) -> None:
+    """`sms` and `email` are valid campaign names: the signature says which filter a value is, so a link to
+    all campaigns' SMS answers does not also open the chart of a campaign called `sms`."""
+    url = LINKS.trend_url(TrendChart("weekly", CHART.start, CHART.end, channel=channel), now=NOW)
+    swapped = [("campaign" if name == "channel" else name, value) for name, value in params(url)]
+    with pytest.raises(LinkError) as refused:
+        LINKS.verify(swapped, now=NOW)
+    assert refused.value.status == 403
