@@ -93,8 +93,10 @@ class ChartCache:
             self._pngs.popitem(last=False)
 
 
-@router.get(
+# HEAD too: an image proxy may check the type and length before it fetches (Starlette sends no body for it).
+@router.api_route(
     "/charts/trend.png",
+    methods=["GET", "HEAD"],
     response_class=Response,
     summary="The trend chart of a signed link",
     description=(

@@ -169,3 +169,16 @@ def test_each_link_is_drawn_once_at_a_time_and_at_most_two_links_at_once() -> No
     drawn, third, again = asyncio.run(scenario())
     assert drawn == [b"a"] * 5 + [b"b"] and isinstance(third, Busy) and again == b"a"
     assert calls == Counter({"a": 1, "b": 1}) and peak[0] == 2
+
+
+def test_a_head_request_gets_the_pngs_headers_and_length_without_a_body(
+    app: TestClient, engine: Container
+) -> None:
+    """Image proxies may ask HEAD first: the same status, type and Content-Length as GET, no redirect."""
+    url = path_of(links_of(engine).trend_url(home_chart(engine), now=engine.clock.now()))
+    head = app.head(url, follow_redirects=False)
+    get = app.get(url, follow_redirects=False)
+    assert head.status_code == get.status_code == 200
+    assert head.headers["content-type"] == "image/png" and head.content == b""
+    assert head.headers["content-length"] == get.headers["content-length"] == str(len(get.content))
+    assert app.head(url.replace("g=weekly", "g=monthly")).status_code == 403
