@@ -182,3 +182,22 @@ def test_a_head_request_gets_the_pngs_headers_and_length_without_a_body(
     assert head.headers["content-type"] == "image/png" and head.content == b""
     assert head.headers["content-length"] == get.headers["content-length"] == str(len(get.content))
     assert app.head(url.replace("g=weekly", "g=monthly")).status_code == 403
+
+
+def test_a_database_failure_while_drawing_is_a_503_with_retry_after_and_is_not_kept(
+    app: TestClient, engine: Container
+) -> None:
+    """The database away mid-drawing: a short 503 that Slack's proxy may retry, never a 500 or a trace; the
+    failure is not cached, so the same link draws once the database is back."""
+    url = path_of(links_of(engine).trend_url(home_chart(engine), now=engine.clock.now()))
+    with engine.db.engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE responses RENAME TO responses_away")
+    try:
+        failed = app.get(url)
+    finally:
+        with engine.db.engine.begin() as connection:
+            connection.exec_driver_sql("ALTER TABLE responses_away RENAME TO responses")
+    assert failed.status_code == 503 and failed.headers["retry-after"].isdigit()
+    assert failed.headers["cache-control"] == "no-store" and failed.headers["content-type"].startswith("text/")
+    assert "Traceback" not in failed.text and "responses" not in failed.text and len(failed.text) < 200
+    assert app.get(url).status_code == 200
