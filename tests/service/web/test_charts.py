@@ -7,6 +7,8 @@ import asyncio
 import dataclasses
 import io
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -200,4 +202,28 @@ def test_a_database_failure_while_drawing_is_a_503_with_retry_after_and_is_not_k
     assert failed.status_code == 503 and failed.headers["retry-after"].isdigit()
     assert failed.headers["cache-control"] == "no-store" and failed.headers["content-type"].startswith("text/")
     assert "Traceback" not in failed.text and "responses" not in failed.text and len(failed.text) < 200
+    assert app.get(url).status_code == 200
+
+
+@pytest.mark.parametrize("db", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_a_drawing_gives_up_on_a_locked_table_and_frees_its_slot(app: TestClient, engine: Container) -> None:
+    """`nps db upgrade` altering `responses` holds ACCESS EXCLUSIVE on it: a drawing that waited on the lock would
+    hold one of the two slots for as long as the migration runs (every chart a 503), and its thread. It gives up
+    instead, a 503 with Retry-After, while /healthz answers meanwhile; the link draws once the lock is gone.
+
+    20 s is a generous bound against a request that otherwise never answers while the lock is held."""
+    url = path_of(links_of(engine).trend_url(home_chart(engine), now=engine.clock.now()))
+    with engine.db.engine.connect() as migration, ThreadPoolExecutor(1) as pool:
+        locked = migration.begin()
+        migration.exec_driver_sql("LOCK TABLE responses IN ACCESS EXCLUSIVE MODE")
+        chart = pool.submit(app.get, url)
+        try:
+            assert app.get("/healthz").status_code == 200
+            answer = chart.result(timeout=20)
+        except FutureTimeout:
+            answer = None
+        finally:
+            locked.rollback()
+    assert answer is not None, "GET /charts/trend.png hung while the responses table was locked"
+    assert answer.status_code == 503 and answer.headers["retry-after"].isdigit()
     assert app.get(url).status_code == 200
