@@ -35,7 +35,9 @@ router = APIRouter(tags=["charts"])
 MAX_RENDERS = 2  # the machine's cores: more at once would only make each slower
 QUEUE_SECONDS = 10.0
 CACHE_SIZE = 64  # PNGs of about 60 kB
-READ_TIMEOUT = timedelta(seconds=5)  # a drawing's reads give up after it: the slot is free again, the link a 503
+READ_TIMEOUT = timedelta(
+    seconds=5
+)  # a drawing's reads give up after it: the slot is free again, the link a 503
 _TEXT = {"text/plain": {"schema": {"type": "string"}}}
 _ERROR_HEADERS = {"Cache-Control": "no-store"}
 

@@ -7,10 +7,10 @@ import asyncio
 import dataclasses
 import io
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -200,7 +200,9 @@ def test_a_database_failure_while_drawing_is_a_503_with_retry_after_and_is_not_k
         with engine.db.engine.begin() as connection:
             connection.exec_driver_sql("ALTER TABLE responses_away RENAME TO responses")
     assert failed.status_code == 503 and failed.headers["retry-after"].isdigit()
-    assert failed.headers["cache-control"] == "no-store" and failed.headers["content-type"].startswith("text/")
+    assert failed.headers["cache-control"] == "no-store" and failed.headers["content-type"].startswith(
+        "text/"
+    )
     assert "Traceback" not in failed.text and "responses" not in failed.text and len(failed.text) < 200
     assert app.get(url).status_code == 200
 
