@@ -35,9 +35,8 @@ router = APIRouter(tags=["charts"])
 MAX_RENDERS = 2  # the machine's cores: more at once would only make each slower
 QUEUE_SECONDS = 10.0
 CACHE_SIZE = 64  # PNGs of about 60 kB
-READ_TIMEOUT = timedelta(
-    seconds=5
-)  # a drawing's reads give up after it: the slot is free again, the link a 503
+# A drawing's reads give up after this: its slot is free again, the link a 503 with Retry-After.
+READ_TIMEOUT = timedelta(seconds=5)
 _TEXT = {"text/plain": {"schema": {"type": "string"}}}
 _ERROR_HEADERS = {"Cache-Control": "no-store"}
 
