@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import get_args
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from campaigns.scores.filters import Filters
 from campaigns.scores.periods import Granularity, Period
@@ -106,7 +106,7 @@ class ChartLinks:
     @property
     def public(self) -> bool:
         """Slack fetches images only over https from the public internet: an http:// base gets no image."""
-        return self.base_url.startswith("https://")
+        return urlsplit(self.base_url).scheme.lower() == "https"  # PUBLIC_BASE_URL may say HTTPS://
 
     def trend_url(self, chart: TrendChart, *, now: datetime) -> str:
         expires = math.ceil((now + self.lifetime).timestamp() / ROUNDING) * ROUNDING

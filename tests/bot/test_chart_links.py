@@ -150,3 +150,13 @@ def test_a_channel_link_cannot_be_turned_into_a_campaign_link_of_the_same_name(c
     with pytest.raises(LinkError) as refused:
         LINKS.verify(swapped, now=NOW)
     assert refused.value.status == 403
+
+
+def test_a_base_url_with_a_path_prefix_or_an_upper_case_scheme_is_public_and_keeps_its_path() -> None:
+    """PUBLIC_BASE_URL=https://x.example/nps behind a proxy that strips /nps; the scheme is case-insensitive
+    (PUBLIC_BASE_URL accepts `HTTPS://`), and Slack fetches such a link over https."""
+    for base in ("https://x.example/nps", "HTTPS://x.example/nps"):
+        links = ChartLinks(base, LINKS.key)
+        url = links.trend_url(CHART, now=NOW)
+        assert links.public and url.startswith(f"{base}{PATH}?")
+        assert links.verify(params(url), now=NOW)[0] == CHART
