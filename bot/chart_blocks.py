@@ -118,9 +118,18 @@ def without_images(blocks: Sequence[Block]) -> list[Block]:
     return [UNFETCHED_NOTE if block.get("type") == "image" else block for block in blocks]
 
 
-def image_refused(error: str, problems: Sequence[str] = ()) -> bool:
-    """Slack's answer when it could not download an image block's URL ("downloading image failed")."""
-    return error == "invalid_blocks" and (not problems or any("image" in str(p) for p in problems))
+def image_refused(error: str, problems: Sequence[object] = ()) -> bool:
+    """Slack's answer when it could not download an image block's URL ("downloading image failed"): messages
+    say `invalid_blocks` (a bare one from response_url), views `invalid_arguments` with the reason."""
+    if error not in ("invalid_blocks", "invalid_arguments"):
+        return False
+    return any("image" in str(p) for p in problems) or (error == "invalid_blocks" and not problems)
+
+
+def _problems(answer: dict[str, Any]) -> list[object]:
+    metadata = answer.get("response_metadata")
+    messages = metadata.get("messages") if isinstance(metadata, dict) else None
+    return [*(answer.get("errors") or ()), *(messages or ())]
 
 
 def post_with_chart_fallback(post: Callable[[list[Block]], Any], blocks: list[Block]) -> Any:
@@ -130,7 +139,7 @@ def post_with_chart_fallback(post: Callable[[list[Block]], Any], blocks: list[Bl
     except SlackApiError as error:
         answer = error.response.data if error.response is not None else {}
         answer = answer if isinstance(answer, dict) else {}
-        if not has_image(blocks) or not image_refused(answer.get("error", ""), answer.get("errors") or ()):
+        if not has_image(blocks) or not image_refused(str(answer.get("error", "")), _problems(answer)):
             raise
     log.warning("Slack could not fetch the trend chart; posted without it (check PUBLIC_BASE_URL)")
     return post(without_images(blocks))
