@@ -32,6 +32,9 @@ PATH = "/charts/trend.png"
 # it: a week covers a digest read a few days late; publishing App Home again makes a new link.
 LIFETIME = timedelta(days=7)
 ROUNDING = 3600  # seconds: links made within the same hour are one URL
+# A link expires at most a lifetime from now, give or take the rounding and a clock up to an hour ahead on the
+# process that made it: a link signed for longer (an earlier, longer LIFETIME) opens nothing.
+_SKEW = 2 * ROUNDING
 MAX_SPAN = timedelta(days=3660)  # the trend query's own cap is 120 buckets; this bounds a link before it
 MAX_CAMPAIGN = 200
 _LABEL = b"nps-bot/chart-links/v1"
@@ -118,7 +121,8 @@ class ChartLinks:
         """The chart a link's query parameters ask for and when the link expires (Unix seconds).
 
         Raises LinkError: 400 for unknown, repeated or malformed parameters; 403 for a missing or wrong signature
-        or an expired link. The signature is compared in constant time."""
+        or an expired link, or one that would live longer than a lifetime from now. The signature is compared in
+        constant time."""
         values = _single_values(items)
         expires, signature = values.get("expires", ""), values.get("sig", "")
         if not _UNIX.fullmatch(expires) or not _SIG.fullmatch(signature):
@@ -130,6 +134,8 @@ class ChartLinks:
             raise LinkError(
                 403, "This chart link has expired; open App Home or ask /nps again for a new one."
             )
+        if int(expires) > (now + self.lifetime).timestamp() + _SKEW:
+            raise LinkError(403, "This chart link is not valid.")
         return chart, int(expires)
 
     def _signature(self, chart: TrendChart, expires: int) -> str:

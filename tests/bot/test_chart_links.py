@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -160,3 +161,19 @@ def test_a_base_url_with_a_path_prefix_or_an_upper_case_scheme_is_public_and_kee
         url = links.trend_url(CHART, now=NOW)
         assert links.public and url.startswith(f"{base}{PATH}?")
         assert links.verify(params(url), now=NOW)[0] == CHART
+
+
+def test_a_link_that_expires_later_than_a_lifetime_from_now_is_refused() -> None:
+    """However it was signed (a longer LIFETIME of an earlier release, a clock far ahead), a link opens charts
+    for at most LIFETIME from now (and the rounding hour), which also caps how long caches keep its PNG."""
+    for later in (LIFETIME * 2, timedelta(days=365 * 100)):
+        url = dataclasses.replace(LINKS, lifetime=later).trend_url(CHART, now=NOW)
+        with pytest.raises(LinkError) as refused:
+            LINKS.verify(params(url), now=NOW)
+        assert refused.value.status == 403
+    LINKS.verify(
+        params(
+            dataclasses.replace(LINKS, lifetime=LIFETIME).trend_url(CHART, now=NOW + timedelta(minutes=59))
+        ),
+        now=NOW,
+    )
