@@ -25,8 +25,10 @@ from campaigns.scores.periods import whole_buckets
 from service.container import Container, build_container, chart_links
 from service.web.app import create_app
 from service.web.charts import Busy, ChartCache
-from tests.fixtures.engine import PUBLIC_URL
+from tests.fixtures.engine import FROM_NUMBER, PUBLIC_URL
 from tests.fixtures.seeding import Seeder
+from tests.standins.fake_twilio import DEFAULT_AUTH_TOKEN
+from tests.standins.twilio_webhooks import new_message_sid, post_signed, status_callback_params
 
 
 @pytest.fixture
@@ -229,3 +231,33 @@ def test_a_drawing_gives_up_on_a_locked_table_and_frees_its_slot(app: TestClient
     assert answer is not None, "GET /charts/trend.png hung while the responses table was locked"
     assert answer.status_code == 503 and answer.headers["retry-after"].isdigit()
     assert app.get(url).status_code == 200
+
+
+@pytest.mark.parametrize("db", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_twilio_and_healthz_are_answered_while_both_drawing_slots_wait_on_a_lock(
+    app: TestClient, engine: Container
+) -> None:
+    """Three links drawn while `responses` is locked: two hold the slots, one queues. The drawings run on worker
+    threads and the queue on the event loop without blocking it, so a Twilio status callback (whose tables are
+    not locked) and /healthz are answered while the charts still wait."""
+    links, now = links_of(engine), engine.clock.now()
+    charts = [
+        home_chart(engine),
+        TrendChart("monthly", datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 7, 1, tzinfo=UTC)),
+        TrendChart("weekly", datetime(2026, 9, 7, tzinfo=UTC), datetime(2026, 11, 23, tzinfo=UTC)),
+    ]
+    urls = [path_of(links.trend_url(chart, now=now)) for chart in charts]
+    callback = status_callback_params(new_message_sid(), "delivered", "+15005550001", FROM_NUMBER)
+    with engine.db.engine.connect() as migration, ThreadPoolExecutor(3) as pool:
+        locked = migration.begin()
+        migration.exec_driver_sql("LOCK TABLE responses IN ACCESS EXCLUSIVE MODE")
+        try:
+            drawing = [pool.submit(app.get, url) for url in urls]
+            assert app.get("/healthz").status_code == 200
+            status = post_signed(app, f"{PUBLIC_URL}/twilio/status", callback, DEFAULT_AUTH_TOKEN)
+            pending = sum(not future.done() for future in drawing)
+        finally:
+            locked.rollback()
+        answers = [future.result(timeout=30) for future in drawing]
+    assert status.status_code < 300 and pending == 3
+    assert {answer.status_code for answer in answers} <= {200, 503}
