@@ -32,6 +32,8 @@ _BUCKET = {"weekly": "week", "monthly": "month"}
 
 
 def trend_points(session: Session, chart: TrendChart, tz: tzinfo) -> list[TrendPoint]:
+    """Where every chart (its PNG, alt text and title) gets its numbers: what queries.trend withholds, no chart
+    shows, so a rule on which buckets may be shown belongs there."""
     return queries.trend(
         session=session, period=chart.period(tz), filters=chart.filters, granularity=chart.granularity, tz=tz
     )
