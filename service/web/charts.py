@@ -57,6 +57,7 @@ class ChartCache:
     async def png(self, key: str, expires: int, now: float, draw: Callable[[], bytes]) -> bytes:
         cached = self._pngs.get(key)
         if cached is not None and cached[0] > now:
+            self._pngs.move_to_end(key)  # least recently served goes first: the digest's link stays
             return cached[1]
         task = self._drawing.get(key)
         if task is None:

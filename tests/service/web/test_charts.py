@@ -24,7 +24,7 @@ from campaigns.clock import ManualClock
 from campaigns.scores.periods import whole_buckets
 from service.container import Container, build_container, chart_links
 from service.web.app import create_app
-from service.web.charts import Busy, ChartCache
+from service.web.charts import CACHE_SIZE, Busy, ChartCache
 from tests.fixtures.engine import FROM_NUMBER, PUBLIC_URL
 from tests.fixtures.seeding import Seeder
 from tests.standins.fake_twilio import DEFAULT_AUTH_TOKEN
@@ -261,3 +261,29 @@ def test_twilio_and_healthz_are_answered_while_both_drawing_slots_wait_on_a_lock
         answers = [future.result(timeout=30) for future in drawing]
     assert status.status_code < 300 and pending == 3
     assert {answer.status_code for answer in answers} <= {200, 503}
+
+
+def test_many_links_keep_at_most_cache_size_pngs_the_oldest_drawn_again() -> None:
+    """More distinct valid links than the cache holds: memory stays at CACHE_SIZE PNGs; the least recently
+    served link is drawn again when asked, the recently served ones are not."""
+    calls: Counter[str] = Counter()
+
+    def drawing(name: str) -> Callable[[], bytes]:
+        def draw() -> bytes:
+            calls[name] += 1
+            return name.encode() * 1000
+
+        return draw
+
+    async def scenario() -> None:
+        cache = ChartCache()
+        for index in range(CACHE_SIZE):
+            await cache.png(f"k{index}", 2_000, 1_000, drawing(f"k{index}"))
+        await cache.png("k0", 2_000, 1_000, drawing("k0"))  # the digest's link, say: fetched again and again
+        await cache.png("new", 2_000, 1_000, drawing("new"))  # one more than the cache holds
+        for name in ("k0", "k1", "new"):
+            await cache.png(name, 2_000, 1_000, drawing(name))
+
+    asyncio.run(scenario())
+    assert (calls["k0"], calls["k1"], calls["new"]) == (1, 2, 1)
+    assert sum(calls.values()) == CACHE_SIZE + 2
