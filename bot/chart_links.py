@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import get_args
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from campaigns.scores.filters import Filters
 from campaigns.scores.periods import Granularity, Period
@@ -32,6 +32,9 @@ PATH = "/charts/trend.png"
 # it: a week covers a digest read a few days late; publishing App Home again makes a new link.
 LIFETIME = timedelta(days=7)
 ROUNDING = 3600  # seconds: links made within the same hour are one URL
+# A link expires at most a lifetime from now, give or take the rounding and a clock up to an hour ahead on the
+# process that made it: a link signed for longer (an earlier, longer LIFETIME) opens nothing.
+_SKEW = 2 * ROUNDING
 MAX_SPAN = timedelta(days=3660)  # the trend query's own cap is 120 buckets; this bounds a link before it
 MAX_CAMPAIGN = 200
 _LABEL = b"nps-bot/chart-links/v1"
@@ -106,7 +109,7 @@ class ChartLinks:
     @property
     def public(self) -> bool:
         """Slack fetches images only over https from the public internet: an http:// base gets no image."""
-        return self.base_url.startswith("https://")
+        return urlsplit(self.base_url).scheme.lower() == "https"  # PUBLIC_BASE_URL may say HTTPS://
 
     def trend_url(self, chart: TrendChart, *, now: datetime) -> str:
         expires = math.ceil((now + self.lifetime).timestamp() / ROUNDING) * ROUNDING
@@ -118,7 +121,8 @@ class ChartLinks:
         """The chart a link's query parameters ask for and when the link expires (Unix seconds).
 
         Raises LinkError: 400 for unknown, repeated or malformed parameters; 403 for a missing or wrong signature
-        or an expired link. The signature is compared in constant time."""
+        or an expired link, or one that would live longer than a lifetime from now. The signature is compared in
+        constant time."""
         values = _single_values(items)
         expires, signature = values.get("expires", ""), values.get("sig", "")
         if not _UNIX.fullmatch(expires) or not _SIG.fullmatch(signature):
@@ -130,10 +134,14 @@ class ChartLinks:
             raise LinkError(
                 403, "This chart link has expired; open App Home or ask /nps again for a new one."
             )
+        if int(expires) > (now + self.lifetime).timestamp() + _SKEW:
+            raise LinkError(403, "This chart link is not valid.")
         return chart, int(expires)
 
     def _signature(self, chart: TrendChart, expires: int) -> str:
-        message = json.dumps(["trend", *(value for _, value in _chart_params(chart)), expires])
+        # Each value with its name: the filters are optional, so values alone would let a channel `sms` stand
+        # for a campaign called `sms`.
+        message = json.dumps(["trend", _chart_params(chart), expires])
         return hmac.new(self.key, message.encode(), hashlib.sha256).hexdigest()
 
 

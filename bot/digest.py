@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.chart_blocks import trend_chart_blocks, trend_points
+from bot.chart_blocks import post_with_chart_fallback, trend_chart_blocks, trend_points
 from bot.chart_links import ChartLinks, TrendChart
 from bot.deps import SlackDeps
 from bot.mrkdwn import customer_text, verbatim
@@ -169,4 +169,8 @@ def post_digest(deps: SlackDeps) -> None:
         return
     with deps.db.transaction() as session:
         blocks = digest_blocks(session=session, now=deps.clock.now(), tz=deps.timezone, charts=deps.charts)
-    deps.client.chat_postMessage(channel=deps.digest_channel, text="Weekly NPS digest", blocks=blocks)
+    channel = deps.digest_channel
+    post_with_chart_fallback(
+        lambda shown: deps.client.chat_postMessage(channel=channel, text="Weekly NPS digest", blocks=shown),
+        blocks,
+    )

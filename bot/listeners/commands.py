@@ -12,7 +12,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.chart_blocks import image_block
+from bot.chart_blocks import image_block, image_refused, without_images
 from bot.deps import SlackDeps
 from bot.query.answers import Answer, Asker, answer, is_slow, shows_personal_data
 from bot.query.formatting import error_text
@@ -48,9 +48,7 @@ def register(app: App, deps: SlackDeps) -> None:
                 result = answer(
                     query, asker, session=session, now=now, tz=deps.timezone, benchmark=deps.benchmark
                 )
-            if not _link_chart(deps, result):
-                _upload_chart(client, user, result)
-            respond(response_type="ephemeral", text=result.text, blocks=result.blocks, replace_original=True)
+            _send_answer(deps, client, user, respond, result)
         except Exception:
             log.exception("/nps %s failed", type(query).__name__)
             respond(
@@ -72,6 +70,20 @@ def _asker(deps: SlackDeps, user: str, query: Query, *, ask: bool = True) -> Ask
     )
 
 
+def _send_answer(deps: SlackDeps, client: WebClient, user: str, respond: Respond, result: Answer) -> None:
+    """The answer through response_url, its chart as an image block or else uploaded to the asker's DM."""
+    linked = _link_chart(deps, result)
+    if not linked:
+        _upload_chart(client, user, result)
+    sent = respond(response_type="ephemeral", text=result.text, blocks=result.blocks, replace_original=True)
+    if linked and _image_refused(sent):
+        # Slack could not fetch the chart's URL: the numbers as text, the chart as a file.
+        log.warning("Slack could not fetch the trend chart; answered without it (check PUBLIC_BASE_URL)")
+        _upload_chart(client, user, result)
+        blocks = without_images(result.blocks)
+        respond(response_type="ephemeral", text=result.text, blocks=blocks, replace_original=True)
+
+
 def _link_chart(deps: SlackDeps, result: Answer) -> bool:
     """The chart as an image block at its signed URL, when Slack can fetch it from there (https); the
     upload is kept for a plain-http PUBLIC_BASE_URL and for charts filtered on customers' data."""
@@ -81,6 +93,11 @@ def _link_chart(deps: SlackDeps, result: Answer) -> bool:
     url = links.trend_url(result.trend, now=deps.clock.now())
     result.blocks.append(image_block(url, result.chart_alt, result.chart_title))
     return True
+
+
+def _image_refused(sent: Any) -> bool:
+    """response_url answers a payload it refuses with a status and the error as text (`invalid_blocks`)."""
+    return getattr(sent, "status_code", 200) != 200 and image_refused(str(getattr(sent, "body", "")).strip())
 
 
 def _upload_chart(client: WebClient, user_id: str, result: Answer) -> None:

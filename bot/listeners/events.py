@@ -7,6 +7,7 @@ from typing import Any
 from slack_bolt import App
 from slack_sdk import WebClient
 
+from bot.chart_blocks import post_with_chart_fallback
 from bot.deps import SlackDeps
 from bot.home import home_view
 
@@ -17,4 +18,7 @@ def register(app: App, deps: SlackDeps) -> None:
         if event.get("tab", "home") != "home":
             return
         view = home_view(deps.db, event["user"], now=deps.clock.now(), tz=deps.timezone, charts=deps.charts)
-        client.views_publish(user_id=event["user"], view=view)
+        post_with_chart_fallback(
+            lambda shown: client.views_publish(user_id=event["user"], view={**view, "blocks": shown}),
+            view["blocks"],
+        )

@@ -5,7 +5,8 @@ the authentication: a missing, wrong or expired signature is a 403, a malformed 
 of text. Drawing costs a database read and a quarter second of matplotlib, so the cost is bounded: each link's PNG
 is kept until the link expires (at most CACHE_SIZE of them), requests for a link being drawn wait for that one
 drawing, and at most MAX_RENDERS drawings run at once; a request that waits longer than QUEUE_SECONDS for its turn
-gets a 503 with Retry-After.
+gets a 503 with Retry-After. A drawing's reads give up after READ_TIMEOUT (a migration locking `responses`),
+so a lock never holds a slot: that link is a 503 with Retry-After too.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -25,6 +27,7 @@ from bot.chart_blocks import render_trend
 from bot.chart_links import LinkError, TrendChart
 from campaigns.scores.errors import QueryError
 from service.container import Container
+from storage.bounded import bounded_reads
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["charts"])
@@ -32,6 +35,8 @@ router = APIRouter(tags=["charts"])
 MAX_RENDERS = 2  # the machine's cores: more at once would only make each slower
 QUEUE_SECONDS = 10.0
 CACHE_SIZE = 64  # PNGs of about 60 kB
+# A drawing's reads give up after this: its slot is free again, the link a 503 with Retry-After.
+READ_TIMEOUT = timedelta(seconds=5)
 _TEXT = {"text/plain": {"schema": {"type": "string"}}}
 _ERROR_HEADERS = {"Cache-Control": "no-store"}
 
@@ -52,6 +57,7 @@ class ChartCache:
     async def png(self, key: str, expires: int, now: float, draw: Callable[[], bytes]) -> bytes:
         cached = self._pngs.get(key)
         if cached is not None and cached[0] > now:
+            self._pngs.move_to_end(key)  # least recently served goes first: the digest's link stays
             return cached[1]
         task = self._drawing.get(key)
         if task is None:
@@ -93,8 +99,10 @@ class ChartCache:
             self._pngs.popitem(last=False)
 
 
-@router.get(
+# HEAD too: an image proxy may check the type and length before it fetches (Starlette sends no body for it).
+@router.api_route(
     "/charts/trend.png",
+    methods=["GET", "HEAD"],
     response_class=Response,
     summary="The trend chart of a signed link",
     description=(
@@ -157,4 +165,10 @@ def _key(chart: TrendChart, expires: int) -> str:
 
 def _drawer(container: Container, chart: TrendChart) -> Callable[[], bytes]:
     tz = ZoneInfo(container.settings.timezone)  # the zone the Slack side cuts its buckets in (NPS_TIMEZONE)
-    return lambda: render_trend(container.db, chart, tz)
+
+    def draw() -> bytes:
+        # A migration's lock on `responses` would otherwise hold a drawing slot and its thread until it ends.
+        with bounded_reads(container.db, READ_TIMEOUT) as bounded:
+            return render_trend(bounded, chart, tz)
+
+    return draw

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -139,3 +140,40 @@ def test_a_chart_no_link_could_name_gets_none() -> None:
     period = Period(CHART.start, CHART.end)
     assert TrendChart.of("weekly", period, Filters("a\tb")) is None
     assert TrendChart.of("monthly", Period(CHART.end - timedelta(days=4000), CHART.end), Filters()) is None
+
+
+@pytest.mark.parametrize("channel", list(Channel))
+def test_a_channel_link_cannot_be_turned_into_a_campaign_link_of_the_same_name(channel: Channel) -> None:
+    """`sms` and `email` are valid campaign names: the signature says which filter a value is, so a link to
+    all campaigns' SMS answers does not also open the chart of a campaign called `sms`."""
+    url = LINKS.trend_url(TrendChart("weekly", CHART.start, CHART.end, channel=channel), now=NOW)
+    swapped = [("campaign" if name == "channel" else name, value) for name, value in params(url)]
+    with pytest.raises(LinkError) as refused:
+        LINKS.verify(swapped, now=NOW)
+    assert refused.value.status == 403
+
+
+def test_a_base_url_with_a_path_prefix_or_an_upper_case_scheme_is_public_and_keeps_its_path() -> None:
+    """PUBLIC_BASE_URL=https://x.example/nps behind a proxy that strips /nps; the scheme is case-insensitive
+    (PUBLIC_BASE_URL accepts `HTTPS://`), and Slack fetches such a link over https."""
+    for base in ("https://x.example/nps", "HTTPS://x.example/nps"):
+        links = ChartLinks(base, LINKS.key)
+        url = links.trend_url(CHART, now=NOW)
+        assert links.public and url.startswith(f"{base}{PATH}?")
+        assert links.verify(params(url), now=NOW)[0] == CHART
+
+
+def test_a_link_that_expires_later_than_a_lifetime_from_now_is_refused() -> None:
+    """However it was signed (a longer LIFETIME of an earlier release, a clock far ahead), a link opens charts
+    for at most LIFETIME from now (and the rounding hour), which also caps how long caches keep its PNG."""
+    for later in (LIFETIME * 2, timedelta(days=365 * 100)):
+        url = dataclasses.replace(LINKS, lifetime=later).trend_url(CHART, now=NOW)
+        with pytest.raises(LinkError) as refused:
+            LINKS.verify(params(url), now=NOW)
+        assert refused.value.status == 403
+    LINKS.verify(
+        params(
+            dataclasses.replace(LINKS, lifetime=LIFETIME).trend_url(CHART, now=NOW + timedelta(minutes=59))
+        ),
+        now=NOW,
+    )

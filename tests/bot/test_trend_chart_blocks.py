@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from slack_sdk.errors import SlackApiError
 
 from service.container import Container, build_container
 from service.scheduler import Ticker
@@ -161,3 +162,63 @@ def test_nps_trend_on_an_http_base_url_uploads_the_chart(
         fake_slack.wait_for("files.completeUploadExternal", 1, successful=True)
     assert not images(answer["blocks"])
     assert next(iter(fake_slack.uploads().values())).startswith(b"\x89PNG")
+
+
+# Slack fetches an image block's URL when the message or view is posted and refuses the whole payload when it
+# cannot (this service down, a firewall, PUBLIC_BASE_URL wrong).
+IMAGE_REFUSED = {
+    "ok": False,
+    "error": "invalid_blocks",
+    "errors": ["downloading image failed [json-pointer:/blocks/3/image_url]"],
+}
+
+
+def test_the_digest_is_posted_without_the_chart_when_slack_cannot_fetch_it(
+    fake_slack: FakeSlack, weeks: Seeder, digest_ticker: Ticker
+) -> None:
+    fake_slack.fail_next("chat.postMessage", status=200, body=IMAGE_REFUSED)
+    digest_ticker.post_digest()
+    [digest] = fake_slack.successful("chat.postMessage")
+    assert not images(digest["blocks"]) and not block_problems(digest["blocks"])
+    text = json.dumps(digest["blocks"])
+    assert "Weekly NPS digest" in text and "could not fetch the trend chart" in text
+
+
+# The views methods say it in their metadata instead.
+VIEW_IMAGE_REFUSED = {
+    "ok": False,
+    "error": "invalid_arguments",
+    "response_metadata": {
+        "messages": ["[ERROR] downloading image failed [json-pointer:/view/blocks/3/image_url]"]
+    },
+}
+
+
+@pytest.mark.parametrize("refusal", [IMAGE_REFUSED, VIEW_IMAGE_REFUSED])
+def test_app_home_is_published_without_the_chart_when_slack_cannot_fetch_it(
+    app: TestClient, fake_slack: FakeSlack, weeks: Seeder, refusal: dict[str, Any]
+) -> None:
+    fake_slack.fail_next("views.publish", status=200, body=refusal)
+    assert post_to_slack_events(app, event_body(HOME_OPENED)).status_code == 200
+    [published] = fake_slack.wait_for("views.publish", 1, successful=True)
+    assert not images(published["view"]["blocks"])
+    assert "could not fetch the trend chart" in json.dumps(published["view"])
+
+
+def test_nps_trend_answers_without_the_image_when_slack_cannot_fetch_it(
+    app: TestClient, fake_slack: FakeSlack, weeks: Seeder
+) -> None:
+    """The numbers still come back as text, and the chart as a file in the asker's DM."""
+    fake_slack.fail_next("response_url", status=400, body={"error": "invalid_blocks"})  # its answer is text
+    answer = trend_answer(app, fake_slack, "trend weekly")
+    assert not images(answer["blocks"]) and "+60" in json.dumps(answer["blocks"])
+    fake_slack.wait_for("files.completeUploadExternal", 1, successful=True)
+
+
+def test_other_refusals_of_the_digest_are_not_retried_without_the_chart(
+    fake_slack: FakeSlack, weeks: Seeder, digest_ticker: Ticker
+) -> None:
+    fake_slack.fail_next("chat.postMessage", status=200, body={"ok": False, "error": "channel_not_found"})
+    with pytest.raises(SlackApiError):
+        digest_ticker.post_digest()
+    assert fake_slack.count("chat.postMessage") == 1

@@ -9,6 +9,8 @@ import io
 import threading
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -22,9 +24,11 @@ from campaigns.clock import ManualClock
 from campaigns.scores.periods import whole_buckets
 from service.container import Container, build_container, chart_links
 from service.web.app import create_app
-from service.web.charts import Busy, ChartCache
-from tests.fixtures.engine import PUBLIC_URL
+from service.web.charts import CACHE_SIZE, Busy, ChartCache
+from tests.fixtures.engine import FROM_NUMBER, PUBLIC_URL
 from tests.fixtures.seeding import Seeder
+from tests.standins.fake_twilio import DEFAULT_AUTH_TOKEN
+from tests.standins.twilio_webhooks import new_message_sid, post_signed, status_callback_params
 
 
 @pytest.fixture
@@ -169,3 +173,117 @@ def test_each_link_is_drawn_once_at_a_time_and_at_most_two_links_at_once() -> No
     drawn, third, again = asyncio.run(scenario())
     assert drawn == [b"a"] * 5 + [b"b"] and isinstance(third, Busy) and again == b"a"
     assert calls == Counter({"a": 1, "b": 1}) and peak[0] == 2
+
+
+def test_a_head_request_gets_the_pngs_headers_and_length_without_a_body(
+    app: TestClient, engine: Container
+) -> None:
+    """Image proxies may ask HEAD first: the same status, type and Content-Length as GET, no redirect."""
+    url = path_of(links_of(engine).trend_url(home_chart(engine), now=engine.clock.now()))
+    head = app.head(url, follow_redirects=False)
+    get = app.get(url, follow_redirects=False)
+    assert head.status_code == get.status_code == 200
+    assert head.headers["content-type"] == "image/png" and head.content == b""
+    assert head.headers["content-length"] == get.headers["content-length"] == str(len(get.content))
+    assert app.head(url.replace("g=weekly", "g=monthly")).status_code == 403
+
+
+def test_a_database_failure_while_drawing_is_a_503_with_retry_after_and_is_not_kept(
+    app: TestClient, engine: Container
+) -> None:
+    """The database away mid-drawing: a short 503 that Slack's proxy may retry, never a 500 or a trace; the
+    failure is not cached, so the same link draws once the database is back."""
+    url = path_of(links_of(engine).trend_url(home_chart(engine), now=engine.clock.now()))
+    with engine.db.engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE responses RENAME TO responses_away")
+    try:
+        failed = app.get(url)
+    finally:
+        with engine.db.engine.begin() as connection:
+            connection.exec_driver_sql("ALTER TABLE responses_away RENAME TO responses")
+    assert failed.status_code == 503 and failed.headers["retry-after"].isdigit()
+    assert failed.headers["cache-control"] == "no-store" and failed.headers["content-type"].startswith(
+        "text/"
+    )
+    assert "Traceback" not in failed.text and "responses" not in failed.text and len(failed.text) < 200
+    assert app.get(url).status_code == 200
+
+
+@pytest.mark.parametrize("db", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_a_drawing_gives_up_on_a_locked_table_and_frees_its_slot(app: TestClient, engine: Container) -> None:
+    """`nps db upgrade` altering `responses` holds ACCESS EXCLUSIVE on it: a drawing that waited on the lock would
+    hold one of the two slots for as long as the migration runs (every chart a 503), and its thread. It gives up
+    instead, a 503 with Retry-After, while /healthz answers meanwhile; the link draws once the lock is gone.
+
+    20 s is a generous bound against a request that otherwise never answers while the lock is held."""
+    url = path_of(links_of(engine).trend_url(home_chart(engine), now=engine.clock.now()))
+    with engine.db.engine.connect() as migration, ThreadPoolExecutor(1) as pool:
+        locked = migration.begin()
+        migration.exec_driver_sql("LOCK TABLE responses IN ACCESS EXCLUSIVE MODE")
+        chart = pool.submit(app.get, url)
+        try:
+            assert app.get("/healthz").status_code == 200
+            answer = chart.result(timeout=20)
+        except FutureTimeout:
+            answer = None
+        finally:
+            locked.rollback()
+    assert answer is not None, "GET /charts/trend.png hung while the responses table was locked"
+    assert answer.status_code == 503 and answer.headers["retry-after"].isdigit()
+    assert app.get(url).status_code == 200
+
+
+@pytest.mark.parametrize("db", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_twilio_and_healthz_are_answered_while_both_drawing_slots_wait_on_a_lock(
+    app: TestClient, engine: Container
+) -> None:
+    """Three links drawn while `responses` is locked: two hold the slots, one queues. The drawings run on worker
+    threads and the queue on the event loop without blocking it, so a Twilio status callback (whose tables are
+    not locked) and /healthz are answered while the charts still wait."""
+    links, now = links_of(engine), engine.clock.now()
+    charts = [
+        home_chart(engine),
+        TrendChart("monthly", datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 7, 1, tzinfo=UTC)),
+        TrendChart("weekly", datetime(2026, 9, 7, tzinfo=UTC), datetime(2026, 11, 23, tzinfo=UTC)),
+    ]
+    urls = [path_of(links.trend_url(chart, now=now)) for chart in charts]
+    callback = status_callback_params(new_message_sid(), "delivered", "+15005550001", FROM_NUMBER)
+    with engine.db.engine.connect() as migration, ThreadPoolExecutor(3) as pool:
+        locked = migration.begin()
+        migration.exec_driver_sql("LOCK TABLE responses IN ACCESS EXCLUSIVE MODE")
+        try:
+            drawing = [pool.submit(app.get, url) for url in urls]
+            assert app.get("/healthz").status_code == 200
+            status = post_signed(app, f"{PUBLIC_URL}/twilio/status", callback, DEFAULT_AUTH_TOKEN)
+            pending = sum(not future.done() for future in drawing)
+        finally:
+            locked.rollback()
+        answers = [future.result(timeout=30) for future in drawing]
+    assert status.status_code < 300 and pending == 3
+    assert {answer.status_code for answer in answers} <= {200, 503}
+
+
+def test_many_links_keep_at_most_cache_size_pngs_the_oldest_drawn_again() -> None:
+    """More distinct valid links than the cache holds: memory stays at CACHE_SIZE PNGs; the least recently
+    served link is drawn again when asked, the recently served ones are not."""
+    calls: Counter[str] = Counter()
+
+    def drawing(name: str) -> Callable[[], bytes]:
+        def draw() -> bytes:
+            calls[name] += 1
+            return name.encode() * 1000
+
+        return draw
+
+    async def scenario() -> None:
+        cache = ChartCache()
+        for index in range(CACHE_SIZE):
+            await cache.png(f"k{index}", 2_000, 1_000, drawing(f"k{index}"))
+        await cache.png("k0", 2_000, 1_000, drawing("k0"))  # the digest's link, say: fetched again and again
+        await cache.png("new", 2_000, 1_000, drawing("new"))  # one more than the cache holds
+        for name in ("k0", "k1", "new"):
+            await cache.png(name, 2_000, 1_000, drawing(name))
+
+    asyncio.run(scenario())
+    assert (calls["k0"], calls["k1"], calls["new"]) == (1, 2, 1)
+    assert sum(calls.values()) == CACHE_SIZE + 2
