@@ -55,9 +55,15 @@ def alt_text(points: Sequence[TrendPoint], granularity: str) -> str:
     if not any(p.responses for p in points):
         return f"{lead}: no responses in this period"
     shown = points[-MAX_ALT_POINTS:]
-    values = ", ".join("no responses" if p.nps is None else f"{p.nps:+d}" for p in shown)
+    values = ", ".join(_alt_value(p) for p in shown)
     earlier = f"last {len(shown)} of {len(points)}, " if len(shown) < len(points) else ""
     return f"{lead}, {earlier}oldest first: {values}"
+
+
+def _alt_value(point: TrendPoint) -> str:
+    if point.hidden:
+        return "hidden (fewer than 5 answers of an anonymous campaign)"
+    return "no responses" if point.nps is None else f"{point.nps:+d}"
 
 
 def image_block(url: str, alt: str, title: str) -> Block:

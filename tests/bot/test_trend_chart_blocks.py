@@ -222,3 +222,20 @@ def test_other_refusals_of_the_digest_are_not_retried_without_the_chart(
     with pytest.raises(SlackApiError):
         digest_ticker.post_digest()
     assert fake_slack.count("chat.postMessage") == 1
+
+
+def test_the_alt_text_says_a_bucket_was_hidden_for_anonymity_not_that_nobody_answered() -> None:
+    from datetime import UTC, datetime
+
+    from bot.chart_blocks import alt_text
+    from campaigns.scores.nps import Tally
+    from campaigns.scores.queries import TrendPoint
+
+    start = datetime(2026, 11, 2, tzinfo=UTC)
+    shown = TrendPoint(start, start + timedelta(days=7), Tally(promoters=6), 100, 0.0)
+    hidden = TrendPoint(start + timedelta(days=7), start + timedelta(days=14), Tally(), None, None, hidden=True)
+    empty = TrendPoint(start + timedelta(days=14), start + timedelta(days=21), Tally(), None, None)
+    text = alt_text([shown, hidden, empty], "weekly")
+    assert text == (
+        "NPS by week, oldest first: +100, hidden (fewer than 5 answers of an anonymous campaign), no responses"
+    )
