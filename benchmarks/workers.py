@@ -182,7 +182,7 @@ def run_workers(
         }
 
 
-def top_entries(collapsed: str, count: int = 20) -> list[str]:
+def top_entries(collapsed: str, count: int = 45) -> list[str]:
     """Where the worker's CPU went: functions by their own samples (self) and with what they call (inclusive).
 
     py-spy leaves idle samples out by default, so a thread waiting on Twilio's 100 ms costs nothing here."""

@@ -129,7 +129,9 @@ def build_container(
     settings: Settings, *, db: Database | None = None, clock: Clock | None = None
 ) -> Container:
     """Wire everything from settings; tests pass a `db` they already migrated and a clock they control."""
-    db = db or Database.connect(settings.database_url)
+    db = db or Database.connect(
+        settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+    )
     clock = clock or SystemClock()
     return Container(
         settings=settings,
