@@ -13,7 +13,9 @@ How it stays exactly once. A summary is a row of the same outbox (`slack_alerts`
 the transaction that marks its cases "summarised" (a compare-and-set on "pending", so two posters never put a
 case in two summaries); it is then claimed, posted with the metadata that names it, looked up in the channel's
 history when the answer is lost, and retried like any alert (`bot.poster`). Its id is higher than its cases', so
-the urgent alerts posted on their own reach the channel before it. Only alerts never posted, not withdrawn, not
+the urgent alerts posted on their own reach the channel before it. A case that leaves its summary (opened,
+changed, corrected) moves the summary's revision on in the same transaction (`needs_posting`): a summary in Slack,
+or in flight at that moment, is then edited to leave the case out, so that it is in one place only. Only alerts never posted, not withdrawn, not
 held and not yet summarised are summarised; an uncertain one (it may be in Slack) never is.
 
 This module decides and writes rows only; it never calls Slack.
