@@ -7,15 +7,21 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from bot import ids
 from bot.poster import AlertPoster
-from campaigns.followups.opening import on_comment
+from campaigns.followups.opening import on_comment, on_score
+from campaigns.scores.nps import categorize
 from service.container import Container
-from storage.enums import AlertState
+from storage.enums import AlertKind, AlertState
 from storage.tables import Response, SlackAlert
+from tests.fixtures.slack import ALERTS, MANAGER, post_to_slack_events
 from tests.journeys.test_slack_bursts import PER_MINUTE, POST, burst, engine, run_until_settled, shown
 from tests.standins.fake_slack import FakeSlack
+from tests.standins.slack_signing import block_actions_body
 
 __all__ = ["engine"]  # the burst engine (summaries and pacing on), for the `poster` and `app` fixtures
 
@@ -25,7 +31,9 @@ def in_the_channel(engine: Container, fake_slack: FakeSlack) -> Counter[int]:
     with engine.db.transaction() as session:
         posted = session.execute(
             select(SlackAlert.channel, SlackAlert.ts).where(
-                SlackAlert.ts.is_not(None), SlackAlert.state != AlertState.WITHDRAWN
+                SlackAlert.kind.in_((AlertKind.DETRACTOR, AlertKind.SUMMARY)),
+                SlackAlert.ts.is_not(None),
+                SlackAlert.state != AlertState.WITHDRAWN,
             )
         ).all()
     messages = [fake_slack.message(channel, ts) for channel, ts in posted]
@@ -69,3 +77,69 @@ def test_a_case_that_changes_while_its_summary_is_being_posted_ends_up_in_one_pl
     assert channel == Counter(alerts)  # each case once: the summary no longer lists the one posted on its own
     [own] = [post for post in fake_slack.successful(POST) if shown(post) == changed]
     assert "and now they are cancelling" in json.dumps(own["blocks"])
+
+
+def the_summary(engine: Container) -> tuple[int, str]:
+    """The (first) summary's id and ts."""
+    with engine.db.transaction() as session:
+        summary_id, ts = session.execute(
+            select(SlackAlert.id, SlackAlert.ts).where(SlackAlert.kind == AlertKind.SUMMARY).order_by(SlackAlert.id)
+        ).first()
+    assert ts is not None
+    return summary_id, ts
+
+
+def open_click(alert_id: int, summary_ts: str, user: str = MANAGER, channel: str = ALERTS) -> str:
+    return block_actions_body(
+        ids.open_case(alert_id), value=str(alert_id), user_id=user, channel_id=channel, message_ts=summary_ts
+    )
+
+
+def test_open_whose_answer_is_lost_is_found_in_the_channel_history_not_posted_twice(
+    engine: Container, fake_slack: FakeSlack, poster: AlertPoster, app: TestClient
+) -> None:
+    alerts = burst(engine, 30)
+    run_until_settled(engine, poster)
+    _, summary_ts = the_summary(engine)
+    opened = summarised(engine)[0]
+    fake_slack.drop_next(POST)  # the case's own post reaches the channel; its answer never comes back
+    assert post_to_slack_events(app, open_click(opened, summary_ts)).status_code == 200
+    fake_slack.wait_for(POST, PER_MINUTE + 2)
+    engine.clock.advance(minutes=1)  # type: ignore[attr-defined]
+    run_until_settled(engine, poster)
+    assert fake_slack.count("conversations.history") >= 1
+    assert [post for post in fake_slack.calls(POST) if shown(post) == [opened]] == [fake_slack.calls(POST)[-1]]
+    own = fake_slack.calls(POST)[-1]
+    assert "thread_ts" not in own  # in the channel, where the lookup (and anyone) finds it
+    assert in_the_channel(engine, fake_slack) == Counter(alerts)
+    with engine.db.transaction() as session:
+        alert = session.get(SlackAlert, opened)
+        assert alert is not None and alert.state is AlertState.POSTED and alert.ts is not None
+
+
+@pytest.mark.parametrize("corrected", [5, 9], ids=["still-a-detractor", "now-a-promoter"])
+def test_a_summarised_case_whose_score_is_corrected_leaves_its_summary(
+    engine: Container, fake_slack: FakeSlack, poster: AlertPoster, corrected: int
+) -> None:
+    alerts = burst(engine, 30)
+    run_until_settled(engine, poster)
+    summary_id, summary_ts = the_summary(engine)
+    alert_id = summarised(engine)[0]
+    with engine.db.transaction() as session:
+        alert = session.get(SlackAlert, alert_id)
+        assert alert is not None
+        response = session.get(Response, alert.response_id)
+        assert response is not None
+        response.score, response.category = corrected, categorize(corrected).value
+        on_score(response, now=engine.clock.now(), session=session)
+    run_until_settled(engine, poster)
+    listing = fake_slack.message(ALERTS, summary_ts)
+    assert listing is not None and alert_id not in shown(listing)  # the old score is no longer shown
+    assert "1 case of this summary now posted on its own" in json.dumps(listing["blocks"])
+    own = [post for post in fake_slack.successful(POST) if shown(post) == [alert_id]]
+    if corrected == 5:  # still a detractor: on its own, with the corrected score
+        assert len(own) == 1 and "5/10" in json.dumps(own[0]["blocks"])
+        assert in_the_channel(engine, fake_slack) == Counter(alerts)
+    else:  # withdrawn before it was shown on its own: nowhere as a detractor
+        assert own == []
+        assert in_the_channel(engine, fake_slack) == Counter(a for a in alerts if a != alert_id)
