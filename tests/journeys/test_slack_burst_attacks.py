@@ -16,9 +16,9 @@ from bot.poster import AlertPoster
 from campaigns.followups.opening import on_comment, on_score
 from campaigns.scores.nps import categorize
 from service.container import Container
-from storage.enums import AlertKind, AlertState
-from storage.tables import Response, SlackAlert
-from tests.fixtures.slack import ALERTS, MANAGER, post_to_slack_events
+from storage.enums import AlertKind, AlertState, AuditAction
+from storage.tables import AuditEntry, Response, SlackAlert
+from tests.fixtures.slack import ALERTS, MANAGER, OUTSIDER, post_to_slack_events
 from tests.journeys.test_slack_bursts import PER_MINUTE, POST, burst, engine, run_until_settled, shown
 from tests.standins.fake_slack import FakeSlack
 from tests.standins.slack_signing import block_actions_body
@@ -83,7 +83,9 @@ def the_summary(engine: Container) -> tuple[int, str]:
     """The (first) summary's id and ts."""
     with engine.db.transaction() as session:
         summary_id, ts = session.execute(
-            select(SlackAlert.id, SlackAlert.ts).where(SlackAlert.kind == AlertKind.SUMMARY).order_by(SlackAlert.id)
+            select(SlackAlert.id, SlackAlert.ts)
+            .where(SlackAlert.kind == AlertKind.SUMMARY)
+            .order_by(SlackAlert.id)
         ).first()
     assert ts is not None
     return summary_id, ts
@@ -108,7 +110,9 @@ def test_open_whose_answer_is_lost_is_found_in_the_channel_history_not_posted_tw
     engine.clock.advance(minutes=1)  # type: ignore[attr-defined]
     run_until_settled(engine, poster)
     assert fake_slack.count("conversations.history") >= 1
-    assert [post for post in fake_slack.calls(POST) if shown(post) == [opened]] == [fake_slack.calls(POST)[-1]]
+    assert [post for post in fake_slack.calls(POST) if shown(post) == [opened]] == [
+        fake_slack.calls(POST)[-1]
+    ]
     own = fake_slack.calls(POST)[-1]
     assert "thread_ts" not in own  # in the channel, where the lookup (and anyone) finds it
     assert in_the_channel(engine, fake_slack) == Counter(alerts)
@@ -143,3 +147,45 @@ def test_a_summarised_case_whose_score_is_corrected_leaves_its_summary(
     else:  # withdrawn before it was shown on its own: nowhere as a detractor
         assert own == []
         assert in_the_channel(engine, fake_slack) == Counter(a for a in alerts if a != alert_id)
+
+
+def test_open_by_someone_who_may_not_act_on_the_channels_cases_posts_nothing_and_is_audited(
+    engine: Container, fake_slack: FakeSlack, poster: AlertPoster, app: TestClient
+) -> None:
+    burst(engine, 30)
+    run_until_settled(engine, poster)
+    _, summary_ts = the_summary(engine)
+    opened = summarised(engine)[0]
+    posts = fake_slack.count(POST)
+    assert post_to_slack_events(app, open_click(opened, summary_ts, user=OUTSIDER)).status_code == 200
+    [told] = fake_slack.wait_for("chat.postEphemeral", 1)
+    assert told["user"] == OUTSIDER and told["text"].startswith(":no_entry: Only ")
+    assert "Customer" not in told["text"] and "complaint" not in told["text"]
+    poster.run()
+    assert fake_slack.count(POST) == posts
+    with engine.db.transaction() as session:
+        assert session.get(SlackAlert, opened).state is AlertState.SUMMARISED  # type: ignore[union-attr]
+        [refusal] = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == AuditAction.FOLLOW_UP_REFUSED)
+        )
+        assert refusal.actor == f"slack:{OUTSIDER}" and refusal.details["requested"] == "open"
+
+
+@pytest.mark.parametrize(
+    "value", [None, "", "abc", "-1", "0", "99999999999", "١٢", "1e3", "<!channel>"], ids=repr
+)
+def test_open_with_an_odd_value_answers_slack_and_posts_nothing(
+    engine: Container, fake_slack: FakeSlack, poster: AlertPoster, app: TestClient, value: str | None
+) -> None:
+    burst(engine, 30)
+    run_until_settled(engine, poster)
+    _, summary_ts = the_summary(engine)
+    posts = fake_slack.count(POST)
+    click = block_actions_body(
+        ids.open_case(1), value=value, user_id=MANAGER, channel_id=ALERTS, message_ts=summary_ts
+    )
+    assert post_to_slack_events(app, click).status_code == 200
+    [told] = fake_slack.wait_for("chat.postEphemeral", 1)
+    assert "complaint" not in told["text"]
+    poster.run()
+    assert fake_slack.count(POST) == posts
