@@ -5,6 +5,7 @@ line. Every case ends up in exactly one place in the channel: its own message, o
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 
 import pytest
@@ -13,12 +14,13 @@ from sqlalchemy import select
 
 from bot import ids
 from bot.poster import AlertPoster
+from campaigns.followups import actions
 from campaigns.followups.opening import on_comment, on_score
 from campaigns.scores.nps import categorize
 from service.container import Container
 from storage.enums import AlertKind, AlertState, AuditAction
-from storage.tables import AuditEntry, Response, SlackAlert
-from tests.fixtures.slack import ALERTS, MANAGER, OUTSIDER, post_to_slack_events
+from storage.tables import AuditEntry, FollowUp, Response, SlackAlert
+from tests.fixtures.slack import AGENT, ALERTS, MANAGER, OUTSIDER, post_to_slack_events
 from tests.journeys.test_slack_bursts import PER_MINUTE, POST, burst, engine, run_until_settled, shown
 from tests.standins.fake_slack import FakeSlack
 from tests.standins.slack_signing import block_actions_body
@@ -83,9 +85,7 @@ def the_summary(engine: Container) -> tuple[int, str]:
     """The (first) summary's id and ts."""
     with engine.db.transaction() as session:
         summary_id, ts = session.execute(
-            select(SlackAlert.id, SlackAlert.ts)
-            .where(SlackAlert.kind == AlertKind.SUMMARY)
-            .order_by(SlackAlert.id)
+            select(SlackAlert.id, SlackAlert.ts).where(SlackAlert.kind == AlertKind.SUMMARY).order_by(SlackAlert.id)
         ).first()
     assert ts is not None
     return summary_id, ts
@@ -110,9 +110,7 @@ def test_open_whose_answer_is_lost_is_found_in_the_channel_history_not_posted_tw
     engine.clock.advance(minutes=1)  # type: ignore[attr-defined]
     run_until_settled(engine, poster)
     assert fake_slack.count("conversations.history") >= 1
-    assert [post for post in fake_slack.calls(POST) if shown(post) == [opened]] == [
-        fake_slack.calls(POST)[-1]
-    ]
+    assert [post for post in fake_slack.calls(POST) if shown(post) == [opened]] == [fake_slack.calls(POST)[-1]]
     own = fake_slack.calls(POST)[-1]
     assert "thread_ts" not in own  # in the channel, where the lookup (and anyone) finds it
     assert in_the_channel(engine, fake_slack) == Counter(alerts)
@@ -165,9 +163,7 @@ def test_open_by_someone_who_may_not_act_on_the_channels_cases_posts_nothing_and
     assert fake_slack.count(POST) == posts
     with engine.db.transaction() as session:
         assert session.get(SlackAlert, opened).state is AlertState.SUMMARISED  # type: ignore[union-attr]
-        [refusal] = session.scalars(
-            select(AuditEntry).where(AuditEntry.action == AuditAction.FOLLOW_UP_REFUSED)
-        )
+        [refusal] = session.scalars(select(AuditEntry).where(AuditEntry.action == AuditAction.FOLLOW_UP_REFUSED))
         assert refusal.actor == f"slack:{OUTSIDER}" and refusal.details["requested"] == "open"
 
 
@@ -189,3 +185,49 @@ def test_open_with_an_odd_value_answers_slack_and_posts_nothing(
     assert "complaint" not in told["text"]
     poster.run()
     assert fake_slack.count(POST) == posts
+
+
+def test_two_people_clicking_open_at_once_post_the_case_once(
+    engine: Container, fake_slack: FakeSlack, poster: AlertPoster, app: TestClient
+) -> None:
+    alerts = burst(engine, 30)
+    run_until_settled(engine, poster)
+    _, summary_ts = the_summary(engine)
+    opened = summarised(engine)[0]
+    clicks = [open_click(opened, summary_ts, user=user) for user in (MANAGER, AGENT)]
+    threads = [threading.Thread(target=post_to_slack_events, args=(app, click)) for click in clicks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    [told] = fake_slack.wait_for("chat.postEphemeral", 1)
+    assert told["text"] == "That case is already posted on its own in this channel."
+    run_until_settled(engine, poster)
+    assert len([post for post in fake_slack.successful(POST) if shown(post) == [opened]]) == 1
+    assert in_the_channel(engine, fake_slack) == Counter(alerts)
+
+
+def test_open_on_a_summary_of_another_channel_or_on_a_resolved_case_posts_nothing_more(
+    engine: Container, fake_slack: FakeSlack, poster: AlertPoster, app: TestClient
+) -> None:
+    alerts = burst(engine, 30)
+    run_until_settled(engine, poster)
+    _, summary_ts = the_summary(engine)
+    opened = summarised(engine)[0]
+    fake_slack.set_channel_members("C0OTHER", [MANAGER])
+    posts = fake_slack.count(POST)
+    assert post_to_slack_events(app, open_click(opened, summary_ts, channel="C0OTHER")).status_code == 200
+    fake_slack.wait_for("chat.postEphemeral", 1)
+    poster.run()
+    assert fake_slack.count(POST) == posts  # the button named a message of another channel: nothing queued
+    with engine.db.transaction() as session:
+        alert = session.get(SlackAlert, opened)
+        assert alert is not None and alert.response_id is not None
+        follow_up = session.scalars(select(FollowUp).where(FollowUp.response_id == alert.response_id)).one()
+    assert actions.resolve(engine.db, follow_up.id, user=MANAGER, note="called", method=None, now=engine.clock.now())
+    run_until_settled(engine, poster)  # resolving a summarised case posts it on its own, resolved
+    assert post_to_slack_events(app, open_click(opened, summary_ts)).status_code == 200
+    fake_slack.wait_for("chat.postEphemeral", 2)
+    run_until_settled(engine, poster)
+    assert len([post for post in fake_slack.successful(POST) if shown(post) == [opened]]) == 1
+    assert in_the_channel(engine, fake_slack) == Counter(alerts)
