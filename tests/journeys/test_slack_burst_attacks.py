@@ -7,21 +7,32 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from bot import ids
+from bot.pacing import ChannelPacer
 from bot.poster import AlertPoster
 from campaigns.followups import actions
 from campaigns.followups.opening import on_comment, on_score
 from campaigns.scores.nps import categorize
-from service.container import Container
+from service.container import Container, build_container
+from storage.db import Database
 from storage.enums import AlertKind, AlertState, AuditAction
-from storage.tables import AuditEntry, FollowUp, Response, SlackAlert
+from storage.tables import AuditEntry, Contact, FollowUp, Response, SlackAlert
 from tests.fixtures.slack import AGENT, ALERTS, MANAGER, OUTSIDER, post_to_slack_events
-from tests.journeys.test_slack_bursts import PER_MINUTE, POST, burst, engine, run_until_settled, shown
+from tests.journeys.test_slack_bursts import (
+    PER_MINUTE,
+    POST,
+    burst,
+    engine,
+    is_summary,
+    run_until_settled,
+    shown,
+)
 from tests.standins.fake_slack import FakeSlack
 from tests.standins.slack_signing import block_actions_body
 
@@ -85,7 +96,9 @@ def the_summary(engine: Container) -> tuple[int, str]:
     """The (first) summary's id and ts."""
     with engine.db.transaction() as session:
         summary_id, ts = session.execute(
-            select(SlackAlert.id, SlackAlert.ts).where(SlackAlert.kind == AlertKind.SUMMARY).order_by(SlackAlert.id)
+            select(SlackAlert.id, SlackAlert.ts)
+            .where(SlackAlert.kind == AlertKind.SUMMARY)
+            .order_by(SlackAlert.id)
         ).first()
     assert ts is not None
     return summary_id, ts
@@ -110,7 +123,9 @@ def test_open_whose_answer_is_lost_is_found_in_the_channel_history_not_posted_tw
     engine.clock.advance(minutes=1)  # type: ignore[attr-defined]
     run_until_settled(engine, poster)
     assert fake_slack.count("conversations.history") >= 1
-    assert [post for post in fake_slack.calls(POST) if shown(post) == [opened]] == [fake_slack.calls(POST)[-1]]
+    assert [post for post in fake_slack.calls(POST) if shown(post) == [opened]] == [
+        fake_slack.calls(POST)[-1]
+    ]
     own = fake_slack.calls(POST)[-1]
     assert "thread_ts" not in own  # in the channel, where the lookup (and anyone) finds it
     assert in_the_channel(engine, fake_slack) == Counter(alerts)
@@ -163,7 +178,9 @@ def test_open_by_someone_who_may_not_act_on_the_channels_cases_posts_nothing_and
     assert fake_slack.count(POST) == posts
     with engine.db.transaction() as session:
         assert session.get(SlackAlert, opened).state is AlertState.SUMMARISED  # type: ignore[union-attr]
-        [refusal] = session.scalars(select(AuditEntry).where(AuditEntry.action == AuditAction.FOLLOW_UP_REFUSED))
+        [refusal] = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == AuditAction.FOLLOW_UP_REFUSED)
+        )
         assert refusal.actor == f"slack:{OUTSIDER}" and refusal.details["requested"] == "open"
 
 
@@ -224,10 +241,85 @@ def test_open_on_a_summary_of_another_channel_or_on_a_resolved_case_posts_nothin
         alert = session.get(SlackAlert, opened)
         assert alert is not None and alert.response_id is not None
         follow_up = session.scalars(select(FollowUp).where(FollowUp.response_id == alert.response_id)).one()
-    assert actions.resolve(engine.db, follow_up.id, user=MANAGER, note="called", method=None, now=engine.clock.now())
+    assert actions.resolve(
+        engine.db, follow_up.id, user=MANAGER, note="called", method=None, now=engine.clock.now()
+    )
     run_until_settled(engine, poster)  # resolving a summarised case posts it on its own, resolved
     assert post_to_slack_events(app, open_click(opened, summary_ts)).status_code == 200
     fake_slack.wait_for("chat.postEphemeral", 2)
     run_until_settled(engine, poster)
     assert len([post for post in fake_slack.successful(POST) if shown(post) == [opened]]) == 1
     assert in_the_channel(engine, fake_slack) == Counter(alerts)
+
+
+def test_the_pacer_never_waits_inside_a_transaction_or_holding_its_lock(
+    engine: Container, fake_slack: FakeSlack, poster: AlertPoster
+) -> None:
+    waits: list[tuple[float, int, bool]] = []
+
+    def sleep(seconds: float) -> None:  # what is held while the poster waits its turn
+        elsewhere = f"C0ELSEWHERE{len(waits)}"  # a channel of its own: its first post never waits
+        other = threading.Thread(target=poster.pacer.wait, args=(elsewhere,))  # needs the pacer's lock
+        other.start()
+        other.join(timeout=5)
+        waits.append((seconds, engine.db.engine.pool.checkedout(), other.is_alive()))
+
+    poster.pacer = ChannelPacer(60, burst=3, sleep=sleep)
+    alerts = burst(engine, 60)
+    run_until_settled(engine, poster)
+    assert len(waits) >= 5  # ten singles and two summaries after a burst of three: the poster waited
+    assert all(seconds > 0 and connections == 0 and not blocked for seconds, connections, blocked in waits)
+    assert in_the_channel(engine, fake_slack) == Counter(alerts)
+
+
+def test_a_poster_restarted_mid_burst_keeps_the_minute_and_shows_each_case_once(
+    engine: Container, fake_slack: FakeSlack, poster: AlertPoster, db: Database, clock: Any
+) -> None:
+    alerts = burst(engine, 100)
+    # the sixth post is refused: the first poster stops there, as one that is restarted would
+    fake_slack.during_next(POST, lambda: fake_slack.fail_next(POST, status=429, retry_after=20), after=4)
+    poster.run()
+    assert len(fake_slack.successful(POST)) == 5
+    engine.clock.advance(seconds=21)  # type: ignore[attr-defined]
+    restarted = build_container(engine.settings, db=db, clock=clock).slack
+    assert restarted is not None
+    run_until_settled(engine, restarted.poster)
+    posts = fake_slack.successful(POST)
+    singles = [post for post in posts if not is_summary(post)]
+    assert len(singles) == PER_MINUTE  # the minute's allowance is in the database, not in the process
+    assert Counter(a for post in posts for a in shown(post)) == Counter(alerts)
+    assert in_the_channel(engine, fake_slack) == Counter(alerts)
+
+
+NASTY = [
+    "<!channel> refund me now <@U0ADMIN> <https://evil.example|your bank>",
+    "\u202eعميل غاضب جدا 3/10\u202c and *bold* _it_ ~gone~ `code`",
+    "👩🏽‍💻🇩🇪" * 400,
+    "line one\nline two\n>not a quote of ours\n" * 300,
+]
+
+
+def test_a_summary_of_hostile_long_comments_stays_within_slacks_limits_and_shows_them_as_typed(
+    engine: Container, fake_slack: FakeSlack, poster: AlertPoster
+) -> None:
+    alerts = burst(engine, 60)
+    with engine.db.transaction() as session:
+        responses = session.scalars(select(Response).order_by(Response.id)).all()
+        for n, response in enumerate(responses):
+            response.comment = NASTY[n % len(NASTY)]
+        contacts = session.scalars(select(Contact)).all()
+        for contact in contacts:
+            contact.name = "<!here> *Boss*\n\u202e" + "ن" * 300
+    run_until_settled(engine, poster)
+    assert fake_slack.invalid_payloads() == []
+    summaries = [post for post in fake_slack.successful(POST) if is_summary(post)]
+    assert summaries and Counter(a for post in fake_slack.successful(POST) for a in shown(post)) == Counter(
+        alerts
+    )
+    for post in summaries:
+        assert len(post["blocks"]) <= 50 and "<" not in post["text"]
+        for block in post["blocks"][1:]:
+            text = block["text"]["text"] if block["type"] == "section" else block["elements"][0]["text"]
+            assert len(text) <= 3000
+            assert "<!" not in text and "<@" not in text and "<http" not in text and "\u202e" not in text
+            assert text.count("\n") <= 1  # one line of ours and one quoted line of the customer's
