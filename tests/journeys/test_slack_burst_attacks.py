@@ -4,6 +4,7 @@ line. Every case ends up in exactly one place in the channel: its own message, o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from collections import Counter
@@ -323,3 +324,16 @@ def test_a_summary_of_hostile_long_comments_stays_within_slacks_limits_and_shows
             assert len(text) <= 3000
             assert "<!" not in text and "<@" not in text and "<http" not in text and "\u202e" not in text
             assert text.count("\n") <= 1  # one line of ours and one quoted line of the customer's
+
+
+def test_slack_alerts_per_minute_0_posts_every_case_on_its_own(
+    slack_engine: Container, fake_slack: FakeSlack, db: Database, clock: Any
+) -> None:
+    settings = dataclasses.replace(slack_engine.settings, slack_alerts_per_minute=0, slack_posts_per_minute=0)
+    engine = build_container(settings, db=db, clock=clock)
+    assert engine.slack is not None
+    alerts = burst(engine, 30)
+    run_until_settled(engine, engine.slack.poster)
+    posts = fake_slack.successful(POST)
+    assert not any(is_summary(post) for post in posts)
+    assert [a for post in posts for a in shown(post)] == alerts
