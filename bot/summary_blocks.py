@@ -29,11 +29,8 @@ def summary_blocks(
     blocks: list[Block] = [{"type": "section", "text": {"type": "mrkdwn", "text": head}}]
     blocks.extend(_line(alert_id, case) for alert_id, case in lines)
     if moved:
-        note = (
-            "1 case of this summary now posted on its own in this channel."
-            if moved == 1
-            else f"{moved} cases of this summary now posted on their own in this channel."
-        )
+        cases = "1 case has" if moved == 1 else f"{moved} cases have"
+        note = f"{cases} left this summary: each posted on its own in this channel, or no longer a detractor."
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
     return blocks
 

@@ -153,7 +153,7 @@ def test_a_summarised_case_whose_score_is_corrected_leaves_its_summary(
     run_until_settled(engine, poster)
     listing = fake_slack.message(ALERTS, summary_ts)
     assert listing is not None and alert_id not in shown(listing)  # the old score is no longer shown
-    assert "1 case of this summary now posted on its own" in json.dumps(listing["blocks"])
+    assert "1 case has left this summary" in json.dumps(listing["blocks"])
     own = [post for post in fake_slack.successful(POST) if shown(post) == [alert_id]]
     if corrected == 5:  # still a detractor: on its own, with the corrected score
         assert len(own) == 1 and "5/10" in json.dumps(own[0]["blocks"])
@@ -337,3 +337,26 @@ def test_slack_alerts_per_minute_0_posts_every_case_on_its_own(
     posts = fake_slack.successful(POST)
     assert not any(is_summary(post) for post in posts)
     assert [a for post in posts for a in shown(post)] == alerts
+
+
+def test_open_from_another_workspace_is_refused_before_anything_is_queued(
+    engine: Container, fake_slack: FakeSlack, poster: AlertPoster, app: TestClient
+) -> None:
+    burst(engine, 30)
+    run_until_settled(engine, poster)
+    _, summary_ts = the_summary(engine)
+    opened = summarised(engine)[0]
+    posts = fake_slack.count(POST)
+    click = block_actions_body(
+        ids.open_case(opened),
+        value=str(opened),
+        user_id=MANAGER,
+        channel_id=ALERTS,
+        message_ts=summary_ts,
+        team_id="T0ELSEWHERE",
+    )
+    assert post_to_slack_events(app, click).status_code == 200
+    poster.run()
+    assert fake_slack.count(POST) == posts and fake_slack.count("chat.postEphemeral") == 0
+    with engine.db.transaction() as session:
+        assert session.get(SlackAlert, opened).state is AlertState.SUMMARISED  # type: ignore[union-attr]

@@ -219,7 +219,7 @@ def test_open_on_a_summary_line_posts_the_case_on_its_own_where_it_can_be_acknow
     assert f"Acknowledged by <@{MANAGER}>" in json.dumps(edited["blocks"])
     [listing] = [edit for edit in edits if edit["ts"] == summary_ts]  # the opened case left its summary
     assert int(line["value"]) not in shown(listing)
-    assert "1 case of this summary now posted on its own" in json.dumps(listing["blocks"])
+    assert "1 case has left this summary" in json.dumps(listing["blocks"])
 
 
 def test_a_click_on_open_from_another_message_queues_nothing(
