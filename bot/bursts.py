@@ -13,7 +13,9 @@ How it stays exactly once. A summary is a row of the same outbox (`slack_alerts`
 the transaction that marks its cases "summarised" (a compare-and-set on "pending", so two posters never put a
 case in two summaries); it is then claimed, posted with the metadata that names it, looked up in the channel's
 history when the answer is lost, and retried like any alert (`bot.poster`). Its id is higher than its cases', so
-the urgent alerts posted on their own reach the channel before it. Only alerts never posted, not withdrawn, not
+the urgent alerts posted on their own reach the channel before it. A case that leaves its summary (opened,
+changed, corrected) moves the summary's revision on in the same transaction (`needs_posting`): a summary in Slack,
+or in flight at that moment, is then edited to leave the case out, so that it is in one place only. Only alerts never posted, not withdrawn, not
 held and not yet summarised are summarised; an uncertain one (it may be in Slack) never is.
 
 This module decides and writes rows only; it never calls Slack.
@@ -203,9 +205,10 @@ def open_from_summary(
     """The Open button of a summary line: queue the case to be posted on its own; False when the click is not
     from the summary listing it, or the case is already posted on its own (nothing is queued then).
 
-    `needs_posting` moves a summarised alert to "pending" (a compare-and-set in one statement), so a double
-    click or a click racing a change to the case queues one post."""
-    if not channel or not ts:
+    The click takes the alert with a compare-and-set on "summarised" before `needs_posting` queues it, so of two
+    clicks at once (two people, a double click) or a click racing a change to the case, one queues the post and
+    the other is told the case is already posted."""
+    if not channel or not ts or not alert_id:
         return False
     with db.transaction() as session:
         summary_id = summary_of(alert_id, session)
@@ -217,8 +220,15 @@ def open_from_summary(
                 SlackAlert.ts == ts,
             )
         )
-        alert = session.get(SlackAlert, alert_id) if listed else None
-        if alert is None or alert.state is not AlertState.SUMMARISED:
+        taken = listed and session.scalar(
+            update(SlackAlert)
+            .where(SlackAlert.id == alert_id, SlackAlert.state == AlertState.SUMMARISED)
+            .values(updated_at=now)
+            .returning(SlackAlert.id)
+            .execution_options(synchronize_session=False)
+        )
+        alert = session.get(SlackAlert, alert_id) if taken else None
+        if alert is None:
             return False
         needs_posting(alert, now, session)
         return True

@@ -298,7 +298,9 @@ class AlertPoster:
                 else None
             )
         if summary is not None and target:
-            if not summary[0]:  # every case went out on its own meanwhile: nothing left to summarise
+            if (
+                not summary[0] and claim.ts is None
+            ):  # every case went out on its own before it: nothing to say
                 self._settle(claim, AlertState.WITHDRAWN, "every case was posted on its own")
                 return None, None
             return claim, self._render_summary(target, *summary)
@@ -325,7 +327,10 @@ class AlertPoster:
             (line.alert_id, line.case if shown == "customer" else anonymous(line.case)) for line in lines
         ]
         part, parts = int(payload.get("part", 1)), int(payload.get("parts", 1))
-        blocks = summary_blocks(cases, part=part, parts=parts, per_minute=self.alerts_per_minute)
+        moved = max(
+            0, len(payload.get("alerts") or []) - len(cases)
+        )  # posted on their own since it was queued
+        blocks = summary_blocks(cases, part=part, parts=parts, per_minute=self.alerts_per_minute, moved=moved)
         return blocks, summary_text(len(cases))
 
     def _alerted_in(self, alert: SlackAlert, session: Session) -> str | None:

@@ -15,8 +15,11 @@ def summary_text(count: int) -> str:
     return f"{count} more {_detractors(count)} at once: one line each, the most urgent first"
 
 
-def summary_blocks(lines: list[tuple[int, Case]], *, part: int, parts: int, per_minute: int) -> list[Block]:
-    """`lines`: (alert id, case) in the summary's order."""
+def summary_blocks(
+    lines: list[tuple[int, Case]], *, part: int, parts: int, per_minute: int, moved: int = 0
+) -> list[Block]:
+    """`lines`: (alert id, case) in the summary's order; `moved`: cases it listed that are now posted on their
+    own (opened, changed, corrected): their lines are gone, so that each case is in one place only."""
     count = len(lines)
     of = f" ({part} of {parts})" if parts > 1 else ""
     head = (
@@ -25,6 +28,10 @@ def summary_blocks(lines: list[tuple[int, Case]], *, part: int, parts: int, per_
     )
     blocks: list[Block] = [{"type": "section", "text": {"type": "mrkdwn", "text": head}}]
     blocks.extend(_line(alert_id, case) for alert_id, case in lines)
+    if moved:
+        cases = "1 case has" if moved == 1 else f"{moved} cases have"
+        note = f"{cases} left this summary: each posted on its own in this channel, or no longer a detractor."
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
     return blocks
 
 

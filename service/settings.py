@@ -25,6 +25,7 @@ from storage.db import DEFAULT_DATABASE_URL
 
 _PLAIN_NETLOC = re.compile(r"[A-Za-z0-9.\-_~%:@\[\]]+")
 _BLANK_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")  # ASCII digits only
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -371,10 +372,10 @@ class _Reader:
         raw = self.text(name)
         if raw is None:
             return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+        # int() also takes "1_000" and digits of other scripts: a typo would pass as a number nobody meant.
+        if not _WHOLE_NUMBER.fullmatch(raw.strip()):
+            raise SettingsError(f"{name} must be a whole number, got {raw!r}")
+        value = int(raw)
         if not low <= value <= high:
             raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
         return value

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, case, or_, select, update
 from sqlalchemy.orm import Session
 
-from storage.enums import AlertState
+from storage.enums import AlertKind, AlertState
 from storage.tables import SlackAlert
 
 
@@ -46,6 +46,7 @@ def needs_posting(alert: SlackAlert, now: datetime, session: Session) -> None:
     latest revision whenever it goes out, and making it due now would post it out of order or twice.
     """
     session.flush()
+    _leaves_its_summary(alert.id, now, session)
     waiting = or_(SlackAlert.state.in_([s.value for s in KEEP_STATE]), SlackAlert.held_channel.is_not(None))
     session.execute(
         update(SlackAlert)
@@ -66,6 +67,30 @@ def needs_posting(alert: SlackAlert, now: datetime, session: Session) -> None:
 
 
 KEEP_STATE = (AlertState.POSTING, AlertState.UNCERTAIN, AlertState.REVIEW)
+
+
+def _leaves_its_summary(alert_id: int, now: datetime, session: Session) -> None:
+    """A summarised alert about to go out on its own (`bot.bursts`): its summary's revision moves on, so that a
+    summary in Slack, or being posted right now, is edited to leave the case out (the poster's compare-and-set on
+    the revision), and the case is in one place only. A summary not posted yet draws its lines when it goes out."""
+    state, payload = session.execute(
+        select(SlackAlert.state, SlackAlert.payload).where(SlackAlert.id == alert_id)
+    ).one()
+    summary = (payload or {}).get("summary")
+    if state is not AlertState.SUMMARISED or not isinstance(summary, int):
+        return
+    posted = SlackAlert.state == AlertState.POSTED
+    session.execute(
+        update(SlackAlert)
+        .where(SlackAlert.id == summary, SlackAlert.kind == AlertKind.SUMMARY)
+        .values(
+            revision=SlackAlert.revision + 1,
+            state=case((posted, AlertState.PENDING.value), else_=SlackAlert.state),
+            next_attempt_at=case((posted, now), else_=SlackAlert.next_attempt_at),
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _needs_someone() -> ColumnElement[bool]:

@@ -213,8 +213,13 @@ def test_open_on_a_summary_line_posts_the_case_on_its_own_where_it_can_be_acknow
         ids.ACK, value=str(follow_up.id), user_id=MANAGER, channel_id=ALERTS, message_ts=own_ts
     )
     assert post_to_slack_events(app, ack).status_code == 200
-    [edited] = fake_slack.wait_for("chat.update", 1, successful=True)
-    assert edited["ts"] == own_ts and f"Acknowledged by <@{MANAGER}>" in json.dumps(edited["blocks"])
+    fake_slack.wait_for("chat.update", 2, successful=True)
+    edits = fake_slack.successful("chat.update")
+    [edited] = [edit for edit in edits if edit["ts"] == own_ts]
+    assert f"Acknowledged by <@{MANAGER}>" in json.dumps(edited["blocks"])
+    [listing] = [edit for edit in edits if edit["ts"] == summary_ts]  # the opened case left its summary
+    assert int(line["value"]) not in shown(listing)
+    assert "1 case has left this summary" in json.dumps(listing["blocks"])
 
 
 def test_a_click_on_open_from_another_message_queues_nothing(

@@ -271,3 +271,27 @@ def test_a_logo_url_that_would_change_the_pages_security_policy_is_refused(url: 
     with pytest.raises(SettingsError, match="BRAND_LOGO_URL"):
         parse_settings({"BRAND_LOGO_URL": url})
     assert parse_settings({"BRAND_LOGO_URL": "https://res.example/w_80,h_40/logo.png"}).branding.logo_url
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("0", 0),
+        ("1", 1),
+        (" 25 ", 25),
+        ("1000", 1000),
+        ("-1", None),
+        ("1001", None),
+        ("ten", None),
+        ("2.5", None),
+        ("", 10),
+        ("1_0", None),
+        ("١٠", None),
+    ],
+)
+def test_slack_alerts_per_minute_takes_whole_numbers_from_0_to_1000(raw: str, expected: int | None) -> None:
+    if expected is None:
+        with pytest.raises(SettingsError, match="SLACK_ALERTS_PER_MINUTE"):
+            parse_settings({"SLACK_ALERTS_PER_MINUTE": raw})
+    else:
+        assert parse_settings({"SLACK_ALERTS_PER_MINUTE": raw}).slack_alerts_per_minute == expected

@@ -121,6 +121,7 @@ class FakeSlack(StandinHTTPServer):
         self._drop_after: defaultdict[str, int] = defaultdict(int)  # calls answered before the drops start
         self._after: defaultdict[str, deque[_Fault]] = defaultdict(deque)
         self._holds: defaultdict[str, deque[tuple[float, threading.Event]]] = defaultdict(deque)
+        self._during: defaultdict[str, deque[list[Any]]] = defaultdict(deque)  # [calls to let by, hook]
         self._views: dict[str, Payload] = {}  # view id -> the view as last opened, published or updated
         self._latency: dict[str, float] = {}
         self._messages: dict[tuple[str, str], Payload] = {}
@@ -175,6 +176,13 @@ class FakeSlack(StandinHTTPServer):
         with self._cond:
             self._holds[method].append((seconds, arrived))
         return arrived
+
+    def during_next(self, method: str, hook: Callable[[], None], after: int = 0) -> None:
+        """Run `hook` inside the next call of `method` (after the first `after`), once Slack has handled it and
+        before it answers: the caller is still waiting on Slack, so what `hook` changes happens "during the
+        call", deterministically. The hook runs outside the fake's lock."""
+        with self._cond:
+            self._during[method].append([after, hook])
 
     def drop_next(self, method: str, times: int = 1, after: int = 0) -> None:
         """Run the next `times` calls of `method` (a message is posted) but hang up instead of answering:
@@ -317,9 +325,23 @@ class FakeSlack(StandinHTTPServer):
                 self._drop_after[method] -= 1
             if drop:
                 self._drops[method] -= 1
+            hook = self._due_hook(method)
+        if hook is not None:
+            hook()
         if drop:
             return Reply(status, drop=True)
         return Reply.json(status, payload, headers, delay)
+
+    def _due_hook(self, method: str) -> Callable[[], None] | None:
+        """The `during_next` hook this call of `method` runs, consumed; None if there is none yet."""
+        pending = self._during[method]
+        if not pending:
+            return None
+        if pending[0][0] > 0:
+            pending[0][0] -= 1
+            return None
+        hook: Callable[[], None] = pending.popleft()[1]
+        return hook
 
     def _delay(self, method: str) -> float:
         return self._latency.get(method, self._latency.get("*", 0.0))

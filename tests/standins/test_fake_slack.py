@@ -427,3 +427,15 @@ def test_rate_limit_is_off_after_reset(fake_slack: FakeSlack, client: WebClient)
     for n in range(5):
         client.chat_postMessage(channel="C0ALERTS", text=f"post {n}")
     assert fake_slack.rate_limited() == 0
+
+
+def test_during_next_runs_its_hook_inside_the_chosen_call(client: WebClient, fake_slack: FakeSlack) -> None:
+    seen: list[int] = []
+    fake_slack.during_next(
+        "chat.postMessage", lambda: seen.append(fake_slack.count("chat.postMessage")), after=1
+    )
+    client.chat_postMessage(channel="C0ALERTS", text="one")
+    assert seen == []
+    client.chat_postMessage(channel="C0ALERTS", text="two")
+    client.chat_postMessage(channel="C0ALERTS", text="three")
+    assert seen == [2]  # inside the second call, once Slack had it, before it answered
