@@ -28,7 +28,14 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "LATEST.md"
 PREFIX = "BENCH "
 # Scripts that take --quick (the others are quick already).
-TAKES_QUICK = {"dispatch.py", "import_memory.py", "inbound.py", "insight_queries.py", "slack_bursts.py"}
+TAKES_QUICK = {
+    "dispatch.py",
+    "import_memory.py",
+    "inbound.py",
+    "insight_queries.py",
+    "slack_bursts.py",
+    "workers.py",
+}
 
 
 def scripts() -> list[Path]:

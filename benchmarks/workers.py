@@ -20,19 +20,17 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import create_engine, func, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, insert, select, text
 
+from benchmarks.dispatch import CAMPAIGN
+from benchmarks.inbound import postgres_database
 from campaigns.definitions.campaign_file import parse_campaign_file
 from campaigns.definitions.store import apply_definitions
 from campaigns.planning.planner import PlanningRules, plan_recurring
@@ -46,17 +44,6 @@ LATENCY = 0.1
 CONCURRENCY = 64  # NPS_SEND_CONCURRENCY of each worker
 TARGET_RATE, TARGET_SCALING = 300.0, 1.6
 RERUN = "TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test .venv/bin/python benchmarks/workers.py"
-CAMPAIGN = """
-campaigns:
-  - name: pulse
-    kind: relationship
-    interval_days: 1
-    channels: [sms]
-    brand: Acme
-    send_window: {days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "23:59"}
-    messages:
-      en: {sms: "Hi {{ first_name }}, how likely are you to recommend {{ company }}? {{ survey_url }}"}
-"""
 
 
 # --- the fake Twilio, in its own process -------------------------------------------------------------------
@@ -74,20 +61,6 @@ def serve_fake_twilio(latency: float, conn: Connection) -> None:
 
 
 # --- a scratch database with N due invitations -------------------------------------------------------------
-
-
-@contextmanager
-def scratch_database(server_url: str) -> Iterator[str]:
-    name = f"nps_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def fill_and_plan(url: str, invitations: int, now: datetime) -> None:
@@ -156,7 +129,7 @@ def run_workers(
     """K workers draining N invitations: the rate, the duplicates the fake saw, what the outbox says.
 
     With `profile`, the (one) worker runs under py-spy, which writes its collapsed stacks there."""
-    with scratch_database(server_url) as url:
+    with postgres_database(server_url) as url:
         fill_and_plan(url, invitations, datetime.now(UTC).replace(microsecond=0))
         command = [str(Path(sys.executable).with_name("nps")), "worker", "--exit-when-idle"]
         if profile is not None:
