@@ -20,6 +20,7 @@ SECTIONS = (
     ("themes", ("last", "12", "months", "--top", "6")),
     ("loop", ("last", "12", "months")),
 )
+CHARTS = {"trend": "trend.png", "compare": "compare-plan.png", "drivers": "drivers.png"}  # --png of these
 
 
 @click.command("demo")
@@ -54,10 +55,10 @@ def demo_command(ctx: CliContext, directory: Path | None, seed: int) -> None:
     click.echo(f"Demo company in {database}: {count} responses over the last year.\n")
     demo = CliContext(env_file=os.devnull)
     demo._settings = parse_settings({"DATABASE_URL": url})
-    chart = target / "trend.png"
+    charts = {name: target / file for name, file in CHARTS.items()}
     try:
         for name, args in SECTIONS:
-            extra = ("--png", str(chart)) if name == "trend" else ()
+            extra = ("--png", str(charts[name])) if name in charts else ()
             click.echo(f"$ nps {name} {' '.join(args + extra)}")
             command = cli.commands[name]
             with command.make_context(name, [*args, *extra], obj=demo) as sub:
@@ -65,7 +66,8 @@ def demo_command(ctx: CliContext, directory: Path | None, seed: int) -> None:
             click.echo()
     finally:
         demo.close()
-    click.echo(f"Trend chart: {chart}\nTry more: DATABASE_URL={url} nps score last 30d plan=pro")
+    click.echo("Charts: " + ", ".join(str(path) for path in charts.values()))
+    click.echo(f"Try more: DATABASE_URL={url} nps score last 30d plan=pro")
 
 
 def register(cli: click.Group) -> None:

@@ -29,8 +29,10 @@ def test_the_demo_prints_every_section_and_the_planted_effects_are_found(tmp_pat
     ):
         assert heading in result.output
     assert "Traceback" not in result.output
-    chart = tmp_path / "trend.png"
-    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 10_000
+    for name in ("trend.png", "compare-plan.png", "drivers.png"):
+        chart = tmp_path / name
+        assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 10_000, name
+        assert str(chart) in result.output
 
     now = datetime.now(UTC)
     year = Period(now - timedelta(days=366), now + timedelta(days=1))
