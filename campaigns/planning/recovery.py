@@ -19,7 +19,8 @@ Decided rules, in the campaign file documentation too:
 - Exactly once per follow-up: the unique column refuses a second row whoever writes it (two planners insert
   with ON CONFLICT DO NOTHING). Reopening the follow-up cancels a re-survey not yet sent (:func:`cancel_recovery`);
   resolving it again replaces that cancelled row with a new one, due N days after the new resolution. A
-  re-survey that was sent (or is being sent) stays, and no second one is planned.
+  re-survey a worker has claimed is stopped by the dispatcher's last look before the send
+  (campaigns.dispatch.presend) and cancelled the same way. One that was sent stays, and no second one is planned.
 - The answer to a re-survey may open a follow-up of its own; resolving that one plans no further re-survey
   (one recovery attempt per loop, not a survey every N days for as long as the person stays unhappy).
 - Resolutions older than N days plus :data:`GRACE` are not looked at (the campaign may have turned recovery on
