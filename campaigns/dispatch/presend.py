@@ -19,7 +19,7 @@ from sqlalchemy import exists, select
 from campaigns.channels.base import Outgoing
 from campaigns.definitions.model import CampaignDefinition
 from campaigns.planning.quiet_hours import LegalWindow, allowed
-from campaigns.planning.recovery import REOPENED
+from campaigns.planning.recovery import RECOVERY_OFF, REOPENED
 from storage.db import Database
 from storage.enums import CampaignStatus, ConsentStatus, FollowUpStatus, InvitationState, MessagePurpose
 from storage.tables import Campaign, Consent, Contact, FollowUp, Invitation
@@ -38,6 +38,7 @@ class Withheld(Enum):
     ANSWERED = "answered before the reminder went out"
     CHANNEL_PAUSED = "the channel is paused; kept for when it works again"
     REOPENED = REOPENED
+    RECOVERY_OFF = RECOVERY_OFF
 
 
 def last_look(
@@ -75,6 +76,7 @@ def last_look(
             Invitation.recovery_of_follow_up_id,
             FollowUp.status,
             FollowUp.resolved_at,
+            Campaign.definition["recovery_after_days"].as_integer(),  # as it is now, not when prepared
         )
         .join(Campaign, Invitation.campaign_id == Campaign.id)
         .join(Contact, Invitation.contact_id == Contact.id)
@@ -86,7 +88,7 @@ def last_look(
     if row is None:
         return Withheld.SETTLED_ELSEWHERE
     owner, state, claimed_for, responded_at, status, contact_opted_out, test, opted_out = row[:8]
-    follow_up_id, follow_up_status, resolved_at = row[8:]
+    follow_up_id, follow_up_status, resolved_at, after_days = row[8:]
     ours = owner == worker_id and claimed_for == purpose
     if purpose is MessagePurpose.INVITATION:
         ours = ours and state == InvitationState.CLAIMED
@@ -96,10 +98,10 @@ def last_look(
         return Withheld.OPTED_OUT
     if status != CampaignStatus.ACTIVE:
         return Withheld.CAMPAIGN_PAUSED
-    if purpose is MessagePurpose.INVITATION and not _re_survey_still_wanted(
-        follow_up_id, follow_up_status, resolved_at, definition, now
-    ):
-        return Withheld.REOPENED
+    if purpose is MessagePurpose.INVITATION and follow_up_id is not None:
+        unwanted = _re_survey_unwanted(follow_up_status, resolved_at, after_days, now)
+        if unwanted is not None:
+            return unwanted
     if purpose is MessagePurpose.REMINDER and responded_at is not None:
         return Withheld.ANSWERED
     if not test and not allowed(definition.send_window, zone, legal, now):  # a test goes now (planning.trial)
@@ -107,21 +109,23 @@ def last_look(
     return None
 
 
-def _re_survey_still_wanted(
-    follow_up_id: int | None,
+def _re_survey_unwanted(
     follow_up_status: FollowUpStatus | None,
     resolved_at: datetime | None,
-    definition: CampaignDefinition,
+    after_days: int | None,
     now: datetime,
-) -> bool:
-    """A recovery re-survey goes out only while its follow-up is resolved, `after_days` after that resolution.
+) -> Withheld | None:
+    """A recovery re-survey goes out only while the campaign has `recovery` and its follow-up is resolved,
+    `after_days` after that resolution.
 
-    A reopening cancels only a re-survey still planned; one a worker has claimed is stopped here. A reopening
-    and a new resolution in between leave the case resolved, but only just: the new resolution plans its own.
+    A reopening or turning `recovery` off cancels only a re-survey still planned; one a worker has claimed is
+    stopped here. A reopening and a new resolution in between leave the case resolved, but only just: that is
+    withheld like a reopening's, and the new resolution plans its own.
     """
-    if follow_up_id is None:
-        return True
+    if after_days is None:
+        return Withheld.RECOVERY_OFF
     if follow_up_status != FollowUpStatus.RESOLVED or resolved_at is None:
-        return False
-    after_days = definition.recovery_after_days or 0
-    return resolved_at + timedelta(days=after_days) <= now
+        return Withheld.REOPENED
+    if resolved_at + timedelta(days=after_days) > now:
+        return Withheld.REOPENED
+    return None

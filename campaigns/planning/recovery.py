@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 
 GRACE = timedelta(days=30)
 REOPENED = "the follow-up was reopened before the re-survey went out"
+RECOVERY_OFF = "the campaign's recovery was turned off before the re-survey went out"
 
 
 def replaced_by(follow_up_id: int) -> str:
@@ -71,15 +72,35 @@ def plan_recoveries(db: Database, *, now: datetime, rules: PlanningRules) -> Pla
     """Plan the re-survey of every recently resolved follow-up of a campaign with `recovery` that has none."""
     stats = PlanStats()
     with db.transaction() as session:
-        campaigns = session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.ACTIVE)).all()
+        campaigns = session.scalars(select(Campaign)).all()
+    definitions = {campaign.id: definition_from_json(campaign.definition) for campaign in campaigns}
+    off = [campaign_id for campaign_id, d in definitions.items() if d.recovery_after_days is None]
+    if off:
+        with db.transaction() as session:
+            _cancel_planned(session, off, now)
     for campaign in campaigns:
-        definition = definition_from_json(campaign.definition)
-        if definition.recovery_after_days is None:
+        definition = definitions[campaign.id]
+        if definition.recovery_after_days is None or campaign.status != CampaignStatus.ACTIVE:
             continue
         with db.transaction() as session:
             for due in _without_re_survey(campaign.id, definition.recovery_after_days, now, session=session):
                 _plan_one(session, campaign, definition, due, now=now, rules=rules, stats=stats)
     return stats
+
+
+def _cancel_planned(session: Session, campaign_ids: list[int], now: datetime) -> None:
+    """These campaigns no longer have `recovery`: its re-surveys still waiting are cancelled (a claimed one is
+    stopped by the dispatcher's last look), and stay cancelled if it is turned on again."""
+    session.execute(
+        update(Invitation)
+        .where(
+            Invitation.campaign_id.in_(campaign_ids),
+            Invitation.recovery_of_follow_up_id.is_not(None),
+            Invitation.state == InvitationState.PLANNED,
+        )
+        .values(state=InvitationState.CANCELLED, last_error=RECOVERY_OFF, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _without_re_survey(campaign_id: int, after_days: int, now: datetime, *, session: Session) -> list[_Due]:

@@ -126,3 +126,43 @@ def test_a_reopening_and_a_new_resolution_while_the_re_survey_is_claimed_hold_it
     [planned] = re_surveys(engine)
     assert planned.state is InvitationState.PLANNED
     assert planned.due_at == engine.clock.now() + timedelta(days=14)
+
+
+def test_turning_recovery_off_cancels_the_re_surveys_still_planned(
+    engine: Container, dispatcher: Dispatcher, app: TestClient, fake_twilio: FakeTwilio
+) -> None:
+    follow_up = detractor_follow_up(engine, dispatcher, app)
+    assert close(engine, follow_up)
+    assert plan_recovery(engine) == 1
+    apply_yaml(engine, CAMPAIGN.replace("INTERVAL", "90").replace("    recovery: {after_days: 14}\n", ""))
+    plan_recovery(engine)  # the planning job, a minute later
+    [cancelled] = re_surveys(engine)
+    assert cancelled.state is InvitationState.CANCELLED
+    assert cancelled.last_error == "the campaign's recovery was turned off before the re-survey went out"
+    engine.clock.advance(days=14)  # type: ignore[attr-defined]
+    dispatcher.drain()
+    assert len(fake_twilio.messages()) == 1  # the first survey only
+
+
+def test_turning_recovery_off_while_a_worker_holds_the_re_survey_stops_it(
+    engine: Container, dispatcher: Dispatcher, app: TestClient, fake_twilio: FakeTwilio
+) -> None:
+    follow_up = detractor_follow_up(engine, dispatcher, app)
+    assert close(engine, follow_up)
+    assert plan_recovery(engine) == 1
+    engine.clock.advance(days=14, hours=-1)  # type: ignore[attr-defined]
+    add_contacts(engine, [BEN])
+    apply_yaml(engine, CAMPAIGN.replace("INTERVAL", "90") + WEEKLY)
+    assert plan(engine).planned == 1
+    engine.clock.advance(hours=1)  # type: ignore[attr-defined]
+    off = CAMPAIGN.replace("INTERVAL", "90").replace("    recovery: {after_days: 14}\n", "") + WEEKLY
+
+    during_first_send(fake_twilio, lambda: apply_yaml(engine, off))
+    worker = one_at_a_time(engine)
+    try:
+        assert worker.drain().sent == 1
+    finally:
+        worker.close()
+    assert [message.to for message in fake_twilio.messages()] == [ANA["phone"], BEN["phone"]]
+    [stopped] = re_surveys(engine)
+    assert stopped.state is InvitationState.CANCELLED
