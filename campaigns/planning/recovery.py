@@ -12,7 +12,9 @@ Decided rules, in the campaign file documentation too:
   It counts as a survey afterwards, for the fatigue rule and for the campaign's interval: the next regular
   survey of the campaign is due `interval_days` after the re-survey.
 - A regular survey of the same campaign still waiting to go out is replaced (cancelled) by the re-survey; while
-  the re-survey waits, the contact has a pending survey, so no campaign plans another one for them. A survey of
+  the re-survey waits, the contact has a pending survey, so no campaign plans another one for them.
+  A regular survey of the campaign that went out after the resolution (being sent as the case was closed)
+  takes the re-survey's place: it asks the same question; the re-survey row is cancelled, decided once. A survey of
   another campaign already waiting is left alone; the re-survey is planned once it has gone.
 - A person who cannot be asked when it is planned (opted out, no usable channel) gets a cancelled re-survey row
   and a skip, so the decision is made once.
@@ -54,6 +56,7 @@ log = logging.getLogger(__name__)
 GRACE = timedelta(days=30)
 REOPENED = "the follow-up was reopened before the re-survey went out"
 RECOVERY_OFF = "the campaign's recovery was turned off before the re-survey went out"
+SURVEYED_SINCE = "the campaign surveyed the person again after the resolution"
 
 
 def replaced_by(follow_up_id: int) -> str:
@@ -177,6 +180,10 @@ def _plan_one(
     skip = eligibility.check(facts, channels=definition.channels, at=row["due_at"], fatigue=0)
     if skip is not None:
         row.update(state=InvitationState.CANCELLED, last_error=f"{skip.reason}: {skip.detail}")
+    elif _surveyed_since(session, campaign.id, contact.id, due):
+        row.update(state=InvitationState.CANCELLED, last_error=SURVEYED_SINCE)
+        _insert(session, row)
+        return
     else:
         _replace_regular_survey(session, campaign.id, contact.id, due.follow_up_id, now)
     if not _insert(session, row):
@@ -215,6 +222,28 @@ def _still_resolved(session: Session, due: _Due) -> bool:
         .execution_options(synchronize_session=False)
     ).first()
     return locked is not None
+
+
+def _surveyed_since(session: Session, campaign_id: int, contact_id: int, due: _Due) -> bool:
+    """A regular survey of the campaign went out after the resolution (it was being sent, or was sent, before
+    this planning run): it asks the same question already, so the re-survey is not planned (decided once).
+    The survey the detractor answered is not one of them, whenever it was sent."""
+    answered = select(Response.invitation_id).where(
+        Response.id == due.response_id, Response.invitation_id.is_not(None)
+    )
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    Invitation.campaign_id == campaign_id,
+                    Invitation.contact_id == contact_id,
+                    Invitation.recovery_of_follow_up_id.is_(None),
+                    Invitation.sent_at >= due.resolved_at,
+                    Invitation.id.not_in(answered),
+                )
+            )
+        )
+    )
 
 
 def _replace_regular_survey(

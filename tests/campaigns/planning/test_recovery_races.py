@@ -166,3 +166,25 @@ def test_turning_recovery_off_while_a_worker_holds_the_re_survey_stops_it(
     assert [message.to for message in fake_twilio.messages()] == [ANA["phone"], BEN["phone"]]
     [stopped] = re_surveys(engine)
     assert stopped.state is InvitationState.CANCELLED
+
+
+def test_a_regular_survey_sent_after_the_resolution_takes_the_place_of_the_re_survey(
+    engine: Container, dispatcher: Dispatcher, app: TestClient, fake_twilio: FakeTwilio
+) -> None:
+    """The campaign's regular survey was waiting when the case was resolved, and the dispatcher sent it before
+    the planning job's next minute: that survey already asks her again; no second one two weeks later."""
+    follow_up = detractor_follow_up(
+        engine, dispatcher, app, interval=10, extra="    min_days_between_surveys: 0\n"
+    )
+    engine.clock.advance(days=10)  # type: ignore[attr-defined]
+    assert plan(engine).planned == 1
+    assert close(engine, follow_up)
+    assert dispatcher.drain().sent == 1  # before the planning job runs again
+    assert plan_recovery(engine) == 0
+    [decided] = re_surveys(engine)
+    assert decided.state is InvitationState.CANCELLED
+    assert decided.last_error == "the campaign surveyed the person again after the resolution"
+    engine.clock.advance(days=14)  # type: ignore[attr-defined]
+    assert plan_recovery(engine) == 0
+    dispatcher.drain()
+    assert len(fake_twilio.messages()) == 2  # the first survey and the regular one
