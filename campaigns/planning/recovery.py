@@ -48,7 +48,7 @@ from campaigns.planning.facts import contact_facts
 from campaigns.planning.planner import PlanningRules, PlanStats, invitation_row
 from campaigns.planning.skips import record_skip
 from storage.db import Database
-from storage.enums import AlertKind, CampaignStatus, FollowUpStatus, InvitationState
+from storage.enums import AlertKind, CampaignStatus, Category, FollowUpStatus, InvitationState
 from storage.tables import Campaign, Contact, FollowUp, Invitation, Response, SlackAlert
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class _Due:
 
 
 def plan_recoveries(db: Database, *, now: datetime, rules: PlanningRules) -> PlanStats:
-    """Plan the re-survey of every recently resolved follow-up of a campaign with `recovery` that has none."""
+    """Plan the re-survey of every recently resolved detractor follow-up of a campaign with `recovery` that has none."""
     stats = PlanStats()
     with db.transaction() as session:
         campaigns = session.scalars(select(Campaign)).all()
@@ -119,6 +119,8 @@ def _without_re_survey(campaign_id: int, after_days: int, now: datetime, *, sess
             Response.campaign_id == campaign_id,
             Response.contact_id.is_not(None),
             Response.test.is_(False),
+            # `follow_up` may open cases for passives and promoters too; recovery (and its share) is detractors'.
+            Response.category == Category.DETRACTOR,
             FollowUp.status == FollowUpStatus.RESOLVED,
             FollowUp.resolved_at >= now - timedelta(days=after_days) - GRACE,
             ~has_re_survey,

@@ -8,11 +8,13 @@ from dataclasses import replace
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from campaigns.dispatch.dispatcher import Dispatcher
 from campaigns.followups.actions import reopen
 from service.container import Container
 from storage.enums import InvitationState
+from storage.tables import FollowUp
 from tests.campaigns.planning.test_recovery import (
     ANA,
     CAMPAIGN,
@@ -21,6 +23,7 @@ from tests.campaigns.planning.test_recovery import (
     detractor_follow_up,
     plan_recovery,
     re_surveys,
+    reply,
 )
 from tests.fixtures.engine import add_contacts, apply_yaml, plan
 from tests.standins._server import IncomingRequest, Reply
@@ -188,3 +191,26 @@ def test_a_regular_survey_sent_after_the_resolution_takes_the_place_of_the_re_su
     assert plan_recovery(engine) == 0
     dispatcher.drain()
     assert len(fake_twilio.messages()) == 2  # the first survey and the regular one
+
+
+def test_a_promoters_or_passives_resolved_follow_up_plans_no_re_survey(
+    engine: Container, dispatcher: Dispatcher, app: TestClient, fake_twilio: FakeTwilio
+) -> None:
+    """`follow_up: [detractor, passive, promoter]` opens cases for thanks too; recovery is for the unhappy (and
+    `nps loop` counts only detractors): a promoter thanked is not surveyed again two weeks later."""
+    add_contacts(engine, [ANA])
+    extra = "    follow_up: [detractor, passive, promoter]\n"
+    apply_yaml(engine, CAMPAIGN.replace("INTERVAL", "1") + extra)
+    plan(engine)
+    assert dispatcher.drain().sent == 1
+    apply_yaml(engine, CAMPAIGN.replace("INTERVAL", "90") + extra)
+    reply(app, "10")
+    reply(app, "great courier")
+    with engine.db.transaction() as session:
+        follow_up = session.scalars(select(FollowUp.id)).one()
+    assert close(engine, follow_up)
+    assert plan_recovery(engine) == 0
+    assert re_surveys(engine) == []
+    engine.clock.advance(days=14)  # type: ignore[attr-defined]
+    dispatcher.drain()
+    assert len(fake_twilio.messages()) == 1
