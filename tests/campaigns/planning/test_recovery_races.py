@@ -3,18 +3,20 @@ the campaign turning `recovery` off, a regular survey of the campaign that went 
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from campaigns.dispatch.dispatcher import Dispatcher
 from campaigns.followups.actions import reopen
 from service.container import Container
 from storage.enums import InvitationState
-from storage.tables import FollowUp
+from storage.tables import AuditEntry, FollowUp
 from tests.campaigns.planning.test_recovery import (
     ANA,
     CAMPAIGN,
@@ -214,3 +216,43 @@ def test_a_promoters_or_passives_resolved_follow_up_plans_no_re_survey(
     engine.clock.advance(days=14)  # type: ignore[attr-defined]
     dispatcher.drain()
     assert len(fake_twilio.messages()) == 1
+
+
+def test_two_reopen_clicks_while_the_case_row_is_locked_reopen_it_once(
+    engine: Container, dispatcher: Dispatcher, app: TestClient
+) -> None:
+    """Both clicks wait on a lock held by another connection, then race: one reopens (and cancels the
+    re-survey), the other finds the case open and changes nothing; one audit entry."""
+    follow_up = detractor_follow_up(engine, dispatcher, app)
+    assert close(engine, follow_up)
+    assert plan_recovery(engine) == 1
+    locked, results = threading.Event(), []
+    release = threading.Event()
+
+    def hold_the_row() -> None:
+        with engine.db.transaction() as session:
+            session.execute(
+                update(FollowUp).where(FollowUp.id == follow_up).values(updated_at=FollowUp.updated_at)
+            )
+            locked.set()
+            release.wait(5)
+
+    def click() -> None:
+        results.append(reopen(engine.db, follow_up, user="U0BO", now=engine.clock.now()))
+
+    holder = threading.Thread(target=hold_the_row)
+    holder.start()
+    locked.wait(5)
+    clicks = [threading.Thread(target=click) for _ in range(2)]
+    for thread in clicks:
+        thread.start()
+    time.sleep(0.3)  # both clicks are waiting on the lock
+    release.set()
+    for thread in [holder, *clicks]:
+        thread.join()
+    assert sorted(results) == [False, True]
+    [cancelled] = re_surveys(engine)
+    assert cancelled.state is InvitationState.CANCELLED
+    with engine.db.transaction() as session:
+        actions = session.scalars(select(AuditEntry.action)).all()
+    assert actions.count("follow_up.reopened") == 1
