@@ -70,7 +70,7 @@ def record_withheld(
     paused_until: datetime | None,
 ) -> Tally:
     """A send stopped right before the provider call: end it when it is unwanted, else hand the claim back."""
-    if withheld is Withheld.OPTED_OUT and flow is InvitationFlow:
+    if withheld in (Withheld.OPTED_OUT, Withheld.REOPENED, Withheld.RECOVERY_OFF) and flow is InvitationFlow:
         cancel(invitation, withheld.value, now)
         return Tally.CANCELLED
     if withheld in (Withheld.OPTED_OUT, Withheld.ANSWERED):

@@ -2,14 +2,15 @@
 
 A batch is prepared once and then sent at the configured rate, so its last message can leave minutes after its
 eligibility was checked. In between the person may text STOP, an admin may pause the campaign, the send window
-may close, someone may answer (for a reminder) or another worker may settle the claim. So right before each
-provider call one indexed query (primary keys, and the unique (channel, address) of consents) reads what
-matters, in its own short transaction that ends before the call: nothing is held across it.
+may close, someone may answer (for a reminder), a recovery re-survey's case may be reopened, or another worker
+may settle the claim. So right before each provider call one indexed query (primary keys, and the unique
+(channel, address) of consents) reads what matters, in its own short transaction that ends before the call:
+nothing is held across it.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from zoneinfo import ZoneInfo
 
@@ -18,9 +19,10 @@ from sqlalchemy import exists, select
 from campaigns.channels.base import Outgoing
 from campaigns.definitions.model import CampaignDefinition
 from campaigns.planning.quiet_hours import LegalWindow, allowed
+from campaigns.planning.recovery import RECOVERY_OFF, REOPENED
 from storage.db import Database
-from storage.enums import CampaignStatus, ConsentStatus, InvitationState, MessagePurpose
-from storage.tables import Campaign, Consent, Contact, Invitation
+from storage.enums import CampaignStatus, ConsentStatus, FollowUpStatus, InvitationState, MessagePurpose
+from storage.tables import Campaign, Consent, Contact, FollowUp, Invitation
 
 
 class Withheld(Enum):
@@ -35,6 +37,8 @@ class Withheld(Enum):
     )
     ANSWERED = "answered before the reminder went out"
     CHANNEL_PAUSED = "the channel is paused; kept for when it works again"
+    REOPENED = REOPENED
+    RECOVERY_OFF = RECOVERY_OFF
 
 
 def last_look(
@@ -69,16 +73,22 @@ def last_look(
             Contact.opted_out_at,
             Contact.test,
             address_opted_out,
+            Invitation.recovery_of_follow_up_id,
+            FollowUp.status,
+            FollowUp.resolved_at,
+            Campaign.definition["recovery_after_days"].as_integer(),  # as it is now, not when prepared
         )
         .join(Campaign, Invitation.campaign_id == Campaign.id)
         .join(Contact, Invitation.contact_id == Contact.id)
+        .outerjoin(FollowUp, FollowUp.id == Invitation.recovery_of_follow_up_id)
         .where(Invitation.id == invitation_id)
     )
     with db.transaction() as session:
         row = session.execute(query).one_or_none()
     if row is None:
         return Withheld.SETTLED_ELSEWHERE
-    owner, state, claimed_for, responded_at, status, contact_opted_out, test, opted_out = row
+    owner, state, claimed_for, responded_at, status, contact_opted_out, test, opted_out = row[:8]
+    follow_up_id, follow_up_status, resolved_at, after_days = row[8:]
     ours = owner == worker_id and claimed_for == purpose
     if purpose is MessagePurpose.INVITATION:
         ours = ours and state == InvitationState.CLAIMED
@@ -88,8 +98,34 @@ def last_look(
         return Withheld.OPTED_OUT
     if status != CampaignStatus.ACTIVE:
         return Withheld.CAMPAIGN_PAUSED
+    if purpose is MessagePurpose.INVITATION and follow_up_id is not None:
+        unwanted = _re_survey_unwanted(follow_up_status, resolved_at, after_days, now)
+        if unwanted is not None:
+            return unwanted
     if purpose is MessagePurpose.REMINDER and responded_at is not None:
         return Withheld.ANSWERED
     if not test and not allowed(definition.send_window, zone, legal, now):  # a test goes now (planning.trial)
         return Withheld.WINDOW_CLOSED
+    return None
+
+
+def _re_survey_unwanted(
+    follow_up_status: FollowUpStatus | None,
+    resolved_at: datetime | None,
+    after_days: int | None,
+    now: datetime,
+) -> Withheld | None:
+    """A recovery re-survey goes out only while the campaign has `recovery` and its follow-up is resolved,
+    `after_days` after that resolution.
+
+    A reopening or turning `recovery` off cancels only a re-survey still planned; one a worker has claimed is
+    stopped here. A reopening and a new resolution in between leave the case resolved, but only just: that is
+    withheld like a reopening's, and the new resolution plans its own.
+    """
+    if after_days is None:
+        return Withheld.RECOVERY_OFF
+    if follow_up_status != FollowUpStatus.RESOLVED or resolved_at is None:
+        return Withheld.REOPENED
+    if resolved_at + timedelta(days=after_days) > now:
+        return Withheld.REOPENED
     return None

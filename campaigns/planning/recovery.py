@@ -12,14 +12,17 @@ Decided rules, in the campaign file documentation too:
   It counts as a survey afterwards, for the fatigue rule and for the campaign's interval: the next regular
   survey of the campaign is due `interval_days` after the re-survey.
 - A regular survey of the same campaign still waiting to go out is replaced (cancelled) by the re-survey; while
-  the re-survey waits, the contact has a pending survey, so no campaign plans another one for them. A survey of
+  the re-survey waits, the contact has a pending survey, so no campaign plans another one for them.
+  A regular survey of the campaign that went out after the resolution (being sent as the case was closed)
+  takes the re-survey's place: it asks the same question; the re-survey row is cancelled, decided once. A survey of
   another campaign already waiting is left alone; the re-survey is planned once it has gone.
 - A person who cannot be asked when it is planned (opted out, no usable channel) gets a cancelled re-survey row
   and a skip, so the decision is made once.
 - Exactly once per follow-up: the unique column refuses a second row whoever writes it (two planners insert
   with ON CONFLICT DO NOTHING). Reopening the follow-up cancels a re-survey not yet sent (:func:`cancel_recovery`);
   resolving it again replaces that cancelled row with a new one, due N days after the new resolution. A
-  re-survey that was sent (or is being sent) stays, and no second one is planned.
+  re-survey a worker has claimed is stopped by the dispatcher's last look before the send
+  (campaigns.dispatch.presend) and cancelled the same way. One that was sent stays, and no second one is planned.
 - The answer to a re-survey may open a follow-up of its own; resolving that one plans no further re-survey
   (one recovery attempt per loop, not a survey every N days for as long as the person stays unhappy).
 - Resolutions older than N days plus :data:`GRACE` are not looked at (the campaign may have turned recovery on
@@ -45,13 +48,15 @@ from campaigns.planning.facts import contact_facts
 from campaigns.planning.planner import PlanningRules, PlanStats, invitation_row
 from campaigns.planning.skips import record_skip
 from storage.db import Database
-from storage.enums import AlertKind, CampaignStatus, FollowUpStatus, InvitationState
+from storage.enums import AlertKind, CampaignStatus, Category, FollowUpStatus, InvitationState
 from storage.tables import Campaign, Contact, FollowUp, Invitation, Response, SlackAlert
 
 log = logging.getLogger(__name__)
 
 GRACE = timedelta(days=30)
 REOPENED = "the follow-up was reopened before the re-survey went out"
+RECOVERY_OFF = "the campaign's recovery was turned off before the re-survey went out"
+SURVEYED_SINCE = "the campaign surveyed the person again after the resolution"
 
 
 def replaced_by(follow_up_id: int) -> str:
@@ -67,18 +72,38 @@ class _Due:
 
 
 def plan_recoveries(db: Database, *, now: datetime, rules: PlanningRules) -> PlanStats:
-    """Plan the re-survey of every recently resolved follow-up of a campaign with `recovery` that has none."""
+    """Plan the re-survey of every recently resolved detractor follow-up of a campaign with `recovery` that has none."""
     stats = PlanStats()
     with db.transaction() as session:
-        campaigns = session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.ACTIVE)).all()
+        campaigns = session.scalars(select(Campaign)).all()
+    definitions = {campaign.id: definition_from_json(campaign.definition) for campaign in campaigns}
+    off = [campaign_id for campaign_id, d in definitions.items() if d.recovery_after_days is None]
+    if off:
+        with db.transaction() as session:
+            _cancel_planned(session, off, now)
     for campaign in campaigns:
-        definition = definition_from_json(campaign.definition)
-        if definition.recovery_after_days is None:
+        definition = definitions[campaign.id]
+        if definition.recovery_after_days is None or campaign.status != CampaignStatus.ACTIVE:
             continue
         with db.transaction() as session:
             for due in _without_re_survey(campaign.id, definition.recovery_after_days, now, session=session):
                 _plan_one(session, campaign, definition, due, now=now, rules=rules, stats=stats)
     return stats
+
+
+def _cancel_planned(session: Session, campaign_ids: list[int], now: datetime) -> None:
+    """These campaigns no longer have `recovery`: its re-surveys still waiting are cancelled (a claimed one is
+    stopped by the dispatcher's last look), and stay cancelled if it is turned on again."""
+    session.execute(
+        update(Invitation)
+        .where(
+            Invitation.campaign_id.in_(campaign_ids),
+            Invitation.recovery_of_follow_up_id.is_not(None),
+            Invitation.state == InvitationState.PLANNED,
+        )
+        .values(state=InvitationState.CANCELLED, last_error=RECOVERY_OFF, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _without_re_survey(campaign_id: int, after_days: int, now: datetime, *, session: Session) -> list[_Due]:
@@ -94,6 +119,8 @@ def _without_re_survey(campaign_id: int, after_days: int, now: datetime, *, sess
             Response.campaign_id == campaign_id,
             Response.contact_id.is_not(None),
             Response.test.is_(False),
+            # `follow_up` may open cases for passives and promoters too; recovery (and its share) is detractors'.
+            Response.category == Category.DETRACTOR,
             FollowUp.status == FollowUpStatus.RESOLVED,
             FollowUp.resolved_at >= now - timedelta(days=after_days) - GRACE,
             ~has_re_survey,
@@ -155,6 +182,10 @@ def _plan_one(
     skip = eligibility.check(facts, channels=definition.channels, at=row["due_at"], fatigue=0)
     if skip is not None:
         row.update(state=InvitationState.CANCELLED, last_error=f"{skip.reason}: {skip.detail}")
+    elif _surveyed_since(session, campaign.id, contact.id, due):
+        row.update(state=InvitationState.CANCELLED, last_error=SURVEYED_SINCE)
+        _insert(session, row)
+        return
     else:
         _replace_regular_survey(session, campaign.id, contact.id, due.follow_up_id, now)
     if not _insert(session, row):
@@ -193,6 +224,28 @@ def _still_resolved(session: Session, due: _Due) -> bool:
         .execution_options(synchronize_session=False)
     ).first()
     return locked is not None
+
+
+def _surveyed_since(session: Session, campaign_id: int, contact_id: int, due: _Due) -> bool:
+    """A regular survey of the campaign went out after the resolution (it was being sent, or was sent, before
+    this planning run): it asks the same question already, so the re-survey is not planned (decided once).
+    The survey the detractor answered is not one of them, whenever it was sent."""
+    answered = select(Response.invitation_id).where(
+        Response.id == due.response_id, Response.invitation_id.is_not(None)
+    )
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    Invitation.campaign_id == campaign_id,
+                    Invitation.contact_id == contact_id,
+                    Invitation.recovery_of_follow_up_id.is_(None),
+                    Invitation.sent_at >= due.resolved_at,
+                    Invitation.id.not_in(answered),
+                )
+            )
+        )
+    )
 
 
 def _replace_regular_survey(
