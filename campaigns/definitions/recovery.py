@@ -13,7 +13,10 @@ from campaigns.definitions.problems import Section, describe
 
 __all__ = ["MAX_RECOVERY_DAYS", "RECOVERY_HELP", "read_recovery"]
 
-MAX_RECOVERY_DAYS = 365
+# While a re-survey waits, no other campaign plans a survey for that person (one waiting survey each): at most
+# 90 days, the default fatigue window after the answer that opened the case, so the wait keeps out little more
+# than the fatigue rule already does.
+MAX_RECOVERY_DAYS = 90
 RECOVERY_HELP = "a mapping such as {after_days: 14}, or off"
 _OFF = ("off", "no", "none", "never")
 

@@ -67,7 +67,11 @@ def test_recovery_can_be_written_as_off(off: str) -> None:
         ),
         (
             "    recovery: {after_days: 0}\n",
-            "campaigns[0] (pulse).recovery.after_days: must be from 1 to 365 days, not 0",
+            "campaigns[0] (pulse).recovery.after_days: must be from 1 to 90 days, not 0",
+        ),
+        (
+            "    recovery: {after_days: 91}\n",
+            "campaigns[0] (pulse).recovery.after_days: must be from 1 to 90 days, not 91",
         ),
         (
             "    recovery: {after_days: 2w}\n",
