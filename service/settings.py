@@ -111,7 +111,7 @@ class Settings:
     # Connections this process keeps (NPS_DB_POOL_SIZE; default: a send in flight each, plus 8 for the web
     # requests, the scheduler and the batch's own reads) and may open beyond them at a peak.
     db_pool_size: int = 24
-    db_max_overflow: int = 16
+    db_max_overflow: int = 8
     claim_timeout_seconds: int = 300
     escalate_unacknowledged_hours: int = 4
     # Legal quiet hours for texts: the shipped campaigns/quiet_hours.yaml, with NPS_QUIET_HOURS_FILE's rules over it.
@@ -205,7 +205,7 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         db_pool_size=r.integer(
             "NPS_DB_POOL_SIZE", r.integer("NPS_SEND_CONCURRENCY", 16, low=1, high=512) + 8, low=1, high=1000
         ),
-        db_max_overflow=r.integer("NPS_DB_MAX_OVERFLOW", 16, low=0, high=1000),
+        db_max_overflow=r.integer("NPS_DB_MAX_OVERFLOW", 8, low=0, high=1000),
         escalate_unacknowledged_hours=r.integer("NPS_ESCALATE_UNACKNOWLEDGED_HOURS", 4, low=1, high=720),
         claim_timeout_seconds=r.integer("NPS_CLAIM_TIMEOUT_SECONDS", 300, low=90, high=86_400),
         quiet_hours_file=r.text("NPS_QUIET_HOURS_FILE"),
