@@ -141,7 +141,8 @@ def run_workers(
         command = [str(Path(sys.executable).with_name("nps")), "worker", "--exit-when-idle"]
         if profile is not None:
             spy = str(Path(sys.executable).with_name("py-spy"))
-            command = [spy, "record", "--format", "raw", "--rate", "200", "-o", str(profile), "--", *command]
+            spied = ["record", "--gil", "--format", "raw", "--rate", "200", "-o", str(profile), "--"]
+            command = [spy, *spied, *command]
         started = time.perf_counter()
         processes = [
             subprocess.Popen(command, env=worker_env(url, twilio_url), cwd=ROOT, stdout=subprocess.DEVNULL)
