@@ -233,7 +233,9 @@ def test_the_alt_text_says_a_bucket_was_hidden_for_anonymity_not_that_nobody_ans
 
     start = datetime(2026, 11, 2, tzinfo=UTC)
     shown = TrendPoint(start, start + timedelta(days=7), Tally(promoters=6), 100, 0.0)
-    hidden = TrendPoint(start + timedelta(days=7), start + timedelta(days=14), Tally(), None, None, hidden=True)
+    hidden = TrendPoint(
+        start + timedelta(days=7), start + timedelta(days=14), Tally(), None, None, hidden=True
+    )
     empty = TrendPoint(start + timedelta(days=14), start + timedelta(days=21), Tally(), None, None)
     text = alt_text([shown, hidden, empty], "weekly")
     assert text == (
