@@ -5,7 +5,9 @@
 2. No group smaller than MIN_GROUP answers that holds any of them is shown: a score, a trend bucket, a segment,
    a driver value, an account, a theme or term, a page of comments. `must_hide` decides; the query layer counts
    the anonymous answers of a group with `anonymous_answers` (the SQL side of the same rule) and, for a hidden
-   group, shows HIDDEN_NOTE instead of its numbers.
+   group, shows HIDDEN_NOTE instead of its numbers. Where a filter or a segment can narrow to one person (a
+   score, a segment, the comments), the anonymous answers count once per person (`anonymous_people`): five
+   monthly pulses of one employee are one person's answers, not a group of five.
 3. Per-row outputs (exports, `GET /api/v1/responses`, a contact's history) leave such answers out: a row is a
    group of one, and its id and time place it beside the invitation that went to one person. What the person
    texted back to such an invitation is their answer too (`anonymous_invitations`).
@@ -35,9 +37,15 @@ ANONYMOUS_KEY = "anonymous"  # a group's anonymous answers, counted in a Counter
 _SESSION_KEY = "campaigns.scores.anonymity"
 
 
-def must_hide(answers: int, anonymous: int) -> bool:
-    """Whether a group of `answers`, `anonymous` of them from anonymous campaigns, must be hidden."""
-    return anonymous > 0 and answers < MIN_GROUP
+def must_hide(answers: int, anonymous: int, anonymous_people: int | None = None) -> bool:
+    """Whether a group of `answers`, `anonymous` of them from anonymous campaigns (given by `anonymous_people`
+    different people, when counted), must be hidden."""
+    return anonymous > 0 and group_size(answers, anonymous, anonymous_people) < MIN_GROUP
+
+
+def group_size(answers: int, anonymous: int, anonymous_people: int | None = None) -> int:
+    """How many a group counts for the rule: its answers, those of one person to anonymous campaigns once."""
+    return answers if anonymous_people is None else answers - anonymous + min(anonymous_people, anonymous)
 
 
 def day_of(moment: datetime) -> datetime:
@@ -104,16 +112,29 @@ def count_anonymous(session: Session, conditions: list[ColumnElement[bool]]) -> 
     return int(session.scalar(select(func.count()).select_from(Response).where(*conditions, condition)) or 0)
 
 
-def shown_tally(tally: Tally, anonymous: int) -> tuple[Tally, bool]:
+def anonymous_people(session: Session, conditions: list[ColumnElement[bool]]) -> tuple[int, int]:
+    """How many of the answers the conditions select are anonymous campaigns', and from how many people (an
+    answer whose contact was erased is one person of its own)."""
+    condition = is_anonymous(session)
+    if condition is None:
+        return 0, 0
+    erased = func.count(case((Response.contact_id.is_(None), 1)))
+    answers, people, nobody = session.execute(
+        select(func.count(), func.count(Response.contact_id.distinct()), erased).where(*conditions, condition)
+    ).one()
+    return int(answers or 0), int(people or 0) + int(nobody or 0)
+
+
+def shown_tally(tally: Tally, anonymous: int, anonymous_people: int | None = None) -> tuple[Tally, bool]:
     """A group's tally as every output shows it, and whether the rule hid it (its tally is then empty)."""
-    if must_hide(tally.responses, anonymous):
+    if must_hide(tally.responses, anonymous, anonymous_people):
         return Tally(), True
     return tally, False
 
 
 def shown_group(session: Session, conditions: list[ColumnElement[bool]], tally: Tally) -> tuple[Tally, bool]:
-    """`shown_tally` for the answers the conditions select; counts their anonymous answers only for a group
-    small enough to need it."""
-    if not 0 < tally.responses < MIN_GROUP:
+    """`shown_tally` for the answers the conditions select, their anonymous ones counted once per person (one
+    more query, none when no campaign is anonymous): a filter can narrow the group to one person."""
+    if not tally.responses or is_anonymous(session) is None:
         return tally, False
-    return shown_tally(tally, count_anonymous(session, conditions))
+    return shown_tally(tally, *anonymous_people(session, conditions))

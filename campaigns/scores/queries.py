@@ -197,13 +197,11 @@ def _score(scope: Scope, period: Period, low_sample: int, counted: Tally) -> Sco
 
 
 def _shown(scope: Scope, period: Period, tally: Tally) -> tuple[Tally, bool]:
-    """`anonymity.shown_tally` for the period's answers: their anonymous ones are counted (one more query) only
-    for a group small enough to need it."""
-    flag = anonymity.is_anonymous(scope.session)
-    if flag is None or not 0 < tally.responses < anonymity.MIN_GROUP:
+    """`anonymity.shown_group` for the period's answers under the filters (a filter can name one person); no
+    query more when no campaign is anonymous or nothing was answered."""
+    if not tally.responses or anonymity.is_anonymous(scope.session) is None:
         return tally, False
-    anonymous = sum(scope.count_responses(period, where=[flag]).values())
-    return anonymity.shown_tally(tally, anonymous)
+    return anonymity.shown_group(scope.session, scope.responses(period), tally)
 
 
 def _with_anonymity(session: Session, columns: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -314,8 +312,8 @@ def trend(
     return points
 
 
-def _visible_tally(counter: Counter[str]) -> tuple[Tally, bool]:
-    return anonymity.shown_tally(_tally_from(counter), counter[anonymity.ANONYMOUS_KEY])
+def _visible_tally(counter: Counter[str], anonymous_people: int | None = None) -> tuple[Tally, bool]:
+    return anonymity.shown_tally(_tally_from(counter), counter[anonymity.ANONYMOUS_KEY], anonymous_people)
 
 
 # --- compare ---------------------------------------------------------------------------------------------
@@ -346,9 +344,10 @@ def compare(
         if len(keys) > 2 and keys[2]:
             tallies[folded][anonymity.ANONYMOUS_KEY] += int(count)
         spellings.setdefault(folded, Counter())[str(value).strip() if folded else NONE_LABEL] += int(count)
+    people = _anonymous_people_by_value(scope, period, expr, tallies)
     segments = []
     for folded, counter in tallies.items():
-        tally, hidden = _visible_tally(counter)
+        tally, hidden = _visible_tally(counter, people.get(folded))
         segments.append(
             SegmentReport(
                 value=spellings[folded].most_common(1)[0][0],
@@ -362,6 +361,26 @@ def compare(
     segments = _with_impact(segments)
     segments.sort(key=lambda s: (-(s.nps if s.nps is not None else -101), -s.responses, s.value.casefold()))
     return segments
+
+
+def _anonymous_people_by_value(
+    scope: Scope, period: Period, expr: ColumnElement[Any], tallies: dict[str, Counter[str]]
+) -> dict[str, int]:
+    """Per segment (folded value) with anonymous answers, how many people those answers are from: a value only
+    one employee has (a badge) is one person however often they answered. One read of the distinct (value,
+    person) pairs of the anonymous answers, only when such a segment exists."""
+    flag = anonymity.is_anonymous(scope.session)
+    wanted = {folded for folded, counter in tallies.items() if counter[anonymity.ANONYMOUS_KEY]}
+    if flag is None or not wanted:
+        return {}
+    # an erased contact's answer is a person of its own
+    person = func.coalesce(Response.contact_id, -Response.id)
+    found: dict[str, set[int]] = {}
+    for value, who in scope.session.execute(
+        select(expr, person).where(*scope.responses(period), flag).distinct()
+    ):
+        found.setdefault(fold(value), set()).add(int(who))
+    return {folded: len(found.get(folded, ())) for folded in wanted}
 
 
 def _with_impact(segments: list[SegmentReport]) -> list[SegmentReport]:
@@ -430,10 +449,10 @@ def comments(
 
 
 def _hidden_comments(session: Session, conditions: list[ColumnElement[bool]]) -> int:
-    """How many comments of anonymous campaigns the listing must leave out: all of them when fewer than 5
-    match (a page of comments is a group like any other), else none."""
-    count = anonymity.count_anonymous(session, conditions)
-    return count if anonymity.must_hide(count, count) else 0
+    """How many comments of anonymous campaigns the listing must leave out: all of them when they are from
+    fewer than 5 people (a page of comments is a group like any other; a filter can name one person)."""
+    count, people = anonymity.anonymous_people(session, conditions)
+    return count if anonymity.must_hide(count, count, people) else 0
 
 
 def _comment_item(row: Any, anonymous: bool) -> CommentItem:

@@ -1,0 +1,61 @@
+"""eNPS: a group is of people, not of answers. One employee who answered five monthly pulses is five answers
+but one person: a filter or a segment that narrows to them (a badge, an address kept as a property) must stay
+hidden, or it puts their five answers beside them."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from campaigns.scores import queries
+from campaigns.scores.filters import Filters
+from campaigns.scores.periods import Period
+from storage.db import Database
+from tests.fixtures.anonymous import ENGINEERS, ZEBULON, leaked, seed_staff
+from tests.fixtures.seeding import BERLIN, NOW
+
+YEAR = Period(NOW - timedelta(days=365), NOW, label="last 365 days", tz=BERLIN)
+ZEBULON_ONLY = Filters(campaign="pulse", properties=(("badge", "ZQ-7731"),))
+# Zebulon answers every monthly pulse: five answers, all his, all detractors
+PULSES = [replace(ZEBULON, days_ago=1 + 30 * month, score=1 + month) for month in range(5)]
+
+
+def zebulon_answered_five_pulses(db: Database) -> None:
+    seed_staff(db, NOW, PULSES)
+
+
+def test_the_score_of_one_person_with_five_answers_is_hidden(db: Database) -> None:
+    zebulon_answered_five_pulses(db)
+    with db.transaction() as session:
+        report = queries.score(session=session, period=YEAR, filters=ZEBULON_ONLY)
+    assert report.hidden and report.responses == 0 and report.nps is None
+
+
+def test_compare_hides_a_segment_of_one_person_with_five_answers(db: Database) -> None:
+    zebulon_answered_five_pulses(db)
+    seed_staff(db, NOW, ENGINEERS)  # six people, one answer each: a group that is shown
+    with db.transaction() as session:
+        segments = queries.compare(session=session, property="badge", period=YEAR)
+        departments = queries.compare(session=session, property="department", period=YEAR)
+    by_value = {s.value: s for s in segments}
+    assert by_value["ZQ-7731"].hidden and by_value["ZQ-7731"].nps is None
+    assert by_value["ZQ-7731"].impact is None
+    assert {s.value: s.hidden for s in departments} == {"Legal": True, "Engineering": False}
+    assert next(s for s in departments if s.value == "Engineering").responses == 6
+
+
+def test_the_comments_of_one_person_with_five_answers_are_left_out(db: Database) -> None:
+    zebulon_answered_five_pulses(db)
+    with db.transaction() as session:
+        page = queries.comments(session=session, period=YEAR, filters=ZEBULON_ONLY)
+    assert page.items == [] and page.hidden == 5
+    assert not leaked(" ".join(item.comment or "" for item in page.items), [ZEBULON])
+
+
+def test_five_people_with_one_answer_each_are_still_shown(db: Database) -> None:
+    seed_staff(db, NOW, ENGINEERS[:5])
+    with db.transaction() as session:
+        report = queries.score(session=session, period=YEAR, filters=Filters(campaign="pulse"))
+        page = queries.comments(session=session, period=YEAR, filters=Filters(campaign="pulse"))
+    assert not report.hidden and report.responses == 5
+    assert len(page.items) == 5 and page.hidden == 0
