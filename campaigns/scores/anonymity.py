@@ -18,15 +18,22 @@ with none, every helper here returns at once and queries stay exactly as they we
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import ColumnElement, case, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from campaigns.scores.nps import Tally
 from storage.tables import Campaign, Invitation, Response
+
+if TYPE_CHECKING:
+    from campaigns.scores.filters import Scope
+    from campaigns.scores.periods import Period
+
+Key = TypeVar("Key")
 
 MIN_GROUP = 5
 HIDDEN_NOTE = f"fewer than {MIN_GROUP} answers — hidden to keep eNPS anonymous"
@@ -123,6 +130,29 @@ def anonymous_people(session: Session, conditions: list[ColumnElement[bool]]) ->
         select(func.count(), func.count(Response.contact_id.distinct()), erased).where(*conditions, condition)
     ).one()
     return int(answers or 0), int(people or 0) + int(nobody or 0)
+
+
+def people_per_group(
+    session: Session,
+    scope: Scope,
+    period: Period,
+    expr: ColumnElement[Any],
+    groups: Mapping[Key, Counter[str]],
+    key: Callable[[Any], Key],
+) -> dict[Key, int]:
+    """Per group (a segment's folded value, a bucket's index: `key` of `expr`) holding anonymous answers
+    (counted under ANONYMOUS_KEY), how many people those answers are from: a value only one employee has (a
+    badge), or a month of a weekly pulse under such a filter, is one person however often they answered. One
+    read of the distinct (group, person) pairs of the anonymous answers, only when such a group exists."""
+    flag = is_anonymous(session)
+    wanted = {group for group, counter in groups.items() if counter[ANONYMOUS_KEY]}
+    if flag is None or not wanted:
+        return {}
+    person = func.coalesce(Response.contact_id, -Response.id)  # an erased contact's answer: its own person
+    found: dict[Key, set[int]] = {}
+    for value, who in session.execute(select(expr, person).where(*scope.responses(period), flag).distinct()):
+        found.setdefault(key(value), set()).add(int(who))
+    return {group: len(found.get(group, ())) for group in wanted}
 
 
 def shown_tally(tally: Tally, anonymous: int, anonymous_people: int | None = None) -> tuple[Tally, bool]:

@@ -303,9 +303,10 @@ def trend(
         counts[index][category] += count
         if len(keys) > 2 and keys[2]:
             counts[index][anonymity.ANONYMOUS_KEY] += count
+    people = anonymity.people_per_group(session, scope, period, bucket, dict(enumerate(counts)), int)
     points = []
-    for start, end, counter in zip(edges, edges[1:], counts, strict=False):
-        tally, hidden = _visible_tally(counter)
+    for index, (start, end, counter) in enumerate(zip(edges, edges[1:], counts, strict=False)):
+        tally, hidden = _visible_tally(counter, people.get(index))
         points.append(
             TrendPoint(start, end, tally, npsmath.nps(tally), npsmath.margin_of_error(tally), hidden=hidden)
         )
@@ -344,7 +345,7 @@ def compare(
         if len(keys) > 2 and keys[2]:
             tallies[folded][anonymity.ANONYMOUS_KEY] += int(count)
         spellings.setdefault(folded, Counter())[str(value).strip() if folded else NONE_LABEL] += int(count)
-    people = _anonymous_people_by_value(scope, period, expr, tallies)
+    people = anonymity.people_per_group(session, scope, period, expr, tallies, fold)
     segments = []
     for folded, counter in tallies.items():
         tally, hidden = _visible_tally(counter, people.get(folded))
@@ -361,26 +362,6 @@ def compare(
     segments = _with_impact(segments)
     segments.sort(key=lambda s: (-(s.nps if s.nps is not None else -101), -s.responses, s.value.casefold()))
     return segments
-
-
-def _anonymous_people_by_value(
-    scope: Scope, period: Period, expr: ColumnElement[Any], tallies: dict[str, Counter[str]]
-) -> dict[str, int]:
-    """Per segment (folded value) with anonymous answers, how many people those answers are from: a value only
-    one employee has (a badge) is one person however often they answered. One read of the distinct (value,
-    person) pairs of the anonymous answers, only when such a segment exists."""
-    flag = anonymity.is_anonymous(scope.session)
-    wanted = {folded for folded, counter in tallies.items() if counter[anonymity.ANONYMOUS_KEY]}
-    if flag is None or not wanted:
-        return {}
-    # an erased contact's answer is a person of its own
-    person = func.coalesce(Response.contact_id, -Response.id)
-    found: dict[str, set[int]] = {}
-    for value, who in scope.session.execute(
-        select(expr, person).where(*scope.responses(period), flag).distinct()
-    ):
-        found.setdefault(fold(value), set()).add(int(who))
-    return {folded: len(found.get(folded, ())) for folded in wanted}
 
 
 def _with_impact(segments: list[SegmentReport]) -> list[SegmentReport]:

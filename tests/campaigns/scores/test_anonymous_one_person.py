@@ -59,3 +59,16 @@ def test_five_people_with_one_answer_each_are_still_shown(db: Database) -> None:
         page = queries.comments(session=session, period=YEAR, filters=Filters(campaign="pulse"))
     assert not report.hidden and report.responses == 5
     assert len(page.items) == 5 and page.hidden == 0
+
+
+def test_a_months_trend_bucket_of_one_person_with_five_answers_is_hidden(db: Database) -> None:
+    # a weekly pulse: five of Zebulon's answers fall in May, the month of `now`
+    seed_staff(db, NOW, [replace(ZEBULON, days_ago=days) for days in (1, 3, 5, 8, 11)])
+    seed_staff(db, NOW, ENGINEERS)
+    with db.transaction() as session:
+        his = queries.trend(session=session, period=YEAR, filters=ZEBULON_ONLY, granularity="monthly")
+        everyone = queries.trend(
+            session=session, period=YEAR, filters=Filters(campaign="pulse"), granularity="monthly"
+        )
+    assert his[-1].hidden and his[-1].responses == 0
+    assert not everyone[-1].hidden and everyone[-1].responses == 11  # six engineers beside him: shown
