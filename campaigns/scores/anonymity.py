@@ -7,7 +7,10 @@
    the anonymous answers of a group with `anonymous_answers` (the SQL side of the same rule) and, for a hidden
    group, shows HIDDEN_NOTE instead of its numbers. Where a filter or a segment can narrow to one person (a
    score, a segment, the comments), the anonymous answers count once per person (`anonymous_people`): five
-   monthly pulses of one employee are one person's answers, not a group of five.
+   monthly pulses of one employee are one person's answers, not a group of five. The groups of one table (the
+   buckets of a trend, the segments of a compare) add up to the score of the same period, which is shown: a
+   lone small hidden group would be that score minus the shown ones, so `complement` hides the smallest shown
+   groups beside it until the hidden ones hold MIN_GROUP answers together.
 3. Per-row outputs (exports, `GET /api/v1/responses`, a contact's history) leave such answers out: a row is a
    group of one, and its id and time place it beside the invitation that went to one person. What the person
    texted back to such an invitation is their answer too (`anonymous_invitations`).
@@ -19,7 +22,7 @@ with none, every helper here returns at once and queries stay exactly as they we
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -53,6 +56,18 @@ def must_hide(answers: int, anonymous: int, anonymous_people: int | None = None)
 def group_size(answers: int, anonymous: int, anonymous_people: int | None = None) -> int:
     """How many a group counts for the rule: its answers, those of one person to anonymous campaigns once."""
     return answers if anonymous_people is None else answers - anonymous + min(anonymous_people, anonymous)
+
+
+def complement(sizes: Sequence[int], hidden: Sequence[bool]) -> list[bool]:
+    """Which groups of one table to hide (`sizes`: their answers, `hidden`: what the rule hid): those hidden,
+    and, while the hidden ones hold 1 to 4 answers together, the smallest shown group with answers."""
+    hide = list(hidden)
+    together = sum(size for size, hidden_now in zip(sizes, hide, strict=True) if hidden_now)
+    for index in sorted((i for i, size in enumerate(sizes) if size and not hide[i]), key=lambda i: sizes[i]):
+        if not 0 < together < MIN_GROUP:
+            break
+        hide[index], together = True, together + sizes[index]
+    return hide
 
 
 def day_of(moment: datetime) -> datetime:

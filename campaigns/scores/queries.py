@@ -304,17 +304,22 @@ def trend(
         if len(keys) > 2 and keys[2]:
             counts[index][anonymity.ANONYMOUS_KEY] += count
     people = anonymity.people_per_group(session, scope, period, bucket, dict(enumerate(counts)), int)
-    points = []
-    for index, (start, end, counter) in enumerate(zip(edges, edges[1:], counts, strict=False)):
-        tally, hidden = _visible_tally(counter, people.get(index))
-        points.append(
-            TrendPoint(start, end, tally, npsmath.nps(tally), npsmath.margin_of_error(tally), hidden=hidden)
-        )
-    return points
+    shown = _visible_tallies(counts, [people.get(index) for index in range(len(counts))])
+    return [
+        TrendPoint(start, end, tally, npsmath.nps(tally), npsmath.margin_of_error(tally), hidden=hidden)
+        for start, end, (tally, hidden) in zip(edges, edges[1:], shown, strict=False)
+    ]
 
 
-def _visible_tally(counter: Counter[str], anonymous_people: int | None = None) -> tuple[Tally, bool]:
-    return anonymity.shown_tally(_tally_from(counter), counter[anonymity.ANONYMOUS_KEY], anonymous_people)
+def _visible_tallies(counters: list[Counter[str]], people: list[int | None]) -> list[tuple[Tally, bool]]:
+    """The groups of one table as shown: each by the eNPS rule, then `anonymity.complement` across them."""
+    each = [
+        anonymity.shown_tally(_tally_from(counter), counter[anonymity.ANONYMOUS_KEY], anonymous_people)
+        for counter, anonymous_people in zip(counters, people, strict=True)
+    ]
+    sizes = [_tally_from(counter).responses for counter in counters]
+    hide = anonymity.complement(sizes, [hidden for _, hidden in each])
+    return [(Tally(), True) if hidden else shown for shown, hidden in zip(each, hide, strict=True)]
 
 
 # --- compare ---------------------------------------------------------------------------------------------
@@ -346,9 +351,10 @@ def compare(
             tallies[folded][anonymity.ANONYMOUS_KEY] += int(count)
         spellings.setdefault(folded, Counter())[str(value).strip() if folded else NONE_LABEL] += int(count)
     people = anonymity.people_per_group(session, scope, period, expr, tallies, fold)
+    values = list(tallies)
+    shown = _visible_tallies([tallies[v] for v in values], [people.get(v) for v in values])
     segments = []
-    for folded, counter in tallies.items():
-        tally, hidden = _visible_tally(counter, people.get(folded))
+    for folded, (tally, hidden) in zip(values, shown, strict=True):
         segments.append(
             SegmentReport(
                 value=spellings[folded].most_common(1)[0][0],
