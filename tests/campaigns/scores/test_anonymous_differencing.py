@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from campaigns.scores import anonymity, queries
+from campaigns.scores.accounts import accounts
 from campaigns.scores.filters import Filters
 from campaigns.scores.nps import Tally
 from campaigns.scores.periods import Period
@@ -52,3 +53,11 @@ def test_a_lone_small_hidden_group_hides_the_smallest_shown_one_beside_it() -> N
     assert anonymity.complement([2, 3, 9], [True, True, False]) == [True, True, False]  # 5 hidden: enough
     assert anonymity.complement([0, 6, 9], [False, False, False]) == [False, False, False]
     assert anonymity.complement([1, 0, 2], [True, False, True]) == [True, False, True]  # nothing left to add
+
+
+def test_the_score_minus_the_shown_accounts_is_no_hidden_account(staff: Database) -> None:
+    with staff.transaction() as session:
+        whole = queries.score(session=session, period=PERIOD, filters=PULSE)
+        found = accounts(session=session, period=PERIOD, filters=PULSE, account_property="department")
+    assert not recoverable(whole.tally, [a.tally for a in found if not a.hidden])
+    assert all(a.roles == {} for a in found if a.hidden)

@@ -70,7 +70,8 @@ def test_accounts_hide_the_small_account_and_its_roles(staff: Database, database
     table, document = both(database_url, *args)
     assert HIDDEN in table
     by_account = {a["account"]: (a["responses"], a["roles"], "hidden" in a) for a in json.loads(document)}
-    assert by_account == {"Engineering": (6, {"engineer": 6}, False), "Legal": (0, {}, True)}
+    # Engineering is hidden beside Legal: the score (8 answers) minus its 6 would be Legal's two
+    assert by_account == {"Engineering": (0, {}, True), "Legal": (0, {}, True)}
     assert leaked(table + document) == []
 
 
