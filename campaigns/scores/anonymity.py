@@ -59,8 +59,8 @@ def group_size(answers: int, anonymous: int, anonymous_people: int | None = None
 
 
 def complement(sizes: Sequence[int], hidden: Sequence[bool]) -> list[bool]:
-    """Which groups of one table to hide (`sizes`: their answers, `hidden`: what the rule hid): those hidden,
-    and, while the hidden ones hold 1 to 4 answers together, the smallest shown group with answers."""
+    """Which groups of one table to hide (`sizes`: their `group_size`, `hidden`: what the rule hid): those
+    hidden, and, while the hidden ones hold 1 to 4 together, the smallest shown group with answers."""
     hide = list(hidden)
     together = sum(size for size, hidden_now in zip(sizes, hide, strict=True) if hidden_now)
     for index in sorted((i for i, size in enumerate(sizes) if size and not hide[i]), key=lambda i: sizes[i]):

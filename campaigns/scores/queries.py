@@ -317,7 +317,12 @@ def _visible_tallies(counters: list[Counter[str]], people: list[int | None]) -> 
         anonymity.shown_tally(_tally_from(counter), counter[anonymity.ANONYMOUS_KEY], anonymous_people)
         for counter, anonymous_people in zip(counters, people, strict=True)
     ]
-    sizes = [_tally_from(counter).responses for counter in counters]
+    sizes = [  # one person's anonymous answers count once: five of them together are not five people
+        anonymity.group_size(
+            _tally_from(counter).responses, counter[anonymity.ANONYMOUS_KEY], anonymous_people
+        )
+        for counter, anonymous_people in zip(counters, people, strict=True)
+    ]
     hide = anonymity.complement(sizes, [hidden for _, hidden in each])
     return [(Tally(), True) if hidden else shown for shown, hidden in zip(each, hide, strict=True)]
 
