@@ -73,12 +73,19 @@ def accounts(
         )
         for key in keys
     }
+    people = anonymity.people_per_group(session, scope, period, account, categories, fold)
+    sizes = [  # one person's anonymous answers count once: an account only they have is one person
+        anonymity.group_size(
+            counted[key].responses, categories[key][anonymity.ANONYMOUS_KEY], people.get(key)
+        )
+        for key in keys
+    ]
     # the accounts add up to the score of the period: a lone small hidden one hides the smallest beside it
     hide = anonymity.complement(
-        [counted[key].responses for key in keys],
+        sizes,
         [
-            anonymity.must_hide(counted[key].responses, categories[key][anonymity.ANONYMOUS_KEY])
-            for key in keys
+            anonymity.must_hide(size, categories[key][anonymity.ANONYMOUS_KEY])
+            for key, size in zip(keys, sizes, strict=True)
         ],
     )
     reports = []

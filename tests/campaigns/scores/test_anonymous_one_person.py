@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from campaigns.scores import queries
+from campaigns.scores.accounts import accounts
 from campaigns.scores.filters import Filters
 from campaigns.scores.periods import Period
 from storage.db import Database
@@ -72,3 +73,12 @@ def test_a_months_trend_bucket_of_one_person_with_five_answers_is_hidden(db: Dat
         )
     assert his[-1].hidden and his[-1].responses == 0
     assert not everyone[-1].hidden and everyone[-1].responses == 11  # six engineers beside him: shown
+
+
+def test_an_account_of_one_person_with_five_answers_is_hidden(db: Database) -> None:
+    zebulon_answered_five_pulses(db)
+    seed_staff(db, NOW, ENGINEERS)
+    with db.transaction() as session:
+        found = accounts(session=session, period=YEAR, account_property="badge")
+    his = next(a for a in found if a.account == "ZQ-7731")
+    assert his.hidden and his.responses == 0 and his.roles == {}
