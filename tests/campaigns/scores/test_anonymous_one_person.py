@@ -11,7 +11,9 @@ from campaigns.scores import queries
 from campaigns.scores.accounts import accounts
 from campaigns.scores.filters import Filters
 from campaigns.scores.periods import Period
+from campaigns.scores.themes import themes
 from storage.db import Database
+from storage.enums import Category
 from tests.fixtures.anonymous import ENGINEERS, ZEBULON, leaked, seed_staff
 from tests.fixtures.seeding import BERLIN, NOW
 
@@ -82,3 +84,16 @@ def test_an_account_of_one_person_with_five_answers_is_hidden(db: Database) -> N
         found = accounts(session=session, period=YEAR, account_property="badge")
     his = next(a for a in found if a.account == "ZQ-7731")
     assert his.hidden and his.responses == 0 and his.roles == {}
+
+
+def test_a_term_only_one_person_wrote_five_times_is_left_out_of_themes(db: Database) -> None:
+    zebulon_answered_five_pulses(db)  # "my manager Horatio ignores me", five times
+    seed_staff(db, NOW, ENGINEERS)
+    with db.transaction() as session:
+        his = themes(session=session, period=YEAR, filters=ZEBULON_ONLY)
+        everyone = themes(session=session, period=YEAR, filters=Filters(campaign="pulse"))
+    for report in (his, everyone):
+        terms = [term for category in Category for term, _ in report.top(category, 100)]
+        assert leaked(" ".join(terms), [ZEBULON]) == [] and "manager" not in terms
+    assert his.comments[Category.DETRACTOR] == 0  # five comments, one person: hidden
+    assert ("pipeline", 5) in everyone.top(Category.PROMOTER)  # five engineers' word: shown
