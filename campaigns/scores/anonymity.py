@@ -154,6 +154,7 @@ def people_per_group(
     expr: ColumnElement[Any],
     groups: Mapping[Key, Counter[str]],
     key: Callable[[Any], Key],
+    where: Sequence[ColumnElement[bool]] = (),
 ) -> dict[Key, int]:
     """Per group (a segment's folded value, a bucket's index: `key` of `expr`) holding anonymous answers
     (counted under ANONYMOUS_KEY), how many people those answers are from: a value only one employee has (a
@@ -165,7 +166,8 @@ def people_per_group(
         return {}
     person = func.coalesce(Response.contact_id, -Response.id)  # an erased contact's answer: its own person
     found: dict[Key, set[int]] = {}
-    for value, who in session.execute(select(expr, person).where(*scope.responses(period), flag).distinct()):
+    conditions = [*scope.responses(period), *where, flag]
+    for value, who in session.execute(select(expr, person).where(*conditions).distinct()):
         found.setdefault(key(value), set()).add(int(who))
     return {group: len(found.get(group, ())) for group in wanted}
 

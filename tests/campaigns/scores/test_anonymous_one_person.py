@@ -11,6 +11,7 @@ from campaigns.scores import queries
 from campaigns.scores.accounts import accounts
 from campaigns.scores.filters import Filters
 from campaigns.scores.periods import Period
+from campaigns.scores.saved_themes import theme_total, theme_trend
 from campaigns.scores.themes import themes
 from storage.db import Database
 from storage.enums import Category
@@ -97,3 +98,20 @@ def test_a_term_only_one_person_wrote_five_times_is_left_out_of_themes(db: Datab
         assert leaked(" ".join(terms), [ZEBULON]) == [] and "manager" not in terms
     assert his.comments[Category.DETRACTOR] == 0  # five comments, one person: hidden
     assert ("pipeline", 5) in everyone.top(Category.PROMOTER)  # five engineers' word: shown
+
+
+def test_a_saved_theme_only_one_person_mentions_is_hidden(db: Database) -> None:
+    zebulon_answered_five_pulses(db)  # "my manager Horatio ignores me", five times
+    seed_staff(db, NOW, ENGINEERS)
+    with db.transaction() as session:
+        total = theme_total("Horatio", session=session, period=YEAR)
+        his = theme_total("pipeline", session=session, period=YEAR, filters=ZEBULON_ONLY)
+        weeks = theme_trend("Horatio", session=session, period=YEAR, granularity="monthly", tz=BERLIN)
+        months = theme_trend(
+            "manager", session=session, period=YEAR, filters=ZEBULON_ONLY, granularity="monthly"
+        )
+        shared = theme_total("pipeline", session=session, period=YEAR)
+    assert total.hidden and total.nps is None and total.mentions.responses == 0
+    assert his.hidden and his.comments == 0  # his five comments are one person's
+    assert all(p.mentions.responses == 0 for p in weeks + months)
+    assert not shared.hidden and shared.mentions.responses == 6  # six engineers' word: shown
