@@ -66,12 +66,31 @@ def accounts(
         roles.setdefault(key, Counter())[role_name] += int(count)
         anonymous_roles.setdefault(key, Counter())[role_name] += int(anonymous_count)
         names.setdefault(key, Counter())[str(name).strip() if key else NONE_LABEL] += int(count)
-    reports = []
-    for key, counter in categories.items():
-        tally, hidden = anonymity.shown_tally(
-            npsmath.Tally(counter["promoter"], counter["passive"], counter["detractor"]),
-            counter[anonymity.ANONYMOUS_KEY],
+    keys = list(categories)
+    counted = {
+        key: npsmath.Tally(
+            categories[key]["promoter"], categories[key]["passive"], categories[key]["detractor"]
         )
+        for key in keys
+    }
+    people = anonymity.people_per_group(session, scope, period, account, categories, fold)
+    sizes = [  # one person's anonymous answers count once: an account only they have is one person
+        anonymity.group_size(
+            counted[key].responses, categories[key][anonymity.ANONYMOUS_KEY], people.get(key)
+        )
+        for key in keys
+    ]
+    # the accounts add up to the score of the period: a lone small hidden one hides the smallest beside it
+    hide = anonymity.complement(
+        sizes,
+        [
+            anonymity.must_hide(size, categories[key][anonymity.ANONYMOUS_KEY])
+            for key, size in zip(keys, sizes, strict=True)
+        ],
+    )
+    reports = []
+    for key, hidden in zip(keys, hide, strict=True):
+        tally = npsmath.Tally() if hidden else counted[key]
         shown_roles = {  # a role is a group too: "1 manager" of an eNPS account names the manager
             role_name: n
             for role_name, n in roles[key].most_common()

@@ -197,13 +197,11 @@ def _score(scope: Scope, period: Period, low_sample: int, counted: Tally) -> Sco
 
 
 def _shown(scope: Scope, period: Period, tally: Tally) -> tuple[Tally, bool]:
-    """`anonymity.shown_tally` for the period's answers: their anonymous ones are counted (one more query) only
-    for a group small enough to need it."""
-    flag = anonymity.is_anonymous(scope.session)
-    if flag is None or not 0 < tally.responses < anonymity.MIN_GROUP:
+    """`anonymity.shown_group` for the period's answers under the filters (a filter can name one person); no
+    query more when no campaign is anonymous or nothing was answered."""
+    if not tally.responses or anonymity.is_anonymous(scope.session) is None:
         return tally, False
-    anonymous = sum(scope.count_responses(period, where=[flag]).values())
-    return anonymity.shown_tally(tally, anonymous)
+    return anonymity.shown_group(scope.session, scope.responses(period), tally)
 
 
 def _with_anonymity(session: Session, columns: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -305,17 +303,28 @@ def trend(
         counts[index][category] += count
         if len(keys) > 2 and keys[2]:
             counts[index][anonymity.ANONYMOUS_KEY] += count
-    points = []
-    for start, end, counter in zip(edges, edges[1:], counts, strict=False):
-        tally, hidden = _visible_tally(counter)
-        points.append(
-            TrendPoint(start, end, tally, npsmath.nps(tally), npsmath.margin_of_error(tally), hidden=hidden)
+    people = anonymity.people_per_group(session, scope, period, bucket, dict(enumerate(counts)), int)
+    shown = _visible_tallies(counts, [people.get(index) for index in range(len(counts))])
+    return [
+        TrendPoint(start, end, tally, npsmath.nps(tally), npsmath.margin_of_error(tally), hidden=hidden)
+        for start, end, (tally, hidden) in zip(edges, edges[1:], shown, strict=False)
+    ]
+
+
+def _visible_tallies(counters: list[Counter[str]], people: list[int | None]) -> list[tuple[Tally, bool]]:
+    """The groups of one table as shown: each by the eNPS rule, then `anonymity.complement` across them."""
+    each = [
+        anonymity.shown_tally(_tally_from(counter), counter[anonymity.ANONYMOUS_KEY], anonymous_people)
+        for counter, anonymous_people in zip(counters, people, strict=True)
+    ]
+    sizes = [  # one person's anonymous answers count once: five of them together are not five people
+        anonymity.group_size(
+            _tally_from(counter).responses, counter[anonymity.ANONYMOUS_KEY], anonymous_people
         )
-    return points
-
-
-def _visible_tally(counter: Counter[str]) -> tuple[Tally, bool]:
-    return anonymity.shown_tally(_tally_from(counter), counter[anonymity.ANONYMOUS_KEY])
+        for counter, anonymous_people in zip(counters, people, strict=True)
+    ]
+    hide = anonymity.complement(sizes, [hidden for _, hidden in each])
+    return [(Tally(), True) if hidden else shown for shown, hidden in zip(each, hide, strict=True)]
 
 
 # --- compare ---------------------------------------------------------------------------------------------
@@ -346,9 +355,11 @@ def compare(
         if len(keys) > 2 and keys[2]:
             tallies[folded][anonymity.ANONYMOUS_KEY] += int(count)
         spellings.setdefault(folded, Counter())[str(value).strip() if folded else NONE_LABEL] += int(count)
+    people = anonymity.people_per_group(session, scope, period, expr, tallies, fold)
+    values = list(tallies)
+    shown = _visible_tallies([tallies[v] for v in values], [people.get(v) for v in values])
     segments = []
-    for folded, counter in tallies.items():
-        tally, hidden = _visible_tally(counter)
+    for folded, (tally, hidden) in zip(values, shown, strict=True):
         segments.append(
             SegmentReport(
                 value=spellings[folded].most_common(1)[0][0],
@@ -430,10 +441,10 @@ def comments(
 
 
 def _hidden_comments(session: Session, conditions: list[ColumnElement[bool]]) -> int:
-    """How many comments of anonymous campaigns the listing must leave out: all of them when fewer than 5
-    match (a page of comments is a group like any other), else none."""
-    count = anonymity.count_anonymous(session, conditions)
-    return count if anonymity.must_hide(count, count) else 0
+    """How many comments of anonymous campaigns the listing must leave out: all of them when they are from
+    fewer than 5 people (a page of comments is a group like any other; a filter can name one person)."""
+    count, people = anonymity.anonymous_people(session, conditions)
+    return count if anonymity.must_hide(count, count, people) else 0
 
 
 def _comment_item(row: Any, anonymous: bool) -> CommentItem:

@@ -105,10 +105,28 @@ def theme_trend(
         if mention:
             mentioned[int(index)][str(category)] += int(count)
             mentioned[int(index)][anonymity.ANONYMOUS_KEY] += int(anonymous_count)
+    writers = anonymity.people_per_group(
+        session,
+        scope,
+        period,
+        bucket,
+        {i: Counter({anonymity.ANONYMOUS_KEY: n}) for i, n in enumerate(anonymous_comments)},
+        int,
+        _commented(),
+    )
+    mentioners = anonymity.people_per_group(
+        session,
+        scope,
+        period,
+        bucket,
+        dict(enumerate(mentioned)),
+        int,
+        [*_commented(), _mentions(phrase) == 1],
+    )
     return [
-        _point(start, end, total, anonymous_total, c)
-        for start, end, total, anonymous_total, c in zip(
-            edges, edges[1:], comments, anonymous_comments, mentioned, strict=False
+        _point(start, end, total, anonymous_total, c, (writers.get(index), mentioners.get(index)))
+        for index, (start, end, total, anonymous_total, c) in enumerate(
+            zip(edges, edges[1:], comments, anonymous_comments, mentioned, strict=False)
         )
     ]
 
@@ -128,7 +146,14 @@ def theme_total(
         if keys[0]:
             mentioned[str(keys[1])] += count
             mentioned[anonymity.ANONYMOUS_KEY] += anonymous_count
-    return _point(period.start, period.end, total, anonymous, mentioned)
+    people: tuple[int | None, int | None] = (None, None)
+    if anonymous:  # a filter can narrow to one person: their comments count once
+        conditions = [*scope.responses(period), *_commented()]
+        people = (
+            anonymity.anonymous_people(session, conditions)[1],
+            anonymity.anonymous_people(session, [*conditions, _mentions(phrase) == 1])[1],
+        )
+    return _point(period.start, period.end, total, anonymous, mentioned, people)
 
 
 def _mentions(phrase: str) -> ColumnElement[int]:
@@ -139,11 +164,20 @@ def _commented() -> list[ColumnElement[bool]]:
     return [Response.comment.is_not(None), func.trim(Response.comment) != ""]
 
 
-def _point(start: datetime, end: datetime, total: int, anonymous: int, mentioned: Counter[str]) -> ThemePoint:
-    """A bucket as shown; hidden by the eNPS rule when its comments or its mentions are too few."""
+def _point(
+    start: datetime,
+    end: datetime,
+    total: int,
+    anonymous: int,
+    mentioned: Counter[str],
+    people: tuple[int | None, int | None] = (None, None),
+) -> ThemePoint:
+    """A bucket as shown; hidden by the eNPS rule when its comments or its mentions are too few, or from too
+    few people (`people`: who wrote its anonymous comments, who of them mention the phrase)."""
     tally = npsmath.Tally(mentioned["promoter"], mentioned["passive"], mentioned["detractor"])
-    if anonymity.must_hide(total, anonymous):
+    writers, mentioners = people
+    if anonymity.must_hide(total, anonymous, writers):
         return ThemePoint(start, end, 0, npsmath.Tally(), hidden=True)
-    if anonymity.must_hide(tally.responses, mentioned[anonymity.ANONYMOUS_KEY]):
+    if anonymity.must_hide(tally.responses, mentioned[anonymity.ANONYMOUS_KEY], mentioners):
         return ThemePoint(start, end, total, npsmath.Tally(), hidden=True)
     return ThemePoint(start, end, total, tally)

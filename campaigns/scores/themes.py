@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -76,28 +77,49 @@ def _z(a: int, n_a: int, b: int, n_b: int) -> float:
 def themes(*, session: Session, period: Period, filters: Filters = NO_FILTERS) -> ThemesReport:
     scope = Scope.resolve(session, filters)
     query = (
-        select(Response.category, Response.comment, Response.campaign_id)
+        select(Response.category, Response.comment, Response.campaign_id, Response.contact_id, Response.id)
         .where(*scope.responses(period), Response.comment.is_not(None))
         .execution_options(yield_per=PAGE)
     )
     report, anonymous = ThemesReport(), ThemesReport()
+    people = _People()
     anonymous_ids = set(anonymity.anonymous_campaign_ids(session))
-    for category, comment, campaign_id in session.execute(query):
+    for category, comment, campaign_id, contact_id, response_id in session.execute(query):
         words, phrases = comment_terms(comment or "")
         if not words:
             continue
+        if campaign_id in anonymous_ids:  # an erased contact's answer is a person of its own
+            people.add(
+                Category(category), contact_id if contact_id is not None else -response_id, words, phrases
+            )
         for counted in (report, anonymous) if campaign_id in anonymous_ids else (report,):
             counted.comments[Category(category)] += 1
             counted.words[Category(category)].update(words)
             counted.phrases[Category(category)].update(phrases)
-    return _without_small_groups(report, anonymous) if anonymous_ids else report
+    return _without_small_groups(report, anonymous, people) if anonymous_ids else report
 
 
-def _without_small_groups(report: ThemesReport, anonymous: ThemesReport) -> ThemesReport:
+@dataclass
+class _People:
+    """Who wrote the anonymous comments of each category, and each term: five comments of one person are one
+    person's words (a name they repeat in every pulse), not a group of five."""
+
+    comments: dict[Category, set[int]] = field(default_factory=lambda: {c: set() for c in Category})
+    terms: dict[Category, dict[str, set[int]]] = field(default_factory=lambda: {c: {} for c in Category})
+
+    def add(self, category: Category, person: int, words: Iterable[str], phrases: Iterable[str]) -> None:
+        self.comments[category].add(person)
+        for term in {*words, *phrases}:
+            self.terms[category].setdefault(term, set()).add(person)
+
+
+def _without_small_groups(report: ThemesReport, anonymous: ThemesReport, people: _People) -> ThemesReport:
     """The eNPS rule (campaigns.scores.anonymity): a term, or a category's comments, counted from fewer than 5
-    comments of which some are anonymous is left out; a rare word can name the one person who wrote it."""
+    comments (or people) of which some are anonymous is left out; a rare word can name the one person who
+    wrote it."""
     for category in Category:
-        if anonymity.must_hide(report.comments[category], anonymous.comments[category]):
+        writers = len(people.comments[category])
+        if anonymity.must_hide(report.comments[category], anonymous.comments[category], writers):
             report.comments[category] = 0
             report.words[category].clear()
             report.phrases[category].clear()
@@ -106,6 +128,7 @@ def _without_small_groups(report: ThemesReport, anonymous: ThemesReport) -> Them
             (report.phrases, anonymous.phrases),
         ):
             for term in list(anonymous_counts[category]):
-                if anonymity.must_hide(counts[category][term], anonymous_counts[category][term]):
+                said_by = len(people.terms[category].get(term, ()))
+                if anonymity.must_hide(counts[category][term], anonymous_counts[category][term], said_by):
                     del counts[category][term]
     return report

@@ -79,15 +79,17 @@ def test_a_trend_bucket_with_fewer_than_5_anonymous_answers_is_hidden(staff: Dat
     with staff.transaction() as session:
         points = queries.trend(session=session, period=PERIOD, filters=PULSE, tz=BERLIN)
     shown = {(p.start.date().isoformat(), p.responses, p.hidden) for p in points if p.hidden or p.responses}
-    # Philippa alone in the week of Monday 27 April; everyone else in the week of 11 May.
-    assert shown == {("2026-04-26", 0, True), ("2026-05-10", 7, False)}
+    # Philippa alone in the week of Monday 27 April; everyone else in the week of 11 May, hidden beside hers:
+    # the score of the period (8 answers) minus its 7 would be her answer (anonymity.complement).
+    assert shown == {("2026-04-26", 0, True), ("2026-05-10", 0, True)}
 
 
 def test_compare_hides_the_department_of_two(staff: Database) -> None:
     with staff.transaction() as session:
         segments = queries.compare(session=session, property="department", period=PERIOD, filters=PULSE)
     by_value = {s.value: (s.responses, s.nps, s.hidden) for s in segments}
-    assert by_value == {"Engineering": (6, 67, False), "Legal": (0, None, True)}
+    # Engineering is hidden beside Legal: the score (8 answers) minus its 6 would be Legal's two
+    assert by_value == {"Engineering": (0, None, True), "Legal": (0, None, True)}
 
 
 def test_comments_show_no_name_and_only_the_day(staff: Database) -> None:
@@ -123,7 +125,8 @@ def test_accounts_hide_small_accounts_and_small_roles(staff: Database) -> None:
     with staff.transaction() as session:
         found = accounts(session=session, period=PERIOD, filters=PULSE, account_property="department")
     by_name = {a.account: (a.responses, a.roles, a.hidden) for a in found}
-    assert by_name == {"Engineering": (6, {"engineer": 6}, False), "Legal": (0, {}, True)}
+    # Engineering is hidden beside Legal: the score (8 answers) minus its 6 would be Legal's two
+    assert by_name == {"Engineering": (0, {}, True), "Legal": (0, {}, True)}
 
 
 def test_a_saved_themes_week_with_fewer_than_5_anonymous_comments_is_hidden(staff: Database) -> None:
