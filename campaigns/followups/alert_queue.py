@@ -6,9 +6,10 @@ order and retries until Slack takes them; these functions only queue, never call
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, ScalarSelect, and_, case, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from storage.enums import AlertKind, AlertState
 from storage.tables import SlackAlert
@@ -44,19 +45,37 @@ def needs_posting(alert: SlackAlert, now: datetime, session: Session) -> None:
     seeing the revision move on, posts once more with what changed. An alert waiting on its channel (held), on a
     look at Slack's history (uncertain) or on an operator (review) keeps its state and its place: it shows the
     latest revision whenever it goes out, and making it due now would post it out of order or twice.
+
+    A summarised alert (`bot.bursts`) about to go out on its own also moves its summary's revision on, in the
+    same statement: a summary in Slack, or being posted right now, is then edited to leave the case out (the
+    poster's compare-and-set on the revision), so the case is in one place only. The summary is found from the
+    alert's state and payload as the database has them now (a subquery); one statement keeps a reply's
+    transaction within its budget (tests/campaigns/replies/test_inbound_round_trips.py).
     """
     session.flush()
-    _leaves_its_summary(alert.id, now, session)
+    this = SlackAlert.id == alert.id
     waiting = or_(SlackAlert.state.in_([s.value for s in KEEP_STATE]), SlackAlert.held_channel.is_not(None))
+    posted_summary = SlackAlert.state == AlertState.POSTED
     session.execute(
         update(SlackAlert)
-        .where(SlackAlert.id == alert.id)
+        .where(or_(this, and_(SlackAlert.id == _summary_of(alert.id), SlackAlert.kind == AlertKind.SUMMARY)))
         .values(
             revision=SlackAlert.revision + 1,
-            state=case((waiting, SlackAlert.state), else_=AlertState.PENDING.value),
+            state=case(
+                (this, case((waiting, SlackAlert.state), else_=AlertState.PENDING.value)),
+                (posted_summary, AlertState.PENDING.value),
+                else_=SlackAlert.state,
+            ),
             next_attempt_at=case(
-                (waiting, SlackAlert.next_attempt_at),
-                (SlackAlert.next_attempt_at > now, now),
+                (
+                    this,
+                    case(
+                        (waiting, SlackAlert.next_attempt_at),
+                        (SlackAlert.next_attempt_at > now, now),
+                        else_=SlackAlert.next_attempt_at,
+                    ),
+                ),
+                (posted_summary, now),
                 else_=SlackAlert.next_attempt_at,
             ),
             updated_at=now,
@@ -69,27 +88,13 @@ def needs_posting(alert: SlackAlert, now: datetime, session: Session) -> None:
 KEEP_STATE = (AlertState.POSTING, AlertState.UNCERTAIN, AlertState.REVIEW)
 
 
-def _leaves_its_summary(alert_id: int, now: datetime, session: Session) -> None:
-    """A summarised alert about to go out on its own (`bot.bursts`): its summary's revision moves on, so that a
-    summary in Slack, or being posted right now, is edited to leave the case out (the poster's compare-and-set on
-    the revision), and the case is in one place only. A summary not posted yet draws its lines when it goes out."""
-    state, payload = session.execute(
-        select(SlackAlert.state, SlackAlert.payload).where(SlackAlert.id == alert_id)
-    ).one()
-    summary = (payload or {}).get("summary")
-    if state is not AlertState.SUMMARISED or not isinstance(summary, int):
-        return
-    posted = SlackAlert.state == AlertState.POSTED
-    session.execute(
-        update(SlackAlert)
-        .where(SlackAlert.id == summary, SlackAlert.kind == AlertKind.SUMMARY)
-        .values(
-            revision=SlackAlert.revision + 1,
-            state=case((posted, AlertState.PENDING.value), else_=SlackAlert.state),
-            next_attempt_at=case((posted, now), else_=SlackAlert.next_attempt_at),
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
+def _summary_of(alert_id: int) -> ScalarSelect[Any]:
+    """SQL: the id of the summary that lists this alert, while it is summarised (NULL otherwise)."""
+    case_alert = aliased(SlackAlert)
+    return (
+        select(case_alert.payload["summary"].as_integer())
+        .where(case_alert.id == alert_id, case_alert.state == AlertState.SUMMARISED)
+        .scalar_subquery()
     )
 
 
