@@ -707,7 +707,7 @@ def profile(url: str, requests: int, load: LoadGenerator, logs: Path) -> None:
     prepare(url, 2 * requests + 100, 0)
     port = free_port()
     spy = Path(sys.executable).with_name("py-spy")
-    stacks = logs / "stacks.txt"
+    stacks = Path(os.environ.get("PROFILE_STACKS", logs / "stacks.txt"))
     command = [
         str(spy),
         "record",
@@ -770,19 +770,27 @@ def profile(url: str, requests: int, load: LoadGenerator, logs: Path) -> None:
 def top_entries(collapsed: str, count: int = 15, own: bool = False) -> list[str]:
     """The functions where the most samples were, inclusive (or `own`: the innermost frame only), from py-spy's
     raw (collapsed) stacks: "frame;frame;... samples" per line. Sampled with --gil, every sample is CPU the
-    server spent, in the event loop (HTTP parsing, the form, the signature) or in a request's thread."""
+    server spent, in the event loop (HTTP parsing, the form, the signature) or in a request's thread; the
+    start-up (imports, the first connection) is left out."""
     totals: dict[str, int] = {}
     working = 0
     for line in collapsed.splitlines():
         stack, _, samples = line.rpartition(" ")
         if not stack or not samples.isdigit():
             continue
-        frames = stack.split(";")[-1:] if own else stack.split(";")
+        frames = stack.split(";")
+        if not any(frame.startswith(_SERVING) for frame in frames):
+            continue
+        frames = frames[-1:] if own else frames
         working += int(samples)
         for frame in dict.fromkeys(_frame_name(frame) for frame in frames):
             totals[frame] = totals.get(frame, 0) + int(samples)
     ranked = sorted(totals.items(), key=lambda item: -item[1])
     return [f"{100 * n / working:5.1f}%  {name}" for name, n in ranked[:count] if working]
+
+
+# The frames under which a server serves: the event loop's iterations, and the threads running sync endpoints.
+_SERVING = ("BaseEventLoop._run_once ", "WorkerThread.run ")
 
 
 def _frame_name(frame: str) -> str:
