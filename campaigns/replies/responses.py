@@ -62,6 +62,8 @@ def latest_sms_invitation(phone: str, *, now: datetime, session: Session) -> Inv
     accepted the new text and the reply beat the dispatcher's recording of that answer.
     """
     accepted = _newest_survey_text(_NEWEST_ACCEPTED, phone, session=session)
+    if accepted is not None and is_open(accepted[0], now):
+        return accepted[0]  # an open survey was accepted: no text in flight can take its place
     in_flight = _newest_survey_text(_NEWEST_IN_FLIGHT, phone, session=session)
     if accepted is None:
         return in_flight[0] if in_flight else None
