@@ -169,7 +169,10 @@ def record_score(
         words=None if created else "score changed",
         invitation=None if anonymous else invitation.id,
         response=response.id,
-        campaign=_campaign_name(invitation.campaign_id, session),
+        # A stored definition carries its campaign's name (campaigns are applied by name): no read of the row.
+        campaign=definition.name
+        if definition is not None
+        else _campaign_name(invitation.campaign_id, session),
         channel=channel,
         score=None if anonymous else response.score,
         category=None if anonymous else response.category,
