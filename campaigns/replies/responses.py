@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, or_, select
 from sqlalchemy.orm import Session, object_session
 
 from campaigns.definitions.parsed import campaign_definition
@@ -61,19 +61,10 @@ def latest_sms_invitation(phone: str, *, now: datetime, session: Session) -> Inv
     accepted for this number, or when the newest accepted one is of a survey that has closed: then Twilio
     accepted the new text and the reply beat the dispatcher's recording of that answer.
     """
-    accepted = _newest_survey_text(
-        phone,
-        Message.send_state == SendState.SENT,
-        or_(Message.delivery_status.is_(None), Message.delivery_status.not_in(UNDELIVERED)),
-        Invitation.state.in_(ANSWERABLE),
-        session=session,
-    )
-    in_flight = _newest_survey_text(
-        phone,
-        Message.send_state.in_((SendState.SENDING, SendState.UNKNOWN)),
-        Invitation.state == InvitationState.CLAIMED,
-        session=session,
-    )
+    accepted = _newest_survey_text(_NEWEST_ACCEPTED, phone, session=session)
+    if accepted is not None and is_open(accepted[0], now):
+        return accepted[0]  # an open survey was accepted: no text in flight can take its place
+    in_flight = _newest_survey_text(_NEWEST_IN_FLIGHT, phone, session=session)
     if accepted is None:
         return in_flight[0] if in_flight else None
     if in_flight is not None and in_flight[1] > accepted[1] and not is_open(accepted[0], now):
@@ -81,23 +72,39 @@ def latest_sms_invitation(phone: str, *, now: datetime, session: Session) -> Inv
     return accepted[0]
 
 
-def _newest_survey_text(
-    phone: str, *conditions: ColumnElement[bool], session: Session
-) -> tuple[Invitation, int] | None:
-    """The survey of the newest text to `phone` that meets `conditions`, and that text's message id."""
-    row = session.execute(
+def _newest_survey_text_query(*conditions: ColumnElement[bool]) -> Select[Invitation, int]:
+    """The survey of the newest text to the number bound as ``phone`` that meets `conditions`, and that text's
+    message id. Built once: a reply runs these queries, and building a statement costs more CPU than running it."""
+    return (
         select(Invitation, Message.id)
         .join(Message, Message.invitation_id == Invitation.id)
         .where(
             Message.direction == Direction.OUTBOUND,
             Message.channel == Channel.SMS,
-            Message.address == phone,
+            Message.address == bindparam("phone"),
             Message.purpose.in_((MessagePurpose.INVITATION, MessagePurpose.REMINDER)),
             *conditions,
         )
         .order_by(Message.id.desc())
         .limit(1)
-    ).first()
+    )
+
+
+_NEWEST_ACCEPTED = _newest_survey_text_query(
+    Message.send_state == SendState.SENT,
+    or_(Message.delivery_status.is_(None), Message.delivery_status.not_in(UNDELIVERED)),
+    Invitation.state.in_(ANSWERABLE),
+)
+_NEWEST_IN_FLIGHT = _newest_survey_text_query(
+    Message.send_state.in_((SendState.SENDING, SendState.UNKNOWN)),
+    Invitation.state == InvitationState.CLAIMED,
+)
+
+
+def _newest_survey_text(
+    query: Select[Invitation, int], phone: str, *, session: Session
+) -> tuple[Invitation, int] | None:
+    row = session.execute(query, {"phone": phone}).first()
     return (row[0], row[1]) if row else None
 
 
@@ -162,7 +169,10 @@ def record_score(
         words=None if created else "score changed",
         invitation=None if anonymous else invitation.id,
         response=response.id,
-        campaign=_campaign_name(invitation.campaign_id, session),
+        # A stored definition carries its campaign's name (campaigns are applied by name): no read of the row.
+        campaign=definition.name
+        if definition is not None
+        else _campaign_name(invitation.campaign_id, session),
         channel=channel,
         score=None if anonymous else response.score,
         category=None if anonymous else response.category,
