@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, bindparam, exists, select
+from sqlalchemy import Executable, bindparam, exists, select
 
 from campaigns.channels.base import Outgoing
 from campaigns.definitions.model import CampaignDefinition
@@ -42,7 +41,7 @@ class Withheld(Enum):
     RECOVERY_OFF = RECOVERY_OFF
 
 
-def _last_look_query() -> Select[Any]:
+def _last_look_query() -> Executable:
     """The last look's one read, built once: per send only its parameters change (no statement construction
     or cache-key work per message)."""
     address_opted_out = (
