@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from campaigns.channels.base import (
     Outgoing,
@@ -279,7 +279,9 @@ class Dispatcher:
                 .join(Campaign, Invitation.campaign_id == Campaign.id)
                 .where(Invitation.id.in_(ids))
                 .order_by(Invitation.due_at, Invitation.id)
+                .options(defer(Campaign.definition))  # the same few definitions, read once below
             ).all()
+            definitions = _definitions({campaign.id for _, _, campaign in rows}, session=session)
             lock_numbers(
                 [contact.phone for _, contact, _ in rows], self.config.rules.quiet_hours, session=session
             )
@@ -291,9 +293,8 @@ class Dispatcher:
             probe_wait = self.config.claim_timeout / 2 + PROVIDER_ANSWER_TIME
             gate = PauseGate(channel_pauses(session=session), now, probe_wait)
             self._paused_at_prepare = gate.pauses
-            definitions: dict[int, CampaignDefinition] = {}
             for invitation, contact, campaign in rows:
-                definition = definitions.setdefault(campaign.id, definition_from_json(campaign.definition))
+                definition = definitions[campaign.id]
                 zone = zone_for(contact.timezone, definition.timezone, self.config.rules.default_timezone)
                 if purpose is MessagePurpose.REMINDER:
                     outgoing = decide_reminder(
@@ -565,6 +566,12 @@ class _PendingSend:
     definition: CampaignDefinition
     zone_name: str
     legal: LegalWindow | None = None
+
+
+def _definitions(campaign_ids: Collection[int], *, session: Session) -> dict[int, CampaignDefinition]:
+    """The batch's campaign definitions by campaign id, each decoded once (not once per invitation row)."""
+    query = select(Campaign.id, Campaign.definition).where(Campaign.id.in_(campaign_ids))
+    return {campaign_id: definition_from_json(data) for campaign_id, data in session.execute(query)}
 
 
 def _late_state(outcome: _Outcome) -> SendState:

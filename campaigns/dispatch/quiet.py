@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from campaigns.definitions.model import CampaignDefinition
@@ -50,9 +50,18 @@ def held_until(
 def lock_numbers(phones: Iterable[str | None], rules: Mapping[str, QuietRule], *, session: Session) -> None:
     """Lock a batch's numbers up front, in one order for every worker, when a rule caps texts: two batches
     that share two numbers would otherwise each wait for the other's (a deadlock PostgreSQL aborts)."""
-    if any(rule.max_per_24h for rule in rules.values()):
-        for phone in sorted({p for p in phones if p}):
-            _lock_number(phone, session=session)
+    if any(rule.max_per_24h for rule in rules.values()) and session.get_bind().dialect.name == "postgresql":
+        numbers = sorted({p for p in phones if p})
+        if numbers:
+            # One statement for the batch, not one per number: the locks are taken in the array's order (the
+            # volatile lock function is evaluated after the sort), the same keys _lock_number takes.
+            session.execute(_LOCK_NUMBERS, {"numbers": numbers})
+
+
+_LOCK_NUMBERS = text(
+    "SELECT pg_advisory_xact_lock(hashtextextended('sms-cap:' || number, 0)) "
+    "FROM unnest(CAST(:numbers AS text[])) WITH ORDINALITY AS batch(number, position) ORDER BY position"
+)
 
 
 def _lock_number(to: str, *, session: Session) -> None:

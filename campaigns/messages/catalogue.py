@@ -152,8 +152,19 @@ def shipped_text(locale: str | None, key: str) -> str | None:
     """
     if not locale:
         return None
-    chosen = resolve_locale(locale, LOCALES)
+    chosen = shipped_locale(locale)
     return None if chosen is None else _own_texts(chosen).get(key)
+
+
+def shipped_locale(locale: str) -> str | None:
+    """The shipped locale that serves ``locale`` best (:func:`resolve_locale` over :data:`LOCALES`), or None."""
+    return _resolve_cached(locale, LOCALES)
+
+
+@functools.lru_cache(maxsize=1024)
+def _resolve_cached(locale: str, available: tuple[str, ...]) -> str | None:
+    """Cached by the locales too (a reload rebinds LOCALES): the dispatcher asks for every text it composes."""
+    return resolve_locale(locale, available)
 
 
 # --- the survey texts ---------------------------------------------------------------------------------------

@@ -153,7 +153,7 @@ class ContactTexts:
         The shipped locale serving the chosen locale, else the one serving the default locale, else English.
         """
         for candidate in (self.chosen, self.default):
-            shipped = resolve_locale(candidate, catalogue.LOCALES)
+            shipped = catalogue.shipped_locale(candidate)
             if shipped is not None:
                 return shipped
         return FALLBACK_LOCALE
