@@ -125,13 +125,20 @@ def build_transports(settings: Settings) -> dict[Channel, Transport]:
     return {Channel.SMS: sms, Channel.EMAIL: email}
 
 
+def pool_options(settings: Settings) -> dict[str, int]:
+    """The pool's size on PostgreSQL, where every send in flight may hold a connection at once. SQLite keeps
+    SQLAlchemy's 5 + 10: it has one writer, and more connections only move the queue from the pool (30 s) to
+    SQLite's busy timeout (5 s), where a reply that waits too long answers 503."""
+    if settings.database_url.startswith("sqlite"):
+        return {}
+    return {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
+
+
 def build_container(
     settings: Settings, *, db: Database | None = None, clock: Clock | None = None
 ) -> Container:
     """Wire everything from settings; tests pass a `db` they already migrated and a clock they control."""
-    db = db or Database.connect(
-        settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
-    )
+    db = db or Database.connect(settings.database_url, **pool_options(settings))
     clock = clock or SystemClock()
     return Container(
         settings=settings,

@@ -53,6 +53,15 @@ def test_the_pool_follows_the_send_concurrency_unless_set(tmp_path) -> None:  # 
     assert _settings(url, NPS_DB_POOL_SIZE="12").db_pool_size == 12
     with pytest.raises(SettingsError, match="NPS_DB_POOL_SIZE must be between 1 and 1000"):
         _settings(url, NPS_DB_POOL_SIZE="0")
+    # SQLite has one writer: a larger pool would only move the queue to its 5 s busy timeout (503s under load).
+    container = build_container(_settings(url, NPS_DB_POOL_SIZE="12", NPS_DB_MAX_OVERFLOW="3"))
+    assert (container.db.engine.pool.size(), container.db.engine.pool._max_overflow) == (5, 10)  # type: ignore[attr-defined]
+    container.close()
+
+
+@pytest.mark.postgres
+def test_postgresql_gets_the_configured_pool(empty_postgres_db: Database) -> None:
+    url = empty_postgres_db.engine.url.render_as_string(hide_password=False)
     container = build_container(_settings(url, NPS_DB_POOL_SIZE="12", NPS_DB_MAX_OVERFLOW="3"))
     assert (container.db.engine.pool.size(), container.db.engine.pool._max_overflow) == (12, 3)  # type: ignore[attr-defined]
     container.close()
