@@ -40,6 +40,14 @@ def campaign_definition(campaign_id: int | None, *, session: Session) -> Campaig
     return seen[campaign_id]
 
 
+def remember_definition(campaign_id: int, stored: str | None, *, session: Session) -> None:
+    """Take campaign `campaign_id`'s stored definition as read by the caller's query in this transaction (a
+    reply reads it joined to its invitation): :func:`campaign_definition` then needs no statement of its own."""
+    seen: dict[int, CampaignDefinition | None] = session.info.setdefault(_SESSION_KEY, {})
+    if campaign_id not in seen:
+        seen[campaign_id] = _parse(stored) if stored else None
+
+
 def _parse(stored: str) -> CampaignDefinition | None:
     with _lock:
         definition = _parsed.get(stored)

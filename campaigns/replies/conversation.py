@@ -31,18 +31,18 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.contacts.consents import Cause, set_consent
 from campaigns.definitions.model import CampaignDefinition
-from campaigns.definitions.parsed import campaign_definition
+from campaigns.definitions.parsed import campaign_definition, remember_definition
 from campaigns.followups.opening import has_open_follow_up
 from campaigns.messages.per_category import closing_keys, question_keys
 from campaigns.messages.templates import template_variables
 from campaigns.messages.texts import contact_texts
 from campaigns.replies.parser import Help, OptIn, OptOut, Score, parse_reply
-from campaigns.replies.responses import latest_sms_invitation, record_comment, record_score, response_for
+from campaigns.replies.responses import Surveyed, latest_sms_invitation, record_comment, record_score
 from storage.enums import Category, Channel, ConsentSource, ConsentStatus, Direction, MessagePurpose
 from storage.tables import Contact, Invitation, Message, Response
 
@@ -64,8 +64,11 @@ class InboundSms:
 
 
 def handle_inbound(sms: InboundSms, *, now: datetime, session: Session) -> Answer | None:
-    invitation = _answered_invitation(sms, now, session)
-    contact = session.get(Contact, invitation.contact_id) if invitation else _contact_by_phone(sms, session)
+    surveyed = _answered_invitation(sms, now, session)
+    invitation = surveyed.invitation if surveyed else None
+    contact = surveyed.contact if surveyed else _contact_by_phone(sms, session)
+    if surveyed is not None:
+        remember_definition(surveyed.invitation.campaign_id, surveyed.definition, session=session)
     definition = campaign_definition(invitation.campaign_id if invitation else None, session=session)
     locale = (contact.locale if contact else None) or (definition.locale if definition else "en")
     variables = _variables(definition, contact)
@@ -98,7 +101,8 @@ def handle_inbound(sms: InboundSms, *, now: datetime, session: Session) -> Answe
         return Answer(text("unknown_number"), MessagePurpose.CONVERSATION)
     _link(sms, invitation, session)
 
-    response = response_for(invitation, session=session)
+    assert surveyed is not None  # read with the invitation, under its lock
+    response = surveyed.response
     if isinstance(reply, Score) and (response is None or _replaces_score(sms.body, response.comment)):
         response, _ = record_score(
             invitation, reply.value, channel=Channel.SMS, now=now, session=session, response=response
@@ -165,9 +169,11 @@ def _record_twilio_keyword(sms: InboundSms, now: datetime, session: Session) -> 
 
 def _link_contact(sms: InboundSms, contact: Contact, session: Session) -> None:
     """Tie a stored opt-out or opt-in reply to the contact it came from (for the ledger and the export)."""
-    message = session.get(Message, sms.message_id)
-    if message is not None and message.contact_id is None:
-        message.contact_id = contact.id
+    session.connection().execute(
+        update(Message)
+        .where(Message.id == sms.message_id, Message.contact_id.is_(None))
+        .values(contact_id=contact.id)
+    )
 
 
 def _replaces_score(body: str, comment: str | None) -> bool:
@@ -179,26 +185,35 @@ def _replaces_score(body: str, comment: str | None) -> bool:
     return all(word in _CORRECTION_WORDS for word in words)
 
 
-def _answered_invitation(sms: InboundSms, now: datetime, session: Session) -> Invitation | None:
+def _answered_invitation(sms: InboundSms, now: datetime, session: Session) -> Surveyed | None:
     """The invitation this message answers, locked, and still the one once the lock is ours.
 
     Locked (PostgreSQL) so that a score and a comment sent together are handled one after the other. While we
     waited for the lock the dispatcher may have recorded a send (or its failure): the choice is made again under
-    the lock and, if it moved, the new one is locked in turn. On SQLite the handling's transaction has held the
-    database's one write lock since its first statement (the claim's compare-and-set): nothing can move.
+    the lock and, if it moved, the new one is locked in turn. The first choice locks as it reads, and the
+    choice made again reads what the step needs (contact, response, definition): two statements in all when
+    nothing moved. On SQLite the handling's transaction has held the database's one write lock since its first
+    statement (the claim's compare-and-set): nothing can move.
     """
-    invitation = latest_sms_invitation(sms.from_number, now=now, session=session)
     if session.get_bind().dialect.name == "sqlite":
-        return invitation
+        return latest_sms_invitation(sms.from_number, now=now, session=session)
+    surveyed = latest_sms_invitation(sms.from_number, now=now, session=session, lock=True)
+    if surveyed is None:
+        # A row changed while we waited for its lock is read again as it is now, and dropped if it no longer
+        # qualifies: the choice is made once more without the lock, and locked below.
+        surveyed = latest_sms_invitation(sms.from_number, now=now, session=session)
+    locked = surveyed.invitation.id if surveyed is not None and surveyed.locked else None
     for _ in range(_RECHECKS):
-        if invitation is None:
+        if surveyed is None:
             return None
-        session.refresh(invitation, with_for_update=True)
+        if surveyed.invitation.id != locked:
+            session.refresh(surveyed.invitation, with_for_update=True)
+            locked = surveyed.invitation.id
         again = latest_sms_invitation(sms.from_number, now=now, session=session)
-        if again is not None and again.id == invitation.id:
-            return invitation
-        invitation = again
-    return invitation
+        if again is not None and again.invitation.id == locked:
+            return again
+        surveyed = again
+    return surveyed
 
 
 # How often the choice of invitation may move while we wait for its lock before we take the latest one.
@@ -220,10 +235,23 @@ def _variables(definition: CampaignDefinition | None, contact: Contact | None) -
 
 
 def _link(sms: InboundSms, invitation: Invitation, session: Session) -> None:
-    """Tie the stored inbound message to the invitation and contact it answers."""
-    message = session.get(Message, sms.message_id)
-    if message is not None:
-        message.invitation_id, message.contact_id = invitation.id, invitation.contact_id
+    """Tie the stored inbound message to the invitation and contact it answers (Core: the row is not loaded)."""
+    values = {
+        "message_id": sms.message_id,
+        "invitation_id": invitation.id,
+        "contact_id": invitation.contact_id,
+    }
+    session.connection().execute(_LINK, values)
+
+
+_LINK = (
+    update(Message)
+    .where(Message.id == bindparam("message_id"))
+    .values(
+        invitation_id=bindparam("invitation_id", type_=Message.invitation_id.type),
+        contact_id=bindparam("contact_id", type_=Message.contact_id.type),
+    )
+)
 
 
 def _clarified(invitation: Invitation, session: Session) -> bool:

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -163,20 +163,20 @@ def store_and_claim(
     stored reply is as durable, and a failure of the claim rolls back nothing that another request relies on.
     """
     insert_claimed = _INSERT_CLAIMED[db.engine.dialect.name == "postgresql"]
-    with db.transaction() as session:
+    with db.engine.begin() as connection:  # Core: these prebuilt statements need no unit of work
         # Looked up first, in the snapshot: an insert that met the row while its handling holds it (PostgreSQL
         # re-checks the unique key against the handling's new row version) would wait for that handling.
-        seen = _stored(sid, session)
+        seen = _stored(sid, connection)
         if seen is None:
             values = {"address": sender, "body": body, "provider_id": sid, "claimed_by": owner, "raw": raw}
-            seen = session.scalar(
+            seen = connection.execute(
                 insert_claimed, {**values, "claimed_at": now, "created_at": now, "updated_at": now}
-            )
+            ).scalar()
             if seen is not None:
                 return seen, True
-            seen = _stored(sid, session)
+            seen = _stored(sid, connection)
             assert seen is not None  # the conflict was on this MessageSid
-        return seen, _claim(session, seen, owner=owner, now=now)
+        return seen, _claim(connection, seen, owner=owner, now=now)
 
 
 def _insert_claimed(dialect: Any) -> Any:
@@ -204,28 +204,43 @@ _INSERT_CLAIMED = {False: _insert_claimed(sqlite), True: _insert_claimed(postgre
 _STORED = select(Message.id).where(Message.channel == Channel.SMS, Message.provider_id == bindparam("sid"))
 
 
-def _stored(sid: str, session: Session) -> int | None:
-    return session.scalar(_STORED, {"sid": sid})
+def _stored(sid: str, connection: Connection | Session) -> int | None:
+    stored: int | None = connection.execute(_STORED, {"sid": sid}).scalar()
+    return stored
 
 
 def claim_reply(db: Database, message_id: int, *, owner: str, now: datetime) -> bool:
     """Take the reply to handle it: from ``received``, or from a claim gone stale. False: someone else has it."""
-    with db.transaction() as session:
-        return _claim(session, message_id, owner=owner, now=now)
+    with db.engine.begin() as connection:
+        return _claim(connection, message_id, owner=owner, now=now)
 
 
-def _claim(session: Session, message_id: int, *, owner: str, now: datetime) -> bool:
-    claimable = or_(
-        Message.inbound_state == InboundState.RECEIVED,
-        and_(Message.inbound_state == InboundState.PROCESSING, Message.claimed_at < now - CLAIM_STALE_AFTER),
+def _claim(connection: Connection, message_id: int, *, owner: str, now: datetime) -> bool:
+    values = {"message_id": message_id, "owner": owner, "now": now, "stale_before": now - CLAIM_STALE_AFTER}
+    return bool(connection.execute(_CLAIM, values).rowcount)
+
+
+# received -> processing, or a stale processing claim taken over; built once, bound per reply.
+_CLAIM = (
+    update(Message)
+    .where(
+        Message.id == bindparam("message_id"),
+        Message.direction == Direction.INBOUND,
+        or_(
+            Message.inbound_state == InboundState.RECEIVED,
+            and_(
+                Message.inbound_state == InboundState.PROCESSING,
+                Message.claimed_at < bindparam("stale_before", type_=Message.claimed_at.type),
+            ),
+        ),
     )
-    result = session.execute(
-        update(Message)
-        .where(Message.id == message_id, Message.direction == Direction.INBOUND, claimable)
-        .values(inbound_state=InboundState.PROCESSING, claimed_by=owner, claimed_at=now, updated_at=now)
-        .execution_options(synchronize_session=False)
+    .values(
+        inbound_state=InboundState.PROCESSING,
+        claimed_by=bindparam("owner", type_=Message.claimed_by.type),
+        claimed_at=bindparam("now", type_=Message.claimed_at.type),
+        updated_at=bindparam("now", type_=Message.updated_at.type),
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+)
 
 
 def handle_claimed(
@@ -263,18 +278,12 @@ def _handle_once(
     answer_by: datetime | None,
 ) -> Handled | None:
     with db.transaction() as session:
-        # The compare-and-set hands back the row it changed (RETURNING): no second read of it.
-        inbound = session.scalars(
-            update(Message)
-            .where(
-                Message.id == message_id,
-                Message.inbound_state == InboundState.PROCESSING,
-                Message.claimed_by == owner,
-            )
-            .values(inbound_state=InboundState.PROCESSED, updated_at=clock.now())
-            .returning(Message)
-            .execution_options(synchronize_session=False)
-        ).first()
+        # The compare-and-set hands back what the step needs of the row it changed (RETURNING): no second read.
+        inbound = (
+            session.connection()
+            .execute(_HANDLE, {"message_id": message_id, "owner": owner, "now": clock.now()})
+            .first()
+        )
         if inbound is None:
             return None  # taken over as stale: the taker handles it
         opt_out_type = str((inbound.raw or {}).get("OptOutType", ""))
@@ -300,18 +309,38 @@ def _handle_once(
         return Handled(answer)
 
 
-def _store_answer(inbound: Message, answer: Answer, state: SendState, now: datetime, session: Session) -> int:
+# processing (ours) -> processed, handing back what the conversation step reads of the reply.
+_HANDLE = (
+    update(Message)
+    .where(
+        Message.id == bindparam("message_id"),
+        Message.inbound_state == InboundState.PROCESSING,
+        Message.claimed_by == bindparam("owner", type_=Message.claimed_by.type),
+    )
+    .values(inbound_state=InboundState.PROCESSED, updated_at=bindparam("now", type_=Message.updated_at.type))
+    .returning(Message.id, Message.address, Message.body, Message.raw, Message.created_at, Message.contact_id)
+)
+
+
+def _store_answer(
+    inbound: Row[Any], answer: Answer, state: SendState, now: datetime, session: Session
+) -> int:
     """The answer's outbound row, written before it is handed to Twilio (in TwiML or over REST); its id."""
     values = {
         "purpose": answer.purpose,
         "invitation_id": answer.invitation_id,
-        "contact_id": inbound.contact_id,
         "reply_to_id": inbound.id,
         "address": inbound.address,
         "body": answer.text,
         "send_state": state,
     }
-    message_id: int = session.scalars(_INSERT_ANSWER, {**values, "created_at": now, "updated_at": now}).one()
+    # On the session's connection: Core, not the ORM's bulk insert (the ORM's pending work is flushed first).
+    session.flush()
+    message_id: int = (
+        session.connection()
+        .execute(_INSERT_ANSWER, {**values, "created_at": now, "updated_at": now})
+        .scalar_one()
+    )
     return message_id
 
 
@@ -320,7 +349,6 @@ def _insert_answer() -> Any:
     fields = (
         "purpose",
         "invitation_id",
-        "contact_id",
         "reply_to_id",
         "address",
         "body",
@@ -329,11 +357,16 @@ def _insert_answer() -> Any:
         "updated_at",
     )
     columns = Message.__table__.c
+    replied = Message.__table__.alias("replied")
     return (
         insert(Message)
         .values(
             direction=Direction.OUTBOUND,
             channel=Channel.SMS,
+            # The contact the step tied the reply to (it may have just done so): read in the insert itself.
+            contact_id=select(replied.c.contact_id)
+            .where(replied.c.id == bindparam("reply_to_id", type_=columns["reply_to_id"].type))
+            .scalar_subquery(),
             **{field: bindparam(field, type_=columns[field].type) for field in fields},
         )
         .returning(Message.id)

@@ -6,9 +6,10 @@ Shared by the SMS conversation and the hosted survey page; sessions are the call
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, bindparam, or_, select
+from sqlalchemy import ColumnElement, Select, Text, bindparam, cast, or_, select
 from sqlalchemy.orm import Session, object_session
 
 from campaigns.definitions.parsed import campaign_definition
@@ -52,7 +53,21 @@ def invitation_by_token(token: str, *, session: Session) -> Invitation | None:
     )
 
 
-def latest_sms_invitation(phone: str, *, now: datetime, session: Session) -> Invitation | None:
+@dataclass(frozen=True)
+class Surveyed:
+    """The survey a reply answers, with what handling the reply reads, all from one query: the contact, the
+    response so far, and the campaign's stored definition (as text, see :mod:`campaigns.definitions.parsed`)."""
+
+    invitation: Invitation
+    contact: Contact | None
+    response: Response | None
+    definition: str | None
+    locked: bool = False  # the invitation's row is locked (FOR UPDATE) by this query
+
+
+def latest_sms_invitation(
+    phone: str, *, now: datetime, session: Session, lock: bool = False
+) -> Surveyed | None:
     """The survey a reply from this number answers: that of the newest survey text (the invitation or its
     reminder) the provider accepted.
 
@@ -60,24 +75,34 @@ def latest_sms_invitation(phone: str, *, now: datetime, session: Session) -> Inv
     it, and crediting it would send a survey already "answered". A text in flight counts when no text was ever
     accepted for this number, or when the newest accepted one is of a survey that has closed: then Twilio
     accepted the new text and the reply beat the dispatcher's recording of that answer.
+
+    `lock` (PostgreSQL): the accepted text's survey is locked as it is read (``FOR UPDATE OF invitations``);
+    the result says whether the survey it returns is. The query reads what it joins afresh (``populate_existing``):
+    read again under the lock, the response is the one committed meanwhile, not the session's older copy.
     """
-    accepted = _newest_survey_text(_NEWEST_ACCEPTED, phone, session=session)
-    if accepted is not None and is_open(accepted[0], now):
+    accepted = _newest_survey_text(_NEWEST_ACCEPTED[lock], phone, session=session, locked=lock)
+    if accepted is not None and is_open(accepted[0].invitation, now):
         return accepted[0]  # an open survey was accepted: no text in flight can take its place
-    in_flight = _newest_survey_text(_NEWEST_IN_FLIGHT, phone, session=session)
+    in_flight = _newest_survey_text(_NEWEST_IN_FLIGHT, phone, session=session, locked=False)
     if accepted is None:
         return in_flight[0] if in_flight else None
-    if in_flight is not None and in_flight[1] > accepted[1] and not is_open(accepted[0], now):
+    if in_flight is not None and in_flight[1] > accepted[1] and not is_open(accepted[0].invitation, now):
         return in_flight[0]
     return accepted[0]
 
 
-def _newest_survey_text_query(*conditions: ColumnElement[bool]) -> Select[Invitation, int]:
-    """The survey of the newest text to the number bound as ``phone`` that meets `conditions`, and that text's
-    message id. Built once: a reply runs these queries, and building a statement costs more CPU than running it."""
+def _newest_survey_text_query(
+    *conditions: ColumnElement[bool],
+) -> Select[Invitation, Contact, Response, str, int]:
+    """The survey of the newest text to the number bound as ``phone`` that meets `conditions`, what handling a
+    reply reads with it, and that text's message id. Built once: a reply runs these queries, and building a
+    statement costs more CPU than running it."""
     return (
-        select(Invitation, Message.id)
+        select(Invitation, Contact, Response, cast(Campaign.definition, Text), Message.id)
         .join(Message, Message.invitation_id == Invitation.id)
+        .outerjoin(Contact, Contact.id == Invitation.contact_id)
+        .outerjoin(Response, Response.invitation_id == Invitation.id)
+        .outerjoin(Campaign, Campaign.id == Invitation.campaign_id)
         .where(
             Message.direction == Direction.OUTBOUND,
             Message.channel == Channel.SMS,
@@ -87,14 +112,16 @@ def _newest_survey_text_query(*conditions: ColumnElement[bool]) -> Select[Invita
         )
         .order_by(Message.id.desc())
         .limit(1)
+        .execution_options(populate_existing=True)
     )
 
 
-_NEWEST_ACCEPTED = _newest_survey_text_query(
+_ACCEPTED = _newest_survey_text_query(
     Message.send_state == SendState.SENT,
     or_(Message.delivery_status.is_(None), Message.delivery_status.not_in(UNDELIVERED)),
     Invitation.state.in_(ANSWERABLE),
 )
+_NEWEST_ACCEPTED = {False: _ACCEPTED, True: _ACCEPTED.with_for_update(of=Invitation)}  # key: lock
 _NEWEST_IN_FLIGHT = _newest_survey_text_query(
     Message.send_state.in_((SendState.SENDING, SendState.UNKNOWN)),
     Invitation.state == InvitationState.CLAIMED,
@@ -102,10 +129,13 @@ _NEWEST_IN_FLIGHT = _newest_survey_text_query(
 
 
 def _newest_survey_text(
-    query: Select[Invitation, int], phone: str, *, session: Session
-) -> tuple[Invitation, int] | None:
+    query: Select[Invitation, Contact, Response, str, int], phone: str, *, session: Session, locked: bool
+) -> tuple[Surveyed, int] | None:
     row = session.execute(query, {"phone": phone}).first()
-    return (row[0], row[1]) if row else None
+    if row is None:
+        return None
+    invitation, contact, response, definition, message_id = row
+    return Surveyed(invitation, contact, response, definition, locked), message_id
 
 
 def response_for(invitation: Invitation, *, session: Session) -> Response | None:

@@ -40,13 +40,12 @@ campaigns:
 ANA, BEN, CY = "+4915112345678", "+4915112345679", "+4915112345670"
 SMS_URL = f"{PUBLIC_URL}/twilio/sms"
 # Store and claim (one commit), the conversation step with its answer (one commit): at most this many
-# statements for a first score from a surveyed number, and for the comment that follows. PostgreSQL locks the
-# invitation and checks the choice again under the lock (three statements SQLite, one writer at a time, skips).
-# Before: 24 and 19 statements, 3 commits each, on both. The "reply recorded" log line takes the campaign's name
-# from its parsed definition; a comment updates its Slack alert (three statements). A number whose newest accepted
-# survey is open is not looked up for texts in flight.
-MAX_STATEMENTS_PER_SCORE = {"sqlite": 12, "postgresql": 14}
-MAX_STATEMENTS_PER_COMMENT = {"sqlite": 13, "postgresql": 15}
+# statements for a first score from a surveyed number, and for the comment that follows. The survey is chosen in
+# one query that also reads the contact, the response so far and the campaign's definition; PostgreSQL locks the
+# invitation as it chooses and chooses again under the lock (one statement more). Before: 24 and 19 statements,
+# 3 commits each; then 12/14 (SQLite/PostgreSQL) for a score. A comment updates its Slack alert.
+MAX_STATEMENTS_PER_SCORE = {"sqlite": 9, "postgresql": 10}
+MAX_STATEMENTS_PER_COMMENT = {"sqlite": 10, "postgresql": 11}
 MAX_COMMITS_PER_REPLY = 2
 
 
