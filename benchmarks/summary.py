@@ -34,6 +34,7 @@ TAKES_QUICK = {
     "inbound.py",
     "insight_queries.py",
     "slack_bursts.py",
+    "slash_ack.py",
     "workers.py",
 }
 

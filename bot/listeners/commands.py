@@ -1,11 +1,18 @@
 """`/nps`: quick answers go back in the ack itself; slow queries are acknowledged with "working on it" at once
 and answered through response_url, so that Slack's 3-second limit never shows the user an error. An answer that
 depends on whether the asker may see personal data is quick only when that is known without asking Slack (an
-admin, a remembered membership): conversations.members can take longer than the 3 seconds."""
+admin, a remembered membership): conversations.members can take longer than the 3 seconds.
+
+A slow answer runs in a pool of its own, not in the listener thread that acked it: Bolt acks each request from
+one of its few listener threads (5), and a thread kept for a score over many responses, or for a response_url
+Slack is slow to take, is one fewer for acking the next command. With them all busy, a command waits for its ack
+until Bolt gives up at 3 seconds, and Slack shows the user an error."""
 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -20,8 +27,13 @@ from bot.query.grammar import GrammarError, Query, parse
 
 log = logging.getLogger(__name__)
 
+# Slow answers at once: each holds a database connection and its share of the CPU; more wait their turn.
+SLOW_ANSWERS = 8
+
 
 def register(app: App, deps: SlackDeps) -> None:
+    slow_answers = ThreadPoolExecutor(max_workers=SLOW_ANSWERS, thread_name_prefix="nps-answer")
+
     @app.command("/nps")
     def nps_command(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
         user = command.get("user_id", "")
@@ -40,20 +52,36 @@ def register(app: App, deps: SlackDeps) -> None:
             ack(response_type="ephemeral", text=result.text, blocks=result.blocks)
             return
         ack(response_type="ephemeral", text=":hourglass_flowing_sand: Working on it...")
+        slow_answers.submit(_answer_later, deps, query, known, user, now, respond, client)
+
+
+def _answer_later(
+    deps: SlackDeps,
+    query: Query,
+    known: Asker | None,
+    user: str,
+    now: datetime,
+    respond: Respond,
+    client: WebClient,
+) -> None:
+    """A slow answer, after the ack, through response_url; a failure is said to the asker and logged."""
+    try:
+        # After the ack: it may ask Slack who is in the alert channel.
+        asker = known or _asker(deps, user, query)
+        assert asker is not None
+        with deps.db.transaction() as session:
+            result = answer(
+                query, asker, session=session, now=now, tz=deps.timezone, benchmark=deps.benchmark
+            )
+        _send_answer(deps, client, user, respond, result)
+    except Exception:
+        log.exception("/nps %s failed", type(query).__name__)
         try:
-            # After the ack: it may ask Slack who is in the alert channel.
-            asker = known or _asker(deps, user, query)
-            assert asker is not None
-            with deps.db.transaction() as session:
-                result = answer(
-                    query, asker, session=session, now=now, tz=deps.timezone, benchmark=deps.benchmark
-                )
-            _send_answer(deps, client, user, respond, result)
-        except Exception:
-            log.exception("/nps %s failed", type(query).__name__)
             respond(
                 response_type="ephemeral", text="Sorry, that query failed; please try again or ask an admin."
             )
+        except Exception:  # nothing waits on this thread's result: said in the log, or said nowhere
+            log.exception("/nps %s: the failure could not be sent", type(query).__name__)
 
 
 def _asker(deps: SlackDeps, user: str, query: Query, *, ask: bool = True) -> Asker | None:

@@ -35,6 +35,7 @@ def create_app(container: Container, *, ticker: Ticker | None = None) -> FastAPI
     app.state.container = container
     app.state.ticker = ticker
     app.state.slack_app = create_slack_app(container.slack) if container.slack else None
+    app.state.slack_threads = slack_route.slack_threads() if container.slack else None
 
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     # Each group's body limit (service/web/limits.py), enforced while the body is read.

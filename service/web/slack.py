@@ -6,12 +6,18 @@ signature: Slack signs every request with `X-Slack-Signature: v0=<64 hex digits>
 (Unix seconds, refused by Bolt when more than five minutes off) and the body. A request without them is
 refused with 401 before a byte of its body is read, and never reaches Bolt (which would fail with a 500 on a
 timestamp that is not a number).
+
+Bolt runs in threads of its own (`slack_threads`), not in the pool FastAPI runs sync routes in: that pool (40
+threads) is shared with the Twilio webhooks, and a burst of replies waiting for a database connection can hold
+every thread of it, while a slash command needs none and must be acked within Slack's 3 seconds.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -23,9 +29,16 @@ router = APIRouter(tags=["slack"], include_in_schema=False)
 _SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
 # Bolt's own tolerance (slack_sdk.signature.SignatureVerifier): a request older or newer than this is a replay.
 _MAX_CLOCK_SKEW_SECONDS = 60 * 5
+# Slack requests served at once; Bolt's listeners themselves run in Bolt's own pool, these threads wait for the ack.
+SLACK_THREADS = 16
 
 
-def slack_app(request: Request) -> App:
+def slack_threads() -> ThreadPoolExecutor:
+    """The threads that hand Slack's requests to Bolt, one pool per app (`app.state.slack_threads`)."""
+    return ThreadPoolExecutor(max_workers=SLACK_THREADS, thread_name_prefix="slack")
+
+
+async def slack_app(request: Request) -> App:
     app: App | None = request.app.state.slack_app
     if app is None:
         raise HTTPException(404, detail="Slack is not configured on this server (SLACK_BOT_TOKEN)")
@@ -53,7 +66,7 @@ def _signature_headers_problem(signature: str | None, timestamp: str | None) -> 
 
 
 @router.post("/slack/events")
-def slack_events(
+async def slack_events(
     request: Request,
     app: Annotated[App, Depends(slack_app)],
     body: Annotated[bytes, Depends(signed_body)],
@@ -63,7 +76,8 @@ def slack_events(
         query=request.url.query,
         headers={key: [value] for key, value in request.headers.items()},
     )
-    result = app.dispatch(bolt_request)
+    threads: ThreadPoolExecutor = request.app.state.slack_threads
+    result = await asyncio.get_running_loop().run_in_executor(threads, app.dispatch, bolt_request)
     headers = {
         key: values[0] for key, values in result.headers.items() if values and key.lower() != "content-length"
     }

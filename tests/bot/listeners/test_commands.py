@@ -171,3 +171,22 @@ def test_a_configured_benchmark_is_in_the_score_answer(
     with TestClient(create_app(build_container(settings, db=engine.db, clock=engine.clock))) as app:
         command(app, fake_slack, "")
         assert "Benchmark (SaaS): +41 · 12 points below it" in later_answer(fake_slack)
+
+
+def test_commands_are_acknowledged_while_earlier_answers_are_still_on_their_way(
+    app: TestClient, fake_slack: FakeSlack, seeded: Seeder
+) -> None:
+    """A score's answer goes out after the ack; while Slack takes its time over the answers (longer than the
+    3 seconds an ack may take), more scores than Bolt has listener threads (5) are asked, and each later
+    command is still acknowledged, not left without an answer."""
+    fake_slack.set_latency("response_url", 5.0)
+    for n in range(7):
+        body = slash_command_body(
+            text="score", user_id=MANAGER, response_url=fake_slack.response_url(f"r{n}")
+        )
+        response = post_to_slack_events(app, body)
+        assert response.status_code == 200, n
+        assert "Working on it" in response.json()["text"], n
+    assert "/nps trend" in json.dumps(command(app, fake_slack, "help"))
+    answers = fake_slack.wait_for("response_url", 7, timeout=20, successful=True)
+    assert all("+29" in json.dumps(answer, ensure_ascii=False) for answer in answers)

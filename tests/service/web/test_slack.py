@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
+import time
+from typing import Any
 from urllib.parse import quote_plus
 
+import anyio.to_thread
 import pytest
 from fastapi.testclient import TestClient
 
 from service.container import Container, build_container
 from service.web.app import create_app
+from tests.fixtures.engine import PUBLIC_URL
+from tests.fixtures.slack import ADMIN, post_to_slack_events
 from tests.standins.fake_slack import FakeSlack
+from tests.standins.fake_twilio import DEFAULT_AUTH_TOKEN
 from tests.standins.slack_signing import FORM_CONTENT_TYPE, signed_headers, slash_command_body
+from tests.standins.twilio_webhooks import inbound_sms_params, new_message_sid, post_signed
 
 
 @pytest.fixture
@@ -78,3 +86,38 @@ def test_an_unsigned_request_with_an_odd_timestamp_is_a_401_not_a_500(
         )
     assert response.status_code == 401
     assert "Traceback" not in response.text
+
+
+def test_a_slash_command_is_acked_while_twilio_webhooks_hold_every_request_thread(
+    app: TestClient, engine: Container, fake_slack: FakeSlack
+) -> None:
+    """Sync routes share one pool of threads (40). Replies that arrive while the database has no connection to
+    spare wait in those threads; a slash command, which needs no database to be acked, is still acked then.
+    Here the pool is one thread, and one reply waits in it for a connection, every one being checked out."""
+    assert app.portal is not None
+    limiter = app.portal.call(anyio.to_thread.current_default_thread_limiter)
+    app.portal.call(setattr, limiter, "total_tokens", 1)
+    pool = engine.db.engine.pool
+    held = [engine.db.engine.connect() for _ in range(pool.size() + pool._max_overflow)]  # type: ignore[attr-defined]
+    params = inbound_sms_params("+15005550001", "+15005550006", "9", new_message_sid())
+    reply = threading.Thread(
+        target=post_signed, args=(app, f"{PUBLIC_URL}/twilio/sms", params, DEFAULT_AUTH_TOKEN)
+    )
+    acked: list[Any] = []
+    body = slash_command_body(text="score", user_id=ADMIN, response_url=fake_slack.response_url("while"))
+    command = threading.Thread(target=lambda: acked.append(post_to_slack_events(app, body)))
+    try:
+        reply.start()
+        while app.portal.call(lambda: limiter.borrowed_tokens) < 1:  # the reply has the thread
+            time.sleep(0.01)
+        command.start()
+        command.join(timeout=10)
+        assert acked and acked[0].status_code == 200, "no ack while the reply waits for the database"
+        assert "Working on it" in acked[0].json()["text"]
+        assert reply.is_alive()  # still waiting
+    finally:
+        for connection in held:
+            connection.close()
+        reply.join(timeout=30)
+        command.join(timeout=30)
+    assert fake_slack.wait_for("response_url", 1, timeout=10, successful=True)
