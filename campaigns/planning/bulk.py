@@ -21,8 +21,9 @@ contact of one time zone, computed per zone and chosen with a `CASE`.
 
 from __future__ import annotations
 
+import base64
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -190,7 +191,7 @@ def insert_due(
             .from_select(columns, query)
             .on_conflict_do_nothing(index_elements=["contact_id"], index_where=IS_PENDING)
         )
-        return len(session.scalars(statement.returning(Invitation.contact_id)).all()), []
+        return session.execute(statement).rowcount, []  # type: ignore[attr-defined]
     # On PostgreSQL another session may queue one meanwhile (an event): ON CONFLICT leaves that candidate out,
     # and the CTE names it, so that it is recorded as skipped like the contact-by-contact planner does.
     candidates = query.cte("candidates")
@@ -371,11 +372,16 @@ def _odd_property(dialect: str, key: str) -> ColumnElement[bool]:
             each.c.key != key,
         )
     )
-    kind = func.json_type(Contact.properties, path)
-    return or_(
-        and_(kind.is_not(None), kind != "text"),
-        cast(func.json_extract(Contact.properties, path), String).op("GLOB", is_comparison=True)("*[^ -~]*"),
-        and_(kind.is_(None), other),  # Python looks the key up without case only when it is absent
+    # One CASE on one json_type: a third of the time of testing the type three times, for every contact of
+    # every range.
+    value_not_plain = cast(func.json_extract(Contact.properties, path), String).op(
+        "GLOB", is_comparison=True
+    )("*[^ -~]*")
+    return case(
+        # Python looks the key up without case only when it is absent ("")
+        {"text": value_not_plain, "": other},
+        value=func.coalesce(func.json_type(Contact.properties, path), ""),
+        else_=true(),
     )
 
 
@@ -429,11 +435,16 @@ def _prepare(session: Session) -> None:
     raw = session.connection().connection.driver_connection
     assert raw is not None
     raw.create_function("nps_phase_days", 3, phase_days, deterministic=True)
-    raw.create_function("nps_token", 0, _new_token)
+    raw.create_function("nps_token", 0, _new_tokens().__next__)
 
 
-def _new_token() -> str:
-    return secrets.token_urlsafe(16)
+def _new_tokens(batch: int = 1000) -> Iterator[str]:
+    """`secrets.token_urlsafe(16)` tokens, the random bytes read a thousand tokens at a time: one read of the
+    system's random source per token cost a planner of a million contacts seconds."""
+    while True:
+        pool = secrets.token_bytes(16 * batch)
+        for start in range(0, len(pool), 16):
+            yield base64.urlsafe_b64encode(pool[start : start + 16]).rstrip(b"=").decode("ascii")
 
 
 def _plain(text: str) -> bool:
