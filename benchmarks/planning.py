@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import create_engine, delete, func, insert, select, text
+from sqlalchemy import create_engine, delete, insert, select, text
 from sqlalchemy.engine import make_url
 
 from campaigns.definitions.campaign_file import parse_campaign_file
