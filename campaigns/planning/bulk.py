@@ -21,10 +21,11 @@ contact of one time zone, computed per zone and chosen with a `CASE`.
 
 from __future__ import annotations
 
+import base64
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -112,17 +113,16 @@ def leftovers(
     """
     _prepare(session)
     dialect = session.get_bind().dialect.name
-    history = _history(campaign.id, low, high)
+    history = _history(campaign.id)
     keys = definition.audience.properties
     odd = or_(*(_odd_property(dialect, key) for key in keys)) if keys else false()
     due_not_eligible = and_(
         _due(campaign, definition, history, dialect, now=now, low=low, high=high),
-        not_(_eligible(definition, now=now, global_fatigue_days=global_fatigue_days)),
+        not_(_eligible(definition, now=now, global_fatigue_days=global_fatigue_days, low=low, high=high)),
     )
     rows = session.execute(
         select(Contact.id, odd)
         .select_from(Contact)
-        .outerjoin(history, history.c.contact_id == Contact.id)
         .where(Contact.id.between(low, high), or_(odd, due_not_eligible))
         .order_by(Contact.id)
     ).all()
@@ -148,9 +148,9 @@ def insert_due(
     """
     _prepare(session)
     dialect = session.get_bind().dialect.name
-    history = _history(campaign.id, low, high)
+    history = _history(campaign.id)
     due_at = _due_at_by_zone(session, definition, low, high, now=now, default_timezone=default_timezone)
-    cycle = func.coalesce(history.c.cycles, 0) + 1
+    cycle = history.cycles + 1
     dedupe = literal(f"{campaign.id}:") + cast(Contact.id, String) + literal(":r") + cast(cycle, String)
     query = (
         select(
@@ -165,10 +165,9 @@ def insert_due(
             literal(now, UTCDateTime()).label("updated_at"),
         )
         .select_from(Contact)
-        .outerjoin(history, history.c.contact_id == Contact.id)
         .where(
             _due(campaign, definition, history, dialect, now=now, low=low, high=high),
-            _eligible(definition, now=now, global_fatigue_days=global_fatigue_days),
+            _eligible(definition, now=now, global_fatigue_days=global_fatigue_days, low=low, high=high),
         )
     )
     columns = [
@@ -190,7 +189,7 @@ def insert_due(
             .from_select(columns, query)
             .on_conflict_do_nothing(index_elements=["contact_id"], index_where=IS_PENDING)
         )
-        return len(session.scalars(statement.returning(Invitation.contact_id)).all()), []
+        return session.execute(statement).rowcount, []  # type: ignore[attr-defined]
     # On PostgreSQL another session may queue one meanwhile (an event): ON CONFLICT leaves that candidate out,
     # and the CTE names it, so that it is recorded as skipped like the contact-by-contact planner does.
     candidates = query.cte("candidates")
@@ -215,25 +214,32 @@ def insert_due(
 # --- the rules in SQL ----------------------------------------------------------------------------------------
 
 
-def _history(campaign_id: int, low: int, high: int) -> Any:
-    """Per contact of the range: this campaign's invitations so far and the last due time (served by the
-    `ix_invitations_campaign_id_contact_id_due_at` index)."""
-    return (
-        select(
-            Invitation.contact_id.label("contact_id"),
-            func.count().label("cycles"),
-            func.max(Invitation.due_at).label("last_due"),
-        )
-        .where(Invitation.campaign_id == campaign_id, Invitation.contact_id.between(low, high))
-        .group_by(Invitation.contact_id)
-        .subquery("history")
+@dataclass(frozen=True)
+class _History:
+    """One contact's invitations of this campaign so far (0 without one) and the last one's due time (NULL)."""
+
+    cycles: ColumnElement[int]
+    last_due: ColumnElement[datetime]
+
+
+def _history(campaign_id: int) -> _History:
+    """Looked up per contact in the `ix_invitations_campaign_id_contact_id_due_at` index.
+
+    Not a join to the range's history grouped by contact: PostgreSQL, expecting few contacts in the range,
+    recomputed that aggregate for every contact (a nested loop over the whole range's history, quadratic in
+    the range size).
+    """
+    mine = (Invitation.campaign_id == campaign_id, Invitation.contact_id == Contact.id)
+    return _History(
+        cycles=select(func.count()).where(*mine).correlate(Contact).scalar_subquery(),
+        last_due=select(func.max(Invitation.due_at)).where(*mine).correlate(Contact).scalar_subquery(),
     )
 
 
 def _due(
     campaign: Campaign,
     definition: CampaignDefinition,
-    history: Any,
+    history: _History,
     dialect: str,
     *,
     now: datetime,
@@ -243,20 +249,22 @@ def _due(
     """In the range and the audience, due at or before `now`, and nothing queued for the contact anywhere."""
     interval = definition.interval_days
     assert interval is not None
-    again = history.c.last_due <= _at(now - timedelta(days=interval))
+    again = history.last_due <= _at(now - timedelta(days=interval))
     start = func.coalesce(Contact.customer_since, Contact.created_at)
     first = and_(
-        history.c.cycles.is_(None),
+        history.last_due.is_(None),
         start <= _at(now - timedelta(days=definition.first_after_days)),
         _spread_reached(campaign, interval, dialect, now=now),
     )
+    # Not bounded by the range (unlike the fatigue lookup): PostgreSQL then scanned the range's slice of the
+    # pending index for every contact instead of probing it by contact.
     pending = exists().where(
         Invitation.contact_id == Contact.id, Invitation.state.in_(PENDING_INVITATION_STATES)
     )
     return and_(
         Contact.id.between(low, high),
         _audience(definition, dialect),
-        or_(and_(history.c.cycles.is_not(None), again), first),
+        or_(again, first),
         not_(pending),
     )
 
@@ -290,13 +298,20 @@ def _phase(dialect: str, interval: int, campaign_id: int) -> ColumnElement[int]:
     return func.div(unsigned * interval, literal(2**64, postgresql.NUMERIC))
 
 
+def _in_range(low: int, high: int) -> ColumnElement[bool]:
+    """The invitations of the range's contacts: said again inside each correlated subquery, so that a database
+    that hashes the subquery once per statement (PostgreSQL) reads the range's invitations, not the outbox's."""
+    return Invitation.contact_id.between(low, high)
+
+
 def _eligible(
-    definition: CampaignDefinition, *, now: datetime, global_fatigue_days: int
+    definition: CampaignDefinition, *, now: datetime, global_fatigue_days: int, low: int, high: int
 ) -> ColumnElement[bool]:
     """`eligibility.check` at `now`: not opted out, a usable channel, and fatigue over."""
     cutoff = _at(now - timedelta(days=fatigue_for(definition, global_fatigue_days)))
     surveyed_since = exists().where(
         Invitation.contact_id == Contact.id,
+        _in_range(low, high),
         or_(
             Invitation.sent_at > cutoff,
             and_(
@@ -371,11 +386,16 @@ def _odd_property(dialect: str, key: str) -> ColumnElement[bool]:
             each.c.key != key,
         )
     )
-    kind = func.json_type(Contact.properties, path)
-    return or_(
-        and_(kind.is_not(None), kind != "text"),
-        cast(func.json_extract(Contact.properties, path), String).op("GLOB", is_comparison=True)("*[^ -~]*"),
-        and_(kind.is_(None), other),  # Python looks the key up without case only when it is absent
+    # One CASE on one json_type: a third of the time of testing the type three times, for every contact of
+    # every range.
+    value_not_plain = cast(func.json_extract(Contact.properties, path), String).op(
+        "GLOB", is_comparison=True
+    )("*[^ -~]*")
+    return case(
+        # Python looks the key up without case only when it is absent ("")
+        {"text": value_not_plain, "": other},
+        value=func.coalesce(func.json_type(Contact.properties, path), ""),
+        else_=true(),
     )
 
 
@@ -429,11 +449,16 @@ def _prepare(session: Session) -> None:
     raw = session.connection().connection.driver_connection
     assert raw is not None
     raw.create_function("nps_phase_days", 3, phase_days, deterministic=True)
-    raw.create_function("nps_token", 0, _new_token)
+    raw.create_function("nps_token", 0, _new_tokens().__next__)
 
 
-def _new_token() -> str:
-    return secrets.token_urlsafe(16)
+def _new_tokens(batch: int = 1000) -> Iterator[str]:
+    """`secrets.token_urlsafe(16)` tokens, the random bytes read a thousand tokens at a time: one read of the
+    system's random source per token cost a planner of a million contacts seconds."""
+    while True:
+        pool = secrets.token_bytes(16 * batch)
+        for start in range(0, len(pool), 16):
+            yield base64.urlsafe_b64encode(pool[start : start + 16]).rstrip(b"=").decode("ascii")
 
 
 def _plain(text: str) -> bool:

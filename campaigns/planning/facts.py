@@ -113,14 +113,22 @@ def latest(ours: datetime | None, elsewhere: datetime | None) -> datetime | None
 def contacts_with_pending_invitations(
     contact_ids: Collection[int], *, except_campaign: int | None, session: Session
 ) -> set[int]:
+    """The contacts of `contact_ids` with a survey queued (by another campaign than `except_campaign`).
+
+    Filtered by the contact ids alone and the state checked here: a condition on the state would let the
+    database walk the index of every queued invitation (SQLite without statistics for the table does), which
+    grows with the outbox while a contact has only a few invitations.
+    """
     if not contact_ids:
         return set()
-    query = select(Invitation.contact_id).where(
-        Invitation.contact_id.in_(contact_ids), Invitation.state.in_(PENDING_INVITATION_STATES)
+    query = select(Invitation.contact_id, Invitation.state, Invitation.campaign_id).where(
+        Invitation.contact_id.in_(contact_ids)
     )
-    if except_campaign is not None:
-        query = query.where(Invitation.campaign_id != except_campaign)
-    return set(session.scalars(query))
+    return {
+        contact_id
+        for contact_id, state, campaign_id in session.execute(query)
+        if state in PENDING_INVITATION_STATES and campaign_id != except_campaign
+    }
 
 
 def contact_view(contact: Contact, facts: ContactFacts) -> ContactView:

@@ -27,13 +27,15 @@ def record_skips(skips: Sequence[tuple[int, int, SkipDecision]], *, at: datetime
     if not skips:
         return
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(Skip)
+    # On the table, not the mapped class: one executemany, without the ORM's bulk bookkeeping per row (a
+    # tenth of a planner's time over a large base with many skips).
+    statement = dialect.insert(Skip.__table__)
     statement = statement.on_conflict_do_update(
         index_elements=["campaign_id", "contact_id", "reason"],
         set_={
             "detail": statement.excluded.detail,
             "last_at": statement.excluded.last_at,
-            "count": Skip.count + 1,
+            "count": Skip.__table__.c.count + 1,
         },
     )
     rows = [

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, event, func, select
 
 from campaigns.planning import bulk
 from campaigns.planning.planner import PlanStats, plan_recurring
@@ -177,3 +177,70 @@ def test_what_sql_cannot_express_falls_back_and_says_so(
     with caplog.at_level(logging.INFO, logger="campaigns.planning.planner"):
         run(engine, set_based=True)
     assert "planning pulse contact by contact: it samples" in caplog.text
+
+
+ODD_VALUES: list[dict[str, object]] = [
+    {"plan": "enterpri\u017fe", "region": "EU"},  # casefolds to "enterprise"; SQL's lower() does not
+    {"plan": "pro\n", "region": "EU"},  # Python strips the newline; SQL's trim() does not
+    {"plan": "pro", "region": 7},  # not text
+    {"plan": "pro", "Region": "EU"},  # the key in another case
+    {"plan": "pro", "region": "EU", "n\u00f6te": "x"},  # another key not plain ASCII
+]
+
+
+@pytest.mark.parametrize("odd", ODD_VALUES, ids=["long-s", "newline", "number", "key-case", "other-key"])
+def test_a_range_with_an_odd_property_is_planned_as_python_compares(
+    engine: Container, odd: dict[str, object]
+) -> None:
+    rows = [{"external_id": f"c{i}", "phone": f"+4915112{i:06d}"} for i in range(6)]
+    add_contacts(engine, rows)
+    with engine.db.transaction() as session:
+        for contact in session.scalars(select(Contact)):
+            contact.properties = {"plan": "pro", "region": "EU"} if contact.external_id != "c3" else odd
+    apply_yaml(engine, CAMPAIGNS.replace("first_after_days: 10", "first_after_days: 0"))
+    engine.clock.advance(days=31)
+
+    by_contact = run(engine, set_based=False)
+    expected = snapshot(engine)
+    with engine.db.transaction() as session:
+        session.execute(delete(Invitation))
+        session.execute(delete(Skip))
+    set_based = run(engine, set_based=True)
+
+    assert snapshot(engine) == expected
+    assert set_based == by_contact
+    assert by_contact.planned >= 5, by_contact
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)  # the query plan SQLite picks without statistics
+def test_no_planning_statement_walks_the_queued_surveys(engine: Container) -> None:
+    """Planning a range looks invitations up by contact or campaign, never by state: the outbox's queued
+    surveys grow with every range planned, and walking them once per range made a large base quadratic."""
+    seed(engine)
+    statements: list[tuple[str, Any]] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+        if "invitations" in statement and not many:
+            statements.append((statement, params))
+
+    event.listen(engine.db.engine, "before_cursor_execute", seen)
+    try:
+        run(engine, set_based=True)
+    finally:
+        event.remove(engine.db.engine, "before_cursor_execute", seen)
+
+    raw = engine.db.engine.raw_connection()
+    try:
+        sqlite_connection: Any = raw.driver_connection
+        sqlite_connection.create_function("nps_token", 0, lambda: "")
+        sqlite_connection.create_function("nps_phase_days", 3, lambda *_: 0)
+        walks = [
+            (statement.split()[0:6], detail)
+            for statement, params in statements
+            for *_, detail in sqlite_connection.execute("EXPLAIN QUERY PLAN " + statement, params)
+            if "INDEX ix_invitations_state_" in detail
+        ]
+    finally:
+        raw.close()
+    assert statements
+    assert walks == []
