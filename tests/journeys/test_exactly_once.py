@@ -279,6 +279,7 @@ def test_a_worker_told_to_stop_finishes_its_batch_and_leaves_the_rest_of_the_out
 
     sent = fake_twilio.count()
     assert "stopping after the current batch (SIGTERM)" in log
-    assert states(db) == {InvitationState.SENT: sent, InvitationState.PLANNED: 600 - sent}  # none left claimed
+    # None left claimed: the rest is planned, for the next worker to send.
+    assert states(db) == {InvitationState.SENT: sent, InvitationState.PLANNED: 600 - sent}
     assert 0 < sent <= batch < 600
     assert claimed_in(log) == sent
