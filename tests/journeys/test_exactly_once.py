@@ -264,3 +264,22 @@ def test_a_worker_slower_than_the_claim_timeout_does_not_repeat_what_another_wor
         other.close()
     sends = sends_per_number(fake_twilio)
     assert len(sends) == 10 and set(sends.values()) == {1}, sends
+
+
+def test_a_worker_told_to_stop_finishes_its_batch_and_leaves_the_rest_of_the_outbox_planned(
+    db: Database, database_url: str, fake_twilio: FakeTwilio, workers: list[Worker]
+) -> None:
+    # 20 sends a second: the 600 due would take the worker half a minute, its batch a few seconds.
+    settings = replace(prepare_outbox(db, database_url, fake_twilio, 600), send_rate=20)
+    batch = build_container(settings, db=db).dispatch_config().batch_size
+    workers.append(worker := Worker(settings))
+    fake_twilio.wait_for(1, timeout=120)
+    worker.process.send_signal(signal.SIGTERM)  # a deploy, or `systemctl stop`
+    log = worker.finish()
+
+    sent = fake_twilio.count()
+    assert "stopping after the current batch (SIGTERM)" in log
+    # None left claimed: the rest is planned, for the next worker to send.
+    assert states(db) == {InvitationState.SENT: sent, InvitationState.PLANNED: 600 - sent}
+    assert 0 < sent <= batch < 600
+    assert claimed_in(log) == sent
