@@ -11,7 +11,7 @@ due invitations and, in a fresh process, from one of 1,000,000 (filled with INSE
 benchmarks/planning.py measures the planner). Its peak RSS (VmHWM) should not depend on the outbox (ratio < 1.5),
 and within the 1,000,000 run its RSS after 10,000 sends should be what it was after 2,000 (< 1.1x: nothing is
 kept per message). The fake Twilio answers after 100 ms here too; the worker is stopped with SIGTERM, as in
-production, once the fake has seen the messages. About 5 minutes on a loaded 2-core machine (filling the
+production, once the fake has seen the messages. 5-7 minutes on a loaded 2-core machine (filling the
 1,000,000 takes 60-90 s of it), a minute with `--quick`.
 
 Needs TEST_DATABASE_URL (PostgreSQL: SQLite has one writer, so a second worker only waits). `--quick` sends fewer
