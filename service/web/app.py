@@ -36,6 +36,7 @@ def create_app(container: Container, *, ticker: Ticker | None = None) -> FastAPI
     app.state.ticker = ticker
     app.state.slack_app = create_slack_app(container.slack) if container.slack else None
     app.state.slack_threads = slack_route.slack_threads() if container.slack else None
+    app.state.twilio_threads = twilio_webhooks.twilio_threads(container.db.engine.dialect.name)
 
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     # Each group's body limit (service/web/limits.py), enforced while the body is read.

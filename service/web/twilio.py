@@ -24,12 +24,15 @@ TwiML, so that a Twilio still listening does not send it a second time.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Annotated
+from functools import partial
+from typing import Annotated, TypeVar
 
-import anyio.from_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
@@ -61,6 +64,9 @@ _ROW_ID = re.compile(r"[0-9]{1,18}")  # our message id in a StatusCallback URL (
 RETRY_AFTER_SECONDS = "5"
 # An inbound SMS has some thirty fields, forty more with ten MMS media; a status callback about a dozen.
 _MAX_FIELDS = 200
+# Webhooks handled at once on PostgreSQL (see twilio_threads).
+POSTGRES_TWILIO_THREADS = 8
+T = TypeVar("T")
 
 
 async def verified_form(
@@ -102,17 +108,48 @@ async def arrival(request: Request) -> datetime:
     return container.clock.now()
 
 
+def twilio_threads(dialect: str) -> ThreadPoolExecutor:
+    """The threads that store and handle Twilio's webhooks, one pool per app (`app.state.twilio_threads`).
+
+    SQLite takes one writer at a time, and a connection that finds the database locked polls for it in sleeps
+    of up to 100 ms (SQLite's busy handler): webhooks handled side by side would mostly sleep, and the slowest
+    would wait seconds. So one thread on SQLite, where they queue in order and each starts the moment the one
+    before has committed; on PostgreSQL a few, fewer than the connection pool, as more threads than cores only
+    contend for the interpreter.
+    """
+    workers = 1 if dialect == "sqlite" else POSTGRES_TWILIO_THREADS
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="twilio")
+
+
+async def _in_twilio_threads(request: Request, work: Callable[[], T]) -> T:
+    threads: ThreadPoolExecutor = request.app.state.twilio_threads
+    return await asyncio.get_running_loop().run_in_executor(threads, work)
+
+
 @router.post("/sms")
-def inbound_sms(
+async def inbound_sms(
     arrived: Annotated[datetime, Depends(arrival)],
     form: Form,
     request: Request,
     container: Annotated[Container, Depends(get_container)],
 ) -> Response:
     answer_by = arrived + ANSWER_IN_TWIML_WITHIN
-    sid, sender, body = form.get("MessageSid", ""), form.get("From", ""), form.get("Body", "")
-    if not sid or not sender:
+    sid = form.get("MessageSid", "")
+    if not sid or not form.get("From"):
         return _twiml(None)
+    reply = await _in_twilio_threads(request, partial(_reply, container, form, answer_by))
+    if isinstance(reply, Response):
+        return reply
+    if reply is None:
+        return _twiml(None)
+    if container.clock.now() <= answer_by and not await request.is_disconnected():
+        return _twiml(reply.text)
+    return await _in_twilio_threads(request, partial(_too_late, container, sid, reply))
+
+
+def _reply(container: Container, form: dict[str, str], answer_by: datetime) -> TwimlAnswer | Response | None:
+    """Store, claim and handle one inbound SMS: its answer for the TwiML, or the response that says why not."""
+    sid, sender, body = form["MessageSid"], form["From"], form.get("Body", "")
     owner = new_owner("webhook")
     try:
         message_id, claimed = store_and_claim(
@@ -121,7 +158,7 @@ def inbound_sms(
     except SQLAlchemyError as error:
         return _not_committed(f"inbound SMS {sid} from {mask_phone(sender)} not stored", error)
     if not claimed:
-        return _duplicate(container, request, message_id, sid, answer_by)
+        return _duplicate(container, message_id, sid, answer_by)
     try:
         handled = handle_claimed(
             container.db, message_id, owner=owner, clock=container.clock, answer_by=answer_by
@@ -130,15 +167,15 @@ def inbound_sms(
         _give_back(container, message_id, owner)
         return _not_committed(f"inbound SMS {sid} stored but its handling failed", error)
     if handled is None:  # our claim went stale and was taken over: the taker answers
-        return _duplicate(container, request, message_id, sid, answer_by)
+        return _duplicate(container, message_id, sid, answer_by)
     if handled.answer is not None and handled.twiml is None:
         log.warning("the answer to inbound SMS %s was ready too late for Twilio; it is texted over REST", sid)
-    return _answer(container, request, sid, handled.twiml, answer_by)
+    return handled.twiml
 
 
 def _duplicate(
-    container: Container, request: Request, message_id: int, sid: str, answer_by: datetime
-) -> Response:
+    container: Container, message_id: int, sid: str, answer_by: datetime
+) -> TwimlAnswer | Response | None:
     """Another request or sweep claimed this message: 503 until its handling is committed, then its answer."""
     try:
         settled = settled_reply(container.db, message_id, clock=container.clock, answer_by=answer_by)
@@ -151,20 +188,14 @@ def _duplicate(
         log.info("inbound SMS %s was a retry of one whose answer did not reach Twilio; giving it now", sid)
     else:
         log.info("inbound SMS %s was a retry; already handled", sid)
-    return _answer(container, request, sid, settled.twiml, answer_by)
+    return settled.twiml
 
 
-def _answer(
-    container: Container, request: Request, sid: str, answer: TwimlAnswer | None, answer_by: datetime
-) -> Response:
-    """The TwiML carrying `answer`, unless Twilio cannot be waiting for it any more: then the sweeper texts it.
+def _too_late(container: Container, sid: str, answer: TwimlAnswer) -> Response:
+    """Twilio cannot be waiting for `answer` any more (the time is up, or it hung up): the sweeper texts it.
 
     If the database cannot take it back, the TwiML carries it anyway: the last chance it has to go out.
     """
-    if answer is None:
-        return _twiml(None)
-    if container.clock.now() <= answer_by and not anyio.from_thread.run(request.is_disconnected):
-        return _twiml(answer.text)
     try:
         mark_late(container.db, answer, now=container.clock.now())
     except SQLAlchemyError as error:
@@ -188,12 +219,16 @@ def _give_back(container: Container, message_id: int, owner: str) -> None:
 
 
 @router.post("/status")
-def status_callback(
+async def status_callback(
     form: Form, request: Request, container: Annotated[Container, Depends(get_container)]
 ) -> Response:
-    sid, status = form.get("MessageSid", ""), form.get("MessageStatus", "")
     named = request.query_params.get("m", "")
     message_id = int(named) if _ROW_ID.fullmatch(named) else None
+    return await _in_twilio_threads(request, partial(_apply_status, container, form, message_id))
+
+
+def _apply_status(container: Container, form: dict[str, str], message_id: int | None) -> Response:
+    sid, status = form.get("MessageSid", ""), form.get("MessageStatus", "")
     if sid and status:
         try:
             with container.db.transaction() as session:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote_plus
 
-import anyio.to_thread
 import pytest
 from fastapi.testclient import TestClient
 
@@ -91,12 +90,12 @@ def test_an_unsigned_request_with_an_odd_timestamp_is_a_401_not_a_500(
 def test_a_slash_command_is_acked_while_twilio_webhooks_hold_every_request_thread(
     app: TestClient, engine: Container, fake_slack: FakeSlack
 ) -> None:
-    """Sync routes share one pool of threads (40). Replies that arrive while the database has no connection to
-    spare wait in those threads; a slash command, which needs no database to be acked, is still acked then.
-    Here the pool is one thread, and one reply waits in it for a connection, every one being checked out."""
-    assert app.portal is not None
-    limiter = app.portal.call(anyio.to_thread.current_default_thread_limiter)
-    app.portal.call(setattr, limiter, "total_tokens", 1)
+    """Replies that arrive while the database has no connection to spare wait in the Twilio webhooks' threads
+    (service/web/twilio.py); a slash command, which needs no database to be acked, is still acked then. Here
+    every connection is checked out, and one reply waits in the only Twilio thread (SQLite has one)."""
+    started = threading.Event()
+    threads = StartNoting(max_workers=1, started=started)
+    app.app.state.twilio_threads = threads  # type: ignore[attr-defined]
     pool = engine.db.engine.pool
     held = [engine.db.engine.connect() for _ in range(pool.size() + pool._max_overflow)]  # type: ignore[attr-defined]
     params = inbound_sms_params("+15005550001", "+15005550006", "9", new_message_sid())
@@ -108,8 +107,7 @@ def test_a_slash_command_is_acked_while_twilio_webhooks_hold_every_request_threa
     command = threading.Thread(target=lambda: acked.append(post_to_slack_events(app, body)))
     try:
         reply.start()
-        while app.portal.call(lambda: limiter.borrowed_tokens) < 1:  # the reply has the thread
-            time.sleep(0.01)
+        assert started.wait(timeout=10)  # the reply has the thread, waiting for a connection
         command.start()
         command.join(timeout=10)
         assert acked and acked[0].status_code == 200, "no ack while the reply waits for the database"
@@ -121,3 +119,18 @@ def test_a_slash_command_is_acked_while_twilio_webhooks_hold_every_request_threa
         reply.join(timeout=30)
         command.join(timeout=30)
     assert fake_slack.wait_for("response_url", 1, timeout=10, successful=True)
+
+
+class StartNoting(ThreadPoolExecutor):
+    """A pool that says when a piece of work it was given has started."""
+
+    def __init__(self, *, max_workers: int, started: threading.Event) -> None:
+        super().__init__(max_workers=max_workers)
+        self.started = started
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        def noted() -> Any:
+            self.started.set()
+            return fn(*args, **kwargs)
+
+        return super().submit(noted)
