@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from campaigns.definitions.parsed import campaign_definition
@@ -45,7 +46,7 @@ def on_score(response: Response, *, now: datetime, session: Session, new: bool =
     wanted = definition.follow_up if definition else ("detractor",)
     if response.category in wanted and follow_up is None:
         due = due_at(response.category, now)
-        session.add(FollowUp(response_id=response.id, due_at=due, created_at=now, updated_at=now))
+        _add(_INSERT_FOLLOW_UP, {"response_id": response.id, "due_at": due, "now": now}, session)
     elif (
         follow_up is not None
         and response.category not in wanted
@@ -60,7 +61,7 @@ def on_score(response: Response, *, now: datetime, session: Session, new: bool =
             _withdraw(stale, now, session)
     if response.category == Category.DETRACTOR:
         if detractor is None:
-            session.add(_alert(response, AlertKind.DETRACTOR, now + COMMENT_WAIT, now, channel))
+            _add_alert(response, AlertKind.DETRACTOR, now + COMMENT_WAIT, now, channel, session)
             emit_after_commit(
                 session,
                 log,
@@ -76,7 +77,7 @@ def on_score(response: Response, *, now: datetime, session: Session, new: bool =
             needs_posting(detractor, now, session)
     elif response.category == Category.PROMOTER:
         if kudos is None:
-            session.add(_alert(response, AlertKind.KUDOS, now + COMMENT_WAIT, now, ""))
+            _add_alert(response, AlertKind.KUDOS, now + COMMENT_WAIT, now, "", session)
         else:
             kudos.withdrawn_at = None
             needs_posting(kudos, now, session)
@@ -121,13 +122,43 @@ def _alert_of(response: Response, kind: str, session: Session) -> SlackAlert | N
     )
 
 
-def _alert(response: Response, kind: str, not_before: datetime, now: datetime, channel: str) -> SlackAlert:
+def _add_alert(
+    response: Response, kind: str, not_before: datetime, now: datetime, channel: str, session: Session
+) -> None:
     # channel "" = the configured channel at posting time (SLACK_ALERT_CHANNEL / SLACK_KUDOS_CHANNEL).
-    return SlackAlert(
-        kind=kind,
-        response_id=response.id,
-        channel=channel,
-        next_attempt_at=not_before,
-        created_at=now,
-        updated_at=now,
-    )
+    values = {
+        "kind": kind,
+        "response_id": response.id,
+        "channel": channel,
+        "not_before": not_before,
+        "now": now,
+    }
+    _add(_INSERT_ALERT, values, session)
+
+
+def _add(statement: Any, values: dict[str, Any], session: Session) -> None:
+    """A row only inserted, never read back in this step: Core on the session's connection, no unit of work.
+
+    A reply's handling inserts a case and its alert; through the ORM's flush these cost a fifth of its CPU."""
+    session.connection().execute(statement, values)
+
+
+def _typed(column: Any, name: str | None = None) -> Any:
+    return bindparam(name or column.key, type_=column.type)
+
+
+# Built once, bound per answer (the columns' other defaults, the state and the revision, apply as usual).
+_INSERT_FOLLOW_UP = insert(FollowUp).values(
+    response_id=_typed(FollowUp.response_id),
+    due_at=_typed(FollowUp.due_at),
+    created_at=_typed(FollowUp.created_at, "now"),
+    updated_at=_typed(FollowUp.updated_at, "now"),
+)
+_INSERT_ALERT = insert(SlackAlert).values(
+    kind=_typed(SlackAlert.kind),
+    response_id=_typed(SlackAlert.response_id),
+    channel=_typed(SlackAlert.channel),
+    next_attempt_at=_typed(SlackAlert.next_attempt_at, "not_before"),
+    created_at=_typed(SlackAlert.created_at, "now"),
+    updated_at=_typed(SlackAlert.updated_at, "now"),
+)

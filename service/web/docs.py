@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.templating import Jinja2Templates
 
-from service.web.api.auth import bearer, get_container, require_api_key
+from service.web.api.auth import bearer, container_of, require_api_key
 
 router = APIRouter(include_in_schema=False)
 _templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
@@ -31,7 +31,7 @@ _HEADERS = {
 def openapi_schema(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> JSONResponse:
-    if not get_container(request).settings.api_docs:
+    if not container_of(request).settings.api_docs:
         require_api_key(request, credentials)  # 401 without a valid key
     app: FastAPI = request.app
     return JSONResponse(app.openapi())
@@ -39,7 +39,7 @@ def openapi_schema(
 
 @router.get("/docs", response_class=HTMLResponse)
 def docs_page(request: Request) -> HTMLResponse:
-    if not get_container(request).settings.api_docs:
+    if not container_of(request).settings.api_docs:
         raise HTTPException(status.HTTP_404_NOT_FOUND)
     app: FastAPI = request.app
     schema = app.openapi()

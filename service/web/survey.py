@@ -58,7 +58,7 @@ from campaigns.replies.survey_page import (
     unsubscribe,
 )
 from service.container import Container
-from service.web.api.auth import get_container
+from service.web.api.auth import container_of, get_container
 
 router = APIRouter(include_in_schema=False)
 _HERE = Path(__file__).with_name("templates")
@@ -272,7 +272,7 @@ def _render(
 ) -> Response:
     """Render a page whose texts are the catalogue's, or the campaign's where it overrides them."""
     root = request.scope.get("root_path", "")
-    branding = get_container(request).settings.branding
+    branding = container_of(request).settings.branding
     headers = _HEADERS
     if branding.logo_url:
         # The logo is the one resource from elsewhere the page may load: its origin only.
