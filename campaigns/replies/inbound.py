@@ -162,11 +162,13 @@ def store_and_claim(
     retry of Twilio's, is claimed by the same compare-and-set as anywhere else. One commit instead of two: the
     stored reply is as durable, and a failure of the claim rolls back nothing that another request relies on.
     """
-    insert_claimed = _INSERT_CLAIMED[db.engine.dialect.name == "postgresql"]
+    on_postgres = db.engine.dialect.name == "postgresql"
+    insert_claimed = _INSERT_CLAIMED[on_postgres]
     with db.engine.begin() as connection:  # Core: these prebuilt statements need no unit of work
-        # Looked up first, in the snapshot: an insert that met the row while its handling holds it (PostgreSQL
-        # re-checks the unique key against the handling's new row version) would wait for that handling.
-        seen = _stored(sid, connection)
+        # PostgreSQL: looked up first, in the snapshot: an insert that met the row while its handling holds it
+        # (PostgreSQL re-checks the unique key against the handling's new row version) would wait for that
+        # handling. SQLite has no row locks to wait on: the insert tells a known MessageSid by returning nothing.
+        seen = _stored(sid, connection) if on_postgres else None
         if seen is None:
             values = {"address": sender, "body": body, "provider_id": sid, "claimed_by": owner, "raw": raw}
             seen = connection.execute(
