@@ -27,7 +27,7 @@ NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 DUE = NOW - timedelta(minutes=1)  # every due row due at the same moment, as after a campaign's launch
 ROWS = 20_000
 CLAIM_INDEX = {
-    MessagePurpose.INVITATION: "ix_invitations_claim_due",
+    MessagePurpose.INVITATION: "ix_invitations_state_due_at_id",
     MessagePurpose.REMINDER: "ix_invitations_claim_reminder_due",
 }
 # The due rows of each purpose, and as many rows of past surveys, long settled, around them.
