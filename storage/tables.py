@@ -141,6 +141,11 @@ class Campaign(Timestamps, Base):
 # An invitation in one of these states is still waiting to go out; a contact has at most one such invitation.
 PENDING_INVITATION_STATES = (InvitationState.PLANNED, InvitationState.CLAIMED)
 IS_PENDING = text("state IN (" + ", ".join(f"'{state.value}'" for state in PENDING_INVITATION_STATES) + ")")
+# The reminders ReminderFlow.due may claim (campaigns.dispatch.outbox), as far as a condition without bound values
+# says: a partial index over a bound value (the states) is used by neither SQLite nor a generic PostgreSQL plan.
+AWAITING_REMINDER = text(
+    "reminder_due_at IS NOT NULL AND reminded_at IS NULL AND responded_at IS NULL AND owner IS NULL"
+)
 
 
 class Invitation(Timestamps, Base):
@@ -148,13 +153,24 @@ class Invitation(Timestamps, Base):
 
     __tablename__ = "invitations"
     __table_args__ = (
-        Index("ix_invitations_state_due_at", "state", "due_at"),
+        # The survey claim's rows (one state) in its order (due time, then id): a batch is the index's first rows,
+        # however many are due at once. A million surveys due in the same minute are not sorted at each batch.
+        Index("ix_invitations_state_due_at_id", "state", "due_at", "id"),
         Index("ix_invitations_contact_id_created_at", "contact_id", "created_at"),
         # A campaign's history per contact (cycles so far, last due time): the planner's "next due".
         Index("ix_invitations_campaign_id_contact_id_due_at", "campaign_id", "contact_id", "due_at"),
         Index("ix_invitations_contact_id_sent_at", "contact_id", "sent_at"),
         Index("ix_invitations_state_reminder_due_at", "state", "reminder_due_at"),
         Index("ix_invitations_state_claimed_at", "state", "claimed_at"),
+        # The reminder claim's rows in its order (due time, then id). Its two states are checked on the rows read:
+        # an index over (state, time) returns each state's rows apart, so every due reminder was read and sorted.
+        Index(
+            "ix_invitations_claim_reminder_due",
+            "reminder_due_at",
+            "id",
+            sqlite_where=AWAITING_REMINDER,
+            postgresql_where=AWAITING_REMINDER,
+        ),
         # At most one pending survey per contact, whoever plans it (the planner, an event, two processes at once).
         Index(
             "ux_invitations_one_pending_per_contact",
