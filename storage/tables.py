@@ -320,7 +320,8 @@ class Message(Timestamps, Base):
     __table_args__ = (
         UniqueConstraint("channel", "provider_id"),
         Index("ix_messages_invitation_id", "invitation_id"),
-        Index("ix_messages_address_created_at", "address", "created_at"),
+        # A reply's survey: the newest text to its number (campaigns.replies.responses; migration 0021).
+        Index("ix_messages_address_id", "address", "id"),
         Index("ix_messages_inbound_state_created_at", "inbound_state", "created_at"),
         Index("ix_messages_late_twiml", "id", sqlite_where=IS_LATE_TWIML, postgresql_where=IS_LATE_TWIML),
         # The totals GET /metrics counts at every scrape (service.metrics.database), read from the index alone.
