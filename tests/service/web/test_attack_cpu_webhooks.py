@@ -1,0 +1,122 @@
+"""Attacks on the Twilio webhooks' own threads (`service.web.twilio.twilio_threads`).
+
+The webhooks' database work runs in a pool of its own: eight threads on PostgreSQL, one on SQLite. Whatever
+waits inside a handling (a row lock another transaction holds) keeps its thread; these tests hold such a lock
+from a second connection and look at what the other webhooks, other people's replies, get meanwhile.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, text
+
+from campaigns.dispatch.dispatcher import Dispatcher
+from service.container import Container
+from service.web.twilio import POSTGRES_TWILIO_THREADS
+from storage.db import Database
+from storage.tables import Contact, Invitation
+from tests.fixtures.engine import FROM_NUMBER, PUBLIC_URL, add_contacts, apply_yaml, plan
+from tests.standins.fake_twilio import DEFAULT_AUTH_TOKEN
+from tests.standins.twilio_webhooks import inbound_sms_params, new_message_sid, post_signed
+
+CAMPAIGN = """
+campaigns:
+  - name: pulse
+    kind: relationship
+    interval_days: 1
+    channels: [sms]
+    brand: Acme
+    send_window: {days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "23:59"}
+"""
+ANA, BOB = "+4915112345678", "+4915187654321"
+SMS_URL = f"{PUBLIC_URL}/twilio/sms"
+ASK_REASON = "What do you like most"  # the question a promoter (9) is asked
+ON_POSTGRESQL = pytest.mark.parametrize("db", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+
+
+@pytest.fixture
+def app(engine: Container) -> Iterator[TestClient]:
+    from service.web.app import create_app
+
+    with TestClient(create_app(engine), raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture
+def surveyed(engine: Container, dispatcher: Dispatcher) -> None:
+    add_contacts(
+        engine,
+        [
+            {"external_id": "ana", "name": "Ana Lima", "phone": ANA},
+            {"external_id": "bob", "name": "Bob Stone", "phone": BOB},
+        ],
+    )
+    apply_yaml(engine, CAMPAIGN)
+    plan(engine)
+    assert dispatcher.drain().sent == 2
+
+
+def post(app: TestClient, phone: str, body: str) -> Any:
+    params = inbound_sms_params(phone, FROM_NUMBER, body, new_message_sid())
+    return post_signed(app, SMS_URL, params, DEFAULT_AUTH_TOKEN)
+
+
+def invitation_of(db: Database, phone: str) -> int:
+    with db.transaction() as session:
+        return session.scalars(select(Invitation.id).join(Contact).where(Contact.phone == phone)).one()
+
+
+def lock_waiters(db: Database) -> int:
+    with db.engine.connect() as connection:
+        return int(
+            connection.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+            ).scalar()
+            or 0
+        )
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+@ON_POSTGRESQL
+def test_one_persons_replies_waiting_on_their_invitations_lock_do_not_hold_up_another_persons_reply(
+    engine: Container, app: TestClient, surveyed: None
+) -> None:
+    """Ana's invitation is locked by another transaction (held here) while she sends a burst of texts; each of
+    them waits for that lock inside its handling. Bob's reply, about another invitation, has nothing to wait for:
+    it is answered while Ana's lock is still held, as it was when webhooks ran in the server's threadpool."""
+    ana = invitation_of(engine.db, ANA)
+    burst = POSTGRES_TWILIO_THREADS
+    with engine.db.engine.connect() as holder, ThreadPoolExecutor(burst + 1) as pool:
+        holder.exec_driver_sql("BEGIN")
+        holder.exec_driver_sql(f"SELECT id FROM invitations WHERE id = {ana} FOR UPDATE")
+        try:
+            anas = [pool.submit(post, app, ANA, f"and another thing, number {n}") for n in range(burst)]
+            wait_for(lambda: lock_waiters(engine.db) >= burst, "Ana's texts to wait for her invitation's lock")
+            bobs = pool.submit(post, app, BOB, "9")
+            try:
+                answered = bobs.result(timeout=5)  # bounds the failure only: nothing Bob's reply needs is held
+            except TimeoutError:
+                answered = None
+        finally:
+            holder.exec_driver_sql("COMMIT")
+        for answer in anas:
+            assert answer.result(timeout=20).status_code == 200
+        if answered is None:
+            bobs.result(timeout=20)
+    assert answered is not None, "Bob's reply waited for Ana's invitation's lock: every webhook thread was hers"
+    assert answered.status_code == 200 and ASK_REASON in answered.text
