@@ -7,23 +7,36 @@ from a second connection and look at what the other webhooks, other people's rep
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
 from campaigns.dispatch.dispatcher import Dispatcher
+from campaigns.replies.inbound import sweep_inbound
 from service.container import Container
 from service.web.twilio import POSTGRES_TWILIO_THREADS
 from storage.db import Database
-from storage.tables import Contact, Invitation
+from storage.enums import Direction, SendState
+from storage.tables import Contact, Invitation, Message
+from tests.fixtures.databases import held
 from tests.fixtures.engine import FROM_NUMBER, PUBLIC_URL, add_contacts, apply_yaml, plan
-from tests.standins.fake_twilio import DEFAULT_AUTH_TOKEN
-from tests.standins.twilio_webhooks import inbound_sms_params, new_message_sid, post_signed
+from tests.standins.fake_twilio import DEFAULT_AUTH_TOKEN, FakeTwilio
+from tests.standins.twilio_webhooks import (
+    FORM_CONTENT_TYPE,
+    SIGNATURE_HEADER,
+    inbound_sms_params,
+    new_message_sid,
+    post_signed,
+    sign_twilio_request,
+)
 
 CAMPAIGN = """
 campaigns:
@@ -120,3 +133,83 @@ def test_one_persons_replies_waiting_on_their_invitations_lock_do_not_hold_up_an
             bobs.result(timeout=20)
     assert answered is not None, "Bob's reply waited for Ana's invitation's lock: every webhook thread was hers"
     assert answered.status_code == 200 and ASK_REASON in answered.text
+
+
+def sms_scope(params: dict[str, str]) -> tuple[dict[str, Any], bytes]:
+    """An ASGI request of Twilio's inbound SMS webhook, signed, and its body."""
+    split = urlsplit(SMS_URL)
+    body = urlencode(params).encode()
+    headers = [
+        (b"host", split.netloc.encode()),
+        (b"content-type", FORM_CONTENT_TYPE.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (SIGNATURE_HEADER.lower().encode(), sign_twilio_request(DEFAULT_AUTH_TOKEN, SMS_URL, params).encode()),
+    ]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": split.scheme,
+        "path": split.path,
+        "raw_path": split.path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": (split.hostname or "", split.port or 443),
+    }
+    return scope, body
+
+
+async def post_and_cancel_while_committing(engine: Container) -> None:
+    """Ana's "9" through the app, its request task cancelled (as a server does to requests still running when
+    its graceful shutdown times out) while the handling's commit waits; the commit then goes through."""
+    from service.web.app import create_app
+
+    app = create_app(engine)
+    scope, body = sms_scope(inbound_sms_params(ANA, FROM_NUMBER, "9", new_message_sid()))
+    incoming = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(_message: dict[str, Any]) -> None:
+        return None
+
+    with held(engine.db, "INSERT INTO responses", at_commit=True) as statement:
+        request = asyncio.create_task(app(scope, receive, send))
+        await asyncio.to_thread(statement.wait)
+        engine.clock.advance(seconds=20)  # type: ignore[attr-defined]  # Twilio has hung up
+        request.cancel()
+        statement.release()
+        with contextlib.suppress(asyncio.CancelledError):
+            await request
+        threads = getattr(app.state, "twilio_threads", None)
+        if threads is not None:  # the handling's thread goes on after its request is cancelled: let it finish
+            await asyncio.to_thread(threads.shutdown, True)
+
+
+def answer_states(db: Database) -> list[SendState | None]:
+    with db.transaction() as session:
+        return list(
+            session.scalars(
+                select(Message.send_state)
+                .where(Message.direction == Direction.OUTBOUND, Message.reply_to_id.is_not(None))
+                .order_by(Message.id)
+            )
+        )
+
+
+def test_an_answer_committed_for_a_request_cancelled_meanwhile_is_texted_by_the_sweeper_once(
+    engine: Container, surveyed: None, fake_twilio: FakeTwilio
+) -> None:
+    """The handling committed its answer for TwiML, but the request that would have carried it (or marked it
+    late) is gone: the answer must still reach Ana, over REST, once."""
+    asyncio.run(post_and_cancel_while_committing(engine))
+    for _ in range(3):  # the sweeps of the next quarter of an hour
+        sweep_inbound(engine.db, engine.transports, clock=engine.clock)
+        engine.clock.advance(minutes=5)  # type: ignore[attr-defined]
+    _survey, *answers = [m.body for m in fake_twilio.messages() if m.to == ANA]
+    assert len(answers) == 1, f"Ana was texted {answers} after her survey; her answer is left {answer_states(engine.db)}"
+    assert ASK_REASON in answers[0]
