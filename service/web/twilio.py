@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -122,8 +123,10 @@ def twilio_threads(dialect: str) -> ThreadPoolExecutor:
 
 
 async def _in_twilio_threads(request: Request, work: Callable[[], T]) -> T:
+    """`work` in the webhooks' threads. Shielded: a request cancelled meanwhile (a server shutting down, a
+    client gone) does not take work already handed over back out of the queue; it runs to its commit."""
     threads: ThreadPoolExecutor = request.app.state.twilio_threads
-    return await asyncio.get_running_loop().run_in_executor(threads, work)
+    return await asyncio.shield(asyncio.get_running_loop().run_in_executor(threads, work))
 
 
 @router.post("/sms")
@@ -137,14 +140,76 @@ async def inbound_sms(
     sid = form.get("MessageSid", "")
     if not sid or not form.get("From"):
         return _twiml(None)
-    reply = await _in_twilio_threads(request, partial(_reply, container, form, answer_by))
-    if isinstance(reply, Response):
-        return reply
-    if reply is None:
-        return _twiml(None)
-    if container.clock.now() <= answer_by and not await request.is_disconnected():
+    hand = AnswerHand()
+    try:
+        reply = await _in_twilio_threads(request, partial(_reply_in_hand, hand, container, form, answer_by))
+        if isinstance(reply, Response):
+            return reply
+        if reply is None:
+            return _twiml(None)
+        in_time = container.clock.now() <= answer_by and not await request.is_disconnected()
+        hand.given()
+    except asyncio.CancelledError:
+        orphan = hand.request_gone()
+        if orphan is not None:
+            _mark_late_elsewhere(container, sid, orphan, request.app.state.twilio_threads)
+        raise
+    if in_time:
         return _twiml(reply.text)
     return await _in_twilio_threads(request, partial(_too_late, container, sid, reply))
+
+
+class AnswerHand:
+    """Who sees a committed TwiML answer out: the request (in its TwiML, or marked late for the sweeper), or,
+    once the request is gone (cancelled: a server shutting down, a client gone), whoever holds it then.
+
+    The handling's thread hands the answer over. A request cancelled before that leaves it to the thread, which
+    marks it late itself (the event loop may be stopping); one cancelled after it, before it gave the answer a
+    way out, marks it late. Once either way: the hand-over and the cancellation meet under one lock.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._answer: TwimlAnswer | None = None
+        self._gone = False
+
+    def handed(self, answer: TwimlAnswer) -> bool:
+        """The thread's hand-over; True: the request is gone, and the thread marks the answer late."""
+        with self._lock:
+            self._answer = answer
+            return self._gone
+
+    def given(self) -> None:
+        """The request gives the answer its way out now (its TwiML, or the late marking it waits for)."""
+        with self._lock:
+            self._answer = None
+
+    def request_gone(self) -> TwimlAnswer | None:
+        """The request is cancelled: the answer handed over and not given its way out, for the caller to mark."""
+        with self._lock:
+            self._gone = True
+            answer, self._answer = self._answer, None
+            return answer
+
+
+def _reply_in_hand(
+    hand: AnswerHand, container: Container, form: dict[str, str], answer_by: datetime
+) -> TwimlAnswer | Response | None:
+    reply = _reply(container, form, answer_by)
+    if isinstance(reply, TwimlAnswer) and hand.handed(reply):
+        _too_late(container, form["MessageSid"], reply)
+    return reply
+
+
+def _mark_late_elsewhere(
+    container: Container, sid: str, answer: TwimlAnswer, threads: ThreadPoolExecutor
+) -> None:
+    """Marks `answer` late off the event loop: in the webhooks' threads, or in a thread of its own once they
+    are shut down (the server is stopping; the interpreter waits for that thread)."""
+    try:
+        threads.submit(_too_late, container, sid, answer)
+    except RuntimeError:
+        threading.Thread(target=_too_late, args=(container, sid, answer), name="twilio-late").start()
 
 
 def _reply(container: Container, form: dict[str, str], answer_by: datetime) -> TwimlAnswer | Response | None:
