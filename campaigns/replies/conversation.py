@@ -42,7 +42,7 @@ from campaigns.messages.per_category import closing_keys, question_keys
 from campaigns.messages.templates import template_variables
 from campaigns.messages.texts import contact_texts
 from campaigns.replies.parser import Help, OptIn, OptOut, Score, parse_reply
-from campaigns.replies.responses import Surveyed, latest_sms_invitation, record_comment, record_score
+from campaigns.replies.responses import Lock, Surveyed, latest_sms_invitation, record_comment, record_score
 from storage.enums import Category, Channel, ConsentSource, ConsentStatus, Direction, MessagePurpose
 from storage.tables import Contact, Invitation, Message, Response
 
@@ -63,8 +63,12 @@ class InboundSms:
     opt_out_type: str = ""
 
 
-def handle_inbound(sms: InboundSms, *, now: datetime, session: Session) -> Answer | None:
-    surveyed = _answered_invitation(sms, now, session)
+def handle_inbound(
+    sms: InboundSms, *, now: datetime, session: Session, wait_for_lock: bool = True
+) -> Answer | None:
+    """The step for one inbound message; `wait_for_lock` False: fail at once (PostgreSQL's lock_not_available)
+    when another transaction holds the survey's row, instead of waiting for it."""
+    surveyed = _answered_invitation(sms, now, session, "wait" if wait_for_lock else "nowait")
     invitation = surveyed.invitation if surveyed else None
     contact = surveyed.contact if surveyed else _contact_by_phone(sms, session)
     if surveyed is not None:
@@ -185,7 +189,7 @@ def _replaces_score(body: str, comment: str | None) -> bool:
     return all(word in _CORRECTION_WORDS for word in words)
 
 
-def _answered_invitation(sms: InboundSms, now: datetime, session: Session) -> Surveyed | None:
+def _answered_invitation(sms: InboundSms, now: datetime, session: Session, lock: Lock) -> Surveyed | None:
     """The invitation this message answers, locked, and still the one once the lock is ours.
 
     Locked (PostgreSQL) so that a score and a comment sent together are handled one after the other. While we
@@ -197,7 +201,7 @@ def _answered_invitation(sms: InboundSms, now: datetime, session: Session) -> Su
     """
     if session.get_bind().dialect.name == "sqlite":
         return latest_sms_invitation(sms.from_number, now=now, session=session)
-    surveyed = latest_sms_invitation(sms.from_number, now=now, session=session, lock=True)
+    surveyed = latest_sms_invitation(sms.from_number, now=now, session=session, lock=lock)
     if surveyed is None:
         # A row changed while we waited for its lock is read again as it is now, and dropped if it no longer
         # qualifies: the choice is made once more without the lock, and locked below.
@@ -207,7 +211,7 @@ def _answered_invitation(sms: InboundSms, now: datetime, session: Session) -> Su
         if surveyed is None:
             return None
         if surveyed.invitation.id != locked:
-            session.refresh(surveyed.invitation, with_for_update=True)
+            session.refresh(surveyed.invitation, with_for_update={"nowait": lock == "nowait"})
             locked = surveyed.invitation.id
         again = latest_sms_invitation(sms.from_number, now=now, session=session)
         if again is not None and again.invitation.id == locked:

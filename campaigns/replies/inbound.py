@@ -45,11 +45,12 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, Row, and_, bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from campaigns.channels.base import (
@@ -257,17 +258,31 @@ def handle_claimed(
     """The conversation step of a claimed reply, committed with its answer; None when the claim was lost.
 
     The answer is for TwiML unless `over_rest`; one ready after `answer_by` is committed ``late_twiml``.
+
+    On PostgreSQL the step locks the survey the reply answers. Taken at once, as almost always; held by another
+    transaction (another message of the same person being handled, the dispatcher recording a send), the step
+    starts again and waits for it, but not past LOCK_WAIT: a burst of one person's texts waiting on a lock would
+    otherwise hold every thread that handles webhooks, and keep everybody else's replies waiting too. One that
+    gives up raises (lock_not_available): its reply stays stored for Twilio's retry or the sweeper.
     """
+    handle = partial(
+        _handle_once, db, message_id, owner=owner, clock=clock, over_rest=over_rest, answer_by=answer_by
+    )
     try:
-        return _handle_once(
-            db, message_id, owner=owner, clock=clock, over_rest=over_rest, answer_by=answer_by
-        )
+        return handle(lock_wait=None)
     except IntegrityError:
         # Two messages of one conversation at the same instant: the other one has committed by now, so handling
         # this one again sees it. The claim is still ours (the rollback restored it).
-        return _handle_once(
-            db, message_id, owner=owner, clock=clock, over_rest=over_rest, answer_by=answer_by
-        )
+        return handle(lock_wait=LOCK_WAIT)
+    except OperationalError as error:
+        if getattr(error.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+            raise
+        return handle(lock_wait=LOCK_WAIT)
+
+
+# How long a reply's step waits for its survey's lock before it gives up (well within Twilio's 15 s).
+LOCK_WAIT = timedelta(seconds=2)
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: FOR UPDATE NOWAIT, or lock_timeout, met a lock held elsewhere
 
 
 def _handle_once(
@@ -278,8 +293,13 @@ def _handle_once(
     clock: Clock,
     over_rest: bool,
     answer_by: datetime | None,
+    lock_wait: timedelta | None,
 ) -> Handled | None:
+    """One go at the step; `lock_wait` None: the survey's lock taken at once or not at all (PostgreSQL)."""
     with db.transaction() as session:
+        if lock_wait is not None and db.engine.dialect.name == "postgresql":
+            milliseconds = int(lock_wait.total_seconds() * 1000)
+            session.connection().exec_driver_sql(f"SET LOCAL lock_timeout = {milliseconds}")
         # The compare-and-set hands back what the step needs of the row it changed (RETURNING): no second read.
         inbound = (
             session.connection()
@@ -291,7 +311,9 @@ def _handle_once(
         opt_out_type = str((inbound.raw or {}).get("OptOutType", ""))
         sms = InboundSms(inbound.address, inbound.body or "", inbound.id, opt_out_type)
         # The time the person wrote is the time of the answer (a reply swept up later is not late for it).
-        answer = handle_inbound(sms, now=inbound.created_at, session=session)
+        answer = handle_inbound(
+            sms, now=inbound.created_at, session=session, wait_for_lock=lock_wait is not None
+        )
         now = clock.now()
         if answer is None:
             return Handled(None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import ColumnElement, Select, Text, bindparam, cast, insert, or_, select, update
 from sqlalchemy.orm import Session, object_session
@@ -29,6 +30,8 @@ from storage.enums import (
 from storage.tables import Campaign, Contact, Invitation, Message, Response
 
 log = logging.getLogger(__name__)
+
+Lock = Literal["wait", "nowait"]
 
 # States in which an invitation has reached the person and may be answered (expired ones count as late).
 ANSWERABLE = (
@@ -68,7 +71,7 @@ class Surveyed:
 
 
 def latest_sms_invitation(
-    phone: str, *, now: datetime, session: Session, lock: bool = False
+    phone: str, *, now: datetime, session: Session, lock: Lock | None = None
 ) -> Surveyed | None:
     """The survey a reply from this number answers: that of the newest survey text (the invitation or its
     reminder) the provider accepted.
@@ -78,11 +81,12 @@ def latest_sms_invitation(
     accepted for this number, or when the newest accepted one is of a survey that has closed: then Twilio
     accepted the new text and the reply beat the dispatcher's recording of that answer.
 
-    `lock` (PostgreSQL): the accepted text's survey is locked as it is read (``FOR UPDATE OF invitations``);
-    the result says whether the survey it returns is. The query reads what it joins afresh (``populate_existing``):
+    `lock` (PostgreSQL): the accepted text's survey is locked as it is read (``FOR UPDATE OF invitations``),
+    waiting for another transaction's lock or (``nowait``) failing at once; the result says whether the survey
+    it returns is locked. The query reads what it joins afresh (``populate_existing``):
     read again under the lock, the response is the one committed meanwhile, not the session's older copy.
     """
-    accepted = _newest_survey_text(_NEWEST_ACCEPTED[lock], phone, session=session, locked=lock)
+    accepted = _newest_survey_text(_NEWEST_ACCEPTED[lock], phone, session=session, locked=lock is not None)
     if accepted is not None and is_open(accepted[0].invitation, now):
         return accepted[0]  # an open survey was accepted: no text in flight can take its place
     in_flight = _newest_survey_text(_NEWEST_IN_FLIGHT, phone, session=session, locked=False)
@@ -123,7 +127,12 @@ _ACCEPTED = _newest_survey_text_query(
     or_(Message.delivery_status.is_(None), Message.delivery_status.not_in(UNDELIVERED)),
     Invitation.state.in_(ANSWERABLE),
 )
-_NEWEST_ACCEPTED = {False: _ACCEPTED, True: _ACCEPTED.with_for_update(of=Invitation)}  # key: lock
+# key: the lock taken (None, "wait" or "nowait").
+_NEWEST_ACCEPTED = {
+    None: _ACCEPTED,
+    "wait": _ACCEPTED.with_for_update(of=Invitation),
+    "nowait": _ACCEPTED.with_for_update(of=Invitation, nowait=True),
+}
 _NEWEST_IN_FLIGHT = _newest_survey_text_query(
     Message.send_state.in_((SendState.SENDING, SendState.UNKNOWN)),
     Invitation.state == InvitationState.CLAIMED,
