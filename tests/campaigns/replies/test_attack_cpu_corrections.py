@@ -49,7 +49,9 @@ def surveyed(engine: Container, dispatcher: Dispatcher) -> None:
 
 
 def text_in(app: TestClient, body: str) -> Any:
-    answered = post_signed(app, SMS_URL, inbound_sms_params(ANA, FROM_NUMBER, body, new_message_sid()), DEFAULT_AUTH_TOKEN)
+    answered = post_signed(
+        app, SMS_URL, inbound_sms_params(ANA, FROM_NUMBER, body, new_message_sid()), DEFAULT_AUTH_TOKEN
+    )
     assert answered.status_code == 200
     return answered
 
