@@ -4,6 +4,12 @@ On SQLite, a migration that changes a column rebuilds its table (batch mode: a n
 foreign keys enforced, that DROP deletes every row first, which fires ON DELETE SET NULL / CASCADE on the rows that
 point at it: every message and answer would lose its survey. So migrations run with enforcement off, and
 `PRAGMA foreign_key_check` afterwards refuses to commit a schema whose references no longer hold.
+
+That refusal must undo the whole upgrade, so on SQLite it runs as one real transaction: Alembic takes SQLite for
+a database without transactional DDL and commits after every revision, and pysqlite opens a transaction only
+before INSERT, UPDATE, DELETE or REPLACE (a CREATE or ALTER before them ran outside any). So Alembic is told the
+DDL is transactional (SQLite's is) and the transaction is begun here, IMMEDIATE: the write lock is taken up front,
+waited for through the busy timeout like any writer's.
 """
 
 import os
@@ -33,8 +39,11 @@ def _run(connection: Connection) -> None:
         target_metadata=Base.metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        transactional_ddl=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
         context.run_migrations()
         if connection.dialect.name == "sqlite":
             broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
