@@ -114,7 +114,9 @@ def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 def outline(plan: dict[str, Any], depth: int = 0) -> Iterator[str]:
     """The plan's nodes, one a line, indented: what an assertion's message shows."""
-    yield "  " * depth + " ".join(str(plan.get(key, "")) for key in ("Node Type", "Relation Name", "Index Name"))
+    yield "  " * depth + " ".join(
+        str(plan.get(key, "")) for key in ("Node Type", "Relation Name", "Index Name")
+    )
     for child in plan.get("Plans", []):
         yield from outline(child, depth + 1)
 
@@ -167,7 +169,9 @@ def fill_sqlite(db: Database, purpose: MessagePurpose) -> None:
 
 
 @pytest.mark.parametrize("purpose", [MessagePurpose.INVITATION, MessagePurpose.REMINDER])
-def test_sqlite_claims_from_the_claim_index_without_sorting(sqlite_db: Database, purpose: MessagePurpose) -> None:
+def test_sqlite_claims_from_the_claim_index_without_sorting(
+    sqlite_db: Database, purpose: MessagePurpose
+) -> None:
     fill_sqlite(sqlite_db, purpose)
     statement, parameters = claim_statement(sqlite_db, purpose)
     with sqlite_db.engine.connect() as connection:
