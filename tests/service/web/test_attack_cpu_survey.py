@@ -15,7 +15,9 @@ from tests.fixtures.survey import csrf_of, survey
 
 def confirm(app: TestClient, token: str, score: int, comment: str) -> None:
     csrf = csrf_of(app.get(f"/s/{token}").text)
-    page = app.post(f"/s/{token}", data={"csrf": csrf, "step": "score", "comment": comment, "score": str(score)})
+    page = app.post(
+        f"/s/{token}", data={"csrf": csrf, "step": "score", "comment": comment, "score": str(score)}
+    )
     assert page.status_code == 200 and page.url.path == f"/s/{token}/thanks"
 
 
