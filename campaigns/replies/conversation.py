@@ -42,7 +42,16 @@ from campaigns.messages.per_category import closing_keys, question_keys
 from campaigns.messages.templates import template_variables
 from campaigns.messages.texts import contact_texts
 from campaigns.replies.parser import Help, OptIn, OptOut, Score, parse_reply
-from campaigns.replies.responses import Lock, Surveyed, latest_sms_invitation, record_comment, record_score
+from campaigns.replies.responses import (
+    Lock,
+    SurveyChoice,
+    Surveyed,
+    latest_sms_invitation,
+    latest_sms_survey,
+    lock_invitation,
+    record_comment,
+    record_score,
+)
 from storage.enums import Category, Channel, ConsentSource, ConsentStatus, Direction, MessagePurpose
 from storage.tables import Contact, Invitation, Message, Response
 
@@ -194,29 +203,30 @@ def _answered_invitation(sms: InboundSms, now: datetime, session: Session, lock:
 
     Locked (PostgreSQL) so that a score and a comment sent together are handled one after the other. While we
     waited for the lock the dispatcher may have recorded a send (or its failure): the choice is made again under
-    the lock and, if it moved, the new one is locked in turn. The first choice locks as it reads, and the
-    choice made again reads what the step needs (contact, response, definition): two statements in all when
-    nothing moved. On SQLite the handling's transaction has held the database's one write lock since its first
+    the lock and, if it moved, the new one is locked in turn. The first choice locks as it reads, by id alone;
+    the choice made again reads what the step needs (contact, response, definition) as committed before the
+    lock was ours: two statements in all when nothing moved. On SQLite the handling's transaction has held the database's one write lock since its first
     statement (the claim's compare-and-set): nothing can move.
     """
     if session.get_bind().dialect.name == "sqlite":
         return latest_sms_invitation(sms.from_number, now=now, session=session)
-    surveyed = latest_sms_invitation(sms.from_number, now=now, session=session, lock=lock)
-    if surveyed is None:
+    choice = latest_sms_survey(sms.from_number, now=now, session=session, lock=lock)
+    if choice is None:
         # A row changed while we waited for its lock is read again as it is now, and dropped if it no longer
         # qualifies: the choice is made once more without the lock, and locked below.
-        surveyed = latest_sms_invitation(sms.from_number, now=now, session=session)
-    locked = surveyed.invitation.id if surveyed is not None and surveyed.locked else None
+        choice = latest_sms_survey(sms.from_number, now=now, session=session)
+    locked = choice.invitation_id if choice is not None and choice.locked else None
+    surveyed = None
     for _ in range(_RECHECKS):
-        if surveyed is None:
+        if choice is None:
             return None
-        if surveyed.invitation.id != locked:
-            session.refresh(surveyed.invitation, with_for_update={"nowait": lock == "nowait"})
-            locked = surveyed.invitation.id
-        again = latest_sms_invitation(sms.from_number, now=now, session=session)
-        if again is not None and again.invitation.id == locked:
-            return again
-        surveyed = again
+        if choice.invitation_id != locked:
+            lock_invitation(choice.invitation_id, session=session, nowait=lock == "nowait")
+            locked = choice.invitation_id
+        surveyed = latest_sms_invitation(sms.from_number, now=now, session=session)
+        if surveyed is None or surveyed.invitation.id == locked:
+            return surveyed
+        choice = SurveyChoice(surveyed.invitation.id)
     return surveyed
 
 

@@ -6,9 +6,10 @@ Shared by the SMS conversation and the hosted survey page; sessions are the call
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import ColumnElement, Select, Text, bindparam, cast, insert, or_, select, update
 from sqlalchemy.orm import Session, object_session
@@ -32,6 +33,7 @@ from storage.tables import Campaign, Contact, Invitation, Message, Response
 log = logging.getLogger(__name__)
 
 Lock = Literal["wait", "nowait"]
+Found = TypeVar("Found", "Surveyed", "SurveyChoice")
 
 # States in which an invitation has reached the person and may be answered (expired ones count as late).
 ANSWERABLE = (
@@ -86,30 +88,84 @@ def latest_sms_invitation(
     it returns is locked. The query reads what it joins afresh (``populate_existing``):
     read again under the lock, the response is the one committed meanwhile, not the session's older copy.
     """
-    accepted = _newest_survey_text(_NEWEST_ACCEPTED[lock], phone, session=session, locked=lock is not None)
-    if accepted is not None and is_open(accepted[0].invitation, now):
+    return _choose(_read_surveyed, _SURVEYED, phone, now=now, session=session, lock=lock)
+
+
+@dataclass(frozen=True)
+class SurveyChoice:
+    """The survey a reply answers, by id alone: :func:`latest_sms_survey`."""
+
+    invitation_id: int
+    locked: bool = False  # the invitation's row is locked (FOR UPDATE) by this query
+
+
+def latest_sms_survey(
+    phone: str, *, now: datetime, session: Session, lock: Lock | None = None
+) -> SurveyChoice | None:
+    """:func:`latest_sms_invitation`'s choice, reading only ids and the survey's end.
+
+    What PostgreSQL's handling locks the survey with: the step reads the survey's rows once the lock is
+    its own (read before, they may be older than what the lock's holder committed), so the locking read
+    loads nothing it would throw away.
+    """
+    return _choose(_read_choice, _CHOICE, phone, now=now, session=session, lock=lock)
+
+
+def lock_invitation(invitation_id: int, *, session: Session, nowait: bool) -> None:
+    """Lock an invitation's row (PostgreSQL: ``FOR UPDATE``, or ``NOWAIT``: lock_not_available at once)."""
+    session.connection().execute(_LOCK_INVITATION[nowait], {"invitation_id": invitation_id})
+
+
+_LOCK_INVITATION = {
+    nowait: select(Invitation.id)
+    .where(Invitation.id == bindparam("invitation_id"))
+    .with_for_update(nowait=nowait)
+    for nowait in (False, True)
+}
+
+
+def _choose(
+    read: Callable[[Select[Any], str, Session, bool], tuple[Found, datetime | None, int] | None],
+    queries: _Queries,
+    phone: str,
+    *,
+    now: datetime,
+    session: Session,
+    lock: Lock | None,
+) -> Found | None:
+    """The choice :func:`latest_sms_invitation` describes, over `read`: (what it finds, the survey's
+    ``expires_at``, the text's message id) for one of `queries`."""
+    accepted = read(queries.accepted[lock], phone, session, lock is not None)
+    if accepted is not None and _open(accepted[1], now):
         return accepted[0]  # an open survey was accepted: no text in flight can take its place
-    in_flight = _newest_survey_text(_NEWEST_IN_FLIGHT, phone, session=session, locked=False)
+    in_flight = read(queries.in_flight, phone, session, False)
     if accepted is None:
         return in_flight[0] if in_flight else None
-    if in_flight is not None and in_flight[1] > accepted[1] and not is_open(accepted[0].invitation, now):
+    if in_flight is not None and in_flight[2] > accepted[2] and not _open(accepted[1], now):
         return in_flight[0]
     return accepted[0]
 
 
+def _open(expires_at: datetime | None, now: datetime) -> bool:
+    return expires_at is None or now < expires_at
+
+
 def _newest_survey_text_query(
-    *conditions: ColumnElement[bool],
-) -> Select[Invitation, Contact, Response, str, int]:
-    """The survey of the newest text to the number bound as ``phone`` that meets `conditions`, what handling a
-    reply reads with it, and that text's message id. Built once: a reply runs these queries, and building a
-    statement costs more CPU than running it."""
+    columns: Sequence[Any], *conditions: ColumnElement[bool], joined: bool
+) -> Select[Any]:
+    """`columns` of the survey of the newest text to the number bound as ``phone`` that meets `conditions`,
+    the text's message id last; `joined`: with the contact, response and campaign the step reads. Built
+    once: a reply runs these queries, and building a statement costs more CPU than running it."""
+    query = select(*columns, Message.id).join(Message, Message.invitation_id == Invitation.id)
+    if joined:
+        query = (
+            query.outerjoin(Contact, Contact.id == Invitation.contact_id)
+            .outerjoin(Response, Response.invitation_id == Invitation.id)
+            .outerjoin(Campaign, Campaign.id == Invitation.campaign_id)
+            .execution_options(populate_existing=True)
+        )
     return (
-        select(Invitation, Contact, Response, cast(Campaign.definition, Text), Message.id)
-        .join(Message, Message.invitation_id == Invitation.id)
-        .outerjoin(Contact, Contact.id == Invitation.contact_id)
-        .outerjoin(Response, Response.invitation_id == Invitation.id)
-        .outerjoin(Campaign, Campaign.id == Invitation.campaign_id)
-        .where(
+        query.where(
             Message.direction == Direction.OUTBOUND,
             Message.channel == Channel.SMS,
             Message.address == bindparam("phone"),
@@ -118,35 +174,62 @@ def _newest_survey_text_query(
         )
         .order_by(Message.id.desc())
         .limit(1)
-        .execution_options(populate_existing=True)
     )
 
 
-_ACCEPTED = _newest_survey_text_query(
-    Message.send_state == SendState.SENT,
-    or_(Message.delivery_status.is_(None), Message.delivery_status.not_in(UNDELIVERED)),
-    Invitation.state.in_(ANSWERABLE),
-)
-# key: the lock taken (None, "wait" or "nowait").
-_NEWEST_ACCEPTED = {
-    None: _ACCEPTED,
-    "wait": _ACCEPTED.with_for_update(of=Invitation),
-    "nowait": _ACCEPTED.with_for_update(of=Invitation, nowait=True),
-}
-_NEWEST_IN_FLIGHT = _newest_survey_text_query(
-    Message.send_state.in_((SendState.SENDING, SendState.UNKNOWN)),
-    Invitation.state == InvitationState.CLAIMED,
-)
+@dataclass(frozen=True)
+class _Queries:
+    accepted: dict[Lock | None, Select[Any]]  # key: the lock taken
+    in_flight: Select[Any]
 
 
-def _newest_survey_text(
-    query: Select[Invitation, Contact, Response, str, int], phone: str, *, session: Session, locked: bool
-) -> tuple[Surveyed, int] | None:
+def _queries(columns: Sequence[Any], *, joined: bool) -> _Queries:
+    accepted = _newest_survey_text_query(
+        columns,
+        Message.send_state == SendState.SENT,
+        or_(Message.delivery_status.is_(None), Message.delivery_status.not_in(UNDELIVERED)),
+        Invitation.state.in_(ANSWERABLE),
+        joined=joined,
+    )
+    in_flight = _newest_survey_text_query(
+        columns,
+        Message.send_state.in_((SendState.SENDING, SendState.UNKNOWN)),
+        Invitation.state == InvitationState.CLAIMED,
+        joined=joined,
+    )
+    return _Queries(
+        accepted={
+            None: accepted,
+            "wait": accepted.with_for_update(of=Invitation),
+            "nowait": accepted.with_for_update(of=Invitation, nowait=True),
+        },
+        in_flight=in_flight,
+    )
+
+
+_SURVEYED = _queries((Invitation, Contact, Response, cast(Campaign.definition, Text)), joined=True)
+_CHOICE = _queries((Invitation.id, Invitation.expires_at), joined=False)
+
+
+def _read_surveyed(
+    query: Select[Any], phone: str, session: Session, locked: bool
+) -> tuple[Surveyed, datetime | None, int] | None:
     row = session.execute(query, {"phone": phone}).first()
     if row is None:
         return None
     invitation, contact, response, definition, message_id = row
-    return Surveyed(invitation, contact, response, definition, locked), message_id
+    return Surveyed(invitation, contact, response, definition, locked), invitation.expires_at, message_id
+
+
+def _read_choice(
+    query: Select[Any], phone: str, session: Session, locked: bool
+) -> tuple[SurveyChoice, datetime | None, int] | None:
+    # Columns only: on the session's connection, without the ORM's execution (a third of the statement's CPU).
+    row = session.connection().execute(query, {"phone": phone}).first()
+    if row is None:
+        return None
+    invitation_id, expires_at, message_id = row
+    return SurveyChoice(invitation_id, locked), expires_at, message_id
 
 
 def response_for(invitation: Invitation, *, session: Session) -> Response | None:
@@ -154,7 +237,7 @@ def response_for(invitation: Invitation, *, session: Session) -> Response | None
 
 
 def is_open(invitation: Invitation, now: datetime) -> bool:
-    return invitation.expires_at is None or now < invitation.expires_at
+    return _open(invitation.expires_at, now)
 
 
 def record_score(
