@@ -389,3 +389,44 @@ def test_a_survey_answered_elsewhere_between_the_full_read_and_its_lock_is_read_
             connection.execute(select(Invitation.responded_at).where(Invitation.id == newer)).scalar_one()
             == answered_at
         )
+
+
+# --- the survey page answering the survey a text is being handled for ------------------------------------------
+
+
+@pytest.mark.postgres
+@ON_POSTGRESQL
+def test_a_page_answer_and_a_text_score_for_one_survey_at_once_are_both_handled(
+    engine: Container, dispatcher: Dispatcher
+) -> None:
+    """The text's step holds the survey's row and has read it; the survey page (which writes the response before
+    it locks the row) answers the same survey meanwhile. Neither may fail: one waits for the other."""
+    from campaigns.replies.survey_page import record_answer
+
+    invitation_id = survey_ana(engine, dispatcher)
+    with engine.db.engine.connect() as connection:
+        token = connection.execute(
+            select(Invitation.token).where(Invitation.id == invitation_id)
+        ).scalar_one()
+    page_error: list[BaseException] = []
+
+    def page() -> None:
+        try:
+            record_answer(token, 9, "", db=engine.db, now=engine.clock.now())
+        except BaseException as failure:  # reported by the test
+            page_error.append(failure)
+
+    with paused_after_locking_read(engine, full_read) as (read, go):
+        score = Reply(engine, "3", "SM-score")
+        score.start()
+        assert read.wait(10)
+        on_page = threading.Thread(target=page, daemon=True)
+        on_page.start()
+        waiting_on_locks(engine.db, 1)  # the page waits for the survey's row, its response inserted
+        go.set()
+        answer = score.answer()
+        on_page.join(20)
+    assert not page_error, page_error
+    assert answer is not None
+    [(invitation, _, _, _)] = responses(engine)
+    assert invitation == invitation_id
