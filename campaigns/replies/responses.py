@@ -53,11 +53,11 @@ class Unread:
 UNREAD = Unread()
 
 
-def invitation_by_token(token: str, *, session: Session) -> Invitation | None:
-    """The invitation of a link's token: the full one (emails) or the short one (SMS)."""
-    return session.scalar(
-        select(Invitation).where(or_(Invitation.token == token, Invitation.short_token == token))
-    )
+def invitation_by_token(token: str, *, session: Session, lock: bool = False) -> Invitation | None:
+    """The invitation of a link's token: the full one (emails) or the short one (SMS); `lock` (PostgreSQL):
+    its row locked (``FOR UPDATE``) as it is read, as a text's step locks it, before an answer is written."""
+    query = select(Invitation).where(or_(Invitation.token == token, Invitation.short_token == token))
+    return session.scalar(query.with_for_update() if lock else query)
 
 
 @dataclass(frozen=True)

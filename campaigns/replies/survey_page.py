@@ -172,7 +172,9 @@ def is_opted_out(survey: Survey, *, db: Database) -> bool:
 
 
 def _record(session: Session, token: str, score: int | None, comment: str, now: datetime) -> Outcome:
-    invitation = invitation_by_token(token, session=session)
+    # Locked before the response is read or written, as a text's step does: written first, the response's row
+    # would wait for the survey's row (its foreign key) while that step waits for the response: a deadlock.
+    invitation = invitation_by_token(token, session=session, lock=True)
     if invitation is None or invitation.state not in _SHOWN:
         return Outcome.UNKNOWN
     response = response_for(invitation, session=session)
