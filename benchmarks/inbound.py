@@ -467,6 +467,39 @@ def progress(what: str) -> None:
     sys.stderr.write(f"[{time.strftime('%H:%M:%S')}] {what}\n")
 
 
+def _dispatching_only(
+    label: str,
+    url: str,
+    load: LoadGenerator,
+    app_port: int,
+    env: dict[str, str],
+    logs: Path,
+    fixed_count: int,
+    fake: Any,
+    ours_conn: Connection,
+) -> list[dict[str, Any]]:
+    """Only the fixed rate while the scheduler dispatches (`--dispatching-only`): the row to rerun after a change."""
+    sent_before = sent_invitations(url)
+    scheduler = running(
+        app_command(app_port, scheduler=True), app_port, env, logs / f"app-{label}-scheduler.log"
+    )
+    with scheduler:
+        time.sleep(2)  # the scheduler's first ticks: dispatch under way
+        dispatching = load.run("fixed", app_port, 0, fixed_count)
+        dispatched = sent_invitations(url) - sent_before
+    ours_conn.send("stop")
+    fake.join(timeout=10)
+    stored = stored_and_handled(url, dispatching["acknowledged"])
+    busy_p99 = p99_ms(dispatching["latencies"])
+    answered = len(dispatching["acknowledged"])
+    print(
+        f"inbound SMS, {label}, while the scheduler dispatches ({dispatched} surveys sent meanwhile): "
+        f"{answered} of {fixed_count} answered, p99 {busy_p99:,.1f} ms, "
+        f"stored and handled {stored}, errors {dispatching['errors']}"
+    )
+    return []
+
+
 def p99_ms(latencies: list[float]) -> float:
     if not latencies:
         return float("inf")
@@ -474,7 +507,9 @@ def p99_ms(latencies: list[float]) -> float:
     return 1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 
 
-def bench(label: str, url: str, sizes: Sizes, load: LoadGenerator, logs: Path) -> list[dict[str, Any]]:
+def bench(
+    label: str, url: str, sizes: Sizes, load: LoadGenerator, logs: Path, *, dispatching_only: bool = False
+) -> list[dict[str, Any]]:
     pending = int(FIXED_RATE * sizes.fixed_seconds)  # the scheduler sends SEND_RATE=100 a second meanwhile
     progress(f"{label}: preparing {sizes.replies} surveyed contacts, {pending} pending")
     prepare(url, sizes.replies, pending)
@@ -492,6 +527,9 @@ def bench(label: str, url: str, sizes: Sizes, load: LoadGenerator, logs: Path) -
     fake.start()
     env = app_env(url, ours_conn.recv())
     baseline_cpu, our_cpu = [], []  # CPU seconds per acknowledged request, a round each
+    fixed_count = int(FIXED_RATE * sizes.fixed_seconds)
+    if dispatching_only:
+        return _dispatching_only(label, url, load, app_port, env, logs, fixed_count, fake, ours_conn)
     with running(base_command, base_port, dict(os.environ), logs / "baseline.log") as base_pid:
         app = running(app_command(app_port, scheduler=False), app_port, env, logs / f"app-{label}.log")
         with app as app_pid:
@@ -507,7 +545,6 @@ def bench(label: str, url: str, sizes: Sizes, load: LoadGenerator, logs: Path) -
                 our_cpu.append(cpu)
                 acknowledged += ours["acknowledged"]
                 errors += ours["errors"]
-            fixed_count = int(FIXED_RATE * sizes.fixed_seconds)
             base_fixed = load.run("fixed", base_port, 0, fixed_count)
             fixed = load.run("fixed", app_port, number, fixed_count)
             number += fixed_count
@@ -814,6 +851,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short phases, for a smoke run")
     parser.add_argument("--only", choices=("SQLite", "PostgreSQL"), help="one database")
+    parser.add_argument(
+        "--dispatching-only", action="store_true", help="only the fixed rate while the scheduler dispatches"
+    )
     parser.add_argument("--profile", type=int, metavar="N", help="profile N requests (PostgreSQL if set)")
     parser.add_argument("--baseline-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -834,11 +874,20 @@ def main() -> None:
                     profile(f"sqlite:///{directory / 'profile.db'}", args.profile, load, directory)
                 return
             if args.only in (None, "SQLite"):
-                bench("SQLite", f"sqlite:///{directory / 'inbound.db'}", sizes, load, directory)
+                bench(
+                    "SQLite",
+                    f"sqlite:///{directory / 'inbound.db'}",
+                    sizes,
+                    load,
+                    directory,
+                    dispatching_only=args.dispatching_only,
+                )
             if args.only in (None, "PostgreSQL"):
                 if server_url:
                     with postgres_database(server_url) as url:
-                        bench("PostgreSQL", url, sizes, load, directory)
+                        bench(
+                            "PostgreSQL", url, sizes, load, directory, dispatching_only=args.dispatching_only
+                        )
                 else:
                     print("inbound SMS, PostgreSQL: skipped (set TEST_DATABASE_URL)")
         finally:
