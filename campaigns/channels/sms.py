@@ -38,6 +38,7 @@ created in the claim's time window, and contains our text once both are folded (
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import unicodedata
 from collections.abc import Sequence
@@ -121,7 +122,13 @@ class TwilioSms:
         client = getattr(self._local, "client", None)
         if client is None:
             hooks = {"response": [self._remember_retry_after]}
-            http = TwilioHttpClient(timeout=self.config.timeout, request_hooks=hooks)
+            proxies, verify = _environment_settings(self.config.api_url)
+            http = TwilioHttpClient(timeout=self.config.timeout, request_hooks=hooks, proxy=proxies)
+            # requests reads proxies, no_proxy and the CA bundle from the environment on every request unless
+            # told not to: read once above, for this client's lifetime.
+            assert http.session is not None  # a pooled session (TwilioHttpClient's default)
+            http.session.trust_env = False
+            http.session.verify = verify
             client = Client(self.config.account_sid, self.config.auth_token, http_client=http)
             client.api.base_url = self.config.api_url.rstrip("/")
             # TWILIO_EDGE / TWILIO_REGION in the environment would rewrite the host of TWILIO_API_URL.
@@ -180,6 +187,14 @@ class TwilioSms:
             and (m.date_created is None or latest is None or m.date_created <= latest)
             and same_text(body, m.body or "")
         ]
+
+
+def _environment_settings(api_url: str) -> tuple[dict[str, str], bool | str]:
+    """The proxies for `api_url` (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY) and the CA bundle (REQUESTS_CA_BUNDLE,
+    CURL_CA_BUNDLE; else requests' own), as requests would find them in the environment."""
+    proxies = requests.utils.get_environ_proxies(api_url)
+    ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    return dict(proxies), ca_bundle or True
 
 
 def _never_connected(error: requests.exceptions.RequestException) -> bool:

@@ -13,6 +13,7 @@ from campaigns.channels.base import (
     Outgoing,
     PermanentReason,
     PermanentSendError,
+    SendError,
     TemporarySendError,
     UncertainSendError,
 )
@@ -204,3 +205,38 @@ def test_the_status_callback_url_names_our_message(fake_twilio: FakeTwilio) -> N
         "https://nps.example.com/twilio/status?m=42",
         "https://nps.example.com/twilio/status",
     ]
+
+
+# A port nothing listens on: a proxy there refuses every connection.
+DEAD_PROXY = "http://127.0.0.1:9"
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
+def test_the_proxy_of_the_environment_is_used(
+    fake_twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_proxies(monkeypatch)
+    monkeypatch.setenv("HTTP_PROXY", DEAD_PROXY)
+    with pytest.raises(SendError):  # the request went to the proxy, which refused it
+        send(adapter(fake_twilio))
+    assert fake_twilio.count() == 0
+
+
+def test_proxy_and_ca_settings_are_read_once_per_client_not_on_every_send(
+    fake_twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_proxies(monkeypatch)
+    sms = adapter(fake_twilio)
+    send(sms)
+    # Read when the client was made: a send does not look at the environment again (requests would, on every
+    # request: proxies, no_proxy, the CA bundle).
+    monkeypatch.setenv("HTTP_PROXY", DEAD_PROXY)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/ca.pem")
+    send(sms)
+    assert fake_twilio.count(successful=True) == 2
