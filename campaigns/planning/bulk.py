@@ -47,6 +47,8 @@ from sqlalchemy.orm import Session
 
 from campaigns.definitions.model import CampaignDefinition
 from campaigns.planning.decide import fatigue_for
+from campaigns.planning.eligibility import ContactFacts
+from campaigns.planning.facts import latest
 from campaigns.planning.sampling import phase_days
 from campaigns.planning.windows import next_send_time, zone_for
 from storage.enums import Channel, ConsentStatus, InvitationState
@@ -94,6 +96,14 @@ def id_ranges(session: Session, *, size: int | None = None) -> list[tuple[int, i
         after = high
 
 
+@dataclass(frozen=True)
+class Leftover:
+    """A due contact of the range `insert_due` will not plan, with the facts `eligibility.check` needs."""
+
+    contact_id: int
+    facts: ContactFacts
+
+
 def leftovers(
     session: Session,
     campaign: Campaign,
@@ -103,11 +113,12 @@ def leftovers(
     high: int,
     now: datetime,
     global_fatigue_days: int,
-) -> list[int] | None:
-    """The contacts of the range `insert_due` will not plan but the contact-by-contact planner must see.
+) -> list[Leftover] | None:
+    """The contacts of the range `insert_due` will not plan but whose skip must be recorded.
 
-    Those due but not eligible (opted out, no channel, fatigued): it records why each is skipped. None when some
-    contact of the range has audience properties SQL would compare differently from Python: then the whole
+    Those due but not eligible (opted out, no channel, fatigued), each with its eligibility facts read by the
+    same query (so the caller decides why with `eligibility.check`, without reading the range again). None when
+    some contact of the range has audience properties SQL would compare differently from Python: then the whole
     range goes contact by contact. One query for both, run before `insert_due` (which plans only the eligible,
     so the answer is the same after it).
     """
@@ -121,14 +132,61 @@ def leftovers(
         not_(_eligible(definition, now=now, global_fatigue_days=global_fatigue_days, low=low, high=high)),
     )
     rows = session.execute(
-        select(Contact.id, odd)
+        select(
+            Contact.id,
+            odd,
+            Contact.phone,
+            Contact.email,
+            Contact.opted_out_at,
+            Contact.last_surveyed_at,
+            _last_surveyed_here(),
+            _opted_out(Channel.SMS),
+            _opted_out(Channel.EMAIL),
+        )
         .select_from(Contact)
         .where(Contact.id.between(low, high), or_(odd, due_not_eligible))
         .order_by(Contact.id)
     ).all()
-    if any(is_odd for _, is_odd in rows):
+    if any(row[1] for row in rows):
         return None
-    return [contact_id for contact_id, _ in rows]
+    found = []
+    for contact_id, _, phone, email, opted_out_at, elsewhere, here, sms_left, email_left in rows:
+        left: set[tuple[Channel, str]] = set()
+        if sms_left and phone:
+            left.add((Channel.SMS, phone))
+        if email_left and email:
+            left.add((Channel.EMAIL, email))
+        facts = ContactFacts(
+            phone=phone,
+            email=email,
+            opted_out_at=opted_out_at,
+            opted_out_addresses=frozenset(left),
+            last_surveyed_at=latest(here, elsewhere),
+        )
+        found.append(Leftover(contact_id, facts))
+    return found
+
+
+def _last_surveyed_here() -> ColumnElement[datetime]:
+    """`facts.last_surveyed` for the row's contact: its last survey sent (or held for review) by any campaign."""
+    maybe_sent = case((Invitation.state == InvitationState.REVIEW, Invitation.updated_at), else_=None)
+    return (
+        select(func.max(func.coalesce(Invitation.sent_at, maybe_sent)))
+        .where(
+            Invitation.contact_id == Contact.id,
+            or_(Invitation.sent_at.is_not(None), Invitation.state == InvitationState.REVIEW),
+        )
+        .correlate(Contact)
+        .scalar_subquery()
+    )
+
+
+def _opted_out(channel: Channel) -> ColumnElement[bool]:
+    """The row's address on `channel` has opted out (a consent row says so)."""
+    address = Contact.phone if channel is Channel.SMS else Contact.email
+    return exists().where(
+        Consent.channel == channel, Consent.address == address, Consent.status == ConsentStatus.OPTED_OUT
+    )
 
 
 def insert_due(

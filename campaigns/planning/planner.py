@@ -236,12 +236,23 @@ def _plan_set_based(
                 default_timezone=rules.default_timezone,
             )
             stats.planned += planned
+            skips: list[tuple[int, int, Skip]] = []
             for contact_id in lost:  # planned elsewhere meanwhile
-                record_skip(campaign.id, contact_id, _pending_elsewhere(), at=now, session=session)
+                skips.append((campaign.id, contact_id, _pending_elsewhere()))
                 stats.skip(SkipReason.PENDING)
-            if leftover:
+            # Due and not eligible: `decide` skips them with the check at now (their due time is past).
+            undecided = []
+            for left in leftover:
+                skip = _skip_at_planning(definition, left.facts, due=now, rules=rules)
+                if skip is None:
+                    undecided.append(left.contact_id)  # SQL and Python disagree: Python decides
+                    continue
+                skips.append((campaign.id, left.contact_id, skip))
+                stats.skip(skip.reason)
+            record_skips(skips, at=now, session=session)
+            if undecided:
                 contacts = list(
-                    session.scalars(select(Contact).where(Contact.id.in_(leftover)).order_by(Contact.id))
+                    session.scalars(select(Contact).where(Contact.id.in_(undecided)).order_by(Contact.id))
                 )
                 _plan_contacts(
                     session,

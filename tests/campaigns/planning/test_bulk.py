@@ -244,3 +244,37 @@ def test_no_planning_statement_walks_the_queued_surveys(engine: Container) -> No
         raw.close()
     assert statements
     assert walks == []
+
+
+def test_a_range_decides_its_skips_from_its_own_read(
+    engine: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Per range: the leftovers' read, the zones, the insert and one executemany of the skips. The facts of the
+    skipped come with the leftovers' read: no second read of the range's contacts, invitations or consents."""
+    monkeypatch.setattr(bulk, "RANGE", 25)
+    seed(engine)
+    with engine.db.transaction() as session:
+        session.execute(delete(Consent))  # no range goes contact by contact for an odd property either
+        for contact in session.scalars(select(Contact)):
+            if contact.properties.get("Plan"):
+                contact.properties = {"plan": "pro", "region": "EU"}
+    with engine.db.transaction() as session:
+        ranges = len(bulk.id_ranges(session))
+    statements: list[tuple[str, bool]] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+        statements.append((statement, many))
+
+    event.listen(engine.db.engine, "before_cursor_execute", seen)
+    try:
+        stats = run(engine, set_based=True)
+    finally:
+        event.remove(engine.db.engine, "before_cursor_execute", seen)
+
+    assert stats.skipped >= 8, stats
+    reads = [s for s, _ in statements if s.lstrip().upper().startswith("SELECT")]
+    fact_reads = [s for s in reads if "consents" in s or "contacts.phone" in s]
+    skip_writes = [s for s, _ in statements if "INSERT INTO skips" in s]
+    # one read of the leftovers with their facts per range and campaign, nothing else reads phones or consents
+    assert len(fact_reads) <= 2 * ranges, "\n".join(fact_reads)
+    assert len(skip_writes) <= 2 * ranges

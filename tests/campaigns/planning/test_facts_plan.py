@@ -82,7 +82,9 @@ def test_sqlite_reads_opt_outs_through_the_address_index(sqlite_db: Database, an
     statement, parameters = facts_statement(sqlite_db)
     with sqlite_db.engine.connect() as connection:
         steps = [row[3] for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
-    assert any(step.startswith("SEARCH consents USING INDEX") and "address=?" in step for step in steps), steps
+    assert any(step.startswith("SEARCH consents USING INDEX") and "address=?" in step for step in steps), (
+        steps
+    )
     assert not any(step.startswith("SCAN consents") for step in steps), steps
 
 
