@@ -40,6 +40,7 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    text,
     true,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -129,7 +130,11 @@ def leftovers(
     odd = or_(*(_odd_property(dialect, key) for key in keys)) if keys else false()
     due_not_eligible = and_(
         _due(campaign, definition, history, dialect, now=now, low=low, high=high),
-        not_(_eligible(definition, now=now, global_fatigue_days=global_fatigue_days, low=low, high=high)),
+        not_(
+            _eligible(
+                definition, dialect, now=now, global_fatigue_days=global_fatigue_days, low=low, high=high
+            )
+        ),
     )
     rows = session.execute(
         select(
@@ -225,7 +230,9 @@ def insert_due(
         .select_from(Contact)
         .where(
             _due(campaign, definition, history, dialect, now=now, low=low, high=high),
-            _eligible(definition, now=now, global_fatigue_days=global_fatigue_days, low=low, high=high),
+            _eligible(
+                definition, dialect, now=now, global_fatigue_days=global_fatigue_days, low=low, high=high
+            ),
         )
     )
     columns = [
@@ -316,8 +323,8 @@ def _due(
     )
     # Not bounded by the range (unlike the fatigue lookup): PostgreSQL then scanned the range's slice of the
     # pending index for every contact instead of probing it by contact.
-    pending = exists().where(
-        Invitation.contact_id == Contact.id, Invitation.state.in_(PENDING_INVITATION_STATES)
+    pending = _exists(
+        dialect, Invitation.contact_id == Contact.id, Invitation.state.in_(PENDING_INVITATION_STATES)
     )
     return and_(
         Contact.id.between(low, high),
@@ -363,11 +370,18 @@ def _in_range(low: int, high: int) -> ColumnElement[bool]:
 
 
 def _eligible(
-    definition: CampaignDefinition, *, now: datetime, global_fatigue_days: int, low: int, high: int
+    definition: CampaignDefinition,
+    dialect: str,
+    *,
+    now: datetime,
+    global_fatigue_days: int,
+    low: int,
+    high: int,
 ) -> ColumnElement[bool]:
     """`eligibility.check` at `now`: not opted out, a usable channel, and fatigue over."""
     cutoff = _at(now - timedelta(days=fatigue_for(definition, global_fatigue_days)))
-    surveyed_since = exists().where(
+    surveyed_since = _exists(
+        dialect,
         Invitation.contact_id == Contact.id,
         _in_range(low, high),
         or_(
@@ -381,18 +395,34 @@ def _eligible(
     )
     return and_(
         Contact.opted_out_at.is_(None),
-        or_(*(_usable(channel) for channel in definition.channels)),
+        or_(*(_usable(channel, dialect) for channel in definition.channels)),
         not_(surveyed_since),
         or_(Contact.last_surveyed_at.is_(None), Contact.last_surveyed_at <= cutoff),
     )
 
 
-def _usable(channel: Channel) -> ColumnElement[bool]:
+def _usable(channel: Channel, dialect: str) -> ColumnElement[bool]:
     address = Contact.phone if channel is Channel.SMS else Contact.email
-    left = exists().where(
-        Consent.channel == channel, Consent.address == address, Consent.status == ConsentStatus.OPTED_OUT
+    left = _exists(
+        dialect,
+        Consent.channel == channel,
+        Consent.address == address,
+        Consent.status == ConsentStatus.OPTED_OUT,
     )
     return and_(address.is_not(None), address != "", not_(left))
+
+
+def _exists(dialect: str, *conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+    """EXISTS of `conditions`, probed per contact.
+
+    PostgreSQL turns a NOT EXISTS into an anti-join, and with a range's many conditions it expects one contact
+    and picks a nested loop that filters the whole index (or table) of the other side for every contact: a
+    cost growing with the outbox and the consents, per range. An OFFSET keeps the subquery a subplan, run per
+    contact with the contact's id or address as the index condition.
+    """
+    if dialect == "postgresql":
+        return exists(select(literal(1)).where(*conditions).correlate(Contact).offset(0))
+    return exists().where(*conditions)
 
 
 def _audience(definition: CampaignDefinition, dialect: str) -> ColumnElement[bool]:
@@ -501,7 +531,14 @@ def _token(dialect: str) -> ColumnElement[str]:
 
 
 def _prepare(session: Session) -> None:
-    """SQLite computes the phase and the token with the Python functions themselves (same answers)."""
+    """SQLite computes the phase and the token with the Python functions themselves (same answers).
+
+    PostgreSQL plans a range's statements without JIT compilation, for this transaction only: their estimated
+    cost crosses `jit_above_cost`, and compiling them took longer than running them on a range's contacts.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL jit = off; SET LOCAL enable_seqscan = off"))
+        return
     if session.get_bind().dialect.name != "sqlite":
         return
     raw = session.connection().connection.driver_connection
