@@ -40,6 +40,7 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    text,
     true,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -47,6 +48,8 @@ from sqlalchemy.orm import Session
 
 from campaigns.definitions.model import CampaignDefinition
 from campaigns.planning.decide import fatigue_for
+from campaigns.planning.eligibility import ContactFacts
+from campaigns.planning.facts import latest
 from campaigns.planning.sampling import phase_days
 from campaigns.planning.windows import next_send_time, zone_for
 from storage.enums import Channel, ConsentStatus, InvitationState
@@ -94,6 +97,14 @@ def id_ranges(session: Session, *, size: int | None = None) -> list[tuple[int, i
         after = high
 
 
+@dataclass(frozen=True)
+class Leftover:
+    """A due contact of the range `insert_due` will not plan, with the facts `eligibility.check` needs."""
+
+    contact_id: int
+    facts: ContactFacts
+
+
 def leftovers(
     session: Session,
     campaign: Campaign,
@@ -103,11 +114,12 @@ def leftovers(
     high: int,
     now: datetime,
     global_fatigue_days: int,
-) -> list[int] | None:
-    """The contacts of the range `insert_due` will not plan but the contact-by-contact planner must see.
+) -> list[Leftover] | None:
+    """The contacts of the range `insert_due` will not plan but whose skip must be recorded.
 
-    Those due but not eligible (opted out, no channel, fatigued): it records why each is skipped. None when some
-    contact of the range has audience properties SQL would compare differently from Python: then the whole
+    Those due but not eligible (opted out, no channel, fatigued), each with its eligibility facts read by the
+    same query (so the caller decides why with `eligibility.check`, without reading the range again). None when
+    some contact of the range has audience properties SQL would compare differently from Python: then the whole
     range goes contact by contact. One query for both, run before `insert_due` (which plans only the eligible,
     so the answer is the same after it).
     """
@@ -118,17 +130,68 @@ def leftovers(
     odd = or_(*(_odd_property(dialect, key) for key in keys)) if keys else false()
     due_not_eligible = and_(
         _due(campaign, definition, history, dialect, now=now, low=low, high=high),
-        not_(_eligible(definition, now=now, global_fatigue_days=global_fatigue_days, low=low, high=high)),
+        not_(
+            _eligible(
+                definition, dialect, now=now, global_fatigue_days=global_fatigue_days, low=low, high=high
+            )
+        ),
     )
     rows = session.execute(
-        select(Contact.id, odd)
+        select(
+            Contact.id,
+            odd,
+            Contact.phone,
+            Contact.email,
+            Contact.opted_out_at,
+            Contact.last_surveyed_at,
+            _last_surveyed_here(),
+            _opted_out(Channel.SMS),
+            _opted_out(Channel.EMAIL),
+        )
         .select_from(Contact)
         .where(Contact.id.between(low, high), or_(odd, due_not_eligible))
         .order_by(Contact.id)
     ).all()
-    if any(is_odd for _, is_odd in rows):
+    if any(row[1] for row in rows):
         return None
-    return [contact_id for contact_id, _ in rows]
+    found = []
+    for contact_id, _, phone, email, opted_out_at, elsewhere, here, sms_left, email_left in rows:
+        left: set[tuple[Channel, str]] = set()
+        if sms_left and phone:
+            left.add((Channel.SMS, phone))
+        if email_left and email:
+            left.add((Channel.EMAIL, email))
+        facts = ContactFacts(
+            phone=phone,
+            email=email,
+            opted_out_at=opted_out_at,
+            opted_out_addresses=frozenset(left),
+            last_surveyed_at=latest(here, elsewhere),
+        )
+        found.append(Leftover(contact_id, facts))
+    return found
+
+
+def _last_surveyed_here() -> ColumnElement[datetime]:
+    """`facts.last_surveyed` for the row's contact: its last survey sent (or held for review) by any campaign."""
+    maybe_sent = case((Invitation.state == InvitationState.REVIEW, Invitation.updated_at), else_=None)
+    return (
+        select(func.max(func.coalesce(Invitation.sent_at, maybe_sent)))
+        .where(
+            Invitation.contact_id == Contact.id,
+            or_(Invitation.sent_at.is_not(None), Invitation.state == InvitationState.REVIEW),
+        )
+        .correlate(Contact)
+        .scalar_subquery()
+    )
+
+
+def _opted_out(channel: Channel) -> ColumnElement[bool]:
+    """The row's address on `channel` has opted out (a consent row says so)."""
+    address = Contact.phone if channel is Channel.SMS else Contact.email
+    return exists().where(
+        Consent.channel == channel, Consent.address == address, Consent.status == ConsentStatus.OPTED_OUT
+    )
 
 
 def insert_due(
@@ -167,7 +230,9 @@ def insert_due(
         .select_from(Contact)
         .where(
             _due(campaign, definition, history, dialect, now=now, low=low, high=high),
-            _eligible(definition, now=now, global_fatigue_days=global_fatigue_days, low=low, high=high),
+            _eligible(
+                definition, dialect, now=now, global_fatigue_days=global_fatigue_days, low=low, high=high
+            ),
         )
     )
     columns = [
@@ -258,8 +323,8 @@ def _due(
     )
     # Not bounded by the range (unlike the fatigue lookup): PostgreSQL then scanned the range's slice of the
     # pending index for every contact instead of probing it by contact.
-    pending = exists().where(
-        Invitation.contact_id == Contact.id, Invitation.state.in_(PENDING_INVITATION_STATES)
+    pending = _exists(
+        dialect, Invitation.contact_id == Contact.id, Invitation.state.in_(PENDING_INVITATION_STATES)
     )
     return and_(
         Contact.id.between(low, high),
@@ -305,11 +370,18 @@ def _in_range(low: int, high: int) -> ColumnElement[bool]:
 
 
 def _eligible(
-    definition: CampaignDefinition, *, now: datetime, global_fatigue_days: int, low: int, high: int
+    definition: CampaignDefinition,
+    dialect: str,
+    *,
+    now: datetime,
+    global_fatigue_days: int,
+    low: int,
+    high: int,
 ) -> ColumnElement[bool]:
     """`eligibility.check` at `now`: not opted out, a usable channel, and fatigue over."""
     cutoff = _at(now - timedelta(days=fatigue_for(definition, global_fatigue_days)))
-    surveyed_since = exists().where(
+    surveyed_since = _exists(
+        dialect,
         Invitation.contact_id == Contact.id,
         _in_range(low, high),
         or_(
@@ -323,18 +395,34 @@ def _eligible(
     )
     return and_(
         Contact.opted_out_at.is_(None),
-        or_(*(_usable(channel) for channel in definition.channels)),
+        or_(*(_usable(channel, dialect) for channel in definition.channels)),
         not_(surveyed_since),
         or_(Contact.last_surveyed_at.is_(None), Contact.last_surveyed_at <= cutoff),
     )
 
 
-def _usable(channel: Channel) -> ColumnElement[bool]:
+def _usable(channel: Channel, dialect: str) -> ColumnElement[bool]:
     address = Contact.phone if channel is Channel.SMS else Contact.email
-    left = exists().where(
-        Consent.channel == channel, Consent.address == address, Consent.status == ConsentStatus.OPTED_OUT
+    left = _exists(
+        dialect,
+        Consent.channel == channel,
+        Consent.address == address,
+        Consent.status == ConsentStatus.OPTED_OUT,
     )
     return and_(address.is_not(None), address != "", not_(left))
+
+
+def _exists(dialect: str, *conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+    """EXISTS of `conditions`, probed per contact.
+
+    PostgreSQL turns a NOT EXISTS into an anti-join, and with a range's many conditions it expects one contact
+    and picks a nested loop that filters the whole index (or table) of the other side for every contact: a
+    cost growing with the outbox and the consents, per range. An OFFSET keeps the subquery a subplan, run per
+    contact with the contact's id or address as the index condition.
+    """
+    if dialect == "postgresql":
+        return exists(select(literal(1)).where(*conditions).correlate(Contact).offset(0))
+    return exists().where(*conditions)
 
 
 def _audience(definition: CampaignDefinition, dialect: str) -> ColumnElement[bool]:
@@ -443,7 +531,14 @@ def _token(dialect: str) -> ColumnElement[str]:
 
 
 def _prepare(session: Session) -> None:
-    """SQLite computes the phase and the token with the Python functions themselves (same answers)."""
+    """SQLite computes the phase and the token with the Python functions themselves (same answers).
+
+    PostgreSQL plans a range's statements without JIT compilation, for this transaction only: their estimated
+    cost crosses `jit_above_cost`, and compiling them took longer than running them on a range's contacts.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL jit = off; SET LOCAL enable_seqscan = off"))
+        return
     if session.get_bind().dialect.name != "sqlite":
         return
     raw = session.connection().connection.driver_connection

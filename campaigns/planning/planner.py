@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -198,9 +199,65 @@ def _plan_set_based(
     """One INSERT ... SELECT per id range; the due contacts it cannot plan go through `_plan_contacts`."""
     with db.transaction() as session:
         ranges = bulk.id_ranges(session)
+    with _checkpoints_deferred(db) as transaction:
+        by_python = _plan_ranges(transaction, campaign, definition, ranges, now=now, rules=rules, stats=stats)
+    if by_python:
+        log.info(
+            "planned %d of %d contact ranges of %s contact by contact: their audience properties are not plain "
+            "ASCII text or use another case for a filtered key",
+            by_python,
+            len(ranges),
+            campaign.name,
+        )
+
+
+# SQLite copies its write-ahead log into the database (a checkpoint) at the first commit that finds the log
+# over 1,000 pages. Every range's rows land on pages all over the random survey tokens' index, so each range's
+# checkpoint rewrote most of that index: a cost per range growing with the outbox, quadratic over a large base
+# (5x the baseline at 1,000,000 contacts). The planner lets the log grow to this many pages (64 MB) between
+# checkpoints, each page then written once for several ranges, and checkpoints when it is done.
+PLANNING_CHECKPOINT_PAGES = 16_000
+SQLITE_CHECKPOINT_PAGES = 1000  # SQLite's default, restored for the connection's next user
+
+
+@contextmanager
+def _checkpoints_deferred(db: Database) -> Iterator[Callable[[], AbstractContextManager[Session]]]:
+    """A factory of range transactions; on SQLite all on one connection that checkpoints less often."""
+    if db.engine.dialect.name != "sqlite":
+        yield db.transaction
+        return
+    with db.engine.connect() as connection:
+        connection.exec_driver_sql(f"PRAGMA wal_autocheckpoint={PLANNING_CHECKPOINT_PAGES}")
+        connection.commit()
+
+        @contextmanager
+        def transaction() -> Iterator[Session]:
+            with db.sessions(bind=connection) as session, session.begin():
+                yield session
+
+        try:
+            yield transaction
+        finally:
+            connection.rollback()
+            connection.exec_driver_sql(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}")
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            connection.commit()
+
+
+def _plan_ranges(
+    transaction: Callable[[], AbstractContextManager[Session]],
+    campaign: Campaign,
+    definition: CampaignDefinition,
+    ranges: Sequence[tuple[int, int]],
+    *,
+    now: datetime,
+    rules: PlanningRules,
+    stats: PlanStats,
+) -> int:
+    """Plans each range in a transaction of its own; returns how many went contact by contact."""
     by_python = 0
     for low, high in ranges:
-        with db.transaction() as session:
+        with transaction() as session:
             leftover = bulk.leftovers(
                 session,
                 campaign,
@@ -236,12 +293,23 @@ def _plan_set_based(
                 default_timezone=rules.default_timezone,
             )
             stats.planned += planned
+            skips: list[tuple[int, int, Skip]] = []
             for contact_id in lost:  # planned elsewhere meanwhile
-                record_skip(campaign.id, contact_id, _pending_elsewhere(), at=now, session=session)
+                skips.append((campaign.id, contact_id, _pending_elsewhere()))
                 stats.skip(SkipReason.PENDING)
-            if leftover:
+            # Due and not eligible: `decide` skips them with the check at now (their due time is past).
+            undecided = []
+            for left in leftover:
+                skip = _skip_at_planning(definition, left.facts, due=now, rules=rules)
+                if skip is None:
+                    undecided.append(left.contact_id)  # SQL and Python disagree: Python decides
+                    continue
+                skips.append((campaign.id, left.contact_id, skip))
+                stats.skip(skip.reason)
+            record_skips(skips, at=now, session=session)
+            if undecided:
                 contacts = list(
-                    session.scalars(select(Contact).where(Contact.id.in_(leftover)).order_by(Contact.id))
+                    session.scalars(select(Contact).where(Contact.id.in_(undecided)).order_by(Contact.id))
                 )
                 _plan_contacts(
                     session,
@@ -254,14 +322,7 @@ def _plan_set_based(
                     rules=rules,
                     stats=stats,
                 )
-    if by_python:
-        log.info(
-            "planned %d of %d contact ranges of %s contact by contact: their audience properties are not plain "
-            "ASCII text or use another case for a filtered key",
-            by_python,
-            len(ranges),
-            campaign.name,
-        )
+    return by_python
 
 
 def _contacts_between(low: int, high: int, *, session: Session) -> list[Contact]:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, event, func, select
 
-from campaigns.planning import bulk
+from campaigns.planning import bulk, planner
 from campaigns.planning.planner import PlanStats, plan_recurring
 from service.container import Container
 from storage.enums import Channel, ConsentStatus, InvitationState
@@ -244,3 +244,61 @@ def test_no_planning_statement_walks_the_queued_surveys(engine: Container) -> No
         raw.close()
     assert statements
     assert walks == []
+
+
+def test_a_range_decides_its_skips_from_its_own_read(
+    engine: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Per range: the leftovers' read, the zones, the insert and one executemany of the skips. The facts of the
+    skipped come with the leftovers' read: no second read of the range's contacts, invitations or consents."""
+    monkeypatch.setattr(bulk, "RANGE", 25)
+    seed(engine)
+    with engine.db.transaction() as session:
+        session.execute(delete(Consent))  # no range goes contact by contact for an odd property either
+        for contact in session.scalars(select(Contact)):
+            if contact.properties.get("Plan"):
+                contact.properties = {"plan": "pro", "region": "EU"}
+    with engine.db.transaction() as session:
+        ranges = len(bulk.id_ranges(session))
+    statements: list[tuple[str, bool]] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+        statements.append((statement, many))
+
+    event.listen(engine.db.engine, "before_cursor_execute", seen)
+    try:
+        stats = run(engine, set_based=True)
+    finally:
+        event.remove(engine.db.engine, "before_cursor_execute", seen)
+
+    assert stats.skipped >= 8, stats
+    reads = [s for s, _ in statements if s.lstrip().upper().startswith("SELECT")]
+    fact_reads = [s for s in reads if "consents" in s or "contacts.phone" in s]
+    skip_writes = [s for s, _ in statements if "INSERT INTO skips" in s]
+    # one read of the leftovers with their facts per range and campaign, nothing else reads phones or consents
+    assert len(fact_reads) <= 2 * ranges, "\n".join(fact_reads)
+    assert len(skip_writes) <= 2 * ranges
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_sqlite_ranges_defer_checkpoints_and_restore_the_default(
+    engine: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each range's commit would copy the log into the database once it holds 1,000 pages; the ranges run
+    with a larger threshold, and the connection gets SQLite's default back when the pass ends."""
+    monkeypatch.setattr(bulk, "RANGE", 25)
+    seed(engine)
+    thresholds: list[int] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+        if statement.lstrip().startswith("INSERT INTO invitations"):
+            thresholds.append(cursor.connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+
+    event.listen(engine.db.engine, "before_cursor_execute", seen)
+    try:
+        run(engine, set_based=True)
+    finally:
+        event.remove(engine.db.engine, "before_cursor_execute", seen)
+    assert thresholds and set(thresholds) == {planner.PLANNING_CHECKPOINT_PAGES}
+    with engine.db.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 1000

@@ -1,0 +1,95 @@
+"""On PostgreSQL a range's INSERT ... SELECT probes the outbox and the consents per contact, by index.
+
+A freshly installed outbox is empty and its statistics say so: PostgreSQL then read the invitations and the
+consents sequentially once per contact of the range (an anti-join with a nested loop, or a subplan over a
+sequential scan), while the same statement inserted into them. That grew with every row written and made
+planning a large base quadratic. The test replays the statements of one range as the planner sent them (its
+settings for the transaction included), asks for the INSERT's plan, and requires no sequential scan and no JIT.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, event, text
+
+from campaigns.definitions.campaign_file import parse_campaign_file
+from campaigns.definitions.store import apply_definitions
+from campaigns.planning import bulk
+from campaigns.planning.planner import PlanningRules, plan_recurring
+from storage.db import Database
+from tests.campaigns.dispatch.test_claim_plan import nodes, outline
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+CONTACTS = 20_000
+CAMPAIGN = """
+campaigns:
+  - name: pulse
+    kind: relationship
+    interval_days: 90
+    channels: [sms]
+    audience: {plan: [pro]}
+    send_window: {days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "23:59"}
+"""
+
+
+def fill(db: Database) -> None:
+    with db.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO contacts (external_id, phone, properties, test, created_at, updated_at)"
+                " SELECT 'c' || g, '+4915130' || lpad(g::text, 6, '0'), '{\"plan\": \"pro\"}', false, :at, :at"
+                " FROM generate_series(1, :rows) AS g"
+            ),
+            {"at": NOW - timedelta(days=400), "rows": CONTACTS},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO consents (channel, address, status, source, changed_at)"
+                " SELECT 'sms', '+4915130' || lpad(g::text, 6, '0'), 'opted_out', 'test', :at"
+                " FROM generate_series(1, :rows, 50) AS g"
+            ),
+            {"at": NOW - timedelta(days=5), "rows": CONTACTS},
+        )
+    with db.transaction() as session:
+        apply_definitions(
+            parse_campaign_file(CAMPAIGN).campaigns, session=session, now=NOW - timedelta(days=100)
+        )
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM ANALYZE"))
+
+
+@pytest.mark.postgres
+def test_postgres_probes_a_range_per_contact_by_index(
+    empty_postgres_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bulk, "RANGE", CONTACTS)  # one range: its statements are the whole run
+    fill(empty_postgres_db)
+    seen: list[tuple[str, Any]] = []
+
+    def keep(_conn: Connection, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(empty_postgres_db.engine, "before_cursor_execute", keep)
+    try:
+        stats = plan_recurring(empty_postgres_db, now=NOW, rules=PlanningRules(), force=True)
+    finally:
+        event.remove(empty_postgres_db.engine, "before_cursor_execute", keep)
+    assert stats.planned == CONTACTS - CONTACTS // 50, stats  # the fill is right
+
+    insert_at = next(i for i, (s, _) in enumerate(seen) if "INSERT INTO invitations" in s)
+    settings = [(s, p) for s, p in seen[:insert_at] if s.lstrip().upper().startswith("SET ")]
+    with empty_postgres_db.engine.connect() as connection:
+        for statement, parameters in settings:
+            connection.exec_driver_sql(statement, parameters)
+        raw = connection.exec_driver_sql("EXPLAIN (FORMAT JSON) " + seen[insert_at][0], seen[insert_at][1])
+        document = raw.scalar_one()
+        jit = connection.exec_driver_sql("SHOW jit").scalar_one()
+        connection.rollback()
+    plan = document[0]["Plan"]
+    described = "\n".join(outline(plan))
+    scans = [n for n in nodes(plan) if n["Node Type"] == "Seq Scan"]
+    assert scans == [], described
+    assert jit == "off"
