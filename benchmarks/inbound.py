@@ -363,8 +363,11 @@ async def _post(client: Any, port: int, request: Signed) -> bool:
             content=body,
             headers={"content-type": "application/x-www-form-urlencoded", "x-twilio-signature": signature},
         )
-    except Exception:
+    except Exception as error:
+        sys.stderr.write(f"a request failed: {type(error).__name__}: {error}\n")
         return False
+    if not (response.status_code == 200 and response.text.startswith("<?xml")):
+        sys.stderr.write(f"a request was answered {response.status_code}: {response.text[:80]!r}\n")
     return response.status_code == 200 and response.text.startswith("<?xml")
 
 

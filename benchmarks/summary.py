@@ -92,9 +92,29 @@ def _ratio(value: Any) -> str:
     return "-" if value is None else f"{value:,.3g}"
 
 
-def machine() -> list[str]:
-    """CPU, RAM, Python, SQLite and PostgreSQL versions, load average: what the figures depend on."""
+def cpu_times() -> list[int] | None:
+    """The machine's CPU time so far by kind (/proc/stat's first line, in ticks), or None off Linux."""
+    try:
+        return [int(field) for field in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def stolen_share(before: list[int] | None, after: list[int] | None) -> float | None:
+    """The share of CPU time the hypervisor gave to other guests between two `cpu_times` (steal, the 8th
+    field): on a shared host every figure that is not a ratio slows by about that much, and more."""
+    if before is None or after is None or len(before) < 8 or len(after) < 8:
+        return None
+    total = sum(after[:8]) - sum(before[:8])
+    return (after[7] - before[7]) / total if total > 0 else None
+
+
+def machine(stolen: float | None = None) -> list[str]:
+    """CPU, RAM, Python, SQLite and PostgreSQL versions, load, CPU steal: what the figures depend on."""
     load = ", ".join(f"{n:.2f}" for n in os.getloadavg()) if hasattr(os, "getloadavg") else "unknown"
+    steal = (
+        [] if stolen is None else [f"- CPU time stolen by the hypervisor while the scripts ran: {stolen:.0%}"]
+    )
     return [
         f"- CPUs: {os.cpu_count()} x {_cpu_model()}",
         f"- RAM: {_ram()}",
@@ -102,6 +122,7 @@ def machine() -> list[str]:
         f"- SQLite: {sqlite3.sqlite_version}",
         f"- PostgreSQL: {_postgres_version()}",
         f"- load average (1, 5, 15 min) when the summary was written: {load}",
+        *steal,
     ]
 
 
@@ -141,7 +162,9 @@ def _postgres_version() -> str:
         return f"unreachable ({type(error).__name__})"
 
 
-def summary(figures: list[dict[str, Any]], failed: list[str], note: str | None) -> str:
+def summary(
+    figures: list[dict[str, Any]], failed: list[str], note: str | None, stolen: float | None = None
+) -> str:
     lines = ["# Benchmarks: latest results", ""]
     if note:
         lines += [f"> {note}", ""]
@@ -156,7 +179,7 @@ def summary(figures: list[dict[str, Any]], failed: list[str], note: str | None) 
     ]
     if failed:
         lines += ["Scripts that failed (their figures are missing): " + ", ".join(failed), ""]
-    lines += ["## Machine", "", *machine(), "", "## Rerun one figure", ""]
+    lines += ["## Machine", "", *machine(stolen), "", "## Rerun one figure", ""]
     seen = set()
     for f in figures:
         if f.get("rerun") and f["rerun"] not in seen:
@@ -176,17 +199,20 @@ def main() -> None:
     args = parser.parse_args()
     figures: list[dict[str, Any]] = []
     failed: list[str] = []
+    stolen = None
     if args.saved:
         for saved in args.saved:
             figures += bench_lines(saved.read_text().splitlines())
     else:
+        before = cpu_times()
         for script in scripts():
             lines, status = run(script, args.quick)
             figures += bench_lines(lines)
             if status != 0:
                 failed.append(script.name)
+        stolen = stolen_share(before, cpu_times())
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(summary(figures, failed, args.note))
+    args.output.write_text(summary(figures, failed, args.note, stolen))
     print(f"wrote {args.output} ({len(figures)} figures)")
     if failed or not all(f.get("pass") for f in figures):
         sys.exit(1)
