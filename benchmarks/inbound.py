@@ -366,9 +366,10 @@ async def _post(client: Any, port: int, request: Signed) -> bool:
     except Exception as error:
         sys.stderr.write(f"a request failed: {type(error).__name__}: {error}\n")
         return False
-    if not (response.status_code == 200 and response.text.startswith("<?xml")):
+    answered = response.status_code == 200 and response.text.startswith("<?xml")
+    if not answered:
         sys.stderr.write(f"a request was answered {response.status_code}: {response.text[:80]!r}\n")
-    return response.status_code == 200 and response.text.startswith("<?xml")
+    return answered
 
 
 def _client(connections: int) -> Any:
