@@ -159,18 +159,22 @@ def test_a_refusal_of_our_sender_at_the_end_of_the_content_pauses_email_and_keep
     add_contacts(engine, PEOPLE[:2])
     apply_yaml(engine, EMAIL_ONLY)
     plan(engine)
-    smtp_sink.reject_next(554, stage="data", text=reply, times=2)
+    smtp_sink.reject_next(554, stage="data", text=reply, times=len(PEOPLE))  # refused until the operator acts
     with caplog.at_level(logging.ERROR):
         dispatcher.drain()
     assert smtp_sink.messages() == []
+    assert smtp_sink.refusals()
     assert {(i.state, i.attempts) for i in invitations(engine)} == {(InvitationState.PLANNED, 0)}
     assert any("EMAIL_FROM" in r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR)
     with engine.db.transaction() as session:
         [pause] = channel_pauses(session=session)
     assert (pause.channel, pause.code) == (Channel.EMAIL, "554")
 
+    # Verified meanwhile. How many sends the first drain had in flight when the pause landed depends on the
+    # send pool's timing, so the sink forgets whatever refusals are left instead of counting them.
+    smtp_sink.reset()
     engine.clock.advance(minutes=20)  # type: ignore[attr-defined]
-    dispatcher.drain()  # verified meanwhile: the probe goes through and the rest follows
+    dispatcher.drain()  # the probe goes through and the rest follows
     assert sorted(m.rcpt_tos[0] for m in smtp_sink.messages()) == ["p0@example.com", "p1@example.com"]
 
 
