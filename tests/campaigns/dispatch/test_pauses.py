@@ -129,13 +129,14 @@ def test_a_refused_smtp_sender_pauses_email_and_keeps_the_invitations(
     add_contacts(engine, PEOPLE[:2])
     apply_yaml(engine, EMAIL_ONLY)
     plan(engine)
-    smtp_sink.reject_next(550, stage="mail", text="5.7.1 Sender address rejected: not owned by user", times=2)
+    smtp_sink.reject_next(550, stage="mail", text="5.7.1 Sender address rejected: not owned by user", times=len(PEOPLE))
     with caplog.at_level(logging.ERROR):
         dispatcher.drain()
     assert smtp_sink.messages() == []
     assert {(i.state, i.attempts) for i in invitations(engine)} == {(InvitationState.PLANNED, 0)}
     assert any("EMAIL_FROM" in r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR)
 
+    smtp_sink.reset()  # the sender is fixed; how many refusals the first drain used depends on the send pool
     engine.clock.advance(minutes=20)  # type: ignore[attr-defined]
     dispatcher.drain()
     assert sorted(m.rcpt_tos[0] for m in smtp_sink.messages()) == ["p0@example.com", "p1@example.com"]
