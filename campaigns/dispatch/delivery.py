@@ -28,6 +28,7 @@ from storage.enums import (
     MessagePurpose,
     SendState,
 )
+from storage.lists import among
 from storage.tables import Invitation, Message
 
 log = logging.getLogger(__name__)
@@ -156,7 +157,7 @@ def apply_held(provider_ids: list[str], *, now: datetime, session: Session) -> i
         .where(
             Message.purpose == MessagePurpose.STATUS_CALLBACK,
             Message.inbound_state == InboundState.RECEIVED,
-            Message.body.in_(provider_ids),
+            among(Message.body, provider_ids, session=session),
         )
         .order_by(Message.id)
     ).all()

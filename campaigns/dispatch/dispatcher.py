@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -52,7 +53,7 @@ from campaigns.dispatch.outbox import (
     InvitationFlow,
     lock_invitations,
     rejected_channels,
-    stage_message,
+    stage_messages,
 )
 from campaigns.dispatch.outcomes import Tally, hand_back, record_failure, record_withheld
 from campaigns.dispatch.pauses import (
@@ -82,6 +83,7 @@ from campaigns.planning.windows import zone_for
 from campaigns.ratelimit import TokenBucket
 from storage.db import Database
 from storage.enums import CampaignStatus, Channel, InvitationState, MessagePurpose, SendState
+from storage.lists import among
 from storage.notices import announce
 from storage.tables import Campaign, Contact, Invitation, Message
 
@@ -277,7 +279,7 @@ class Dispatcher:
                 select(Invitation, Contact, Campaign)
                 .join(Contact, Invitation.contact_id == Contact.id)
                 .join(Campaign, Invitation.campaign_id == Campaign.id)
-                .where(Invitation.id.in_(ids))
+                .where(among(Invitation.id, ids, session=session))
                 .order_by(Invitation.due_at, Invitation.id)
                 .options(defer(Campaign.definition))  # the same few definitions, read once below
             ).all()
@@ -293,6 +295,7 @@ class Dispatcher:
             probe_wait = self.config.claim_timeout / 2 + PROVIDER_ANSWER_TIME
             gate = PauseGate(channel_pauses(session=session), now, probe_wait)
             self._paused_at_prepare = gate.pauses
+            texts_to: Counter[str] = Counter()  # the batch's sends by address, for the quiet-hours cap
             for invitation, contact, campaign in rows:
                 definition = definitions[campaign.id]
                 zone = zone_for(contact.timezone, definition.timezone, self.config.rules.default_timezone)
@@ -325,7 +328,10 @@ class Dispatcher:
                     default_timezone=self.config.rules.default_timezone,
                     rules=self.config.rules.quiet_hours,
                 )
-                held = held_until(legal, definition, zone, to=outgoing.to, now=now, session=session)
+                staged = texts_to[outgoing.to] if outgoing.channel is Channel.SMS else 0
+                held = held_until(
+                    legal, definition, zone, to=outgoing.to, now=now, staged=staged, session=session
+                )
                 if held is not None:
                     stats.rescheduled += 1
                     hand_back(flow, invitation, held[0], now, held[1])
@@ -335,16 +341,18 @@ class Dispatcher:
                     stats.rescheduled += 1
                     hand_back(flow, invitation, paused_until, now, Withheld.CHANNEL_PAUSED.value)
                     continue
-                message = stage_message(invitation, outgoing, purpose=purpose, now=now, session=session)
                 invitation.channel = outgoing.channel
-                sends.append(_PendingSend(invitation.id, message, outgoing, definition, zone.key, legal))
-            session.flush()
-            # Message ids exist only after the flush; the send carries its own (Twilio's status callback names it).
+                texts_to[outgoing.to] += 1
+                sends.append(_PendingSend(invitation, outgoing, definition, zone.key, legal))
+            message_ids = stage_messages(
+                [(p.invitation, p.outgoing) for p in sends], purpose=purpose, now=now, session=session
+            )
+            # The send carries its message's id: Twilio's status callback names it.
             return [
                 _Send(
-                    p.invitation_id,
-                    p.message.id,
-                    replace(p.outgoing, message_id=p.message.id),
+                    p.invitation.id,
+                    message_ids[p.invitation.id],
+                    replace(p.outgoing, message_id=message_ids[p.invitation.id]),
                     p.definition,
                     p.zone_name,
                     purpose,
@@ -404,10 +412,12 @@ class Dispatcher:
             message_ids = [o.send.message_id for o in outcomes]
             # Locked before they are read: a reply or a reconciliation committed meanwhile is seen, not overwritten.
             lock_invitations(invitation_ids, session=session)
-            invitations = {
-                i.id: i for i in session.scalars(select(Invitation).where(Invitation.id.in_(invitation_ids)))
-            }
-            messages = {m.id: m for m in session.scalars(select(Message).where(Message.id.in_(message_ids)))}
+            batch_invitations = select(Invitation).where(
+                among(Invitation.id, invitation_ids, session=session)
+            )
+            batch_messages = select(Message).where(among(Message.id, message_ids, session=session))
+            invitations = {i.id: i for i in session.scalars(batch_invitations)}
+            messages = {m.id: m for m in session.scalars(batch_messages)}
             for outcome in outcomes:
                 invitation = invitations.get(outcome.send.invitation_id)
                 message = messages.get(outcome.send.message_id)
@@ -558,10 +568,9 @@ class Dispatcher:
 
 @dataclass(frozen=True)
 class _PendingSend:
-    """A staged send; its message row gets an id only at the flush."""
+    """A send decided on; its message row is written with the rest of the batch's."""
 
-    invitation_id: int
-    message: Message
+    invitation: Invitation
     outgoing: Outgoing
     definition: CampaignDefinition
     zone_name: str

@@ -32,14 +32,20 @@ def held_until(
     *,
     to: str,
     now: datetime,
+    staged: int = 0,
     session: Session,
 ) -> tuple[datetime, str] | None:
-    """When the send may go and why it waits, or None when the law allows it now."""
+    """When the send may go and why it waits, or None when the law allows it now.
+
+    `staged`: the texts to `to` the batch has decided on so far; their rows are written with the batch's, after
+    this count, and they go now.
+    """
     if legal is None:
         return None
     if legal.max_per_24h is not None:
         _lock_number(to, session=session)
-    frees = cap_frees_at(legal, _sent_since(to, now - timedelta(hours=24), session=session), now)
+    sent = _sent_since(to, now - timedelta(hours=24), session=session) + [now] * staged
+    frees = cap_frees_at(legal, sent, now)
     if frees is not None:
         return next_allowed(definition.send_window, zone, legal, frees), f"held: {legal.describe()}"
     if not allowed(definition.send_window, zone, legal, now):

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.ratelimit import backoff_delay
 from storage.enums import Channel, MessagePurpose, SendState
+from storage.lists import among
 from storage.tables import Message
 
 FailedSince = dict[Channel, datetime]
@@ -35,7 +36,7 @@ def failed_since(invitation_ids: Sequence[int], *, session: Session) -> dict[int
     rows = session.execute(
         select(Message.invitation_id, Message.channel, func.min(Message.created_at))
         .where(
-            Message.invitation_id.in_(invitation_ids),
+            among(Message.invitation_id, invitation_ids, session=session),
             Message.purpose == MessagePurpose.INVITATION,
             Message.send_state == SendState.FAILED,
         )

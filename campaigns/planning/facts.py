@@ -19,6 +19,7 @@ from storage.enums import (
     MessagePurpose,
     SendState,
 )
+from storage.lists import among
 from storage.tables import PENDING_INVITATION_STATES, Consent, Contact, Invitation, Message
 
 
@@ -36,7 +37,7 @@ def last_surveyed(contact_ids: Collection[int], *, session: Session) -> dict[int
     rows = session.execute(
         select(Invitation.contact_id, func.max(at))
         .where(
-            Invitation.contact_id.in_(contact_ids),
+            among(Invitation.contact_id, contact_ids, session=session),
             or_(Invitation.sent_at.is_not(None), Invitation.state == InvitationState.REVIEW),
         )
         .group_by(Invitation.contact_id)
@@ -56,7 +57,7 @@ def opted_out_addresses(addresses: Iterable[str], *, session: Session) -> set[tu
     rows = session.execute(
         select(Consent.channel, Consent.address).where(
             Consent.channel.in_(list(Channel)),
-            Consent.address.in_(wanted),
+            among(Consent.address, wanted, session=session),
             Consent.status == ConsentStatus.OPTED_OUT,
         )
     )
@@ -75,7 +76,7 @@ def numbers_told(phones: Iterable[str | None], *, session: Session) -> set[str]:
     rows = session.scalars(
         select(Message.address)
         .where(
-            Message.address.in_(wanted),
+            among(Message.address, wanted, session=session),
             Message.direction == Direction.OUTBOUND,
             Message.channel == Channel.SMS,
             Message.purpose.in_((MessagePurpose.INVITATION, MessagePurpose.REMINDER)),
@@ -129,7 +130,7 @@ def contacts_with_pending_invitations(
     if not contact_ids:
         return set()
     query = select(Invitation.contact_id, Invitation.state, Invitation.campaign_id).where(
-        Invitation.contact_id.in_(contact_ids)
+        among(Invitation.contact_id, contact_ids, session=session)
     )
     return {
         contact_id

@@ -91,6 +91,27 @@ def test_the_fourth_text_in_24_hours_to_a_florida_number_is_held(
     assert dispatcher.drain().sent == 1
 
 
+def test_two_texts_to_one_florida_number_in_one_batch_keep_to_the_cap(
+    engine: Container, dispatcher: Dispatcher, fake_twilio: FakeTwilio, clock: ManualClock
+) -> None:
+    """Two people sharing a Miami number, two texts in the last day, both due in the same batch: the batch's
+    first text to the number counts against the cap when the second is prepared."""
+    clock.set(NEXT_MORNING)
+    add_contacts(engine, [FLO, {**FLO, "external_id": "ray", "name": "Ray Reyes"}])
+    apply_yaml(engine, LATE_WINDOW)
+    earlier = [NEXT_MORNING - timedelta(hours=hours) for hours in (20, 1)]
+    with engine.db.transaction() as session:
+        session.add_all(sent_text(at) for at in earlier)
+    plan(engine)
+
+    stats = dispatcher.run_batch()
+    assert (stats.claimed, stats.sent, stats.rescheduled) == (2, 1, 1)
+    assert fake_twilio.count() == 1  # a fourth text in 24 hours would break Florida's cap
+    with engine.db.transaction() as session:
+        waiting = session.scalars(select(Invitation.due_at).where(Invitation.sent_at.is_(None))).all()
+    assert waiting == [earlier[0] + timedelta(hours=24)]
+
+
 @pytest.mark.postgres
 def test_two_workers_preparing_texts_to_one_florida_number_at_once_keep_to_the_cap(
     empty_postgres_db: Database, engine_settings: Settings, clock: ManualClock, fake_twilio: FakeTwilio

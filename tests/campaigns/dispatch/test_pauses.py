@@ -129,7 +129,9 @@ def test_a_refused_smtp_sender_pauses_email_and_keeps_the_invitations(
     add_contacts(engine, PEOPLE[:2])
     apply_yaml(engine, EMAIL_ONLY)
     plan(engine)
-    smtp_sink.reject_next(550, stage="mail", text="5.7.1 Sender address rejected: not owned by user", times=len(PEOPLE))
+    smtp_sink.reject_next(
+        550, stage="mail", text="5.7.1 Sender address rejected: not owned by user", times=len(PEOPLE)
+    )
     with caplog.at_level(logging.ERROR):
         dispatcher.drain()
     assert smtp_sink.messages() == []
