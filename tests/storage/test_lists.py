@@ -45,7 +45,7 @@ def test_among_finds_the_rows_whose_value_is_listed_and_none_for_an_empty_list(d
         assert list(session.scalars(nothing)) == []
 
 
-def test_a_value_longer_than_the_column_matches_no_row_not_the_row_holding_its_beginning(db: Database) -> None:
+def test_a_value_longer_than_its_column_matches_no_row_not_the_one_holding_its_start(db: Database) -> None:
     stored(db, "a" * 64)  # entity_id holds at most 64 characters
     with db.transaction() as session:
         longer = select(AuditEntry.id).where(among(AuditEntry.entity_id, ["a" * 64 + "b"], session=session))
