@@ -34,7 +34,6 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import ColumnElement, bindparam, func, insert, literal, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute, Session, object_session
 
 from campaigns.channels.base import Outgoing
@@ -44,7 +43,7 @@ from campaigns.dispatch.delivery import apply_held
 from campaigns.planning.recovery import re_survey_sent
 from campaigns.planning.windows import next_send_time, zone_for
 from storage.enums import Channel, Direction, InvitationState, MessagePurpose, SendState
-from storage.lists import among
+from storage.lists import among, array_of
 from storage.tables import Campaign, Contact, Invitation, Message
 
 AWAITING_ANSWER = (InvitationState.SENT, InvitationState.DELIVERED)
@@ -80,7 +79,7 @@ def stage_messages(
     columns = Message.__table__.c
     if session.get_bind().dialect.name == "postgresql":
         arrays = [
-            bindparam(name, values, type_=ARRAY(columns[name].type)) for name, values in per_row.items()
+            bindparam(name, values, type_=array_of(columns[name].type)) for name, values in per_row.items()
         ]
         rows = func.unnest(*arrays).table_valued(*per_row).render_derived()
         constants = [literal(value, columns[name].type) for name, value in same.items()]

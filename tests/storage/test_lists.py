@@ -45,6 +45,13 @@ def test_among_finds_the_rows_whose_value_is_listed_and_none_for_an_empty_list(d
         assert list(session.scalars(nothing)) == []
 
 
+def test_a_value_longer_than_its_column_matches_no_row_not_the_one_holding_its_start(db: Database) -> None:
+    stored(db, "a" * 64)  # entity_id holds at most 64 characters
+    with db.transaction() as session:
+        longer = select(AuditEntry.id).where(among(AuditEntry.entity_id, ["a" * 64 + "b"], session=session))
+        assert list(session.scalars(longer)) == []
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("db", ["postgresql"], indirect=True)
 def test_among_sends_one_parameter_on_postgresql_whatever_the_list_s_length(db: Database) -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.exc import DataError
 
+from campaigns.channels.base import Outgoing
 from campaigns.dispatch.dispatcher import Dispatcher, DispatchStats
+from campaigns.dispatch.outbox import stage_messages
 from campaigns.replies.conversation import InboundSms, handle_inbound
 from service.container import Container
 from storage.db import Database
@@ -90,3 +94,19 @@ def test_a_reply_committed_between_the_send_and_its_record_survives(
     assert [m.send_state for m in sent if m.purpose is MessagePurpose.INVITATION] == [SendState.SENT]
     assert scores == [9]
     assert len(fake_twilio.messages()) == 1
+
+
+def test_a_staged_message_keeps_its_whole_address_or_is_not_staged(engine: Container) -> None:
+    """An address longer than the column holds is refused by PostgreSQL (SQLite keeps it whole), never cut short:
+    a cut address would name someone else to the replies and bounces matched by address."""
+    add_contacts(engine, [{**ANA, "email": "ana@example.com"}])
+    apply_yaml(engine, CAMPAIGN.replace("[sms]", "[email]"))
+    plan(engine)
+    address = "a" * 300 + "@" + "b" * 30 + ".example"  # 339 characters; the column holds 320
+    outgoing = Outgoing(channel=Channel.EMAIL, to=address, body="How likely are you to recommend us?")
+    now = engine.clock.now()
+    with contextlib.suppress(DataError), engine.db.transaction() as session:
+        invitation = session.scalars(select(Invitation)).one()
+        stage_messages([(invitation, outgoing)], purpose=MessagePurpose.INVITATION, now=now, session=session)
+    with engine.db.transaction() as session:
+        assert set(session.scalars(select(Message.address))) <= {address}
