@@ -49,7 +49,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from campaigns.definitions.model import CampaignDefinition
 from campaigns.planning.decide import fatigue_for
@@ -383,7 +383,7 @@ def _in_range(dialect: str, low: int, high: int) -> ColumnElement[bool]:
     return _between(dialect, Invitation.contact_id, low, high)
 
 
-def _between(dialect: str, column: ColumnElement[int], low: int, high: int) -> ColumnElement[bool]:
+def _between(dialect: str, column: InstrumentedAttribute[int], low: int, high: int) -> ColumnElement[bool]:
     """`column BETWEEN low AND high`, on PostgreSQL with the bounds written into the statement's text.
 
     psycopg prepares a statement it has run five times, and PostgreSQL may then run it with one generic plan for
