@@ -149,6 +149,7 @@ def test_both_planners_write_the_same_invitations_and_skips(
     engine: Container, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(bulk, "RANGE", 25)  # many ranges, one of them with an odd property
+    monkeypatch.setattr(bulk, "POSTGRESQL_RANGE", 25)
     seed(engine)
     with engine.db.transaction() as session:
         last_seeded = session.scalar(select(func.max(Invitation.id)))
@@ -252,6 +253,7 @@ def test_a_range_decides_its_skips_from_its_own_read(
     """Per range: the leftovers' read, the zones, the insert and one executemany of the skips. The facts of the
     skipped come with the leftovers' read: no second read of the range's contacts, invitations or consents."""
     monkeypatch.setattr(bulk, "RANGE", 25)
+    monkeypatch.setattr(bulk, "POSTGRESQL_RANGE", 25)
     seed(engine)
     with engine.db.transaction() as session:
         session.execute(delete(Consent))  # no range goes contact by contact for an odd property either
@@ -287,6 +289,7 @@ def test_sqlite_ranges_defer_checkpoints_and_restore_the_default(
     """Each range's commit would copy the log into the database once it holds 1,000 pages; the ranges run
     with a larger threshold, and the connection gets SQLite's default back when the pass ends."""
     monkeypatch.setattr(bulk, "RANGE", 25)
+    monkeypatch.setattr(bulk, "POSTGRESQL_RANGE", 25)
     seed(engine)
     thresholds: list[int] = []
 

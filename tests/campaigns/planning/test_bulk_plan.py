@@ -9,10 +9,12 @@ settings for the transaction included), asks for the INSERT's plan, and requires
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from psycopg import sql
 from sqlalchemy import Connection, event, text
 
 from campaigns.definitions.campaign_file import parse_campaign_file
@@ -66,6 +68,7 @@ def test_postgres_probes_a_range_per_contact_by_index(
     empty_postgres_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(bulk, "RANGE", CONTACTS)  # one range: its statements are the whole run
+    monkeypatch.setattr(bulk, "POSTGRESQL_RANGE", CONTACTS)
     fill(empty_postgres_db)
     seen: list[tuple[str, Any]] = []
 
@@ -99,15 +102,16 @@ def test_postgres_probes_a_range_per_contact_by_index(
 def test_postgres_plans_each_range_for_its_own_bounds(
     empty_postgres_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """PostgreSQL may run a statement it has seen many times with one generic plan for every parameter: for the
-    range statements that plan does not know the range, and at 1,000,000 contacts the leftovers' read took 4-6 s
-    a range from the eighteenth range on, where the range's own plan takes 0.05 s. A server (or a managed
-    database's default) set to generic plans does not change that: every range statement runs with
-    plan_cache_mode = force_custom_plan."""
+    """PostgreSQL may run a statement it has seen many times with one generic plan for every parameter: were the
+    range bounds parameters, that plan would not know the range, and at 1,000,000 contacts the leftovers' read
+    took 4-6 s a range from the eighteenth range on, where the range's own plan takes 0.05 s. A server (or a
+    managed database's default) set to generic plans does not change that: the test plans under
+    `plan_cache_mode = force_generic_plan`, then prepares the last range's statements as sent and asks for their
+    generic plans (within the range transaction's settings): each reads the contacts of its range by their ids."""
     monkeypatch.setattr(bulk, "RANGE", 2_000)  # ten ranges
+    monkeypatch.setattr(bulk, "POSTGRESQL_RANGE", 2_000)
     fill(empty_postgres_db)
     db = Database.connect(empty_postgres_db.engine.url.render_as_string(hide_password=False))
-    modes: list[str] = []
 
     @event.listens_for(db.engine, "connect")
     def generic_plans_by_default(dbapi_connection: Any, _record: Any) -> None:
@@ -115,15 +119,39 @@ def test_postgres_plans_each_range_for_its_own_bounds(
             cursor.execute("SET plan_cache_mode = force_generic_plan")
         dbapi_connection.commit()
 
-    @event.listens_for(db.engine, "after_cursor_execute")
-    def note_plan_cache_mode(_conn: Connection, cursor: Any, statement: str, *_: Any) -> None:
-        if "contacts.id BETWEEN" in statement:
-            modes.append(cursor.connection.execute("SHOW plan_cache_mode").fetchone()[0])
+    seen: list[tuple[str, Any]] = []
+
+    @event.listens_for(db.engine, "before_cursor_execute")
+    def keep(_conn: Connection, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        seen.append((statement, parameters))
 
     try:
         stats = plan_recurring(db, now=NOW, rules=PlanningRules(), force=True)
+        settings = [(s, p) for s, p in seen if s.lstrip().upper().startswith("SET ")]
+        ranged = [(s, p) for s, p in seen if "contacts.id BETWEEN" in s and "invitations" in s]
+        with db.engine.connect() as connection:
+            connection.exec_driver_sql(*settings[-1])
+            plans = [_generic_plan(connection, *sent) for sent in ranged[-2:]]
+            connection.rollback()
     finally:
         db.dispose()
     assert stats.planned == CONTACTS - CONTACTS // 50, stats
-    assert len(modes) >= 20, modes  # the leftovers' read and the insert of each of the ten ranges
-    assert set(modes) == {"force_custom_plan"}
+    assert len(ranged) == 20, [s[:60] for s, _ in ranged]  # the leftovers' read and the insert of each range
+    last_low = str(CONTACTS - 2_000 + 1)
+    for plan in plans:
+        reads = [n["Index Cond"] for n in nodes(plan) if n.get("Index Name") == "pk_contacts"]
+        assert reads, "\n".join(outline(plan))
+        assert all(last_low in condition for condition in reads), reads  # not "$1"
+
+
+def _generic_plan(connection: Connection, statement: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    """The plan PostgreSQL makes for `statement` prepared, at the session's `plan_cache_mode`."""
+    names = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", statement)))
+    numbered = re.sub(r"%\((\w+)\)s", lambda m: f"${names.index(m.group(1)) + 1}", statement)
+    connection.exec_driver_sql("PREPARE range_statement AS " + numbered.replace("%%", "%"))
+    raw = connection.connection.driver_connection
+    arguments = ", ".join(sql.Literal(parameters[name]).as_string(raw) for name in names)
+    explained = connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) EXECUTE range_statement({arguments})")
+    plan: dict[str, Any] = explained.scalar_one()[0]["Plan"]
+    connection.exec_driver_sql("DEALLOCATE range_statement")
+    return plan
