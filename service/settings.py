@@ -58,6 +58,9 @@ class Settings:
     public_base_url: str = "http://localhost:8000"
     host: str = "127.0.0.1"
     port: int = 8000
+    # How long `nps serve` keeps an idle HTTP connection open: longer than the proxy in front of it does (nginx's
+    # upstream keepalive and an AWS ALB keep theirs 60 s), so that the proxy, not the server, closes it first.
+    http_keep_alive_seconds: int = 75
     log_level: str = "INFO"
     log_format: str = "text"  # or "json": one object per line
     log_libraries: str | None = (
@@ -163,6 +166,7 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         public_base_url=r.url("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/"),
         host=r.text("HOST") or "127.0.0.1",
         port=r.integer("PORT", 8000, low=1, high=65535),
+        http_keep_alive_seconds=r.integer("NPS_HTTP_KEEP_ALIVE_SECONDS", 75, low=1, high=3600),
         log_level=r.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
         log_format=r.choice("LOG_FORMAT", "TEXT", ("TEXT", "JSON")).lower(),
         log_libraries=r.optional_choice("LOG_LIBRARIES", ("DEBUG", "INFO", "WARNING", "ERROR")),

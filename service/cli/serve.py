@@ -47,6 +47,9 @@ def serve_command(ctx: CliContext, host: str | None, port: int | None, scheduler
             port=port or settings.port,
             log_config=uvicorn_log_config(),  # uvicorn's loggers write through our masking handler
             access_log=False,  # request lines would carry the survey and unsubscribe tokens of their paths
+            # Longer than the proxy's idle connections: a request the proxy writes onto a connection as the
+            # server closes it is lost (a 502 there, a reply Twilio does not retry), with nothing in our log.
+            timeout_keep_alive=settings.http_keep_alive_seconds,
         )
     finally:
         if socket_mode is not None:
