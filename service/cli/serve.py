@@ -28,9 +28,11 @@ def serve_command(ctx: CliContext, host: str | None, port: int | None, scheduler
 
     from service.container import integration_report
     from service.logs import uvicorn_log_config
+    from service.runtime import share_the_interpreter
     from service.scheduler import Ticker
     from service.web.app import create_app
 
+    share_the_interpreter()
     settings = ctx.settings
     container = ctx.container  # refuses a database that is missing or behind: run `nps db upgrade`
     for line in integration_report(settings):
