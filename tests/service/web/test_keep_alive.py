@@ -15,11 +15,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.faults.harness import NpsProcess, wait_until
-from tests.fixtures.own_postgres import free_port
+from tests.faults.harness import Processes
 
 UVICORN_DEFAULT_SECONDS = 5  # what `nps serve` kept before: the wait below outlasts it
 
@@ -28,23 +26,12 @@ UVICORN_DEFAULT_SECONDS = 5  # what `nps serve` kept before: the wait below outl
 def served_url(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     path = tmp_path_factory.mktemp("keep-alive") / "nps.db"
     shutil.copy(sqlite_template, path)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {"DATABASE_URL": f"sqlite:///{path}", "HOST": "127.0.0.1", "PUBLIC_BASE_URL": url}
-    process = NpsProcess(["serve", "--no-scheduler", "--port", str(port)], env)
+    processes = Processes()
     try:
-        wait_until(lambda: _answers(url) or not process.running(), timeout=60, what="nps serve to answer")
-        assert process.running(), f"nps serve exited:\n{process.log[-3000:]}"
+        _, url = processes.serve({"DATABASE_URL": f"sqlite:///{path}"}, scheduler=False)
         yield url
     finally:
-        process.kill9()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+        processes.kill_all()
 
 
 def test_an_idle_connection_stays_open_longer_than_uvicorn_s_default(served_url: str) -> None:
