@@ -97,12 +97,7 @@ def test_two_texts_to_one_florida_number_in_one_batch_keep_to_the_cap(
     """Two people sharing a Miami number, two texts in the last day, both due in the same batch: the batch's
     first text to the number counts against the cap when the second is prepared."""
     clock.set(NEXT_MORNING)
-    add_contacts(engine, [FLO, {**FLO, "external_id": "ray", "name": "Ray Reyes"}])
-    apply_yaml(engine, LATE_WINDOW)
-    earlier = [NEXT_MORNING - timedelta(hours=hours) for hours in (20, 1)]
-    with engine.db.transaction() as session:
-        session.add_all(sent_text(at) for at in earlier)
-    plan(engine)
+    earlier = two_people_sharing_flos_number_texted_twice_today(engine)
 
     stats = dispatcher.run_batch()
     assert (stats.claimed, stats.sent, stats.rescheduled) == (2, 1, 1)
@@ -121,12 +116,7 @@ def test_two_workers_preparing_texts_to_one_florida_number_at_once_keep_to_the_c
     fake_twilio.use_clock(clock.now)
     clock.set(NEXT_MORNING)
     engine = build_container(engine_settings, db=empty_postgres_db, clock=clock)
-    add_contacts(engine, [FLO, {**FLO, "external_id": "ray", "name": "Ray Reyes"}])
-    apply_yaml(engine, LATE_WINDOW)
-    earlier = [NEXT_MORNING - timedelta(hours=hours) for hours in (20, 1)]
-    with engine.db.transaction() as session:
-        session.add_all(sent_text(at) for at in earlier)
-    plan(engine)
+    earlier = two_people_sharing_flos_number_texted_twice_today(engine)
     config = dataclasses.replace(engine.dispatch_config(), batch_size=1)
     first, second = (
         Dispatcher(engine.db, engine.transports, clock=clock, config=config, worker_id=worker)
@@ -155,6 +145,17 @@ def test_two_workers_preparing_texts_to_one_florida_number_at_once_keep_to_the_c
     with engine.db.transaction() as session:
         waiting = session.scalars(select(Invitation.due_at).where(Invitation.sent_at.is_(None))).all()
     assert waiting == [earlier[0] + timedelta(hours=24)]
+
+
+def two_people_sharing_flos_number_texted_twice_today(engine: Container) -> list[datetime]:
+    """Flo and Ray share a Miami number that got two texts in the last day (when: returned), both due now."""
+    add_contacts(engine, [FLO, {**FLO, "external_id": "ray", "name": "Ray Reyes"}])
+    apply_yaml(engine, LATE_WINDOW)
+    earlier = [NEXT_MORNING - timedelta(hours=hours) for hours in (20, 1)]
+    with engine.db.transaction() as session:
+        session.add_all(sent_text(at) for at in earlier)
+    plan(engine)
+    return earlier
 
 
 def sent_text(at: datetime) -> Message:
